@@ -1,0 +1,87 @@
+"""Command line: `netvigil run|status|probe|check|inventory import`.
+
+Exit codes: 0 ok, 1 runtime failure, 2 configuration error. Commands import their
+module lazily so `netvigil check` on a 7,000-device inventory does not pay for the
+InfluxDB client or the scheduler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_CONFIG = 2
+
+DEFAULT_CONFIG = Path("/etc/netvigil/netvigil.yaml")
+
+# command name -> "module:function"; each function takes the parsed args and returns an exit code.
+COMMANDS = {
+    "run": "monitor.daemon:run_command",
+    "status": "monitor.status:status_command",
+    "probe": "monitor.oneshot:probe_command",
+    "check": "monitor.check:check_command",
+    "inventory import": "monitor.csvimport:import_command",
+}
+
+
+def _add_config(parser: argparse.ArgumentParser, required_default: bool = True) -> None:
+    parser.add_argument(
+        "-c", "--config", type=Path, default=DEFAULT_CONFIG if required_default else None,
+        help=f"settings file (default: {DEFAULT_CONFIG})" if required_default
+        else "settings file (optional; without it only bare addresses can be probed)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netvigil", description="Network device health monitor: ICMP/SNMP/SSH probes, InfluxDB, faults.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="run the daemon in the foreground (systemd runs this)")
+    _add_config(run)
+    run.set_defaults(command_key="run")
+
+    status = sub.add_parser("status", help="every device's last state, worst first")
+    _add_config(status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(command_key="status")
+
+    probe = sub.add_parser("probe", help="probe one device (name or bare address) once and print the result")
+    probe.add_argument("target", help="a device name from the inventory, or an IP address / host name")
+    probe.add_argument("--kind", choices=["icmp"], default="icmp", help="probe kind (default: icmp)")
+    probe.add_argument("--count", type=int, help="echo requests (default: from settings, or 5 without a config)")
+    probe.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_config(probe, required_default=False)
+    probe.set_defaults(command_key="probe")
+
+    check = sub.add_parser("check", help="validate settings and inventory; exit 2 on any problem")
+    _add_config(check)
+    check.set_defaults(command_key="check")
+
+    inventory = sub.add_parser("inventory", help="inventory tools")
+    inv_sub = inventory.add_subparsers(dest="inventory_command", metavar="COMMAND", required=True)
+    imp = inv_sub.add_parser("import", help="convert an equipment list (CSV) to inventory YAML")
+    imp.add_argument("csv", type=Path, help="CSV with columns name,address,class,site[,parent,tags]")
+    imp.add_argument("-o", "--output", type=Path, help="write YAML here (default: standard output)")
+    imp.add_argument("-c", "--config", type=Path, default=None,
+                     help="settings file whose inventory already defines sites (optional)")
+    imp.set_defaults(command_key="inventory import")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    module_name, func_name = COMMANDS[args.command_key].split(":")
+    command = getattr(importlib.import_module(module_name), func_name)
+    try:
+        return int(command(args))
+    except KeyboardInterrupt:
+        return EXIT_RUNTIME
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Helpers every test module may use: free ports, waiting, processes stopped by their own pid.
+
+No test skips because a server binary is missing: the README's test command installs them,
+and in CI a missing server must be a failure, not a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def require_binary(name: str) -> str:
+    """Path of a server binary; a clear failure (never a skip) when it is missing."""
+    path = shutil.which(name) or next(
+        (str(p) for p in (Path("/usr/sbin") / name, Path("/usr/bin") / name, Path("/sbin") / name) if p.exists()), None)
+    if path is None:
+        raise AssertionError(f"{name} is not installed; run the README's test command, which installs it")
+    return path
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise AssertionError("this test needs root (raw sockets, nftables, network namespaces)")
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, interval_s: float = 0.02,
+               what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception:  # noqa: BLE001 - not ready yet
+            pass
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+class Process:
+    """A child process started by a test and stopped by its own pid (never pkill)."""
+
+    def __init__(self, argv: Sequence[str], log_path: Path, env: Optional[dict] = None,
+                 cwd: Optional[Path] = None) -> None:
+        self.argv = list(argv)
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.popen = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, env=env, cwd=cwd)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 10.0) -> Optional[int]:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        self._log.close()
+        return self.popen.returncode
