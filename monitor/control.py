@@ -1,0 +1,86 @@
+"""The daemon's control socket: a small HTTP API on a unix socket under the state directory.
+
+`netvigil status` asks it for every device's state; later issues add faults and
+acknowledgements. A unix socket (not a TCP port) so that only users who may read the state
+directory can talk to it, with no port to configure or firewall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+from pathlib import Path
+from typing import Optional
+
+from aiohttp import ClientSession, ClientTimeout, UnixConnector, web
+
+log = logging.getLogger("netvigil.control")
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+def _socket_answers(path: Path) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1)
+        probe.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+class ControlServer:
+    def __init__(self, path: Path, daemon) -> None:
+        self.path = Path(path)
+        self.daemon = daemon
+        self._runner: Optional[web.AppRunner] = None
+
+    async def start(self) -> None:
+        if self.path.exists():
+            if _socket_answers(self.path):
+                raise AlreadyRunning(
+                    f"another netvigil is already running with control socket {self.path}; "
+                    f"stop it, or give this one another state_dir")
+            self.path.unlink()  # left over from a daemon that was killed
+        app = web.Application()
+        app.router.add_get("/status", self._status)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.UnixSite(self._runner, str(self.path))
+        await site.start()
+        self.path.chmod(0o660)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    async def _status(self, _request: web.Request) -> web.Response:
+        body = {"daemon": self.daemon.summary(), "devices": self.daemon.states.rows()}
+        return web.json_response(body, dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
+
+
+async def fetch_status(path: Path, timeout_s: float = 5.0) -> dict:
+    """GET /status from a running daemon (raises OSError/aiohttp errors if none answers)."""
+    async with ClientSession(connector=UnixConnector(path=str(path)),
+                             timeout=ClientTimeout(total=timeout_s)) as session:
+        async with session.get("http://netvigil/status") as response:
+            response.raise_for_status()
+            return await response.json()
+
+
+def query_status(path: Path) -> Optional[dict]:
+    """Status from the daemon behind `path`, or None when no daemon answers there."""
+    if not Path(path).exists() or not _socket_answers(Path(path)):
+        return None
+    return asyncio.run(fetch_status(Path(path)))

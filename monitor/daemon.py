@@ -1,0 +1,272 @@
+"""`netvigil run`: the daemon. Wires config, probes, scheduler, outputs and systemd together.
+
+Lifecycle: load the configuration (exit 2 on problems) -> open ICMP sockets (exit 1 with a
+sentence if not permitted) -> start outputs (spool replay begins) -> arm the schedule ->
+READY=1. SIGHUP re-reads settings and inventory: a valid change is applied in place (state
+and spool kept), an invalid one is logged problem by problem and the old configuration
+keeps running. SIGTERM/SIGINT: no new runs, running ones finish or are cut, outputs flush
+(what cannot be written is spooled), exit 0 within scheduler.shutdown_timeout_s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from typing import Optional
+
+from monitor import config as config_module
+from monitor import logsetup
+from monitor.control import AlreadyRunning, ControlServer
+from monitor.outputs import Outputs
+from monitor.scheduler import Batch, ProbeScheduler, plan
+from monitor.sdnotify import Notifier
+from monitor.state import DeviceStates
+from probes import icmp
+from probes.base import ProbeError, Sample, Target
+
+log = logging.getLogger("netvigil")
+
+EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
+SELF_METRICS_INTERVAL_S = 10.0
+
+
+def icmp_batches(inventory, slot_s: float) -> list[Batch]:
+    members = []
+    for device in inventory.devices:
+        settings = device.icmp
+        if not settings.enabled:
+            continue
+        key = (settings.interval_s, settings.count, settings.echo_interval_ms, settings.timeout_s)
+        members.append((device.target(), key, settings.interval_s, settings))
+    return plan("icmp", members, slot_s)
+
+
+class Daemon:
+    def __init__(self, cfg: "config_module.Config", notifier: Optional[Notifier] = None) -> None:
+        self.cfg = cfg
+        self.notifier = notifier or Notifier()
+        self.states = DeviceStates()
+        self.pinger: Optional[icmp.Pinger] = None
+        self.outputs: Optional[Outputs] = None
+        self.scheduler: Optional[ProbeScheduler] = None
+        self.control: Optional[ControlServer] = None
+        self._stop = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        self._background: set[asyncio.Task] = set()
+        self.started_at = time.time()
+        self.reloads = 0
+
+    # -- probe runs ---------------------------------------------------------------------------
+
+    async def _run_batch(self, batch: Batch) -> None:
+        if batch.kind == "icmp":
+            samples = await icmp.probe(self.pinger, batch.targets, batch.settings, on_error=self._probe_error)
+        else:  # pragma: no cover - only icmp is planned so far
+            return
+        self.states.update(samples)
+        self.outputs.submit(samples)
+
+    def _probe_error(self, target: Target, error: ProbeError) -> None:
+        self.states.note_error(target.device, error.detail)
+        log.debug("%s (%s): %s", target.device, target.address, error.detail)
+
+    # -- status -------------------------------------------------------------------------------
+
+    def summary(self) -> dict:
+        counts = self.states.counts()
+        kinds = self.scheduler.stats() if self.scheduler else {}
+        outputs = self.outputs.stats() if self.outputs else []
+        return {
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "config": str(self.cfg.path),
+            "icmp_mode": self.pinger.mode if self.pinger else None,
+            "devices": sum(counts.values()),
+            "up": counts["up"], "down": counts["down"], "pending": counts["pending"],
+            "reloads": self.reloads,
+            "scheduler": {kind: vars(stats) for kind, stats in kinds.items()},
+            "outputs": [_output_dict(s) for s in outputs],
+        }
+
+    def status_line(self) -> str:
+        s = self.summary()
+        lag = max((k["lag_max_s"] for k in s["scheduler"].values()), default=0.0)
+        backlog = sum(o["queued_points"] + o["spooled_points"] for o in s["outputs"])
+        return (f"{s['devices']} devices: {s['up']} up, {s['down']} down, {s['pending']} pending; "
+                f"lag {lag:.2f} s; output backlog {backlog} points")
+
+    def _self_metrics(self) -> list[Sample]:
+        now = time.time_ns()
+        samples = []
+        for kind, stats in self.scheduler.take_window().items():
+            samples.append(Sample("netvigil_scheduler", {"kind": kind}, {
+                "devices": stats.devices, "jobs": stats.jobs, "running": stats.running,
+                "runs_total": stats.runs_total, "skipped_total": stats.skipped_total,
+                "errors_total": stats.errors_total, "lag_max_ms": round(stats.lag_max_s * 1000, 3),
+                "lag_last_ms": round(stats.lag_last_s * 1000, 3),
+                "run_seconds_last": round(stats.run_seconds_last, 3)}, now))
+        for out in self.outputs.stats():
+            samples.append(Sample("netvigil_output", {"output": out.name}, {
+                "queued_points": out.queued_points, "spooled_points": out.spooled_points,
+                "spooled_bytes": out.spooled_bytes, "written_points": out.written_points,
+                "dropped_points": out.dropped_points, "healthy": int(out.healthy)}, now))
+        return samples
+
+    async def _every(self, interval_s: float, action) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                action()
+            except Exception:  # noqa: BLE001 - housekeeping must never stop the daemon
+                log.exception("periodic task failed")
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        settings = self.cfg.settings
+        icmp_settings = settings.probes.icmp
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self.control = ControlServer(self._control_socket_path(), self)
+        try:
+            await self.control.start()
+        except (AlreadyRunning, OSError) as exc:
+            self.control = None
+            log.error("cannot start: %s", exc)
+            return EXIT_RUNTIME
+        self.pinger = icmp.Pinger(icmp_settings.mode, icmp_settings.payload_bytes, icmp_settings.max_rate_pps)
+        try:
+            mode = self.pinger.open()
+        except icmp.IcmpPermissionError as exc:
+            log.error("cannot start: %s", exc)
+            await self.control.stop()
+            return EXIT_RUNTIME
+        log.info("icmp: using %s", "ping sockets (unprivileged)" if mode == "unprivileged"
+                 else "raw sockets (root or CAP_NET_RAW)")
+        await self.pinger.start()
+
+        self.outputs = Outputs.build(settings.outputs, settings.state_dir)
+        await self.outputs.start()
+        self.states.set_inventory(self.cfg.inventory.devices)
+
+        self.scheduler = ProbeScheduler(settings.scheduler, self._run_batch,
+                                        {"icmp": icmp_settings.max_concurrent_runs})
+        self.scheduler.arm(icmp_batches(self.cfg.inventory, settings.scheduler.slot_s))
+        self.scheduler.start()
+
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
+
+        if self.notifier.watchdog_interval_s:
+            # From the event loop itself: if the loop is stuck, systemd stops hearing from us.
+            self._spawn(self._every(self.notifier.watchdog_interval_s, self.notifier.watchdog))
+        self._spawn(self._every(SELF_METRICS_INTERVAL_S, lambda: self.outputs.submit(self._self_metrics())))
+        self._spawn(self._every(SELF_METRICS_INTERVAL_S, lambda: self.notifier.status(self.status_line())))
+
+        log.info("started: %d devices from %s, outputs: %s", len(self.cfg.inventory.devices), self.cfg.path,
+                 ", ".join(o.name for o in self.outputs.stats()) or "none")
+        self.notifier.ready(self.status_line())
+        await self._stop.wait()
+        return await self.shutdown()
+
+    def _control_socket_path(self):
+        settings = self.cfg.settings
+        return settings.control_socket or settings.state_dir / "netvigil.sock"
+
+    async def shutdown(self) -> int:
+        deadline = time.monotonic() + self.cfg.settings.scheduler.shutdown_timeout_s
+        log.info("stopping: finishing running probes and flushing outputs")
+        self.notifier.stopping()
+        for task in list(self._background):
+            task.cancel()
+        await self.scheduler.shutdown(timeout_s=max(0.5, (deadline - time.monotonic()) / 2))
+        if self.control is not None:
+            await self.control.stop()
+        await self.outputs.stop(timeout_s=max(0.5, deadline - time.monotonic()))
+        self.pinger.close()
+        for stats in self.outputs.stats():
+            if stats.spooled_points:
+                log.info("%s: %d points kept in the spool for the next start", stats.name, stats.spooled_points)
+        log.info("stopped")
+        self.notifier.close()
+        return EXIT_OK
+
+    async def reload(self) -> None:
+        async with self._reload_lock:
+            self.notifier.reloading()
+            try:
+                new = await asyncio.to_thread(config_module.load, self.cfg.path)
+            except config_module.ConfigError as exc:
+                for problem in exc.problems:
+                    log.error("reload: %s", problem)
+                log.error("reload rejected (%d problem(s)); still running the previous configuration",
+                          len(exc.problems))
+                self.notifier.ready(self.status_line())
+                return
+            except Exception as exc:  # noqa: BLE001 - e.g. file vanished; keep running
+                log.error("reload rejected: %s; still running the previous configuration", exc)
+                self.notifier.ready(self.status_line())
+                return
+            await self._apply(new)
+            self.reloads += 1
+            self.notifier.ready(self.status_line())
+
+    async def _apply(self, new: "config_module.Config") -> None:
+        old_settings, settings = self.cfg.settings, new.settings
+        old_names = {d.name for d in self.cfg.inventory.devices}
+        new_names = {d.name for d in new.inventory.devices}
+        if settings.outputs != old_settings.outputs or settings.state_dir != old_settings.state_dir:
+            # Stopping spools what the old outputs could not write; the new ones replay it.
+            await self.outputs.stop(timeout_s=settings.scheduler.shutdown_timeout_s / 2)
+            settings.state_dir.mkdir(parents=True, exist_ok=True)
+            self.outputs = Outputs.build(settings.outputs, settings.state_dir)
+            await self.outputs.start()
+            log.info("reload: outputs reconfigured")
+        old_icmp, new_icmp = old_settings.probes.icmp, settings.probes.icmp
+        if (old_icmp.mode, old_icmp.payload_bytes) != (new_icmp.mode, new_icmp.payload_bytes):
+            replacement = icmp.Pinger(new_icmp.mode, new_icmp.payload_bytes, new_icmp.max_rate_pps)
+            try:
+                replacement.open()
+            except icmp.IcmpPermissionError as exc:
+                log.error("reload: keeping the previous ICMP mode: %s", exc)
+            else:
+                await replacement.start()
+                self.pinger.close()
+                self.pinger = replacement
+        self.pinger.max_rate_pps = new_icmp.max_rate_pps
+        self.cfg = new
+        self.states.set_inventory(new.inventory.devices)
+        self.scheduler.settings = settings.scheduler
+        self.scheduler.set_concurrency({"icmp": new_icmp.max_concurrent_runs})
+        self.scheduler.arm(icmp_batches(new.inventory, settings.scheduler.slot_s))
+        log.info("reloaded %s: %d devices (%d added, %d removed)", new.path, len(new_names),
+                 len(new_names - old_names), len(old_names - new_names))
+
+
+def _output_dict(stats) -> dict:
+    return {key: getattr(stats, key) for key in (
+        "name", "queued_points", "spooled_points", "spooled_bytes", "written_points", "dropped_points",
+        "last_error", "healthy")}
+
+
+def run_command(args) -> int:
+    try:
+        cfg = config_module.load(args.config)
+    except config_module.ConfigError as exc:
+        logsetup.configure("info")
+        for problem in exc.problems:
+            log.error("%s", problem)
+        log.error("not started: %d configuration problem(s); fix them and run `netvigil check -c %s`",
+                  len(exc.problems), args.config)
+        return EXIT_CONFIG
+    logsetup.configure(cfg.settings.log_level)
+    return asyncio.run(Daemon(cfg).run())

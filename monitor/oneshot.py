@@ -1,0 +1,92 @@
+"""`netvigil probe TARGET`: probe one device or bare address once and print the result.
+
+Exit code like ping(8): 0 when the target answered, 1 when it did not (or the probe could
+not run), 2 for a configuration problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from probes import icmp
+from probes.base import ResultCode, Target
+from probes.icmp_settings import IcmpSettings
+
+EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
+DEFAULT_COUNT_WITHOUT_CONFIG = 5
+
+
+def _target_and_settings(args) -> tuple[Target, IcmpSettings]:
+    """From the inventory when a config is given and names the device, else a bare address."""
+    if args.config is not None:
+        from monitor import config as config_module
+
+        cfg = config_module.load(args.config)  # ConfigError is handled by the caller
+        device = cfg.inventory.by_name(args.target)
+        if device is not None:
+            settings = device.icmp
+            if args.count:
+                settings = settings.model_copy(update={"count": args.count})
+            return device.target(), settings
+        settings = cfg.settings.probes.icmp
+    else:
+        settings = IcmpSettings()
+    # A bare address or host name: a short, quick run unless --count says otherwise.
+    count = args.count or (settings.count if args.config is not None else DEFAULT_COUNT_WITHOUT_CONFIG)
+    settings = settings.model_copy(update={"count": count, "echo_interval_ms": min(settings.echo_interval_ms, 200)})
+    return Target(device=args.target, address=args.target, tags={"device": args.target, "address": args.target}), settings
+
+
+async def _probe(target: Target, settings: IcmpSettings) -> tuple[str, dict, list]:
+    pinger = icmp.Pinger(settings.mode, settings.payload_bytes, settings.max_rate_pps)
+    mode = pinger.open()
+    errors = []
+    try:
+        await pinger.start()
+        samples = await icmp.probe(pinger, [target], settings, on_error=lambda _t, e: errors.append(e.detail))
+    finally:
+        pinger.close()
+    return mode, dict(samples[0].fields), errors
+
+
+def probe_command(args) -> int:
+    if args.count is not None and args.count < 1:
+        print("netvigil probe: --count must be at least 1", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        target, settings = _target_and_settings(args)
+    except Exception as exc:  # ConfigError carries every problem, one per line
+        problems = getattr(exc, "problems", None)
+        if problems is None:
+            raise
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        mode, fields, errors = asyncio.run(_probe(target, settings))
+    except icmp.IcmpPermissionError as exc:
+        print(f"netvigil probe: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    if args.json:
+        print(json.dumps({"device": target.device, "address": target.address, "kind": "icmp", "mode": mode,
+                          "fields": fields, "errors": errors}, ensure_ascii=False))
+    else:
+        print(_describe(target, fields, errors, mode))
+    return EXIT_OK if fields["up"] else EXIT_RUNTIME
+
+
+def _describe(target: Target, fields: dict, errors: list, mode: str) -> str:
+    name = target.device if target.device == target.address else f"{target.device} ({target.address})"
+    state = "UP" if fields["up"] else "DOWN"
+    text = f"{name}: {state}, {fields['received']}/{fields['sent']} replies, loss {fields['loss_pct']:.1f} %"
+    if fields["received"]:
+        text += (f", rtt min/avg/max {fields['rtt_min_ms']:.3f}/{fields['rtt_avg_ms']:.3f}/"
+                 f"{fields['rtt_max_ms']:.3f} ms, jitter {fields['jitter_ms']:.3f} ms")
+    elif fields["result_code"] == ResultCode.TIMEOUT:
+        text += ", no reply before the timeout"
+    for error in dict.fromkeys(errors):
+        text += f"; {error}"
+    mode_text = "ping sockets" if mode == "unprivileged" else "raw sockets"
+    return f"{text}  [icmp via {mode_text}]"

@@ -1,0 +1,211 @@
+"""When each probe runs: APScheduler jobs, one per (probe kind, settings group, time slot).
+
+Devices that share a probe kind and its run settings form a group; a group is cut into
+slots across its interval (a device's slot comes from a hash of its name, so it keeps its
+place across reloads) and each slot is one APScheduler interval job that probes all its
+devices in one batch. So 7,000 devices at 30 s become 30 jobs of about 233 devices, one
+starting every second, instead of 7,000 timers or one thundering sweep.
+
+Rules the jobs keep: a run still going when its next start is due is not started twice
+(`max_instances=1`, counted as skipped); a late start runs once (`coalesce`); the number of
+runs in progress per kind is capped by a semaphore; the lag between the planned and the
+real start is measured and exported. One dead device costs its own batch at most its
+timeout and never delays another slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable, Hashable, Sequence
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.scheduler_settings import SchedulerSettings
+from probes.base import Target
+
+log = logging.getLogger("netvigil.scheduler")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The devices one job probes together, with the settings they share."""
+
+    kind: str
+    group: Hashable  # what the devices share, e.g. (count, echo interval, timeout)
+    interval_s: float
+    offset_s: float  # start within the interval, from an epoch-aligned origin
+    targets: tuple[Target, ...]
+    settings: Any = field(default=None, compare=False, hash=False)  # the probe's settings for the run
+
+    @property
+    def job_id(self) -> str:
+        return f"{self.kind}:{self.group}:{self.offset_s:.3f}"
+
+
+@dataclass
+class KindStats:
+    """Scheduler health of one probe kind, exported as the `netvigil_scheduler` measurement."""
+
+    devices: int = 0
+    jobs: int = 0
+    running: int = 0
+    runs_total: int = 0
+    skipped_total: int = 0
+    errors_total: int = 0
+    lag_last_s: float = 0.0
+    lag_max_s: float = 0.0  # since the last `take_window()`
+    run_seconds_last: float = 0.0
+
+    def take_window(self) -> "KindStats":
+        snapshot = KindStats(**self.__dict__)
+        self.lag_max_s = 0.0
+        return snapshot
+
+
+def plan(kind: str, members: Sequence[tuple[Target, Hashable, float, Any]], slot_s: float) -> list[Batch]:
+    """Cut devices into batches: group by what they share, then spread over slots.
+
+    `members` are (target, group key, interval_s, settings); the key must include the
+    interval. Slot of a device = crc32(name) mod slots, so reloads and added devices do
+    not reshuffle everyone.
+    """
+    groups: dict[Hashable, tuple[float, Any, list[Target]]] = {}
+    for target, group, interval_s, settings in members:
+        groups.setdefault(group, (interval_s, settings, []))[2].append(target)
+    batches = []
+    for group, (interval_s, settings, targets) in groups.items():
+        slots = max(1, min(len(targets), math.ceil(interval_s / slot_s)))
+        by_slot: list[list[Target]] = [[] for _ in range(slots)]
+        for target in targets:
+            by_slot[zlib.crc32(target.device.encode()) % slots].append(target)
+        for slot, slot_targets in enumerate(by_slot):
+            if slot_targets:
+                batches.append(Batch(kind, group, interval_s, slot * interval_s / slots, tuple(slot_targets), settings))
+    return batches
+
+
+@dataclass
+class _KindControl:
+    semaphore: asyncio.Semaphore
+    stats: KindStats = field(default_factory=KindStats)
+
+
+class ProbeScheduler:
+    """Owns the APScheduler instance; `arm()` (re)builds the jobs from batches."""
+
+    def __init__(self, settings: SchedulerSettings,
+                 runner: Callable[[Batch], Awaitable[None]],
+                 concurrency: dict[str, int]) -> None:
+        self.settings = settings
+        self._runner = runner
+        self._kinds: dict[str, _KindControl] = {
+            kind: _KindControl(asyncio.Semaphore(limit)) for kind, limit in concurrency.items()}
+        self._batches: dict[str, Batch] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._scheduler = AsyncIOScheduler(timezone=timezone.utc)
+        self._scheduler.add_listener(self._on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one INFO line per run is noise
+
+    def set_concurrency(self, concurrency: dict[str, int]) -> None:
+        for kind, limit in concurrency.items():
+            control = self._kinds.get(kind)
+            if control is None or control.semaphore._value != limit:  # noqa: SLF001 - rebuilt only on change
+                stats = control.stats if control else KindStats()
+                self._kinds[kind] = _KindControl(asyncio.Semaphore(limit), stats)
+
+    def arm(self, batches: Sequence[Batch]) -> None:
+        """Replace every job with these batches (start or reload)."""
+        for job in self._scheduler.get_jobs():
+            job.remove()
+        self._batches = {}
+        now = time.time()
+        for batch in batches:
+            # Epoch-aligned origin so a slot keeps its second across restarts and reloads.
+            origin = math.floor(now / batch.interval_s) * batch.interval_s + batch.offset_s
+            trigger = IntervalTrigger(seconds=batch.interval_s,
+                                      start_date=datetime.fromtimestamp(origin, timezone.utc), timezone=timezone.utc)
+            self._batches[batch.job_id] = batch
+            self._scheduler.add_job(self._run, trigger, args=(batch.job_id, origin), id=batch.job_id,
+                                    max_instances=1, coalesce=True, misfire_grace_time=max(1, int(batch.interval_s)),
+                                    replace_existing=True)
+        for kind, control in self._kinds.items():
+            kind_batches = [b for b in batches if b.kind == kind]
+            control.stats.devices = sum(len(b.targets) for b in kind_batches)
+            control.stats.jobs = len(kind_batches)
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    async def shutdown(self, timeout_s: float) -> None:
+        """Start nothing new; give running batches `timeout_s` to finish, then cancel them."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        running = {task for task in self._tasks if not task.done()}
+        if running:
+            _done, still = await asyncio.wait(running, timeout=timeout_s)
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still, timeout=1)
+
+    def stats(self) -> dict[str, KindStats]:
+        return {kind: control.stats for kind, control in self._kinds.items()}
+
+    def take_window(self) -> dict[str, KindStats]:
+        return {kind: control.stats.take_window() for kind, control in self._kinds.items()}
+
+    async def _run(self, job_id: str, origin: float) -> None:
+        batch = self._batches.get(job_id)
+        if batch is None:  # removed by a reload while it was queued
+            return
+        control = self._kinds[batch.kind]
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            async with control.semaphore:
+                started = time.time()
+                planned = origin + math.floor((started - origin) / batch.interval_s + 1e-9) * batch.interval_s
+                lag = max(0.0, started - planned)
+                stats = control.stats
+                stats.lag_last_s = lag
+                stats.lag_max_s = max(stats.lag_max_s, lag)
+                stats.runs_total += 1
+                stats.running += 1
+                if lag > self.settings.lag_warn_s:
+                    log.warning("%s: a run of %d devices started %.1f s late (probe capacity or CPU short?)",
+                                batch.kind, len(batch.targets), lag)
+                try:
+                    await self._runner(batch)
+                except Exception:  # noqa: BLE001 - a probe bug must not stop the schedule
+                    stats.errors_total += 1
+                    log.exception("%s: run of %d devices failed", batch.kind, len(batch.targets))
+                finally:
+                    stats.running -= 1
+                    stats.run_seconds_last = time.time() - started
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    def _on_event(self, event: JobEvent) -> None:
+        batch = self._batches.get(event.job_id)
+        if batch is None:
+            return
+        stats = self._kinds[batch.kind].stats
+        if event.code in (EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED):
+            stats.skipped_total += 1
+            log.warning("%s: a run of %d devices was skipped: the previous run was still going "
+                        "when it was due (interval %g s)", batch.kind, len(batch.targets), batch.interval_s)
+        elif event.code == EVENT_JOB_ERROR:
+            stats.errors_total += 1
+
+
+__all__ = ["Batch", "KindStats", "ProbeScheduler", "plan"]

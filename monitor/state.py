@@ -1,0 +1,142 @@
+"""Every device's last known state, for `status`, the control socket and systemd's STATUS.
+
+Rows are plain dicts (the JSON the control socket serves and `status --json` prints), so
+the daemon, the embedded store and the command line share one shape:
+device, address, class, site, state (up/down/pending), rtt_avg_ms, loss_pct, jitter_ms,
+last_probe (ISO time), last_seen (last time it answered), since (when the state began),
+error (why it produced no reply, when known).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Iterable, Optional, Sequence
+
+from probes.base import Sample
+
+_STATE_RANK = {"down": 0, "up": 1, "pending": 2}
+
+
+def iso(time_ns: Optional[int]) -> Optional[str]:
+    if time_ns is None:
+        return None
+    return datetime.fromtimestamp(time_ns / 1e9, timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class _DeviceState:
+    device: str
+    address: str
+    device_class: str
+    site: str
+    state: str = "pending"
+    fields: Optional[dict] = None
+    last_probe_ns: Optional[int] = None
+    last_seen_ns: Optional[int] = None
+    since_ns: Optional[int] = None
+    error: Optional[str] = None
+
+
+class DeviceStates:
+    """In-memory last state per device, fed with `icmp` samples."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, _DeviceState] = {}
+
+    def set_inventory(self, devices: Iterable) -> None:
+        """Track these devices; keep what is known about those that stay (reload)."""
+        kept: dict[str, _DeviceState] = {}
+        for device in devices:
+            old = self._states.get(device.name)
+            state = _DeviceState(device.name, device.address, device.device_class, "/".join(device.site_path))
+            if old is not None and old.address == device.address:
+                state.state, state.fields, state.since_ns = old.state, old.fields, old.since_ns
+                state.last_probe_ns, state.last_seen_ns, state.error = old.last_probe_ns, old.last_seen_ns, old.error
+            kept[device.name] = state
+        self._states = kept
+
+    def update(self, samples: Sequence[Sample]) -> None:
+        for sample in samples:
+            state = self._states.get(sample.tags.get("device", ""))
+            if state is None or sample.measurement != "icmp":
+                continue
+            up = bool(sample.fields.get("up"))
+            new_state = "up" if up else "down"
+            if new_state != state.state:
+                state.since_ns = sample.time_ns
+            state.state = new_state
+            state.fields = dict(sample.fields)
+            state.last_probe_ns = sample.time_ns
+            if up:
+                state.last_seen_ns = sample.time_ns
+                state.error = None
+
+    def note_error(self, device: str, detail: str) -> None:
+        state = self._states.get(device)
+        if state is not None:
+            state.error = detail
+
+    def counts(self) -> dict[str, int]:
+        out = {"up": 0, "down": 0, "pending": 0}
+        for state in self._states.values():
+            out[state.state] += 1
+        return out
+
+    def rows(self) -> list[dict]:
+        return sort_worst_first([_row(state) for state in self._states.values()])
+
+
+def _row(state: _DeviceState) -> dict:
+    fields = state.fields or {}
+    return {
+        "device": state.device, "address": state.address, "class": state.device_class, "site": state.site,
+        "state": state.state, "rtt_avg_ms": fields.get("rtt_avg_ms"), "loss_pct": fields.get("loss_pct"),
+        "jitter_ms": fields.get("jitter_ms"), "last_probe": iso(state.last_probe_ns),
+        "last_seen": iso(state.last_seen_ns), "since": iso(state.since_ns), "error": state.error,
+    }
+
+
+def sort_worst_first(rows: list[dict]) -> list[dict]:
+    """Down first (longest down first), then up by loss, jitter and RTT (worst first), pending last."""
+    def key(row: dict) -> tuple:
+        return (_STATE_RANK.get(row["state"], 3), row.get("since") or "",
+                -(row.get("loss_pct") or 0.0), -(row.get("jitter_ms") or 0.0), -(row.get("rtt_avg_ms") or 0.0),
+                row["device"])
+    return sorted(rows, key=key)
+
+
+def _number(value: Optional[float], digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def render_table(rows: Sequence[dict]) -> str:
+    """The `netvigil status` table, one device a line, worst first."""
+    header = ("DEVICE", "ADDRESS", "CLASS", "SITE", "STATE", "RTT ms", "LOSS %", "JITTER ms", "LAST SEEN", "SINCE")
+    lines = [header]
+    for row in rows:
+        lines.append((
+            row["device"], row["address"], row["class"], row["site"], row["state"].upper(),
+            _number(row.get("rtt_avg_ms"), 2), _number(row.get("loss_pct"), 1), _number(row.get("jitter_ms"), 2),
+            _short_time(row.get("last_seen")), _short_time(row.get("since")),
+        ))
+    widths = [max(_width(line[i]) for line in lines) for i in range(len(header))]
+    out = []
+    for line in lines:
+        out.append("  ".join(cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(line)).rstrip())
+    for row in rows:
+        if row.get("error"):
+            out.append(f"  {row['device']}: {row['error']}")
+    return "\n".join(out)
+
+
+def _short_time(value: Optional[str]) -> str:
+    if not value:
+        return "-"
+    local = datetime.fromisoformat(value).astimezone()
+    return local.strftime("%m-%d %H:%M:%S")
+
+
+def _width(text: str) -> int:
+    # Chinese site and device names take two terminal columns per character.
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)

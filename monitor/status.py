@@ -1,0 +1,74 @@
+"""`netvigil status`: every device's last state, worst first.
+
+Asks the running daemon over its control socket; when no daemon answers, reads the
+embedded store's latest values (so a stopped daemon's last picture is still visible).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from monitor import config as config_module
+from monitor.control import query_status
+from monitor.state import iso, render_table, sort_worst_first
+
+EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
+
+
+def _rows_from_embedded(cfg) -> list[dict] | None:
+    from monitor.outputs.embedded import read_latest
+
+    path = cfg.settings.state_dir / "metrics.db"
+    if not path.exists():
+        return None
+    latest = {row.device: row for row in read_latest(path) if row.measurement == "icmp"}
+    rows = []
+    for device in cfg.inventory.devices:
+        row = latest.get(device.name)
+        fields = row.fields if row else {}
+        up = row is not None and bool(fields.get("up"))
+        rows.append({
+            "device": device.name, "address": device.address, "class": device.device_class,
+            "site": "/".join(device.site_path),
+            "state": "pending" if row is None else ("up" if up else "down"),
+            "rtt_avg_ms": fields.get("rtt_avg_ms"), "loss_pct": fields.get("loss_pct"),
+            "jitter_ms": fields.get("jitter_ms"), "last_probe": iso(row.time_ns) if row else None,
+            "last_seen": iso(row.time_ns) if up else None, "since": None, "error": None,
+        })
+    return sort_worst_first(rows)
+
+
+def status_command(args) -> int:
+    try:
+        cfg = config_module.load(args.config)
+    except config_module.ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    socket_path = cfg.settings.control_socket or cfg.settings.state_dir / "netvigil.sock"
+    source = "daemon"
+    try:
+        answer = query_status(socket_path)
+    except Exception as exc:  # noqa: BLE001 - a daemon that answers badly is reported, not a traceback
+        print(f"netvigil status: the daemon at {socket_path} did not answer properly: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    if answer is not None:
+        rows, daemon = answer["devices"], answer["daemon"]
+    else:
+        rows, daemon, source = _rows_from_embedded(cfg), None, "embedded store"
+        if rows is None:
+            print(f"netvigil status: no daemon answers at {socket_path} and there is no embedded store at "
+                  f"{cfg.settings.state_dir / 'metrics.db'}; start the daemon with `netvigil run -c {args.config}`",
+                  file=sys.stderr)
+            return EXIT_RUNTIME
+    if args.json:
+        print(json.dumps({"source": source, "daemon": daemon, "devices": rows}, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if daemon:
+        print(f"netvigil pid {daemon['pid']}: {daemon['devices']} devices, {daemon['up']} up, "
+              f"{daemon['down']} down, {daemon['pending']} pending (icmp: {daemon['icmp_mode']})")
+    else:
+        print(f"daemon not running; last values from the embedded store ({cfg.settings.state_dir / 'metrics.db'})")
+    print(render_table(rows))
+    return EXIT_OK

@@ -1,0 +1,475 @@
+"""ICMP echo probe: one socket per address family, every due device swept in one batch.
+
+Why not icmplib's `async_multiping` on the hot path (measured on this 2-core machine,
+../shared/LAB.md section 6, and again by bench/icmp_sweep.py):
+
+* with raw sockets it opens one socket per concurrent task and the kernel copies *every*
+  reply to *every* raw socket, so cost grows with concurrency; at 5,000 tasks receive
+  buffers overflowed and 80 % of 10,000 live hosts were reported down;
+* RTTs are taken when Python gets round to reading the reply, so a busy event loop
+  inflates them (p99 292 ms on loopback at 1,000 tasks);
+* even in its best mode (ping sockets) it spends about 100 us of CPU per echo.
+
+This module keeps one non-blocking socket per family, sends paced echoes carrying a
+32-bit token in the payload, demultiplexes replies by token in a reader callback, and
+takes the receive time from the kernel (SO_TIMESTAMPNS), so neither event-loop latency
+nor a long sweep inflates an RTT. icmplib remains the reference the benchmark compares
+against; this is the part a measured need (speed, no false downs) made us write by hand.
+
+Modes: "unprivileged" uses ping sockets (SOCK_DGRAM, IPPROTO_ICMP; allowed by
+net.ipv4.ping_group_range), "privileged" raw sockets (root or CAP_NET_RAW). Ping sockets
+are preferred: the kernel fills in the identifier and checksum and delivers only our own
+replies. Raw sockets get a kernel ICMP_FILTER so they are not woken for other traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import random
+import socket
+import struct
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+from probes.base import ProbeError, ResultCode, Sample, Target
+from probes.icmp_settings import IcmpSettings
+
+MEASUREMENT = "icmp"
+
+# Linux socket option numbers not exported by Python's socket module (asm-generic values,
+# identical on x86_64, arm64, riscv64).
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+_SOL_RAW = 255
+_ICMP_FILTER = 1
+_ICMP6_FILTER = 1
+
+_ICMP_ECHO_REPLY, _ICMP_UNREACH, _ICMP_ECHO = 0, 3, 8
+_ICMP6_UNREACH, _ICMP6_ECHO, _ICMP6_ECHO_REPLY = 1, 128, 129
+
+# Replies are held in the kernel between two reads of the reader callback; 4 MiB holds
+# about 5,000 loopback replies, more than the pacing below ever lets pile up.
+_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
+_SEND_CHUNK = 64  # echoes sent between two chances for the reader to run
+
+PERMISSION_HELP = (
+    "ICMP needs ping sockets or raw sockets and this process may use neither: run netvigil as "
+    "root, give it CAP_NET_RAW (systemd: AmbientCapabilities=CAP_NET_RAW; by hand: "
+    "setcap cap_net_raw+ep on the Python interpreter), or allow ping sockets for its group with "
+    "`sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"` (persist it in /etc/sysctl.d/)")
+
+
+class IcmpPermissionError(RuntimeError):
+    """Neither ping sockets nor raw sockets may be opened; the message says how to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class EchoResult:
+    """What one device's run produced; RTTs in milliseconds, in the order the echoes were sent."""
+
+    sent: int
+    rtts_ms: tuple[float, ...]
+    error: Optional[ProbeError] = None
+
+
+class _Run:
+    """Book-keeping of one batch: per-target RTT lists, filled in by the reader callback."""
+
+    __slots__ = ("timeout_ns", "rtts", "sent", "errors", "outstanding", "all_sent", "finished")
+
+    def __init__(self, size: int, timeout_s: float) -> None:
+        self.timeout_ns = int(timeout_s * 1e9)
+        self.rtts: list[list[tuple[int, float]]] = [[] for _ in range(size)]
+        self.sent = [0] * size
+        self.errors: list[Optional[ProbeError]] = [None] * size
+        self.outstanding = 0  # echoes sent and not yet answered
+        self.all_sent = False
+        # Set when every echo is answered: a run of live hosts ends as soon as the last
+        # reply is in, not after the full timeout (as fping does).
+        self.finished = asyncio.Event()
+
+    def settle(self) -> None:
+        self.outstanding -= 1
+        if self.all_sent and self.outstanding <= 0:
+            self.finished.set()
+
+
+def _kernel_time_ns(ancdata: list) -> int:
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = struct.unpack_from("=qq", data)
+            return seconds * 1_000_000_000 + nanoseconds
+    return time.time_ns()  # no kernel stamp (should not happen on Linux): best effort
+
+
+class _FamilySocket:
+    """One ICMP socket of one address family, with the packet format that goes with it."""
+
+    def __init__(self, family: int, privileged: bool, ident: int, payload_bytes: int) -> None:
+        self.family = family
+        self.privileged = privileged
+        proto = socket.IPPROTO_ICMP if family == socket.AF_INET else socket.IPPROTO_ICMPV6
+        kind = socket.SOCK_RAW if privileged else socket.SOCK_DGRAM
+        self.sock = socket.socket(family, kind, proto)
+        self.sock.setblocking(False)
+        self.sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, _RECEIVE_BUFFER_BYTES)
+        except OSError:  # needs CAP_NET_ADMIN; the plain option is capped by net.core.rmem_max
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER_BYTES)
+        if privileged:
+            self._install_type_filter()
+            self.ident = ident
+        else:
+            self.sock.bind(("", 0) if family == socket.AF_INET else ("::", 0))
+            self.ident = self.sock.getsockname()[1]  # the kernel uses the "port" as identifier
+        self._pad = bytes(max(payload_bytes - 4, 0))
+        self._pad_sum = sum(struct.unpack(f"!{len(self._pad) // 2}H", self._pad[: len(self._pad) // 2 * 2]))
+        self.echo_type = _ICMP_ECHO if family == socket.AF_INET else _ICMP6_ECHO
+        # IPv4 raw: the kernel hands us the IP header and expects our checksum; ping sockets
+        # and ICMPv6 raw sockets compute the checksum themselves.
+        self._needs_checksum = privileged and family == socket.AF_INET
+        self._strips_ip_header = not (privileged and family == socket.AF_INET)
+
+    def _install_type_filter(self) -> None:
+        # Without a filter a raw socket is woken for every ICMP packet on the host, including
+        # our own echo requests looped back on lo; let only replies and unreachables through.
+        if self.family == socket.AF_INET:
+            allowed = (1 << _ICMP_ECHO_REPLY) | (1 << _ICMP_UNREACH)
+            self.sock.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("=I", ~allowed & 0xFFFFFFFF))
+        else:
+            blocked = [0xFFFFFFFF] * 8  # ICMP6_FILTER: a set bit blocks that type
+            for allowed_type in (_ICMP6_ECHO_REPLY, _ICMP6_UNREACH):
+                blocked[allowed_type >> 5] &= ~(1 << (allowed_type & 31)) & 0xFFFFFFFF
+            self.sock.setsockopt(socket.IPPROTO_ICMPV6, _ICMP6_FILTER, struct.pack("=8I", *blocked))
+
+    def packet(self, token: int) -> bytes:
+        seq = token & 0xFFFF
+        if self._needs_checksum:
+            total = (self.echo_type << 8) + self.ident + seq + (token >> 16) + (token & 0xFFFF) + self._pad_sum
+            while total >> 16:
+                total = (total & 0xFFFF) + (total >> 16)
+            checksum = ~total & 0xFFFF
+        else:
+            checksum = 0
+        return struct.pack("!BBHHHI", self.echo_type, 0, checksum, self.ident, seq, token) + self._pad
+
+    def parse(self, data: bytes) -> Optional[tuple[int, bool]]:
+        """(token, is_error) of a reply to one of our echoes, or None for anything else."""
+        offset = 0 if self._strips_ip_header else (data[0] & 0x0F) * 4
+        if len(data) < offset + 12:
+            return None
+        kind = data[offset]
+        if kind == (_ICMP_ECHO_REPLY if self.family == socket.AF_INET else _ICMP6_ECHO_REPLY):
+            ident, token = struct.unpack_from("!H2xI", data, offset + 4)
+            if self.privileged and ident != self.ident:
+                return None
+            return token, False
+        if self.privileged and kind == (_ICMP_UNREACH if self.family == socket.AF_INET else _ICMP6_UNREACH):
+            # The error quotes our original packet: its IP header, then our echo request.
+            inner = offset + 8
+            if self.family == socket.AF_INET:
+                if len(data) < inner + 1:
+                    return None
+                inner += (data[inner] & 0x0F) * 4
+            else:
+                inner += 40
+            if len(data) < inner + 12:
+                return None
+            ident, token = struct.unpack_from("!H2xI", data, inner + 4)
+            return (token, True) if ident == self.ident else None
+        return None
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _normalise(address: str) -> Optional[tuple[int, str]]:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return socket.AF_INET, str(ip.ipv4_mapped)
+    return (socket.AF_INET if ip.version == 4 else socket.AF_INET6), ip.compressed
+
+
+class Pinger:
+    """Sends and receives every ICMP echo of the process; shared by all runs.
+
+    `open()` picks the mode once (and says which, for the startup log); `ping()` may be
+    called concurrently by many runs, which share the sockets and the send-rate budget.
+    """
+
+    def __init__(self, mode: str = "auto", payload_bytes: int = 56, max_rate_pps: int = 20_000) -> None:
+        self.requested_mode = mode
+        self.payload_bytes = payload_bytes
+        self.max_rate_pps = max_rate_pps
+        self.mode: Optional[str] = None
+        self._ident = random.randrange(1, 0xFFFF)
+        self._sockets: dict[int, _FamilySocket] = {}
+        self._socket_errors: dict[int, str] = {}
+        self._pending: dict[int, tuple[_Run, int, str, int]] = {}
+        self._token = random.randrange(0, 1 << 32)
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._next_send_ns = 0  # the send-rate budget, shared by every run
+        self._send_lock: Optional[asyncio.Lock] = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def open(self) -> str:
+        """Open the sockets; returns the mode used. Raises IcmpPermissionError if impossible."""
+        modes = {"auto": (False, True), "unprivileged": (False,), "privileged": (True,)}[self.requested_mode]
+        failures = []
+        for privileged in modes:
+            try:
+                self._sockets[socket.AF_INET] = _FamilySocket(
+                    socket.AF_INET, privileged, self._ident, self.payload_bytes)
+            except PermissionError as exc:
+                failures.append(f"{'raw' if privileged else 'ping'} socket: {exc.strerror}")
+                continue
+            self.mode = "privileged" if privileged else "unprivileged"
+            try:
+                self._sockets[socket.AF_INET6] = _FamilySocket(
+                    socket.AF_INET6, privileged, self._ident, self.payload_bytes)
+            except OSError as exc:  # IPv6 disabled or not permitted: v6 devices report it
+                self._socket_errors[socket.AF_INET6] = f"no IPv6 ICMP socket: {exc.strerror}"
+            return self.mode
+        if self.requested_mode == "auto":
+            raise IcmpPermissionError(PERMISSION_HELP + f" ({'; '.join(failures)})")
+        raise IcmpPermissionError(
+            f"probes.icmp.mode is {self.requested_mode!r} but that socket may not be opened "
+            f"({'; '.join(failures)}); set mode: auto, or: " + PERMISSION_HELP)
+
+    async def start(self) -> None:
+        """Attach the reader callbacks to the running loop (opens the sockets if needed)."""
+        if not self._sockets:
+            self.open()
+        self._loop = asyncio.get_running_loop()
+        self._send_lock = asyncio.Lock()
+        for family_socket in self._sockets.values():
+            self._loop.add_reader(family_socket.sock.fileno(), self._read, family_socket)
+
+    def close(self) -> None:
+        for family_socket in self._sockets.values():
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(family_socket.sock.fileno())
+            family_socket.close()
+        self._sockets.clear()
+
+    # -- receive ---------------------------------------------------------------------------
+
+    def _read(self, family_socket: _FamilySocket) -> None:
+        recvmsg = family_socket.sock.recvmsg
+        parse = family_socket.parse
+        pending = self._pending
+        while True:
+            try:
+                data, ancdata, _flags, source = recvmsg(2048, 64)
+            except BlockingIOError:
+                return
+            except OSError:  # e.g. a queued ICMP error on a ping socket; nothing to read
+                continue
+            parsed = parse(data)
+            if parsed is None:
+                continue
+            token, is_error = parsed
+            entry = pending.get(token)
+            if entry is None:
+                continue  # late, duplicate, or another process's
+            run, index, address, sent_ns = entry
+            if not is_error and source[0] != address:
+                continue
+            del pending[token]
+            run.settle()
+            if is_error:
+                continue  # unreachable: counts as lost, without waiting for the timeout
+            rtt_ns = _kernel_time_ns(ancdata) - sent_ns
+            if 0 <= rtt_ns <= run.timeout_ns:
+                run.rtts[index].append((token, rtt_ns / 1e6))
+
+    def drain(self) -> None:
+        """Read whatever replies the kernel holds (before a deadline is judged)."""
+        for family_socket in self._sockets.values():
+            self._read(family_socket)
+
+    # -- send ------------------------------------------------------------------------------
+
+    async def _pace(self, echoes: int) -> None:
+        """Wait until `echoes` more requests fit the global rate budget."""
+        now = time.monotonic_ns()
+        slot = max(self._next_send_ns, now)
+        self._next_send_ns = slot + echoes * 1_000_000_000 // self.max_rate_pps
+        delay = (slot - now) / 1e9
+        # Yield even when no wait is due, so the reader runs between chunks.
+        await asyncio.sleep(delay if delay > 0.0005 else 0)
+
+    async def _send_round(self, run: _Run, destinations: list[tuple[int, str, Optional[_FamilySocket]]]) -> None:
+        pending = self._pending
+        for start in range(0, len(destinations), _SEND_CHUNK):
+            chunk = destinations[start:start + _SEND_CHUNK]
+            await self._pace(len(chunk))
+            for index, address, family_socket in chunk:
+                if family_socket is None:
+                    continue
+                token = self._token = (self._token + 1) & 0xFFFFFFFF
+                packet = family_socket.packet(token)
+                sendto = family_socket.sock.sendto
+                for attempt in range(50):
+                    sent_ns = time.time_ns()
+                    pending[token] = (run, index, address, sent_ns)
+                    try:
+                        sendto(packet, (address, 0))
+                        run.sent[index] += 1
+                        run.outstanding += 1
+                        break
+                    except BlockingIOError:  # send buffer full: let the kernel catch up
+                        del pending[token]
+                        await asyncio.sleep(0.001 * (attempt + 1))
+                    except OSError as exc:
+                        del pending[token]
+                        run.errors[index] = ProbeError(
+                            ResultCode.SEND_FAILED, f"echo request could not be sent: {exc.strerror or exc}")
+                        break
+
+    async def ping(self, addresses: Sequence[str], count: int, echo_interval_s: float,
+                   timeout_s: float) -> list[EchoResult]:
+        """Send `count` echoes to every address (IP literals) and collect the replies.
+
+        Rounds go out `echo_interval_s` apart; a reply counts if it arrived within
+        `timeout_s` of its own request (kernel receive time minus send time).
+        """
+        if self._loop is None:
+            await self.start()
+        run = _Run(len(addresses), timeout_s)
+        destinations: list[tuple[int, str, Optional[_FamilySocket]]] = []
+        for index, address in enumerate(addresses):
+            normalised = _normalise(address)
+            family_socket = None
+            if normalised is None:
+                run.errors[index] = ProbeError(ResultCode.ERROR, f"not an IP address: {address!r}")
+            else:
+                family, address = normalised
+                family_socket = self._sockets.get(family)
+                if family_socket is None:
+                    run.errors[index] = ProbeError(
+                        ResultCode.SEND_FAILED, self._socket_errors.get(family, "no ICMP socket for this family"))
+            destinations.append((index, address, family_socket))
+
+        start = time.monotonic()
+        last_round_sent = start
+        for round_number in range(count):
+            due = start + round_number * echo_interval_s
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self._send_round(run, destinations)
+            last_round_sent = time.monotonic()
+        # Wait for the last replies, then read what the kernel holds before judging: a reply
+        # that arrived in time but was not read yet still counts (its stamp is the kernel's).
+        run.all_sent = True
+        if run.outstanding > 0:
+            wait_s = max(0.0, last_round_sent + timeout_s - time.monotonic()) + 0.005
+            try:
+                await asyncio.wait_for(run.finished.wait(), wait_s)
+            except asyncio.TimeoutError:
+                pass
+        self.drain()
+        self._forget(run)
+        results = []
+        for index in range(len(addresses)):
+            rtts = tuple(rtt for _token, rtt in sorted(run.rtts[index]))
+            results.append(EchoResult(sent=run.sent[index], rtts_ms=rtts, error=run.errors[index]))
+        return results
+
+    def _forget(self, run: _Run) -> None:
+        stale = [token for token, entry in self._pending.items() if entry[0] is run]
+        for token in stale:
+            del self._pending[token]
+
+
+# -- samples -------------------------------------------------------------------------------
+
+def summarise(result: EchoResult) -> dict:
+    """Fields of one device's `icmp` sample (see README, measurement schema)."""
+    received = len(result.rtts_ms)
+    sent = result.sent
+    fields: dict = {"up": 1 if received else 0, "sent": sent, "received": received}
+    # An echo that could not even be sent is lost, not "0 % loss" of nothing.
+    fields["loss_pct"] = 100.0 * (sent - received) / sent if sent else 100.0
+    if received:
+        rtts = result.rtts_ms
+        fields["rtt_min_ms"] = round(min(rtts), 3)
+        fields["rtt_avg_ms"] = round(sum(rtts) / received, 3)
+        fields["rtt_max_ms"] = round(max(rtts), 3)
+        # Jitter: mean absolute difference of consecutive RTTs (RFC 3550's D, unsmoothed).
+        fields["jitter_ms"] = round(
+            sum(abs(b - a) for a, b in zip(rtts, rtts[1:])) / (received - 1), 3) if received > 1 else 0.0
+        code = ResultCode.OK
+    elif result.error is not None:
+        code = result.error.kind
+    else:
+        code = ResultCode.TIMEOUT
+    fields["result_code"] = int(code)
+    return fields
+
+
+async def resolve(addresses: Sequence[str]) -> dict[str, tuple[Optional[str], Optional[ProbeError]]]:
+    """Host names to IP literals (IP literals map to themselves); failures as ProbeError."""
+    loop = asyncio.get_running_loop()
+    out: dict[str, tuple[Optional[str], Optional[ProbeError]]] = {}
+    names = []
+    for address in set(addresses):
+        if _normalise(address) is not None:
+            out[address] = (address, None)
+        else:
+            names.append(address)
+
+    async def one(name: str) -> None:
+        try:
+            infos = await loop.getaddrinfo(name, None, type=socket.SOCK_RAW)
+            out[name] = (infos[0][4][0], None)
+        except (OSError, UnicodeError) as exc:
+            out[name] = (None, ProbeError(ResultCode.RESOLVE_FAILED, f"cannot resolve {name!r}: {exc}"))
+
+    await asyncio.gather(*(one(name) for name in names))
+    return out
+
+
+async def probe(pinger: Pinger, targets: Sequence[Target], settings: IcmpSettings,
+                on_error: Optional[Callable[[Target, ProbeError], None]] = None) -> list[Sample]:
+    """One ICMP run over `targets`: one `icmp` sample per target, never an exception.
+
+    `on_error` is told why a target produced no reply (send failure, resolution failure),
+    for the daemon's log and `status`; timeouts are not errors, they are `up=0`.
+    """
+    started_ns = time.time_ns()
+    resolved = await resolve([t.address for t in targets])
+    addresses = [resolved[t.address][0] or "" for t in targets]
+    results = await pinger.ping(addresses, settings.count, settings.echo_interval_ms / 1000, settings.timeout_s)
+    samples = []
+    for target, result in zip(targets, results):
+        resolve_error = resolved[target.address][1]
+        if resolve_error is not None:
+            result = EchoResult(sent=0, rtts_ms=(), error=resolve_error)
+        if result.error is not None and on_error is not None:
+            on_error(target, result.error)
+        samples.append(Sample(MEASUREMENT, target.tags, summarise(result), started_ns))
+    return samples
+
+
+def can_open(mode: str = "auto") -> tuple[Optional[str], Optional[str]]:
+    """(mode that works, None) or (None, the sentence saying how to fix it)."""
+    pinger = Pinger(mode)
+    try:
+        return pinger.open(), None
+    except IcmpPermissionError as exc:
+        return None, str(exc)
+    finally:
+        pinger.close()
+
+
+__all__ = ["EchoResult", "IcmpPermissionError", "Pinger", "probe", "resolve", "summarise", "can_open",
+           "MEASUREMENT", "PERMISSION_HELP"]
