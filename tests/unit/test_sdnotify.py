@@ -1,0 +1,40 @@
+"""The notify protocol over a real unix datagram socket, as systemd would receive it."""
+
+import os
+import socket
+
+from monitor.sdnotify import Notifier
+
+
+def test_ready_status_watchdog_reach_the_socket(tmp_path):
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(str(path))
+        notifier = Notifier({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "4000000", "WATCHDOG_PID": str(os.getpid())})
+        assert notifier.watchdog_interval_s == 2.0
+        notifier.ready("3 devices")
+        notifier.watchdog()
+        notifier.status("all fine")
+        messages = [server.recv(4096).decode() for _ in range(3)]
+    assert messages[0].splitlines()[:2] == ["READY=1", "STATUS=3 devices"]
+    assert messages[1] == "WATCHDOG=1"
+    assert messages[2] == "STATUS=all fine"
+
+
+def test_abstract_socket_names_are_supported():
+    name = f"netvigil-test-{os.getpid()}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind("\0" + name)
+        assert Notifier({"NOTIFY_SOCKET": "@" + name}).notify("READY=1")
+        assert server.recv(100) == b"READY=1"
+
+
+def test_without_notify_socket_nothing_is_sent_and_no_watchdog():
+    notifier = Notifier({})
+    assert not notifier.enabled
+    assert notifier.notify("READY=1") is False
+    assert notifier.watchdog_interval_s is None
+
+
+def test_watchdog_meant_for_another_pid_is_ignored():
+    assert Notifier({"WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"}).watchdog_interval_s is None
