@@ -1,0 +1,153 @@
+"""The ICMP probe against real hosts: loopback, and hosts made down, lossy, slow or unable to
+send with nftables and a network namespace this test creates (tests/netlab.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from probes import icmp
+from probes.base import ResultCode, Target
+from probes.icmp_settings import IcmpSettings
+from tests.netlab import SILENT, drop_input, drop_output, lossy_input, netns_hosts, nft_table
+from tests.support import VENV_BIN, require_root
+
+pytestmark = [pytest.mark.integration, pytest.mark.root]
+
+DROP_CAP_NET_RAW = ["setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw"]
+
+
+def _targets(*addresses):
+    return [Target(a, a, {"device": a, "address": a}) for a in addresses]
+
+
+async def _probe(addresses, **settings):
+    require_root()
+    pinger = icmp.Pinger("auto")
+    pinger.open()
+    await pinger.start()
+    try:
+        base = {"count": 3, "echo_interval_ms": 20, "timeout_s": 1.0, "interval_s": 30}
+        base.update(settings)
+        samples = await icmp.probe(pinger, _targets(*addresses), IcmpSettings(**base))
+    finally:
+        pinger.close()
+    return {s.tags["device"]: s.fields for s in samples}
+
+
+async def test_loopback_ipv4_and_ipv6_are_up_with_small_rtts():
+    fields = await _probe(["127.0.0.1", "::1", "127.0.0.53"])
+    for address in ("127.0.0.1", "::1", "127.0.0.53"):
+        f = fields[address]
+        assert (f["up"], f["sent"], f["received"], f["loss_pct"]) == (1, 3, 3, 0.0), address
+        assert 0 <= f["rtt_min_ms"] <= f["rtt_avg_ms"] <= f["rtt_max_ms"] < 50
+        assert f["result_code"] == ResultCode.OK
+
+
+async def test_a_thousand_live_addresses_in_one_batch_are_all_up():
+    addresses = [f"127.3.{i // 250}.{i % 250 + 1}" for i in range(1000)]
+    fields = await _probe(addresses, count=2, echo_interval_ms=10)
+    assert [a for a in addresses if fields[a]["up"] != 1] == []
+    assert all(fields[a]["received"] == 2 for a in addresses)
+
+
+async def test_dropped_host_is_down_by_timeout_while_others_stay_up():
+    with nft_table([drop_input("127.0.0.66")]):
+        fields = await _probe(["127.0.0.66", "127.0.0.67"], count=2, timeout_s=0.5)
+    assert fields["127.0.0.66"]["up"] == 0
+    assert fields["127.0.0.66"]["loss_pct"] == 100.0
+    assert fields["127.0.0.66"]["sent"] == 2
+    assert fields["127.0.0.66"]["result_code"] == ResultCode.TIMEOUT
+    assert "rtt_avg_ms" not in fields["127.0.0.66"]
+    assert fields["127.0.0.67"]["up"] == 1
+
+
+async def test_host_whose_echoes_cannot_be_sent_is_down_not_zero_loss():
+    with nft_table([drop_output("127.0.0.99")]):
+        fields = await _probe(["127.0.0.99"], count=2)
+    f = fields["127.0.0.99"]
+    assert (f["up"], f["sent"], f["received"]) == (0, 0, 0)
+    assert f["loss_pct"] == 100.0
+    assert f["result_code"] == ResultCode.SEND_FAILED
+
+
+async def test_lossy_host_reports_its_loss():
+    with nft_table([lossy_input("127.0.0.77", 30)]):
+        fields = await _probe(["127.0.0.77"], count=200, echo_interval_ms=2, timeout_s=0.5)
+    f = fields["127.0.0.77"]
+    assert f["up"] == 1
+    assert f["sent"] == 200
+    assert 15 <= f["loss_pct"] <= 45  # 30 % configured; binomial spread over 200 echoes
+    assert f["received"] == round(200 * (1 - f["loss_pct"] / 100))
+
+
+async def test_slow_host_rtt_and_silent_host_in_a_namespace():
+    with netns_hosts({"slow": (50, 0), "quiet": SILENT}) as lab:
+        fields = await _probe([lab["slow"], lab["quiet"], "127.0.0.1"], count=5, timeout_s=1.0)
+    slow = fields[lab["slow"]]
+    assert slow["up"] == 1 and slow["received"] == 5
+    # The responder holds each reply 50 ms; kernel timestamps keep our own latency out.
+    assert 49.0 <= slow["rtt_min_ms"] and slow["rtt_max_ms"] <= 60.0
+    assert slow["jitter_ms"] < 5.0
+    assert fields[lab["quiet"]]["up"] == 0
+    assert fields["127.0.0.1"]["up"] == 1
+
+
+async def test_reply_later_than_the_timeout_does_not_count():
+    with netns_hosts({"slow": (300, 0)}) as lab:
+        fields = await _probe([lab["slow"]], count=2, timeout_s=0.1)
+    assert fields[lab["slow"]]["up"] == 0
+    assert fields[lab["slow"]]["received"] == 0
+
+
+def _netvigil_in_namespace(lab, ping_group_range: str, *args: str) -> subprocess.CompletedProcess:
+    subprocess.run(lab.exec_argv("sysctl", "-qw", f"net.ipv4.ping_group_range={ping_group_range}"), check=True)
+    argv = lab.exec_argv(*DROP_CAP_NET_RAW, str(VENV_BIN / "netvigil"), "probe", *args)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def test_unprivileged_mode_uses_ping_sockets_without_cap_net_raw():
+    require_root()
+    with netns_hosts({"peer": (0, 0)}) as lab:
+        result = _netvigil_in_namespace(lab, "0 2147483647", lab["peer"], "--count", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["mode"] == "unprivileged"
+    assert answer["fields"]["received"] == 3
+
+
+def test_privileged_mode_is_used_when_ping_sockets_are_not_allowed():
+    require_root()
+    with netns_hosts({"peer": (0, 0)}) as lab:
+        subprocess.run(lab.exec_argv("sysctl", "-qw", "net.ipv4.ping_group_range=1 0"), check=True)
+        result = subprocess.run(lab.exec_argv(str(VENV_BIN / "netvigil"), "probe", lab["peer"], "--json",
+                                              "--count", "2"), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["mode"] == "privileged"
+
+
+def test_neither_mode_permitted_exits_1_with_how_to_fix():
+    require_root()
+    with netns_hosts({"peer": (0, 0)}) as lab:
+        result = _netvigil_in_namespace(lab, "1 0", lab["peer"])
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "CAP_NET_RAW" in result.stderr and "ping_group_range" in result.stderr
+    assert result.stderr.count("\n") == 1  # one sentence, one line
+
+
+def test_host_name_that_does_not_resolve_is_down_with_resolve_failed():
+    require_root()
+    # Inside a fresh namespace there is no route to any name server, so the lookup fails
+    # without a packet leaving this machine.
+    with netns_hosts({"peer": (0, 0)}) as lab:
+        result = subprocess.run(lab.exec_argv(str(VENV_BIN / "netvigil"), "probe", "nvr-17.example.invalid",
+                                              "--json", "--count", "1"),
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    answer = json.loads(result.stdout)
+    assert answer["fields"]["up"] == 0
+    assert answer["fields"]["result_code"] == ResultCode.RESOLVE_FAILED
+    assert "cannot resolve" in answer["errors"][0]
