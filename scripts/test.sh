@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Quick start 2: install what the tests need and run the whole test suite.
+# Debian packages are installed with apt-get only when their program is missing; Python
+# dependencies go into .venv/. The tests start real servers (VictoriaMetrics, InfluxDB 1.x)
+# on loopback and make down/lossy/slow hosts with nftables and network namespaces, so they
+# run as root. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# program -> Debian package
+declare -A needs=(
+  [fping]=fping [influxd]=influxdb [victoria-metrics]=victoria-metrics [nft]=nftables
+  [ip]=iproute2 [sysctl]=procps [setpriv]=util-linux [systemd-analyze]=systemd [ping]=iputils-ping
+  [curl]=curl
+)
+missing=()
+for program in "${!needs[@]}"; do
+  command -v "$program" >/dev/null 2>&1 || [ -x "/usr/sbin/$program" ] || [ -x "/sbin/$program" ] \
+    || missing+=("${needs[$program]}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}" >&2
+  as_root apt-get update -qq
+  # Packages with daemons must not try to start them here (no init system in containers/CI).
+  printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+  as_root chmod +x /usr/sbin/policy-rc.d
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  as_root rm -f /usr/sbin/policy-rc.d
+fi
+
+scripts/setup-venv.sh test
+exec .venv/bin/python -m pytest "$@"
