@@ -23,11 +23,15 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}" >&2
   as_root apt-get update -qq
-  # Packages with daemons must not try to start them here (no init system in containers/CI).
-  printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
-  as_root chmod +x /usr/sbin/policy-rc.d
+  # Packages with daemons must not start them here (no init system in containers and CI).
+  made_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  as_root rm -f /usr/sbin/policy-rc.d
+  [ -z "$made_policy" ] || as_root rm -f /usr/sbin/policy-rc.d
 fi
 
 scripts/setup-venv.sh test
