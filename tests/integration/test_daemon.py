@@ -1,0 +1,261 @@
+"""The daemon as systemd runs it: notify protocol on a real unix datagram socket, SIGHUP with
+valid and invalid changes, SIGTERM flushing to a real VictoriaMetrics, status from the
+control socket and from the embedded store."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import VENV_BIN, Process, require_root, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.root]
+
+NETVIGIL = str(VENV_BIN / "netvigil")
+
+
+def _devices(n: int, prefix: str = "dev", net: int = 40) -> str:
+    return "".join(f"  - {{name: {prefix}-{i}, address: 127.0.{net}.{i + 1}, class: switch, site: room}}\n"
+                   for i in range(n))
+
+
+INVENTORY = "sites:\n  - {name: room, level: room}\ndevices:\n"
+
+
+@pytest.fixture
+def workdir():
+    # Short path: a unix socket path must stay under 108 bytes.
+    path = Path(tempfile.mkdtemp(prefix="nvd"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _write_config(workdir: Path, devices: str, outputs: str = "", interval_s: int = 2) -> Path:
+    (workdir / "inventory.yaml").write_text(INVENTORY + devices)
+    settings = workdir / "netvigil.yaml"
+    settings.write_text(
+        "inventory: [inventory.yaml]\n"
+        "state_dir: state\n"
+        "probes:\n  icmp: {interval_s: %d, count: 2, echo_interval_ms: 50, timeout_s: 0.5}\n"
+        "scheduler: {slot_s: 0.5}\n%s" % (interval_s, outputs))
+    return settings
+
+
+class NotifyListener:
+    """What systemd would see: a unix datagram socket passed as NOTIFY_SOCKET."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+
+    def collect(self) -> list[str]:
+        while True:
+            try:
+                self.messages.append(self.sock.recv(65536).decode())
+            except (socket.timeout, BlockingIOError):
+                return self.messages
+
+    def wait_for(self, text: str, after: int = 0, timeout_s: float = 15.0) -> int:
+        """Index of the first message containing `text` at or after message `after`."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for index, message in enumerate(self.collect()[after:], start=after):
+                if text in message.splitlines():
+                    return index
+        raise AssertionError(f"no {text!r} after message {after}; got {self.messages!r}")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _start(workdir: Path, settings: Path, **env) -> tuple[Process, NotifyListener]:
+    require_root()
+    listener = NotifyListener(workdir / "notify.sock")
+    environ = {**os.environ, "NOTIFY_SOCKET": str(listener.path), **env}
+    environ.pop("JOURNAL_STREAM", None)
+    process = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log", env=environ)
+    return process, listener
+
+
+def _status(settings: Path) -> dict:
+    result = subprocess.run([NETVIGIL, "status", "-c", str(settings), "--json"], capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_notify_ready_watchdog_and_status(workdir):
+    settings = _write_config(workdir, _devices(3))
+    process, listener = _start(workdir, settings, WATCHDOG_USEC="1000000", WATCHDOG_PID="")
+    try:
+        ready = listener.wait_for("READY=1")
+        assert any(line.startswith("STATUS=3 devices") for line in listener.messages[ready].splitlines())
+        first = listener.wait_for("WATCHDOG=1", after=ready)
+        listener.wait_for("WATCHDOG=1", after=first + 1)  # keeps coming from the event loop
+        wait_until(lambda: _status(settings)["daemon"]["up"] == 3, timeout_s=15, what="3 devices up")
+        answer = _status(settings)
+        assert answer["source"] == "daemon"
+        assert {row["device"] for row in answer["devices"]} == {"dev-0", "dev-1", "dev-2"}
+        assert all(row["rtt_avg_ms"] is not None for row in answer["devices"])
+    finally:
+        code = process.stop()
+        listener.collect()
+        listener.close()
+    assert code == 0, process.log()
+    assert any("STOPPING=1" in m for m in listener.messages)
+
+
+def test_sighup_applies_a_valid_change_and_keeps_state(workdir):
+    settings = _write_config(workdir, _devices(2))
+    process, listener = _start(workdir, settings)
+    try:
+        ready = listener.wait_for("READY=1")
+        wait_until(lambda: _status(settings)["daemon"]["up"] == 2, timeout_s=15, what="2 devices up")
+        (workdir / "inventory.yaml").write_text(INVENTORY + _devices(2) + _devices(1, prefix="added", net=41))
+        process.popen.send_signal(signal.SIGHUP)
+        reloading = listener.wait_for("RELOADING=1", after=ready + 1)
+        listener.wait_for("READY=1", after=reloading)
+        answer = _status(settings)
+        rows = {row["device"]: row for row in answer["devices"]}
+        assert set(rows) == {"dev-0", "dev-1", "added-0"}
+        assert rows["dev-0"]["state"] == "up"  # state survived the reload
+        assert answer["daemon"]["reloads"] == 1
+        wait_until(lambda: _status(settings)["daemon"]["up"] == 3, timeout_s=15, what="added device probed")
+    finally:
+        assert process.stop() == 0
+        listener.close()
+    assert "reloaded" in process.log()
+
+
+def test_sighup_with_an_invalid_change_keeps_the_old_configuration(workdir):
+    settings = _write_config(workdir, _devices(2))
+    process, listener = _start(workdir, settings)
+    try:
+        ready = listener.wait_for("READY=1")
+        (workdir / "inventory.yaml").write_text(
+            INVENTORY + _devices(2) + "  - {name: bad, address: 127.0.42.1, class: swtich, site: room}\n")
+        process.popen.send_signal(signal.SIGHUP)
+        listener.wait_for("READY=1", after=ready + 1)
+        wait_until(lambda: "reload rejected" in process.log(), timeout_s=10, what="rejection logged")
+        log = process.log()
+        assert "inventory.yaml:6: devices[2].class: unknown class 'swtich'" in log
+        assert "Traceback" not in log
+        assert process.alive()
+        assert {row["device"] for row in _status(settings)["devices"]} == {"dev-0", "dev-1"}
+    finally:
+        assert process.stop() == 0
+        listener.close()
+
+
+def test_sigterm_flushes_samples_to_influxdb_v2(workdir, victoria_metrics):
+    outputs = (f"outputs:\n  influxdb: {{url: '{victoria_metrics.url}', org: noc, bucket: health, "
+               f"token: s3cret-token, flush_interval_s: 30}}\n")
+    settings = _write_config(workdir, _devices(3), outputs=outputs)
+    process, listener = _start(workdir, settings)
+    try:
+        listener.wait_for("READY=1")
+        wait_until(lambda: _status(settings)["daemon"]["up"] == 3, timeout_s=15, what="3 devices up")
+        # flush_interval_s is 30: nothing is written yet unless SIGTERM flushes it.
+        started = time.monotonic()
+        code = process.stop(signal.SIGTERM, timeout_s=15)
+        elapsed = time.monotonic() - started
+    finally:
+        listener.close()
+    assert code == 0, process.log()
+    assert elapsed < 10, f"SIGTERM took {elapsed:.1f} s"
+    series = victoria_metrics.export('icmp_up{device=~"dev-.*"}')
+    assert {s["metric"]["device"] for s in series} == {"dev-0", "dev-1", "dev-2"}
+    assert all(v == 1 for s in series for v in s["values"])
+    assert "s3cret-token" not in process.log()
+
+
+def test_sigterm_with_influxdb_down_spools_and_exits_in_time(workdir):
+    dead_port = _unused_port()
+    outputs = (f"outputs:\n  influxdb: {{url: 'http://127.0.0.1:{dead_port}', bucket: health, token: t0ken-value, "
+               f"flush_interval_s: 0.2, timeout_s: 1}}\n")
+    settings = _write_config(workdir, _devices(2), outputs=outputs)
+    process, listener = _start(workdir, settings)
+    try:
+        listener.wait_for("READY=1")
+        wait_until(lambda: _status(settings)["daemon"]["up"] == 2, timeout_s=15, what="2 devices up")
+        started = time.monotonic()
+        code = process.stop(signal.SIGTERM, timeout_s=15)
+        elapsed = time.monotonic() - started
+    finally:
+        listener.close()
+    assert code == 0, process.log()
+    assert elapsed < 10
+    spool = workdir / "state" / "spool" / "influxdb.db"
+    assert spool.exists()
+    log = process.log()
+    assert "kept in the spool" in log
+    assert "t0ken-value" not in log
+
+
+def test_status_reads_the_embedded_store_when_the_daemon_is_stopped(workdir):
+    settings = _write_config(workdir, _devices(2))
+    process, listener = _start(workdir, settings)
+    try:
+        listener.wait_for("READY=1")
+        wait_until(lambda: _status(settings)["daemon"]["up"] == 2, timeout_s=15, what="2 devices up")
+    finally:
+        assert process.stop() == 0
+        listener.close()
+    answer = _status(settings)
+    assert answer["source"] == "embedded store"
+    assert {(row["device"], row["state"]) for row in answer["devices"]} == {("dev-0", "up"), ("dev-1", "up")}
+    table = subprocess.run([NETVIGIL, "status", "-c", str(settings)], capture_output=True, text=True, timeout=30)
+    assert table.returncode == 0
+    assert "daemon not running" in table.stdout and "dev-0" in table.stdout
+
+
+def test_configuration_problems_stop_the_start_with_exit_2(workdir):
+    settings = _write_config(workdir, "  - {name: x, address: 127.0.43.1, class: switch, site: nowhere}\n")
+    result = subprocess.run([NETVIGIL, "run", "-c", str(settings)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "inventory.yaml:4: devices[0].site: unknown site 'nowhere'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_second_daemon_on_the_same_state_dir_refuses_to_start(workdir):
+    settings = _write_config(workdir, _devices(1))
+    process, listener = _start(workdir, settings)
+    try:
+        listener.wait_for("READY=1")
+        second = subprocess.run([NETVIGIL, "run", "-c", str(settings)], capture_output=True, text=True, timeout=30)
+        assert second.returncode == 1
+        assert "already running" in second.stderr
+        assert process.alive()
+    finally:
+        assert process.stop() == 0
+        listener.close()
+
+
+def _unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_demo_command_from_the_readme_shows_its_devices():
+    require_root()
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run(["bash", "scripts/demo.sh"], cwd=repo, capture_output=True, text=True, timeout=180,
+                            env={**os.environ, "DEMO_SECONDS": "1"}, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for device in ("core-sw-01", "mcu-01", "东街道-终端-01", "mgmt-server", "stats-phone-01"):
+        assert device in result.stdout
+    table = result.stdout[result.stdout.index("DEVICE"):]
+    assert "UP" in table and "PENDING" not in table
