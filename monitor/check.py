@@ -1,0 +1,37 @@
+"""`netvigil check`: validate the settings file and every inventory file, report all problems.
+
+Exit 0 and one `ok:` line when everything is valid; otherwise every problem on its own line
+on stderr, a count, and exit 2. A bug here must not print a traceback (it could quote a
+secret), so it is reduced to its type and place.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+from monitor import config
+from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
+
+
+def check_command(args) -> int:
+    """Validate `args.config` and its inventory; print the verdict."""
+    try:
+        cfg = config.load(args.config)
+    except config.SettingsFileError as exc:
+        print(exc.problems[0], file=sys.stderr)
+        return EXIT_CONFIG
+    except config.ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+        return EXIT_CONFIG
+    except Exception as exc:  # noqa: BLE001 - a bug; say where without the message (it may hold values)
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        print(f"netvigil check: internal error {type(exc).__name__} at {frame.filename}:{frame.lineno}; "
+              "please report it", file=sys.stderr)
+        return EXIT_RUNTIME
+    inventory = cfg.inventory
+    print(f"ok: {args.config}: {len(inventory.devices)} devices in {len(inventory.sites)} sites "
+          f"from {len(inventory.files)} inventory files")
+    return EXIT_OK

@@ -1,0 +1,586 @@
+"""The settings file: composes every module's settings model, loads it, and words its problems.
+
+Sources, highest priority first: environment variables (`NETVIGIL_PROBES__ICMP__COUNT`),
+secret files (systemd `LoadCredential=` in `$CREDENTIALS_DIRECTORY`, and `secrets_dir`),
+the YAML file, the defaults. Every problem is one line that names where the value came
+from (`file:line`, `environment NAME` or `secret file PATH`) and the field, so a sysadmin
+can fix it without reading a traceback. Values of secret fields, and anything read from a
+secret file, are never shown.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
+from pydantic_settings import (BaseSettings, EnvSettingsSource, NestedSecretsSettingsSource, NoDecode,
+                               PydanticBaseSettingsSource, SettingsConfigDict)
+from pydantic_settings.exceptions import SettingsError
+
+from monitor import yamlfile
+from monitor.outputs.settings import OutputsSettings
+from monitor.scheduler_settings import SchedulerSettings
+from probes.icmp_settings import IcmpSettings
+
+if TYPE_CHECKING:
+    from monitor.inventory import Inventory
+
+ENV_PREFIX = "NETVIGIL_"
+NESTED_DELIMITER = "__"
+CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"  # set by systemd for LoadCredential=
+
+
+class ProbesSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    icmp: IcmpSettings = IcmpSettings()
+
+
+def _default_state_dir() -> Path:
+    # systemd's StateDirectory= sets $STATE_DIRECTORY (colon-separated when it names several).
+    value = os.environ.get("STATE_DIRECTORY")
+    return Path(value.split(":")[0]) if value else Path("/var/lib/netvigil")
+
+
+def _secret_files_source(source: Any, secrets_dir: Any = None) -> NestedSecretsSettingsSource:
+    """Secret files named by the key path joined with `__` (`outputs__influxdb__token`).
+
+    No `NETVIGIL_` prefix: the names are systemd credential names. A missing directory is
+    not an error here; `load()` reports it with the key that configured it.
+    """
+    return NestedSecretsSettingsSource(
+        source, secrets_dir=secrets_dir, secrets_prefix="", secrets_nested_delimiter=NESTED_DELIMITER,
+        secrets_dir_missing="ok")
+
+
+class Settings(BaseSettings):
+    """The settings file (`/etc/netvigil/netvigil.yaml`); see config/netvigil.yaml for every key."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter=NESTED_DELIMITER, extra="forbid")
+
+    # NoDecode: NETVIGIL_INVENTORY=/etc/netvigil/inventory.d should work without JSON quoting.
+    inventory: Annotated[list[Path], NoDecode] = [Path("inventory.yaml")]
+    state_dir: Path = Field(default_factory=_default_state_dir)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    secrets_dir: Optional[Path] = None
+    control_socket: Optional[Path] = None
+    probes: ProbesSettings = ProbesSettings()
+    outputs: OutputsSettings = OutputsSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+
+    @field_validator("inventory", mode="before")
+    @classmethod
+    def _one_path_or_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.lstrip().startswith("["):
+                return [value]
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError('not a JSON list; give one path, or a list like ["a.yaml", "inventory.d"]') from None
+        return value
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file arrives as init values; it ranks below secrets and environment.
+        # The unit's credentials rank above secrets_dir: the last directory wins.
+        directories = list(_as_list(file_secret_settings.secrets_dir))
+        if os.environ.get(CREDENTIALS_ENV):
+            directories.append(Path(os.environ[CREDENTIALS_ENV]))
+        return env_settings, _secret_files_source(settings_cls, directories or None), init_settings
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    settings: Settings
+    inventory: "Inventory"
+
+
+class ConfigError(Exception):
+    """Every problem found, one formatted line each."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__(f"{len(self.problems)} configuration problem(s)")
+
+
+class SettingsFileError(ConfigError):
+    """The settings file itself could not be read (one problem)."""
+
+
+# ----------------------------------------------------------------------------- wording
+
+def did_you_mean(word: Any, choices: Sequence[str]) -> str:
+    """` (did you mean 'switch'?)` for a near miss, else an empty string."""
+    matches = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+def unknown_key(key: Any, choices: Sequence[str]) -> str:
+    return f"unknown key '{key}'" + (did_you_mean(key, choices) or f" (known keys: {', '.join(choices)})")
+
+
+def shown_value(value: Any) -> str:
+    """A value as a message quotes it: short, and never a whole nested structure."""
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    text = str(value)
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+_BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
+           "less_than_equal": ("<=", "le"), "less_than": ("<", "lt")}
+_TYPE_WORDS = {
+    "int_parsing": "must be a whole number", "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number", "float_parsing": "must be a number",
+    "float_type": "must be a number", "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false", "string_type": "must be a string",
+    "list_type": "must be a list", "path_type": "must be a path", "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping", "dict_type": "must be a mapping",
+}
+
+
+def describe_error(error: Any, *, show_input: bool, known_keys: Sequence[str] = ()) -> str:
+    """One pydantic error in words a sysadmin reads; the input only when `show_input`.
+
+    `known_keys` are the valid keys beside an unknown one (for "did you mean").
+    """
+    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+    got = f" (got {shown_value(value)})" if show_input else ""
+    if kind == "missing":
+        return "required"
+    if kind == "extra_forbidden":
+        return unknown_key(error["loc"][-1] if error["loc"] else "?", known_keys)
+    if kind in _BOUNDS:
+        symbol, name = _BOUNDS[kind]
+        # A bound is shown as a number even when it came as text from the environment.
+        got = f" (got {value})" if show_input and isinstance(value, (str, int, float)) else got
+        return f"must be {symbol} {shown_value(ctx[name])}{got}"
+    if kind in _TYPE_WORDS:
+        return _TYPE_WORDS[kind] + got
+    if kind == "literal_error":
+        hint = did_you_mean(value, re.findall(r"'([^']*)'", ctx.get("expected", ""))) if show_input else ""
+        return f"must be one of {ctx.get('expected')}{got}{hint}"
+    if kind == "string_too_short":
+        return ("must not be empty" if ctx.get("min_length") == 1
+                else f"must be at least {ctx.get('min_length')} characters long")
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error") or error["msg"])
+    message = error["msg"]
+    return message[:1].lower() + message[1:] + got
+
+
+# ----------------------------------------------------------------------------- model walking
+
+def _unwrap(annotation: Any) -> Any:
+    """The model or element type inside Optional[...] / Annotated[...] / list[...]."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        elif origin in (list, tuple):
+            annotation = typing.get_args(annotation)[0]
+        else:
+            return annotation
+
+
+def _annotation_at(model: type[BaseModel], loc: Sequence[Any]) -> Any:
+    """The annotation of the field at `loc` (None when `loc` leaves the models)."""
+    annotation: Any = model
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(part, int):
+            continue
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        field = annotation.model_fields.get(part)
+        if field is None:
+            return None
+        annotation = field.annotation
+    return annotation
+
+
+def known_keys_at(model: type[BaseModel], loc: Sequence[Any]) -> list[str]:
+    model_type = _unwrap(_annotation_at(model, loc))
+    if isinstance(model_type, type) and issubclass(model_type, BaseModel):
+        return list(model_type.model_fields)
+    return []
+
+
+def is_secret_field(model: type[BaseModel], loc: Sequence[Any]) -> bool:
+    return _unwrap(_annotation_at(model, loc)) is SecretStr
+
+
+# ----------------------------------------------------------------------------- sources
+
+def _depth(data: Any, loc: Sequence[Any]) -> int:
+    """How many leading parts of `loc` exist in nested `data`."""
+    depth = 0
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            break
+        depth += 1
+    return depth
+
+
+def _common(a: Sequence[Any], b: Sequence[Any]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _deep_merge(base: dict, *updates: dict) -> dict:
+    result = dict(base)
+    for update in updates:
+        for key, value in update.items():
+            if isinstance(value, dict) and isinstance(result.get(key), dict):
+                result[key] = _deep_merge(result[key], value)
+            else:
+                result[key] = value
+    return result
+
+
+def _first_non_utf8(directories: Sequence[Path]) -> str:
+    for directory in directories:
+        for path in sorted(directory.rglob("*")):
+            try:
+                if path.is_file() and not path.name.startswith("."):
+                    path.read_bytes().decode("utf-8")
+            except UnicodeDecodeError:
+                return str(path)
+    return "?"
+
+
+class _Origins:
+    """Where each setting came from, to name it in messages and to keep secrets out of them."""
+
+    def __init__(self, document: yamlfile.Document, yaml_data: dict, secret_dirs: Sequence[Path]) -> None:
+        self.document = document
+        self.yaml_data = yaml_data
+        self.problems: list[str] = []
+        self.env_names = {
+            tuple(name[len(ENV_PREFIX):].lower().split(NESTED_DELIMITER)): name
+            for name in sorted(os.environ) if name.upper().startswith(ENV_PREFIX)}
+        try:
+            self.env_data = EnvSettingsSource(Settings)()
+        except SettingsError as exc:
+            self.env_data = {}
+            self.problems.append(self._env_parse_problem(str(exc)))
+        self.secret_files: dict[tuple, str] = {}
+        try:
+            for directory in secret_dirs:
+                for name in NestedSecretsSettingsSource.load_secrets(directory.resolve()):
+                    self.secret_files[tuple(name.lower().split(NESTED_DELIMITER))] = str(directory / name)
+            self.secret_data = _secret_files_source(Settings, list(secret_dirs) or None)()
+        except OSError as exc:  # an unreadable file; the message names it, never its content
+            self.secret_data = {}
+            self.problems.append(f"secret file {exc.filename}: cannot read: {exc.strerror}")
+        except UnicodeDecodeError:  # says neither which file nor (rightly) what it held: find the file
+            self.secret_data = {}
+            self.problems.append(f"secret file {_first_non_utf8(secret_dirs)}: not UTF-8 text")
+        except SettingsError as exc:  # e.g. a directory over the size limit; the message has no values
+            self.secret_data = {}
+            self.problems.append(f"secret files: {exc}")
+        self.merged = _deep_merge(yaml_data, self.secret_data, self.env_data)
+
+    def _env_parse_problem(self, message: str) -> str:
+        match = re.search(r'field "([^"]+)"', message)
+        field_name = match.group(1) if match else "?"
+        candidates = {path: name for path, name in self.env_names.items() if path[0] == field_name}
+        if not candidates:
+            return f"environment: {field_name}: cannot be parsed"
+        path = min(candidates, key=len)
+        return (f"environment {candidates[path]}: {yamlfile.format_path(path)}: not valid JSON (give a nested "
+                f"setting as JSON, or key by key as {candidates[path]}{NESTED_DELIMITER}KEY)")
+
+    def unknown_env_problems(self) -> list[str]:
+        """NETVIGIL_ variables that name no setting: pydantic-settings would ignore them silently."""
+        fields = list(Settings.model_fields)
+        problems = []
+        for path, name in self.env_names.items():
+            if path[0] in Settings.model_fields:
+                continue
+            nested = next((f for f in fields if path[0].startswith(f + "_")), None)
+            if nested:
+                message = (f"unknown key '{path[0]}' (nested keys are separated by '{NESTED_DELIMITER}': "
+                           f"{ENV_PREFIX}{nested.upper()}{NESTED_DELIMITER}...)")
+            else:
+                message = unknown_key(path[0], fields)
+            problems.append(f"environment {name}: {message}")
+        return problems
+
+    def place(self, loc: Sequence[Any]) -> tuple[str, bool]:
+        """`file:line`, `environment NAME` or `secret file PATH` for `loc`; and whether it is a secret file."""
+        env, secret, yaml_ = _depth(self.env_data, loc), _depth(self.secret_data, loc), _depth(self.yaml_data, loc)
+        if yaml_ < len(loc) and yaml_ >= max(env, secret):
+            return self.document.where(loc), False  # absent everywhere (a required key): the file is where to add it
+        if env and env >= max(secret, yaml_):
+            return f"environment {self._closest(self.env_names, loc)}", False
+        if secret and secret >= yaml_:
+            return f"secret file {self._closest(self.secret_files, loc)}", True
+        return self.document.where(loc), False
+
+    @staticmethod
+    def _closest(names: dict[tuple, str], loc: Sequence[Any]) -> str:
+        best = max(names, key=lambda path: (_common(path, loc), -len(path)), default=None)
+        return names[best] if best is not None else "?"
+
+    def secret_values(self) -> set[str]:
+        """Every secret this load saw, to scrub from messages as a last line of defence."""
+        found: set[str] = set()
+
+        def collect(data: Any, loc: tuple, all_secret: bool) -> None:
+            if isinstance(data, dict):
+                for key, value in data.items():
+                    collect(value, loc + (key,), all_secret)
+            elif isinstance(data, list):
+                for index, value in enumerate(data):
+                    collect(value, loc + (index,), all_secret)
+            elif isinstance(data, str) and len(data) >= 4 and (all_secret or is_secret_field(Settings, loc)):
+                found.add(data)
+
+        collect(self.secret_data, (), True)
+        collect(self.env_data, (), False)
+        collect(self.yaml_data, (), False)
+        return found
+
+    def describe(self, error: Any) -> str:
+        loc = tuple(error["loc"])
+        place, from_secret_file = self.place(loc)
+        show = not from_secret_file and not is_secret_field(Settings, loc)
+        text = describe_error(error, show_input=show, known_keys=known_keys_at(Settings, loc[:-1]))
+        return f"{place}: {yamlfile.format_path(loc)}: {text}" if loc else f"{place}: {text}"
+
+
+def _scrub(problems: list[str], secrets: set[str]) -> list[str]:
+    for secret in secrets:
+        problems = [line.replace(secret, "***") for line in problems]
+    return problems
+
+
+# ----------------------------------------------------------------------------- loading
+
+def _shown(path: Path, relative: bool) -> str:
+    """A path as messages show it: relative to the working directory if the user gave one."""
+    return os.path.relpath(path) if relative else str(path)
+
+
+def _against(base: Path, path: Path) -> Path:
+    return Path(os.path.abspath(base / path.expanduser()))
+
+
+def _secret_dirs(yaml_data: dict, document: yamlfile.Document, base: Path,
+                 problems: list[str]) -> tuple[Optional[Path], list[Path]]:
+    """The configured secrets_dir (environment over YAML), and every secret directory in
+    priority order, lowest first ($CREDENTIALS_DIRECTORY last: it wins). A directory that
+    does not exist is a problem named after the key that configured it."""
+    env_value = next((value for name, value in os.environ.items() if name.upper() == f"{ENV_PREFIX}SECRETS_DIR"),
+                     None)
+    if env_value is not None:
+        configured = (f"environment {ENV_PREFIX}SECRETS_DIR: secrets_dir", env_value)
+    else:
+        configured = (f"{document.where(('secrets_dir',))}: secrets_dir", yaml_data.get("secrets_dir"))
+    credentials = (f"environment {CREDENTIALS_ENV}", os.environ.get(CREDENTIALS_ENV))
+    found: list[Optional[Path]] = []
+    for where, value in (configured, credentials):
+        directory = None
+        if isinstance(value, str) and value:  # a wrong type is reported by validation
+            directory = _against(base, Path(value))
+            if not directory.is_dir():
+                problems.append(f"{where}: directory '{value}' does not exist")
+                directory = None
+        found.append(directory)
+    return found[0], [d for d in found if d is not None]
+
+
+def _read_settings_file(path: Path) -> yamlfile.Document:
+    try:
+        return yamlfile.read(path, str(path))
+    except OSError as exc:
+        raise SettingsFileError([f"{path}: cannot read the settings file: {exc.strerror or exc}"]) from None
+
+
+def _validate(path: Path) -> tuple[Optional[Settings], _Origins, list[str]]:
+    """The settings (None if invalid), where each value came from, and the problems."""
+    document = _read_settings_file(path)
+    problems = list(document.problems)
+    data = document.data if document.data is not None else {}
+    if not isinstance(data, dict):
+        problems.append(f"{path}:{document.line(())}: the settings file must be a mapping of keys, "
+                        f"not {shown_value(data)}")
+        data = {}
+    known = list(Settings.model_fields)
+    for key in data:
+        if key not in Settings.model_fields:  # also keeps `_secrets_dir` & co. away from BaseSettings.__init__
+            problems.append(f"{document.where((key,))}: {key}: {unknown_key(key, known)}")
+    data = {key: value for key, value in data.items() if key in Settings.model_fields}
+    base = path.parent
+    configured_secrets, secret_dirs = _secret_dirs(data, document, base, problems)
+    origins = _Origins(document, data, secret_dirs)
+    problems += origins.problems + origins.unknown_env_problems()
+    settings = None
+    if not origins.problems:
+        try:
+            # $CREDENTIALS_DIRECTORY is added by Settings.settings_customise_sources itself.
+            settings = Settings(_secrets_dir=configured_secrets, **data)
+        except ValidationError as exc:
+            problems += [origins.describe(error) for error in exc.errors(include_url=False)]
+        except SettingsError as exc:
+            problems.append(f"{path}: {exc}")
+    if settings is not None:
+        settings = _resolve_paths(settings, base)
+    return settings, origins, _scrub(_by_line(problems, str(path)), origins.secret_values())
+
+
+def _by_line(problems: list[str], name: str) -> list[str]:
+    """Problems in the settings file in line order, then those from the environment and secret files."""
+    pattern = re.compile(re.escape(name) + r":(\d+): ")
+
+    def key(problem: str) -> tuple:
+        match = pattern.match(problem)
+        return (0, int(match.group(1))) if match else (1, 0)
+    return sorted(problems, key=key)
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    """Relative paths are relative to the settings file; control_socket defaults into state_dir."""
+    state_dir = _against(base, settings.state_dir)
+    return settings.model_copy(update={
+        "inventory": [_against(base, p) for p in settings.inventory],
+        "state_dir": state_dir,
+        "secrets_dir": _against(base, settings.secrets_dir) if settings.secrets_dir else None,
+        "control_socket": (_against(base, settings.control_socket) if settings.control_socket
+                           else state_dir / "netvigil.sock"),
+    })
+
+
+def load_settings(path: Path) -> Settings:
+    """The settings alone (no inventory); ConfigError with every settings problem."""
+    settings, _, problems = _validate(path)
+    if problems or settings is None:
+        raise ConfigError(problems)
+    return settings
+
+
+def _fallback_inputs(origins: _Origins, base: Path) -> tuple[Optional[list[Path]], Optional[IcmpSettings]]:
+    """Inventory files and ICMP defaults from the raw values, when the settings as a whole are
+    invalid, so the inventory is still checked and every problem is reported at once."""
+    if origins.document.data is None and origins.document.problems:
+        return None, None  # unparsable: its inventory list is unknown, and guessing would add noise
+    try:
+        raw = Settings._one_path_or_list(origins.merged.get("inventory", ["inventory.yaml"]))
+        inventory = [_against(base, p) for p in TypeAdapter(list[Path]).validate_python(raw)]
+    except (ValidationError, ValueError):
+        inventory = None
+    try:
+        icmp = IcmpSettings.model_validate(origins.merged.get("probes", {}).get("icmp", {}))
+    except (ValidationError, AttributeError):
+        icmp = None  # its problems are already reported; skip the effective-settings checks
+    return inventory, icmp
+
+
+def _inventory_files(entries: Sequence[Path], origins_place, relative: bool, problems: list[str],
+                     exclude: Optional[Path]) -> list[tuple[Path, str]]:
+    """Files named by `inventory` (directories give their *.yaml / *.yml, sorted), with display names."""
+    if not entries:
+        where = origins_place(("inventory",))
+        problems.append(f"{where}: inventory: the list is empty; name at least one inventory file or directory")
+    files: list[tuple[Path, str]] = []
+    seen: set[Path] = set()
+    for index, entry in enumerate(entries):
+        where = f"{origins_place(('inventory', index))}: inventory[{index}]"
+        if entry == exclude:
+            continue  # the importer's output, which may not exist yet
+        if entry.is_dir():
+            found = sorted(p for p in entry.iterdir()
+                           if p.suffix in (".yaml", ".yml") and not p.name.startswith(".") and p.is_file())
+            if not found and not (exclude is not None and exclude.parent == entry):
+                problems.append(f"{where}: no *.yaml or *.yml files in directory '{_shown(entry, relative)}'")
+        elif entry.is_file():
+            found = [entry]
+        else:
+            problems.append(f"{where}: '{_shown(entry, relative)}' does not exist")
+            found = []
+        for file in found:
+            if file == exclude:
+                continue
+            if file not in seen:  # named twice (a file and its directory): read once
+                seen.add(file)
+                files.append((file, _shown(file, relative)))
+    return files
+
+
+def load(path: Path, *, exclude: Optional[Path] = None) -> Config:
+    """Settings and inventory; ConfigError listing every problem in both, one line each.
+
+    `exclude`: an inventory file to leave out (the importer regenerating its own output).
+    """
+    with yamlfile.gc_paused():  # see gc_paused: most of a large inventory's load time otherwise
+        return _load(path, Path(os.path.abspath(exclude)) if exclude is not None else None)
+
+
+def _load(path: Path, exclude: Optional[Path]) -> Config:
+    from monitor import inventory as inventory_module  # it uses this module's wording
+
+    settings, origins, problems = _validate(path)
+    base, relative = path.parent, not path.is_absolute()
+    if settings is not None:
+        entries, icmp = settings.inventory, settings.probes.icmp
+    else:
+        entries, icmp = _fallback_inputs(origins, base)
+
+    def place(loc: tuple) -> str:
+        return origins.place(loc)[0]
+
+    inventory = None
+    if entries is not None:
+        files = _inventory_files(entries, place, relative, problems, exclude)
+        documents = []
+        for file, name in files:
+            try:
+                documents.append(yamlfile.read(file, name))
+            except OSError as exc:
+                problems.append(f"{name}: cannot read: {exc.strerror or exc}")
+        try:
+            inventory = inventory_module.resolve(documents, icmp)
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems or settings is None or inventory is None:
+        raise ConfigError(_scrub(problems, origins.secret_values()))  # inventory lines too: defence in depth
+    return Config(path=path, settings=settings, inventory=inventory)

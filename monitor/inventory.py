@@ -1,0 +1,548 @@
+"""The inventory: sites, per-class defaults and devices, resolved into what the probes need.
+
+Several YAML files merge into one inventory; each may hold any of `sites`, `classes` and
+`devices` (see config/inventory.yaml). Resolution checks everything at once and reports
+each problem as `file:line: field: message`: unknown keys, wrong types, duplicate names
+and addresses, unknown sites and parents, parent cycles, invalid addresses, and effective
+ICMP settings that do not fit (a run longer than its interval).
+
+Speed: 7,000 devices (50,000 in the biggest deployments) resolve in well under a second.
+Device entries are checked by hand rather than through a pydantic model per device: their
+fields are a handful of strings, and building 50,000 models would cost more than parsing
+the YAML. The ICMP overrides, which are rare and have bounds, still go through pydantic.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping, Optional, Sequence
+
+from pydantic import ValidationError
+
+from monitor.config import ConfigError, describe_error, did_you_mean, shown_value, unknown_key
+from monitor.yamlfile import Document, format_path
+from probes.base import Target
+from probes.icmp_settings import IcmpOverride, IcmpSettings
+
+DEVICE_CLASSES = ("mcu", "codec", "phone", "switch", "router", "ups", "nvr", "camera", "server", "env_sensor", "other")
+RESERVED_TAG_KEYS = ("device", "address", "class", "site")
+
+_FILE_KEYS = ("sites", "classes", "devices")
+_SITE_KEYS = ("name", "parent", "level", "label", "defaults")
+_DEVICE_KEYS = ("name", "address", "class", "site", "parent", "tags", "icmp")
+_OVERRIDE_KEYS = ("icmp",)  # what a class or a site's `defaults` may set for its devices
+_DEVICE_KEY_SET = frozenset(_DEVICE_KEYS)
+_OVERRIDE_FIELDS = tuple(IcmpOverride.model_fields)
+_SETTINGS_ONLY_FIELDS = frozenset(IcmpSettings.model_fields) - frozenset(IcmpOverride.model_fields)
+_LEVEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # it becomes a tag key in every sample
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
+_SUGGESTION_BUDGET = 100  # "did you mean" scans every name; stop offering after this many misses
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    name: str
+    parent: Optional[str]
+    level: str
+    label: str
+    path: tuple[str, ...]  # root .. self
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    name: str
+    address: str
+    device_class: str
+    site: str
+    site_path: tuple[str, ...]
+    parents: tuple[str, ...]
+    tags: tuple[str, ...]
+    icmp: IcmpSettings
+    sample_tags: Mapping[str, str]  # device, address, class, site, and {level: site} along the path
+    source: str  # "file:line" of the device entry
+
+    def target(self) -> Target:
+        return Target(device=self.name, address=self.address, tags=self.sample_tags)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    sites: Mapping[str, Site]
+    devices: tuple[Device, ...]
+    files: tuple[str, ...] = ()  # the inventory files read, as messages name them
+    _by_name: Mapping[str, Device] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {device.name: device for device in self.devices})
+
+    def by_name(self, name: str) -> Optional[Device]:
+        return self._by_name.get(name)
+
+
+def address_key(address: str) -> Optional[str]:
+    """`address` normalised for duplicate detection (IPs canonical, host names lower case),
+    or None when it is neither an IP address nor a valid host name."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        pass
+    name = address[:-1] if address.endswith(".") else address
+    if not name or len(name) > 253:
+        return None
+    labels = name.split(".")
+    # A numeric last label is a mistyped IPv4 address ("10.1.0.256"), not a host name.
+    if labels[-1].isdigit() or not all(_HOST_LABEL.match(label) for label in labels):
+        return None
+    return name.lower()
+
+
+def name_problem(value: Any) -> Optional[str]:
+    """Why `value` cannot be a device or site name, or None."""
+    if value.__class__ is str and value and value.strip() == value and not _CONTROL.search(value):
+        return None  # the common case, checked in one go
+    if not isinstance(value, str):
+        hint = "; write it in quotes" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+        return f"must be a string (got {shown_value(value)}){hint}"
+    if not value.strip():
+        return "must not be empty"
+    if value != value.strip():
+        return f"{value!r} has spaces at the start or end"
+    return f"{value!r} contains a control character"
+
+
+def find_cycles(parents: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """Every parent cycle found, each once as `[a, b, c, a]` (b is a's parent), starting at the
+    name that comes first in `parents`. Names missing from `parents` are ignored."""
+    order = {name: index for index, name in enumerate(parents)}
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+    cycles, seen = [], set()
+    for start in parents:
+        if start in state:
+            continue
+        path, stack = [start], [iter(parents[start])]
+        state[start] = 1
+        while stack:  # iterative: 50,000 devices would overflow recursion
+            for parent in stack[-1]:
+                mark = state.get(parent)
+                if mark is None and parent in parents:
+                    state[parent] = 1
+                    path.append(parent)
+                    stack.append(iter(parents[parent]))
+                    break
+                if mark == 1:
+                    cycle = path[path.index(parent):]
+                    first = min(range(len(cycle)), key=lambda i: order[cycle[i]])
+                    cycle = cycle[first:] + cycle[:first]
+                    if tuple(cycle) not in seen:
+                        seen.add(tuple(cycle))
+                        cycles.append(cycle + [cycle[0]])
+            else:
+                state[path.pop()] = 2
+                stack.pop()
+    return cycles
+
+
+@dataclass(slots=True)
+class _RawSite:
+    name: str
+    parent: Optional[str]
+    level: Optional[str]
+    label: Optional[str]
+    icmp: Optional[IcmpOverride]
+    doc: Document
+    file_index: int
+    path: tuple
+
+
+@dataclass(slots=True)
+class _RawDevice:
+    name: Optional[str]
+    address: Optional[str]
+    address_key: Optional[str]
+    device_class: Optional[str]
+    site: Optional[str]
+    parents: tuple[str, ...]
+    tags: tuple[str, ...]
+    icmp: Optional[IcmpOverride]
+    doc: Document
+    file_index: int
+    path: tuple
+
+
+class _Resolver:
+    def __init__(self, icmp: Optional[IcmpSettings]) -> None:
+        self.icmp = icmp
+        self.problems: list[tuple[int, int, int, str]] = []
+        self.raw_sites: list[_RawSite] = []
+        self.raw_devices: list[_RawDevice] = []
+        self.class_overrides: dict[str, tuple[Optional[IcmpOverride], Document, int, tuple]] = {}
+        self._override_cache: dict[Any, Any] = {}
+        self._suggestions_left = _SUGGESTION_BUDGET
+
+    # -- reporting
+
+    def problem(self, doc: Document, file_index: int, path: tuple, message: str) -> None:
+        line = doc.line(path)
+        where = f"{format_path(path)}: " if path else ""
+        self.problems.append((file_index, line, len(self.problems), f"{doc.name}:{line}: {where}{message}"))
+
+    def suggest(self, word: str, choices: Any) -> str:
+        if self._suggestions_left <= 0:
+            return ""
+        self._suggestions_left -= 1
+        return did_you_mean(word, list(choices))
+
+    def check_keys(self, entry: dict, known: Sequence[str], doc: Document, fi: int, path: tuple) -> None:
+        for key in entry:
+            if key not in known:
+                self.problem(doc, fi, path + (key,), unknown_key(key, known))
+
+    def text(self, entry: dict, key: str, doc: Document, fi: int, path: tuple, required: bool) -> Optional[str]:
+        value = entry.get(key)
+        if value is None:
+            if required:
+                self.problem(doc, fi, path + (key,), "required")
+            return None
+        if not isinstance(value, str):
+            self.problem(doc, fi, path + (key,), f"must be a string (got {shown_value(value)})")
+            return None
+        return value
+
+    def a_name(self, value: Any, doc: Document, fi: int, path: tuple) -> Optional[str]:
+        if value is None:
+            self.problem(doc, fi, path, "required")
+            return None
+        problem = name_problem(value)
+        if problem:
+            self.problem(doc, fi, path, problem)
+            return None
+        return value
+
+    def names(self, value: Any, doc: Document, fi: int, path: tuple) -> tuple[str, ...]:
+        """A name or a list of names (a device's redundant uplinks)."""
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            self.problem(doc, fi, path, f"must be a name or a list of names (got {shown_value(value)})")
+            return ()
+        found = []
+        for index, item in enumerate(value):
+            name = self.a_name(item, doc, fi, path + (index,) if len(value) > 1 else path)
+            if name is not None and name not in found:
+                found.append(name)
+        return tuple(found)
+
+    def override(self, value: Any, doc: Document, fi: int, path: tuple) -> Optional[IcmpOverride]:
+        """An `icmp:` override, validated once per distinct content (sites and classes repeat them)."""
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.problem(doc, fi, path, f"must be a mapping of ICMP settings (got {shown_value(value)})")
+            return None
+        try:  # the value's type is part of the key: `count: true` must not reuse `count: 1`
+            key = tuple(sorted((str(k), type(v).__name__, v) for k, v in value.items()))
+            hash(key)
+        except TypeError:
+            key = None
+        result = self._override_cache.get(key) if key is not None else None
+        if result is None:
+            try:
+                result = IcmpOverride.model_validate(value)
+            except ValidationError as exc:
+                result = exc.errors(include_url=False)
+            if key is not None:
+                self._override_cache[key] = result
+        if isinstance(result, IcmpOverride):
+            return result
+        for error in result:
+            loc = tuple(error["loc"])
+            if error["type"] == "extra_forbidden" and loc and loc[-1] in _SETTINGS_ONLY_FIELDS:
+                message = f"'{loc[-1]}' can only be set for all devices, in probes.icmp of the settings file"
+            else:
+                message = describe_error(error, show_input=True, known_keys=_OVERRIDE_FIELDS)
+            self.problem(doc, fi, path + loc, message)
+        return None
+
+    def overrides(self, value: Any, doc: Document, fi: int, path: tuple) -> Optional[IcmpOverride]:
+        """A class's or a site's `defaults`: a mapping of probe kind to override."""
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.problem(doc, fi, path, f"must be a mapping like {{icmp: {{interval_s: 60}}}} "
+                                        f"(got {shown_value(value)})")
+            return None
+        self.check_keys(value, _OVERRIDE_KEYS, doc, fi, path)
+        return self.override(value.get("icmp"), doc, fi, path + ("icmp",))
+
+    def a_list(self, data: dict, key: str, doc: Document, fi: int) -> list:
+        value = data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.problem(doc, fi, (key,), f"must be a list (got {shown_value(value)})")
+            return []
+        return value
+
+    # -- reading
+
+    def read(self, doc: Document, fi: int) -> None:
+        data = doc.data
+        if data is None:
+            return  # empty, or a syntax error already reported
+        if not isinstance(data, dict):
+            self.problem(doc, fi, (), f"an inventory file must be a mapping with sites, classes and/or devices "
+                                      f"(got {shown_value(data)})")
+            return
+        self.check_keys(data, _FILE_KEYS, doc, fi, ())
+        for index, entry in enumerate(self.a_list(data, "sites", doc, fi)):
+            self.read_site(entry, doc, fi, ("sites", index))
+        classes = data.get("classes")
+        if classes is not None and not isinstance(classes, dict):
+            self.problem(doc, fi, ("classes",), f"must be a mapping of class to defaults (got {shown_value(classes)})")
+        elif classes:
+            for name, value in classes.items():
+                self.read_class(name, value, doc, fi)
+        for index, entry in enumerate(self.a_list(data, "devices", doc, fi)):
+            self.read_device(entry, doc, fi, ("devices", index))
+
+    def read_site(self, entry: Any, doc: Document, fi: int, path: tuple) -> None:
+        if not isinstance(entry, dict):
+            self.problem(doc, fi, path, f"a site must be a mapping with at least a name (got {shown_value(entry)})")
+            return
+        self.check_keys(entry, _SITE_KEYS, doc, fi, path)
+        name = self.a_name(entry.get("name"), doc, fi, path + ("name",))
+        parent_value = entry.get("parent")
+        parent = None if parent_value is None else self.a_name(parent_value, doc, fi, path + ("parent",))
+        level = self.text(entry, "level", doc, fi, path, required=False)
+        if level is not None:
+            if level in RESERVED_TAG_KEYS:
+                self.problem(doc, fi, path + ("level",), f"'{level}' is a reserved tag key "
+                                                         f"({', '.join(RESERVED_TAG_KEYS)}); choose another level name")
+                level = None
+            elif not _LEVEL.match(level):
+                self.problem(doc, fi, path + ("level",), f"{level!r} must be letters, digits and '_', not starting "
+                                                         "with a digit (it becomes a tag key)")
+                level = None
+        label = self.text(entry, "label", doc, fi, path, required=False)
+        icmp = self.overrides(entry.get("defaults"), doc, fi, path + ("defaults",))
+        if name is not None:
+            self.raw_sites.append(_RawSite(name, parent, level, label, icmp, doc, fi, path))
+
+    def read_class(self, name: Any, value: Any, doc: Document, fi: int) -> None:
+        path = ("classes", name)
+        if name not in DEVICE_CLASSES:
+            self.problem(doc, fi, path, f"unknown class '{name}'{did_you_mean(name, DEVICE_CLASSES)}")
+            return
+        icmp = self.overrides(value, doc, fi, path)
+        earlier = self.class_overrides.get(name)
+        if earlier is not None:
+            self.problem(doc, fi, path, f"class '{name}' is also defined at {earlier[1].where(earlier[3])}")
+            return
+        self.class_overrides[name] = (icmp, doc, fi, path)
+
+    def read_device(self, entry: Any, doc: Document, fi: int, path: tuple) -> None:
+        if not isinstance(entry, dict):
+            self.problem(doc, fi, path, f"a device must be a mapping with name, address, class and site "
+                                        f"(got {shown_value(entry)})")
+            return
+        if not _DEVICE_KEY_SET.issuperset(entry):
+            self.check_keys(entry, _DEVICE_KEYS, doc, fi, path)
+        name = self.a_name(entry.get("name"), doc, fi, path + ("name",))
+        address = self.text(entry, "address", doc, fi, path, required=True)
+        key = None
+        if address is not None:
+            key = address_key(address)
+            if key is None:
+                self.problem(doc, fi, path + ("address",),
+                             f"invalid address {address!r}: neither an IP address nor a valid host name")
+        device_class = self.text(entry, "class", doc, fi, path, required=True)
+        if device_class is not None and device_class not in DEVICE_CLASSES:
+            self.problem(doc, fi, path + ("class",),
+                         f"unknown class '{device_class}'{did_you_mean(device_class, DEVICE_CLASSES)}")
+            device_class = None
+        site = self.a_name(entry.get("site"), doc, fi, path + ("site",))
+        parents = self.names(entry.get("parent"), doc, fi, path + ("parent",))
+        tags = self.tags(entry.get("tags"), doc, fi, path + ("tags",))
+        icmp = self.override(entry.get("icmp"), doc, fi, path + ("icmp",)) if "icmp" in entry else None
+        self.raw_devices.append(_RawDevice(name, address, key, device_class, site, parents, tags, icmp, doc, fi, path))
+
+    def tags(self, value: Any, doc: Document, fi: int, path: tuple) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.problem(doc, fi, path, f"must be a list of labels, e.g. [uplink, vip] (got {shown_value(value)})")
+            return ()
+        tags = []
+        for index, tag in enumerate(value):
+            if not isinstance(tag, str) or not tag.strip():
+                self.problem(doc, fi, path + (index,), f"must be a non-empty string (got {shown_value(tag)})")
+            elif tag not in tags:
+                tags.append(tag)
+        return tuple(tags)
+
+    # -- resolving
+
+    def resolve_sites(self) -> dict[str, Site]:
+        by_name: dict[str, _RawSite] = {}
+        for raw in self.raw_sites:
+            earlier = by_name.get(raw.name)
+            if earlier is not None:
+                self.problem(raw.doc, raw.file_index, raw.path + ("name",),
+                             f"duplicate site '{raw.name}' (also at {earlier.doc.where(earlier.path)})")
+            else:
+                by_name[raw.name] = raw
+        broken: set[str] = set()
+        for raw in by_name.values():
+            if raw.parent is not None and raw.parent not in by_name:
+                self.problem(raw.doc, raw.file_index, raw.path + ("parent",),
+                             f"unknown site '{raw.parent}'{self.suggest(raw.parent, by_name)}")
+                broken.add(raw.name)
+        graph = {name: (raw.parent,) if raw.parent else () for name, raw in by_name.items()}
+        for cycle in find_cycles(graph):
+            first = by_name[cycle[0]]
+            self.problem(first.doc, first.file_index, first.path + ("parent",),
+                         f"site parent cycle: {' -> '.join(cycle)}")
+            broken.update(cycle)
+        sites: dict[str, Site] = {}
+
+        def build(name: str) -> Optional[Site]:
+            # Walk up to the first site already built (or the root), then build down.
+            chain = []
+            while name not in sites:
+                if name in broken:
+                    return None
+                chain.append(name)
+                parent = by_name[name].parent
+                if parent is None:
+                    break
+                name = parent
+            for name in reversed(chain):
+                self.build_site(by_name[name], sites)
+            return sites.get(chain[0]) if chain else sites[name]
+
+        for name in by_name:
+            if build(name) is None:
+                broken.add(name)
+        return sites
+
+    def build_site(self, raw: _RawSite, sites: dict[str, Site]) -> None:
+        above = sites[raw.parent].path if raw.parent else ()
+        path = above + (raw.name,)
+        level = raw.level or f"l{len(path)}"
+        used = {sites[name].level: name for name in above}
+        if level in used:
+            self.problem(raw.doc, raw.file_index, raw.path + ("level",),
+                         f"level '{level}' is also the level of site '{used[level]}' above it; each level on a "
+                         "path needs its own name (it becomes a tag key)")
+        sites[raw.name] = Site(raw.name, raw.parent, level, raw.label or raw.name, path)
+
+    def resolve_devices(self, sites: dict[str, Site]) -> list[Device]:
+        known: dict[str, _RawDevice] = {}
+        by_address: dict[str, _RawDevice] = {}
+        for raw in self.raw_devices:
+            if raw.name is not None:
+                earlier = known.get(raw.name)
+                if earlier is not None:
+                    self.problem(raw.doc, raw.file_index, raw.path + ("name",),
+                                 f"duplicate device name '{raw.name}' (also at {earlier.doc.where(earlier.path)})")
+                else:
+                    known[raw.name] = raw
+            if raw.address_key is not None:
+                earlier = by_address.get(raw.address_key)
+                if earlier is not None:
+                    self.problem(raw.doc, raw.file_index, raw.path + ("address",),
+                                 f"address '{raw.address}' of device '{raw.name}' is already used by device "
+                                 f"'{earlier.name}' ({earlier.doc.where(earlier.path)})")
+                else:
+                    by_address[raw.address_key] = raw
+        site_names = set(s.name for s in self.raw_sites)
+        for raw in self.raw_devices:
+            if raw.site is not None and raw.site not in site_names:
+                self.problem(raw.doc, raw.file_index, raw.path + ("site",),
+                             f"unknown site '{raw.site}'{self.suggest(raw.site, site_names)}")
+            for index, parent in enumerate(raw.parents):
+                if parent not in known:
+                    path = raw.path + ("parent",) + ((index,) if len(raw.parents) > 1 else ())
+                    self.problem(raw.doc, raw.file_index, path,
+                                 f"unknown device '{parent}'{self.suggest(parent, known)}")
+        for cycle in find_cycles({name: raw.parents for name, raw in known.items()}):
+            first = known[cycle[0]]
+            self.problem(first.doc, first.file_index, first.path + ("parent",),
+                         f"parent cycle: {' -> '.join(cycle)}")
+        return self.build_devices(sites)
+
+    def build_devices(self, sites: dict[str, Site]) -> list[Device]:
+        site_tags = {name: {sites[above].level: above for above in site.path} for name, site in sites.items()}
+        site_overrides = {raw.name: raw.icmp for raw in self.raw_sites if raw.icmp is not None}
+        effective: dict[tuple, Any] = {}  # (class, site, device override) -> IcmpSettings or error text
+        failures: dict[tuple, list[_RawDevice]] = {}
+        devices = []
+        for raw in self.raw_devices:
+            site = sites.get(raw.site) if raw.site is not None else None
+            if raw.name is None or raw.address_key is None or raw.device_class is None or site is None:
+                continue  # already reported
+            icmp = self.effective_icmp(raw, site, site_overrides, effective, failures)
+            tags = {"device": raw.name, "address": raw.address, "class": raw.device_class, "site": raw.site}
+            tags.update(site_tags[raw.site])
+            devices.append(Device(raw.name, raw.address, raw.device_class, raw.site, site.path, raw.parents,
+                                  raw.tags, icmp, MappingProxyType(tags), raw.doc.where(raw.path)))
+        for key, raws in failures.items():
+            first, others = raws[0], len(raws) - 1
+            more = f" (and {others} more device{'s' if others > 1 else ''} with the same settings)" if others else ""
+            self.problem(first.doc, first.file_index, first.path + ("icmp",),
+                         f"effective settings ({effective[key][1]}): {effective[key][0]}{more}")
+        return devices
+
+    def effective_icmp(self, raw: _RawDevice, site: Site, site_overrides: dict, effective: dict,
+                       failures: dict) -> IcmpSettings:
+        """settings < class < sites root to leaf < device, computed once per distinct combination."""
+        base = self.icmp or IcmpSettings()
+        if self.icmp is None:
+            return base  # the settings' own ICMP problems are reported; do not pile on
+        key = (raw.device_class, raw.site, id(raw.icmp) if raw.icmp is not None else None)
+        result = effective.get(key)
+        if result is None:
+            class_override = self.class_overrides.get(raw.device_class, (None,))[0]
+            layers = [class_override] + [site_overrides.get(name) for name in site.path] + [raw.icmp]
+            try:
+                result = base.merged(*layers)
+            except ValidationError as exc:
+                sources = ["probes.icmp"]
+                if class_override is not None:
+                    sources.append(f"class {raw.device_class}")
+                sources += [f"site {name}" for name in site.path if site_overrides.get(name) is not None]
+                if raw.icmp is not None:
+                    sources.append("device")
+                error = exc.errors(include_url=False)[0]
+                result = (describe_error(error, show_input=True), " < ".join(sources))
+            effective[key] = result
+        if isinstance(result, tuple):
+            failures.setdefault(key, []).append(raw)
+            return base
+        return result
+
+
+def resolve(documents: Sequence[Document], icmp: Optional[IcmpSettings]) -> Inventory:
+    """The inventory from its parsed files; ConfigError listing every problem, sorted by file and line.
+
+    `icmp` is `probes.icmp` of the settings (None when it is itself invalid: effective
+    settings are then not checked, and devices get the defaults).
+    """
+    resolver = _Resolver(icmp)
+    for index, doc in enumerate(documents):
+        for text in doc.problems:  # "name:line: ..." from the YAML reader
+            line = text[len(doc.name) + 1:].split(":", 1)[0]
+            resolver.problems.append((index, int(line) if line.isdigit() else 0, len(resolver.problems), text))
+        resolver.read(doc, index)
+    sites = resolver.resolve_sites()
+    devices = resolver.resolve_devices(sites)
+    if resolver.problems:
+        resolver.problems.sort()
+        raise ConfigError([text for *_, text in resolver.problems])
+    return Inventory(MappingProxyType(sites), tuple(devices), tuple(doc.name for doc in documents))
