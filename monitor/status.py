@@ -17,12 +17,12 @@ EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
 
 
 def _rows_from_embedded(cfg) -> list[dict] | None:
-    from monitor.outputs.embedded import read_latest
+    from monitor.outputs.embedded import EmbeddedStore
 
     path = cfg.settings.state_dir / "metrics.db"
     if not path.exists():
         return None
-    latest = {row.device: row for row in read_latest(path) if row.measurement == "icmp"}
+    latest = {row.device: row for row in EmbeddedStore.read_latest(path) if row.measurement == "icmp"}
     rows = []
     for device in cfg.inventory.devices:
         row = latest.get(device.name)
@@ -39,14 +39,20 @@ def _rows_from_embedded(cfg) -> list[dict] | None:
     return sort_worst_first(rows)
 
 
+def _problems(exc) -> int:
+    for problem in exc.problems:
+        print(problem, file=sys.stderr)
+    return EXIT_CONFIG
+
+
 def status_command(args) -> int:
+    # The daemon is reached with the settings alone: an inventory being edited (invalid right
+    # now) must not hide what the running daemon knows.
     try:
-        cfg = config_module.load(args.config)
+        settings = config_module.load_settings(args.config)
     except config_module.ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return EXIT_CONFIG
-    socket_path = cfg.settings.control_socket or cfg.settings.state_dir / "netvigil.sock"
+        return _problems(exc)
+    socket_path = settings.control_socket or settings.state_dir / "netvigil.sock"
     source = "daemon"
     try:
         answer = query_status(socket_path)
@@ -56,10 +62,14 @@ def status_command(args) -> int:
     if answer is not None:
         rows, daemon = answer["devices"], answer["daemon"]
     else:
+        try:
+            cfg = config_module.load(args.config)
+        except config_module.ConfigError as exc:
+            return _problems(exc)
         rows, daemon, source = _rows_from_embedded(cfg), None, "embedded store"
         if rows is None:
             print(f"netvigil status: no daemon answers at {socket_path} and there is no embedded store at "
-                  f"{cfg.settings.state_dir / 'metrics.db'}; start the daemon with `netvigil run -c {args.config}`",
+                  f"{settings.state_dir / 'metrics.db'}; start the daemon with `netvigil run -c {args.config}`",
                   file=sys.stderr)
             return EXIT_RUNTIME
     if args.json:
@@ -69,6 +79,6 @@ def status_command(args) -> int:
         print(f"netvigil pid {daemon['pid']}: {daemon['devices']} devices, {daemon['up']} up, "
               f"{daemon['down']} down, {daemon['pending']} pending (icmp: {daemon['icmp_mode']})")
     else:
-        print(f"daemon not running; last values from the embedded store ({cfg.settings.state_dir / 'metrics.db'})")
+        print(f"daemon not running; last values from the embedded store ({settings.state_dir / 'metrics.db'})")
     print(render_table(rows))
     return EXIT_OK

@@ -1,0 +1,16 @@
+"""Shared fixtures: real metrics servers (tests/servers.py) and the fake InfluxDB 2.x."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fake_influx import FakeInflux
+from tests.servers import influxd, private_influxd, private_victoria_metrics, victoria_metrics  # noqa: F401
+
+
+@pytest.fixture
+async def fake_influx() -> FakeInflux:
+    """See tests/fake_influx.py for why a fake exists next to the real servers."""
+    fake = await FakeInflux().start()
+    yield fake
+    await fake.stop()

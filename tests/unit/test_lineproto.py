@@ -1,0 +1,145 @@
+"""Golden strings for every escaping rule and value type of monitor.lineproto."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.lineproto import encode, encode_batch
+from probes.base import ResultCode, Sample
+
+T = 1_700_000_000_123_456_789
+
+
+def line(measurement="m", tags=None, fields=None, time_ns=T) -> str:
+    return encode(Sample(measurement, tags or {}, fields if fields is not None else {"v": 1}, time_ns))
+
+
+@pytest.mark.parametrize("fields, expected", [
+    ({"v": 5}, "v=5i"),
+    ({"v": -9223372036854775808}, "v=-9223372036854775808i"),
+    ({"v": 1.5}, "v=1.5"),
+    ({"v": 0.0}, "v=0.0"),  # stays a float (Point writes `0`)
+    ({"v": 1e20}, "v=1e+20"),
+    ({"v": -2.5e-7}, "v=-2.5e-07"),
+    ({"v": True}, "v=true"),
+    ({"v": False}, "v=false"),
+    ({"v": ResultCode.TIMEOUT}, "v=1i"),  # IntEnum is an int
+    ({"v": "ok"}, 'v="ok"'),
+    ({"v": ""}, 'v=""'),
+    ({"a": 1, "b": 2.0, "c": "x"}, 'a=1i,b=2.0,c="x"'),  # fields keep their given order
+])
+def test_field_types(fields, expected):
+    assert line(fields=fields) == f"m {expected} {T}"
+
+
+@pytest.mark.parametrize("value, expected", [
+    ('say "hi"', r'"say \"hi\""'),
+    ("C:\\temp\\", r'"C:\\temp\\"'),
+    ('\\"', r'"\\\""'),
+    ("a,b c=d", '"a,b c=d"'),  # separators are plain text inside quotes
+    ("line1\nline2\r\n\tend", r'"line1\nline2\r\n\tend"'),
+    ("温度", '"温度"'),
+])
+def test_string_field_escaping(value, expected):
+    assert line(fields={"s": value}) == f"m s={expected} {T}"
+
+
+@pytest.mark.parametrize("measurement, expected", [
+    ("icmp", "icmp"),
+    ("my measurement", r"my\ measurement"),
+    ("a,b", r"a\,b"),
+    ("a=b", "a=b"),  # `=` needs no escape in a measurement
+    ("a\nb", r"a\nb"),
+    ("trailing\\\\", "trailing"),  # trailing backslashes: no escaping of them parses in InfluxDB 1.x
+    ("back\\slash", "back\\slash"),  # a backslash before an ordinary character stays as it is
+    ("x\\ y", "x\\\\\\ y"),  # backslash then space: backslash doubled, space escaped
+])
+def test_measurement_escaping(measurement, expected):
+    assert line(measurement=measurement) == f"{expected} v=1i {T}"
+
+
+@pytest.mark.parametrize("tags, expected", [
+    ({"device": "sw1"}, "device=sw1"),
+    ({"site": "street 5"}, r"site=street\ 5"),
+    ({"k": "a,b"}, r"k=a\,b"),
+    ({"k": "a=b"}, r"k=a\=b"),
+    ({"my key": "v"}, r"my\ key=v"),
+    ({"a,b=c": "v"}, r"a\,b\=c=v"),
+    ({"k": "two\nlines"}, r"k=two\nlines"),
+    ({"k": "tab\there"}, r"k=tab\there"),
+    ({"k": "ends\\"}, "k=ends"),  # trailing backslash removed
+    ({"k": "a\\,b"}, "k=a\\\\\\,b"),  # backslash doubled, comma escaped
+    ({"k": "a\\\\=b"}, "k=a\\\\\\\\\\=b"),  # a run of two doubled to four, then \=
+    ({"k": "\\\\", "device": "sw1"}, "device=sw1"),  # nothing left of the value: tag left out
+    ({"k": "a\\b"}, "k=a\\b"),
+    ({"k": '"quoted"'}, 'k="quoted"'),  # quotes are ordinary in tags
+    ({"site": "东城区"}, "site=东城区"),
+    ({"b": "2", "a": "1", "c": "3"}, "a=1,b=2,c=3"),  # sorted by key
+    ({"device": "sw1", "empty": ""}, "device=sw1"),  # empty value left out
+    ({"": "orphan", "device": "sw1"}, "device=sw1"),  # empty key left out
+])
+def test_tag_escaping(tags, expected):
+    assert line(tags=tags) == f"m,{expected} v=1i {T}"
+
+
+def test_field_key_escaping():
+    assert line(fields={"rtt ms": 1, "a,b=c": 2, "x\ny": 3}) == f"m rtt\\ ms=1i,a\\,b\\=c=2i,x\\ny=3i {T}"
+    assert line(fields={"key\\": 1}) == f"m key=1i {T}"  # trailing backslash removed
+    assert line(fields={"\\": 1, "ok": 2}) == f"m ok=2i {T}"  # nothing left of the key: field left out
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf"), 2**63, -(2**63) - 1, None, b"x", [1]])
+def test_unrepresentable_field_is_left_out(bad):
+    assert line(fields={"bad": bad, "ok": 1}) == f"m ok=1i {T}"
+
+
+def test_sample_with_no_field_left_is_dropped():
+    assert line(fields={"rtt_ms": float("nan")}) == ""
+    assert line(fields={}) == ""
+    assert line(measurement="", fields={"v": 1}) == ""
+    assert line(measurement="\\\\", fields={"v": 1}) == ""  # nothing left of the name
+
+
+def test_all_tags_empty_gives_bare_measurement():
+    assert line(tags={"a": "", "b": ""}) == f"m v=1i {T}"
+
+
+def test_timestamp_is_nanoseconds_as_given():
+    assert line(time_ns=0) == "m v=1i 0"
+    assert line(time_ns=1).endswith(" 1")
+
+
+def test_full_sample():
+    sample = Sample("icmp", {"device": "sw-core 1", "site": "街道,5", "class": "switch"},
+                    {"rtt_ms": 1.25, "loss_pct": 0.0, "up": True, "result_code": 0, "detail": 'no "reply"'}, T)
+    assert encode(sample) == (
+        r'icmp,class=switch,device=sw-core\ 1,site=街道\,5 '
+        r'rtt_ms=1.25,loss_pct=0.0,up=true,result_code=0i,detail="no \"reply\"" ' + str(T))
+
+
+def test_memoised_heads_do_not_leak_between_tag_sets():
+    # Same tag values in a different order, and a changed value: heads must follow the data.
+    first = Sample("m", {"a": "1", "b": "2"}, {"v": 1}, T)
+    reordered = Sample("m", {"b": "2", "a": "1"}, {"v": 1}, T)
+    changed = Sample("m", {"a": "1", "b": "3"}, {"v": 1}, T)
+    assert encode(first) == encode(reordered) == f"m,a=1,b=2 v=1i {T}"
+    assert encode(changed) == f"m,a=1,b=3 v=1i {T}"
+
+
+def test_encode_batch_joins_with_newlines_and_skips_dropped():
+    samples = [
+        Sample("a", {"d": "1"}, {"v": 1}, 1),
+        Sample("b", {}, {"v": float("nan")}, 2),  # dropped
+        Sample("c", {"d": "x\ny"}, {"s": "p\nq"}, 3),
+    ]
+    body = encode_batch(samples)
+    assert body == b'a,d=1 v=1i 1\nc,d=x\\ny s="p\\nq" 3'
+    assert body.count(b"\n") == 1  # the newlines inside the data did not become line breaks
+
+
+def test_encode_batch_is_utf8():
+    assert encode_batch([Sample("温度", {"site": "机房"}, {"c": 21.5}, 1)]) == "温度,site=机房 c=21.5 1".encode()
+
+
+def test_encode_batch_empty():
+    assert encode_batch([]) == b""
