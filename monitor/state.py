@@ -100,7 +100,8 @@ def _row(state: _DeviceState) -> dict:
 def sort_worst_first(rows: list[dict]) -> list[dict]:
     """Down first (longest down first), then up by loss, jitter and RTT (worst first), pending last."""
     def key(row: dict) -> tuple:
-        return (_STATE_RANK.get(row["state"], 3), row.get("since") or "",
+        longest_down_first = (row.get("since") or "") if row["state"] == "down" else ""
+        return (_STATE_RANK.get(row["state"], 3), longest_down_first,
                 -(row.get("loss_pct") or 0.0), -(row.get("jitter_ms") or 0.0), -(row.get("rtt_avg_ms") or 0.0),
                 row["device"])
     return sorted(rows, key=key)

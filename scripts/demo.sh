@@ -19,13 +19,11 @@ for _ in $(seq 1 60); do
     echo "the daemon stopped; its log is above and in .demo-state/daemon.log" >&2
     wait "$daemon"; exit 1
   fi
-  if .venv/bin/netvigil status -c "$config" --json 2>/dev/null | grep -q '"state": "pending"'; then
-    sleep 1
-  elif .venv/bin/netvigil status -c "$config" >/dev/null 2>&1; then
+  if answer=$(.venv/bin/netvigil status -c "$config" --json 2>/dev/null) \
+     && ! grep -q '"state": "pending"' <<<"$answer"; then
     break
-  else
-    sleep 1
   fi
+  sleep 1
 done
 echo
 .venv/bin/netvigil status -c "$config"

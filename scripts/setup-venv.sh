@@ -21,9 +21,13 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-if [ -n "$extra" ]; then
-  .venv/bin/python -m pip install -q -e ".[$extra]"
-else
-  .venv/bin/python -m pip install -q -e .
+target="."
+[ -z "$extra" ] || target=".[$extra]"
+# pip's and setuptools' chatter goes to a log; it is shown only when the install fails.
+log=$(mktemp)
+if ! .venv/bin/python -m pip install -q -e "$target" >"$log" 2>&1; then
+  cat "$log" >&2; rm -f "$log"
+  echo "installing netvigil into .venv failed (pip's output is above)" >&2
+  exit 1
 fi
+rm -f "$log"
