@@ -19,8 +19,9 @@ for _ in $(seq 1 60); do
     echo "the daemon stopped; its log is above and in .demo-state/daemon.log" >&2
     wait "$daemon"; exit 1
   fi
+  # (the answer must come from this daemon, not from a previous run's embedded store)
   if answer=$(.venv/bin/netvigil status -c "$config" --json 2>/dev/null) \
-     && ! grep -q '"state": "pending"' <<<"$answer"; then
+     && grep -q '"source": "daemon"' <<<"$answer" && ! grep -q '"state": "pending"' <<<"$answer"; then
     break
   fi
   sleep 1
