@@ -67,11 +67,19 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter=NESTED_DELIMITER, extra="forbid")
 
     # NoDecode: NETVIGIL_INVENTORY=/etc/netvigil/inventory.d should work without JSON quoting.
-    inventory: Annotated[list[Path], NoDecode] = [Path("inventory.yaml")]
-    state_dir: Path = Field(default_factory=_default_state_dir)
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    secrets_dir: Optional[Path] = None
-    control_socket: Optional[Path] = None
+    inventory: Annotated[list[Path], NoDecode] = Field(
+        [Path("inventory.yaml")],
+        description="inventory YAML files and/or directories (every *.yaml, *.yml inside); relative to this file")
+    state_dir: Path = Field(
+        default_factory=_default_state_dir,
+        description="spool, embedded store, control socket; default $STATE_DIRECTORY (systemd) "
+                    "or /var/lib/netvigil; relative to this file")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="least severe level logged")
+    secrets_dir: Optional[Path] = Field(
+        None, description="extra directory of secret files named by key path, e.g. outputs__influxdb__token "
+                          "($CREDENTIALS_DIRECTORY is always read)")
+    control_socket: Optional[Path] = Field(
+        None, description="unix socket `status` asks the daemon through; null: <state_dir>/netvigil.sock")
     probes: ProbesSettings = ProbesSettings()
     outputs: OutputsSettings = OutputsSettings()
     scheduler: SchedulerSettings = SchedulerSettings()

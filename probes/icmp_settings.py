@@ -30,7 +30,7 @@ class IcmpSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="probe devices with ICMP echo")
     interval_s: float = Field(30.0, ge=1, le=86_400, description="seconds between runs for one device")
     count: int = Field(20, ge=1, le=1000, description="echo requests per device per run")
     echo_interval_ms: float = Field(50.0, ge=1, le=10_000, description="spacing of the echoes to one device")

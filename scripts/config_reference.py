@@ -44,6 +44,8 @@ def _type_name(annotation) -> str:
 def _default(field) -> str:
     if field.is_required():
         return "required"
+    if field.default_factory is not None:
+        return "see meaning"
     value = field.default
     if isinstance(value, SecretStr):
         return '""'

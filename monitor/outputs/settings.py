@@ -32,9 +32,9 @@ class InfluxDBv1Settings(BatchingSettings):
     """InfluxDB 1.x through its /write endpoint."""
 
     url: str = Field(..., description="base URL, e.g. http://influx.example:8086")
-    database: str = Field(..., min_length=1)
+    database: str = Field(..., min_length=1, description="database the points go to")
     retention_policy: str = Field("", description="empty: the database's default policy")
-    username: str = ""
+    username: str = Field("", description="empty: no authentication")
     password: SecretStr = Field(SecretStr(""), description="(secret)")
 
 
@@ -42,15 +42,15 @@ class EmbeddedSettings(_Strict):
     """SQLite store under state_dir, so a fresh machine is useful with no InfluxDB."""
 
     enabled: Optional[bool] = Field(None, description="null: on when no InfluxDB output is configured")
-    retention_days: float = Field(7.0, gt=0, le=3650)
+    retention_days: float = Field(7.0, gt=0, le=3650, description="samples older than this are pruned")
 
 
 class SpoolSettings(_Strict):
     """On-disk spool for points an output could not take (one per output)."""
 
     max_mb: float = Field(512.0, gt=0, le=1_000_000, description="oldest points are dropped beyond this, and counted")
-    retry_initial_s: float = Field(1.0, gt=0, le=600)
-    retry_max_s: float = Field(60.0, gt=0, le=3600)
+    retry_initial_s: float = Field(1.0, gt=0, le=600, description="first wait before a failed write is retried")
+    retry_max_s: float = Field(60.0, gt=0, le=3600, description="longest wait between retries (doubling from the first)")
 
 
 class OutputsSettings(_Strict):
