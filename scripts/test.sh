@@ -20,6 +20,8 @@ for program in "${!needs[@]}"; do
   command -v "$program" >/dev/null 2>&1 || [ -x "/usr/sbin/$program" ] || [ -x "/sbin/$program" ] \
     || missing+=("${needs[$program]}")
 done
+# The systemd sandbox test installs seccomp filters with the system python3's bindings.
+/usr/bin/python3 -c 'import seccomp' >/dev/null 2>&1 || missing+=(python3-seccomp)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}" >&2
   as_root apt-get update -qq
