@@ -259,3 +259,46 @@ def test_demo_command_from_the_readme_shows_its_devices():
         assert device in result.stdout
     table = result.stdout[result.stdout.index("DEVICE"):]
     assert "UP" in table and "PENDING" not in table
+
+
+def test_influxdb_outage_while_probing_loses_nothing_and_duplicates_nothing(workdir, private_victoria_metrics):
+    """The real VictoriaMetrics is stopped while the daemon keeps probing, then started again:
+    every sample the daemon produced (the embedded store keeps the reference copy) arrives
+    exactly once."""
+    import sqlite3
+
+    vm = private_victoria_metrics
+    outputs = (f"outputs:\n  influxdb: {{url: '{vm.url}', bucket: health, flush_interval_s: 0.2, timeout_s: 1}}\n"
+               f"  embedded: {{enabled: true}}\n  spool: {{retry_initial_s: 0.2, retry_max_s: 0.5}}\n")
+    settings = _write_config(workdir, _devices(3, net=44), outputs=outputs, interval_s=1)
+    process, listener = _start(workdir, settings)
+    try:
+        listener.wait_for("READY=1")
+        time.sleep(2.5)
+        vm.stop()  # outage: the daemon keeps probing and spools
+        time.sleep(3.0)
+        vm.start()
+        time.sleep(2.5)
+        assert process.stop() == 0, process.log()
+    finally:
+        listener.close()
+    reference = sqlite3.connect(workdir / "state" / "metrics.db")
+    expected = {}
+    for device, time_ns in reference.execute(
+            "SELECT s.device, p.time_ns FROM point p JOIN series s ON s.id = p.series_id WHERE s.measurement = 'icmp'"):
+        expected.setdefault(device, []).append(time_ns // 1_000_000)  # VictoriaMetrics keeps ms
+    reference.close()
+    assert set(expected) == {"dev-0", "dev-1", "dev-2"}
+    assert all(len(stamps) >= 6 for stamps in expected.values())  # probing went on through the outage
+
+    def complete(rows):
+        got = {r["metric"]["device"]: r["timestamps"] for r in rows}
+        return all(len(got.get(d, [])) >= len(s) for d, s in expected.items())
+
+    rows = vm.export('icmp_up{device=~"dev-.*"}', until=complete, timeout_s=20)
+    received = {r["metric"]["device"]: r["timestamps"] for r in rows}
+    for device, stamps in expected.items():
+        assert sorted(received[device]) == sorted(stamps), device  # each exactly once, none missing
+    log = process.log()
+    assert "output influxdb: write failed" in log  # the outage is visible to the operator
+    assert "output influxdb: backlog replayed" in log or "replaying" in log
