@@ -159,20 +159,25 @@ def test_sighup_with_an_invalid_change_keeps_the_old_configuration(workdir):
         listener.close()
 
 
-def test_sigterm_flushes_samples_to_influxdb_v2(workdir, victoria_metrics):
-    outputs = (f"outputs:\n  influxdb: {{url: '{victoria_metrics.url}', org: noc, bucket: health, "
-               f"token: s3cret-token, flush_interval_s: 30}}\n")
-    settings = _write_config(workdir, _devices(3), outputs=outputs)
+def _sigterm_once_all_up(workdir: Path, settings: Path, devices: int) -> tuple[Process, int, float]:
+    """Start the daemon, wait until every device was probed up, SIGTERM it: (process, exit code, seconds)."""
     process, listener = _start(workdir, settings)
     try:
         listener.wait_for("READY=1")
-        wait_until(lambda: _status(settings)["daemon"]["up"] == 3, timeout_s=15, what="3 devices up")
-        # flush_interval_s is 30: nothing is written yet unless SIGTERM flushes it.
+        wait_until(lambda: _status(settings)["daemon"]["up"] == devices, timeout_s=15, what="all devices up")
         started = time.monotonic()
         code = process.stop(signal.SIGTERM, timeout_s=15)
-        elapsed = time.monotonic() - started
+        return process, code, time.monotonic() - started
     finally:
         listener.close()
+
+
+def test_sigterm_flushes_samples_to_influxdb_v2(workdir, victoria_metrics):
+    # flush_interval_s is 30: nothing is written before SIGTERM unless the stop flushes it.
+    outputs = (f"outputs:\n  influxdb: {{url: '{victoria_metrics.url}', org: noc, bucket: health, "
+               f"token: s3cret-token, flush_interval_s: 30}}\n")
+    settings = _write_config(workdir, _devices(3), outputs=outputs)
+    process, code, elapsed = _sigterm_once_all_up(workdir, settings, 3)
     assert code == 0, process.log()
     assert elapsed < 10, f"SIGTERM took {elapsed:.1f} s"
     series = victoria_metrics.export('icmp_up{device=~"dev-.*"}')
@@ -186,15 +191,7 @@ def test_sigterm_with_influxdb_down_spools_and_exits_in_time(workdir):
     outputs = (f"outputs:\n  influxdb: {{url: 'http://127.0.0.1:{dead_port}', bucket: health, token: t0ken-value, "
                f"flush_interval_s: 0.2, timeout_s: 1}}\n")
     settings = _write_config(workdir, _devices(2), outputs=outputs)
-    process, listener = _start(workdir, settings)
-    try:
-        listener.wait_for("READY=1")
-        wait_until(lambda: _status(settings)["daemon"]["up"] == 2, timeout_s=15, what="2 devices up")
-        started = time.monotonic()
-        code = process.stop(signal.SIGTERM, timeout_s=15)
-        elapsed = time.monotonic() - started
-    finally:
-        listener.close()
+    process, code, elapsed = _sigterm_once_all_up(workdir, settings, 2)
     assert code == 0, process.log()
     assert elapsed < 10
     spool = workdir / "state" / "spool" / "influxdb.db"

@@ -16,14 +16,19 @@ import json
 import os
 import re
 import shlex
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, VENV_BIN, require_binary, require_root
+from tests.support import REPO, VENV_BIN, Process, require_binary, require_root, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -167,3 +172,263 @@ for f in filters:
 os.execv(argv[0], argv)
 '''
 
+
+# Runs in the new mount namespace: refuses to touch anything unless the namespace really is new.
+# StateDirectory= with ProtectSystem=strict is the host's directory bind-mounted writable into
+# a read-only tree, so what the daemon writes there (control socket, spool) is what the host
+# sees, as `sudo -u netvigil netvigil status` needs.
+MOUNT_SCRIPT = r'''
+set -e
+[ "$(readlink /proc/self/ns/mnt)" != "$1" ] || { echo "not in a private mount namespace" >&2; exit 99; }
+state=$2
+umask "$3"
+shift 3
+mount --bind "$state" "$state"
+mount -o remount,bind,ro /
+mount -t proc -o hidepid=invisible,subset=pid proc /proc
+exec "$@"
+'''
+
+CAP_NET_RAW = 1 << 13
+CAPABILITY_SETS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
+
+
+def sandbox_argv(unit: Path, state: Path, command: list[str]) -> list[str]:
+    """`command` inside the sandbox that `unit` describes, with `state` as its StateDirectory=."""
+    require_root()
+    unshare, setpriv = require_binary("unshare"), require_binary("setpriv")
+    require_binary("systemd-analyze")
+    has_seccomp = subprocess.run([SYSTEM_PYTHON, "-c", "import seccomp"], capture_output=True)
+    assert has_seccomp.returncode == 0, "this test needs the Debian package python3-seccomp (apt-get install python3-seccomp)"
+
+    settings = unit_settings(unit)
+    # The rebuilt sandbox covers exactly these; if the unit changes them, change this test too.
+    assert only(settings, "ProtectSystem") == "strict"
+    assert only(settings, "ProtectProc") == "invisible" and only(settings, "ProcSubset") == "pid"
+    assert only(settings, "NoNewPrivileges") == "yes"
+    filters = settings[("Service", "SystemCallFilter")]
+    config = {
+        "allow": [w for value in filters if not value.startswith("~") for w in value.split()],
+        "deny": [w for value in filters if value.startswith("~") for w in value[1:].split()],
+        "errno": only(settings, "SystemCallErrorNumber"),
+        "families": [int(getattr(__import__("socket"), name)) for name in words(settings, "RestrictAddressFamilies")],
+        "mdwe": only(settings, "MemoryDenyWriteExecute") == "yes",
+    }
+
+    def caps(key: str) -> str:
+        return ",".join(["-all"] + ["+" + cap.removeprefix("CAP_").lower() for cap in words(settings, key)])
+
+    loader = state.parent / "seccomp_loader.py"
+    loader.write_text(SECCOMP_LOADER)
+    return [unshare, "--mount", "--propagation", "private", "/bin/sh", "-c", MOUNT_SCRIPT, "sh",
+            os.readlink("/proc/self/ns/mnt"), str(state), only(settings, "UMask"),
+            # User=netvigil is not a user here (the venv's python may sit in root's 0700 home), so
+            # the sandbox stays uid 0 but with SECBIT_NOROOT: exec() then grants uid 0 nothing, and
+            # CAP_NET_RAW comes from the ambient set alone, as for the unit's non-root user.
+            setpriv, "--no-new-privs", "--securebits=+noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked",
+            f"--inh-caps={caps('AmbientCapabilities')}",
+            f"--ambient-caps={caps('AmbientCapabilities')}", f"--bounding-set={caps('CapabilityBoundingSet')}",
+            SYSTEM_PYTHON, str(loader), json.dumps(config), "--", *command]
+
+
+def proc_status(path: str) -> dict[str, str]:
+    lines = Path(path).read_text().splitlines()
+    return {key: value.strip() for key, _, value in (line.partition(":") for line in lines)}
+
+
+# --- what the sandbox refuses -----------------------------------------------------------------
+
+# The daemon never tries any of this, so the daemon running (the last test) shows the sandbox
+# is loose enough, never that it is tight enough. This probe does, from inside the same
+# sandbox: it shows the sandbox really is built from the unit (so the daemon test is not
+# passing in a sandbox that enforces nothing), and that loosening the unit is caught.
+LIMITS_PROBE = r'''
+import errno, json, mmap, os, socket, sys
+
+def outcome(fn):
+    try:
+        return fn()
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc.errno))
+
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
+results = {
+    "capabilities": {key: int(status[key], 16) for key in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")},
+    "write_outside_state": outcome(lambda: open(sys.argv[1], "w").close() or "written"),
+    "proc_sys": outcome(lambda: open("/proc/sys/net/ipv4/ping_group_range").read()),
+    "netlink_socket": outcome(lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW).close() or "created"),
+    "packet_socket": outcome(lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW).close() or "created"),
+    "write_exec_memory": outcome(lambda: mmap.mmap(-1, 4096, prot=7) and "mapped"),
+    "nice": outcome(lambda: os.nice(1) and "reniced"),
+    "privileged_port": outcome(lambda: socket.create_server(("127.0.0.1", 80)).close() or "bound"),
+    # The unit's comment: glibc's getaddrinfo(AI_ADDRCONFIG), which aiohttp uses, survives the
+    # refused netlink socket. Matters for an InfluxDB URL with a host name.
+    "addrconfig_lookup": outcome(lambda: bool(socket.getaddrinfo(
+        "localhost", 80, type=socket.SOCK_STREAM, flags=socket.AI_ADDRCONFIG)) and "resolved"),
+}
+print(json.dumps(results))
+'''
+
+LIMITS = {
+    "capabilities": {key: CAP_NET_RAW for key in CAPABILITY_SETS},
+    "write_outside_state": "EROFS",
+    "proc_sys": "ENOENT",  # ProcSubset=pid: read sysctls before the sandbox, or try the socket
+    "netlink_socket": "EAFNOSUPPORT",
+    "packet_socket": "EAFNOSUPPORT",
+    "write_exec_memory": "EPERM",
+    "nice": "EPERM",
+    "privileged_port": "EACCES",
+    "addrconfig_lookup": "resolved",
+}
+
+# (the limit that must then change, {unit line: loosened line})
+LOOSENINGS = [
+    ("write_exec_memory", {"MemoryDenyWriteExecute=yes": "MemoryDenyWriteExecute=no"}),
+    ("netlink_socket", {"RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX":
+                        "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK"}),
+    ("nice", {"SystemCallFilter=~@privileged @resources": "SystemCallFilter=~@privileged"}),
+    ("privileged_port", {"AmbientCapabilities=CAP_NET_RAW": "AmbientCapabilities=CAP_NET_RAW CAP_NET_BIND_SERVICE",
+                         "CapabilityBoundingSet=CAP_NET_RAW": "CapabilityBoundingSet=CAP_NET_RAW CAP_NET_BIND_SERVICE"}),
+    ("capabilities", {"CapabilityBoundingSet=CAP_NET_RAW": "CapabilityBoundingSet=CAP_NET_RAW CAP_SYS_ADMIN"}),
+]
+
+
+@pytest.mark.parametrize("loosening", [None, *LOOSENINGS], ids=["unit", *(limit for limit, _ in LOOSENINGS)])
+def test_the_units_sandbox_refuses_what_it_should_and_a_loosened_unit_is_caught(tmp_path, loosening):
+    unit, text = tmp_path / UNIT.name, UNIT.read_text()
+    for line, loosened in (loosening[1].items() if loosening else ()):
+        assert text.count(f"\n{line}\n") == 1, f"the unit no longer says {line!r}: update LOOSENINGS"
+        text = text.replace(f"\n{line}\n", f"\n{loosened}\n")
+    unit.write_text(text)
+    state, outside, probe = tmp_path / "state", tmp_path / "outside-the-state-directory", tmp_path / "probe.py"
+    state.mkdir()
+    probe.write_text(LIMITS_PROBE)
+    argv = sandbox_argv(unit, state, [sys.executable, "-B", str(probe), str(outside)])
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd="/")
+    assert result.returncode == 0, f"{shlex.join(argv)}\n{result.stdout}\n{result.stderr}"
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    if loosening is None:
+        assert got == LIMITS, result.stderr
+        assert not outside.exists()
+    else:
+        limit, changes = loosening
+        assert got[limit] != LIMITS[limit], f"{list(changes.values())} went unnoticed: {got}"
+
+
+# --- the daemon in the sandbox ----------------------------------------------------------------
+
+SANDBOXED_DEVICES = {"sandboxed-1": "127.0.77.1", "sandboxed-2": "127.0.77.2", "sandboxed-3": "127.0.77.3"}
+NETVIGIL = str(VENV_BIN / "netvigil")
+
+
+@pytest.fixture
+def workdir():
+    # Short path: unix socket paths (control socket, notify socket) must stay under 108 bytes.
+    path = Path(tempfile.mkdtemp(prefix="nvsbx"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class NotifyListener:
+    """What systemd would see: a unix datagram socket passed as NOTIFY_SOCKET."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.1)
+        self.messages: list[list[str]] = []
+
+    def collect(self) -> list[list[str]]:
+        while True:
+            try:
+                self.messages.append(self.sock.recv(65536).decode().splitlines())
+            except (socket.timeout, BlockingIOError):
+                return self.messages
+
+    def wait_for(self, line: str, process: Process, after: int = 0, timeout_s: float = 15.0) -> int:
+        """Index of the first message with `line` at or after message `after`."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for index, message in enumerate(self.collect()[after:], start=after):
+                if line in message:
+                    return index
+            if not process.alive():
+                break
+        raise AssertionError(f"no {line!r} after message {after}; got {self.messages!r}; "
+                             f"exit status {process.popen.poll()}, log:\n{process.log()}")
+
+
+def test_the_daemon_runs_inside_the_units_sandbox(workdir, victoria_metrics):
+    """The real `netvigil run` (ExecStart= but with this venv and these settings) in the sandbox
+    rebuilt from the unit: raw ICMP with only CAP_NET_RAW, InfluxDB writes, the spool in the
+    state directory, the control socket, sd_notify, SIGHUP and SIGTERM."""
+    unit = unit_settings(UNIT)
+    state, settings, notify = workdir / "state", workdir / "netvigil.yaml", workdir / "notify.sock"
+    state.mkdir(mode=int(only(unit, "StateDirectoryMode"), 8))
+    (workdir / "inventory.yaml").write_text(
+        "sites:\n  - {name: room, level: room}\ndevices:\n" + "".join(
+            f"  - {{name: {name}, address: {address}, class: switch, site: room}}\n"
+            for name, address in SANDBOXED_DEVICES.items()))
+    settings.write_text(
+        "inventory: [inventory.yaml]\n"
+        f"state_dir: {state}\n"
+        # privileged: raw sockets, so CAP_NET_RAW is what makes ICMP work whatever the host's
+        # ping_group_range says.
+        "probes:\n  icmp: {mode: privileged, interval_s: 2, count: 2, echo_interval_ms: 50, timeout_s: 0.5}\n"
+        "scheduler: {slot_s: 0.5}\n"
+        f"outputs:\n  influxdb: {{url: '{victoria_metrics.url}', org: noc, bucket: health, token: sandbox-token, "
+        "flush_interval_s: 0.5}\n")
+    # Outside the state directory, so read-only inside the sandbox, like /run/systemd/notify.
+    listener = NotifyListener(notify)
+    # systemd passes a fresh environment, not ours.
+    environ = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "NOTIFY_SOCKET": str(notify),
+               "WATCHDOG_USEC": str(int(only(unit, "WatchdogSec").rstrip("s")) * 1_000_000),
+               "STATE_DIRECTORY": str(state)}
+    argv = sandbox_argv(UNIT, state, [NETVIGIL, "run", "-c", str(settings)])
+    process = Process(argv, workdir / "daemon.log", env=environ, cwd=Path("/"))
+
+    def status() -> dict:
+        # From outside the sandbox, as a sysadmin would ask.
+        result = subprocess.run([NETVIGIL, "status", "--json", "-c", str(settings)], capture_output=True, text=True,
+                                timeout=15)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    try:
+        ready = listener.wait_for("READY=1", process)
+        # Every wrapper exec()s, so the pid we signal is the daemon, as $MAINPID would be.
+        assert f"MAINPID={process.pid}" in listener.messages[ready], listener.messages[ready]
+        inside = proc_status(f"/proc/{process.pid}/status")
+        assert {key: int(inside[key], 16) for key in CAPABILITY_SETS} == {key: CAP_NET_RAW for key in CAPABILITY_SETS}
+        assert inside["NoNewPrivs"] == "1" and inside["Seccomp"] == "2", inside
+        assert os.readlink(f"/proc/{process.pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+
+        wait_until(lambda: status()["daemon"]["up"] == 3, timeout_s=15, what="3 devices up")
+        answer = status()
+        assert answer["source"] == "daemon" and answer["daemon"]["icmp_mode"] == "privileged"
+        assert {row["device"]: row["state"] for row in answer["devices"]} == dict.fromkeys(SANDBOXED_DEVICES, "up")
+
+        process.popen.send_signal(signal.SIGHUP)
+        reloading = listener.wait_for("RELOADING=1", process, after=ready + 1)
+        listener.wait_for("READY=1", process, after=reloading + 1)
+        assert status()["daemon"]["reloads"] == 1
+
+        started = time.monotonic()
+        code = process.stop(signal.SIGTERM, timeout_s=15)
+        elapsed = time.monotonic() - started
+    finally:
+        process.stop()
+        listener.collect()
+        listener.sock.close()
+    log = process.log()
+    assert code == 0, log
+    assert elapsed < 10, f"SIGTERM took {elapsed:.1f} s\n{log}"
+    assert any("STOPPING=1" in message for message in listener.messages), listener.messages
+    for refusal in ("Traceback", "Permission denied", "Operation not permitted", "Read-only file system"):
+        assert refusal not in log, log
+    assert (state / "spool" / "influxdb.db").exists(), "the spool belongs in the state directory"
+
+    series = victoria_metrics.export('icmp_up{device=~"sandboxed-.*"}',
+                                     until=lambda rows: {row["metric"]["device"] for row in rows} == set(SANDBOXED_DEVICES))
+    assert {row["metric"]["device"] for row in series} == set(SANDBOXED_DEVICES), series
+    assert all(value == 1 for row in series for value in row["values"]), series
