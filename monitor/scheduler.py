@@ -110,6 +110,7 @@ class ProbeScheduler:
             kind: _KindControl(asyncio.Semaphore(limit)) for kind, limit in concurrency.items()}
         self._batches: dict[str, Batch] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._stopping = False
         self._scheduler = AsyncIOScheduler(timezone=timezone.utc)
         self._scheduler.add_listener(self._on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one INFO line per run is noise
@@ -145,16 +146,25 @@ class ProbeScheduler:
         self._scheduler.start()
 
     async def shutdown(self, timeout_s: float) -> None:
-        """Start nothing new; give running batches `timeout_s` to finish, then cancel them."""
+        """Start nothing new; give running batches `timeout_s` to finish, then cancel them.
+
+        APScheduler's own shutdown cancels running coroutine jobs at once (its asyncio
+        executor cancels pending futures), which would throw away the samples of a run
+        that is a second from done; so pause first, wait for ours, then shut it down.
+        """
+        self._stopping = True
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.pause()
         running = {task for task in self._tasks if not task.done()}
         if running:
             _done, still = await asyncio.wait(running, timeout=timeout_s)
             for task in still:
                 task.cancel()
             if still:
+                log.warning("stopping: %d probe run(s) did not finish in %.1f s and were cut", len(still), timeout_s)
                 await asyncio.wait(still, timeout=1)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
 
     def stats(self) -> dict[str, KindStats]:
         return {kind: control.stats for kind, control in self._kinds.items()}
@@ -185,6 +195,10 @@ class ProbeScheduler:
                                 batch.kind, len(batch.targets), lag)
                 try:
                     await self._runner(batch)
+                except asyncio.CancelledError:
+                    if not self._stopping:
+                        raise
+                    return  # cut by shutdown after its grace period; already logged there
                 except Exception:  # noqa: BLE001 - a probe bug must not stop the schedule
                     stats.errors_total += 1
                     log.exception("%s: run of %d devices failed", batch.kind, len(batch.targets))

@@ -299,3 +299,23 @@ def test_influxdb_outage_while_probing_loses_nothing_and_duplicates_nothing(work
     log = process.log()
     assert "output influxdb: write failed" in log  # the outage is visible to the operator
     assert "output influxdb: backlog replayed" in log or "replaying" in log
+
+
+def test_sigterm_lets_a_probe_run_in_flight_finish_and_writes_its_samples(workdir, victoria_metrics):
+    outputs = (f"outputs:\n  influxdb: {{url: '{victoria_metrics.url}', bucket: health, flush_interval_s: 30}}\n")
+    settings = workdir / "netvigil.yaml"
+    (workdir / "inventory.yaml").write_text(INVENTORY + _devices(1, prefix="inflight", net=45))
+    settings.write_text("inventory: [inventory.yaml]\nstate_dir: state\n"
+                        "probes:\n  icmp: {interval_s: 6, count: 10, echo_interval_ms: 300, timeout_s: 0.5}\n"
+                        + outputs)
+    process, listener = _start(workdir, settings)
+    try:
+        listener.wait_for("READY=1")
+        wait_until(lambda: _status(settings)["daemon"]["scheduler"]["icmp"]["running"] == 1, timeout_s=15,
+                   interval_s=0.05, what="a run in flight")
+        assert process.stop(signal.SIGTERM, timeout_s=15) == 0, process.log()
+    finally:
+        listener.close()
+    series = victoria_metrics.export('icmp_sent{device="inflight-0"}')
+    assert [v for s in series for v in s["values"]] == [10]  # the whole run, not a cut one
+    assert "Traceback" not in process.log()

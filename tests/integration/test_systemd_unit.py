@@ -1,13 +1,16 @@
 """The systemd unit (systemd/netvigil.service): `systemd-analyze verify` is clean, the exposure
 score stays <= 2.0, the service contract holds (notify, watchdog, reload, CAP_NET_RAW only),
-the sysusers file creates the unit's user, and the sandbox the unit describes still lets the
-daemon's kind of work run.
+the sysusers file creates the unit's user, and the real daemon runs in the sandbox the unit
+describes, which refuses what it should.
 
-There is no systemd as PID 1 here, so the last test rebuilds the sandbox by hand from the
+There is no systemd as PID 1 here, so the last tests rebuild the sandbox by hand from the
 unit's own settings: seccomp filters (SystemCallFilter=, RestrictAddressFamilies=,
 MemoryDenyWriteExecute=) installed by the system python3 with python3-seccomp, capabilities
-reduced to AmbientCapabilities= with setpriv, and a private mount namespace with a read-only
-root, a writable state directory and /proc mounted with hidepid=invisible,subset=pid.
+reduced to AmbientCapabilities= and CapabilityBoundingSet= with setpriv (SECBIT_NOROOT standing
+in for User=), UMask=, and a private mount namespace with a read-only root, the state
+directory bind-mounted writable and /proc mounted with hidepid=invisible,subset=pid. Not
+rebuilt: PrivateTmp=, PrivateDevices= and the other Protect*= settings, which the daemon's
+work does not touch (/tmp is read-only here, so the rebuilt sandbox is stricter there).
 """
 
 from __future__ import annotations
@@ -211,7 +214,7 @@ def sandbox_argv(unit: Path, state: Path, command: list[str]) -> list[str]:
         "allow": [w for value in filters if not value.startswith("~") for w in value.split()],
         "deny": [w for value in filters if value.startswith("~") for w in value[1:].split()],
         "errno": only(settings, "SystemCallErrorNumber"),
-        "families": [int(getattr(__import__("socket"), name)) for name in words(settings, "RestrictAddressFamilies")],
+        "families": [int(getattr(socket, name)) for name in words(settings, "RestrictAddressFamilies")],
         "mdwe": only(settings, "MemoryDenyWriteExecute") == "yes",
     }
 
@@ -288,7 +291,8 @@ LOOSENINGS = [
                         "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK"}),
     ("nice", {"SystemCallFilter=~@privileged @resources": "SystemCallFilter=~@privileged"}),
     ("privileged_port", {"AmbientCapabilities=CAP_NET_RAW": "AmbientCapabilities=CAP_NET_RAW CAP_NET_BIND_SERVICE",
-                         "CapabilityBoundingSet=CAP_NET_RAW": "CapabilityBoundingSet=CAP_NET_RAW CAP_NET_BIND_SERVICE"}),
+                         "CapabilityBoundingSet=CAP_NET_RAW":
+                             "CapabilityBoundingSet=CAP_NET_RAW CAP_NET_BIND_SERVICE"}),
     ("capabilities", {"CapabilityBoundingSet=CAP_NET_RAW": "CapabilityBoundingSet=CAP_NET_RAW CAP_SYS_ADMIN"}),
 ]
 
@@ -317,6 +321,7 @@ def test_the_units_sandbox_refuses_what_it_should_and_a_loosened_unit_is_caught(
 
 # --- the daemon in the sandbox ----------------------------------------------------------------
 
+# A known daemon bug, not the sandbox's doing (it happens without any sandbox): on SIGTERM,
 SANDBOXED_DEVICES = {"sandboxed-1": "127.0.77.1", "sandboxed-2": "127.0.77.2", "sandboxed-3": "127.0.77.3"}
 NETVIGIL = str(VENV_BIN / "netvigil")
 
@@ -427,8 +432,11 @@ def test_the_daemon_runs_inside_the_units_sandbox(workdir, victoria_metrics):
     for refusal in ("Traceback", "Permission denied", "Operation not permitted", "Read-only file system"):
         assert refusal not in log, log
     assert (state / "spool" / "influxdb.db").exists(), "the spool belongs in the state directory"
+    assert not (state / "netvigil.sock").exists(), "the control socket is removed on the way out"
 
-    series = victoria_metrics.export('icmp_up{device=~"sandboxed-.*"}',
-                                     until=lambda rows: {row["metric"]["device"] for row in rows} == set(SANDBOXED_DEVICES))
+    def all_devices(rows: list[dict]) -> bool:
+        return {row["metric"]["device"] for row in rows} == set(SANDBOXED_DEVICES)
+
+    series = victoria_metrics.export('icmp_up{device=~"sandboxed-.*"}', until=all_devices)
     assert {row["metric"]["device"] for row in series} == set(SANDBOXED_DEVICES), series
     assert all(value == 1 for row in series for value in row["values"]), series
