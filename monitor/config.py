@@ -245,7 +245,18 @@ def known_keys_at(model: type[BaseModel], loc: Sequence[Any]) -> list[str]:
 
 
 def is_secret_field(model: type[BaseModel], loc: Sequence[Any]) -> bool:
-    return _unwrap(_annotation_at(model, loc)) is SecretStr
+    """True if the value at `loc` is a secret or may contain one (a model with a secret inside:
+    a whole `outputs.influxdb` given as one malformed JSON value must not be quoted)."""
+    return _holds_secret(_unwrap(_annotation_at(model, loc)))
+
+
+def _holds_secret(annotation: Any, depth: int = 0) -> bool:
+    annotation = _unwrap(annotation)
+    if annotation is SecretStr:
+        return True
+    if depth < 6 and isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return any(_holds_secret(f.annotation, depth + 1) for f in annotation.model_fields.values())
+    return False
 
 
 # ----------------------------------------------------------------------------- sources

@@ -24,11 +24,14 @@ class AlreadyRunning(RuntimeError):
 
 
 def _socket_answers(path: Path) -> bool:
+    """True if a daemon listens at `path`; PermissionError if we may not ask it."""
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.settimeout(1)
         probe.connect(str(path))
         return True
+    except PermissionError:
+        raise
     except OSError:
         return False
     finally:
@@ -81,6 +84,6 @@ async def fetch_status(path: Path, timeout_s: float = 5.0) -> dict:
 
 def query_status(path: Path) -> Optional[dict]:
     """Status from the daemon behind `path`, or None when no daemon answers there."""
-    if not Path(path).exists() or not _socket_answers(Path(path)):
+    if not Path(path).exists() or not _socket_answers(Path(path)):  # PermissionError goes to the caller
         return None
     return asyncio.run(fetch_status(Path(path)))

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import signal
+import sqlite3
 import time
 from typing import Optional
 
@@ -56,6 +57,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task] = set()
+        self._swap_buffer: Optional[list[Sample]] = None
         self.started_at = time.time()
         self.reloads = 0
 
@@ -67,7 +69,13 @@ class Daemon:
         else:  # pragma: no cover - only icmp is planned so far
             return
         self.states.update(samples)
-        self.outputs.submit(samples)
+        self._submit(samples)
+
+    def _submit(self, samples: list[Sample]) -> None:
+        if self._swap_buffer is not None:  # outputs are being replaced (reload): hold, then hand over
+            self._swap_buffer.extend(samples)
+        else:
+            self.outputs.submit(samples)
 
     def _probe_error(self, target: Target, error: ProbeError) -> None:
         self.states.note_error(target.device, error.detail)
@@ -130,30 +138,50 @@ class Daemon:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
+    async def _cannot_start(self, message: str) -> int:
+        log.error("cannot start: %s", message)
+        if self.outputs is not None:
+            await self.outputs.stop(timeout_s=1)
+        if self.pinger is not None:
+            self.pinger.close()
+        if self.control is not None:
+            await self.control.stop()
+        return EXIT_RUNTIME
+
     async def run(self) -> int:
         settings = self.cfg.settings
         icmp_settings = settings.probes.icmp
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
-        self.control = ControlServer(self._control_socket_path(), self)
+        state_dir = settings.state_dir
         try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            self.control = ControlServer(self._control_socket_path(), self)
             await self.control.start()
-        except (AlreadyRunning, OSError) as exc:
+        except AlreadyRunning as exc:
             self.control = None
-            log.error("cannot start: %s", exc)
-            return EXIT_RUNTIME
+            return await self._cannot_start(str(exc))
+        except OSError as exc:
+            self.control = None
+            return await self._cannot_start(
+                f"state_dir {state_dir}: {exc.strerror or exc} ({exc.filename or self._control_socket_path()}); "
+                f"it must be a directory the daemon's user can write")
         self.pinger = icmp.Pinger(icmp_settings.mode, icmp_settings.payload_bytes, icmp_settings.max_rate_pps)
         try:
             mode = self.pinger.open()
         except icmp.IcmpPermissionError as exc:
-            log.error("cannot start: %s", exc)
-            await self.control.stop()
-            return EXIT_RUNTIME
+            self.pinger = None
+            return await self._cannot_start(str(exc))
         log.info("icmp: using %s", "ping sockets (unprivileged)" if mode == "unprivileged"
                  else "raw sockets (root or CAP_NET_RAW)")
         await self.pinger.start()
 
-        self.outputs = Outputs.build(settings.outputs, settings.state_dir)
-        await self.outputs.start()
+        try:
+            self.outputs = Outputs.build(settings.outputs, state_dir)
+            await self.outputs.start()
+        except (OSError, sqlite3.Error) as exc:
+            self.outputs = None
+            return await self._cannot_start(
+                f"outputs under state_dir {state_dir}: {exc}; the spool and the embedded store need a "
+                f"writable state_dir (and metrics.db / spool/ must be files and a directory there)")
         self.states.set_inventory(self.cfg.inventory.devices)
 
         self.scheduler = ProbeScheduler(settings.scheduler, self._run_batch,
@@ -169,7 +197,7 @@ class Daemon:
         if self.notifier.watchdog_interval_s:
             # From the event loop itself: if the loop is stuck, systemd stops hearing from us.
             self._spawn(self._every(self.notifier.watchdog_interval_s, self.notifier.watchdog))
-        self._spawn(self._every(SELF_METRICS_INTERVAL_S, lambda: self.outputs.submit(self._self_metrics())))
+        self._spawn(self._every(SELF_METRICS_INTERVAL_S, lambda: self._submit(self._self_metrics())))
         self._spawn(self._every(SELF_METRICS_INTERVAL_S, lambda: self.notifier.status(self.status_line())))
 
         log.info("started: %d devices from %s, outputs: %s", len(self.cfg.inventory.devices), self.cfg.path,
@@ -184,6 +212,9 @@ class Daemon:
 
     async def shutdown(self) -> int:
         deadline = time.monotonic() + self.cfg.settings.scheduler.shutdown_timeout_s
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        async with self._reload_lock:  # a reload in progress completes first; none starts after
+            pass
         log.info("stopping: finishing running probes and flushing outputs")
         self.notifier.stopping()
         for task in list(self._background):
@@ -202,6 +233,8 @@ class Daemon:
 
     async def reload(self) -> None:
         async with self._reload_lock:
+            if self._stop.is_set():
+                return
             self.notifier.reloading()
             try:
                 new = await asyncio.to_thread(config_module.load, self.cfg.path)
@@ -210,27 +243,59 @@ class Daemon:
                     log.error("reload: %s", problem)
                 log.error("reload rejected (%d problem(s)); still running the previous configuration",
                           len(exc.problems))
-                self.notifier.ready(self.status_line())
                 return
             except Exception as exc:  # noqa: BLE001 - e.g. file vanished; keep running
                 log.error("reload rejected: %s; still running the previous configuration", exc)
-                self.notifier.ready(self.status_line())
                 return
-            await self._apply(new)
-            self.reloads += 1
-            self.notifier.ready(self.status_line())
+            else:
+                await self._apply(new)
+                self.reloads += 1
+            finally:
+                self.notifier.ready(self.status_line())  # systemd waits for it after RELOADING=1
+
+    async def _swap_outputs(self, old_settings, settings) -> bool:
+        """Replace the outputs; False (old ones kept running) if the new ones cannot be built.
+
+        Samples produced during the swap are held and handed to the new outputs, and the old
+        ones spool what they could not write (the new ones replay it): nothing is lost.
+        """
+        try:
+            replacement = Outputs.build(settings.outputs, settings.state_dir)
+        except (OSError, sqlite3.Error) as exc:
+            log.error("reload: new outputs cannot be built under %s: %s", settings.state_dir, exc)
+            return False
+        self._swap_buffer = []
+        try:
+            await self.outputs.stop(timeout_s=settings.scheduler.shutdown_timeout_s / 2)
+            try:
+                await replacement.start()
+            except (OSError, sqlite3.Error) as exc:
+                log.error("reload: new outputs failed to start: %s; restarting the previous ones", exc)
+                replacement = Outputs.build(old_settings.outputs, settings.state_dir)
+                await replacement.start()
+                return False
+            log.info("reload: outputs reconfigured")
+            return True
+        finally:
+            self.outputs = replacement
+            held, self._swap_buffer = self._swap_buffer, None
+            replacement.submit(held)
 
     async def _apply(self, new: "config_module.Config") -> None:
         old_settings, settings = self.cfg.settings, new.settings
         old_names = {d.name for d in self.cfg.inventory.devices}
         new_names = {d.name for d in new.inventory.devices}
-        if settings.outputs != old_settings.outputs or settings.state_dir != old_settings.state_dir:
-            # Stopping spools what the old outputs could not write; the new ones replay it.
-            await self.outputs.stop(timeout_s=settings.scheduler.shutdown_timeout_s / 2)
-            settings.state_dir.mkdir(parents=True, exist_ok=True)
-            self.outputs = Outputs.build(settings.outputs, settings.state_dir)
-            await self.outputs.start()
-            log.info("reload: outputs reconfigured")
+        if (settings.state_dir, settings.control_socket) != (old_settings.state_dir, old_settings.control_socket):
+            # The control socket, spool and store live there; moving them under a running
+            # daemon would strand `status` and the spool, so that waits for a restart.
+            log.warning("reload: state_dir and control_socket changes take effect at the next restart")
+            settings = settings.model_copy(update={"state_dir": old_settings.state_dir,
+                                                   "control_socket": old_settings.control_socket})
+        if settings.outputs != old_settings.outputs and not await self._swap_outputs(old_settings, settings):
+            log.error("reload: keeping the previous outputs; the rest of the change is applied")
+            settings = settings.model_copy(update={"outputs": old_settings.outputs})
+        if settings is not new.settings:
+            new = config_module.Config(new.path, settings, new.inventory)
         old_icmp, new_icmp = old_settings.probes.icmp, settings.probes.icmp
         if (old_icmp.mode, old_icmp.payload_bytes) != (new_icmp.mode, new_icmp.payload_bytes):
             replacement = icmp.Pinger(new_icmp.mode, new_icmp.payload_bytes, new_icmp.max_rate_pps)
@@ -240,7 +305,7 @@ class Daemon:
                 log.error("reload: keeping the previous ICMP mode: %s", exc)
             else:
                 await replacement.start()
-                self.pinger.close()
+                self.pinger.close_when_idle()  # runs in flight keep their sockets until done
                 self.pinger = replacement
         self.pinger.max_rate_pps = new_icmp.max_rate_pps
         self.cfg = new

@@ -18,6 +18,15 @@ EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
 DEFAULT_COUNT_WITHOUT_CONFIG = 5
 
 
+def _with(settings: IcmpSettings, **changes) -> IcmpSettings:
+    """A validated copy (model_copy would skip the limits, e.g. count <= 1000)."""
+    values = {**settings.model_dump(), **changes}
+    # A one-shot probe is not bound by the daemon's interval: make room for the run.
+    span = (values["count"] - 1) * values["echo_interval_ms"] / 1000 + values["timeout_s"]
+    values["interval_s"] = max(values["interval_s"], span + 1)
+    return IcmpSettings.model_validate(values)
+
+
 def _target_and_settings(args) -> tuple[Target, IcmpSettings]:
     """From the inventory when a config is given and names the device, else a bare address."""
     if args.config is not None:
@@ -28,14 +37,14 @@ def _target_and_settings(args) -> tuple[Target, IcmpSettings]:
         if device is not None:
             settings = device.icmp
             if args.count:
-                settings = settings.model_copy(update={"count": args.count})
+                settings = _with(settings, count=args.count)
             return device.target(), settings
         settings = cfg.settings.probes.icmp
     else:
         settings = IcmpSettings()
     # A bare address or host name: a short, quick run unless --count says otherwise.
     count = args.count or (settings.count if args.config is not None else DEFAULT_COUNT_WITHOUT_CONFIG)
-    settings = settings.model_copy(update={"count": count, "echo_interval_ms": min(settings.echo_interval_ms, 200)})
+    settings = _with(settings, count=count, echo_interval_ms=min(settings.echo_interval_ms, 200))
     return Target(device=args.target, address=args.target, tags={"device": args.target, "address": args.target}), settings
 
 
@@ -52,8 +61,8 @@ async def _probe(target: Target, settings: IcmpSettings) -> tuple[str, dict, lis
 
 
 def probe_command(args) -> int:
-    if args.count is not None and args.count < 1:
-        print("netvigil probe: --count must be at least 1", file=sys.stderr)
+    if args.count is not None and not 1 <= args.count <= 1000:
+        print("netvigil probe: --count must be between 1 and 1000", file=sys.stderr)
         return EXIT_CONFIG
     try:
         target, settings = _target_and_settings(args)

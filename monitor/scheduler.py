@@ -95,6 +95,7 @@ def plan(kind: str, members: Sequence[tuple[Target, Hashable, float, Any]], slot
 @dataclass
 class _KindControl:
     semaphore: asyncio.Semaphore
+    limit: int
     stats: KindStats = field(default_factory=KindStats)
 
 
@@ -107,7 +108,7 @@ class ProbeScheduler:
         self.settings = settings
         self._runner = runner
         self._kinds: dict[str, _KindControl] = {
-            kind: _KindControl(asyncio.Semaphore(limit)) for kind, limit in concurrency.items()}
+            kind: _KindControl(asyncio.Semaphore(limit), limit) for kind, limit in concurrency.items()}
         self._batches: dict[str, Batch] = {}
         self._tasks: set[asyncio.Task] = set()
         self._stopping = False
@@ -118,9 +119,11 @@ class ProbeScheduler:
     def set_concurrency(self, concurrency: dict[str, int]) -> None:
         for kind, limit in concurrency.items():
             control = self._kinds.get(kind)
-            if control is None or control.semaphore._value != limit:  # noqa: SLF001 - rebuilt only on change
+            if control is None or control.limit != limit:
+                # Runs in progress keep the old semaphore until they end; for that moment the
+                # two limits add up, which a reload may afford.
                 stats = control.stats if control else KindStats()
-                self._kinds[kind] = _KindControl(asyncio.Semaphore(limit), stats)
+                self._kinds[kind] = _KindControl(asyncio.Semaphore(limit), limit, stats)
 
     def arm(self, batches: Sequence[Batch]) -> None:
         """Replace every job with these batches (start or reload)."""
@@ -214,10 +217,14 @@ class ProbeScheduler:
         if batch is None:
             return
         stats = self._kinds[batch.kind].stats
-        if event.code in (EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED):
+        if event.code == EVENT_JOB_MAX_INSTANCES:
             stats.skipped_total += 1
             log.warning("%s: a run of %d devices was skipped: the previous run was still going "
                         "when it was due (interval %g s)", batch.kind, len(batch.targets), batch.interval_s)
+        elif event.code == EVENT_JOB_MISSED:
+            stats.skipped_total += 1
+            log.warning("%s: a run of %d devices was skipped: it could not start within its interval "
+                        "(event loop blocked or CPU short?)", batch.kind, len(batch.targets))
         elif event.code == EVENT_JOB_ERROR:
             stats.errors_total += 1
 

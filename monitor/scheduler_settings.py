@@ -13,4 +13,5 @@ class SchedulerSettings(BaseModel):
         description="start times of one interval group are spread over slots this wide, "
                     "so 7,000 devices do not fire at once")
     lag_warn_s: float = Field(2.0, gt=0, le=3600, description="log a warning when a run starts this late")
-    shutdown_timeout_s: float = Field(8.0, gt=0, le=60, description="SIGTERM: wait this long for runs and outputs")
+    # At most 10 s: the unit's TimeoutStopSec=15 must never SIGKILL a flush in progress.
+    shutdown_timeout_s: float = Field(8.0, gt=0, le=10, description="SIGTERM: wait this long for runs and outputs")

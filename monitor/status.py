@@ -16,13 +16,23 @@ from monitor.state import iso, render_table, sort_worst_first
 EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
 
 
+class _Unreadable(Exception):
+    pass
+
+
 def _rows_from_embedded(cfg) -> list[dict] | None:
+    import sqlite3
+
     from monitor.outputs.embedded import EmbeddedStore
 
     path = cfg.settings.state_dir / "metrics.db"
     if not path.exists():
         return None
-    latest = {row.device: row for row in EmbeddedStore.read_latest(path) if row.measurement == "icmp"}
+    try:
+        latest = {row.device: row for row in EmbeddedStore.read_latest(path) if row.measurement == "icmp"}
+    except (sqlite3.Error, OSError) as exc:
+        raise _Unreadable(f"cannot read the embedded store {path}: {exc}; run status as the daemon's user "
+                          f"(e.g. sudo -u netvigil netvigil status) or as root") from None
     rows = []
     for device in cfg.inventory.devices:
         row = latest.get(device.name)
@@ -56,6 +66,11 @@ def status_command(args) -> int:
     source = "daemon"
     try:
         answer = query_status(socket_path)
+    except PermissionError:
+        print(f"netvigil status: no permission to talk to the daemon at {socket_path}; run status as the "
+              f"daemon's user (e.g. sudo -u netvigil netvigil status), as a member of its group, or as root",
+              file=sys.stderr)
+        return EXIT_RUNTIME
     except Exception as exc:  # noqa: BLE001 - a daemon that answers badly is reported, not a traceback
         print(f"netvigil status: the daemon at {socket_path} did not answer properly: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
@@ -66,7 +81,11 @@ def status_command(args) -> int:
             cfg = config_module.load(args.config)
         except config_module.ConfigError as exc:
             return _problems(exc)
-        rows, daemon, source = _rows_from_embedded(cfg), None, "embedded store"
+        try:
+            rows, daemon, source = _rows_from_embedded(cfg), None, "embedded store"
+        except _Unreadable as exc:
+            print(f"netvigil status: {exc}", file=sys.stderr)
+            return EXIT_RUNTIME
         if rows is None:
             print(f"netvigil status: no daemon answers at {socket_path} and there is no embedded store at "
                   f"{settings.state_dir / 'metrics.db'}; start the daemon with `netvigil run -c {args.config}`",

@@ -215,7 +215,8 @@ class Pinger:
         self._token = random.randrange(0, 1 << 32)
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._next_send_ns = 0  # the send-rate budget, shared by every run
-        self._send_lock: Optional[asyncio.Lock] = None
+        self._active_runs = 0
+        self._close_when_idle = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -248,9 +249,14 @@ class Pinger:
         if not self._sockets:
             self.open()
         self._loop = asyncio.get_running_loop()
-        self._send_lock = asyncio.Lock()
         for family_socket in self._sockets.values():
             self._loop.add_reader(family_socket.sock.fileno(), self._read, family_socket)
+
+    def close_when_idle(self) -> None:
+        """Close once the runs using these sockets are done (a reload replaced this pinger)."""
+        self._close_when_idle = True
+        if self._active_runs == 0:
+            self.close()
 
     def close(self) -> None:
         for family_socket in self._sockets.values():
@@ -343,6 +349,16 @@ class Pinger:
         """
         if self._loop is None:
             await self.start()
+        self._active_runs += 1
+        try:
+            return await self._ping(addresses, count, echo_interval_s, timeout_s)
+        finally:
+            self._active_runs -= 1
+            if self._close_when_idle and self._active_runs == 0:
+                self.close()
+
+    async def _ping(self, addresses: Sequence[str], count: int, echo_interval_s: float,
+                    timeout_s: float) -> list[EchoResult]:
         run = _Run(len(addresses), timeout_s)
         destinations: list[tuple[int, str, Optional[_FamilySocket]]] = []
         for index, address in enumerate(addresses):
@@ -416,60 +432,100 @@ def summarise(result: EchoResult) -> dict:
     return fields
 
 
-async def resolve(addresses: Sequence[str]) -> dict[str, tuple[Optional[str], Optional[ProbeError]]]:
-    """Host names to IP literals (IP literals map to themselves); failures as ProbeError."""
-    loop = asyncio.get_running_loop()
-    out: dict[str, tuple[Optional[str], Optional[ProbeError]]] = {}
-    names = []
-    for address in set(addresses):
-        if _normalise(address) is not None:
-            out[address] = (address, None)
-        else:
-            names.append(address)
+class NameCache:
+    """Host names to addresses, with a time-to-live, a negative cache and a time limit.
 
-    async def one(name: str) -> None:
-        try:
-            infos = await loop.getaddrinfo(name, None, type=socket.SOCK_RAW)
-            out[name] = (infos[0][4][0], None)
-        except (OSError, UnicodeError) as exc:
-            out[name] = (None, ProbeError(ResultCode.RESOLVE_FAILED, f"cannot resolve {name!r}: {exc}"))
+    Look-ups run in their own small thread pool (getaddrinfo blocks), so a dead name server
+    never starves the default pool the outputs use, and a failed name is not retried on
+    every run (each retry would wait out the resolver's timeout again).
+    """
 
-    await asyncio.gather(*(one(name) for name in names))
-    return out
+    def __init__(self, ttl_s: float = 300.0, negative_ttl_s: float = 30.0, timeout_s: float = 5.0) -> None:
+        self.ttl_s, self.negative_ttl_s, self.timeout_s = ttl_s, negative_ttl_s, timeout_s
+        self._entries: dict[str, tuple[float, Optional[str], Optional[ProbeError]]] = {}
+        self._executor = None
+
+    async def resolve(self, names: Sequence[str]) -> dict[str, tuple[Optional[str], Optional[ProbeError]]]:
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        out = {}
+        missing = []
+        for name in set(names):
+            entry = self._entries.get(name)
+            if entry is not None and entry[0] > now:
+                out[name] = entry[1:]
+            else:
+                missing.append(name)
+        if missing and self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="netvigil-resolve")
+
+        async def one(name: str) -> None:
+            try:
+                infos = await asyncio.wait_for(loop.run_in_executor(
+                    self._executor, socket.getaddrinfo, name, None, 0, socket.SOCK_RAW), self.timeout_s)
+                result = (infos[0][4][0], None)
+                expires = now + self.ttl_s
+            except (OSError, UnicodeError, asyncio.TimeoutError) as exc:
+                reason = "no answer in time" if isinstance(exc, asyncio.TimeoutError) else str(exc)
+                result = (None, ProbeError(ResultCode.RESOLVE_FAILED, f"cannot resolve {name!r}: {reason}"))
+                expires = now + self.negative_ttl_s
+            self._entries[name] = (expires, *result)
+            out[name] = result
+
+        await asyncio.gather(*(one(name) for name in missing))
+        return out
+
+
+_names = NameCache()
 
 
 async def probe(pinger: Pinger, targets: Sequence[Target], settings: IcmpSettings,
-                on_error: Optional[Callable[[Target, ProbeError], None]] = None) -> list[Sample]:
+                on_error: Optional[Callable[[Target, ProbeError], None]] = None,
+                names: NameCache = _names) -> list[Sample]:
     """One ICMP run over `targets`: one `icmp` sample per target, never an exception.
 
-    `on_error` is told why a target produced no reply (send failure, resolution failure),
-    for the daemon's log and `status`; timeouts are not errors, they are `up=0`.
+    Targets with IP literals are pinged at once; host names are resolved alongside and pinged
+    when resolved, so a slow name server never delays the others. `on_error` is told why a
+    target produced no reply (send failure, resolution failure), for the daemon's log and
+    `status`; timeouts are not errors, they are `up=0`.
     """
     started_ns = time.time_ns()
-    resolved = await resolve([t.address for t in targets])
-    addresses = [resolved[t.address][0] or "" for t in targets]
-    results = await pinger.ping(addresses, settings.count, settings.echo_interval_ms / 1000, settings.timeout_s)
+    count, spacing, timeout = settings.count, settings.echo_interval_ms / 1000, settings.timeout_s
+    literal = [i for i, t in enumerate(targets) if _normalise(t.address) is not None]
+    named = [i for i, t in enumerate(targets) if _normalise(t.address) is None]
+    results: list[Optional[EchoResult]] = [None] * len(targets)
+
+    async def ping_literals() -> None:
+        if literal:
+            answers = await pinger.ping([targets[i].address for i in literal], count, spacing, timeout)
+            for index, answer in zip(literal, answers):
+                results[index] = answer
+
+    async def resolve_and_ping_names() -> None:
+        if not named:
+            return
+        resolved = await names.resolve([targets[i].address for i in named])
+        reachable = []
+        for index in named:
+            address, error = resolved[targets[index].address]
+            if error is not None:
+                results[index] = EchoResult(sent=0, rtts_ms=(), error=error)
+            else:
+                reachable.append((index, address))
+        if reachable:
+            answers = await pinger.ping([address for _, address in reachable], count, spacing, timeout)
+            for (index, _), answer in zip(reachable, answers):
+                results[index] = answer
+
+    await asyncio.gather(ping_literals(), resolve_and_ping_names())
     samples = []
     for target, result in zip(targets, results):
-        resolve_error = resolved[target.address][1]
-        if resolve_error is not None:
-            result = EchoResult(sent=0, rtts_ms=(), error=resolve_error)
         if result.error is not None and on_error is not None:
             on_error(target, result.error)
         samples.append(Sample(MEASUREMENT, target.tags, summarise(result), started_ns))
     return samples
 
 
-def can_open(mode: str = "auto") -> tuple[Optional[str], Optional[str]]:
-    """(mode that works, None) or (None, the sentence saying how to fix it)."""
-    pinger = Pinger(mode)
-    try:
-        return pinger.open(), None
-    except IcmpPermissionError as exc:
-        return None, str(exc)
-    finally:
-        pinger.close()
-
-
-__all__ = ["EchoResult", "IcmpPermissionError", "Pinger", "probe", "resolve", "summarise", "can_open",
+__all__ = ["EchoResult", "IcmpPermissionError", "NameCache", "Pinger", "probe", "summarise",
            "MEASUREMENT", "PERMISSION_HELP"]

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from typing import Optional
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _checked_url(url: str, secret_keys: str) -> str:
+    """An http(s) URL without credentials: the URL is shown in logs and `status`, a password is not."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host, e.g. http://influx.example:8086")
+    if parts.username or parts.password:
+        raise ValueError(f"must not contain a user name or password (URLs are logged); use {secret_keys}")
+    return url
 
 
 class BatchingSettings(_Strict):
@@ -27,6 +39,11 @@ class InfluxDBv2Settings(BatchingSettings):
     bucket: str = Field(..., min_length=1, description="bucket the points go to")
     token: SecretStr = Field(SecretStr(""), description="API token (secret)")
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        return _checked_url(url, "outputs.influxdb.token")
+
 
 class InfluxDBv1Settings(BatchingSettings):
     """InfluxDB 1.x through its /write endpoint."""
@@ -36,6 +53,11 @@ class InfluxDBv1Settings(BatchingSettings):
     retention_policy: str = Field("", description="empty: the database's default policy")
     username: str = Field("", description="empty: no authentication")
     password: SecretStr = Field(SecretStr(""), description="(secret)")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        return _checked_url(url, "outputs.influxdb_v1.username and password")
 
 
 class EmbeddedSettings(_Strict):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -319,3 +320,37 @@ def test_sigterm_lets_a_probe_run_in_flight_finish_and_writes_its_samples(workdi
     series = victoria_metrics.export('icmp_sent{device="inflight-0"}')
     assert [v for s in series for v in s["values"]] == [10]  # the whole run, not a cut one
     assert "Traceback" not in process.log()
+
+
+def test_unusable_state_dir_is_a_sentence_not_a_traceback(workdir):
+    settings = _write_config(workdir, _devices(1))
+    (workdir / "state").write_text("a file where the state directory should be\n")
+    result = subprocess.run([NETVIGIL, "run", "-c", str(settings)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"cannot start: state_dir {workdir / 'state'}:" in result.stderr
+    assert "must be a directory the daemon's user can write" in result.stderr
+
+
+def test_sighup_changing_the_icmp_socket_keeps_runs_in_flight_intact(workdir):
+    settings = _write_config(workdir, _devices(3, net=46))
+    settings.write_text(settings.read_text().replace("state_dir: state\n", "state_dir: state\nlog_level: debug\n"))
+    process, listener = _start(workdir, settings)
+    try:
+        ready = listener.wait_for("READY=1")
+        wait_until(lambda: _status(settings)["daemon"]["up"] == 3, timeout_s=15, what="3 devices up")
+        after = ready + 1
+        for payload in (64, 56, 120):  # each reload replaces the pinger while runs may be in flight
+            settings.write_text(re.sub(r"echo_interval_ms: 50(, payload_bytes: \d+)?",
+                                       f"echo_interval_ms: 50, payload_bytes: {payload}", settings.read_text()))
+            process.popen.send_signal(signal.SIGHUP)
+            after = listener.wait_for("READY=1", after=listener.wait_for("RELOADING=1", after=after)) + 1
+            time.sleep(0.7)
+        answer = _status(settings)
+        assert answer["daemon"]["reloads"] == 3
+        assert answer["daemon"]["down"] == 0
+    finally:
+        assert process.stop() == 0
+        listener.close()
+    log = process.log()
+    assert "could not be sent" not in log and "Bad file descriptor" not in log

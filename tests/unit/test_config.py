@@ -311,3 +311,25 @@ def test_a_binary_secret_file_is_one_line_naming_it(site, monkeypatch, capsys, c
     output = run_check(write_settings(site, INFLUX), capsys, caplog)
     assert SECRET not in output and "Traceback" not in output
     assert output.splitlines()[0] == f"secret file {site / 'creds' / 'outputs__influxdb__token'}: not UTF-8 text"
+
+
+# ----------------------------------------------------------------------------- found in review
+
+def test_a_url_with_credentials_is_refused_without_quoting_it(site):
+    path = write_settings(site, "outputs:\n  influxdb_v1: {url: 'http://admin:Pa55word@127.0.0.1:8086', database: x}\n"
+                                "  influxdb: {url: 'ftp://host', bucket: b}\n")
+    problems = problems_of(path)
+    assert problems == [
+        f"{path}:2: outputs.influxdb_v1.url: must not contain a user name or password (URLs are logged); "
+        f"use outputs.influxdb_v1.username and password",
+        f"{path}:3: outputs.influxdb.url: must be an http:// or https:// URL with a host, "
+        f"e.g. http://influx.example:8086",
+    ]
+    assert "Pa55word" not in "\n".join(problems)
+
+
+def test_a_malformed_environment_value_holding_a_secret_is_not_quoted(site, monkeypatch):
+    path = write_settings(site, "state_dir: state\n")
+    monkeypatch.setenv("NETVIGIL_OUTPUTS__INFLUXDB", '{"token": "S3CRETTOKEN", "url": ')
+    problems = problems_of(path)
+    assert problems == ["environment NETVIGIL_OUTPUTS__INFLUXDB: outputs.influxdb: must be a mapping"]
