@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import resource
@@ -48,8 +49,8 @@ def _cpu_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def sweep_netvigil(addresses: list[str], slow: str) -> dict:
-    settings = IcmpSettings(count=1, timeout_s=1.0, interval_s=30)
+async def sweep_netvigil(addresses: list[str], slow: str, mode: str = "privileged") -> dict:
+    settings = IcmpSettings(count=1, timeout_s=1.0, interval_s=30, mode=mode)
     pinger = icmp.Pinger(settings.mode, settings.payload_bytes, settings.max_rate_pps)
     mode = pinger.open()
     await pinger.start()
@@ -100,6 +101,18 @@ def sweep_fping(addresses: list[str], slow: str) -> dict:
             "false_down": down, "slow_rtt": slow_rtt}
 
 
+@contextlib.contextmanager
+def ping_sockets_allowed():
+    """Let every group use ping sockets for the duration (restored afterwards)."""
+    key = Path("/proc/sys/net/ipv4/ping_group_range")
+    before = key.read_text().strip()
+    key.write_text("0 2147483647\n")
+    try:
+        yield
+    finally:
+        key.write_text(before.replace("\t", " ") + "\n")
+
+
 def _row(r: dict, reference: dict) -> str:
     per_echo_us = r["cpu"] / r["echoes"] * 1e6
     slow = "-" if r["slow_rtt"] is None else f"{r['slow_rtt']:.2f}"
@@ -113,6 +126,9 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--rounds", type=int, default=3, help="sweeps per tool and size (best wall is shown)")
     parser.add_argument("--no-icmplib", action="store_true")
+    parser.add_argument("--no-unprivileged", action="store_true",
+                        help="skip the ping-socket sweep (it widens net.ipv4.ping_group_range for the run "
+                             "and restores it afterwards)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench/icmp_sweep.py needs root (raw sockets for fping/icmplib, a network namespace)")
@@ -126,6 +142,10 @@ def main() -> int:
             runs: dict[str, list[dict]] = {}
             for _ in range(args.rounds):
                 for result in (sweep_fping(addresses, slow), asyncio.run(sweep_netvigil(addresses, slow))):
+                    runs.setdefault(result["tool"], []).append(result)
+                if not args.no_unprivileged:
+                    with ping_sockets_allowed():
+                        result = asyncio.run(sweep_netvigil(addresses, slow, "unprivileged"))
                     runs.setdefault(result["tool"], []).append(result)
                 if not args.no_icmplib:
                     result = asyncio.run(sweep_icmplib(addresses, slow, 50))
