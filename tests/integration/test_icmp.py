@@ -4,7 +4,9 @@ send with nftables and a network namespace this test creates (tests/netlab.py)."
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -161,3 +163,69 @@ async def test_ten_thousand_addresses_in_one_sweep_no_false_down_and_true_rtt():
         fields = await _probe(addresses + [lab["slow"]], count=1, timeout_s=1.0)
     assert [a for a in addresses if fields[a]["up"] != 1] == []
     assert 48.0 <= fields[lab["slow"]]["rtt_avg_ms"] <= 55.0
+
+
+SLOW_DNS_SCRIPT = r"""
+import asyncio, json, socket, sys
+sys.path.insert(0, sys.argv[1])
+from probes import icmp
+from probes.base import Target
+from probes.icmp_settings import IcmpSettings
+
+silent_dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+silent_dns.bind(("127.0.0.1", 53))  # a name server that never answers (inside this namespace)
+events = []
+
+async def main():
+    pinger = icmp.Pinger("auto")
+    pinger.open()
+    await pinger.start()
+    real_ping = pinger.ping
+    async def recorded_ping(addresses, *args):
+        result = await real_ping(addresses, *args)
+        events.append("pinged " + ",".join(addresses))
+        return result
+    pinger.ping = recorded_ping
+    names = icmp.NameCache(timeout_s=1.5)
+    targets = [Target("literal", sys.argv[2], {"device": "literal"}),
+               Target("named", "nvr-03.example.invalid", {"device": "named"})]
+    settings = IcmpSettings(count=2, echo_interval_ms=20, timeout_s=0.5)
+    first = await icmp.probe(pinger, targets, settings, names=names)
+    events.append("first run done")
+    expiry = names._entries["nvr-03.example.invalid"][0]
+    second = await icmp.probe(pinger, targets, settings, names=names)
+    events.append("second run done")
+    print(json.dumps({"events": events, "first": [dict(s.fields) for s in first],
+                      "second": [dict(s.fields) for s in second],
+                      "cached": names._entries["nvr-03.example.invalid"][0] == expiry}))
+
+asyncio.run(main())
+"""
+
+
+def test_a_name_server_that_never_answers_does_not_hold_up_literal_addresses(tmp_path):
+    require_root()
+    from tests.support import REPO
+
+    script = tmp_path / "slow_dns.py"
+    script.write_text(SLOW_DNS_SCRIPT)
+    with netns_hosts({"peer": (0, 0)}) as lab:
+        # `ip netns exec` mounts /etc/netns/<name>/resolv.conf over /etc/resolv.conf.
+        netns_etc = Path("/etc/netns") / lab.netns
+        netns_etc.mkdir(parents=True, exist_ok=True)
+        try:
+            (netns_etc / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:5 attempts:1\n")
+            result = subprocess.run(lab.exec_argv(str(VENV_BIN / "python"), str(script), str(REPO), lab["peer"]),
+                                    capture_output=True, text=True, timeout=60)
+        finally:
+            shutil.rmtree(netns_etc, ignore_errors=True)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    # The literal (a host in the namespace; its own 127.0.0.1 ignores echoes there) was pinged
+    # and answered while the name was still being looked up.
+    assert answer["events"][0] == f"pinged {lab['peer']}"
+    assert answer["first"][0]["up"] == 1
+    assert answer["first"][1]["up"] == 0 and answer["first"][1]["result_code"] == ResultCode.RESOLVE_FAILED
+    # The failure is remembered: the second run does not ask the silent server again.
+    assert answer["cached"] is True
+    assert answer["second"][1]["result_code"] == ResultCode.RESOLVE_FAILED
