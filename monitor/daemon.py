@@ -30,7 +30,7 @@ from probes.base import ProbeError, Sample, Target
 
 log = logging.getLogger("netvigil")
 
-EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
+from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME  # noqa: E402 - one definition of the exit codes
 SELF_METRICS_INTERVAL_S = 10.0
 
 

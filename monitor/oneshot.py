@@ -14,7 +14,7 @@ from probes import icmp
 from probes.base import ResultCode, Target
 from probes.icmp_settings import IcmpSettings
 
-EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
+from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME  # noqa: E402 - one definition of the exit codes
 DEFAULT_COUNT_WITHOUT_CONFIG = 5
 
 

@@ -13,7 +13,7 @@ from monitor import config as config_module
 from monitor.control import query_status
 from monitor.state import iso, render_table, sort_worst_first
 
-EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
+from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME  # noqa: E402 - one definition of the exit codes
 
 
 class _Unreadable(Exception):
