@@ -18,6 +18,7 @@ import sqlite3
 import time
 from typing import Optional
 
+from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from monitor import config as config_module
 from monitor import logsetup
 from monitor.control import AlreadyRunning, ControlServer
@@ -30,7 +31,6 @@ from probes.base import ProbeError, Sample, Target
 
 log = logging.getLogger("netvigil")
 
-from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME  # noqa: E402 - one definition of the exit codes
 SELF_METRICS_INTERVAL_S = 10.0
 
 

@@ -10,11 +10,11 @@ import asyncio
 import json
 import sys
 
+from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from probes import icmp
 from probes.base import ResultCode, Target
 from probes.icmp_settings import IcmpSettings
 
-from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME  # noqa: E402 - one definition of the exit codes
 DEFAULT_COUNT_WITHOUT_CONFIG = 5
 
 

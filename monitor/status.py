@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import sys
 
+from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from monitor import config as config_module
 from monitor.control import query_status
 from monitor.state import iso, render_table, sort_worst_first
 
-from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME  # noqa: E402 - one definition of the exit codes
 
 
 class _Unreadable(Exception):
