@@ -1,0 +1,326 @@
+"""Declarative SNMP device profiles: which OIDs to fetch and how they become samples.
+
+A profile is data (YAML under probes/profiles/, extendable from /etc/netvigil/profiles/),
+not code: scalars and table columns, each mapped to a field (with unit in its name, a
+scale, a plausible range) or to a tag. This module loads profiles, says which OIDs a set
+of profiles needs, and turns fetched values into `Sample`s. Rates from counters keep a
+little state per device (`CounterState`), so the wrap of 32-bit counters, counter resets
+after a reboot and missing polls are handled in one place.
+
+Values come in as a mapping OID -> value, where a value is an int, a float, bytes (OCTET
+STRING), a str (an OID), or None (noSuchObject / noSuchInstance / endOfMibView / absent).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Literal, Mapping, Optional, Sequence, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from probes.base import Sample
+
+PACKAGED_PROFILES = Path(__file__).resolve().parent / "profiles"
+SITE_PROFILES = Path("/etc/netvigil/profiles")
+
+_NAME = r"^[a-z][a-z0-9_]*$"
+_OID = r"^\d+(\.\d+)+$"
+
+Number = Union[int, float]
+RawValue = Union[int, float, bytes, str, None]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ValueSpec(_Strict):
+    """One value: a scalar (full OID with its instance, e.g. `...1.3.0`) or a table column
+    (the column OID without the index). It becomes a field or a tag."""
+
+    oid: str = Field(..., pattern=_OID)
+    field: Optional[str] = Field(None, pattern=_NAME, description="field name, unit in the name")
+    tag: Optional[str] = Field(None, pattern=_NAME, description="or: a tag carrying the text value")
+    kind: Literal["gauge", "enum", "counter", "text", "uptime"] = Field(
+        "gauge", description="uptime: TimeTicks; going backwards adds rebooted=1 and resets counter state")
+    scale: float = Field(1.0, description="multiply the raw value (e.g. 0.1 for tenths)")
+    counter_bits: Literal[32, 64] = 64
+    enum: Optional[dict[int, str]] = Field(None, description="meaning of the codes (the field keeps the code)")
+    valid: Optional[tuple[float, float]] = Field(None, description="values outside are dropped, not graphed")
+    invalid: tuple[float, ...] = Field((), description="vendor 'no reading' markers, dropped")
+    keep: bool = Field(True, description="false: only an input of `derived` fields, not written")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "ValueSpec":
+        if (self.field is None) == (self.tag is None):
+            raise ValueError("give exactly one of field or tag")
+        if self.tag is not None and self.kind != "text":
+            raise ValueError("a tag takes kind: text")
+        if self.kind == "enum" and not self.enum:
+            raise ValueError("kind enum needs an enum mapping")
+        return self
+
+
+_ALLOWED_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load, ast.Constant,
+                  ast.Add, ast.Sub, ast.Mult, ast.Div, ast.USub)
+
+
+class DerivedSpec(_Strict):
+    """A field computed from other fields of the same sample, e.g. used % from used and size:
+    `expr: used / size * 100`. Arithmetic on field names only; a missing input or a division
+    by zero leaves the field out."""
+
+    field: str = Field(..., pattern=_NAME)
+    expr: str
+    valid: Optional[tuple[float, float]] = None
+
+    @model_validator(mode="after")
+    def _arithmetic_only(self) -> "DerivedSpec":
+        try:
+            tree = ast.parse(self.expr, mode="eval")
+        except SyntaxError as exc:
+            raise ValueError(f"expr is not an arithmetic expression: {exc.msg}") from None
+        for node in ast.walk(tree):
+            if not isinstance(node, _ALLOWED_NODES):
+                raise ValueError(f"expr may use field names, numbers and + - * / only, not {type(node).__name__}")
+        return self
+
+    def compute(self, fields: Mapping[str, Number]) -> Optional[Number]:
+        code = _compiled(self.expr)
+        try:
+            value = eval(code, {"__builtins__": {}}, dict(fields))  # noqa: S307 - checked above: arithmetic only
+        except (NameError, ZeroDivisionError, TypeError, OverflowError):
+            return None
+        if self.valid is not None and not self.valid[0] <= value <= self.valid[1]:
+            return None
+        return round(value, 6) if isinstance(value, float) else value
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(expr: str):
+    return compile(ast.parse(expr, mode="eval"), "<profile expr>", "eval")
+
+
+class TableSpec(_Strict):
+    measurement: str = Field(..., pattern=_NAME)
+    index_tag: str = Field("index", pattern=_NAME, description="tag holding the row index")
+    columns: tuple[ValueSpec, ...]
+    derived: tuple[DerivedSpec, ...] = ()
+
+
+class MatchSpec(_Strict):
+    classes: tuple[str, ...] = ()
+    sysobjectid: tuple[str, ...] = Field((), description="sysObjectID prefixes")
+
+
+class Profile(_Strict):
+    name: str = Field(..., pattern=_NAME)
+    description: str = ""
+    match: MatchSpec = MatchSpec()
+    measurement: Optional[str] = Field(None, pattern=_NAME, description="measurement of the scalars")
+    scalars: tuple[ValueSpec, ...] = ()
+    derived: tuple[DerivedSpec, ...] = ()
+    tables: tuple[TableSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _scalars_need_measurement(self) -> "Profile":
+        if self.scalars and self.measurement is None:
+            raise ValueError("scalars need a measurement")
+        return self
+
+    def scalar_oids(self) -> list[str]:
+        return [spec.oid for spec in self.scalars]
+
+    def walk_roots(self) -> list[str]:
+        return [column.oid for table in self.tables for column in table.columns]
+
+
+class ProfileError(ValueError):
+    """A profile file that cannot be used; the message names the file and what is wrong."""
+
+
+def load_file(path: Path) -> Profile:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return Profile.model_validate(data)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ProfileError(f"{path}: cannot read: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ProfileError(f"{path}: {where}: {first['msg']}") from None
+
+
+def load_all(directories: Sequence[Path] = (PACKAGED_PROFILES, SITE_PROFILES)) -> dict[str, Profile]:
+    """Profiles by name; a later directory's profile replaces a packaged one of the same name."""
+    profiles: dict[str, Profile] = {}
+    for directory in directories:
+        if directory.is_dir():
+            for path in sorted(directory.glob("*.yaml")):
+                profile = load_file(path)
+                profiles[profile.name] = profile
+    return profiles
+
+
+def select(profiles: Mapping[str, Profile], device_class: str, sys_object_id: Optional[str]) -> list[Profile]:
+    """Profiles for a device: matched by class and/or sysObjectID prefix."""
+    chosen = []
+    for profile in profiles.values():
+        by_class = device_class in profile.match.classes
+        by_oid = bool(sys_object_id) and any(
+            (sys_object_id.lstrip(".") + ".").startswith(prefix + ".") for prefix in profile.match.sysobjectid)
+        if by_class or by_oid:
+            chosen.append(profile)
+    return chosen
+
+
+# -- values ----------------------------------------------------------------------------------
+
+_LEADING_NUMBER = re.compile(rb"^\s*(-?\d+(?:\.\d+)?)")
+
+
+def number(value: RawValue) -> Optional[Number]:
+    """The number in a value; OCTET STRINGs like b'-87 dBm' give their leading number."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, bytes):
+        match = _LEADING_NUMBER.match(value)
+        if match:
+            text = match.group(1)
+            return float(text) if b"." in text else int(text)
+    return None
+
+
+def text(value: RawValue) -> Optional[str]:
+    if isinstance(value, bytes):
+        decoded = value.decode("utf-8", errors="replace").strip().strip("\x00")
+        return decoded or None
+    if isinstance(value, str):
+        return value.lstrip(".") or None
+    if isinstance(value, (int, float)):
+        return str(value)
+    return None
+
+
+@dataclass
+class CounterState:
+    """Previous counter readings of one device: (value, time_ns) per OID, and its uptime."""
+
+    readings: dict[str, tuple[int, int]] = field(default_factory=dict)
+    uptime_ticks: Optional[int] = None
+    rebooted: bool = False
+
+    def note_uptime(self, ticks: Optional[int]) -> bool:
+        """Record sysUpTime; True if it went backwards (a reboot: counters restart from 0)."""
+        if ticks is None:
+            return False
+        self.rebooted = self.uptime_ticks is not None and ticks < self.uptime_ticks
+        self.uptime_ticks = ticks
+        if self.rebooted:
+            self.readings.clear()
+        return self.rebooted
+
+    def rate(self, oid: str, value: int, time_ns: int, bits: int) -> Optional[float]:
+        """Per-second rate since the previous reading, or None (first reading, reset, no time)."""
+        previous = self.readings.get(oid)
+        self.readings[oid] = (value, time_ns)
+        if previous is None:
+            return None
+        old_value, old_time = previous
+        seconds = (time_ns - old_time) / 1e9
+        if seconds <= 0:
+            return None
+        delta = value - old_value
+        if delta < 0:
+            if bits == 32 and old_value > (1 << 31):
+                delta += 1 << 32  # a 32-bit counter wrapped (it was in its upper half)
+            else:
+                return None  # a reset (agent restart, counter cleared): no rate this time
+        return delta / seconds
+
+
+def _field_value(spec: ValueSpec, raw: RawValue, key: str, time_ns: int,
+                 counters: CounterState) -> Optional[Number]:
+    value = number(raw)
+    if value is None:
+        return None
+    if spec.kind == "counter":
+        rate = counters.rate(key, int(value), time_ns, spec.counter_bits)
+        return None if rate is None else rate * spec.scale
+    if value in spec.invalid:
+        return None
+    if spec.kind == "enum":
+        return int(value)
+    scaled = value * spec.scale
+    if spec.valid is not None and not spec.valid[0] <= scaled <= spec.valid[1]:
+        return None
+    return round(scaled, 6) if isinstance(scaled, float) else scaled
+
+
+def _apply(specs: Iterable[ValueSpec], lookup, key_suffix: str, time_ns: int, counters: CounterState,
+           fields: dict, tags: dict) -> None:
+    for spec in specs:
+        raw = lookup(spec.oid)
+        if spec.tag is not None:
+            value = text(raw)
+            if value is not None:
+                tags[spec.tag] = value
+            continue
+        if spec.kind == "uptime":
+            ticks = number(raw)
+            if ticks is not None:
+                fields["rebooted"] = int(counters.note_uptime(int(ticks)))
+        value = _field_value(spec, raw, spec.oid + key_suffix, time_ns, counters)
+        if value is not None:
+            fields[spec.field] = value
+
+
+def _finish(specs: Sequence[ValueSpec], derived: Sequence[DerivedSpec], fields: dict) -> dict:
+    for spec in derived:
+        value = spec.compute(fields)
+        if value is not None:
+            fields[spec.field] = value
+    for spec in specs:
+        if not spec.keep and spec.field is not None:
+            fields.pop(spec.field, None)
+    return fields
+
+
+def extract(profile: Profile, values: Mapping[str, RawValue], base_tags: Mapping[str, str], time_ns: int,
+            counters: CounterState) -> list[Sample]:
+    """Samples of one profile from fetched values (scalars by full OID, table cells by OID)."""
+    samples = []
+    if profile.scalars:
+        fields: dict = {}
+        tags = dict(base_tags)
+        _apply(profile.scalars, values.get, "", time_ns, counters, fields, tags)
+        if _finish(profile.scalars, profile.derived, fields):
+            samples.append(Sample(profile.measurement, tags, fields, time_ns))
+    for table in profile.tables:
+        for index in _row_indexes(table, values):
+            fields, tags = {}, dict(base_tags)
+            tags[table.index_tag] = index
+            _apply(table.columns, lambda oid, i=index: values.get(f"{oid}.{i}"), "." + index, time_ns,
+                   counters, fields, tags)
+            if _finish(table.columns, table.derived, fields):
+                samples.append(Sample(table.measurement, tags, fields, time_ns))
+    return samples
+
+
+def _row_indexes(table: TableSpec, values: Mapping[str, RawValue]) -> list[str]:
+    """Row indexes present in any column, in OID order (sparse walks leave gaps: LAB fixtures)."""
+    found: dict[str, tuple[int, ...]] = {}
+    for column in table.columns:
+        prefix = column.oid + "."
+        for oid in values:
+            if oid.startswith(prefix):
+                index = oid[len(prefix):]
+                found.setdefault(index, tuple(int(part) for part in index.split(".") if part.isdigit()))
+    return sorted(found, key=found.__getitem__)

@@ -1,0 +1,156 @@
+"""Shipped SNMP profiles against recorded walks of real devices (LibreNMS recordings in
+../shared/fixtures, with the values LibreNMS extracted as the reference)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from probes import snmp_profiles as sp
+from tests import snmprec
+from tests.support import SHARED
+
+PROFILES = sp.load_all([sp.PACKAGED_PROFILES])
+TAGS = {"device": "dev", "class": "ups"}
+T0 = 1_700_000_000 * 10**9
+
+
+def _samples(profile: str, recording: str, counters=None):
+    return sp.extract(PROFILES[profile], snmprec.read(recording), TAGS, T0, counters or sp.CounterState())
+
+
+def _by_measurement(samples):
+    out: dict = {}
+    for sample in samples:
+        out.setdefault(sample.measurement, []).append(sample)
+    return out
+
+
+def test_every_shipped_profile_loads_and_names_are_unique():
+    assert {"system", "ups", "host"} <= set(PROFILES)
+    for path in sp.PACKAGED_PROFILES.glob("*.yaml"):
+        assert sp.load_file(path).name == path.stem
+
+
+def test_ups_profile_on_a_real_three_phase_ups():
+    samples = _by_measurement(_samples("ups", "abbups_abbups"))
+    ups = samples["ups"][0].fields
+    assert ups["battery_status"] == 2          # normal
+    assert ups["charge_pct"] == 100
+    assert ups["runtime_remaining_min"] == 452
+    assert ups["seconds_on_battery_s"] == 0
+    assert ups["battery_voltage_v"] == pytest.approx(434.8)
+    assert ups["output_source"] == 3           # normal (not on battery, not bypass)
+    assert ups["output_frequency_hz"] == pytest.approx(50.0)
+    output = {s.tags["line"]: s.fields for s in samples["ups_output"]}
+    assert set(output) == {"1", "2", "3"}
+    assert [output[line]["load_pct"] for line in "123"] == [6, 6, 4]
+    assert [output[line]["current_a"] for line in "123"] == [pytest.approx(0.7), pytest.approx(0.8),
+                                                             pytest.approx(0.5)]
+    assert [output[line]["voltage_v"] for line in "123"] == [230, 230, 230]
+    inputs = {s.tags["line"]: s.fields for s in samples["ups_input"]}
+    assert [inputs[line]["voltage_v"] for line in "123"] == [239, 239, 238]
+    assert inputs["1"]["frequency_hz"] == pytest.approx(50.0)
+
+
+def test_ups_values_agree_with_what_librenms_extracted():
+    expected = json.loads((SHARED / "fixtures" / "expected" / "abbups_abbups.json").read_text())
+    sensors = {s["sensor_oid"].lstrip("."): s["sensor_current"] for s in expected["sensors"]["discovery"]["sensors"]}
+    ups = _by_measurement(_samples("ups", "abbups_abbups"))["ups"][0].fields
+    assert ups["charge_pct"] == sensors["1.3.6.1.2.1.33.1.2.4.0"]
+    assert ups["runtime_remaining_min"] == sensors["1.3.6.1.2.1.33.1.2.3.0"]
+    assert ups["battery_voltage_v"] == pytest.approx(sensors["1.3.6.1.2.1.33.1.2.5.0"])
+
+
+def test_absurd_ups_readings_are_dropped_not_graphed():
+    values = snmprec.read("abbups_abbups")
+    values["1.3.6.1.2.1.33.1.2.3.0"] = 65535        # "unknown" runtime some cards report
+    values["1.3.6.1.2.1.33.1.2.4.0"] = 255           # charge beyond 100 %
+    ups = sp.extract(PROFILES["ups"], values, TAGS, T0, sp.CounterState())[0].fields
+    assert "runtime_remaining_min" not in ups and "charge_pct" not in ups
+    assert ups["battery_status"] == 2
+
+
+def test_system_profile_tags_and_reboot_detection():
+    counters = sp.CounterState()
+    values = snmprec.read("vrp_ar169fgwl")
+    first = _by_measurement(sp.extract(PROFILES["system"], values, TAGS, T0, counters))["snmp_system"][0]
+    assert first.tags["sys_object_id"] == "1.3.6.1.4.1.2011.2.224.133"
+    assert first.tags["sys_descr"].startswith("Huawei AR169FGW-L Huawei Versatile Routing Platform")
+    assert first.fields["rebooted"] == 0
+    uptime = values["1.3.6.1.2.1.1.3.0"]
+    assert first.fields["uptime_s"] == pytest.approx(uptime / 100)
+    values["1.3.6.1.2.1.1.3.0"] = 1234                # the device restarted
+    second = sp.extract(PROFILES["system"], values, TAGS, T0 + 60 * 10**9, counters)[0]
+    assert second.fields["rebooted"] == 1
+    third = sp.extract(PROFILES["system"], values | {"1.3.6.1.2.1.1.3.0": 7234}, TAGS, T0 + 120 * 10**9,
+                       counters)[0]
+    assert third.fields["rebooted"] == 0
+
+
+def test_host_profile_on_openwrt_matches_librenms():
+    samples = _by_measurement(_samples("host", "openwrt"))
+    host = samples["snmp_host"][0].fields
+    assert host["load1"] == pytest.approx(0.16)
+    assert host["cpu_idle_pct"] == 97
+    assert "mem_used_pct" not in host      # this walk has no UCD memory group
+    cpus = sorted(s.fields["load_pct"] for s in samples["snmp_cpu"])
+    assert cpus == [2, 3]
+    storage = {s.tags["name"]: s.fields for s in samples["snmp_storage"]}
+    assert storage["/overlay"]["used_pct"] == pytest.approx(5268 / 5963 * 100)
+    expected = json.loads((SHARED / "fixtures" / "expected" / "openwrt.json").read_text())
+    overlay = [s for s in expected["storage"]["discovery"]["storage"] if s["storage_descr"] == "/overlay"][0]
+    assert round(storage["/overlay"]["used_pct"]) == round(overlay["storage_perc"])
+    assert storage["/overlay"]["size_bytes"] == 5963 * 4096
+
+
+def test_host_profile_on_aix_drops_the_minus_one_storage_and_computes_memory():
+    samples = _by_measurement(_samples("host", "aix_net-snmp"))
+    host = samples["snmp_host"][0].fields
+    assert host["load1"] == pytest.approx(0.57)
+    assert host["mem_used_pct"] == pytest.approx((8388608 - 6073992) / 8388608 * 100)
+    assert "mem_total_kb" not in host        # inputs of derived fields are not written
+    storage = {s.tags["name"]: s.fields for s in samples["snmp_storage"]}
+    assert "used_pct" not in storage.get("/aha", {})   # size and used are -1: no reading, not 100 %
+    assert storage["Physical memory"]["used_bytes"] == 578654 * 4096
+
+
+def test_counter_rates_wrap_reset_and_missing_samples():
+    state = sp.CounterState()
+    assert state.rate("c", 100, 0, 32) is None                       # first reading
+    assert state.rate("c", 1100, 10 * 10**9, 32) == 100.0            # 1000 in 10 s
+    assert state.rate("c", 50, 20 * 10**9, 32) is None               # went down from the lower half: a reset
+    state.rate("c", (1 << 32) - 500, 30 * 10**9, 32)
+    assert state.rate("c", 500, 40 * 10**9, 32) == 100.0             # 32-bit wrap
+    state.rate("h", 2**63, 0, 64)
+    assert state.rate("h", 5, 10 * 10**9, 64) is None                # a 64-bit counter never wraps: reset
+    assert state.rate("c", 600, 40 * 10**9, 32) is None              # no time passed
+    assert state.rate("c", 1600, 60 * 10**9, 32) == 50.0             # a missed poll: rate over the whole gap
+    assert state.note_uptime(1000) is False
+    assert state.note_uptime(10) is True and state.readings == {}    # reboot clears counter state
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("name: Bad\n", "name: String should match pattern"),
+    ("name: x\nscalars: [{oid: 1.3.6, field: a}]\n", "scalars need a measurement"),
+    ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6, field: a, tag: b}]\n", "give exactly one of field or tag"),
+    ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6, field: a}]\nderived: [{field: b, expr: __import__('os')}]\n",
+     "expr may use field names, numbers and + - * / only, not Call"),
+    ("name: x\nmeasurement: m\nscalars: [{oid: 'iso.3.6', field: a}]\n", "scalars.0.oid: String should match"),
+])
+def test_a_broken_profile_is_a_sentence_naming_file_and_key(tmp_path, text, problem):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(sp.ProfileError) as caught:
+        sp.load_file(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert problem in str(caught.value)
+
+
+def test_profiles_are_selected_by_class_and_sysobjectid_prefix():
+    names = lambda cls, oid: sorted(p.name for p in sp.select(PROFILES, cls, oid))  # noqa: E731
+    assert names("ups", "1.3.6.1.4.1.8072.3.2.10") == ["host", "system", "ups"]
+    assert names("switch", "1.3.6.1.4.1.9.6.1.70.2000.1") == ["system"]
+    assert names("other", ".1.3.6.1.4.1.8072.3.2.15") == ["host", "system"]
+    assert names("other", "1.3.6.1.4.1.8072.3.20") == ["system"]    # a prefix match is per sub-identifier
