@@ -106,11 +106,42 @@ def _compiled(expr: str):
     return compile(ast.parse(expr, mode="eval"), "<profile expr>", "eval")
 
 
+class RowFilter(_Strict):
+    """Which rows are written, by regular expressions on their tags (e.g. port name, alias,
+    type): a row is kept if it matches every `include` entry and no `exclude` entry.
+    A missing tag matches no expression."""
+
+    include: dict[str, str] = {}
+    exclude: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _valid_expressions(self) -> "RowFilter":
+        for expression in (*self.include.values(), *self.exclude.values()):
+            try:
+                re.compile(expression)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression {expression!r}: {exc}") from None
+        return self
+
+    def keeps(self, tags: Mapping[str, str]) -> bool:
+        for tag, expression in self.include.items():
+            if tag not in tags or not _regex(expression).search(tags[tag]):
+                return False
+        return not any(tag in tags and _regex(expression).search(tags[tag])
+                       for tag, expression in self.exclude.items())
+
+
+@functools.lru_cache(maxsize=1024)
+def _regex(expression: str) -> "re.Pattern[str]":
+    return re.compile(expression)
+
+
 class TableSpec(_Strict):
     measurement: str = Field(..., pattern=_NAME)
     index_tag: str = Field("index", pattern=_NAME, description="tag holding the row index")
     columns: tuple[ValueSpec, ...]
     derived: tuple[DerivedSpec, ...] = ()
+    rows: RowFilter = RowFilter()
 
 
 class MatchSpec(_Strict):
@@ -273,6 +304,8 @@ def _apply(specs: Iterable[ValueSpec], lookup, key_suffix: str, time_ns: int, co
             if value is not None:
                 tags[spec.tag] = value
             continue
+        if spec.field in fields:
+            continue  # an earlier spec (e.g. the 64-bit HC counter) already gave this field
         if spec.kind == "uptime":
             ticks = number(raw)
             if ticks is not None:
@@ -294,8 +327,11 @@ def _finish(specs: Sequence[ValueSpec], derived: Sequence[DerivedSpec], fields: 
 
 
 def extract(profile: Profile, values: Mapping[str, RawValue], base_tags: Mapping[str, str], time_ns: int,
-            counters: CounterState) -> list[Sample]:
-    """Samples of one profile from fetched values (scalars by full OID, table cells by OID)."""
+            counters: CounterState, rows: Optional[Mapping[str, RowFilter]] = None) -> list[Sample]:
+    """Samples of one profile from fetched values (scalars by full OID, table cells by OID).
+
+    `rows` may replace a table's row filter per measurement (a device's own port selection).
+    """
     samples = []
     if profile.scalars:
         fields: dict = {}
@@ -309,6 +345,9 @@ def extract(profile: Profile, values: Mapping[str, RawValue], base_tags: Mapping
             tags[table.index_tag] = index
             _apply(table.columns, lambda oid, i=index: values.get(f"{oid}.{i}"), "." + index, time_ns,
                    counters, fields, tags)
+            row_filter = (rows or {}).get(table.measurement, table.rows)
+            if not row_filter.keeps(tags):
+                continue
             if _finish(table.columns, table.derived, fields):
                 samples.append(Sample(table.measurement, tags, fields, time_ns))
     return samples

@@ -151,6 +151,42 @@ def test_a_broken_profile_is_a_sentence_naming_file_and_key(tmp_path, text, prob
 def test_profiles_are_selected_by_class_and_sysobjectid_prefix():
     names = lambda cls, oid: sorted(p.name for p in sp.select(PROFILES, cls, oid))  # noqa: E731
     assert names("ups", "1.3.6.1.4.1.8072.3.2.10") == ["host", "system", "ups"]
-    assert names("switch", "1.3.6.1.4.1.9.6.1.70.2000.1") == ["system"]
+    assert names("switch", "1.3.6.1.4.1.9.6.1.70.2000.1") == ["if", "system"]
     assert names("other", ".1.3.6.1.4.1.8072.3.2.15") == ["host", "system"]
     assert names("other", "1.3.6.1.4.1.8072.3.20") == ["system"]    # a prefix match is per sub-identifier
+
+
+def test_if_profile_on_a_real_switch_status_rates_and_utilisation():
+    counters = sp.CounterState()
+    values = snmprec.read("Cisco_sfe2000")
+    first = {s.tags["name"]: s.fields for s in sp.extract(PROFILES["if"], values, TAGS, T0, counters)}
+    assert len(first) == 52                              # every port of the 24+4-port switch's table
+    assert first["e1"]["oper_status"] == 2 and first["e2"]["oper_status"] == 1
+    assert "in_bps" not in first["g4"]                   # one reading: no rate yet
+    later = dict(values)
+    later["1.3.6.1.2.1.31.1.1.1.6.52"] = 568747945780 + 125_000_000 * 60    # 1 Gbit/s ... in 60 s
+    later["1.3.6.1.2.1.31.1.1.1.10.52"] = 488457317721 + 1_250_000 * 60     # 10 Mbit/s out
+    second = {s.tags["name"]: s.fields for s in sp.extract(PROFILES["if"], later, TAGS, T0 + 60 * 10**9, counters)}
+    g4 = second["g4"]
+    assert g4["in_bps"] == pytest.approx(1e9)
+    assert g4["out_bps"] == pytest.approx(1e7)
+    assert g4["speed_mbps"] == 100
+    assert "in_util_pct" not in g4                       # 1 Gbit/s on a 100 Mbit/s port is implausible: dropped
+    assert g4["out_util_pct"] == pytest.approx(10.0)
+
+
+def test_a_device_selects_its_ports_by_name_alias_or_type():
+    values = snmprec.read("Cisco_sfe2000")
+    uplinks_only = {"snmp_if": sp.RowFilter(include={"name": r"^g\d+$"})}
+    names = {s.tags["name"] for s in sp.extract(PROFILES["if"], values, TAGS, T0, sp.CounterState(), uplinks_only)}
+    assert names == {"g1", "g2", "g3", "g4"}
+    values["1.3.6.1.2.1.2.2.1.3.5"] = 24                # pretend port 5 is a loopback
+    names = {s.tags["index"] for s in sp.extract(PROFILES["if"], values, TAGS, T0, sp.CounterState())}
+    assert "5" not in names and "6" in names
+
+
+def test_the_corrupted_portlist_values_of_the_recording_do_not_break_extraction():
+    values = snmprec.read("Cisco_sfe2000")
+    assert any(len(v) > 300 for v in values.values() if isinstance(v, bytes))   # the 353-byte junk is there
+    for profile in PROFILES.values():
+        sp.extract(profile, values, TAGS, T0, sp.CounterState())  # must not raise
