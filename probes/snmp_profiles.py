@@ -54,6 +54,7 @@ class ValueSpec(_Strict):
     valid: Optional[tuple[float, float]] = Field(None, description="values outside are dropped, not graphed")
     invalid: tuple[float, ...] = Field((), description="vendor 'no reading' markers, dropped")
     keep: bool = Field(True, description="false: only an input of `derived` fields, not written")
+    labels: Optional[dict[int, str]] = Field(None, description="for a tag: code -> text (e.g. unit codes)")
 
     @model_validator(mode="after")
     def _one_target(self) -> "ValueSpec":
@@ -142,6 +143,8 @@ class TableSpec(_Strict):
     columns: tuple[ValueSpec, ...]
     derived: tuple[DerivedSpec, ...] = ()
     rows: RowFilter = RowFilter()
+    any_nonzero: tuple[str, ...] = Field(
+        (), description="write a row only if one of these fields is non-zero (entity tables list every port)")
 
 
 class MatchSpec(_Strict):
@@ -300,7 +303,8 @@ def _apply(specs: Iterable[ValueSpec], lookup, key_suffix: str, time_ns: int, co
     for spec in specs:
         raw = lookup(spec.oid)
         if spec.tag is not None:
-            value = text(raw)
+            code = number(raw) if spec.labels else None
+            value = spec.labels.get(int(code), text(raw)) if code is not None else text(raw)
             if value is not None:
                 tags[spec.tag] = value
             continue
@@ -347,6 +351,8 @@ def extract(profile: Profile, values: Mapping[str, RawValue], base_tags: Mapping
                    counters, fields, tags)
             row_filter = (rows or {}).get(table.measurement, table.rows)
             if not row_filter.keeps(tags):
+                continue
+            if table.any_nonzero and not any(fields.get(name) for name in table.any_nonzero):
                 continue
             if _finish(table.columns, table.derived, fields):
                 samples.append(Sample(table.measurement, tags, fields, time_ns))

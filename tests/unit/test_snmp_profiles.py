@@ -190,3 +190,32 @@ def test_the_corrupted_portlist_values_of_the_recording_do_not_break_extraction(
     assert any(len(v) > 300 for v in values.values() if isinstance(v, bytes))   # the 353-byte junk is there
     for profile in PROFILES.values():
         sp.extract(profile, values, TAGS, T0, sp.CounterState())  # must not raise
+
+
+def test_environment_monitor_probes_and_inputs():
+    samples = _by_measurement(_samples("env_hwg", "hwg-poseidon"))
+    sensors = {s.tags["name"]: (s.tags["unit"], s.fields) for s in samples["env_sensor"]}
+    assert len(sensors) == 8
+    assert sensors["H.Servidores"][0] == "%RH" and sensors["H.Servidores"][1]["value"] == pytest.approx(30.3)
+    assert sensors["T.C4c"][0] == "C" and sensors["T.C4c"][1]["value"] == pytest.approx(31.1)
+    assert sensors["T.Servidores"][1]["value"] == pytest.approx(23.6)
+    assert all(fields["state"] == 1 for _unit, fields in sensors.values())
+    inputs = {s.tags["name"]: s.fields for s in samples["env_input"]}
+    assert set(inputs) == {f"Binary {i}" for i in range(1, 7)}
+    assert inputs["Binary 1"] == {"value": 0, "alarm": 0}
+    expected = json.loads((SHARED / "fixtures" / "expected" / "hwg-poseidon.json").read_text())
+    reference = {s["sensor_descr"]: s["sensor_current"] for s in expected["sensors"]["discovery"]["sensors"]
+                 if s["sensor_class"] in ("temperature", "humidity")}
+    for name, (_unit, fields) in sensors.items():
+        assert fields["value"] == pytest.approx(reference[name]), name
+
+
+def test_huawei_vrp_board_health_from_a_real_router():
+    samples = _by_measurement(_samples("huawei_vrp", "vrp_ar169fgwl"))
+    boards = {s.tags["name"]: s.fields for s in samples["huawei_board"]}
+    assert list(boards) == ["SRU Board 0"]            # ports (all zeros) are not written
+    sru = boards["SRU Board 0"]
+    assert (sru["cpu_pct"], sru["mem_pct"], sru["temperature_c"]) == (20, 27, 56)
+    assert sru["mem_size_bytes"] == 191890528
+    assert sru["temperature_threshold_c"] == 74
+    assert "huawei_fan" not in samples                # this recording has no fan table
