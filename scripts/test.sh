@@ -13,7 +13,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 declare -A needs=(
   [fping]=fping [influxd]=influxdb [victoria-metrics]=victoria-metrics [nft]=nftables
   [ip]=iproute2 [sysctl]=procps [setpriv]=util-linux [systemd-analyze]=systemd [ping]=iputils-ping
-  [curl]=curl
+  [curl]=curl [snmpd]=snmpd [snmpget]=snmp [prometheus-snmp-exporter]=prometheus-snmp-exporter
 )
 missing=()
 for program in "${!needs[@]}"; do
