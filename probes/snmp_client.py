@@ -1,0 +1,651 @@
+"""SNMP v1/v2c client for thousands of agents over one UDP socket per address family.
+
+Why not pysnmp's engine on the hot path: it costs about 2 ms of CPU per 10-OID GET here and
+issue #3 allows 0.4 ms (see probes/snmp_ber.py and bench/snmp_codec.py). Like the ICMP
+Pinger, this client keeps one non-blocking socket per family, sends requests carrying random
+request ids, and demultiplexes answers by id in a reader callback, checking that each answer
+comes from the address and port it was sent to. Retries reuse the request id, so a late
+answer to the first try still completes the request.
+
+Errors are data: `get` and `walk` return an `SnmpResult` holding varbinds or an `SnmpError`
+(kind + a sentence for people); only programming errors (an invalid OID, a wrong argument)
+raise. Nothing this module produces (results, reprs, counters) contains a community string.
+
+Load limits: at most `max_in_flight_per_agent` requests to one agent (1 by default: small
+agents such as UPS cards serve one request at a time) and `max_in_flight` in total.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import ipaddress
+import random
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Literal, Optional, Sequence, Union
+
+from probes.base import ResultCode
+from probes.snmp_ber import (EXCEPTION_KINDS, NO_SUCH_OBJECT, REQUEST_ID_MAX, REQUEST_ID_MIN, VERSION_1,
+                             VERSION_2C, Kind, Pdu, PduType, RequestTemplate, SnmpDecodeError, Value, VarBind,
+                             canonical_oid, decode_message)
+
+_WIRE_VERSION = {"v1": VERSION_1, "v2c": VERSION_2C}
+_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
+_READS_PER_WAKEUP = 512  # then let other callbacks run; the rest is read on the next wakeup
+_TEMPLATE_CACHE_LIMIT = 50_000
+
+# RFC 3416 error-status names, for sentences.
+_ERROR_STATUS = {
+    1: "tooBig", 2: "noSuchName", 3: "badValue", 4: "readOnly", 5: "genErr", 6: "noAccess", 7: "wrongType",
+    8: "wrongLength", 9: "wrongEncoding", 10: "wrongValue", 11: "noCreation", 12: "inconsistentValue",
+    13: "resourceUnavailable", 14: "commitFailed", 15: "undoFailed", 16: "authorizationError",
+    17: "notWritable", 18: "inconsistentName",
+}
+_TOO_BIG, _NO_SUCH_NAME, _GEN_ERR, _AUTHORIZATION_ERROR = 1, 2, 5, 16
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """An SNMP agent: IP literal, UDP port, "v1" or "v2c", and the community (kept out of repr)."""
+
+    host: str
+    port: int
+    version: Literal["v1", "v2c"]
+    community: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if self.version not in _WIRE_VERSION:
+            raise ValueError(f"SNMP version must be 'v1' or 'v2c', not {self.version!r}")
+        if not 0 < self.port < 65536:
+            raise ValueError(f"UDP port {self.port} out of range")
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+class ErrorKind(enum.StrEnum):
+    TIMEOUT = "timeout"  # no answer; in v1/v2c this is also what a wrong community looks like
+    SEND_FAILED = "send_failed"  # the request could not leave this host
+    BAD_ADDRESS = "bad_address"  # the agent's host is not an IP address
+    MALFORMED = "malformed"  # the agent answered with something that is not a valid response
+    TOO_BIG = "too_big"  # the answer would not fit in one message, even for a single OID
+    NO_SUCH_OBJECT = "no_such_object"  # the agent has none of the OIDs asked for
+    GEN_ERR = "gen_err"  # the agent failed internally (error-status genErr)
+    AUTH = "auth"  # error-status authorizationError (v3 USM failures will use it too)
+    AGENT_ERROR = "agent_error"  # any other error-status
+    WALK_LOOP = "walk_loop"  # GETNEXT answered an OID that is not after the one asked for
+    TOO_MANY_ROWS = "too_many_rows"  # the walk passed its varbind cap
+    CLOSED = "closed"  # the client was closed while the request was waiting
+
+
+_RESULT_CODES = {ErrorKind.TIMEOUT: ResultCode.TIMEOUT, ErrorKind.SEND_FAILED: ResultCode.SEND_FAILED}
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpError:
+    """An SNMP failure as data: a kind for rules and a sentence for people (never a secret)."""
+
+    kind: ErrorKind
+    detail: str
+
+    @property
+    def result_code(self) -> ResultCode:
+        return _RESULT_CODES.get(self.kind, ResultCode.ERROR)
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpResult:
+    """What a `get` or `walk` produced.
+
+    `varbinds` are (dotted OID, Value) in request order (get) or walk order (walk); after an
+    error they hold what was collected before it. `requests` counts datagrams sent, retries
+    included. `method` is the PDU type that finished the job ("get", "getbulk", "getnext");
+    `fallback` says why a walk left GETBULK for GETNEXT, if it did.
+    """
+
+    varbinds: tuple[VarBind, ...] = ()
+    error: Optional[SnmpError] = None
+    requests: int = 0
+    method: str = "get"
+    fallback: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def values(self) -> dict[str, Value]:
+        return dict(self.varbinds)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOptions:
+    """Per-device request behaviour; the client has defaults, every call may override them."""
+
+    timeout_s: float = 1.0
+    retries: int = 1
+    # Old UPS cards and cameras choke on large PDUs: GETs are split into requests of at most
+    # this many OIDs, and GETBULK asks for at most this many repetitions.
+    max_varbinds_per_request: int = 32
+    max_repetitions: int = 25
+    use_getbulk: bool = True  # False: walk with GETNEXT only
+    max_walk_varbinds: int = 20_000  # an enormous table is an error for that device, not a memory blow-up
+
+    def __post_init__(self) -> None:
+        if not 0 < self.timeout_s <= 60:
+            raise ValueError("timeout_s must be within (0, 60]")
+        if not 0 <= self.retries <= 10:
+            raise ValueError("retries must be within 0..10")
+        if self.max_varbinds_per_request < 1 or self.max_repetitions < 1 or self.max_walk_varbinds < 1:
+            raise ValueError("max_varbinds_per_request, max_repetitions and max_walk_varbinds must be >= 1")
+
+
+@dataclass
+class ClientStats:
+    """Counters for `status` and tests. `ignored`: datagrams that matched no request in flight."""
+
+    sent: int = 0
+    retries: int = 0
+    answers: int = 0
+    timeouts: int = 0
+    ignored: int = 0
+    malformed: int = 0
+
+
+@functools.lru_cache(maxsize=65_536)
+def _normalise(host: str) -> Optional[tuple[int, str]]:
+    """(family, canonical text as the kernel reports sources) of an IP literal, else None."""
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return socket.AF_INET, str(ip.ipv4_mapped)
+    return (socket.AF_INET if ip.version == 4 else socket.AF_INET6), ip.compressed
+
+
+_arcs_cache: dict[str, tuple[int, ...]] = {}
+
+
+def _arcs(oid: str) -> tuple[int, ...]:
+    """Sub-identifiers of a decoded OID, for ordering (tuples compare like OIDs)."""
+    arcs = _arcs_cache.get(oid)
+    if arcs is None:
+        arcs = tuple(map(int, oid.split(".")))
+        if len(_arcs_cache) >= 100_000:
+            _arcs_cache.clear()
+        _arcs_cache[oid] = arcs
+    return arcs
+
+
+_TIMED_OUT = object()  # what a request's future holds when its timer fired first
+
+
+def _expire(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(_TIMED_OUT)
+
+
+class _AgentState:
+    """Per (host, port): the in-flight gate, GETBULK memory, and garbage seen from it."""
+
+    __slots__ = ("family", "address", "source", "users", "in_flight", "waiters", "bulk_broken_until",
+                 "noise_reason", "noise_at")
+
+    def __init__(self, family: int, host: str, port: int) -> None:
+        self.family = family
+        self.address = (host, port) if family == socket.AF_INET else (host, port, 0, 0)
+        self.source = (host, port)
+        self.users = 0  # get/walk calls holding this state between their requests
+        self.in_flight = 0
+        self.waiters: deque[asyncio.Future] = deque()
+        self.bulk_broken_until = 0.0
+        self.noise_reason: Optional[str] = None  # last undecodable datagram from this agent, and when
+        self.noise_at = 0.0
+
+    def idle(self) -> bool:
+        return (self.users == 0 and self.in_flight == 0 and not self.waiters
+                and self.bulk_broken_until == 0.0)
+
+
+class _Pending:
+    __slots__ = ("future", "source", "version", "community", "late")
+
+    def __init__(self, source: tuple[str, int], version: int, community: bytes) -> None:
+        self.future: Optional[asyncio.Future] = None
+        self.source = source
+        self.version = version
+        self.community = community
+        # An answer that came in after the try's timer fired but before its coroutine ran again.
+        self.late: Union[Pdu, SnmpError, None] = None
+
+
+class SnmpClient:
+    """Every SNMP v1/v2c request of the process; `get` and `walk` may run concurrently."""
+
+    def __init__(self, options: RequestOptions = RequestOptions(), max_in_flight_per_agent: int = 1,
+                 max_in_flight: int = 512, bulk_retry_after_s: float = 3600.0) -> None:
+        if max_in_flight_per_agent < 1 or max_in_flight < 1:
+            raise ValueError("in-flight caps must be >= 1")
+        self.options = options
+        self.max_in_flight_per_agent = max_in_flight_per_agent
+        self.max_in_flight = max_in_flight
+        # An agent that answered GETBULK badly is walked with GETNEXT for this long, then tried again
+        # (firmware gets upgraded).
+        self.bulk_retry_after_s = bulk_retry_after_s
+        self.stats = ClientStats()
+        self._sockets: dict[int, socket.socket] = {}
+        self._socket_errors: dict[int, str] = {}
+        self._pending: dict[int, _Pending] = {}
+        self._agents: dict[tuple[str, int], _AgentState] = {}
+        self._templates: dict[tuple, RequestTemplate] = {}
+        self._global: Optional[asyncio.Semaphore] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._random = random.Random()  # seeded from os.urandom: ids are not guessable off-path
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind to the running loop. Sockets open on first use of their family."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._global = asyncio.Semaphore(self.max_in_flight)
+
+    def close(self) -> None:
+        """Close the sockets; requests still waiting end with a `closed` error."""
+        self._closed = True
+        for family, sock in self._sockets.items():
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
+        self._sockets.clear()
+        for entry in self._pending.values():
+            if entry.future is not None and not entry.future.done():
+                entry.future.set_result(SnmpError(ErrorKind.CLOSED, "the SNMP client was closed"))
+        self._pending.clear()
+
+    def _socket(self, family: int) -> Union[socket.socket, str]:
+        sock = self._sockets.get(family)
+        if sock is not None:
+            return sock
+        if family in self._socket_errors:
+            return self._socket_errors[family]
+        try:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), _RECEIVE_BUFFER_BYTES)
+            except OSError:  # needs CAP_NET_ADMIN; the plain option is capped by net.core.rmem_max
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER_BYTES)
+            sock.bind(("0.0.0.0", 0) if family == socket.AF_INET else ("::", 0))
+        except OSError as exc:
+            self._socket_errors[family] = f"no UDP socket for {'IPv4' if family == socket.AF_INET else 'IPv6'}: " \
+                                          f"{exc.strerror or exc}"
+            return self._socket_errors[family]
+        self._sockets[family] = sock
+        self._loop.add_reader(sock.fileno(), self._read, sock)
+        return sock
+
+    # -- receive ---------------------------------------------------------------------------
+
+    def _read(self, sock: socket.socket) -> None:
+        recvfrom = sock.recvfrom
+        pending = self._pending
+        stats = self.stats
+        for _ in range(_READS_PER_WAKEUP):
+            try:
+                data, source = recvfrom(65_535)
+            except BlockingIOError:
+                return
+            except OSError:  # a queued ICMP error; nothing to read in it
+                continue
+            source = source[:2]
+            try:
+                message = decode_message(data)
+            except SnmpDecodeError as exc:
+                stats.malformed += 1
+                entry = pending.get(exc.request_id) if exc.request_id is not None else None
+                if entry is not None and entry.source == source:
+                    # Our request id, from the agent we asked: this is its answer, and it is broken.
+                    self._settle(exc.request_id, entry, SnmpError(
+                        ErrorKind.MALFORMED, f"the agent's response could not be decoded: {exc.reason}"))
+                else:
+                    self._note_noise(source, exc.reason)
+                continue
+            pdu = message.pdu
+            entry = pending.get(pdu.request_id)
+            if entry is None or entry.source != source:
+                stats.ignored += 1  # late, duplicate, spoofed or another agent's
+                continue
+            if message.version != entry.version or message.community != entry.community:
+                stats.ignored += 1
+                self._note_noise(source, "the agent answered with another SNMP version or community")
+                continue
+            stats.answers += 1
+            self._settle(pdu.request_id, entry, pdu)
+
+    def _settle(self, request_id: int, entry: _Pending, outcome: Union[Pdu, SnmpError]) -> None:
+        del self._pending[request_id]
+        future = entry.future
+        if future is not None and not future.done():
+            future.set_result(outcome)
+        else:
+            entry.late = outcome
+
+    def _note_noise(self, source: tuple[str, int], reason: str) -> None:
+        """Remember garbage from an agent we are waiting for: its timeout then says so."""
+        state = self._agents.get(source)
+        if state is not None and state.in_flight:
+            state.noise_reason, state.noise_at = reason, time.monotonic()
+
+    # -- one request/response exchange ------------------------------------------------------
+
+    def _check_out(self, agent: Agent) -> Union[_AgentState, SnmpError]:
+        """The agent's state, held (not forgotten) until `_check_in`."""
+        normalised = _normalise(agent.host)
+        if normalised is None:
+            return SnmpError(ErrorKind.BAD_ADDRESS, f"{agent.host!r} is not an IP address")
+        key = (normalised[1], agent.port)
+        state = self._agents.get(key)
+        if state is None:
+            state = self._agents[key] = _AgentState(normalised[0], normalised[1], agent.port)
+        state.users += 1
+        return state
+
+    def _check_in(self, state: _AgentState) -> None:
+        state.users -= 1
+        self._forget_if_idle(state)
+
+    async def _acquire(self, state: _AgentState) -> None:
+        if state.in_flight < self.max_in_flight_per_agent and not state.waiters:
+            state.in_flight += 1
+        else:
+            waiter = self._loop.create_future()
+            state.waiters.append(waiter)
+            try:
+                await waiter  # _release hands its slot over: in_flight already counts us
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._release(state)  # the slot was handed to us after all: pass it on
+                else:
+                    state.waiters.remove(waiter)
+                raise
+        try:
+            await self._global.acquire()
+        except BaseException:
+            self._release(state)
+            raise
+
+    def _release(self, state: _AgentState) -> None:
+        while state.waiters:
+            waiter = state.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        state.in_flight -= 1
+        self._forget_if_idle(state)
+
+    def _forget_if_idle(self, state: _AgentState) -> None:
+        if state.idle() and self._agents.get(state.source) is state:
+            del self._agents[state.source]  # nothing to remember: do not keep 10,000 idle entries
+
+    def _template(self, agent: Agent, pdu_type: int, oids: tuple[str, ...],
+                  max_repetitions: int = 0) -> RequestTemplate:
+        key = (agent.version, agent.community, pdu_type, oids, max_repetitions)
+        template = self._templates.get(key)
+        if template is None:
+            template = RequestTemplate(_WIRE_VERSION[agent.version], agent.community.encode(), pdu_type, oids,
+                                       0, max_repetitions)
+            if len(self._templates) >= _TEMPLATE_CACHE_LIMIT:
+                self._templates.clear()
+            self._templates[key] = template
+        return template
+
+    async def _exchange(self, agent: Agent, state: _AgentState, template: RequestTemplate,
+                        options: RequestOptions) -> tuple[Union[Pdu, SnmpError], int]:
+        """(answer PDU or error, datagrams sent) for one request, with its retries."""
+        await self._acquire(state)
+        if self._closed:  # (also while this request waited for its turn)
+            self._global.release()
+            self._release(state)
+            return SnmpError(ErrorKind.CLOSED, "the SNMP client was closed"), 0
+        sock = self._socket(state.family)
+        if isinstance(sock, str):
+            self._global.release()
+            self._release(state)
+            return SnmpError(ErrorKind.SEND_FAILED, sock), 0
+        pending = self._pending
+        request_id = self._random.randint(REQUEST_ID_MIN, REQUEST_ID_MAX)
+        while request_id in pending:
+            request_id = self._random.randint(REQUEST_ID_MIN, REQUEST_ID_MAX)
+        entry = pending[request_id] = _Pending(state.source, _WIRE_VERSION[agent.version],
+                                              agent.community.encode())
+        datagram = template.encode(request_id)
+        started = time.monotonic()
+        sent = 0
+        timer = None
+        try:
+            for attempt in range(options.retries + 1):
+                future = entry.future = self._loop.create_future()
+                error = await self._send(sock, datagram, state.address)
+                if error is not None:
+                    return error, sent
+                sent += 1
+                self.stats.sent += 1
+                if attempt:
+                    self.stats.retries += 1
+                timer = self._loop.call_later(options.timeout_s, _expire, future)
+                outcome = await future
+                timer.cancel()
+                if outcome is _TIMED_OUT and entry.late is not None:
+                    outcome = entry.late
+                if outcome is not _TIMED_OUT:
+                    return outcome, sent
+            self.stats.timeouts += 1
+            tries = f"{sent} {'try' if sent == 1 else 'tries'}"
+            if state.noise_at >= started and state.noise_reason:
+                return SnmpError(ErrorKind.MALFORMED, (
+                    f"no valid answer from {agent} within {options.timeout_s:g} s ({tries}); it sent "
+                    f"datagrams that are not valid SNMP responses ({state.noise_reason})")), sent
+            return SnmpError(ErrorKind.TIMEOUT, (
+                f"no answer from {agent} within {options.timeout_s:g} s ({tries}); in SNMP {agent.version} "
+                f"a wrong community looks the same, since agents drop such requests silently")), sent
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if pending.get(request_id) is entry:
+                del pending[request_id]
+            self._global.release()
+            self._release(state)
+
+    async def _send(self, sock: socket.socket, datagram: bytes, address: tuple) -> Optional[SnmpError]:
+        for attempt in range(20):
+            try:
+                sock.sendto(datagram, address)
+                return None
+            except BlockingIOError:  # send buffer full: give the kernel a moment
+                await asyncio.sleep(0.001 * (attempt + 1))
+            except OSError as exc:
+                return SnmpError(ErrorKind.SEND_FAILED, f"request could not be sent: {exc.strerror or exc}")
+        return SnmpError(ErrorKind.SEND_FAILED, "request could not be sent: the socket's send buffer stayed full")
+
+    # -- GET -------------------------------------------------------------------------------
+
+    async def get(self, agent: Agent, oids: Sequence[str], options: Optional[RequestOptions] = None) -> SnmpResult:
+        """GET `oids` (dotted strings) from `agent`; varbinds come back in the order asked.
+
+        Missing objects are values (noSuchObject / noSuchInstance; SNMPv1's noSuchName is
+        turned into the same by asking again without the missing OID). Only when the agent
+        has none of them is the result an error, `no_such_object`. A request answered with
+        tooBig is split in two until single OIDs. Raises only OidError/ValueError for
+        invalid arguments.
+        """
+        if self._loop is None:
+            await self.start()
+        options = options or self.options
+        # An invalid OID is the caller's bug: raise before any traffic.
+        oids = tuple(canonical_oid(oid) for oid in oids)
+        state = self._check_out(agent)
+        if isinstance(state, SnmpError):
+            return SnmpResult(error=state)
+        try:
+            return await self._get(agent, state, oids, options)
+        finally:
+            self._check_in(state)
+
+    async def _get(self, agent: Agent, state: _AgentState, oids: tuple[str, ...],
+                   options: RequestOptions) -> SnmpResult:
+        size = options.max_varbinds_per_request
+        work = deque(oids[i:i + size] for i in range(0, len(oids), size))
+        found: dict[str, Value] = {}
+        requests = 0
+        while work:
+            chunk = work.popleft()
+            answer, sent = await self._exchange(agent, state, self._template(agent, PduType.GET, chunk), options)
+            requests += sent
+            error = answer if isinstance(answer, SnmpError) else None
+            if error is None:
+                status, index = answer.error_status, answer.error_index
+                if status == _TOO_BIG and len(chunk) > 1:
+                    half = len(chunk) // 2
+                    work.extendleft((chunk[half:], chunk[:half]))
+                    continue
+                if status == _NO_SUCH_NAME and 1 <= index <= len(chunk):
+                    found[chunk[index - 1]] = NO_SUCH_OBJECT
+                    rest = chunk[:index - 1] + chunk[index:]
+                    if rest:
+                        work.appendleft(rest)
+                    continue
+                error = _status_error(agent, answer, chunk) if status else _check_get_answer(answer, chunk)
+            if error is not None:
+                return SnmpResult(tuple((oid, found[oid]) for oid in oids if oid in found), error, requests)
+            found.update(answer.varbinds)
+        varbinds = tuple((oid, found[oid]) for oid in oids)
+        if varbinds and all(value.kind in EXCEPTION_KINDS for _, value in varbinds):
+            return SnmpResult(varbinds, SnmpError(ErrorKind.NO_SUCH_OBJECT, (
+                f"{agent} has none of the {len(oids)} requested objects (first: {oids[0]})")), requests)
+        return SnmpResult(varbinds, None, requests)
+
+    # -- walk ------------------------------------------------------------------------------
+
+    async def walk(self, agent: Agent, root: str, options: Optional[RequestOptions] = None) -> SnmpResult:
+        """Every varbind under `root`, in OID order, with GETBULK (v2c) or GETNEXT.
+
+        GETBULK answered badly (an error status, no varbinds, OIDs not increasing, exception
+        values, an undecodable answer) makes the walk go on from the last good OID with
+        GETNEXT, and the agent is walked with GETNEXT for `bulk_retry_after_s`. A timeout
+        does not: it is reported as one. The walk ends at the end of the subtree,
+        endOfMibView, or v1's noSuchName; an OID that does not increase under GETNEXT ends
+        it with `walk_loop`, more than `max_walk_varbinds` with `too_many_rows`.
+        """
+        if self._loop is None:
+            await self.start()
+        options = options or self.options
+        root = canonical_oid(root)
+        state = self._check_out(agent)
+        if isinstance(state, SnmpError):
+            return SnmpResult(error=state, method="getnext")
+        try:
+            return await self._walk(agent, state, root, options)
+        finally:
+            self._check_in(state)
+
+    async def _walk(self, agent: Agent, state: _AgentState, root: str, options: RequestOptions) -> SnmpResult:
+        root_arcs = _arcs(root)
+        depth = len(root_arcs)
+        if state.bulk_broken_until and state.bulk_broken_until <= time.monotonic():
+            state.bulk_broken_until = 0.0  # time to give GETBULK another chance
+        use_bulk = options.use_getbulk and agent.version != "v1" and not state.bulk_broken_until
+        repetitions = min(options.max_repetitions, options.max_varbinds_per_request)
+        collected: list[VarBind] = []
+        last_oid, last_arcs = root, root_arcs
+        requests = 0
+        fallback: Optional[str] = None
+
+        def finish(error: Optional[SnmpError] = None) -> SnmpResult:
+            return SnmpResult(tuple(collected), error, requests, "getbulk" if use_bulk else "getnext", fallback)
+
+        while True:
+            if use_bulk:
+                wanted = min(repetitions, options.max_walk_varbinds - len(collected) + 1)
+                template = self._template(agent, PduType.GET_BULK, (last_oid,), wanted)
+            else:
+                template = self._template(agent, PduType.GET_NEXT, (last_oid,))
+            answer, sent = await self._exchange(agent, state, template, options)
+            requests += sent
+            problem: Optional[str] = None  # why this GETBULK answer is unusable
+            if isinstance(answer, SnmpError):
+                if not (use_bulk and answer.kind is ErrorKind.MALFORMED):
+                    return finish(answer)
+                problem = f"an undecodable answer ({answer.detail})"
+            elif answer.error_status:
+                if not use_bulk and answer.error_status == _NO_SUCH_NAME:
+                    return finish()  # SNMPv1: the end of the MIB
+                if use_bulk and answer.error_status == _TOO_BIG and repetitions > 1:
+                    repetitions = max(1, repetitions // 2)
+                    continue
+                if not use_bulk:
+                    return finish(_status_error(agent, answer, template.oids))
+                problem = f"error-status {_ERROR_STATUS.get(answer.error_status, answer.error_status)}"
+            elif not answer.varbinds:
+                if not use_bulk:
+                    return finish(SnmpError(ErrorKind.MALFORMED, f"{agent} answered GETNEXT with no varbinds"))
+                problem = "no varbinds"
+            else:
+                for oid, value in answer.varbinds:
+                    kind = value.kind
+                    if kind is Kind.ENDOFMIBVIEW:
+                        return finish()
+                    arcs = _arcs(oid)
+                    if arcs <= last_arcs:
+                        if use_bulk:
+                            problem = "OIDs that do not increase"
+                            break
+                        return finish(SnmpError(ErrorKind.WALK_LOOP, (
+                            f"{agent} answered GETNEXT {last_oid} with {oid}, which is not after it; "
+                            f"walk stopped after {len(collected)} varbinds")))
+                    if arcs[:depth] != root_arcs:
+                        return finish()  # past the subtree: done
+                    if kind is Kind.NOSUCHOBJECT or kind is Kind.NOSUCHINSTANCE:
+                        if use_bulk:
+                            problem = f"{kind} values"
+                            break
+                        return finish(SnmpError(ErrorKind.MALFORMED, f"{agent} answered GETNEXT with {kind}"))
+                    if len(collected) >= options.max_walk_varbinds:
+                        return finish(SnmpError(ErrorKind.TOO_MANY_ROWS, (
+                            f"walk of {root} on {agent} passed {options.max_walk_varbinds} varbinds "
+                            f"(max_walk_varbinds); stopped at {oid}")))
+                    collected.append((oid, value))
+                    last_oid, last_arcs = oid, arcs
+            if problem is not None:
+                # Keep what was good, go on from the last good OID with GETNEXT.
+                use_bulk = False
+                fallback = f"{agent} answered GETBULK with {problem}; walked with GETNEXT instead"
+                state.bulk_broken_until = time.monotonic() + self.bulk_retry_after_s
+
+
+def _status_error(agent: Agent, pdu: Pdu, oids: Sequence[str]) -> SnmpError:
+    status, index = pdu.error_status, pdu.error_index
+    name = _ERROR_STATUS.get(status, f"error-status {status}")
+    where = f" at {oids[index - 1]}" if 1 <= index <= len(oids) else ""
+    kind = {_TOO_BIG: ErrorKind.TOO_BIG, _GEN_ERR: ErrorKind.GEN_ERR, _NO_SUCH_NAME: ErrorKind.NO_SUCH_OBJECT,
+            _AUTHORIZATION_ERROR: ErrorKind.AUTH}.get(status, ErrorKind.AGENT_ERROR)
+    if kind is ErrorKind.TOO_BIG:
+        return SnmpError(kind, f"{agent} answered tooBig even for a single OID{where}")
+    return SnmpError(kind, f"{agent} answered {name}{where}")
+
+
+def _check_get_answer(pdu: Pdu, oids: Sequence[str]) -> Optional[SnmpError]:
+    varbinds = pdu.varbinds
+    if len(varbinds) != len(oids) or any(vb[0] != oid for vb, oid in zip(varbinds, oids)):
+        return SnmpError(ErrorKind.MALFORMED, (
+            f"the agent answered a GET of {len(oids)} OIDs with {len(varbinds)} varbinds "
+            "that are not the ones asked for"))
+    return None
+
+
+__all__ = ["Agent", "ClientStats", "ErrorKind", "RequestOptions", "SnmpClient", "SnmpError", "SnmpResult"]
