@@ -2,8 +2,8 @@
 
 Run from the repository root:  .venv/bin/python -m bench.snmp_codec [--seconds 3]
 
-Starts one net-snmp snmpd (LAB.md section 4) listening on 100 loopback addresses of this
-process (127.X.Y.1-100, tests/netlab.py) and prints:
+Starts one net-snmp snmpd of the SNMP test lab (tests/snmplab.py `Snmpd`, no v3 users) listening
+on 100 loopback addresses of this process (127.X.Y.1-100, tests/netlab.py) and prints:
 
 1. codec only: encode the request + decode the real 10-OID answer, netvigil
    (probes/snmp_ber.py) against pysnmp's message API + pyasn1's BER codec;
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from probes.snmp_ber import VERSION_2C, PduType, RequestTemplate, decode_message  # noqa: E402
 from probes.snmp_client import Agent, RequestOptions, SnmpClient  # noqa: E402
-from tests.integration.test_snmp_client import COMMUNITY, Snmpd  # noqa: E402
+from tests.snmplab import COMMUNITY, Snmpd, _free_udp_port  # noqa: E402
 from tests.netlab import loopback_addresses  # noqa: E402
 
 TEN_OIDS = [
@@ -53,7 +53,7 @@ def _real_answer(agent: Snmpd) -> bytes:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(2)
         sock.sendto(RequestTemplate(VERSION_2C, COMMUNITY.encode(), PduType.GET, TEN_OIDS).encode(0x1234567),
-                    (agent.host, agent.port))
+                    agent.endpoint)
         return sock.recv(65535)
 
 
@@ -154,8 +154,12 @@ def main() -> int:
     args = parser.parse_args()
     addresses = loopback_addresses(max(max(args.concurrency), 10))
     with tempfile.TemporaryDirectory(prefix="nv-snmp-bench-") as work:
-        agent = Snmpd(Path(work), host=addresses[0], extra_hosts=tuple(addresses[1:]))
+        port = _free_udp_port(addresses)  # the same port on every address
+        others = ",".join(f"udp:{address}:{port}" for address in addresses[1:])
+        agent = Snmpd(Path(work), address=addresses[0], port=port, users=(),
+                      extra_conf=f"agentAddress {others}\n" if others else "")
         try:
+            agent.start()
             agents = [Agent(address, agent.port, "v2c", COMMUNITY) for address in addresses]
             answer = _real_answer(agent)
             print(f"snmpd {agent.process.pid} on {addresses[0]}..{addresses[-1]} port {agent.port}; "

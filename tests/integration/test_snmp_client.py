@@ -1,23 +1,20 @@
 """The SNMP client against real net-snmp agents on loopback, and against a fake agent for the
 answers no real agent gives on demand (garbage, wrong request ids, broken GETBULK).
 
-snmpd runs as LAB.md section 4 says: `-f -Lo -C -c <conf>`, `MIBS=:`, a fresh persistent
-directory, a free UDP port, stopped by its own pid. Walks are compared with `snmpwalk -On`
-of the same agent.
+The real agents come from the SNMP test lab (tests/snmplab.py): the session-wide `snmpd`
+fixture for reads, `snmpd_factory` for agents of a test's own (one on [::1] too, one on an
+address of this process that gets dropped). Walks are compared with `snmpwalk -On` of the
+same agent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
-import re
 import socket
-import subprocess
 import threading
 import time
-from pathlib import Path
 from typing import Callable, Optional
 
 import pytest
@@ -26,78 +23,38 @@ from probes.snmp_ber import (NO_SUCH_OBJECT, REQUEST_PDUS, Kind, Message, PduTyp
                              decode_message, encode_message, encode_pdu)
 from probes.snmp_client import Agent, ErrorKind, RequestOptions, SnmpClient
 from tests.netlab import drop_input, loopback_addresses, nft_table
-from tests.support import Process, free_port, require_binary, require_root, wait_until
+from tests.snmplab import COMMUNITY, Snmpd, VarBind  # COMMUNITY: never to appear in any result, repr or log line
+from tests.support import free_port, require_binary, require_root
 
 pytestmark = pytest.mark.integration
 
-COMMUNITY = "nv-S3cret-community"  # never to appear in any result, repr or log line
 SYS_UPTIME, SYS_DESCR, SYS_NAME = "1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.5.0"
 IF_TABLE, HR_STORAGE_TABLE = "1.3.6.1.2.1.2.2", "1.3.6.1.2.1.25.2.3"
 FAST = RequestOptions(timeout_s=0.3, retries=0)
+SYS_NAME_VALUE = b"netvigil-snmpd"  # the sysName in every tests/snmplab.py Snmpd's snmpd.conf
 
 
 # --- a real agent -----------------------------------------------------------------------------
+# `snmpd` (session) and `snmpd_factory` are tests/snmplab.py's fixtures, imported by tests/conftest.py.
 
-class Snmpd:
-    """net-snmp snmpd on `host`:`port` (and [::1]:`port` when host is 127.0.0.1), read-only `community`.
-
-    `snmp(tool, ...)` runs a net-snmp command-line tool against it with numeric output.
-    """
-
-    def __init__(self, workdir: Path, host: str = "127.0.0.1", community: str = COMMUNITY,
-                 port: Optional[int] = None, extra_hosts: tuple[str, ...] = ()) -> None:
-        self.binary = require_binary("snmpd")
-        self.host = host
-        self.port = port or free_port(socket.SOCK_DGRAM, host)
-        self.community = community
-        self.dir = workdir
-        persist = workdir / "persist"
-        persist.mkdir(parents=True, exist_ok=True)
-        addresses = [f"udp:{h}:{self.port}" for h in (host, *extra_hosts)]
-        ipv6 = host == "127.0.0.1"
-        if ipv6:
-            addresses.append(f"udp6:[::1]:{self.port}")
-        conf = workdir / "snmpd.conf"
-        conf.write_text("\n".join([
-            f"[snmp] persistentDir {persist}",
-            f"agentAddress {','.join(addresses)}",
-            "sysLocation  lab-rack-1",
-            "sysContact   noc@example.invalid",
-            "sysName      test-agent",
-            "sysServices  72",
-            f"rocommunity  {community} 127.0.0.0/8",
-            *([f"rocommunity6 {community} ::1/128"] if ipv6 else []),
-            "dontLogTCPWrappersConnects yes",
-        ]) + "\n")
-        env = dict(os.environ, MIBS=":", SNMP_PERSISTENT_DIR=str(persist))
-        self.process = Process([self.binary, "-f", "-Lo", "-C", "-c", str(conf)], workdir / "snmpd.log", env=env)
-        try:
-            wait_until(self.answers, timeout_s=10, what=f"snmpd on {host}:{self.port} (log {workdir / 'snmpd.log'})")
-        except AssertionError:
-            self.stop()
-            raise
-
-    def answers(self) -> bool:
-        assert self.process.alive(), self.process.log()
-        return self.snmp("snmpget", SYS_UPTIME, timeout_s=0.2).returncode == 0
-
-    def snmp(self, tool: str, *args: str, version: str = "2c", timeout_s: float = 1.0) -> subprocess.CompletedProcess:
-        return subprocess.run([require_binary(tool), f"-v{version}", "-c", self.community, "-t", str(timeout_s),
-                               "-r", "0", "-On", "-Ox", "-Oe", f"{self.host}:{self.port}", *args],
-                              capture_output=True, text=True, env=dict(os.environ, MIBS=":"))
-
-    def agent(self, version: str = "v2c", community: Optional[str] = None, host: Optional[str] = None) -> Agent:
-        return Agent(host or self.host, self.port, version, self.community if community is None else community)
-
-    def stop(self) -> None:
-        self.process.stop()
+def agent_of(snmpd: Snmpd, version: str = "v2c", community: Optional[str] = None,
+             host: Optional[str] = None) -> Agent:
+    """The netvigil `Agent` for a lab snmpd (its address unless `host`, its community unless `community`)."""
+    return Agent(host or snmpd.address, snmpd.port, version, snmpd.community if community is None else community)
 
 
-@pytest.fixture(scope="module")
-def snmpd(tmp_path_factory):
-    agent = Snmpd(tmp_path_factory.mktemp("snmpd"))
-    yield agent
-    agent.stop()
+def start_ipv6_snmpd(snmpd_factory) -> Snmpd:
+    """A lab snmpd on 127.0.0.1 and [::1], same port on both (the lab's snmpd listens on IPv4 only)."""
+    for _ in range(100):
+        port = free_port(socket.SOCK_DGRAM, "127.0.0.1")
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("::1", port))
+            except OSError:
+                continue
+        return snmpd_factory(port=port, users=(), extra_conf=f"agentAddress udp6:[::1]:{port}\n"
+                                                             f"rocommunity6 {COMMUNITY} ::1/128\n")
+    raise AssertionError("no UDP port free on both 127.0.0.1 and ::1")
 
 
 @pytest.fixture
@@ -107,39 +64,29 @@ async def client():
     snmp.close()
 
 
+def net_snmp(agent: Snmpd, tool: str, *oids: str, version: str = "2c") -> dict[str, VarBind]:
+    """`tool` (snmpget, snmpwalk) with `-On -Ox -Oe`: numeric OIDs, strings in hex, no enum names."""
+    return agent.tools.query(tool, agent.target, agent.auth_args(version=version), oids, options=("-Ox",))
+
+
 def snmpwalk(agent: Snmpd, root: str) -> list[tuple[str, Kind, object]]:
-    """(oid, kind, value) from `snmpwalk -On -Ox -Oe` (numeric OIDs, strings in hex, no enum names)."""
-    result = agent.snmp("snmpwalk", root)
-    assert result.returncode == 0, result.stderr
-    entries: list[list[str]] = []
-    for line in result.stdout.splitlines():
-        match = re.match(r"^\.(\d[\d.]*) = (.*)$", line)
-        if match:
-            entries.append([match.group(1), match.group(2)])
-        else:  # a long Hex-STRING goes on over several lines
-            entries[-1][1] += " " + line
+    """(oid, kind, value) from `snmpwalk -On -Ox -Oe` (v2c GETNEXT)."""
     kinds = {"INTEGER": Kind.INTEGER, "Counter32": Kind.COUNTER32, "Gauge32": Kind.GAUGE32,
-             "Counter64": Kind.COUNTER64}
+             "Counter64": Kind.COUNTER64, "Timeticks": Kind.TIMETICKS}
     rows = []
-    for oid, text in entries:
-        if text.startswith("No more variables"):
+    for oid, vb in net_snmp(agent, "snmpwalk", root).items():
+        if vb.type == "endOfMibView":
             continue
-        tag, _, rest = text.partition(": ")
-        rest = rest.strip()
-        if text == '""':
-            rows.append((oid, Kind.OCTETS, b""))
-        elif tag == "Hex-STRING":
-            rows.append((oid, Kind.OCTETS, bytes.fromhex(rest.replace(" ", ""))))
-        elif tag == "OID":
-            rows.append((oid, Kind.OID, rest.lstrip(".")))
-        elif tag == "Timeticks":  # "(12345) 0:02:03.45"
-            rows.append((oid, Kind.TIMETICKS, int(rest[1:rest.index(")")])))
-        elif tag == "IpAddress":
-            rows.append((oid, Kind.IPADDRESS, rest))
-        elif tag in kinds:
-            rows.append((oid, kinds[tag], int(rest)))
+        if vb.type == "Hex-STRING" or (vb.type == "STRING" and vb.text == ""):  # -Ox: "" is the only STRING
+            rows.append((oid, Kind.OCTETS, vb.bytes))
+        elif vb.type == "OID":
+            rows.append((oid, Kind.OID, vb.text.lstrip(".")))
+        elif vb.type == "IpAddress":
+            rows.append((oid, Kind.IPADDRESS, vb.text.strip()))
+        elif vb.type in kinds:
+            rows.append((oid, kinds[vb.type], vb.int))
         else:
-            raise AssertionError(f"snmpwalk printed a type this test does not parse: {text!r}")
+            raise AssertionError(f"snmpwalk printed a type this test does not parse: {vb!r}")
     return rows
 
 
@@ -189,7 +136,7 @@ class FakeAgent:
     def forward(self, raw: bytes) -> bytes:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as upstream:
             upstream.settimeout(2)
-            upstream.sendto(raw, (self.upstream.host, self.upstream.port))
+            upstream.sendto(raw, self.upstream.endpoint)
             return upstream.recv(65535)
 
     def _run(self) -> None:
@@ -243,43 +190,44 @@ def fake_agents():
 
 @pytest.mark.parametrize("version", ["v1", "v2c"])
 async def test_get_sysuptime_and_sysdescr(snmpd, client, version):
-    reference = snmpd.snmp("snmpget", SYS_UPTIME, SYS_DESCR, version=version[1:]).stdout
-    result = await client.get(snmpd.agent(version), [SYS_UPTIME, SYS_DESCR, SYS_NAME])
+    reference = net_snmp(snmpd, "snmpget", SYS_UPTIME, SYS_DESCR, version=version[1:])
+    result = await client.get(agent_of(snmpd, version), [SYS_UPTIME, SYS_DESCR, SYS_NAME])
     assert result.ok, result.error
     assert result.requests == 1
     assert [oid for oid, _ in result.varbinds] == [SYS_UPTIME, SYS_DESCR, SYS_NAME]
     uptime, descr, name = (value for _, value in result.varbinds)
     assert uptime.kind is Kind.TIMETICKS
-    reference_ticks = int(re.search(r"Timeticks: \((\d+)\)", reference).group(1))
+    assert reference[SYS_UPTIME].type == "Timeticks" and reference[SYS_DESCR].type == "Hex-STRING"
+    reference_ticks = reference[SYS_UPTIME].int
     assert reference_ticks <= uptime.value < reference_ticks + 500  # read a moment later
-    descr_hex = re.search(r"Hex-STRING: ([0-9A-F ]+)", reference.replace("\n", " ")).group(1)
-    assert descr == Value(Kind.OCTETS, bytes.fromhex(descr_hex.replace(" ", "")))
-    assert name == Value(Kind.OCTETS, b"test-agent")
+    assert descr == Value(Kind.OCTETS, reference[SYS_DESCR].bytes)
+    assert name == Value(Kind.OCTETS, SYS_NAME_VALUE)
 
 
-async def test_get_over_ipv6(snmpd, client):
-    result = await client.get(snmpd.agent(host="::1"), [SYS_NAME])
+async def test_get_over_ipv6(snmpd_factory, client):
+    snmpd = start_ipv6_snmpd(snmpd_factory)
+    result = await client.get(agent_of(snmpd, host="::1"), [SYS_NAME])
     assert result.ok, result.error
-    assert result.values()[SYS_NAME].value == b"test-agent"
+    assert result.values()[SYS_NAME].value == SYS_NAME_VALUE
 
 
 @pytest.mark.parametrize("version", ["v1", "v2c"])
 async def test_missing_objects_are_values_and_all_missing_is_an_error(snmpd, client, version):
     missing = "1.3.6.1.2.1.1.99.0"
-    result = await client.get(snmpd.agent(version), [SYS_NAME, missing, SYS_UPTIME])
+    result = await client.get(agent_of(snmpd, version), [SYS_NAME, missing, SYS_UPTIME])
     assert result.ok, result.error
-    assert result.values()[SYS_NAME].value == b"test-agent"
+    assert result.values()[SYS_NAME].value == SYS_NAME_VALUE
     assert result.values()[missing].kind in (Kind.NOSUCHOBJECT, Kind.NOSUCHINSTANCE)
     if version == "v1":  # noSuchName for the whole request, then asked again without it
         assert result.values()[missing] is NO_SUCH_OBJECT and result.requests == 2
-    nothing = await client.get(snmpd.agent(version), [missing, "1.3.6.1.4.1.99999.1.0"])
+    nothing = await client.get(agent_of(snmpd, version), [missing, "1.3.6.1.4.1.99999.1.0"])
     assert nothing.error.kind is ErrorKind.NO_SUCH_OBJECT
     assert "1.3.6.1.2.1.1.99.0" in nothing.error.detail
 
 
 async def test_large_gets_are_split_by_max_varbinds_per_request(snmpd, client):
     oids = [f"1.3.6.1.2.1.2.2.1.{column}.{index}" for column in range(1, 11) for index in (1, 2, 3, 4)]
-    result = await client.get(snmpd.agent(), oids, RequestOptions(max_varbinds_per_request=7))
+    result = await client.get(agent_of(snmpd), oids, RequestOptions(max_varbinds_per_request=7))
     assert result.ok, result.error
     assert result.requests == 6
     assert [oid for oid, _ in result.varbinds] == oids
@@ -289,13 +237,13 @@ async def test_large_gets_are_split_by_max_varbinds_per_request(snmpd, client):
 async def test_wrong_community_is_a_timeout_that_never_names_the_community(snmpd, client, caplog):
     caplog.set_level(logging.DEBUG)
     wrong = "Wr0ng-community-xyz"
-    result = await client.get(snmpd.agent(community=wrong), [SYS_UPTIME], RequestOptions(timeout_s=0.3, retries=1))
+    result = await client.get(agent_of(snmpd, community=wrong), [SYS_UPTIME], RequestOptions(timeout_s=0.3, retries=1))
     assert result.error.kind is ErrorKind.TIMEOUT
     assert result.requests == 2
     assert "wrong community looks the same" in result.error.detail
-    for text in (result.error.detail, repr(result), str(result), repr(snmpd.agent(community=wrong)), caplog.text):
+    for text in (result.error.detail, repr(result), str(result), repr(agent_of(snmpd, community=wrong)), caplog.text):
         assert wrong not in text and COMMUNITY not in text
-    assert (await client.get(snmpd.agent(), [SYS_UPTIME])).ok  # the client goes on
+    assert (await client.get(agent_of(snmpd), [SYS_UPTIME])).ok  # the client goes on
 
 
 async def test_not_an_ip_address_is_an_error_not_an_exception(client):
@@ -308,7 +256,7 @@ async def test_not_an_ip_address_is_an_error_not_an_exception(client):
 @pytest.mark.parametrize("root", [IF_TABLE, HR_STORAGE_TABLE], ids=["ifTable", "hrStorageTable"])
 @pytest.mark.parametrize("how", ["getbulk", "getnext option", "v1"])
 async def test_walk_equals_snmpwalk(snmpd, client, root, how):
-    agent = snmpd.agent("v1" if how == "v1" else "v2c")
+    agent = agent_of(snmpd, "v1" if how == "v1" else "v2c")
     options = RequestOptions(use_getbulk=how == "getbulk", max_repetitions=10)
     before = await client.walk(agent, root, options)
     reference = snmpwalk(snmpd, root)
@@ -325,7 +273,7 @@ async def test_walk_equals_snmpwalk(snmpd, client, root, how):
 
 
 async def test_enormous_walk_is_capped_per_device(snmpd, client):
-    result = await client.walk(snmpd.agent(), "1.3.6.1", RequestOptions(max_walk_varbinds=500, max_repetitions=50,
+    result = await client.walk(agent_of(snmpd), "1.3.6.1", RequestOptions(max_walk_varbinds=500, max_repetitions=50,
                                                                           max_varbinds_per_request=50))
     assert result.error.kind is ErrorKind.TOO_MANY_ROWS
     assert "500" in result.error.detail
@@ -336,7 +284,7 @@ async def test_enormous_walk_is_capped_per_device(snmpd, client):
 
 
 async def test_walk_of_an_empty_subtree_is_empty_not_an_error(snmpd, client):
-    result = await client.walk(snmpd.agent(), "1.3.6.1.4.1.99999")
+    result = await client.walk(agent_of(snmpd), "1.3.6.1.4.1.99999")
     assert result.ok and result.varbinds == ()
 
 
@@ -419,7 +367,7 @@ async def test_wrong_request_ids_and_wrong_source_port_are_ignored(snmpd, client
     fake = fake_agents(behaviour, upstream=snmpd)
     result = await client.get(fake.agent(), [SYS_NAME], FAST)
     assert result.ok, result.error
-    assert result.values()[SYS_NAME].value == b"test-agent"
+    assert result.values()[SYS_NAME].value == SYS_NAME_VALUE
     assert client.stats.ignored >= 2
 
 
@@ -430,7 +378,7 @@ async def test_truncated_answer_with_our_request_id_is_malformed_at_once(snmpd, 
     assert result.error.kind is ErrorKind.MALFORMED
     assert time.monotonic() - started < 1.0  # not after waiting out the timeout
     assert "could not be decoded" in result.error.detail and COMMUNITY not in result.error.detail
-    assert (await client.get(snmpd.agent(), [SYS_UPTIME])).ok
+    assert (await client.get(agent_of(snmpd), [SYS_UPTIME])).ok
 
 
 async def test_only_garbage_from_the_agent_is_malformed_not_timeout(client, fake_agents):
@@ -462,7 +410,7 @@ async def test_too_big_splits_the_get(snmpd, client, fake_agents):
     result = await client.get(fake.agent(), oids)
     assert result.ok, result.error
     assert [oid for oid, _ in result.varbinds] == oids
-    assert result.values()[SYS_NAME].value == b"test-agent"
+    assert result.values()[SYS_NAME].value == SYS_NAME_VALUE
 
 
 async def test_agent_error_status_is_data(client, fake_agents):
@@ -487,21 +435,21 @@ async def test_in_flight_caps(snmpd, fake_agents, per_agent, overall, expected):
 
 
 @pytest.mark.root
-async def test_one_dropped_agent_times_out_while_another_answers_promptly(snmpd, client, tmp_path):
+async def test_one_dropped_agent_times_out_while_another_answers_promptly(snmpd, snmpd_factory, client):
     require_root()
     require_binary("nft")
     address = loopback_addresses(1)[0]
-    dropped = Snmpd(tmp_path / "dropped", host=address)
+    dropped = snmpd_factory(address, users=())
     try:
-        assert (await client.get(dropped.agent(), [SYS_UPTIME])).ok  # it is up until the rule
+        assert (await client.get(agent_of(dropped), [SYS_UPTIME])).ok  # it is up until the rule
         with nft_table([drop_input(address, f"udp dport {dropped.port}")]):
             options = RequestOptions(timeout_s=1.0, retries=1)
-            down = asyncio.create_task(client.get(dropped.agent(), [SYS_UPTIME, SYS_DESCR], options))
+            down = asyncio.create_task(client.get(agent_of(dropped), [SYS_UPTIME, SYS_DESCR], options))
             latencies = []
             started = time.monotonic()
             while not down.done():
                 before = time.monotonic()
-                answer = await client.get(snmpd.agent(), [SYS_UPTIME, SYS_DESCR], options)
+                answer = await client.get(agent_of(snmpd), [SYS_UPTIME, SYS_DESCR], options)
                 latencies.append(time.monotonic() - before)
                 assert answer.ok, answer.error
             elapsed = time.monotonic() - started
@@ -517,7 +465,7 @@ async def test_one_dropped_agent_times_out_while_another_answers_promptly(snmpd,
 
 async def test_closed_client_reports_closed(snmpd):
     snmp = SnmpClient()
-    request = asyncio.create_task(snmp.get(snmpd.agent(community="nobody"), [SYS_UPTIME]))
+    request = asyncio.create_task(snmp.get(agent_of(snmpd, community="nobody"), [SYS_UPTIME]))
     await asyncio.sleep(0.05)
     snmp.close()
     result = await request
