@@ -62,7 +62,7 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import pytest
 
-from tests.support import SHARED, VENV_BIN, Process, free_port, require_binary
+from tests.support import SHARED, VENV_BIN, Process, ServerProcess, free_port, require_binary
 
 # -- constants ---------------------------------------------------------------------------------
 
@@ -372,7 +372,7 @@ def _wait_ready(process: Process, answers: Callable[[], bool], timeout_s: float,
 
 # -- net-snmp snmpd ---------------------------------------------------------------------------
 
-class Snmpd:
+class Snmpd(ServerProcess):
     """net-snmp snmpd with `COMMUNITY` (v1/v2c, from 127.0.0.0/8) and every `V3_USERS` user.
 
     Pitfall found here (not in LAB.md): with `-C`, snmpd reads no default config files, and
@@ -436,20 +436,8 @@ class Snmpd:
                                           self.target, SYS_UPTIME], timeout_s=5)
         return done.returncode == 0
 
-    def stop(self) -> None:
-        """SIGTERM; snmpd saves its persistent file (engineBoots, usmUser) and exits at once."""
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
-
-    def restart(self) -> "Snmpd":
-        """A "reboot": same port, persistent dir and engine ID; snmpEngineBoots + 1, uptime from 0."""
-        self.stop()
-        return self.start()
-
-    def log(self) -> str:
-        return self.process.log() if self.process else (self.log_path.read_text(errors="replace")
-                                                        if self.log_path.exists() else "")
+    # stop(): SIGTERM; snmpd saves its persistent file (engineBoots, usmUser) and exits at once.
+    # restart(): a "reboot": same port, persistent dir and engine ID; snmpEngineBoots + 1, uptime from 0.
 
     # addressing
     @property
@@ -515,7 +503,7 @@ class Snmpd:
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 
 
-class SnmpSim:
+class SnmpSim(ServerProcess):
     """snmpsim-command-responder on a free UDP port of one or more addresses (same port on each).
 
     `recordings`: shared recordings to serve (default: all of RECORDINGS), as real copies
@@ -614,19 +602,7 @@ class SnmpSim:
                                           f"udp:{address}:{self.port}", SYS_DESCR], timeout_s=5)
         return " = " in done.stdout
 
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
-
-    def restart(self) -> "SnmpSim":
-        """Same port and data; writecache values go back to the file's."""
-        self.stop()
-        return self.start()
-
-    def log(self) -> str:
-        return self.process.log() if self.process else (self.log_path.read_text(errors="replace")
-                                                        if self.log_path.exists() else "")
+    # restart() (ServerProcess): same port and data; writecache values go back to the file's.
 
     @property
     def address(self) -> str:

@@ -87,3 +87,28 @@ class Process:
                 self.popen.wait(5)
         self._log.close()
         return self.popen.returncode
+
+
+class ServerProcess:
+    """What every test server shares: `process` (a Process or None), `log_path`, and `start()`
+    defined by the subclass; stop, restart (same port and data: a "reboot") and log here."""
+
+    process: Optional[Process] = None
+    log_path: Path
+
+    def start(self):  # pragma: no cover - every server defines its own
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def log(self) -> str:
+        if self.process is not None:
+            return self.process.log()
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
