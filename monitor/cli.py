@@ -1,4 +1,4 @@
-"""Command line: `netvigil run|status|probe|check|inventory import`.
+"""Command line: `netvigil run|status|probe|check|inventory import|profiles list|snmp walk`.
 
 Exit codes: 0 ok, 1 runtime failure, 2 configuration error. Commands import their
 module lazily so `netvigil check` on a 7,000-device inventory does not pay for the
@@ -26,6 +26,8 @@ COMMANDS = {
     "probe": "monitor.oneshot:probe_command",
     "check": "monitor.check:check_command",
     "inventory import": "monitor.csvimport:import_command",
+    "profiles list": "monitor.snmpcli:profiles_command",
+    "snmp walk": "monitor.snmpcli:walk_command",
 }
 
 
@@ -52,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     probe = sub.add_parser("probe", help="probe one device (name or bare address) once and print the result")
     probe.add_argument("target", help="a device name from the inventory, or an IP address / host name")
-    probe.add_argument("--kind", choices=["icmp"], default="icmp", help="probe kind (default: icmp)")
+    probe.add_argument("--kind", choices=["icmp", "snmp"], default="icmp",
+                       help="probe kind (default: icmp); snmp shows the profiles a device gets and what they extract")
     probe.add_argument("--count", type=int, help="echo requests (default: from settings, or 5 without a config)")
     probe.add_argument("--json", action="store_true", help="machine-readable output")
     _add_config(probe, required_default=False)
@@ -70,6 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("-c", "--config", type=Path, default=None,
                      help="settings file whose inventory already defines sites (optional)")
     imp.set_defaults(command_key="inventory import")
+
+    profiles = sub.add_parser("profiles", help="SNMP device profiles")
+    prof_sub = profiles.add_subparsers(dest="profiles_command", metavar="COMMAND", required=True)
+    listing = prof_sub.add_parser("list", help="every SNMP profile: how it is selected, what it writes")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_config(listing, required_default=False)
+    listing.set_defaults(command_key="profiles list")
+
+    snmp = sub.add_parser("snmp", help="SNMP diagnosis")
+    snmp_sub = snmp.add_subparsers(dest="snmp_command", metavar="COMMAND", required=True)
+    walk = snmp_sub.add_parser("walk", help="walk a device's MIB with its own credential (numeric OIDs)")
+    walk.add_argument("target", help="a device name from the inventory")
+    walk.add_argument("oid", nargs="?", help="subtree to walk (default: 1.3.6.1.2.1, mib-2)")
+    _add_config(walk)
+    walk.set_defaults(command_key="snmp walk")
     return parser
 
 

@@ -29,6 +29,7 @@ from monitor import yamlfile
 from monitor.outputs.settings import OutputsSettings
 from monitor.scheduler_settings import SchedulerSettings
 from probes.icmp_settings import IcmpSettings
+from probes.snmp_settings import SnmpSettings
 
 if TYPE_CHECKING:
     from monitor.inventory import Inventory
@@ -42,6 +43,7 @@ class ProbesSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     icmp: IcmpSettings = IcmpSettings()
+    snmp: SnmpSettings = SnmpSettings()
 
 
 def _default_state_dir() -> Path:
@@ -500,7 +502,11 @@ def _by_line(problems: list[str], name: str) -> list[str]:
 def _resolve_paths(settings: Settings, base: Path) -> Settings:
     """Relative paths are relative to the settings file; control_socket defaults into state_dir."""
     state_dir = _against(base, settings.state_dir)
+    snmp = settings.probes.snmp
+    probes = settings.probes.model_copy(update={"snmp": snmp.model_copy(update={
+        "profile_dirs": tuple(_against(base, p) for p in snmp.profile_dirs)})})
     return settings.model_copy(update={
+        "probes": probes,
         "inventory": [_against(base, p) for p in settings.inventory],
         "state_dir": state_dir,
         "secrets_dir": _against(base, settings.secrets_dir) if settings.secrets_dir else None,
@@ -532,6 +538,17 @@ def _fallback_inputs(origins: _Origins, base: Path) -> tuple[Optional[list[Path]
     except (ValidationError, AttributeError):
         icmp = None  # its problems are already reported; skip the effective-settings checks
     return inventory, icmp
+
+
+def _profile_names(snmp: SnmpSettings, problems: list[str]) -> Optional[frozenset[str]]:
+    """Names of the SNMP profiles (shipped + profile_dirs); a broken profile file is a problem."""
+    from probes import snmp_profiles
+
+    try:
+        return frozenset(snmp_profiles.load_all([snmp_profiles.PACKAGED_PROFILES, *snmp.profile_dirs]))
+    except snmp_profiles.ProfileError as exc:
+        problems.append(f"{exc} (probes.snmp.profile_dirs)")
+        return None
 
 
 def _inventory_files(entries: Sequence[Path], origins_place, relative: bool, problems: list[str],
@@ -579,8 +596,10 @@ def _load(path: Path, exclude: Optional[Path]) -> Config:
 
     settings, origins, problems = _validate(path)
     base, relative = path.parent, not path.is_absolute()
+    snmp, profiles = None, None
     if settings is not None:
-        entries, icmp = settings.inventory, settings.probes.icmp
+        entries, icmp, snmp = settings.inventory, settings.probes.icmp, settings.probes.snmp
+        profiles = _profile_names(snmp, problems)
     else:
         entries, icmp = _fallback_inputs(origins, base)
 
@@ -597,7 +616,7 @@ def _load(path: Path, exclude: Optional[Path]) -> Config:
             except OSError as exc:
                 problems.append(f"{name}: cannot read: {exc.strerror or exc}")
         try:
-            inventory = inventory_module.resolve(documents, icmp)
+            inventory = inventory_module.resolve(documents, icmp, snmp, profiles)
         except ConfigError as exc:
             problems += exc.problems
     if problems or settings is None or inventory is None:

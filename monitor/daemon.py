@@ -28,6 +28,9 @@ from monitor.sdnotify import Notifier
 from monitor.state import DeviceStates
 from probes import icmp
 from probes.base import ProbeError, Sample, Target
+from probes.snmp import SnmpPoller
+from probes.snmp_client import SnmpClient
+from probes.snmp_profiles import PACKAGED_PROFILES, ProfileError, load_all
 
 log = logging.getLogger("netvigil")
 
@@ -45,12 +48,34 @@ def icmp_batches(inventory, slot_s: float) -> list[Batch]:
     return plan("icmp", members, slot_s)
 
 
+def snmp_batches(inventory, slot_s: float) -> list[Batch]:
+    # Grouped by interval only: timeouts, credentials and profiles are looked up per device
+    # at run time (a batch mixes them freely).
+    members = [(device.target(), device.snmp.run_key(), device.snmp.interval_s, None)
+               for device in inventory.devices if device.snmp.active]
+    return plan("snmp", members, slot_s)
+
+
+def all_batches(inventory, slot_s: float) -> list[Batch]:
+    return icmp_batches(inventory, slot_s) + snmp_batches(inventory, slot_s)
+
+
+def load_profiles(snmp_settings) -> dict:
+    return load_all([PACKAGED_PROFILES, *snmp_settings.profile_dirs])
+
+
+def concurrency(settings) -> dict[str, int]:
+    return {"icmp": settings.probes.icmp.max_concurrent_runs, "snmp": settings.probes.snmp.max_concurrent_runs}
+
+
 class Daemon:
     def __init__(self, cfg: "config_module.Config", notifier: Optional[Notifier] = None) -> None:
         self.cfg = cfg
         self.notifier = notifier or Notifier()
         self.states = DeviceStates()
         self.pinger: Optional[icmp.Pinger] = None
+        self.snmp_client: Optional[SnmpClient] = None
+        self.snmp: Optional[SnmpPoller] = None
         self.outputs: Optional[Outputs] = None
         self.scheduler: Optional[ProbeScheduler] = None
         self.control: Optional[ControlServer] = None
@@ -66,7 +91,9 @@ class Daemon:
     async def _run_batch(self, batch: Batch) -> None:
         if batch.kind == "icmp":
             samples = await icmp.probe(self.pinger, batch.targets, batch.settings, on_error=self._probe_error)
-        else:  # pragma: no cover - only icmp is planned so far
+        elif batch.kind == "snmp":
+            samples = await self.snmp.probe(batch.targets, self._snmp_settings, on_error=self._snmp_error)
+        else:  # pragma: no cover - nothing else is planned
             return
         self.states.update(samples)
         self._submit(samples)
@@ -79,6 +106,14 @@ class Daemon:
 
     def _probe_error(self, target: Target, error: ProbeError) -> None:
         self.states.note_error(target.device, error.detail)
+        log.debug("%s (%s): %s", target.device, target.address, error.detail)
+
+    def _snmp_settings(self, device: str):
+        found = self.cfg.inventory.by_name(device)
+        return found.snmp if found is not None else None
+
+    def _snmp_error(self, target: Target, error: ProbeError) -> None:
+        self.states.note_error(target.device, error.detail, kind="snmp")
         log.debug("%s (%s): %s", target.device, target.address, error.detail)
 
     # -- status -------------------------------------------------------------------------------
@@ -144,6 +179,8 @@ class Daemon:
             await self.outputs.stop(timeout_s=1)
         if self.pinger is not None:
             self.pinger.close()
+        if self.snmp_client is not None:
+            self.snmp_client.close()
         if self.control is not None:
             await self.control.stop()
         return EXIT_RUNTIME
@@ -183,10 +220,18 @@ class Daemon:
                 f"outputs under state_dir {state_dir}: {exc}; the spool and the embedded store need a "
                 f"writable state_dir (and metrics.db / spool/ must be files and a directory there)")
         self.states.set_inventory(self.cfg.inventory.devices)
+        snmp_settings = settings.probes.snmp
+        try:
+            profiles = load_profiles(snmp_settings)
+        except ProfileError as exc:  # changed between `load` and here
+            return await self._cannot_start(str(exc))
+        self.snmp_client = SnmpClient(max_in_flight_per_agent=snmp_settings.max_in_flight_per_device,
+                                      max_in_flight=snmp_settings.max_in_flight)
+        await self.snmp_client.start()
+        self.snmp = SnmpPoller(self.snmp_client, profiles)
 
-        self.scheduler = ProbeScheduler(settings.scheduler, self._run_batch,
-                                        {"icmp": icmp_settings.max_concurrent_runs})
-        self.scheduler.arm(icmp_batches(self.cfg.inventory, settings.scheduler.slot_s))
+        self.scheduler = ProbeScheduler(settings.scheduler, self._run_batch, concurrency(settings))
+        self.scheduler.arm(all_batches(self.cfg.inventory, settings.scheduler.slot_s))
         self.scheduler.start()
 
         loop = asyncio.get_running_loop()
@@ -224,6 +269,7 @@ class Daemon:
             await self.control.stop()
         await self.outputs.stop(timeout_s=max(0.5, deadline - time.monotonic()))
         self.pinger.close()
+        self.snmp_client.close()
         for stats in self.outputs.stats():
             if stats.spooled_points:
                 log.info("%s: %d points kept in the spool for the next start", stats.name, stats.spooled_points)
@@ -308,13 +354,36 @@ class Daemon:
                 self.pinger.close_when_idle()  # runs in flight keep their sockets until done
                 self.pinger = replacement
         self.pinger.max_rate_pps = new_icmp.max_rate_pps
+        self._apply_snmp(old_settings.probes.snmp, settings.probes.snmp, new.inventory)
         self.cfg = new
         self.states.set_inventory(new.inventory.devices)
         self.scheduler.settings = settings.scheduler
-        self.scheduler.set_concurrency({"icmp": new_icmp.max_concurrent_runs})
-        self.scheduler.arm(icmp_batches(new.inventory, settings.scheduler.slot_s))
+        self.scheduler.set_concurrency(concurrency(settings))
+        self.scheduler.arm(all_batches(new.inventory, settings.scheduler.slot_s))
         log.info("reloaded %s: %d devices (%d added, %d removed)", new.path, len(new_names),
                  len(new_names - old_names), len(old_names - new_names))
+
+
+    def _apply_snmp(self, old, new, inventory) -> None:
+        try:
+            self.snmp.set_profiles(load_profiles(new))  # files may have changed even if settings did not
+        except ProfileError as exc:  # edited between `load` and here
+            log.error("reload: keeping the previous SNMP profiles: %s", exc)
+        if (old.max_in_flight, old.max_in_flight_per_device) != (new.max_in_flight, new.max_in_flight_per_device):
+            # Requests in flight finish on the old client; its socket closes once they are done.
+            replacement = SnmpClient(max_in_flight_per_agent=new.max_in_flight_per_device,
+                                     max_in_flight=new.max_in_flight)
+            retired = self.snmp_client
+            self.snmp_client = self.snmp.client = replacement
+            self._spawn(_close_when_idle(retired))
+        self.snmp.keep_only([device.name for device in inventory.devices if device.snmp.active])
+
+
+async def _close_when_idle(client: SnmpClient, limit_s: float = 120.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while client.busy() and time.monotonic() < deadline:
+        await asyncio.sleep(1)
+    client.close()
 
 
 def _output_dict(stats) -> dict:

@@ -26,17 +26,24 @@ from monitor.config import ConfigError, describe_error, did_you_mean, shown_valu
 from monitor.yamlfile import Document, format_path
 from probes.base import Target
 from probes.icmp_settings import IcmpOverride, IcmpSettings
+from probes.snmp_settings import SnmpOverride, SnmpSettings
 
 DEVICE_CLASSES = ("mcu", "codec", "phone", "switch", "router", "ups", "nvr", "camera", "server", "env_sensor", "other")
 RESERVED_TAG_KEYS = ("device", "address", "class", "site")
 
 _FILE_KEYS = ("sites", "classes", "devices")
 _SITE_KEYS = ("name", "parent", "level", "label", "defaults")
-_DEVICE_KEYS = ("name", "address", "class", "site", "parent", "tags", "icmp")
-_OVERRIDE_KEYS = ("icmp",)  # what a class or a site's `defaults` may set for its devices
+# Probe kinds whose settings a class, a site's `defaults` or a device may override:
+# kind -> (override model, settings model). The settings come from `probes.<kind>`.
+_PROBE_KINDS: dict[str, tuple[type, type]] = {"icmp": (IcmpOverride, IcmpSettings),
+                                              "snmp": (SnmpOverride, SnmpSettings)}
+_DEVICE_KEYS = ("name", "address", "class", "site", "parent", "tags", *_PROBE_KINDS)
+_OVERRIDE_KEYS = tuple(_PROBE_KINDS)  # what a class or a site's `defaults` may set for its devices
 _DEVICE_KEY_SET = frozenset(_DEVICE_KEYS)
-_OVERRIDE_FIELDS = tuple(IcmpOverride.model_fields)
-_SETTINGS_ONLY_FIELDS = frozenset(IcmpSettings.model_fields) - frozenset(IcmpOverride.model_fields)
+_OVERRIDE_FIELDS = {kind: tuple(override.model_fields) for kind, (override, _) in _PROBE_KINDS.items()}
+_SETTINGS_ONLY_FIELDS = {kind: frozenset(settings.model_fields) - frozenset(override.model_fields)
+                         for kind, (override, settings) in _PROBE_KINDS.items()}
+Overrides = Mapping[str, Any]  # probe kind -> its override model
 _LEVEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # it becomes a tag key in every sample
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
@@ -62,6 +69,7 @@ class Device:
     parents: tuple[str, ...]
     tags: tuple[str, ...]
     icmp: IcmpSettings
+    snmp: SnmpSettings
     sample_tags: Mapping[str, str]  # device, address, class, site, and {level: site} along the path
     source: str  # "file:line" of the device entry
 
@@ -152,7 +160,7 @@ class _RawSite:
     parent: Optional[str]
     level: Optional[str]
     label: Optional[str]
-    icmp: Optional[IcmpOverride]
+    overrides: Overrides
     doc: Document
     file_index: int
     path: tuple
@@ -167,19 +175,20 @@ class _RawDevice:
     site: Optional[str]
     parents: tuple[str, ...]
     tags: tuple[str, ...]
-    icmp: Optional[IcmpOverride]
+    overrides: Overrides
     doc: Document
     file_index: int
     path: tuple
 
 
 class _Resolver:
-    def __init__(self, icmp: Optional[IcmpSettings]) -> None:
-        self.icmp = icmp
+    def __init__(self, bases: Mapping[str, Any], profiles: Optional[frozenset[str]]) -> None:
+        self.bases = bases  # probe kind -> global settings, or None when those are invalid themselves
+        self.profiles = profiles  # SNMP profile names known, or None (not checked)
         self.problems: list[tuple[int, int, int, str]] = []
         self.raw_sites: list[_RawSite] = []
         self.raw_devices: list[_RawDevice] = []
-        self.class_overrides: dict[str, tuple[Optional[IcmpOverride], Document, int, tuple]] = {}
+        self.class_overrides: dict[str, tuple[Overrides, Document, int, tuple]] = {}
         self._override_cache: dict[Any, Any] = {}
         self._suggestions_left = _SUGGESTION_BUDGET
 
@@ -238,47 +247,77 @@ class _Resolver:
                 found.append(name)
         return tuple(found)
 
-    def override(self, value: Any, doc: Document, fi: int, path: tuple) -> Optional[IcmpOverride]:
-        """An `icmp:` override, validated once per distinct content (sites and classes repeat them)."""
+    def override(self, kind: str, value: Any, doc: Document, fi: int, path: tuple) -> Optional[Any]:
+        """An `icmp:` or `snmp:` override, validated once per distinct content (sites and classes
+        repeat them)."""
         if value is None:
             return None
         if not isinstance(value, dict):
-            self.problem(doc, fi, path, f"must be a mapping of ICMP settings (got {shown_value(value)})")
+            self.problem(doc, fi, path, f"must be a mapping of {kind.upper()} settings (got {shown_value(value)})")
             return None
         try:  # the value's type is part of the key: `count: true` must not reuse `count: 1`
-            key = tuple(sorted((str(k), type(v).__name__, v) for k, v in value.items()))
+            key = (kind,) + tuple(sorted((str(k), type(v).__name__, v) for k, v in value.items()))
             hash(key)
         except TypeError:
             key = None
         result = self._override_cache.get(key) if key is not None else None
+        model = _PROBE_KINDS[kind][0]
         if result is None:
             try:
-                result = IcmpOverride.model_validate(value)
+                result = model.model_validate(value)
             except ValidationError as exc:
                 result = exc.errors(include_url=False)
             if key is not None:
                 self._override_cache[key] = result
-        if isinstance(result, IcmpOverride):
-            return result
+        if isinstance(result, model):
+            return result if self.references_known(kind, result, doc, fi, path) else None
         for error in result:
             loc = tuple(error["loc"])
-            if error["type"] == "extra_forbidden" and loc and loc[-1] in _SETTINGS_ONLY_FIELDS:
-                message = f"'{loc[-1]}' can only be set for all devices, in probes.icmp of the settings file"
+            if error["type"] == "extra_forbidden" and loc and loc[-1] in _SETTINGS_ONLY_FIELDS[kind]:
+                message = f"'{loc[-1]}' can only be set for all devices, in probes.{kind} of the settings file"
             else:
-                message = describe_error(error, show_input=True, known_keys=_OVERRIDE_FIELDS)
+                message = describe_error(error, show_input=True, known_keys=_OVERRIDE_FIELDS[kind])
             self.problem(doc, fi, path + loc, message)
         return None
 
-    def overrides(self, value: Any, doc: Document, fi: int, path: tuple) -> Optional[IcmpOverride]:
+    def references_known(self, kind: str, override: Any, doc: Document, fi: int, path: tuple) -> bool:
+        """SNMP overrides name credentials and profiles: both must exist."""
+        if kind != "snmp":
+            return True
+        fine = True
+        base = self.bases.get("snmp")
+        if override.credential is not None and base is not None and override.credential not in base.credentials:
+            known = sorted(base.credentials)
+            hint = did_you_mean(override.credential, known) or (
+                f"; defined: {', '.join(known)}" if known else "; none is defined")
+            self.problem(doc, fi, path + ("credential",), f"unknown credential '{override.credential}'{hint} "
+                                                          "(probes.snmp.credentials of the settings file)")
+            fine = False
+        if self.profiles is not None:
+            for key in ("profiles", "skip_profiles"):
+                for index, name in enumerate(getattr(override, key) or ()):
+                    if name not in self.profiles:
+                        self.problem(doc, fi, path + (key, index), f"unknown SNMP profile '{name}'"
+                                     f"{did_you_mean(name, sorted(self.profiles))}; `netvigil profiles list` "
+                                     "shows them")
+                        fine = False
+        return fine
+
+    def overrides(self, value: Any, doc: Document, fi: int, path: tuple) -> Overrides:
         """A class's or a site's `defaults`: a mapping of probe kind to override."""
         if value is None:
-            return None
+            return {}
         if not isinstance(value, dict):
             self.problem(doc, fi, path, f"must be a mapping like {{icmp: {{interval_s: 60}}}} "
                                         f"(got {shown_value(value)})")
-            return None
+            return {}
         self.check_keys(value, _OVERRIDE_KEYS, doc, fi, path)
-        return self.override(value.get("icmp"), doc, fi, path + ("icmp",))
+        found = {}
+        for kind in _PROBE_KINDS:
+            override = self.override(kind, value.get(kind), doc, fi, path + (kind,))
+            if override is not None:
+                found[kind] = override
+        return found
 
     def a_list(self, data: dict, key: str, doc: Document, fi: int) -> list:
         value = data.get(key)
@@ -330,21 +369,21 @@ class _Resolver:
                                                          "with a digit (it becomes a tag key)")
                 level = None
         label = self.text(entry, "label", doc, fi, path, required=False)
-        icmp = self.overrides(entry.get("defaults"), doc, fi, path + ("defaults",))
+        overrides = self.overrides(entry.get("defaults"), doc, fi, path + ("defaults",))
         if name is not None:
-            self.raw_sites.append(_RawSite(name, parent, level, label, icmp, doc, fi, path))
+            self.raw_sites.append(_RawSite(name, parent, level, label, overrides, doc, fi, path))
 
     def read_class(self, name: Any, value: Any, doc: Document, fi: int) -> None:
         path = ("classes", name)
         if name not in DEVICE_CLASSES:
             self.problem(doc, fi, path, f"unknown class '{name}'{did_you_mean(name, DEVICE_CLASSES)}")
             return
-        icmp = self.overrides(value, doc, fi, path)
+        overrides = self.overrides(value, doc, fi, path)
         earlier = self.class_overrides.get(name)
         if earlier is not None:
             self.problem(doc, fi, path, f"class '{name}' is also defined at {earlier[1].where(earlier[3])}")
             return
-        self.class_overrides[name] = (icmp, doc, fi, path)
+        self.class_overrides[name] = (overrides, doc, fi, path)
 
     def read_device(self, entry: Any, doc: Document, fi: int, path: tuple) -> None:
         if not isinstance(entry, dict):
@@ -369,8 +408,14 @@ class _Resolver:
         site = self.a_name(entry.get("site"), doc, fi, path + ("site",))
         parents = self.names(entry.get("parent"), doc, fi, path + ("parent",))
         tags = self.tags(entry.get("tags"), doc, fi, path + ("tags",))
-        icmp = self.override(entry.get("icmp"), doc, fi, path + ("icmp",)) if "icmp" in entry else None
-        self.raw_devices.append(_RawDevice(name, address, key, device_class, site, parents, tags, icmp, doc, fi, path))
+        overrides = {}
+        for kind in _PROBE_KINDS:
+            if kind in entry:
+                override = self.override(kind, entry[kind], doc, fi, path + (kind,))
+                if override is not None:
+                    overrides[kind] = override
+        self.raw_devices.append(_RawDevice(name, address, key, device_class, site, parents, tags, overrides,
+                                           doc, fi, path))
 
     def tags(self, value: Any, doc: Document, fi: int, path: tuple) -> tuple[str, ...]:
         if value is None:
@@ -479,45 +524,48 @@ class _Resolver:
 
     def build_devices(self, sites: dict[str, Site]) -> list[Device]:
         site_tags = {name: {sites[above].level: above for above in site.path} for name, site in sites.items()}
-        site_overrides = {raw.name: raw.icmp for raw in self.raw_sites if raw.icmp is not None}
-        effective: dict[tuple, Any] = {}  # (class, site, device override) -> IcmpSettings or error text
+        site_overrides = {raw.name: raw.overrides for raw in self.raw_sites if raw.overrides}
+        effective: dict[tuple, Any] = {}  # (kind, class, site, device override) -> settings or error text
         failures: dict[tuple, list[_RawDevice]] = {}
         devices = []
         for raw in self.raw_devices:
             site = sites.get(raw.site) if raw.site is not None else None
             if raw.name is None or raw.address_key is None or raw.device_class is None or site is None:
                 continue  # already reported
-            icmp = self.effective_icmp(raw, site, site_overrides, effective, failures)
+            icmp = self.effective("icmp", raw, site, site_overrides, effective, failures)
+            snmp = self.effective("snmp", raw, site, site_overrides, effective, failures)
             tags = {"device": raw.name, "address": raw.address, "class": raw.device_class, "site": raw.site}
             tags.update(site_tags[raw.site])
             devices.append(Device(raw.name, raw.address, raw.device_class, raw.site, site.path, raw.parents,
-                                  raw.tags, icmp, MappingProxyType(tags), raw.doc.where(raw.path)))
+                                  raw.tags, icmp, snmp, MappingProxyType(tags), raw.doc.where(raw.path)))
         for key, raws in failures.items():
             first, others = raws[0], len(raws) - 1
             more = f" (and {others} more device{'s' if others > 1 else ''} with the same settings)" if others else ""
-            self.problem(first.doc, first.file_index, first.path + ("icmp",),
+            self.problem(first.doc, first.file_index, first.path + (key[0],),
                          f"effective settings ({effective[key][1]}): {effective[key][0]}{more}")
         return devices
 
-    def effective_icmp(self, raw: _RawDevice, site: Site, site_overrides: dict, effective: dict,
-                       failures: dict) -> IcmpSettings:
+    def effective(self, kind: str, raw: _RawDevice, site: Site, site_overrides: dict, effective: dict,
+                  failures: dict) -> Any:
         """settings < class < sites root to leaf < device, computed once per distinct combination."""
-        base = self.icmp or IcmpSettings()
-        if self.icmp is None:
-            return base  # the settings' own ICMP problems are reported; do not pile on
-        key = (raw.device_class, raw.site, id(raw.icmp) if raw.icmp is not None else None)
+        configured = self.bases.get(kind)
+        base = configured or _PROBE_KINDS[kind][1]()
+        if configured is None:
+            return base  # the settings' own problems are reported; do not pile on
+        own = raw.overrides.get(kind)
+        key = (kind, raw.device_class, raw.site, id(own) if own is not None else None)
         result = effective.get(key)
         if result is None:
-            class_override = self.class_overrides.get(raw.device_class, (None,))[0]
-            layers = [class_override] + [site_overrides.get(name) for name in site.path] + [raw.icmp]
+            class_override = self.class_overrides.get(raw.device_class, ({},))[0].get(kind)
+            path_overrides = [site_overrides.get(name, {}).get(kind) for name in site.path]
             try:
-                result = base.merged(*layers)
+                result = base.merged(class_override, *path_overrides, own)
             except ValidationError as exc:
-                sources = ["probes.icmp"]
+                sources = [f"probes.{kind}"]
                 if class_override is not None:
                     sources.append(f"class {raw.device_class}")
-                sources += [f"site {name}" for name in site.path if site_overrides.get(name) is not None]
-                if raw.icmp is not None:
+                sources += [f"site {name}" for name, layer in zip(site.path, path_overrides) if layer is not None]
+                if own is not None:
                     sources.append("device")
                 error = exc.errors(include_url=False)[0]
                 result = (describe_error(error, show_input=True), " < ".join(sources))
@@ -528,13 +576,15 @@ class _Resolver:
         return result
 
 
-def resolve(documents: Sequence[Document], icmp: Optional[IcmpSettings]) -> Inventory:
+def resolve(documents: Sequence[Document], icmp: Optional[IcmpSettings], snmp: Optional[SnmpSettings] = None,
+            profiles: Optional[frozenset[str]] = None) -> Inventory:
     """The inventory from its parsed files; ConfigError listing every problem, sorted by file and line.
 
-    `icmp` is `probes.icmp` of the settings (None when it is itself invalid: effective
-    settings are then not checked, and devices get the defaults).
+    `icmp` and `snmp` are `probes.icmp` and `probes.snmp` of the settings (None when invalid
+    themselves: effective settings are then not checked, and devices get the defaults).
+    `profiles`: the SNMP profile names that exist, to check the names overrides use.
     """
-    resolver = _Resolver(icmp)
+    resolver = _Resolver({"icmp": icmp, "snmp": snmp}, profiles)
     for index, doc in enumerate(documents):
         for text in doc.problems:  # "name:line: ..." from the YAML reader
             line = text[len(doc.name) + 1:].split(":", 1)[0]

@@ -61,6 +61,10 @@ async def _probe(target: Target, settings: IcmpSettings) -> tuple[str, dict, lis
 
 
 def probe_command(args) -> int:
+    if args.kind == "snmp":
+        from monitor import snmpcli
+
+        return snmpcli.probe_command(args)
     if args.count is not None and not 1 <= args.count <= 1000:
         print("netvigil probe: --count must be between 1 and 1000", file=sys.stderr)
         return EXIT_CONFIG

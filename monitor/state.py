@@ -4,7 +4,8 @@ Rows are plain dicts (the JSON the control socket serves and `status --json` pri
 the daemon, the embedded store and the command line share one shape:
 device, address, class, site, state (up/down/pending), rtt_avg_ms, loss_pct, jitter_ms,
 last_probe (ISO time), last_seen (last time it answered), since (when the state began),
-error (why it produced no reply, when known).
+error (why it produced no reply, when known); snmp (ok, or the kind of the last SNMP poll's
+error, e.g. timeout or auth; null when SNMP is not polled) and snmp_error (the sentence).
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ from datetime import datetime, timezone
 from typing import Iterable, Optional, Sequence
 
 from probes.base import Sample
+
+# `error_code` of the snmp sample (probes.snmp.ErrorCode) as shown in `status`; kept here as
+# data so `status` does not import the SNMP engine.
+SNMP_STATES = {0: "ok", 1: "timeout", 2: "send_failed", 3: "resolve_failed", 4: "auth", 5: "malformed",
+               6: "no_such_object", 7: "agent_error", 8: "walk_loop", 9: "too_many_rows", 10: "internal"}
 
 _STATE_RANK = {"down": 0, "up": 1, "pending": 2}
 
@@ -36,6 +42,8 @@ class _DeviceState:
     last_seen_ns: Optional[int] = None
     since_ns: Optional[int] = None
     error: Optional[str] = None
+    snmp: Optional[str] = None
+    snmp_error: Optional[str] = None
 
 
 class DeviceStates:
@@ -53,13 +61,22 @@ class DeviceStates:
             if old is not None and old.address == device.address:
                 state.state, state.fields, state.since_ns = old.state, old.fields, old.since_ns
                 state.last_probe_ns, state.last_seen_ns, state.error = old.last_probe_ns, old.last_seen_ns, old.error
+                state.snmp, state.snmp_error = old.snmp, old.snmp_error
             kept[device.name] = state
         self._states = kept
 
     def update(self, samples: Sequence[Sample]) -> None:
         for sample in samples:
             state = self._states.get(sample.tags.get("device", ""))
-            if state is None or sample.measurement != "icmp":
+            if state is None:
+                continue
+            if sample.measurement == "snmp":
+                code = sample.fields.get("error_code", 0)
+                state.snmp = SNMP_STATES.get(code, str(code))
+                if not code:
+                    state.snmp_error = None
+                continue
+            if sample.measurement != "icmp":
                 continue
             up = bool(sample.fields.get("up"))
             new_state = "up" if up else "down"
@@ -72,10 +89,13 @@ class DeviceStates:
                 state.last_seen_ns = sample.time_ns
                 state.error = None
 
-    def note_error(self, device: str, detail: str) -> None:
+    def note_error(self, device: str, detail: str, kind: str = "icmp") -> None:
         state = self._states.get(device)
         if state is not None:
-            state.error = detail
+            if kind == "snmp":
+                state.snmp_error = detail
+            else:
+                state.error = detail
 
     def counts(self) -> dict[str, int]:
         out = {"up": 0, "down": 0, "pending": 0}
@@ -94,6 +114,7 @@ def _row(state: _DeviceState) -> dict:
         "state": state.state, "rtt_avg_ms": fields.get("rtt_avg_ms"), "loss_pct": fields.get("loss_pct"),
         "jitter_ms": fields.get("jitter_ms"), "last_probe": iso(state.last_probe_ns),
         "last_seen": iso(state.last_seen_ns), "since": iso(state.since_ns), "error": state.error,
+        "snmp": state.snmp, "snmp_error": state.snmp_error,
     }
 
 
@@ -113,13 +134,14 @@ def _number(value: Optional[float], digits: int) -> str:
 
 def render_table(rows: Sequence[dict]) -> str:
     """The `netvigil status` table, one device a line, worst first."""
-    header = ("DEVICE", "ADDRESS", "CLASS", "SITE", "STATE", "RTT ms", "LOSS %", "JITTER ms", "LAST SEEN", "SINCE")
+    header = ("DEVICE", "ADDRESS", "CLASS", "SITE", "STATE", "RTT ms", "LOSS %", "JITTER ms", "SNMP", "LAST SEEN",
+              "SINCE")
     lines = [header]
     for row in rows:
         lines.append((
             row["device"], row["address"], row["class"], row["site"], row["state"].upper(),
             _number(row.get("rtt_avg_ms"), 2), _number(row.get("loss_pct"), 1), _number(row.get("jitter_ms"), 2),
-            _short_time(row.get("last_seen")), _short_time(row.get("since")),
+            row.get("snmp") or "-", _short_time(row.get("last_seen")), _short_time(row.get("since")),
         ))
     widths = [max(_width(line[i]) for line in lines) for i in range(len(header))]
     out = []
@@ -128,6 +150,8 @@ def render_table(rows: Sequence[dict]) -> str:
     for row in rows:
         if row.get("error"):
             out.append(f"  {row['device']}: {row['error']}")
+        if row.get("snmp_error"):
+            out.append(f"  {row['device']}: {row['snmp_error']}")
     return "\n".join(out)
 
 

@@ -12,7 +12,7 @@ import sys
 from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from monitor import config as config_module
 from monitor.control import query_status
-from monitor.state import iso, render_table, sort_worst_first
+from monitor.state import SNMP_STATES, iso, render_table, sort_worst_first
 
 
 
@@ -29,7 +29,9 @@ def _rows_from_embedded(cfg) -> list[dict] | None:
     if not path.exists():
         return None
     try:
-        latest = {row.device: row for row in EmbeddedStore.read_latest(path) if row.measurement == "icmp"}
+        rows_read = EmbeddedStore.read_latest(path)
+        latest = {row.device: row for row in rows_read if row.measurement == "icmp"}
+        snmp = {row.device: row.fields.get("error_code", 0) for row in rows_read if row.measurement == "snmp"}
     except (sqlite3.Error, OSError) as exc:
         raise _Unreadable(f"cannot read the embedded store {path}: {exc}; run status as the daemon's user "
                           f"(e.g. sudo -u netvigil netvigil status) or as root") from None
@@ -45,6 +47,7 @@ def _rows_from_embedded(cfg) -> list[dict] | None:
             "rtt_avg_ms": fields.get("rtt_avg_ms"), "loss_pct": fields.get("loss_pct"),
             "jitter_ms": fields.get("jitter_ms"), "last_probe": iso(row.time_ns) if row else None,
             "last_seen": iso(row.time_ns) if up else None, "since": None, "error": None,
+            "snmp": SNMP_STATES.get(snmp[device.name], "?") if device.name in snmp else None, "snmp_error": None,
         })
     return sort_worst_first(rows)
 

@@ -49,6 +49,10 @@ class ValueSpec(_Strict):
     kind: Literal["gauge", "enum", "counter", "text", "uptime"] = Field(
         "gauge", description="uptime: TimeTicks; going backwards adds rebooted=1 and resets counter state")
     scale: float = Field(1.0, description="multiply the raw value (e.g. 0.1 for tenths)")
+    divisor: float = Field(1.0, gt=0, description="then divide (e.g. 6000: TimeTicks to minutes), exact where "
+                                                   "a scale like 1/6000 is not")
+    pattern: Optional[str] = Field(None, description="regular expression on the text value: its first group "
+                                                     "(or the whole match) is the value, e.g. a model in sysDescr")
     counter_bits: Literal[32, 64] = 64
     enum: Optional[dict[int, str]] = Field(None, description="meaning of the codes (the field keeps the code)")
     valid: Optional[tuple[float, float]] = Field(None, description="values outside are dropped, not graphed")
@@ -64,6 +68,11 @@ class ValueSpec(_Strict):
             raise ValueError("a tag takes kind: text")
         if self.kind == "enum" and not self.enum:
             raise ValueError("kind enum needs an enum mapping")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"bad pattern {self.pattern!r}: {exc}") from None
         return self
 
 
@@ -168,10 +177,11 @@ class Profile(_Strict):
         return self
 
     def scalar_oids(self) -> list[str]:
-        return [spec.oid for spec in self.scalars]
+        # One OID may feed several specs (sysDescr: model and software): fetched once.
+        return list(dict.fromkeys(spec.oid for spec in self.scalars))
 
     def walk_roots(self) -> list[str]:
-        return [column.oid for table in self.tables for column in table.columns]
+        return list(dict.fromkeys(column.oid for table in self.tables for column in table.columns))
 
 
 class ProfileError(ValueError):
@@ -280,6 +290,18 @@ class CounterState:
         return delta / seconds
 
 
+def _matched(spec: ValueSpec, raw: RawValue) -> RawValue:
+    """The part of a text value that `pattern` picks out (None: no match), or the value as it is."""
+    if spec.pattern is None:
+        return raw
+    value = text(raw)
+    match = _regex(spec.pattern).search(value) if value is not None else None
+    if match is None:
+        return None
+    picked = match.group(1) if match.re.groups else match.group(0)
+    return picked.encode("utf-8") if picked is not None else None
+
+
 def _field_value(spec: ValueSpec, raw: RawValue, key: str, time_ns: int,
                  counters: CounterState) -> Optional[Number]:
     value = number(raw)
@@ -287,12 +309,12 @@ def _field_value(spec: ValueSpec, raw: RawValue, key: str, time_ns: int,
         return None
     if spec.kind == "counter":
         rate = counters.rate(key, int(value), time_ns, spec.counter_bits)
-        return None if rate is None else rate * spec.scale
+        return None if rate is None else rate * spec.scale / spec.divisor
     if value in spec.invalid:
         return None
     if spec.kind == "enum":
         return int(value)
-    scaled = value * spec.scale
+    scaled = value * spec.scale / spec.divisor
     if spec.valid is not None and not spec.valid[0] <= scaled <= spec.valid[1]:
         return None
     return round(scaled, 6) if isinstance(scaled, float) else scaled
@@ -301,7 +323,7 @@ def _field_value(spec: ValueSpec, raw: RawValue, key: str, time_ns: int,
 def _apply(specs: Iterable[ValueSpec], lookup, key_suffix: str, time_ns: int, counters: CounterState,
            fields: dict, tags: dict) -> None:
     for spec in specs:
-        raw = lookup(spec.oid)
+        raw = _matched(spec, lookup(spec.oid))
         if spec.tag is not None:
             code = number(raw) if spec.labels else None
             value = spec.labels.get(int(code), text(raw)) if code is not None else text(raw)

@@ -64,6 +64,10 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
         key = f"{prefix}{name}"
         nested = _model_of(field.annotation)
         if nested is not None:
+            if typing.get_origin(field.annotation) is dict:  # named entries, e.g. credentials.<name>.version
+                meaning = (field.description or "").replace("|", "\\|")
+                out.append(f"| `{key}` | mapping of name to settings | `{{}}` | {meaning} |")
+                key += ".<name>"
             out.extend(rows(nested, key + "."))
             continue
         meaning = (field.description or "").replace("|", "\\|")

@@ -68,8 +68,24 @@ from tests.support import SHARED, VENV_BIN, Process, ServerProcess, free_port, r
 
 FIXTURES = SHARED / "fixtures"
 SNMPREC_DIR = FIXTURES / "snmprec"
+#: The project's own recordings of real devices (tests/fixtures/snmprec/SOURCES.md).
+PROJECT_SNMPREC_DIR = Path(__file__).resolve().parent / "fixtures" / "snmprec"
 #: Names (file name without .snmprec) of the shared recordings of real devices.
 RECORDINGS: tuple[str, ...] = tuple(sorted(p.stem for p in SNMPREC_DIR.glob("*.snmprec")))
+#: Names of the project's own recordings.
+PROJECT_RECORDINGS: tuple[str, ...] = tuple(sorted(p.stem for p in PROJECT_SNMPREC_DIR.glob("*.snmprec")))
+#: Every recording SnmpSim can serve (shared first); a name must not be in both sets.
+ALL_RECORDINGS: tuple[str, ...] = RECORDINGS + PROJECT_RECORDINGS
+
+
+def recording_path(name: str) -> Path:
+    """The file of recording `name`, shared or the project's own."""
+    for directory in (SNMPREC_DIR, PROJECT_SNMPREC_DIR):
+        path = directory / f"{name}.snmprec"
+        if path.is_file():
+            return path
+    raise ValueError(f"{name}: no such recording in {SNMPREC_DIR} or {PROJECT_SNMPREC_DIR} "
+                     f"({', '.join(ALL_RECORDINGS)})")
 
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"
 SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"
@@ -506,7 +522,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 class SnmpSim(ServerProcess):
     """snmpsim-command-responder on a free UDP port of one or more addresses (same port on each).
 
-    `recordings`: shared recordings to serve (default: all of RECORDINGS), as real copies
+    `recordings`: recordings to serve (default: ALL_RECORDINGS, the shared and the project's own), as copies
     (LAB.md §5: symlinks collapse into one community). `extra_files`: {"name": snmprec text};
     "name" (or "site1/name", optionally ending ".snmprec") becomes a community and a v3
     context name. Lines may use variation modules, e.g.::
@@ -546,11 +562,9 @@ class SnmpSim(ServerProcess):
             if path.exists():
                 shutil.rmtree(path)
             path.mkdir()
-        self.recordings = tuple(RECORDINGS if recordings is None else recordings)
+        self.recordings = tuple(ALL_RECORDINGS if recordings is None else recordings)
         for name in self.recordings:
-            source = SNMPREC_DIR / f"{name}.snmprec"
-            if not source.is_file():
-                raise ValueError(f"{name}: no such recording in {SNMPREC_DIR} ({', '.join(RECORDINGS)})")
+            source = recording_path(name)
             shutil.copyfile(source, self.data_dir / source.name)  # a real, writable copy
         self.extra = {}
         for name, text in (extra_files or {}).items():
@@ -647,9 +661,9 @@ class SnmpSim(ServerProcess):
 
 
 def recording_values(name: str) -> dict[str, tuple[str, str]]:
-    """The shared recording `name` as {oid: (tag, value)}, read from the read-only original."""
+    """Recording `name` (shared or the project's own) as {oid: (tag, value)}, read from the original."""
     values = {}
-    for line in (SNMPREC_DIR / f"{name}.snmprec").read_text().splitlines():
+    for line in recording_path(name).read_text().splitlines():
         if line.strip():
             oid, tag, value = line.split("|", 2)
             values[oid] = (tag, value)
@@ -695,7 +709,7 @@ def snmpd_factory(tmp_path) -> Callable[..., Snmpd]:
 
 @pytest.fixture(scope="session")
 def snmpsim(tmp_path_factory) -> SnmpSim:
-    """One snmpsim for the session serving every shared recording (community = RECORDINGS name;
+    """One snmpsim for the session serving every recording (community = ALL_RECORDINGS name;
     v3: SIM_USER with context name = recording name). Read-only: no writecache; do not restart."""
     server = SnmpSim(tmp_path_factory.mktemp("snmpsim")).start()
     yield server

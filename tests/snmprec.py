@@ -1,20 +1,26 @@
-"""Read the recorded walks in ../shared/fixtures/snmprec/ (snmpsim's `OID|TYPE|VALUE` format)
-into OID -> value, the shape probes.snmp_profiles.extract takes. For pure profile tests;
-the integration tests serve the same files with snmpsim and fetch them over SNMP."""
+"""Read the recorded walks of real devices (snmpsim's `OID|TYPE|VALUE` format) into
+OID -> value, the shape probes.snmp_profiles.extract takes. For pure profile tests; the
+integration tests serve the same files with snmpsim and fetch them over SNMP.
+
+Recordings live in two places: the shared ones in ../shared/fixtures/snmprec/ and the
+project's own in tests/fixtures/snmprec/ (SOURCES.md there says where each comes from).
+A name is looked up in both; the two sets must not share a name."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support import SHARED
+from tests.support import REPO, SHARED
 
 RECORDINGS = SHARED / "fixtures" / "snmprec"
+PROJECT_RECORDINGS = REPO / "tests" / "fixtures" / "snmprec"
+DIRECTORIES = (RECORDINGS, PROJECT_RECORDINGS)
 _INTEGER_TYPES = {"2", "65", "66", "67", "70"}
 
 
 def read(name: str) -> dict:
     values: dict = {}
-    for line in (RECORDINGS / f"{name}.snmprec").read_text(encoding="ascii").splitlines():
+    for line in path(name).read_text(encoding="ascii").splitlines():
         if not line.strip():
             continue  # aix_net-snmp ends with a blank line
         oid, kind, value = line.split("|", 2)
@@ -34,5 +40,14 @@ def read(name: str) -> dict:
     return values
 
 
+def names() -> list[str]:
+    """Every recording, shared and the project's own."""
+    return sorted(p.stem for directory in DIRECTORIES for p in directory.glob("*.snmprec"))
+
+
 def path(name: str) -> Path:
-    return RECORDINGS / f"{name}.snmprec"
+    found = [directory / f"{name}.snmprec" for directory in DIRECTORIES if (directory / f"{name}.snmprec").is_file()]
+    if len(found) != 1:
+        where = " and ".join(str(d) for d in DIRECTORIES)
+        raise FileNotFoundError(f"{name}: {'in both' if found else 'no such recording in'} {where}")
+    return found[0]

@@ -16,7 +16,8 @@ import os
 import pytest
 
 from tests.netlab import drop_input, loopback_addresses, nft_table
-from tests.snmplab import (AUTH_PROTOCOLS, COMMUNITY, NOAUTH_USER, PRIV_PROTOCOLS, RECORDINGS, SIM_USER, SNMPREC_DIR,
+from tests.snmplab import (ALL_RECORDINGS, AUTH_PROTOCOLS, COMMUNITY, NOAUTH_USER, PRIV_PROTOCOLS, PROJECT_RECORDINGS,
+                           PROJECT_SNMPREC_DIR, RECORDINGS, SIM_USER, SNMPREC_DIR, recording_path,
                            SYS_DESCR, SYS_NAME, SYS_OBJECT_ID, SYS_UPTIME, V3_USERS, SnmpToolError, V3User,
                            recording_values, snmpd, snmpd_factory, private_snmpd, snmpsim,  # noqa: F401 (fixtures)
                            snmpsim_factory)
@@ -177,17 +178,26 @@ def _served(vb):
 
 
 def test_every_recording_replays_value_for_value(snmpsim) -> None:
-    assert snmpsim.communities == RECORDINGS and len(RECORDINGS) == 10
-    for name in RECORDINGS:
+    assert snmpsim.communities == ALL_RECORDINGS and len(RECORDINGS) == 10
+    assert PROJECT_RECORDINGS and not set(RECORDINGS) & set(PROJECT_RECORDINGS)   # a name is in one set only
+    for name in ALL_RECORDINGS:
         recorded = {oid: _expected(tag, value) for oid, (tag, value) in recording_values(name).items()}
         # -Ox: every string in hex, so bytes compare exactly (embedded newlines, quotes, junk).
         served = {oid: _served(vb) for oid, vb in snmpsim.walk(name, "1", options=("-Cr25", "-Ox")).items()}
         if name == "Cisco_sfe2000":            # fixtures/README.md: a single space is served empty
             oid = "1.3.6.1.4.1.9.6.1.101.53.14.1.7.1"
             assert recorded[oid] == ("string", b" ") and served[oid] == ("string", b"")
+        # snmpsim strips trailing spaces of a plain string (the single space above, and the
+        # NetBotz sysDescr "...MD:03/27/2024) "): compare those without them.
+        trailing = {oid for oid, (tag, value) in recording_values(name).items()
+                    if tag == "4" and value != value.rstrip(" ")}
+        assert trailing == {"Cisco_sfe2000": {"1.3.6.1.4.1.9.6.1.101.53.14.1.7.1"},
+                            "apc_netbotz": {SYS_DESCR}}.get(name, set()), name
+        for oid in trailing:
+            assert served[oid] == ("string", recorded[oid][1].rstrip(b" ")), (name, oid)
             served[oid] = recorded[oid]
         assert served == recorded, name
-        assert snmpsim.get(name, SYS_DESCR)[SYS_DESCR].str == recording_values(name)[SYS_DESCR][1], name
+        assert snmpsim.get(name, SYS_DESCR)[SYS_DESCR].str == recording_values(name)[SYS_DESCR][1].rstrip(" "), name
 
 
 def test_spot_values_from_the_fixtures_readme(snmpsim) -> None:
@@ -234,12 +244,14 @@ def test_v3_context_name_is_the_recording(snmpsim) -> None:
 
 
 def test_served_files_are_copies_and_originals_untouched(snmpsim) -> None:
-    for name in RECORDINGS:
-        original, copy = SNMPREC_DIR / f"{name}.snmprec", snmpsim.data_dir / f"{name}.snmprec"
+    for name in ALL_RECORDINGS:
+        original, copy = recording_path(name), snmpsim.data_dir / f"{name}.snmprec"
         assert not copy.is_symlink() and os.stat(copy).st_ino != os.stat(original).st_ino
         assert hashlib.sha256(copy.read_bytes()).digest() == hashlib.sha256(original.read_bytes()).digest()
     # snmpsim's index and cache went to the lab's own cache dir, nothing next to the originals.
     assert sorted(p.name for p in SNMPREC_DIR.iterdir()) == sorted(f"{name}.snmprec" for name in RECORDINGS)
+    assert sorted(p.name for p in PROJECT_SNMPREC_DIR.iterdir()) == \
+        sorted(["SOURCES.md", *(f"{name}.snmprec" for name in PROJECT_RECORDINGS)])
     assert any(snmpsim.cache_dir.iterdir())
 
 

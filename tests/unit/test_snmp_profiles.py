@@ -1,5 +1,6 @@
 """Shipped SNMP profiles against recorded walks of real devices (LibreNMS recordings in
-../shared/fixtures, with the values LibreNMS extracted as the reference)."""
+../shared/fixtures and tests/fixtures/snmprec, with the values LibreNMS extracted as the
+reference), and the profile engine's own rules."""
 
 from __future__ import annotations
 
@@ -219,3 +220,203 @@ def test_huawei_vrp_board_health_from_a_real_router():
     assert sru["mem_size_bytes"] == 191890528
     assert sru["temperature_threshold_c"] == 74
     assert "huawei_fan" not in samples                # this recording has no fan table
+
+
+# -- profiles verified on the project's own recordings (tests/fixtures/snmprec/SOURCES.md) ------
+
+def test_apc_ups_on_a_real_smart_ups_matches_librenms():
+    """Smart-UPS RT 3000 XL (apc_surt3000xl). The reference values are LibreNMS's sensors in
+    tests/data/apc_surt3000xl.json @ 00a6ceb9: runtime 325.43333 min (TimeTicks / 6000), battery
+    charge 100, internal temperature 21, battery bus 218 V, input 223 V / 50 Hz, output 230 V /
+    50 Hz, output current 4 A, replace indicator 1, output status 2 (onLine), last failure cause 9."""
+    samples = _samples("apc_ups", "apc_surt3000xl")
+    assert [s.measurement for s in samples] == ["apc_ups"]
+    ups = samples[0]
+    assert ups.tags["model"] == "Smart-UPS RT 3000 XL"
+    assert ups.fields == {
+        "capacity_pct": 100.0, "runtime_remaining_min": pytest.approx(325.433333), "battery_temperature_c": 21.0,
+        "battery_voltage_v": 218.0, "replace_battery": 1, "input_voltage_v": 223.0, "input_frequency_hz": 50.0,
+        "last_transfer_cause": 9, "output_status": 2, "output_voltage_v": 230.0, "output_frequency_hz": 50.0,
+        "output_current_a": 4.0}
+    # upsAdvBatteryNumOfBadBattPacks is -1 on this card ("unknown"), and it has no load or
+    # basic battery status objects: those fields are absent, not zero.
+    assert not {"bad_battery_packs", "output_load_pct", "battery_status"} & set(ups.fields)
+
+
+def test_apc_integer_objects_stand_in_and_absurd_values_are_dropped():
+    values = snmprec.read("apc_surt3000xl")
+    del values["1.3.6.1.4.1.318.1.1.1.2.3.1.0"]            # no upsHighPrecBatteryCapacity ...
+    values["1.3.6.1.4.1.318.1.1.1.2.2.1.0"] = 97            # ... so upsAdvBatteryCapacity is used
+    values["1.3.6.1.4.1.318.1.1.1.2.2.2.0"] = 35            # integer temperature: the tenths one still wins
+    values["1.3.6.1.4.1.318.1.1.1.2.2.3.0"] = 2**31 - 1     # "unknown" runtime: 357,913 minutes
+    values["1.3.6.1.4.1.318.1.1.1.4.1.1.0"] = 3             # on battery
+    ups = sp.extract(PROFILES["apc_ups"], values, TAGS, T0, sp.CounterState())[0].fields
+    assert ups["capacity_pct"] == 97
+    assert ups["battery_temperature_c"] == 21.0
+    assert "runtime_remaining_min" not in ups
+    assert ups["output_status"] == 3
+
+
+def test_netbotz_sensor_pods_and_dry_contacts_match_librenms():
+    """NetBotz 250 (apc_netbotz). Reference: tests/data/apc_netbotz.json @ a2154cef (temperature
+    divisor 10, humidity as is, per sensor name)."""
+    samples = _by_measurement(_samples("netbotz", "apc_netbotz"))
+    sensors = {s.tags["name"]: s.fields for s in samples["env_sensor"]}
+    assert len(sensors) == 18
+    librenms_temperature = {"THUM-01-A3-F": 23.8, "THUM-04-B6-F": 23.8, "THUM-05-B12-F": 25.2, "THUM-06-C3-F": 23.0,
+                            "THUM-07-C7-F": 23.6, "THUM-08-C12-F": 25.1, "THUM-09-D6-F": 22.2, "THUM-10-D11-F": 23.2,
+                            "TEMP-11-A8-R": 30.7, "TEMP-12-B5-R": 28.2, "TEMP-13-B12-R": 31.0, "TEMP-14-C9-R": 27.1}
+    librenms_humidity = {"THUM-01-A3-F": 45, "THUM-02-A6-F": 40, "THUM-03-A11-F": 36, "THUM-04-B6-F": 44,
+                         "THUM-05-B12-F": 42, "THUM-06-C3-F": 47, "THUM-07-C7-F": 44, "THUM-08-C12-F": 42,
+                         "THUM-09-D6-F": 50, "THUM-10-D11-F": 46}
+    for name, value in librenms_temperature.items():
+        assert sensors[name]["temperature_c"] == pytest.approx(value), name
+    assert {name for name, fields in sensors.items() if "humidity_pct" in fields} == set(librenms_humidity)
+    for name, value in librenms_humidity.items():
+        assert sensors[name]["humidity_pct"] == value, name
+    # The temperature-only pods report humidity -1, the silent external pod -2147483647: no reading.
+    assert sensors["Hall1-Wireless-Ext"] == {"comm_status": 1}
+    assert all(fields["comm_status"] == 1 for fields in sensors.values())
+    inputs = {s.tags["index"]: (s.tags["name"], s.fields) for s in samples["env_input"]}
+    assert inputs == {"0.1": ("Fire Alarm", {"state": 2, "alarm": 1, "comm_status": 2}),
+                      "0.2": ("Fault Fire Alarm", {"state": 2, "alarm": 1, "comm_status": 2}),
+                      "0.3": ("Plant Rm Fire Alarm", {"state": 2, "alarm": 1, "comm_status": 2})}
+
+
+def test_hikvision_nvr_memory_and_disk():
+    """Hikvision NVR (hikvision-nvr). LibreNMS (tests/data/hikvision-nvr.json @ 00a6ceb9) reads the
+    memory only: 5 % of 177,209,344 bytes (169 MiB). The disk row is recorded as column.1.0."""
+    samples = _by_measurement(_samples("hikvision", "hikvision-nvr"))
+    assert samples["hikvision"][0].fields == {"mem_used_pct": 5, "mem_total_mb": 169}
+    assert 169 * 1048576 == 177209344
+    [disk] = samples["nvr_disk"]
+    assert disk.tags["disk"] == "1.0"
+    assert (disk.fields["capacity_mb"], disk.fields["free_mb"]) == (3815447, 2715648)
+    assert disk.fields["used_pct"] == pytest.approx((3815447 - 2715648) / 3815447 * 100)
+    assert "status" not in disk.fields        # hikDiskStatus is not in the recording
+    # The shared `hikvision` recording is detection only: no sample rather than zeros.
+    assert _samples("hikvision", "hikvision") == []
+
+
+def test_dahua_nvr_cpu_and_identity_matches_librenms():
+    """Dahua DH-NVR4108HS (dahua-nvr). LibreNMS (tests/data/dahua-nvr.json @ 03f5cc48) reports
+    version 3.212.0000.1, serial 2M00D2APAZTL62J, hardware DH-NVR4108HS-8P-4KS2."""
+    [sample] = _samples("dahua", "dahua-nvr")
+    assert sample.fields == {"cpu_pct": 6}
+    assert (sample.tags["software"], sample.tags["serial"], sample.tags["model"]) == \
+        ("3.212.0000.1", "2M00D2APAZTL62J", "DH-NVR4108HS-8P-4KS2")
+    # No disk table, no HOST-RESOURCES on this recorder: the host profile finds nothing either.
+    assert _samples("host", "dahua-nvr") == []
+
+
+def test_cisco_telepresence_codec_model_and_software_from_sysdescr():
+    """vccodec: "Cisco Codec SoftW: TC7.3.5.a93bdb1 MCU: Cisco TelePresence SX20 ..." with
+    sysObjectID 1.3.6.1.4.1.5596.150.6.4.1 (TANDBERG): a Cisco TelePresence SX20 on TC 7.3.5."""
+    [sample] = _samples("cisco_tp", "vccodec")
+    assert sample.measurement == "codec"
+    assert (sample.tags["model"], sample.tags["software"]) == ("SX20", "TC7.3.5.a93bdb1")
+    assert sample.fields == {"software_major": 7, "software_minor": 3}
+
+
+# -- engine: pattern, divisor ----------------------------------------------------------------------
+
+def _profile(text: str) -> sp.Profile:
+    import yaml
+    return sp.Profile.model_validate(yaml.safe_load(text))
+
+
+def test_pattern_picks_a_group_out_of_a_text_value_and_a_miss_leaves_it_out():
+    profile = _profile("""
+name: x
+measurement: m
+scalars:
+  - {oid: 1.3.6.1.2.1.1.1.0, tag: version, kind: text, pattern: "Version ([0-9.]+)"}
+  - {oid: 1.3.6.1.2.1.1.1.0, tag: vendor, kind: text, pattern: "^[A-Za-z]+"}
+  - {oid: 1.3.6.1.2.1.1.1.0, tag: serial, kind: text, pattern: "S/N: (\\\\S+)"}
+  - {oid: 1.3.6.1.2.1.1.1.0, field: release, pattern: "\\\\((V\\\\d+)R(\\\\d+)"}
+  - {oid: 1.3.6.1.2.1.1.1.0, field: release_number, pattern: "R(\\\\d+)C"}
+""")
+    values = snmprec.read("vrp")      # "Huawei AR1220 ... Version 5.120 (AR1220 V200R003C01SPC900) ..."
+    [sample] = sp.extract(profile, values, {}, T0, sp.CounterState())
+    assert sample.tags == {"version": "5.120", "vendor": "Huawei"}      # no S/N in this sysDescr: no tag
+    assert sample.fields == {"release_number": 3}                      # "V200" is not a number: no field
+    assert profile.scalar_oids() == ["1.3.6.1.2.1.1.1.0"]              # fetched once for five specs
+
+
+def test_divisor_is_exact_where_a_scale_would_not_be():
+    profile = _profile("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6.1.2.1.1.3.0, field: up_min, divisor: 6000}]\n")
+    [sample] = sp.extract(profile, {"1.3.6.1.2.1.1.3.0": 1952600}, {}, T0, sp.CounterState())
+    assert sample.fields["up_min"] == pytest.approx(325.433333)
+    [sample] = sp.extract(profile, {"1.3.6.1.2.1.1.3.0": 360000}, {}, T0, sp.CounterState())
+    assert sample.fields["up_min"] == 60
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6, tag: a, kind: text, pattern: '(unclosed'}]\n", "bad pattern"),
+    ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6, field: a, divisor: 0}]\n", "greater than 0"),
+])
+def test_broken_pattern_or_divisor_is_named(tmp_path, text, problem):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(sp.ProfileError, match=problem):
+        sp.load_file(path)
+
+
+# -- every shipped profile is exercised by a recording, and selects on it ------------------------
+
+#: profile -> (recording, device class the inventory would give it). Each pair is asserted in
+#: detail by a test above; here: it selects, and gives samples.
+PROFILE_RECORDINGS = {
+    "system": ("vrp_ar169fgwl", "router"),
+    "if": ("Cisco_sfe2000", "switch"),
+    "host": ("openwrt", "server"),
+    "ups": ("abbups_abbups", "ups"),
+    "env_hwg": ("hwg-poseidon", "env_sensor"),
+    "huawei_vrp": ("vrp_ar169fgwl", "router"),
+    "apc_ups": ("apc_surt3000xl", "ups"),
+    "netbotz": ("apc_netbotz", "env_sensor"),
+    "hikvision": ("hikvision-nvr", "nvr"),
+    "dahua": ("dahua-nvr", "nvr"),
+    "cisco_tp": ("vccodec", "codec"),
+}
+
+#: What each recording's sysObjectID selects for a device of class `other` (reachability only).
+SELECTED_BY_SYSOBJECTID = {
+    "Cisco_sfe2000": ["system"],
+    "abbups_abbups": ["host", "system"],          # a net-snmp agent on the ABB card
+    "aix_net-snmp": ["host", "system"],
+    "apc_netbotz": ["apc_ups", "netbotz", "system"],   # every APC card; a NetBotz has no UPS values
+    "apc_surt3000xl": ["apc_ups", "system"],
+    "comware_h3c": ["system"],
+    "dahua-nvr": ["dahua", "system"],
+    "hikvision": ["hikvision", "system"],
+    "hikvision-nvr": ["hikvision", "system"],
+    "hwg-poseidon": ["env_hwg", "system"],
+    "openwrt": ["host", "system"],
+    "vccodec": ["cisco_tp", "system"],
+    "vrp": ["huawei_vrp", "system"],
+    "vrp_ar169fgwl": ["huawei_vrp", "system"],
+}
+
+
+def test_every_shipped_profile_is_exercised_by_a_recording():
+    assert set(PROFILE_RECORDINGS) == set(PROFILES)
+    for name, (recording, device_class) in PROFILE_RECORDINGS.items():
+        values = snmprec.read(recording)
+        selected = [p.name for p in sp.select(PROFILES, device_class, values["1.3.6.1.2.1.1.2.0"])]
+        assert name in selected, (name, recording)
+        assert sp.extract(PROFILES[name], values, TAGS, T0, sp.CounterState()), (name, recording)
+        # The poller fetches only scalar_oids() and walks walk_roots(): everything the samples
+        # came from must be under those.
+        fetched = {oid: value for oid, value in values.items()
+                   if oid in PROFILES[name].scalar_oids()
+                   or any(oid.startswith(root + ".") for root in PROFILES[name].walk_roots())}
+        assert sp.extract(PROFILES[name], fetched, TAGS, T0, sp.CounterState()) == \
+            sp.extract(PROFILES[name], values, TAGS, T0, sp.CounterState()), name
+
+
+def test_each_recording_selects_its_profiles_by_sysobjectid():
+    assert set(SELECTED_BY_SYSOBJECTID) == set(snmprec.names())
+    for recording, expected in SELECTED_BY_SYSOBJECTID.items():
+        oid = snmprec.read(recording)["1.3.6.1.2.1.1.2.0"]
+        assert sorted(p.name for p in sp.select(PROFILES, "other", oid)) == expected, recording
