@@ -31,6 +31,7 @@ from probes.base import ProbeError, Sample, Target
 from probes.snmp import SnmpPoller
 from probes.snmp_client import SnmpClient
 from probes.snmp_profiles import PACKAGED_PROFILES, ProfileError, load_all
+from probes.snmp_settings import missing_secrets, used_credentials
 
 log = logging.getLogger("netvigil")
 
@@ -188,6 +189,12 @@ class Daemon:
     async def run(self) -> int:
         settings = self.cfg.settings
         icmp_settings = settings.probes.icmp
+        missing = missing_secrets(settings.probes.snmp, used_credentials(self.cfg.inventory.devices))
+        if missing:
+            for sentence in missing:
+                log.error("%s", sentence)
+            log.error("not started: %d SNMP secret(s) missing", len(missing))
+            return EXIT_CONFIG
         state_dir = settings.state_dir
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
@@ -294,6 +301,13 @@ class Daemon:
                 log.error("reload rejected: %s; still running the previous configuration", exc)
                 return
             else:
+                missing = missing_secrets(new.settings.probes.snmp, used_credentials(new.inventory.devices))
+                if missing:
+                    for sentence in missing:
+                        log.error("reload: %s", sentence)
+                    log.error("reload rejected (%d SNMP secret(s) missing); still running the previous "
+                              "configuration", len(missing))
+                    return
                 await self._apply(new)
                 self.reloads += 1
             finally:

@@ -54,6 +54,11 @@ def _device(args):
         raise _Refused(f"netvigil {args.command_key}: device {device.name!r} has no SNMP credential; set "
                        f"probes.snmp.credential, or snmp: {{credential: NAME}} for its class, site or the device "
                        f"({device.source})", EXIT_CONFIG)
+    from probes.snmp_settings import missing_secrets
+
+    missing = missing_secrets(device.snmp, {device.snmp.credential})
+    if missing:
+        raise _Refused("\n".join(missing), EXIT_CONFIG)
     return cfg, device
 
 

@@ -166,6 +166,11 @@ class SnmpPoller:
             return PollResult([self._status_sample(target, time_ns, started, False, problem.kind,
                                                    ErrorCode.RESOLVE_FAILED, 0, 0, 0)], problem)
         credential = settings.credentials[settings.credential]
+        if credential.missing():  # the daemon refuses to start like this; a library caller may not
+            error = ProbeError(ResultCode.ERROR, f"SNMP credential {settings.credential!r} lacks "
+                                                 f"{', '.join(credential.missing())}")
+            return PollResult([self._status_sample(target, time_ns, started, False, ResultCode.ERROR,
+                                                   ErrorCode.AUTH, 0, 0, 0)], error)
         identity = (address, settings.port, settings.credential, credential)
         state = self._states.get(target.device)
         if state is None or state.identity != identity:

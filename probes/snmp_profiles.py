@@ -59,6 +59,11 @@ class ValueSpec(_Strict):
     invalid: tuple[float, ...] = Field((), description="vendor 'no reading' markers, dropped")
     keep: bool = Field(True, description="false: only an input of `derived` fields, not written")
     labels: Optional[dict[int, str]] = Field(None, description="for a tag: code -> text (e.g. unit codes)")
+    index_from: Optional[str] = Field(
+        None, pattern=_OID,
+        description="table columns only: read this column at the index that column `index_from` (of the same "
+                    "row) holds, not at the row's own index; e.g. a CPU's name from entPhysicalName through "
+                    "cpmCPUTotalPhysicalIndex. Such a column never makes rows by itself")
 
     @model_validator(mode="after")
     def _one_target(self) -> "ValueSpec":
@@ -77,13 +82,17 @@ class ValueSpec(_Strict):
 
 
 _ALLOWED_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load, ast.Constant,
-                  ast.Add, ast.Sub, ast.Mult, ast.Div, ast.USub)
+                  ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub)
+#: `**` is there for SI exponents (ENTITY-SENSOR-MIB: 1000 ** (scale - 9)); a larger exponent is no
+#: reading but a broken value, and would otherwise let one value cost seconds of big-integer work.
+_MAX_EXPONENT = 64
 
 
 class DerivedSpec(_Strict):
     """A field computed from other fields of the same sample, e.g. used % from used and size:
-    `expr: used / size * 100`. Arithmetic on field names only; a missing input or a division
-    by zero leaves the field out."""
+    `expr: used / size * 100`. Arithmetic on field names only (+ - * / and ** with an exponent
+    of at most 64 in size); a missing input, a division by zero or a larger exponent leaves the
+    field out."""
 
     field: str = Field(..., pattern=_NAME)
     expr: str
@@ -97,23 +106,54 @@ class DerivedSpec(_Strict):
             raise ValueError(f"expr is not an arithmetic expression: {exc.msg}") from None
         for node in ast.walk(tree):
             if not isinstance(node, _ALLOWED_NODES):
-                raise ValueError(f"expr may use field names, numbers and + - * / only, not {type(node).__name__}")
+                raise ValueError(f"expr may use field names, numbers and + - * / ** only, not {type(node).__name__}")
+            if isinstance(node, ast.Constant) and (isinstance(node.value, bool)
+                                                   or not isinstance(node.value, (int, float))):
+                raise ValueError(f"expr may use numbers only, not {node.value!r}")
         return self
 
     def compute(self, fields: Mapping[str, Number]) -> Optional[Number]:
-        code = _compiled(self.expr)
         try:
-            value = eval(code, {"__builtins__": {}}, dict(fields))  # noqa: S307 - checked above: arithmetic only
-        except (NameError, ZeroDivisionError, TypeError, OverflowError):
+            value = _evaluate(_parsed(self.expr), fields)
+        except (KeyError, ZeroDivisionError, OverflowError, _NoValue):
             return None
         if self.valid is not None and not self.valid[0] <= value <= self.valid[1]:
             return None
         return round(value, 6) if isinstance(value, float) else value
 
 
+class _NoValue(Exception):
+    """An expression that has no sensible value (an exponent beyond _MAX_EXPONENT)."""
+
+
 @functools.lru_cache(maxsize=1024)
-def _compiled(expr: str):
-    return compile(ast.parse(expr, mode="eval"), "<profile expr>", "eval")
+def _parsed(expr: str) -> ast.AST:
+    return ast.parse(expr, mode="eval").body
+
+
+def _evaluate(node: ast.AST, fields: Mapping[str, Number]) -> Number:
+    """Value of an expression the validator accepted (names, numbers, + - * / **, unary -)."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return fields[node.id]
+    if isinstance(node, ast.UnaryOp):
+        return -_evaluate(node.operand, fields)
+    left, right = _evaluate(node.left, fields), _evaluate(node.right, fields)
+    if isinstance(node.op, ast.Add):
+        return left + right
+    if isinstance(node.op, ast.Sub):
+        return left - right
+    if isinstance(node.op, ast.Mult):
+        return left * right
+    if isinstance(node.op, ast.Div):
+        return left / right
+    if abs(right) > _MAX_EXPONENT or (left == 0 and right < 0):
+        raise _NoValue
+    result = left ** right
+    if isinstance(result, complex):       # a negative number to a fractional power
+        raise _NoValue
+    return result
 
 
 class RowFilter(_Strict):
@@ -154,6 +194,13 @@ class TableSpec(_Strict):
     rows: RowFilter = RowFilter()
     any_nonzero: tuple[str, ...] = Field(
         (), description="write a row only if one of these fields is non-zero (entity tables list every port)")
+    require: tuple[str, ...] = Field(
+        (), description="write a row only if it has each of these fields (before `keep: false` ones are "
+                        "dropped): a tag column from another table, e.g. entPhysicalName, has a row for "
+                        "every entity, and only those with the table's own values are wanted")
+    when: dict[str, tuple[float, ...]] = Field(
+        {}, description="write a row only if each of these fields is present and has one of the listed values, "
+                        "e.g. a sensor port's online flag: unused ports report placeholder readings")
 
 
 class MatchSpec(_Strict):
@@ -174,6 +221,8 @@ class Profile(_Strict):
     def _scalars_need_measurement(self) -> "Profile":
         if self.scalars and self.measurement is None:
             raise ValueError("scalars need a measurement")
+        if any(spec.index_from is not None for spec in self.scalars):
+            raise ValueError("index_from is for table columns, not scalars")
         return self
 
     def scalar_oids(self) -> list[str]:
@@ -181,7 +230,8 @@ class Profile(_Strict):
         return list(dict.fromkeys(spec.oid for spec in self.scalars))
 
     def walk_roots(self) -> list[str]:
-        return list(dict.fromkeys(column.oid for table in self.tables for column in table.columns))
+        return list(dict.fromkeys(oid for table in self.tables for column in table.columns
+                                  for oid in (column.index_from, column.oid) if oid is not None))
 
 
 class ProfileError(ValueError):
@@ -341,11 +391,15 @@ def _apply(specs: Iterable[ValueSpec], lookup, key_suffix: str, time_ns: int, co
             fields[spec.field] = value
 
 
-def _finish(specs: Sequence[ValueSpec], derived: Sequence[DerivedSpec], fields: dict) -> dict:
+def _derive(derived: Sequence[DerivedSpec], fields: dict) -> dict:
     for spec in derived:
         value = spec.compute(fields)
         if value is not None:
             fields[spec.field] = value
+    return fields
+
+
+def _drop_inputs(specs: Sequence[ValueSpec], fields: dict) -> dict:
     for spec in specs:
         if not spec.keep and spec.field is not None:
             fields.pop(spec.field, None)
@@ -363,28 +417,51 @@ def extract(profile: Profile, values: Mapping[str, RawValue], base_tags: Mapping
         fields: dict = {}
         tags = dict(base_tags)
         _apply(profile.scalars, values.get, "", time_ns, counters, fields, tags)
-        if _finish(profile.scalars, profile.derived, fields):
+        if _drop_inputs(profile.scalars, _derive(profile.derived, fields)):
             samples.append(Sample(profile.measurement, tags, fields, time_ns))
     for table in profile.tables:
         for index in _row_indexes(table, values):
             fields, tags = {}, dict(base_tags)
             tags[table.index_tag] = index
-            _apply(table.columns, lambda oid, i=index: values.get(f"{oid}.{i}"), "." + index, time_ns,
-                   counters, fields, tags)
+            _apply(table.columns, _row_lookup(table, values, index), "." + index, time_ns, counters, fields, tags)
             row_filter = (rows or {}).get(table.measurement, table.rows)
             if not row_filter.keeps(tags):
                 continue
             if table.any_nonzero and not any(fields.get(name) for name in table.any_nonzero):
                 continue
-            if _finish(table.columns, table.derived, fields):
+            _derive(table.derived, fields)
+            if any(name not in fields for name in table.require):
+                continue
+            if any(fields.get(name) not in allowed for name, allowed in table.when.items()):
+                continue
+            if _drop_inputs(table.columns, fields):
                 samples.append(Sample(table.measurement, tags, fields, time_ns))
     return samples
 
 
+def _row_lookup(table: TableSpec, values: Mapping[str, RawValue], index: str):
+    """OID -> value of this row: a column's value at the row's index, or for an `index_from`
+    column at the index that column holds (no value there, or no such index: None)."""
+    pointers = {column.oid: column.index_from for column in table.columns if column.index_from is not None}
+
+    def lookup(oid: str) -> RawValue:
+        pointer = pointers.get(oid)
+        if pointer is None:
+            return values.get(f"{oid}.{index}")
+        target = values.get(f"{pointer}.{index}")
+        if isinstance(target, bool) or not isinstance(target, int):
+            return None
+        return values.get(f"{oid}.{target}")
+    return lookup
+
+
 def _row_indexes(table: TableSpec, values: Mapping[str, RawValue]) -> list[str]:
-    """Row indexes present in any column, in OID order (sparse walks leave gaps: LAB fixtures)."""
+    """Row indexes present in any column, in OID order (sparse walks leave gaps: LAB fixtures).
+    An `index_from` column is indexed by another table's index: it makes no rows."""
     found: dict[str, tuple[int, ...]] = {}
     for column in table.columns:
+        if column.index_from is not None:
+            continue
         prefix = column.oid + "."
         for oid in values:
             if oid.startswith(prefix):

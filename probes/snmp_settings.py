@@ -10,6 +10,11 @@ $CREDENTIALS_DIRECTORY or `secrets_dir`, and they never appear in a message or `
 A device is polled over SNMP when its effective settings have `enabled: true` and name a
 credential; with no credential (the default) SNMP stays off, so an ICMP-only inventory needs
 no SNMP configuration at all.
+
+A secret that is not set is not a validation error: `status` and `check`, run by an operator
+from a shell, do not see systemd's $CREDENTIALS_DIRECTORY, and must still work. `missing`
+says what is absent; the daemon refuses to start (exit 2) when a credential its devices use
+lacks a secret, and `check` prints it as a warning.
 """
 
 from __future__ import annotations
@@ -49,9 +54,6 @@ class SnmpCredential(BaseModel):
     @model_validator(mode="after")
     def _complete(self) -> "SnmpCredential":
         if self.version in ("v1", "v2c"):
-            if self.community is None or not self.community.get_secret_value():
-                raise ValueError(f"SNMP {self.version} needs a community (give it as a secret file or variable "
-                                 "rather than in this file)")
             if self.user is not None or self.auth_protocol != "none" or self.priv_protocol != "none":
                 raise ValueError(f"user, auth_protocol and priv_protocol are v3 settings; this credential is "
                                  f"{self.version} (set version: v3, or remove them)")
@@ -64,9 +66,19 @@ class SnmpCredential(BaseModel):
             raise ValueError("privacy needs authentication: set auth_protocol too (USM has no noAuthPriv level)")
         for protocol, phrase, name in ((self.auth_protocol, self.auth_passphrase, "auth_passphrase"),
                                        (self.priv_protocol, self.priv_passphrase, "priv_passphrase")):
-            if protocol != "none" and (phrase is None or len(phrase.get_secret_value()) < _MIN_PASSPHRASE):
-                raise ValueError(f"{name} needs at least {_MIN_PASSPHRASE} characters with {protocol}")
+            if protocol != "none" and phrase is not None and len(phrase.get_secret_value()) < _MIN_PASSPHRASE:
+                raise ValueError(f"{name} needs at least {_MIN_PASSPHRASE} characters with {protocol} "
+                                 "(RFC 3414; agents refuse shorter ones)")
         return self
+
+    def missing(self) -> list[str]:
+        """The secrets this credential needs and does not have (key names, never values)."""
+        if self.version != "v3":
+            return [] if self.community is not None and self.community.get_secret_value() else ["community"]
+        return [name for protocol, phrase, name in (
+            (self.auth_protocol, self.auth_passphrase, "auth_passphrase"),
+            (self.priv_protocol, self.priv_passphrase, "priv_passphrase"))
+            if protocol != "none" and (phrase is None or not phrase.get_secret_value())]
 
     @property
     def level(self) -> str:
@@ -80,6 +92,8 @@ class SnmpCredential(BaseModel):
         """The client's `Agent` for an IP literal and port (secrets go to the client only)."""
         from probes.snmp_client import Agent
 
+        if self.missing():
+            raise ValueError(f"credential lacks {', '.join(self.missing())}")  # checked before any poll
         if self.version != "v3":
             return Agent(host, port, self.version, self.community.get_secret_value())
         from probes.snmp_usm import UsmUser
@@ -194,3 +208,20 @@ class SnmpSettings(BaseModel):
 
 
 OVERRIDE_FIELDS = tuple(SnmpOverride.model_fields)
+
+
+def missing_secrets(settings: SnmpSettings, used: set[str]) -> list[str]:
+    """One sentence per secret that credentials in `used` lack (names and where to put them)."""
+    sentences = []
+    for name in sorted(used):
+        credential = settings.credentials.get(name)
+        for key in credential.missing() if credential is not None else ():
+            sentences.append(f"probes.snmp.credentials.{name}.{key}: not set; put it in a secret file named "
+                             f"probes__snmp__credentials__{name}__{key} ($CREDENTIALS_DIRECTORY via the unit's "
+                             f"LoadCredential=, or secrets_dir) or in NETVIGIL_PROBES__SNMP__CREDENTIALS__"
+                             f"{name.upper()}__{key.upper()}")
+    return sentences
+
+
+def used_credentials(devices) -> set[str]:
+    return {device.snmp.credential for device in devices if device.snmp.active}

@@ -197,7 +197,11 @@ def test_every_recording_replays_value_for_value(snmpsim) -> None:
             assert served[oid] == ("string", recorded[oid][1].rstrip(b" ")), (name, oid)
             served[oid] = recorded[oid]
         assert served == recorded, name
-        assert snmpsim.get(name, SYS_DESCR)[SYS_DESCR].str == recording_values(name)[SYS_DESCR][1].rstrip(" "), name
+        tag, value = recording_values(name)[SYS_DESCR]
+        descr = bytes.fromhex(value).decode("latin-1") if tag == "4x" else value  # ios_2960x records it in hex
+        # (snmpget's plain output drops the \r of \r\n; the -Ox walk above compared bytes exactly)
+        shown = snmpsim.get(name, SYS_DESCR)[SYS_DESCR].bytes
+        assert shown == descr.rstrip(" ").replace("\r", "").encode("latin-1"), name
 
 
 def test_spot_values_from_the_fixtures_readme(snmpsim) -> None:

@@ -137,7 +137,7 @@ def test_counter_rates_wrap_reset_and_missing_samples():
     ("name: x\nscalars: [{oid: 1.3.6, field: a}]\n", "scalars need a measurement"),
     ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6, field: a, tag: b}]\n", "give exactly one of field or tag"),
     ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6, field: a}]\nderived: [{field: b, expr: __import__('os')}]\n",
-     "expr may use field names, numbers and + - * / only, not Call"),
+     "expr may use field names, numbers and + - * / ** only, not Call"),
     ("name: x\nmeasurement: m\nscalars: [{oid: 'iso.3.6', field: a}]\n", "scalars.0.oid: String should match"),
 ])
 def test_a_broken_profile_is_a_sentence_naming_file_and_key(tmp_path, text, problem):
@@ -318,6 +318,91 @@ def test_cisco_telepresence_codec_model_and_software_from_sysdescr():
     assert sample.fields == {"software_major": 7, "software_minor": 3}
 
 
+def test_akcp_sensorprobe_online_probes_and_contacts_match_librenms():
+    """AKCP sensorProbe8 (akcp_serverprobe8, a trimmed extract: SOURCES.md). LibreNMS
+    (tests/data/akcp_serverprobe8.json @ 048fd0f6) found the three online temperature probes from
+    sensorProbeTempDegreeRaw / 10: "Temp.Sensor Carrier" 19.9, "Temp.Sensor 2" 20, "Temp.Sensor 1"
+    22.1; and the probe status 2 (normal). Its humidity sensors are the five offline ports' raw
+    column (83 ... 86.9, ports that are not humidity probes: their sensorProbeHumidityIndex is
+    -1); the three online humidity probes read 42, 41 and 39 % in sensorProbeHumidityPercent, and
+    those are what this profile writes. The five named dry contacts are online and normal (2)."""
+    samples = _by_measurement(_samples("akcp", "akcp_serverprobe8"))
+    [probe] = samples["akcp_probe"]
+    assert (probe.tags["model"], probe.fields) == ("sensorProbe8 v2.0", {"status": 2})
+    temperature = {s.tags["name"]: s.fields for s in samples["akcp_temperature"]}
+    assert temperature == {"Temp.Sensor Carrier": {"temperature_c": 19.9, "status": 2},
+                           "Temp.Sensor 2": {"temperature_c": 20.0, "status": 2},
+                           "Temp.Sensor 1": {"temperature_c": 22.1, "status": 2}}
+    humidity = {s.tags["index"]: (s.tags["name"], s.fields) for s in samples["akcp_humidity"]}
+    assert humidity == {"0": ("Custom Descr 1", {"humidity_pct": 42, "status": 2}),
+                        "6": ("Custom Descr 2", {"humidity_pct": 41, "status": 2}),
+                        "7": ("Custom Descr 3", {"humidity_pct": 39, "status": 2})}
+    switches = {s.tags["index"]: (s.tags["name"], s.fields) for s in samples["akcp_switch"]}
+    assert switches == {"1": ("USV Carrier 230V ausgefallen", {"status": 2}),
+                        "2": ("USV Carrier Stoerung", {"status": 2}),
+                        "3": ("48V Gleichrichter 230V ausgefallen", {"status": 2}),
+                        "4": ("48V Gleichrichter Stoerung", {"status": 2}),
+                        "5": ("USV Koax Stoerung", {"status": 2})}     # 63 offline ports: not written
+
+
+def test_akcp_fahrenheit_probe_whole_degrees_and_an_alarm():
+    values = snmprec.read("akcp_serverprobe8")
+    base = "1.3.6.1.4.1.3854.1.2.2.1.16.1."
+    values[base + "12.6"] = 0                  # probe 6 set to Fahrenheit ...
+    values[base + "14.6"] = 770                # ... 77.0 °F
+    values[base + "14.7"] = 0                  # probe 7 without the raw column: whole degrees
+    values[base + "4.7"] = 4                   # highCritical
+    values["1.3.6.1.4.1.3854.1.2.2.1.18.1.3.3"] = 4   # the rectifier's mains contact in alarm
+    samples = _by_measurement(sp.extract(PROFILES["akcp"], values, TAGS, T0, sp.CounterState()))
+    temperature = {s.tags["index"]: s.fields for s in samples["akcp_temperature"]}
+    assert temperature["6"]["temperature_c"] == pytest.approx(25.0)
+    assert temperature["7"] == {"temperature_c": 22, "status": 4}
+    assert {s.tags["index"]: s.fields["status"] for s in samples["akcp_switch"]}["3"] == 4
+
+
+def test_cisco_ios_cpu_memory_and_environment_of_a_2960x_stack_match_librenms():
+    """A stack of three Catalyst 2960-X (ios_2960x, a trimmed extract: SOURCES.md), IOS
+    15.0(2a)EX5. LibreNMS (tests/data/ios_2960x.json @ 03f5cc48) reads the CISCO-ENVMON-MIB
+    temperatures "SW#1, Sensor#1, GREEN" 44 °C, "SW#2 ..." 43 °C, "SW#3 ..." 43 °C, each with a
+    limit of 68, and after polling every fan and supply state 1 (normal). It has no processor
+    or mempool section for this device; those values are the recording's own:
+    cpmCPUTotal5secRev 67, 1minRev 63, 5minRev 53; Processor pool 50,661,572 bytes used and
+    392,203,472 free."""
+    samples = _by_measurement(_samples("cisco_ios", "ios_2960x"))
+    [cpu] = samples["cisco_cpu"]
+    assert cpu.tags["cpu"] == "1" and "name" not in cpu.tags     # cpmCPUTotalPhysicalIndex is 0
+    assert cpu.fields == {"load_5s_pct": 67, "load_1min_pct": 63, "load_5min_pct": 53}
+    pools = {s.tags["name"]: s.fields for s in samples["cisco_mempool"]}
+    assert set(pools) == {"Processor", "I/O", "Driver text"}
+    assert pools["Processor"]["used_bytes"] == 50661572 and pools["Processor"]["free_bytes"] == 392203472
+    assert pools["Processor"]["used_pct"] == pytest.approx(50661572 / (50661572 + 392203472) * 100)
+    assert pools["I/O"]["used_pct"] == pytest.approx(12622768 / (12622768 + 4154448) * 100)
+    temperature = {s.tags["name"]: s.fields for s in samples["cisco_temperature"]}
+    assert temperature == {f"SW#{n}, Sensor#1, GREEN": {"temperature_c": t, "threshold_c": 68, "state": 1}
+                           for n, t in ((1, 44), (2, 43), (3, 43))}
+    assert {s.tags["name"]: s.fields for s in samples["cisco_fan"]} == {
+        f"Switch#{n}, Fan#1": {"state": 1} for n in (1, 2, 3)}
+    assert {s.tags["name"]: s.fields for s in samples["cisco_power_supply"]} == {
+        f"Sw{n}, PS1 Normal, RPS NotExist": {"state": 1, "source": 2} for n in (1, 2, 3)}    # ac
+
+
+def test_cisco_cpu_name_through_its_physical_index_and_older_objects():
+    values = snmprec.read("ios_2960x")
+    values["1.3.6.1.4.1.9.9.109.1.1.1.1.2.1"] = 1002         # the CPU of stack member 1's module
+    for column in (6, 7, 8):                                 # an old release: no *Rev objects
+        del values[f"1.3.6.1.4.1.9.9.109.1.1.1.1.{column}.1"]
+    values["1.3.6.1.4.1.9.9.48.1.1.1.4.20"] = 2              # a pool marked not valid
+    samples = _by_measurement(sp.extract(PROFILES["cisco_ios"], values, TAGS, T0, sp.CounterState()))
+    [cpu] = samples["cisco_cpu"]
+    assert cpu.tags["name"] == "Switch 1 - WS-C2960X-48FPS-L - Fixed Module 0"
+    assert cpu.fields == {"load_5s_pct": 67, "load_1min_pct": 63, "load_5min_pct": 52}
+    assert {s.tags["name"] for s in samples["cisco_mempool"]} == {"Processor", "I/O"}
+    values["1.3.6.1.4.1.9.9.109.1.1.1.1.2.1"] = 4242         # points at no entity: no name
+    [cpu] = [s for s in sp.extract(PROFILES["cisco_ios"], values, TAGS, T0, sp.CounterState())
+             if s.measurement == "cisco_cpu"]
+    assert "name" not in cpu.tags
+
+
 # -- engine: pattern, divisor ----------------------------------------------------------------------
 
 def _profile(text: str) -> sp.Profile:
@@ -351,8 +436,40 @@ def test_divisor_is_exact_where_a_scale_would_not_be():
     assert sample.fields["up_min"] == 60
 
 
+def test_require_keeps_only_rows_with_the_tables_own_values_and_power_scales_by_an_exponent():
+    """A table joined with entPhysicalName by index has a row for every entity; `require`
+    writes only those with the table's own reading. `**` lets a sibling column carry the
+    exponent (as ENTITY-SENSOR-MIB's scale and precision do)."""
+    profile = _profile("""
+name: x
+tables:
+  - measurement: m
+    require: [raw]
+    columns:
+      - {oid: 1.3.6.1.2.1.47.1.1.1.1.7, tag: name, kind: text}
+      - {oid: 1.9.1, field: raw, keep: false}
+      - {oid: 1.9.2, field: scale, keep: false}
+      - {oid: 1.9.3, field: precision, keep: false}
+    derived:
+      - {field: value, expr: raw * 1000 ** (scale - 9) / 10 ** precision}
+""")
+    values = {"1.3.6.1.2.1.47.1.1.1.1.7.1": b"chassis", "1.3.6.1.2.1.47.1.1.1.1.7.2": b"PSU 1 input",
+              "1.3.6.1.2.1.47.1.1.1.1.7.3": b"PSU 1 current",
+              "1.9.1.2": 2305, "1.9.2.2": 9, "1.9.3.2": 1,        # 230.5 V: units, one decimal
+              "1.9.1.3": 1500, "1.9.2.3": 8, "1.9.3.3": 0}        # 1500 mA
+    samples = {s.tags["name"]: s.fields for s in sp.extract(profile, values, {}, T0, sp.CounterState())}
+    assert samples == {"PSU 1 input": {"value": pytest.approx(230.5)}, "PSU 1 current": {"value": pytest.approx(1.5)}}
+    values["1.9.2.3"] = 10**6                                 # a broken exponent: no value, not a hang ...
+    samples = {s.tags["name"]: s.fields for s in sp.extract(profile, values, {}, T0, sp.CounterState())}
+    assert set(samples) == {"PSU 1 input"}                    # ... and a row without fields is not written
+
+
 @pytest.mark.parametrize("text,problem", [
     ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6, tag: a, kind: text, pattern: '(unclosed'}]\n", "bad pattern"),
+    ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6.0, tag: a, kind: text, index_from: 1.3.7}]\n",
+     "index_from is for table columns"),
+    ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6, field: a}]\nderived: [{field: b, expr: \"a + 'x'\"}]\n",
+     "expr may use numbers only"),
     ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6, field: a, divisor: 0}]\n", "greater than 0"),
 ])
 def test_broken_pattern_or_divisor_is_named(tmp_path, text, problem):
@@ -378,12 +495,15 @@ PROFILE_RECORDINGS = {
     "hikvision": ("hikvision-nvr", "nvr"),
     "dahua": ("dahua-nvr", "nvr"),
     "cisco_tp": ("vccodec", "codec"),
+    "akcp": ("akcp_serverprobe8", "env_sensor"),
+    "cisco_ios": ("ios_2960x", "switch"),
 }
 
 #: What each recording's sysObjectID selects for a device of class `other` (reachability only).
 SELECTED_BY_SYSOBJECTID = {
     "Cisco_sfe2000": ["system"],
     "abbups_abbups": ["host", "system"],          # a net-snmp agent on the ABB card
+    "akcp_serverprobe8": ["akcp", "system"],
     "aix_net-snmp": ["host", "system"],
     "apc_netbotz": ["apc_ups", "netbotz", "system"],   # every APC card; a NetBotz has no UPS values
     "apc_surt3000xl": ["apc_ups", "system"],
@@ -392,6 +512,7 @@ SELECTED_BY_SYSOBJECTID = {
     "hikvision": ["hikvision", "system"],
     "hikvision-nvr": ["hikvision", "system"],
     "hwg-poseidon": ["env_hwg", "system"],
+    "ios_2960x": ["cisco_ios", "system"],
     "openwrt": ["host", "system"],
     "vccodec": ["cisco_tp", "system"],
     "vrp": ["huawei_vrp", "system"],

@@ -1,0 +1,289 @@
+"""The SNMP poller end to end: real agents (net-snmp snmpd; snmpsim replaying recordings of
+real devices), profiles selected by class and sysObjectID, counters turned into rates,
+reboots, dead and broken agents. Each test's agents are its own or the session's read-only
+ones from tests/snmplab.py."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from probes import snmp_profiles
+from probes.base import ResultCode, Target
+from probes.snmp import ErrorCode, SnmpPoller
+from probes.snmp_client import SnmpClient
+from probes.snmp_settings import SnmpSettings
+from tests import snmprec
+from tests.netlab import drop_input, loopback_addresses, nft_table
+from tests.snmplab import ALL_RECORDINGS, COMMUNITY, Snmpd
+from tests.support import require_root, wait_until
+
+pytestmark = pytest.mark.integration
+
+PROFILES = snmp_profiles.load_all([snmp_profiles.PACKAGED_PROFILES])
+IF_HC_IN_OCTETS = "1.3.6.1.2.1.31.1.1.1.6"
+
+# The class an operator would give each recorded device (unknown ones: `other`, so only the
+# sysObjectID selects).
+RECORDING_CLASSES = {
+    "abbups_abbups": "ups", "aix_net-snmp": "server", "Cisco_sfe2000": "switch", "openwrt": "router",
+    "hwg-poseidon": "env_sensor", "apc_surt3000xl": "ups", "apc_netbotz": "env_sensor", "hikvision-nvr": "nvr",
+    "hikvision": "nvr", "dahua-nvr": "nvr", "vccodec": "codec", "vrp": "switch", "vrp_ar169fgwl": "router",
+    "comware_h3c": "switch",
+}
+
+
+def settings(port: int, community: str = COMMUNITY, **changes) -> SnmpSettings:
+    values = {"credentials": {"lab": {"version": "v2c", "community": community}}, "credential": "lab",
+              "port": port, "timeout_s": 1.0, "retries": 1, **changes}
+    return SnmpSettings.model_validate(values)
+
+
+def target(name: str, address: str, device_class: str) -> Target:
+    return Target(name, address, {"device": name, "address": address, "class": device_class, "site": "room"})
+
+
+@pytest.fixture
+async def poller():
+    client = SnmpClient()
+    yield SnmpPoller(client, PROFILES)
+    client.close()
+
+
+def comparable(samples) -> list[tuple]:
+    return sorted((s.measurement, tuple(sorted(s.tags.items())), tuple(sorted(s.fields.items())))
+                  for s in samples if s.measurement != "snmp")
+
+
+def by_measurement(samples) -> dict[str, list]:
+    out: dict = {}
+    for sample in samples:
+        out.setdefault(sample.measurement, []).append(sample)
+    return out
+
+
+# --- every recording, through the wire ---------------------------------------------------------
+
+@pytest.mark.parametrize("recording", ALL_RECORDINGS)
+async def test_a_poll_through_snmpsim_gives_what_the_profiles_read_from_the_recording(snmpsim, poller, recording):
+    """The poller fetches exactly what its profiles need (GET + walks) and the samples are the
+    same as the profiles applied to the whole recording file: nothing lost on the wire, no OID
+    forgotten in scalar_oids/walk_roots, values typed the same."""
+    device_class = RECORDING_CLASSES.get(recording, "other")
+    host, port = snmpsim.endpoint
+    device = target(recording, host, device_class)
+    result = await poller.poll(device, settings(port, community=recording))
+    assert result.error is None, result.error
+
+    values = snmprec.read(recording)
+    chosen = snmp_profiles.select(PROFILES, device_class, values.get("1.3.6.1.2.1.1.2.0"))
+    assert sorted(result.profiles) == sorted(profile.name for profile in chosen)
+    expected = []
+    counters = snmp_profiles.CounterState()
+    for profile in sorted(chosen, key=lambda p: (p.name != "system", p.name)):
+        expected += snmp_profiles.extract(profile, values, device.tags, result.samples[0].time_ns, counters)
+    assert comparable(result.samples) == comparable(expected)
+    status = result.samples[-1]
+    assert status.measurement == "snmp"
+    assert status.fields["up"] == 1 and status.fields["result_code"] == 0 and status.fields["error_code"] == 0
+    assert status.fields["profiles"] == len(chosen)
+
+
+async def test_an_apc_ups_poll_has_its_real_readings(snmpsim, poller):
+    host, port = snmpsim.endpoint
+    result = await poller.poll(target("ups-1", host, "ups"), settings(port, community="apc_surt3000xl"))
+    assert "apc_ups" in result.profiles
+    ups = by_measurement(result.samples)["apc_ups"][0].fields
+    assert ups["capacity_pct"] == 100
+    assert ups["runtime_remaining_min"] > 0
+
+
+# --- a real agent: rates, filters, reboots ------------------------------------------------------
+
+def _loopback_traffic(total_bytes: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        receiver.bind(("127.0.0.1", 0))
+        for _ in range(total_bytes // 1000):
+            sender.sendto(b"x" * 1000, receiver.getsockname())
+
+
+LO_ONLY = {"interfaces": {"include": {"name": "^lo$"}, "exclude": {}}}
+
+
+async def test_counters_become_rates_from_the_second_poll_on(snmpd, poller):
+    device = target("server-1", snmpd.address, "server")
+    config = settings(snmpd.port, **LO_ONLY)
+    first = by_measurement((await poller.poll(device, config)).samples)
+    assert [s.tags["name"] for s in first["snmp_if"]] == ["lo"]  # the filter: only lo, loopback included
+    assert "in_bps" not in first["snmp_if"][0].fields         # one reading is not a rate
+    index = first["snmp_if"][0].tags["index"]
+    before = snmpd.get(f"{IF_HC_IN_OCTETS}.{index}")[f"{IF_HC_IN_OCTETS}.{index}"].int
+    started = time.monotonic()
+    _loopback_traffic(400_000)
+    # snmpd caches interface counters for a few seconds: wait until it shows the traffic.
+    wait_until(lambda: snmpd.get(f"{IF_HC_IN_OCTETS}.{index}")[f"{IF_HC_IN_OCTETS}.{index}"].int
+               >= before + 400_000, timeout_s=15, what="snmpd to show the loopback traffic")
+    second = by_measurement((await poller.poll(device, config)).samples)
+    elapsed = time.monotonic() - started
+    port = second["snmp_if"][0].fields
+    assert port["oper_status"] == 1
+    # At least the 400 kB this test sent went in through lo between the two readings, which
+    # were at most `elapsed` + the first poll's duration apart.
+    assert port["in_bps"] >= 400_000 * 8 / (elapsed + 1.0)
+    assert port["in_bps"] < 10e9
+    host = second["snmp_host"][0].fields
+    assert 0 <= host["mem_used_pct"] <= 100
+    storages = {s.tags["name"]: s.fields for s in second["snmp_storage"]}
+    assert "Physical memory" in storages
+    assert 0 < storages["Physical memory"]["used_pct"] <= 100
+
+
+async def test_without_a_filter_loopbacks_are_left_out(snmpd, poller):
+    result = await poller.poll(target("server-1", snmpd.address, "server"), settings(snmpd.port))
+    names = [s.tags.get("name") for s in by_measurement(result.samples).get("snmp_if", [])]
+    assert "lo" not in names
+
+
+async def test_a_reboot_gives_a_reboot_sample_and_no_bogus_rates(private_snmpd, poller):
+    device = target("server-1", private_snmpd.address, "server")
+    config = settings(private_snmpd.port, **LO_ONLY)
+    await asyncio.sleep(1.0)  # uptime well above what it will be right after the restart
+    await poller.poll(device, config)
+    second = by_measurement((await poller.poll(device, config)).samples)
+    assert second["snmp_system"][0].fields["rebooted"] == 0
+    assert "in_bps" in second["snmp_if"][0].fields
+    private_snmpd.restart()  # sysUpTime starts again from 0
+    after = by_measurement((await poller.poll(device, config)).samples)
+    assert after["snmp_system"][0].fields["rebooted"] == 1
+    assert after["snmp_system"][0].fields["uptime_s"] < 1.0
+    assert "in_bps" not in after["snmp_if"][0].fields  # counters may have restarted: no rate across a reboot
+    later = by_measurement((await poller.poll(device, config)).samples)
+    assert later["snmp_system"][0].fields["rebooted"] == 0
+    assert "in_bps" in later["snmp_if"][0].fields
+
+
+# --- failures are data -----------------------------------------------------------------------------
+
+async def test_wrong_community_is_a_timeout_and_the_sentence_holds_no_secret(snmpd, poller, caplog):
+    caplog.set_level(logging.DEBUG)
+    result = await poller.poll(target("sw-1", snmpd.address, "switch"),
+                               settings(snmpd.port, community="not-" + COMMUNITY, timeout_s=0.3, retries=0))
+    status = result.samples[-1].fields
+    assert len(result.samples) == 1
+    assert (status["up"], status["result_code"], status["error_code"]) == (0, ResultCode.TIMEOUT, ErrorCode.TIMEOUT)
+    assert status["requests"] == 1  # no walk was tried after the agent did not answer
+    assert "no answer" in result.error.detail and "community" in result.error.detail
+    assert COMMUNITY not in result.error.detail and COMMUNITY not in caplog.text
+
+
+@pytest.mark.root
+async def test_a_dropped_device_does_not_delay_the_others(snmpd, snmpd_factory, poller):
+    require_root()
+    address = loopback_addresses(1)[0]
+    dead = snmpd_factory(address, users=())
+    errors = []
+    config = settings(snmpd.port, timeout_s=1.0, retries=1)
+    per_device = {"alive": config, "dead": settings(dead.port, timeout_s=1.0, retries=1)}
+    with nft_table([drop_input(address, f"udp dport {dead.port}")]):
+        samples = await poller.probe([target("dead", address, "server"), target("alive", snmpd.address, "server")],
+                                     per_device.get, on_error=lambda t, e: errors.append((t.device, e.detail)))
+    status = {s.tags["device"]: s.fields for s in samples if s.measurement == "snmp"}
+    assert status["dead"]["up"] == 0 and status["dead"]["error_code"] == ErrorCode.TIMEOUT
+    assert status["dead"]["requests"] == 2  # one GET and its retry; no table was walked
+    assert status["alive"]["up"] == 1 and status["alive"]["error_code"] == 0
+    # The healthy agent's poll finished while the dead one was still waiting out its first timeout.
+    assert status["alive"]["duration_ms"] < 1000
+    assert [device for device, _ in errors] == ["dead"]
+    assert any(s.measurement == "snmp_host" and s.tags["device"] == "alive" for s in samples)
+
+
+class GarbageAgent:
+    """Answers every request with a truncated SNMP message carrying no request id we sent.
+
+    A fake because no real agent sends broken packets on demand; the poller must report the
+    device as malformed rather than as merely silent, and go on.
+    """
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, source = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            self.sock.sendto(data[:7], source)  # a valid start, cut short
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+async def test_an_agent_sending_garbage_is_malformed_and_others_go_on(snmpd, poller):
+    garbage = GarbageAgent()
+    try:
+        per_device = {"broken": settings(garbage.port, timeout_s=0.5, retries=0), "fine": settings(snmpd.port)}
+        errors = {}
+        samples = await poller.probe([target("broken", "127.0.0.1", "switch"), target("fine", "127.0.0.1", "server")],
+                                     per_device.get, on_error=lambda t, e: errors.setdefault(t.device, e.detail))
+    finally:
+        garbage.stop()
+    status = {s.tags["device"]: s.fields for s in samples if s.measurement == "snmp"}
+    assert status["broken"]["error_code"] == ErrorCode.MALFORMED
+    assert status["broken"]["result_code"] == ResultCode.ERROR
+    assert "not valid SNMP responses" in errors["broken"]
+    assert status["fine"]["error_code"] == 0
+    assert "fine" not in errors
+
+
+async def test_an_enormous_table_is_that_devices_error_and_the_rest_is_written(snmpd, tmp_path):
+    (tmp_path / "everything.yaml").write_text(
+        "name: everything\nmatch: {classes: [server]}\n"
+        "tables:\n  - measurement: everything\n    columns:\n      - {oid: 1.3.6.1.2.1, tag: value, kind: text}\n")
+    profiles = snmp_profiles.load_all([snmp_profiles.PACKAGED_PROFILES, tmp_path])
+    client = SnmpClient()
+    try:
+        result = await SnmpPoller(client, profiles).poll(target("server-1", snmpd.address, "server"),
+                                                         settings(snmpd.port, max_walk_varbinds=100))
+    finally:
+        client.close()
+    status = result.samples[-1].fields
+    assert (status["up"], status["error_code"]) == (1, ErrorCode.TOO_MANY_ROWS)
+    assert "passed 100 varbinds" in result.error.detail
+    written = by_measurement(result.samples)
+    assert "snmp_system" in written and "snmp_host" in written  # the other profiles still count
+
+
+async def test_a_host_name_that_does_not_resolve_is_an_error_not_an_exception(poller):
+    result = await poller.poll(target("ghost", "no-such-host.invalid", "switch"), settings(161))
+    status = result.samples[-1].fields
+    assert (status["up"], status["result_code"], status["error_code"]) == (
+        0, ResultCode.RESOLVE_FAILED, ErrorCode.RESOLVE_FAILED)
+    assert "no-such-host.invalid" in result.error.detail
+
+
+async def test_a_credential_change_starts_the_device_over(snmpd, poller):
+    device = target("server-1", snmpd.address, "server")
+    await poller.poll(device, settings(snmpd.port, **LO_ONLY))
+    again = by_measurement((await poller.poll(device, settings(snmpd.port, retries=2, **LO_ONLY))).samples)
+    assert "in_bps" in again["snmp_if"][0].fields  # same address, port, credential: the state is kept
+    other = settings(snmpd.port, **LO_ONLY).model_copy(update={"port": snmpd.port})
+    other = SnmpSettings.model_validate({**dict(other), "credentials": {"lab": {"community": COMMUNITY,
+                                                                                "version": "v1"}}})
+    fresh = by_measurement((await poller.poll(device, other)).samples)
+    assert "in_bps" not in fresh["snmp_if"][0].fields  # v1 now: counter state from v2c is not trusted
