@@ -8,10 +8,10 @@ decodes responses with one flat pass over the datagram, caching decoded OIDs. py
 the reference: tests/unit/test_snmp_ber.py compares bytes with pyasn1's encoder both ways,
 and bench/snmp_codec.py measures the difference.
 
-Layering, so that SNMPv3 fits later: a message is version + security part + PDU. For v1
-and v2c the security part is the community string (`encode_message`, `decode_message`);
-v3 will wrap the same PDU in a scoped PDU with USM parameters and reuse `encode_pdu` /
-`decode_pdu` unchanged.
+Layering: a message is version + security part + PDU. For v1 and v2c the security part is
+the community string (`encode_message`, `decode_message`); SNMPv3 (probes/snmp_usm.py)
+wraps the same PDU in a scoped PDU with USM parameters, encoding it from a `PduTemplate`
+and decoding it with `decode_pdu`.
 
 Decoding never trusts the input: every length is checked against its enclosing element
 before anything is read or allocated, nothing recurses, and any defect (truncation, wrong
@@ -126,6 +126,9 @@ class SnmpDecodeError(ValueError):
     `request_id` is set when the message got as far as a readable request id, so a client
     can tell which request the broken answer belongs to.
     """
+
+    # SNMPv3: the msgID, when the message got as far as a readable one (set by probes/snmp_usm.py).
+    msg_id: Optional[int] = None
 
     def __init__(self, reason: str, request_id: Optional[int] = None) -> None:
         super().__init__(reason)
@@ -315,6 +318,35 @@ class RequestTemplate:
         return f"RequestTemplate({PduType(self.pdu_type).name}, {len(self.oids)} OIDs)"
 
 
+class PduTemplate:
+    """A read-request PDU (no message around it) encoded once; `encode(request_id)` splices in the id.
+
+    SNMPv3 wraps the PDU in a scoped PDU per request (it may be encrypted, and the engine
+    time changes), so only the PDU itself can be pre-encoded, independent of user and agent.
+    """
+
+    __slots__ = ("_prefix", "_suffix", "pdu_type", "oids")
+
+    def __init__(self, pdu_type: int, oids: Sequence[str], non_repeaters: int = 0, max_repetitions: int = 0) -> None:
+        _check_request(VERSION_3, pdu_type, oids)
+        bulk = pdu_type == PduType.GET_BULK
+        rest = (_tlv(0x02, _integer(non_repeaters if bulk else 0))
+                + _tlv(0x02, _integer(max_repetitions if bulk else 0))
+                + _varbind_list((oid, NULL) for oid in oids))
+        self._prefix = bytes((pdu_type,)) + _length(6 + len(rest)) + b"\x02\x04"
+        self._suffix = rest
+        self.pdu_type = pdu_type
+        self.oids = tuple(oids)
+
+    def encode(self, request_id: int) -> bytes:
+        if not REQUEST_ID_MIN <= request_id <= REQUEST_ID_MAX:
+            raise ValueError(f"template request ids lie in [{REQUEST_ID_MIN}, {REQUEST_ID_MAX}]")
+        return self._prefix + request_id.to_bytes(4, "big") + self._suffix
+
+    def __repr__(self) -> str:
+        return f"PduTemplate({PduType(self.pdu_type).name}, {len(self.oids)} OIDs)"
+
+
 # --- decoding -------------------------------------------------------------------------------
 
 def _header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
@@ -340,6 +372,11 @@ def _header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
     return tag, pos, stop
 
 
+def read_header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """(tag, content start, content end) of the element at `pos`; SnmpDecodeError if it overruns `end`."""
+    return _header(data, pos, end)
+
+
 def _small_integer(data: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
     """(value, next position) of an INTEGER of at most 5 octets (ids, status, index, version)."""
     tag, start, stop = _header(data, pos, end)
@@ -352,6 +389,11 @@ def _small_integer(data: bytes, pos: int, end: int, what: str) -> tuple[int, int
 
 _oid_decode_cache: dict[bytes, str] = {}
 _OID_CACHE_LIMIT = 100_000  # about 10 MB at worst; cleared when full (hostile input cannot grow it)
+
+
+def read_small_integer(data: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
+    """(value, next position) of an INTEGER of at most 5 octets; `what` names it in errors."""
+    return _small_integer(data, pos, end, what)
 
 
 def _oid_text(raw: bytes) -> str:
@@ -575,8 +617,8 @@ def _decode_message(data: bytes, accept: frozenset) -> Message:
 
 __all__ = [
     "ANSWER_PDUS", "END_OF_MIB_VIEW", "EXCEPTION_KINDS", "Kind", "MAX_SUBID", "MAX_SUBIDS", "Message",
-    "NO_SUCH_INSTANCE", "NO_SUCH_OBJECT", "NULL", "OidError", "Pdu", "PduType", "REQUEST_ID_MAX",
+    "NO_SUCH_INSTANCE", "NO_SUCH_OBJECT", "NULL", "OidError", "Pdu", "PduTemplate", "PduType", "REQUEST_ID_MAX",
     "REQUEST_ID_MIN", "REQUEST_PDUS", "RequestTemplate", "SnmpDecodeError", "TAG_OF_KIND", "VERSION_1",
     "VERSION_2C", "VERSION_3", "Value", "VarBind", "canonical_oid", "decode_message", "decode_pdu", "encode_message",
-    "encode_oid", "encode_pdu", "encode_request", "encode_value",
+    "encode_oid", "encode_pdu", "encode_request", "encode_value", "read_header", "read_small_integer",
 ]

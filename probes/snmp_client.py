@@ -1,4 +1,4 @@
-"""SNMP v1/v2c client for thousands of agents over one UDP socket per address family.
+"""SNMP v1/v2c/v3 client for thousands of agents over one UDP socket per address family.
 
 Why not pysnmp's engine on the hot path: it costs about 2 ms of CPU per 10-OID GET here and
 issue #3 allows 0.4 ms (see probes/snmp_ber.py and bench/snmp_codec.py). Like the ICMP
@@ -9,7 +9,17 @@ answer to the first try still completes the request.
 
 Errors are data: `get` and `walk` return an `SnmpResult` holding varbinds or an `SnmpError`
 (kind + a sentence for people); only programming errors (an invalid OID, a wrong argument)
-raise. Nothing this module produces (results, reprs, counters) contains a community string.
+raise. Nothing this module produces (results, reprs, counters) contains a community string,
+a pass phrase or a key.
+
+SNMPv3 (USM, probes/snmp_usm.py): the request id sits inside a scoped PDU that may be
+encrypted, so v3 answers are matched by msgID, in a table of their own next to the v1/v2c
+one (the v1/v2c path does not change). Each agent's engine ID, boots and time are discovered
+once and kept in a bounded cache keyed by (host, port) that outlives the per-agent state
+(which is dropped when idle): re-discovering on every poll would double the datagrams. A
+device that rebooted (notInTimeWindow) or got a new engine ID (unknownEngineID) is re-synced
+or re-discovered and the request retried once, transparently. USM failures are `auth` errors
+whose sentence says which failure it was.
 
 Load limits: at most `max_in_flight_per_agent` requests to one agent (1 by default: small
 agents such as UPS cards serve one request at a time) and `max_in_flight` in total.
@@ -26,14 +36,25 @@ import socket
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Literal, Optional, Sequence, Union
+from typing import Literal, NamedTuple, Optional, Sequence, Union
 
 from probes.base import ResultCode
 from probes.snmp_ber import (EXCEPTION_KINDS, NO_SUCH_OBJECT, REQUEST_ID_MAX, REQUEST_ID_MIN, VERSION_1,
-                             VERSION_2C, Kind, Pdu, PduType, RequestTemplate, SnmpDecodeError, Value, VarBind,
-                             canonical_oid, decode_message)
+                             VERSION_2C, Kind, Pdu, PduTemplate, PduType, RequestTemplate, SnmpDecodeError, Value,
+                             VarBind, canonical_oid, decode_message)
+from probes.snmp_usm import (FLAG_AUTH, FLAG_PRIV, NOT_IN_TIME_WINDOWS, REPORTS, UNKNOWN_ENGINE_IDS, USM_REPORTS,
+                             UsmSecurityError, UsmSession, UsmUser, V3Message, encode_discovery, is_v3,
+                             open_unauthenticated, parse_v3)
 
 _WIRE_VERSION = {"v1": VERSION_1, "v2c": VERSION_2C}
+_VERSIONS = ("v1", "v2c", "v3")
+_ENGINE_CACHE_LIMIT = 100_000  # (host, port) -> engine: about 200 bytes each
+_SESSION_CACHE_LIMIT = 100_000
+_MAX_ENGINE_TIME = 0x7FFFFFFF
+# An agent that answered anything within this long is "alive": an authPriv request it ignores is
+# then diagnosed with an authNoPriv probe (see _exchange_v3), a dead one is not probed forever.
+_ALIVE_WINDOW_S = 600.0
+_PRIVACY_PROBE = PduTemplate(PduType.GET, ("0.0",))  # see _diagnose_privacy
 _RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
 _READS_PER_WAKEUP = 512  # then let other callbacks run; the rest is read on the next wakeup
 _TEMPLATE_CACHE_LIMIT = 50_000
@@ -50,18 +71,22 @@ _TOO_BIG, _NO_SUCH_NAME, _GEN_ERR, _AUTHORIZATION_ERROR = 1, 2, 5, 16
 
 @dataclass(frozen=True, slots=True)
 class Agent:
-    """An SNMP agent: IP literal, UDP port, "v1" or "v2c", and the community (kept out of repr)."""
+    """An SNMP agent: IP literal, UDP port, version, and the community (v1/v2c, kept out of repr)
+    or the USM user (v3; its repr shows no pass phrase)."""
 
     host: str
     port: int
-    version: Literal["v1", "v2c"]
-    community: str = field(repr=False)
+    version: Literal["v1", "v2c", "v3"]
+    community: str = field(default="", repr=False)
+    user: Optional[UsmUser] = None  # required when version == "v3"
 
     def __post_init__(self) -> None:
-        if self.version not in _WIRE_VERSION:
-            raise ValueError(f"SNMP version must be 'v1' or 'v2c', not {self.version!r}")
+        if self.version not in _VERSIONS:
+            raise ValueError(f"SNMP version must be 'v1', 'v2c' or 'v3', not {self.version!r}")
         if not 0 < self.port < 65536:
             raise ValueError(f"UDP port {self.port} out of range")
+        if self.version == "v3" and not isinstance(self.user, UsmUser):
+            raise ValueError("an SNMPv3 agent needs a UsmUser")
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
@@ -75,7 +100,7 @@ class ErrorKind(enum.StrEnum):
     TOO_BIG = "too_big"  # the answer would not fit in one message, even for a single OID
     NO_SUCH_OBJECT = "no_such_object"  # the agent has none of the OIDs asked for
     GEN_ERR = "gen_err"  # the agent failed internally (error-status genErr)
-    AUTH = "auth"  # error-status authorizationError (v3 USM failures will use it too)
+    AUTH = "auth"  # error-status authorizationError, and every v3 USM failure (the sentence says which)
     AGENT_ERROR = "agent_error"  # any other error-status
     WALK_LOOP = "walk_loop"  # GETNEXT answered an OID that is not after the one asked for
     TOO_MANY_ROWS = "too_many_rows"  # the walk passed its varbind cap
@@ -153,6 +178,17 @@ class ClientStats:
     timeouts: int = 0
     ignored: int = 0
     malformed: int = 0
+    discoveries: int = 0  # v3 engine discoveries (first contact, or the engine ID changed)
+    resyncs: int = 0  # v3 time re-synchronisations after notInTimeWindow (the device rebooted)
+    reports: int = 0  # v3 Report PDUs received
+
+
+class EngineInfo(NamedTuple):
+    """What the client knows about an SNMPv3 agent's engine (for status pages and tests)."""
+
+    engine_id: bytes
+    boots: int
+    time: int  # estimated snmpEngineTime now
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -223,8 +259,49 @@ class _Pending:
         self.late: Union[Pdu, SnmpError, None] = None
 
 
+class _Engine:
+    """An SNMPv3 agent's engine as last learnt: ID, boots, and time anchored to our monotonic clock
+    (RFC 3414 2.3: the manager keeps the agent's notion of time to stay in its 150 s window)."""
+
+    __slots__ = ("engine_id", "boots", "time", "synced_at", "heard_at", "session")
+
+    def __init__(self, engine_id: bytes, boots: int, engine_time: int) -> None:
+        self.engine_id = engine_id
+        self.resync(boots, engine_time)
+        self.heard_at = self.synced_at  # last valid answer of any kind from the agent
+        # The session of the user last polled here: usually the only one, found without hashing.
+        self.session: Optional[UsmSession] = None
+
+    def resync(self, boots: int, engine_time: int) -> None:
+        self.boots, self.time, self.synced_at = boots, engine_time, time.monotonic()
+
+    def learn(self, boots: int, engine_time: int) -> None:
+        """RFC 3414 3.2 step 7b: an authenticated message moves our notion of its clock forward only."""
+        if boots > self.boots or (boots == self.boots and engine_time > self.time):
+            self.resync(boots, engine_time)
+
+    def now(self) -> tuple[int, int]:
+        """(boots, estimated engine time) to put in a request."""
+        return self.boots, min(self.time + int(time.monotonic() - self.synced_at), _MAX_ENGINE_TIME)
+
+
+class _V3Pending:
+    """A v3 request in flight, keyed by msgID. `session` None: an engine discovery probe."""
+
+    __slots__ = ("future", "source", "session", "engine", "request_id", "late")
+
+    def __init__(self, source: tuple[str, int], session: Optional[UsmSession], engine: Optional[_Engine],
+                 request_id: int) -> None:
+        self.future: Optional[asyncio.Future] = None
+        self.source = source
+        self.session = session
+        self.engine = engine
+        self.request_id = request_id
+        self.late: Union[V3Message, SnmpError, None] = None
+
+
 class SnmpClient:
-    """Every SNMP v1/v2c request of the process; `get` and `walk` may run concurrently."""
+    """Every SNMP v1/v2c/v3 request of the process; `get` and `walk` may run concurrently."""
 
     def __init__(self, options: RequestOptions = RequestOptions(), max_in_flight_per_agent: int = 1,
                  max_in_flight: int = 512, bulk_retry_after_s: float = 3600.0) -> None:
@@ -240,11 +317,17 @@ class SnmpClient:
         self._sockets: dict[int, socket.socket] = {}
         self._socket_errors: dict[int, str] = {}
         self._pending: dict[int, _Pending] = {}
+        self._v3_pending: dict[int, _V3Pending] = {}  # by msgID: v3 request ids may be encrypted
         self._agents: dict[tuple[str, int], _AgentState] = {}
-        self._templates: dict[tuple, RequestTemplate] = {}
+        # Outlives _agents (idle agent state is dropped), else every poll would re-discover.
+        self._engines: dict[tuple[str, int], _Engine] = {}
+        self._sessions: dict[tuple[UsmUser, bytes], UsmSession] = {}
+        self._templates: dict[tuple, Union[RequestTemplate, PduTemplate]] = {}
         self._global: Optional[asyncio.Semaphore] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._random = random.Random()  # seeded from os.urandom: ids are not guessable off-path
+        # Privacy salt counter (RFC 3826 3.1.2.1: a 64-bit integer, starting anywhere, never repeating soon).
+        self._salt = self._random.getrandbits(64)
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -255,6 +338,11 @@ class SnmpClient:
             self._loop = asyncio.get_running_loop()
             self._global = asyncio.Semaphore(self.max_in_flight)
 
+    def busy(self) -> bool:
+        """Requests are waiting for answers or for their turn (a retired client closes once idle)."""
+        return bool(self._pending or self._v3_pending) or any(
+            state.users or state.in_flight or state.waiters for state in self._agents.values())
+
     def close(self) -> None:
         """Close the sockets; requests still waiting end with a `closed` error."""
         self._closed = True
@@ -263,10 +351,19 @@ class SnmpClient:
                 self._loop.remove_reader(sock.fileno())
             sock.close()
         self._sockets.clear()
-        for entry in self._pending.values():
+        for entry in [*self._pending.values(), *self._v3_pending.values()]:
             if entry.future is not None and not entry.future.done():
                 entry.future.set_result(SnmpError(ErrorKind.CLOSED, "the SNMP client was closed"))
         self._pending.clear()
+        self._v3_pending.clear()
+
+    def engine_info(self, agent: Agent) -> Optional[EngineInfo]:
+        """The SNMPv3 engine learnt for `agent`'s address and port, if any."""
+        normalised = _normalise(agent.host)
+        engine = self._engines.get((normalised[1], agent.port)) if normalised is not None else None
+        if engine is None:
+            return None
+        return EngineInfo(engine.engine_id, *engine.now())
 
     def _socket(self, family: int) -> Union[socket.socket, str]:
         sock = self._sockets.get(family)
@@ -295,6 +392,7 @@ class SnmpClient:
     def _read(self, sock: socket.socket) -> None:
         recvfrom = sock.recvfrom
         pending = self._pending
+        v3_pending = self._v3_pending
         stats = self.stats
         for _ in range(_READS_PER_WAKEUP):
             try:
@@ -304,9 +402,15 @@ class SnmpClient:
             except OSError:  # a queued ICMP error; nothing to read in it
                 continue
             source = source[:2]
+            if v3_pending and is_v3(data):  # (no v3 request in flight: the v1/v2c path pays nothing)
+                self._read_v3(data, source)
+                continue
             try:
                 message = decode_message(data)
             except SnmpDecodeError as exc:
+                if is_v3(data):  # a late or duplicate v3 answer while no v3 request is in flight
+                    stats.ignored += 1
+                    continue
                 stats.malformed += 1
                 entry = pending.get(exc.request_id) if exc.request_id is not None else None
                 if entry is not None and entry.source == source:
@@ -330,6 +434,64 @@ class SnmpClient:
 
     def _settle(self, request_id: int, entry: _Pending, outcome: Union[Pdu, SnmpError]) -> None:
         del self._pending[request_id]
+        future = entry.future
+        if future is not None and not future.done():
+            future.set_result(outcome)
+        else:
+            entry.late = outcome
+
+    def _read_v3(self, data: bytes, source: tuple[str, int]) -> None:
+        stats = self.stats
+        v3_pending = self._v3_pending
+        try:
+            parsed = parse_v3(data)
+        except SnmpDecodeError as exc:
+            stats.malformed += 1
+            entry = v3_pending.get(exc.msg_id) if exc.msg_id is not None else None
+            if entry is not None and entry.source == source:
+                self._settle_v3(exc.msg_id, entry, SnmpError(
+                    ErrorKind.MALFORMED, f"the agent's response could not be decoded: {exc.reason}"))
+            else:
+                self._note_noise(source, exc.reason)
+            return
+        msg_id = parsed.msg_id
+        entry = v3_pending.get(msg_id)
+        if entry is None or entry.source != source:
+            stats.ignored += 1  # late, duplicate, spoofed or another agent's
+            return
+        session = entry.session
+        try:
+            message = session.open(parsed, data) if session is not None else open_unauthenticated(parsed, data)
+        except UsmSecurityError as exc:
+            # The agent answered our msgID, but not in a way this user can verify or read.
+            stats.malformed += 1
+            self._settle_v3(msg_id, entry, SnmpError(
+                ErrorKind.AUTH, f"the agent's SNMPv3 answer failed the USM checks: {exc.reason}"))
+            return
+        except SnmpDecodeError as exc:
+            stats.malformed += 1
+            self._settle_v3(msg_id, entry, SnmpError(
+                ErrorKind.MALFORMED, f"the agent's response could not be decoded: {exc.reason}"))
+            return
+        if message.pdu.type == PduType.RESPONSE:
+            # RFC 3412 7.2 step 14: a response has the request's security level and engine, and
+            # (our own check) the request id of the PDU we sent.
+            level = (FLAG_AUTH if message.authenticated else 0) | (FLAG_PRIV if message.encrypted else 0)
+            if (session is None or level != session.level_flags or message.engine_id != session.engine_id
+                    or message.pdu.request_id != entry.request_id):
+                stats.ignored += 1
+                self._note_noise(source, "the agent answered with another security level, engine ID or request id")
+                return
+        engine = entry.engine
+        if engine is not None:
+            engine.heard_at = time.monotonic()
+            if message.authenticated:
+                engine.learn(message.boots, message.time)
+        stats.answers += 1
+        self._settle_v3(msg_id, entry, message)
+
+    def _settle_v3(self, msg_id: int, entry: _V3Pending, outcome: Union[V3Message, SnmpError]) -> None:
+        del self._v3_pending[msg_id]
         future = entry.future
         if future is not None and not future.done():
             future.set_result(outcome)
@@ -394,12 +556,15 @@ class SnmpClient:
             del self._agents[state.source]  # nothing to remember: do not keep 10,000 idle entries
 
     def _template(self, agent: Agent, pdu_type: int, oids: tuple[str, ...],
-                  max_repetitions: int = 0) -> RequestTemplate:
+                  max_repetitions: int = 0) -> Union[RequestTemplate, PduTemplate]:
         key = (agent.version, agent.community, pdu_type, oids, max_repetitions)
         template = self._templates.get(key)
         if template is None:
-            template = RequestTemplate(_WIRE_VERSION[agent.version], agent.community.encode(), pdu_type, oids,
-                                       0, max_repetitions)
+            if agent.version == "v3":  # the PDU only: the message around it differs per user and engine
+                template = PduTemplate(pdu_type, oids, 0, max_repetitions)
+            else:
+                template = RequestTemplate(_WIRE_VERSION[agent.version], agent.community.encode(), pdu_type,
+                                           oids, 0, max_repetitions)
             if len(self._templates) >= _TEMPLATE_CACHE_LIMIT:
                 self._templates.clear()
             self._templates[key] = template
@@ -408,6 +573,8 @@ class SnmpClient:
     async def _exchange(self, agent: Agent, state: _AgentState, template: RequestTemplate,
                         options: RequestOptions) -> tuple[Union[Pdu, SnmpError], int]:
         """(answer PDU or error, datagrams sent) for one request, with its retries."""
+        if agent.version == "v3":
+            return await self._exchange_v3(agent, state, template, options)
         await self._acquire(state)
         if self._closed:  # (also while this request waited for its turn)
             self._global.release()
@@ -459,6 +626,184 @@ class SnmpClient:
                 timer.cancel()
             if pending.get(request_id) is entry:
                 del pending[request_id]
+            self._global.release()
+            self._release(state)
+
+    # -- SNMPv3 ------------------------------------------------------------------------------
+
+    async def _exchange_v3(self, agent: Agent, state: _AgentState, template: PduTemplate,
+                           options: RequestOptions) -> tuple[Union[Pdu, SnmpError], int]:
+        """(Response PDU or error, datagrams sent) for one v3 request.
+
+        Discovers the engine first if it is not known. A Report is never returned: an
+        authenticated notInTimeWindow (the device rebooted: boots went up) re-syncs the clock,
+        unknownEngineID (a new engine ID) re-discovers it, and the request is retried once;
+        any other Report, or the same one again, becomes an error.
+        """
+        sent_total = 0
+        engine = self._engines.get(state.source)
+        if engine is None:
+            engine, sent = await self._discover(agent, state, options)
+            sent_total += sent
+            if isinstance(engine, SnmpError):
+                return engine, sent_total
+        healed: Optional[str] = None  # what the one retry did, if it happened
+        user = agent.user
+        while True:
+            session = engine.session
+            if session is None or session.user is not user:
+                session = engine.session = self._session(user, engine.engine_id)
+            outcome, sent = await self._round_v3(agent, state, session, engine, template, options)
+            sent_total += sent
+            if isinstance(outcome, SnmpError):
+                if (outcome.kind is ErrorKind.TIMEOUT and session.level_flags & FLAG_PRIV
+                        and time.monotonic() - engine.heard_at < _ALIVE_WINDOW_S):
+                    diagnosis, sent = await self._diagnose_privacy(agent, state, engine, template, options)
+                    sent_total += sent
+                    outcome = diagnosis or outcome
+                return outcome, sent_total
+            pdu = outcome.pdu
+            if pdu.type == PduType.RESPONSE:
+                return pdu, sent_total
+            self.stats.reports += 1
+            oid = pdu.varbinds[0][0] if pdu.varbinds else None
+            if healed is None and oid == NOT_IN_TIME_WINDOWS and outcome.authenticated:
+                # Authenticated with our key and answering our msgID: its boots/time are the agent's
+                # own, even if they went down (a device that lost its boots counter).
+                engine.resync(outcome.boots, outcome.time)
+                self.stats.resyncs += 1
+                healed = "re-synchronised with the agent's clock"
+                continue
+            if healed is None and oid == UNKNOWN_ENGINE_IDS:
+                current = self._engines.get(state.source)
+                if current is not None and current is not engine:
+                    engine = current  # a concurrent request re-discovered it already
+                else:
+                    engine, sent = await self._discover(agent, state, options)
+                    sent_total += sent
+                    if isinstance(engine, SnmpError):
+                        return engine, sent_total
+                healed = "re-discovered the agent's engine ID"
+                continue
+            return _report_error(agent, outcome, healed), sent_total
+
+    async def _diagnose_privacy(self, agent: Agent, state: _AgentState, engine: _Engine, template: PduTemplate,
+                                options: RequestOptions) -> tuple[Optional[SnmpError], int]:
+        """Why a live agent ignored an authPriv request: ask the same at authNoPriv, once.
+
+        net-snmp (5.9.3, and agents built on it) drops a request it cannot decrypt without the
+        usmStatsDecryptionErrors report RFC 3414 asks for, so a wrong priv pass phrase or
+        protocol looks like a timeout. If the agent answers the same user authenticated but
+        unencrypted, the user and auth key are right and privacy is what it cannot read.
+        """
+        user = agent.user
+        auth_only = UsmUser(user.name, user.auth_protocol, user.auth_passphrase, context_name=user.context_name)
+        # Not the caller's request: unencrypted, its answer would carry the values in clear text
+        # (a downgrade). A GET of 0.0, which no agent has, proves the same and discloses nothing.
+        probe, sent = await self._round_v3(agent, state, self._session(auth_only, engine.engine_id), engine,
+                                           _PRIVACY_PROBE, RequestOptions(timeout_s=options.timeout_s, retries=0))
+        if isinstance(probe, SnmpError) or not probe.authenticated:
+            return None, sent
+        return SnmpError(ErrorKind.AUTH, (
+            f"{agent} ignored SNMPv3 user {user.name!r} ({user.level}, auth {user.auth_protocol}, priv "
+            f"{user.priv_protocol}) but answered the same user at authNoPriv: decryption error (wrong priv "
+            "pass phrase or priv protocol; the agent drops what it cannot decrypt)")), sent
+
+    async def _discover(self, agent: Agent, state: _AgentState,
+                        options: RequestOptions) -> tuple[Union[_Engine, SnmpError], int]:
+        """Learn the agent's engine ID, boots and time (RFC 3414 4) and cache them."""
+        self.stats.discoveries += 1
+        outcome, sent = await self._round_v3(agent, state, None, None, None, options)
+        if isinstance(outcome, SnmpError):
+            return outcome, sent
+        if outcome.pdu.type != PduType.REPORT or not outcome.engine_id:
+            return SnmpError(ErrorKind.MALFORMED, (
+                f"{agent} answered SNMPv3 engine discovery without a Report carrying its engine ID")), sent
+        engine = _Engine(outcome.engine_id, outcome.boots, outcome.time)
+        engines = self._engines
+        engines.pop(state.source, None)
+        if len(engines) >= _ENGINE_CACHE_LIMIT:
+            del engines[next(iter(engines))]  # the oldest discovery goes first
+        engines[state.source] = engine
+        return engine, sent
+
+    def _session(self, user: UsmUser, engine_id: bytes) -> UsmSession:
+        key = (user, engine_id)
+        session = self._sessions.get(key)
+        if session is None:
+            session = UsmSession(user, engine_id)  # keys come from snmp_usm's own cache when known
+            if len(self._sessions) >= _SESSION_CACHE_LIMIT:
+                del self._sessions[next(iter(self._sessions))]
+            self._sessions[key] = session
+        return session
+
+    async def _round_v3(self, agent: Agent, state: _AgentState, session: Optional[UsmSession],
+                        engine: Optional[_Engine], template: Optional[PduTemplate],
+                        options: RequestOptions) -> tuple[Union[V3Message, SnmpError], int]:
+        """(answer message or error, datagrams sent) for one v3 datagram with its retries.
+
+        Same shape as `_exchange` for v1/v2c (kept separate so that path stays as it is).
+        Retries resend the same datagram: same msgID, so a late answer to the first try still
+        completes the request, and the engine time in it is still inside the 150 s window.
+        """
+        await self._acquire(state)
+        if self._closed:
+            self._global.release()
+            self._release(state)
+            return SnmpError(ErrorKind.CLOSED, "the SNMP client was closed"), 0
+        sock = self._socket(state.family)
+        if isinstance(sock, str):
+            self._global.release()
+            self._release(state)
+            return SnmpError(ErrorKind.SEND_FAILED, sock), 0
+        pending = self._v3_pending
+        randint = self._random.randint
+        msg_id = randint(REQUEST_ID_MIN, REQUEST_ID_MAX)
+        while msg_id in pending:
+            msg_id = randint(REQUEST_ID_MIN, REQUEST_ID_MAX)
+        # The PDU's request id is the msgID: RFC 3412 6.2 only says a receiver must not assume they
+        # are equal; this manager checks both in the answer, and saves drawing a second number.
+        if session is None:
+            datagram = encode_discovery(msg_id, msg_id)
+        else:
+            boots, engine_time = engine.now()
+            self._salt += 1
+            datagram = session.encode(msg_id, boots, engine_time, template.encode(msg_id), self._salt)
+        entry = pending[msg_id] = _V3Pending(state.source, session, engine, msg_id)
+        started = time.monotonic()
+        sent = 0
+        timer = None
+        try:
+            for attempt in range(options.retries + 1):
+                future = entry.future = self._loop.create_future()
+                error = await self._send(sock, datagram, state.address)
+                if error is not None:
+                    return error, sent
+                sent += 1
+                self.stats.sent += 1
+                if attempt:
+                    self.stats.retries += 1
+                timer = self._loop.call_later(options.timeout_s, _expire, future)
+                outcome = await future
+                timer.cancel()
+                if outcome is _TIMED_OUT and entry.late is not None:
+                    outcome = entry.late
+                if outcome is not _TIMED_OUT:
+                    return outcome, sent
+            self.stats.timeouts += 1
+            tries = f"{sent} {'try' if sent == 1 else 'tries'}"
+            what = "SNMPv3 engine discovery" if session is None else f"SNMPv3 request as user {agent.user.name!r}"
+            if state.noise_at >= started and state.noise_reason:
+                return SnmpError(ErrorKind.MALFORMED, (
+                    f"no valid answer from {agent} to {what} within {options.timeout_s:g} s ({tries}); it sent "
+                    f"datagrams that are not valid SNMP responses ({state.noise_reason})")), sent
+            return SnmpError(ErrorKind.TIMEOUT, (
+                f"no answer from {agent} to {what} within {options.timeout_s:g} s ({tries})")), sent
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if pending.get(msg_id) is entry:
+                del pending[msg_id]
             self._global.release()
             self._release(state)
 
@@ -639,6 +984,27 @@ def _status_error(agent: Agent, pdu: Pdu, oids: Sequence[str]) -> SnmpError:
     return SnmpError(kind, f"{agent} answered {name}{where}")
 
 
+def _report_error(agent: Agent, message: V3Message, healed: Optional[str]) -> SnmpError:
+    """The error a v3 Report stands for (the sentence names the USM failure, never a secret)."""
+    pdu = message.pdu
+    oid = pdu.varbinds[0][0] if pdu.varbinds else None
+    name, meaning = REPORTS.get(oid, (None, None))
+    user = agent.user
+    if name is None:
+        return SnmpError(ErrorKind.AGENT_ERROR, (
+            f"{agent} answered the SNMPv3 request with a Report of {oid or 'no varbinds'}"))
+    if oid == NOT_IN_TIME_WINDOWS and not message.authenticated:
+        meaning += " (in an unauthenticated report, so the client did not re-synchronise)"
+    if healed is not None:
+        meaning += f", still after the client {healed} and retried once"
+    if oid in USM_REPORTS:
+        return SnmpError(ErrorKind.AUTH, (
+            f"{agent} refused SNMPv3 user {user.name!r} ({user.level}, auth {user.auth_protocol}, "
+            f"priv {user.priv_protocol}): {meaning} ({name})"))
+    context = f" (context name {user.context_name!r})" if "context" in name.lower() else ""
+    return SnmpError(ErrorKind.AGENT_ERROR, f"{agent} answered the SNMPv3 request with {name}: {meaning}{context}")
+
+
 def _check_get_answer(pdu: Pdu, oids: Sequence[str]) -> Optional[SnmpError]:
     varbinds = pdu.varbinds
     if len(varbinds) != len(oids) or any(vb[0] != oid for vb, oid in zip(varbinds, oids)):
@@ -648,4 +1014,5 @@ def _check_get_answer(pdu: Pdu, oids: Sequence[str]) -> Optional[SnmpError]:
     return None
 
 
-__all__ = ["Agent", "ClientStats", "ErrorKind", "RequestOptions", "SnmpClient", "SnmpError", "SnmpResult"]
+__all__ = ["Agent", "ClientStats", "EngineInfo", "ErrorKind", "RequestOptions", "SnmpClient", "SnmpError",
+           "SnmpResult", "UsmUser"]

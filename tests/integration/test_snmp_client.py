@@ -246,6 +246,19 @@ async def test_wrong_community_is_a_timeout_that_never_names_the_community(snmpd
     assert (await client.get(agent_of(snmpd), [SYS_UPTIME])).ok  # the client goes on
 
 
+def test_agent_construction_v1_v2c_positional_and_v3_needs_a_user():
+    from probes.snmp_client import UsmUser
+    agent = Agent("127.0.0.1", 161, "v2c", COMMUNITY)
+    assert (agent.community, agent.user) == (COMMUNITY, None)
+    assert COMMUNITY not in repr(agent)
+    with pytest.raises(ValueError, match="needs a UsmUser"):
+        Agent("127.0.0.1", 161, "v3")
+    with pytest.raises(ValueError, match="'v1', 'v2c' or 'v3'"):
+        Agent("127.0.0.1", 161, "v4", COMMUNITY)
+    v3 = Agent("127.0.0.1", 161, "v3", user=UsmUser("ops", "sha", "Auth-pass-phrase", "aes", "Priv-pass-phrase"))
+    assert "ops" in repr(v3) and "Auth-pass-phrase" not in repr(v3) and "Priv-pass-phrase" not in repr(v3)
+
+
 async def test_not_an_ip_address_is_an_error_not_an_exception(client):
     result = await client.get(Agent("ups-7.example.invalid", 161, "v2c", COMMUNITY), [SYS_UPTIME])
     assert result.error.kind is ErrorKind.BAD_ADDRESS

@@ -184,3 +184,25 @@ def test_snmp_walk_prints_what_snmpwalk_prints(workdir, server_snmpd, snmpsim):
     assert unknown.returncode == 2 and "no device named 'nobody'" in unknown.stderr
     bad_oid = _netvigil("snmp", "walk", "ups-1", "ifTable", "-c", str(settings), env=env)
     assert bad_oid.returncode == 2 and "not a numeric OID" in bad_oid.stderr
+
+
+def test_sighup_changing_the_snmp_in_flight_caps_swaps_the_client_and_keeps_polling(workdir, server_snmpd, snmpsim):
+    settings = _write(workdir, server_snmpd, snmpsim)
+    process, listener = _start(workdir, settings, **_credentials(workdir))
+    try:
+        listener.wait_for("READY=1")
+        wait_until(lambda: {r["snmp"] for r in _rows(settings).values()} == {"ok"}, timeout_s=20,
+                   what="SNMP ok for both devices")
+        settings.write_text(settings.read_text().replace("    interval_s: 5\n",
+                                                         "    interval_s: 5\n    max_in_flight: 7\n"))
+        before = _status(settings)["daemon"]["scheduler"]["snmp"]["runs_total"]
+        process.popen.send_signal(signal.SIGHUP)
+        wait_until(lambda: _status(settings)["daemon"]["reloads"] == 1, timeout_s=15, what="the reload")
+        wait_until(lambda: _status(settings)["daemon"]["scheduler"]["snmp"]["runs_total"] >= before + 2,
+                   timeout_s=20, what="SNMP runs after the reload")
+        assert {r["snmp"] for r in _rows(settings).values()} == {"ok"}
+    finally:
+        code = process.stop()
+        listener.close()
+    assert code == 0, process.log()
+    assert "Traceback" not in process.log()
