@@ -41,7 +41,9 @@ class _Strict(BaseModel):
 
 class ValueSpec(_Strict):
     """One value: a scalar (full OID with its instance, e.g. `...1.3.0`) or a table column
-    (the column OID without the index). It becomes a field or a tag."""
+    (the column OID without the index). It becomes a field or a tag. Several specs may give
+    the same field or tag: the first that has a value wins, the later ones are fallbacks
+    (a 64-bit counter before its 32-bit twin; entPhysicalName before entPhysicalDescr)."""
 
     oid: str = Field(..., pattern=_OID)
     field: Optional[str] = Field(None, pattern=_NAME, description="field name, unit in the name")
@@ -119,7 +121,14 @@ class DerivedSpec(_Strict):
             return None
         if self.valid is not None and not self.valid[0] <= value <= self.valid[1]:
             return None
-        return round(value, 6) if isinstance(value, float) else value
+        return _tidy(value) if isinstance(value, float) else value
+
+
+def _tidy(value: float) -> float:
+    """A float without binary noise (19.900000000000002 -> 19.9), to 12 significant digits, not
+    to a number of decimals: an SI-scaled reading can be tiny (an optical receiver's 0.1 uW is
+    1e-07 W) and must not round to 0."""
+    return float(f"{value:.12g}")
 
 
 class _NoValue(Exception):
@@ -367,18 +376,22 @@ def _field_value(spec: ValueSpec, raw: RawValue, key: str, time_ns: int,
     scaled = value * spec.scale / spec.divisor
     if spec.valid is not None and not spec.valid[0] <= scaled <= spec.valid[1]:
         return None
-    return round(scaled, 6) if isinstance(scaled, float) else scaled
+    return _tidy(scaled) if isinstance(scaled, float) else scaled
 
 
 def _apply(specs: Iterable[ValueSpec], lookup, key_suffix: str, time_ns: int, counters: CounterState,
            fields: dict, tags: dict) -> None:
+    given: set[str] = set()       # tags these specs gave (not the base tags, which a spec may replace)
     for spec in specs:
+        if spec.tag in given:
+            continue  # an earlier spec (e.g. entPhysicalName) already gave this tag
         raw = _matched(spec, lookup(spec.oid))
         if spec.tag is not None:
             code = number(raw) if spec.labels else None
             value = spec.labels.get(int(code), text(raw)) if code is not None else text(raw)
             if value is not None:
                 tags[spec.tag] = value
+                given.add(spec.tag)
             continue
         if spec.field in fields:
             continue  # an earlier spec (e.g. the 64-bit HC counter) already gave this field

@@ -5,6 +5,7 @@ reference), and the profile engine's own rules."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -152,7 +153,7 @@ def test_a_broken_profile_is_a_sentence_naming_file_and_key(tmp_path, text, prob
 def test_profiles_are_selected_by_class_and_sysobjectid_prefix():
     names = lambda cls, oid: sorted(p.name for p in sp.select(PROFILES, cls, oid))  # noqa: E731
     assert names("ups", "1.3.6.1.4.1.8072.3.2.10") == ["host", "system", "ups"]
-    assert names("switch", "1.3.6.1.4.1.9.6.1.70.2000.1") == ["if", "system"]
+    assert names("switch", "1.3.6.1.4.1.9.6.1.70.2000.1") == ["entity_sensor", "if", "system"]
     assert names("other", ".1.3.6.1.4.1.8072.3.2.15") == ["host", "system"]
     assert names("other", "1.3.6.1.4.1.8072.3.20") == ["system"]    # a prefix match is per sub-identifier
 
@@ -403,6 +404,64 @@ def test_cisco_cpu_name_through_its_physical_index_and_older_objects():
     assert "name" not in cpu.tags
 
 
+def test_entity_sensor_on_an_arista_7050_matches_librenms():
+    """Arista DCS-7050TX-128, EOS 4.15.3F (arista_eos, a trimmed extract: SOURCES.md). LibreNMS
+    (tests/data/arista_eos.json @ edeecc12) reads from ENTITY-SENSOR-MIB, among others: "Cpu" 53.3 °C,
+    "CPU board" 42, "Back-panel" 36.5, "Front-panel" 24.6, "Jericho0 ambient" 43, "Jericho0 on-die"
+    64.8, "Jericho1 ambient" 52, "Jericho1 on-die" 64, the DOM temperatures of Ethernet1 25.8 and
+    Ethernet2 33.7; fans 8287, 8450 and 8310 rpm (trays 2-4), 7968 and 8304 (PSU 1 and 2); TX bias
+    of Ethernet1-14 in A; TX power of Ethernet28/29/30/47/48 as -6.103/-6.167/-6.278/-1.19/-1.558 dBm
+    and RX power of Ethernet47 -40 dBm (it converts the recorded mW to dBm; this profile keeps W).
+    Every entPhysicalName is empty on this agent: the names are entPhysicalDescr."""
+    samples = _samples("entity_sensor", "arista_eos")
+    assert {s.measurement for s in samples} == {"entity_sensor"}
+    sensors = {s.tags["index"]: (s.tags["name"], s.tags["type"], s.fields) for s in samples}
+    # 211 sensors in the table; the 29 receivers without light (-1000000000) have no reading.
+    assert len(sensors) == 211 - 29
+    assert sensors["100006001"] == ("Cpu temp sensor", "celsius", {"value": 53.3, "oper_status": 1})
+    assert sensors["100601111"] == ("Fan Tray 1 Fan 1 Sensor 1", "rpm", {"value": 8426, "oper_status": 1})
+    value = {index: fields["value"] for index, (_, _, fields) in sensors.items()}
+    librenms_celsius = {"100006001": 53.3, "100006014": 42, "100006015": 36.5, "100006016": 24.6,
+                        "100006017": 43, "100006018": 64.8, "100006019": 52, "100006020": 64,
+                        "100301201": 25.8, "100302201": 33.7}
+    librenms_rpm = {"100602111": 8287, "100603111": 8450, "100604111": 8310, "100711211": 7968, "100721211": 8304}
+    librenms_amperes = {"100301211": 0.03345, "100302211": 0.0182, "100303211": 0.02265, "100304211": 0.0225,
+                        "100305211": 0.02225, "100306211": 0.01915, "100307211": 0.02, "100308211": 0.01835,
+                        "100309211": 0.0206, "100310211": 0.024, "100311211": 0.0238, "100312211": 0.0151,
+                        "100313211": 0.0224, "100314211": 0.02395}
+    for expected, unit in ((librenms_celsius, "celsius"), (librenms_rpm, "rpm"), (librenms_amperes, "amperes")):
+        for index, reading in expected.items():
+            assert sensors[index][1] == unit and value[index] == pytest.approx(reading), index
+    librenms_dbm = {"100328212": -6.103, "100329212": -6.167, "100330212": -6.278, "100347212": -1.19,
+                    "100347213": -40, "100348212": -1.558}
+    for index, dbm in librenms_dbm.items():
+        assert sensors[index][1] == "watts"
+        assert 10 * math.log10(value[index] * 1000) == pytest.approx(dbm, abs=0.001), index
+    assert value["100347213"] == 1e-07          # 0.1 uW: kept, not rounded to 0
+    assert "100328213" not in sensors           # Ethernet28's dark receiver (LibreNMS: 0)
+    # Voltages as the agent types them (its board rails say voltsAC), precision 2:
+    assert sensors["100006002"][:2] == ("CpucardPwrCon Rail1 12V standby", "voltsAC") and value["100006002"] == 11.98
+    assert sensors["100711105"][:2] == ("Input voltage sensor", "voltsAC") and value["100711105"] == 229.25
+    assert sensors["100301202"][1] == "voltsDC" and value["100301202"] == 3.31
+    assert {fields["oper_status"] for _, _, fields in sensors.values()} == {1}
+    # Entities that are no sensors (the chassis, ports, slots, containers) are not written.
+    assert not {"1", "100100001", "100301000", "100301100", "1100006000"} & set(sensors)
+
+
+def test_entity_sensor_prefers_entphysicalname_and_keeps_unknown_codes():
+    values = snmprec.read("arista_eos")
+    values["1.3.6.1.2.1.47.1.1.1.1.7.100006001"] = b"CPU"            # an agent that fills entPhysicalName
+    values["1.3.6.1.2.1.99.1.1.1.1.100006014"] = 15                   # a type code not in the list
+    values["1.3.6.1.2.1.99.1.1.1.5.100006015"] = 3                    # nonoperational
+    values["1.3.6.1.2.1.99.1.1.1.2.100006016"] = 99                   # a scale no agent should send
+    samples = {s.tags["index"]: s for s in sp.extract(PROFILES["entity_sensor"], values, TAGS, T0, sp.CounterState())}
+    assert samples["100006001"].tags["name"] == "CPU"
+    assert samples["100006002"].tags["name"] == "CpucardPwrCon Rail1 12V standby"
+    assert samples["100006014"].tags["type"] == "15"
+    assert samples["100006015"].fields == {"value": 36.5, "oper_status": 3}
+    assert "100006016" not in samples                                  # no value: not written
+
+
 # -- engine: pattern, divisor ----------------------------------------------------------------------
 
 def _profile(text: str) -> sp.Profile:
@@ -464,6 +523,33 @@ tables:
     assert set(samples) == {"PSU 1 input"}                    # ... and a row without fields is not written
 
 
+def test_the_first_spec_with_a_value_gives_a_tag_and_small_values_are_not_rounded_away():
+    """Like a field, a tag given by several specs comes from the first that has a value: the
+    later ones are fallbacks (entPhysicalName, empty on some agents, then entPhysicalDescr).
+    A base tag (device, class ...) is still replaced by a spec of the same name. Floats keep 12
+    significant digits, not 6 decimals: 1e-07 W is a reading, not 0."""
+    profile = _profile("""
+name: x
+tables:
+  - measurement: m
+    columns:
+      - {oid: 1.9.7, tag: name, kind: text}
+      - {oid: 1.9.2, tag: name, kind: text}
+      - {oid: 1.9.3, tag: class, kind: text}
+      - {oid: 1.9.4, field: raw, keep: false}
+      - {oid: 1.9.5, field: scaled, scale: 0.0000001}
+    derived:
+      - {field: watts, expr: raw / 10000000}
+""")
+    values = {"1.9.7.1": b"", "1.9.2.1": b"descr 1", "1.9.7.2": b"name 2", "1.9.2.2": b"descr 2",
+              "1.9.3.1": b"sensor", "1.9.4.1": 1, "1.9.4.2": 199, "1.9.5.1": 3}
+    samples = {s.tags["index"]: s for s in sp.extract(profile, values, {"class": "switch"}, T0, sp.CounterState())}
+    assert samples["1"].tags == {"class": "sensor", "index": "1", "name": "descr 1"}
+    assert samples["2"].tags == {"class": "switch", "index": "2", "name": "name 2"}
+    assert samples["1"].fields == {"watts": 1e-07, "scaled": 3e-07}
+    assert samples["2"].fields == {"watts": 1.99e-05}                   # not 1.9899999999999998e-05
+
+
 @pytest.mark.parametrize("text,problem", [
     ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6, tag: a, kind: text, pattern: '(unclosed'}]\n", "bad pattern"),
     ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6.0, tag: a, kind: text, index_from: 1.3.7}]\n",
@@ -497,6 +583,7 @@ PROFILE_RECORDINGS = {
     "cisco_tp": ("vccodec", "codec"),
     "akcp": ("akcp_serverprobe8", "env_sensor"),
     "cisco_ios": ("ios_2960x", "switch"),
+    "entity_sensor": ("arista_eos", "switch"),
 }
 
 #: What each recording's sysObjectID selects for a device of class `other` (reachability only).
@@ -507,6 +594,7 @@ SELECTED_BY_SYSOBJECTID = {
     "aix_net-snmp": ["host", "system"],
     "apc_netbotz": ["apc_ups", "netbotz", "system"],   # every APC card; a NetBotz has no UPS values
     "apc_surt3000xl": ["apc_ups", "system"],
+    "arista_eos": ["system"],                     # entity_sensor goes by class (switch, router)
     "comware_h3c": ["system"],
     "dahua-nvr": ["dahua", "system"],
     "hikvision": ["hikvision", "system"],
