@@ -21,3 +21,12 @@ def test_readme_quick_start_has_exactly_the_two_commands_ci_and_tests_use():
     commands = [line for line in quick.splitlines() if line.startswith("bash ")]
     assert commands == ["bash scripts/demo.sh", "bash scripts/test.sh"]
     assert "bash scripts/test.sh" in (REPO / ".ci" / "run").read_text()
+
+
+def test_readme_snmp_profile_table_matches_the_shipped_profiles():
+    generated = subprocess.run([sys.executable, str(REPO / "scripts" / "profile_reference.py")],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("<!-- profile-reference:start -->", 1)[1].split("<!-- profile-reference:end -->", 1)[0]
+    assert section.strip() == generated, "run: .venv/bin/python scripts/profile_reference.py --write"
+    assert "`ups`" in generated and "`snmp_if`" in generated

@@ -462,6 +462,58 @@ def test_entity_sensor_prefers_entphysicalname_and_keeps_unknown_codes():
     assert "100006016" not in samples                                  # no value: not written
 
 
+def test_h3c_comware_boards_and_sensors_of_an_ff5700_match_librenms():
+    """HP FF 5700-40XG-2QSFP, Comware 7.1.045 (comware, a trimmed extract: SOURCES.md).
+    LibreNMS (tests/data/comware.json @ e45b10c0) reads from hh3cEntityExtStateTable the
+    processors and memory pools of eleven boards, named by entPhysicalName: "Board 0" 6 % CPU /
+    13 % memory, "Board 1" 5/13, "Board 2" 4/13, "Master Board 4" 21/20, "Slave Board 5" 4/20,
+    "Board 8" 7/13, "Board 9" 6/13, "Board 10" to "Board 13" 6/10, 6/10, 5/10, 6/10. It lists
+    no temperature sensors for this device; the temperatures are the recording's own: 27
+    entities named "sensor 0.<slot>.<n>" read 22-58 °C, every other row 65535."""
+    samples = _samples("h3c_comware", "comware")
+    assert {s.measurement for s in samples} == {"h3c_entity"}
+    rows = {s.tags["name"]: s.fields for s in samples}
+    assert len(samples) == len(rows) == 11 + 27
+    librenms = {"Board 0": (6, 13), "Board 1": (5, 13), "Board 2": (4, 13), "Master Board 4": (21, 20),
+                "Slave Board 5": (4, 20), "Board 8": (7, 13), "Board 9": (6, 13), "Board 10": (6, 10),
+                "Board 11": (6, 10), "Board 12": (5, 10), "Board 13": (6, 10)}
+    for board, (cpu, mem) in librenms.items():
+        assert rows[board] == {"cpu_pct": cpu, "mem_pct": mem}, board    # 65535: no temperature field
+    assert {s.tags["name"]: s.tags["entity"] for s in samples}["Master Board 4"] == "46"
+    # A sensor entity reports CPU and memory 0 (it has neither) and its reading.
+    assert rows["sensor 0.0.1"] == {"cpu_pct": 0, "mem_pct": 0, "temperature_c": 34}
+    assert rows["sensor 0.11.4"]["temperature_c"] == 58
+    assert rows["sensor 0.4.1"]["temperature_c"] == 22
+    temperatures = [f["temperature_c"] for f in rows.values() if "temperature_c" in f]
+    assert len(temperatures) == 27 and min(temperatures) == 22 and max(temperatures) == 58
+    # The chassis, the fan tray and the ports: 0 %, 0 %, 65535 - not written.
+    assert not {"HP 10508", "Fan 0", "GigabitEthernet0/0/1", "M-GigabitEthernet0/0/0"} & set(rows)
+
+
+def test_h3c_comware_threshold_error_status_and_the_older_huawei_3com_table():
+    """The recorded walk has no hh3cEntityExtTemperatureThreshold (.13) or ErrorStatus (.19):
+    values put in for one board and one sensor. An agent under 2011.10 (Huawei-3Com) has the
+    same table at 1.3.6.1.4.1.2011.10.2.6.1.1.1.1: the recording's rows moved there read the same."""
+    hh3c, h3c = "1.3.6.1.4.1.25506.2.6.1.1.1.1.", "1.3.6.1.4.1.2011.10.2.6.1.1.1.1."
+    values = snmprec.read("comware")
+    values[hh3c + "13.436"] = 70
+    values[hh3c + "13.46"] = 65535                   # no threshold for the board: left out
+    values[hh3c + "19.46"] = 71                      # moduleFaulty
+    values[hh3c + "19.1"] = 2                        # normal, but the chassis has no reading: not written
+    rows = {s.tags["entity"]: s.fields for s in sp.extract(PROFILES["h3c_comware"], values, TAGS, T0, sp.CounterState())}
+    assert rows["436"] == {"cpu_pct": 0, "mem_pct": 0, "temperature_c": 34, "temperature_threshold_c": 70}
+    assert rows["46"] == {"cpu_pct": 21, "mem_pct": 20, "error_status": 71}
+    assert "1" not in rows
+    older = {(h3c + oid[len(hh3c):] if oid.startswith(hh3c) else oid): value
+             for oid, value in snmprec.read("comware").items()}
+    assert not any(oid.startswith(hh3c) for oid in older)
+    assert sp.extract(PROFILES["h3c_comware"], older, TAGS, T0, sp.CounterState()) == _samples("h3c_comware", "comware")
+    # Selected for either vendor subtree; Huawei's own VRP subtree (2011.2) is another profile.
+    assert "h3c_comware" in [p.name for p in sp.select(PROFILES, "other", "1.3.6.1.4.1.2011.10.1.7")]
+    assert "h3c_comware" not in [p.name for p in sp.select(PROFILES, "other", "1.3.6.1.4.1.2011.2.224.133")]
+    assert "h3c_comware" not in [p.name for p in sp.select(PROFILES, "other", "1.3.6.1.4.1.255060.1")]
+
+
 # -- engine: pattern, divisor ----------------------------------------------------------------------
 
 def _profile(text: str) -> sp.Profile:
@@ -584,6 +636,7 @@ PROFILE_RECORDINGS = {
     "akcp": ("akcp_serverprobe8", "env_sensor"),
     "cisco_ios": ("ios_2960x", "switch"),
     "entity_sensor": ("arista_eos", "switch"),
+    "h3c_comware": ("comware", "switch"),
 }
 
 #: What each recording's sysObjectID selects for a device of class `other` (reachability only).
@@ -595,7 +648,8 @@ SELECTED_BY_SYSOBJECTID = {
     "apc_netbotz": ["apc_ups", "netbotz", "system"],   # every APC card; a NetBotz has no UPS values
     "apc_surt3000xl": ["apc_ups", "system"],
     "arista_eos": ["system"],                     # entity_sensor goes by class (switch, router)
-    "comware_h3c": ["system"],
+    "comware": ["h3c_comware", "system"],
+    "comware_h3c": ["h3c_comware", "system"],     # an HP V1910 (25506.11.1.85): sysDescr and sysObjectID only
     "dahua-nvr": ["dahua", "system"],
     "hikvision": ["hikvision", "system"],
     "hikvision-nvr": ["hikvision", "system"],

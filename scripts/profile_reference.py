@@ -1,0 +1,66 @@
+"""Print the shipped SNMP profiles (selection, measurements, tags, fields) as a Markdown table.
+
+The README's "SNMP profiles" table is this output between its markers; a unit test fails
+when the two drift apart. `--write` updates README.md in place.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+START, END = "<!-- profile-reference:start -->", "<!-- profile-reference:end -->"
+
+
+def _names(specs, kind: str) -> list[str]:
+    seen: list[str] = []
+    for spec in specs:
+        name = getattr(spec, kind)
+        if name and name not in seen and (kind == "tag" or spec.keep):
+            seen.append(name)
+    return seen
+
+
+def reference() -> str:
+    from probes import snmp_profiles
+
+    profiles = snmp_profiles.load_all([snmp_profiles.PACKAGED_PROFILES])
+    lines = ["| profile | selected by | measurement | tags | fields |", "| --- | --- | --- | --- | --- |"]
+    for name in sorted(profiles, key=lambda n: (n != "system", n)):
+        profile = profiles[name]
+        selection = []
+        if profile.match.classes:
+            selection.append("class " + ", ".join(profile.match.classes))
+        if profile.match.sysobjectid:
+            selection.append("sysObjectID " + ", ".join(profile.match.sysobjectid))
+        parts = []
+        if profile.scalars:
+            fields = _names(profile.scalars, "field") + [d.field for d in profile.derived]
+            parts.append((profile.measurement, _names(profile.scalars, "tag"), fields))
+        for table in profile.tables:
+            fields = _names(table.columns, "field") + [d.field for d in table.derived]
+            parts.append((table.measurement, [table.index_tag] + _names(table.columns, "tag"), fields))
+        for index, (measurement, tags, fields) in enumerate(parts):
+            first = index == 0
+            lines.append(f"| {'`' + name + '`' if first else ''} | {'; '.join(selection) if first else ''} | "
+                         f"`{measurement}` | {', '.join(tags) or '-'} | {', '.join(dict.fromkeys(fields))} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    text = reference()
+    if "--write" in sys.argv:
+        readme = Path(__file__).resolve().parent.parent / "README.md"
+        content = readme.read_text()
+        head, rest = content.split(START, 1)
+        _old, tail = rest.split(END, 1)
+        readme.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
