@@ -84,16 +84,9 @@ def reference() -> str:
 
 
 def main() -> int:
-    text = reference()
-    if "--write" in sys.argv:
-        readme = Path(__file__).resolve().parent.parent / "README.md"
-        content = readme.read_text()
-        head, rest = content.split(START, 1)
-        _old, tail = rest.split(END, 1)
-        readme.write_text(f"{head}{START}\n{text}\n{END}{tail}")
-    else:
-        print(text)
-    return 0
+    from readme_section import write_or_print
+
+    return write_or_print(START, END, reference(), sys.argv)
 
 
 if __name__ == "__main__":

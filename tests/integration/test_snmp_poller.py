@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import threading
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from tests import snmprec
 from tests.netlab import drop_input, loopback_addresses, nft_table
 from tests.snmplab import ALL_RECORDINGS, COMMUNITY, Snmpd
 from tests.support import require_root, wait_until
+from tests.udpfake import UdpResponder
 
 pytestmark = pytest.mark.integration
 
@@ -204,38 +204,17 @@ async def test_a_dropped_device_does_not_delay_the_others(snmpd, snmpd_factory, 
     assert any(s.measurement == "snmp_host" and s.tags["device"] == "alive" for s in samples)
 
 
-class GarbageAgent:
+def garbage_agent() -> UdpResponder:
     """Answers every request with a truncated SNMP message carrying no request id we sent.
 
     A fake because no real agent sends broken packets on demand; the poller must report the
     device as malformed rather than as merely silent, and go on.
     """
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, source = self.sock.recvfrom(65535)
-            except socket.timeout:
-                continue
-            self.sock.sendto(data[:7], source)  # a valid start, cut short
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
+    return UdpResponder(lambda request: [request[:7]])  # a valid start, cut short
 
 
 async def test_an_agent_sending_garbage_is_malformed_and_others_go_on(snmpd, poller):
-    garbage = GarbageAgent()
+    garbage = garbage_agent()
     try:
         per_device = {"broken": settings(garbage.port, timeout_s=0.5, retries=0), "fine": settings(snmpd.port)}
         errors = {}

@@ -20,6 +20,7 @@ import probes.snmp_usm as snmp_usm
 from probes.snmp_ber import Kind, Value
 from probes.snmp_client import Agent, ErrorKind, RequestOptions, SnmpClient, SnmpResult, UsmUser
 from tests.snmplab import COMMUNITY, V3_USERS, V3_USERS_BY_NAME, Snmpd, V3User
+from tests.udpfake import UdpResponder, ask
 
 pytestmark = pytest.mark.integration
 
@@ -283,42 +284,15 @@ async def test_new_engine_id_on_the_same_address_is_rediscovered(tmp_path, priva
 
 # --- broken answers (a relay in front of the real snmpd damages them) ------------------------------------
 
-class Relay:
+class Relay(UdpResponder):
     """A UDP relay to snmpd that passes requests on and hands each answer to `damage` first.
 
     Why: snmpd has no switch to send truncated or corrupted v3 answers.
     """
 
     def __init__(self, upstream: Snmpd, damage) -> None:
-        import socket
-        import threading
         self.upstream, self.damage = upstream, damage
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.02)
-        self.port = self.sock.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        import socket
-        while not self._stop.is_set():
-            try:
-                request, source = self.sock.recvfrom(65535)
-            except socket.timeout:
-                continue
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as upstream:
-                upstream.settimeout(2)
-                upstream.sendto(request, self.upstream.endpoint)
-                answer = upstream.recv(65535)
-            for datagram in self.damage(answer):
-                self.sock.sendto(datagram, source)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
+        super().__init__(lambda request: self.damage(ask(self.upstream.endpoint, request)))
 
 
 @pytest.fixture
