@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
+import ipaddress
 import logging
 import time
 from dataclasses import dataclass, field
@@ -86,6 +88,8 @@ class _DeviceState:
     identity: tuple  # (address, port, credential): a change starts over
     counters: CounterState = field(default_factory=CounterState)
     profiles: Optional[tuple[Profile, ...]] = None
+    scalar_oids: tuple[str, ...] = ()  # what `profiles` read, worked out once per selection
+    walk_roots: tuple[str, ...] = ()
     selected_at: float = 0.0
     sys_object_id: Optional[str] = None
     rows_seen: dict[str, int] = field(default_factory=dict)  # walk root -> varbinds last time
@@ -111,6 +115,7 @@ class SnmpPoller:
         self.names = names or NameCache()
         self._states: dict[str, _DeviceState] = {}
         self._options: dict[tuple, RequestOptions] = {}
+        self._filters: dict[int, tuple] = {}
 
     def set_profiles(self, profiles: Mapping[str, Profile]) -> None:
         """New profile definitions (reload): every device selects again on its next poll."""
@@ -193,11 +198,13 @@ class SnmpPoller:
             values.update((oid, value.value) for oid, value in result.varbinds)
             sys_object_id = values.get(SYS_OBJECT_ID)
             state.sys_object_id = sys_object_id if isinstance(sys_object_id, str) else None
-            state.profiles = self._select(target, settings, state.sys_object_id)
+            state.profiles = profiles = self._select(target, settings, state.sys_object_id)
+            state.scalar_oids = tuple(_unique(oid for profile in profiles for oid in profile.scalar_oids()))
+            state.walk_roots = tuple(_unique(root for profile in profiles for root in profile.walk_roots()))
             state.selected_at = now
         profiles = state.profiles
 
-        scalars = _unique(oid for profile in profiles for oid in profile.scalar_oids() if oid not in values)
+        scalars = [oid for oid in state.scalar_oids if oid not in values] if values else state.scalar_oids
         if scalars:
             result = account(await self.client.get(agent, scalars, options))
             if result.error is not None and result.error.kind is not ErrorKind.NO_SUCH_OBJECT:
@@ -205,7 +212,7 @@ class SnmpPoller:
             values.update((oid, value.value) for oid, value in result.varbinds)
 
         walk_error: Optional[SnmpError] = None
-        for root in _unique(root for profile in profiles for root in profile.walk_roots()):
+        for root in state.walk_roots:
             result = account(await self.client.walk(agent, root, self._walk_options(options, state, root)))
             state.rows_seen[root] = len(result.varbinds)
             values.update((oid, value.value) for oid, value in result.varbinds)
@@ -214,10 +221,7 @@ class SnmpPoller:
                 if result.error.kind in _FATAL:
                     break  # the agent stopped answering: do not wait out every other table
 
-        rows = None
-        if settings.interfaces is not None:
-            rows = {INTERFACE_MEASUREMENT: RowFilter(include=settings.interfaces.include,
-                                                     exclude=settings.interfaces.exclude)}
+        rows = self._row_filters(settings.interfaces)
         samples: list[Sample] = []
         for profile in profiles:
             samples.extend(extract(profile, values, target.tags, time_ns, state.counters, rows))
@@ -261,6 +265,16 @@ class SnmpPoller:
         ip, error = resolved[address]
         return (ip or ""), error
 
+    def _row_filters(self, interfaces) -> Optional[dict[str, RowFilter]]:
+        """The `if` profile's row filter for a device's `interfaces:` setting, built once per setting."""
+        if interfaces is None:
+            return None
+        cached = self._filters.get(id(interfaces))
+        if cached is None:  # the entry holds the setting, so its id cannot be reused meanwhile
+            rows = {INTERFACE_MEASUREMENT: RowFilter(include=interfaces.include, exclude=interfaces.exclude)}
+            cached = self._filters[id(interfaces)] = (interfaces, rows)
+        return cached[1]
+
     def _request_options(self, settings: SnmpSettings) -> RequestOptions:
         key = (settings.timeout_s, settings.retries, settings.max_varbinds_per_request, settings.max_repetitions,
                settings.use_getbulk, settings.max_walk_varbinds)
@@ -299,9 +313,8 @@ def _unique(items) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+@functools.lru_cache(maxsize=65_536)
 def _is_literal(address: str) -> bool:
-    import ipaddress
-
     try:
         ipaddress.ip_address(address)
         return True

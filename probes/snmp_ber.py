@@ -282,27 +282,23 @@ def encode_request(version: int, community: bytes, pdu_type: int, request_id: in
     return encode_message(version, community, pdu)
 
 
-class RequestTemplate:
-    """A read request encoded once; `encode(request_id)` splices in the 4 id octets.
+class PduTemplate:
+    """A read-request PDU (no message around it) encoded once; `encode(request_id)` splices in the id.
 
-    Built per (agent credentials, OIDs, PDU type) and kept: a poll then costs one bytes
-    concatenation instead of a BER encoding.
+    SNMPv3 wraps the PDU in a scoped PDU per request (it may be encrypted, and the engine
+    time changes), so only the PDU itself can be pre-encoded, independent of user and agent.
     """
 
     __slots__ = ("_prefix", "_suffix", "pdu_type", "oids")
 
-    def __init__(self, version: int, community: bytes, pdu_type: int, oids: Sequence[str],
-                 non_repeaters: int = 0, max_repetitions: int = 0) -> None:
+    def __init__(self, pdu_type: int, oids: Sequence[str], non_repeaters: int = 0, max_repetitions: int = 0,
+                 version: int = VERSION_3) -> None:
         _check_request(version, pdu_type, oids)
         bulk = pdu_type == PduType.GET_BULK
         rest = (_tlv(0x02, _integer(non_repeaters if bulk else 0))
                 + _tlv(0x02, _integer(max_repetitions if bulk else 0))
                 + _varbind_list((oid, NULL) for oid in oids))
-        pdu_content_length = 6 + len(rest)  # 02 04 <4 id octets> + rest
-        head = bytes((pdu_type,)) + _length(pdu_content_length) + b"\x02\x04"
-        body_length = len(_tlv(0x02, _integer(version)) + _tlv(0x04, community)) + len(head) + 4 + len(rest)
-        self._prefix = (b"\x30" + _length(body_length) + _tlv(0x02, _integer(version))
-                        + _tlv(0x04, community) + head)
+        self._prefix = bytes((pdu_type,)) + _length(6 + len(rest)) + b"\x02\x04"  # 02 04 <4 id octets> + rest
         self._suffix = rest
         self.pdu_type = pdu_type
         self.oids = tuple(oids)
@@ -314,37 +310,26 @@ class RequestTemplate:
             raise ValueError(f"template request ids lie in [{REQUEST_ID_MIN}, {REQUEST_ID_MAX}]")
         return self._prefix + request_id.to_bytes(4, "big") + self._suffix
 
-    def __repr__(self) -> str:  # never show the prefix: it holds the community
-        return f"RequestTemplate({PduType(self.pdu_type).name}, {len(self.oids)} OIDs)"
+    def __repr__(self) -> str:  # never show the prefix: in a RequestTemplate it holds the community
+        return f"{type(self).__name__}({PduType(self.pdu_type).name}, {len(self.oids)} OIDs)"
 
 
-class PduTemplate:
-    """A read-request PDU (no message around it) encoded once; `encode(request_id)` splices in the id.
+class RequestTemplate(PduTemplate):
+    """A whole v1/v2c read request encoded once: the PDU template with the message header
+    (version, community) put in front of it.
 
-    SNMPv3 wraps the PDU in a scoped PDU per request (it may be encrypted, and the engine
-    time changes), so only the PDU itself can be pre-encoded, independent of user and agent.
+    Built per (agent credentials, OIDs, PDU type) and kept: a poll then costs one bytes
+    concatenation instead of a BER encoding.
     """
 
-    __slots__ = ("_prefix", "_suffix", "pdu_type", "oids")
+    __slots__ = ()
 
-    def __init__(self, pdu_type: int, oids: Sequence[str], non_repeaters: int = 0, max_repetitions: int = 0) -> None:
-        _check_request(VERSION_3, pdu_type, oids)
-        bulk = pdu_type == PduType.GET_BULK
-        rest = (_tlv(0x02, _integer(non_repeaters if bulk else 0))
-                + _tlv(0x02, _integer(max_repetitions if bulk else 0))
-                + _varbind_list((oid, NULL) for oid in oids))
-        self._prefix = bytes((pdu_type,)) + _length(6 + len(rest)) + b"\x02\x04"
-        self._suffix = rest
-        self.pdu_type = pdu_type
-        self.oids = tuple(oids)
-
-    def encode(self, request_id: int) -> bytes:
-        if not REQUEST_ID_MIN <= request_id <= REQUEST_ID_MAX:
-            raise ValueError(f"template request ids lie in [{REQUEST_ID_MIN}, {REQUEST_ID_MAX}]")
-        return self._prefix + request_id.to_bytes(4, "big") + self._suffix
-
-    def __repr__(self) -> str:
-        return f"PduTemplate({PduType(self.pdu_type).name}, {len(self.oids)} OIDs)"
+    def __init__(self, version: int, community: bytes, pdu_type: int, oids: Sequence[str],
+                 non_repeaters: int = 0, max_repetitions: int = 0) -> None:
+        super().__init__(pdu_type, oids, non_repeaters, max_repetitions, version)
+        header = _tlv(0x02, _integer(version)) + _tlv(0x04, community)
+        body_length = len(header) + len(self._prefix) + 4 + len(self._suffix)
+        self._prefix = b"\x30" + _length(body_length) + header + self._prefix
 
 
 # --- decoding -------------------------------------------------------------------------------

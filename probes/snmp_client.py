@@ -575,59 +575,83 @@ class SnmpClient:
         """(answer PDU or error, datagrams sent) for one request, with its retries."""
         if agent.version == "v3":
             return await self._exchange_v3(agent, state, template, options)
-        await self._acquire(state)
-        if self._closed:  # (also while this request waited for its turn)
-            self._global.release()
-            self._release(state)
-            return SnmpError(ErrorKind.CLOSED, "the SNMP client was closed"), 0
-        sock = self._socket(state.family)
-        if isinstance(sock, str):
-            self._global.release()
-            self._release(state)
-            return SnmpError(ErrorKind.SEND_FAILED, sock), 0
+        sock = await self._open_slot(state)
+        if isinstance(sock, SnmpError):
+            return sock, 0
         pending = self._pending
         request_id = self._random.randint(REQUEST_ID_MIN, REQUEST_ID_MAX)
         while request_id in pending:
             request_id = self._random.randint(REQUEST_ID_MIN, REQUEST_ID_MAX)
         entry = pending[request_id] = _Pending(state.source, _WIRE_VERSION[agent.version],
                                               agent.community.encode())
-        datagram = template.encode(request_id)
         started = time.monotonic()
-        sent = 0
-        timer = None
         try:
-            for attempt in range(options.retries + 1):
-                future = entry.future = self._loop.create_future()
-                error = await self._send(sock, datagram, state.address)
-                if error is not None:
-                    return error, sent
-                sent += 1
-                self.stats.sent += 1
-                if attempt:
-                    self.stats.retries += 1
-                timer = self._loop.call_later(options.timeout_s, _expire, future)
-                outcome = await future
-                timer.cancel()
-                if outcome is _TIMED_OUT and entry.late is not None:
-                    outcome = entry.late
-                if outcome is not _TIMED_OUT:
-                    return outcome, sent
-            self.stats.timeouts += 1
-            tries = f"{sent} {'try' if sent == 1 else 'tries'}"
-            if state.noise_at >= started and state.noise_reason:
-                return SnmpError(ErrorKind.MALFORMED, (
-                    f"no valid answer from {agent} within {options.timeout_s:g} s ({tries}); it sent "
-                    f"datagrams that are not valid SNMP responses ({state.noise_reason})")), sent
-            return SnmpError(ErrorKind.TIMEOUT, (
-                f"no answer from {agent} within {options.timeout_s:g} s ({tries}); in SNMP {agent.version} "
-                f"a wrong community looks the same, since agents drop such requests silently")), sent
+            outcome, sent = await self._send_with_retries(sock, template.encode(request_id), state, entry, options)
+            if outcome is not _TIMED_OUT:
+                return outcome, sent
+            return self._no_answer(agent, state, started, options, sent, "", (
+                f"; in SNMP {agent.version} a wrong community looks the same, since agents drop such "
+                "requests silently")), sent
         finally:
-            if timer is not None:
-                timer.cancel()
             if pending.get(request_id) is entry:
                 del pending[request_id]
             self._global.release()
             self._release(state)
+
+    async def _open_slot(self, state: _AgentState) -> Union[socket.socket, SnmpError]:
+        """Wait for this request's turn (per agent and overall), then its socket. On an error
+        the slot is given back; otherwise the caller gives it back when done."""
+        await self._acquire(state)
+        if self._closed:  # (also while this request waited for its turn)
+            problem = SnmpError(ErrorKind.CLOSED, "the SNMP client was closed")
+        else:
+            sock = self._socket(state.family)
+            if not isinstance(sock, str):
+                return sock
+            problem = SnmpError(ErrorKind.SEND_FAILED, sock)
+        self._global.release()
+        self._release(state)
+        return problem
+
+    async def _send_with_retries(self, sock: socket.socket, datagram: bytes, state: _AgentState,
+                                 entry: Union[_Pending, "_V3Pending"], options: RequestOptions) -> tuple[object, int]:
+        """(the answer, a send error, or _TIMED_OUT after every try; datagrams sent).
+
+        Retries resend the same datagram with the same id, so a late answer to the first try
+        still completes the request.
+        """
+        sent = 0
+        for attempt in range(options.retries + 1):
+            future = entry.future = self._loop.create_future()
+            error = await self._send(sock, datagram, state.address)
+            if error is not None:
+                return error, sent
+            sent += 1
+            self.stats.sent += 1
+            if attempt:
+                self.stats.retries += 1
+            timer = self._loop.call_later(options.timeout_s, _expire, future)
+            try:
+                outcome = await future
+            finally:
+                timer.cancel()
+            if outcome is _TIMED_OUT and entry.late is not None:
+                outcome = entry.late
+            if outcome is not _TIMED_OUT:
+                return outcome, sent
+        self.stats.timeouts += 1
+        return _TIMED_OUT, sent
+
+    @staticmethod
+    def _no_answer(agent: Agent, state: _AgentState, started: float, options: RequestOptions, sent: int,
+                   what: str, hint: str) -> SnmpError:
+        """The error after every try went unanswered: malformed if the agent sent garbage meanwhile."""
+        tries = f"{sent} {'try' if sent == 1 else 'tries'}"
+        if state.noise_at >= started and state.noise_reason:
+            return SnmpError(ErrorKind.MALFORMED, (
+                f"no valid answer from {agent}{what} within {options.timeout_s:g} s ({tries}); it sent "
+                f"datagrams that are not valid SNMP responses ({state.noise_reason})"))
+        return SnmpError(ErrorKind.TIMEOUT, f"no answer from {agent}{what} within {options.timeout_s:g} s ({tries}){hint}")
 
     # -- SNMPv3 ------------------------------------------------------------------------------
 
@@ -742,20 +766,13 @@ class SnmpClient:
                         options: RequestOptions) -> tuple[Union[V3Message, SnmpError], int]:
         """(answer message or error, datagrams sent) for one v3 datagram with its retries.
 
-        Same shape as `_exchange` for v1/v2c (kept separate so that path stays as it is).
+        Shares the slot, the retries and the timeout sentence with `_exchange` (v1/v2c).
         Retries resend the same datagram: same msgID, so a late answer to the first try still
         completes the request, and the engine time in it is still inside the 150 s window.
         """
-        await self._acquire(state)
-        if self._closed:
-            self._global.release()
-            self._release(state)
-            return SnmpError(ErrorKind.CLOSED, "the SNMP client was closed"), 0
-        sock = self._socket(state.family)
-        if isinstance(sock, str):
-            self._global.release()
-            self._release(state)
-            return SnmpError(ErrorKind.SEND_FAILED, sock), 0
+        sock = await self._open_slot(state)
+        if isinstance(sock, SnmpError):
+            return sock, 0
         pending = self._v3_pending
         randint = self._random.randint
         msg_id = randint(REQUEST_ID_MIN, REQUEST_ID_MAX)
@@ -771,37 +788,13 @@ class SnmpClient:
             datagram = session.encode(msg_id, boots, engine_time, template.encode(msg_id), self._salt)
         entry = pending[msg_id] = _V3Pending(state.source, session, engine, msg_id)
         started = time.monotonic()
-        sent = 0
-        timer = None
         try:
-            for attempt in range(options.retries + 1):
-                future = entry.future = self._loop.create_future()
-                error = await self._send(sock, datagram, state.address)
-                if error is not None:
-                    return error, sent
-                sent += 1
-                self.stats.sent += 1
-                if attempt:
-                    self.stats.retries += 1
-                timer = self._loop.call_later(options.timeout_s, _expire, future)
-                outcome = await future
-                timer.cancel()
-                if outcome is _TIMED_OUT and entry.late is not None:
-                    outcome = entry.late
-                if outcome is not _TIMED_OUT:
-                    return outcome, sent
-            self.stats.timeouts += 1
-            tries = f"{sent} {'try' if sent == 1 else 'tries'}"
+            outcome, sent = await self._send_with_retries(sock, datagram, state, entry, options)
+            if outcome is not _TIMED_OUT:
+                return outcome, sent
             what = "SNMPv3 engine discovery" if session is None else f"SNMPv3 request as user {agent.user.name!r}"
-            if state.noise_at >= started and state.noise_reason:
-                return SnmpError(ErrorKind.MALFORMED, (
-                    f"no valid answer from {agent} to {what} within {options.timeout_s:g} s ({tries}); it sent "
-                    f"datagrams that are not valid SNMP responses ({state.noise_reason})")), sent
-            return SnmpError(ErrorKind.TIMEOUT, (
-                f"no answer from {agent} to {what} within {options.timeout_s:g} s ({tries})")), sent
+            return self._no_answer(agent, state, started, options, sent, f" to {what}", ""), sent
         finally:
-            if timer is not None:
-                timer.cancel()
             if pending.get(msg_id) is entry:
                 del pending[msg_id]
             self._global.release()

@@ -660,6 +660,30 @@ class SnmpSim(ServerProcess):
                                 [oid, type_, str(value)], timeout_s=timeout_s)
 
 
+def typed_rows(varbinds: Mapping[str, "VarBind"]) -> list[tuple]:
+    """(oid, probes.snmp_ber.Kind, value) of a net-snmp tool's `-Ox` output (strings in hex, so
+    bytes compare exactly), endOfMibView left out: what netvigil's client returns, to compare."""
+    from probes.snmp_ber import Kind
+
+    kinds = {"INTEGER": Kind.INTEGER, "Counter32": Kind.COUNTER32, "Gauge32": Kind.GAUGE32,
+             "Counter64": Kind.COUNTER64, "Timeticks": Kind.TIMETICKS}
+    rows = []
+    for oid, vb in varbinds.items():
+        if vb.type == "endOfMibView":
+            continue
+        if vb.type == "Hex-STRING" or (vb.type == "STRING" and vb.text == ""):  # -Ox: "" is the only STRING
+            rows.append((oid, Kind.OCTETS, vb.bytes))
+        elif vb.type == "OID":
+            rows.append((oid, Kind.OID, vb.text.lstrip(".")))
+        elif vb.type == "IpAddress":
+            rows.append((oid, Kind.IPADDRESS, vb.text.strip()))
+        elif vb.type in kinds:
+            rows.append((oid, kinds[vb.type], vb.int))
+        else:
+            raise AssertionError(f"the net-snmp tool printed a type this lab does not parse: {vb!r}")
+    return rows
+
+
 def recording_values(name: str) -> dict[str, tuple[str, str]]:
     """Recording `name` (shared or the project's own) as {oid: (tag, value)}, read from the original."""
     values = {}

@@ -23,7 +23,8 @@ from probes.snmp_ber import (NO_SUCH_OBJECT, REQUEST_PDUS, Kind, Message, PduTyp
                              decode_message, encode_message, encode_pdu)
 from probes.snmp_client import Agent, ErrorKind, RequestOptions, SnmpClient
 from tests.netlab import drop_input, loopback_addresses, nft_table
-from tests.snmplab import COMMUNITY, Snmpd, VarBind  # COMMUNITY: never to appear in any result, repr or log line
+# COMMUNITY: never to appear in any result, repr or log line
+from tests.snmplab import COMMUNITY, Snmpd, VarBind, typed_rows
 from tests.support import free_port, require_binary, require_root
 
 pytestmark = pytest.mark.integration
@@ -71,23 +72,7 @@ def net_snmp(agent: Snmpd, tool: str, *oids: str, version: str = "2c") -> dict[s
 
 def snmpwalk(agent: Snmpd, root: str) -> list[tuple[str, Kind, object]]:
     """(oid, kind, value) from `snmpwalk -On -Ox -Oe` (v2c GETNEXT)."""
-    kinds = {"INTEGER": Kind.INTEGER, "Counter32": Kind.COUNTER32, "Gauge32": Kind.GAUGE32,
-             "Counter64": Kind.COUNTER64, "Timeticks": Kind.TIMETICKS}
-    rows = []
-    for oid, vb in net_snmp(agent, "snmpwalk", root).items():
-        if vb.type == "endOfMibView":
-            continue
-        if vb.type == "Hex-STRING" or (vb.type == "STRING" and vb.text == ""):  # -Ox: "" is the only STRING
-            rows.append((oid, Kind.OCTETS, vb.bytes))
-        elif vb.type == "OID":
-            rows.append((oid, Kind.OID, vb.text.lstrip(".")))
-        elif vb.type == "IpAddress":
-            rows.append((oid, Kind.IPADDRESS, vb.text.strip()))
-        elif vb.type in kinds:
-            rows.append((oid, kinds[vb.type], vb.int))
-        else:
-            raise AssertionError(f"snmpwalk printed a type this test does not parse: {vb!r}")
-    return rows
+    return typed_rows(net_snmp(agent, "snmpwalk", root))
 
 
 def assert_same_walk(before, reference, after) -> None:

@@ -19,7 +19,7 @@ import pytest
 import probes.snmp_usm as snmp_usm
 from probes.snmp_ber import Kind, Value
 from probes.snmp_client import Agent, ErrorKind, RequestOptions, SnmpClient, SnmpResult, UsmUser
-from tests.snmplab import COMMUNITY, V3_USERS, V3_USERS_BY_NAME, Snmpd, V3User
+from tests.snmplab import COMMUNITY, V3_USERS, V3_USERS_BY_NAME, Snmpd, V3User, typed_rows
 from tests.udpfake import UdpResponder, ask
 
 pytestmark = pytest.mark.integration
@@ -55,23 +55,7 @@ def assert_no_secret(*things) -> None:
 
 def net_snmp_rows(snmpd: Snmpd, lab: V3User, root: str) -> list[tuple[str, Kind, object]]:
     """(oid, kind, value) from `snmpbulkwalk -Ox` as `lab` (strings in hex, so bytes compare exactly)."""
-    kinds = {"INTEGER": Kind.INTEGER, "Counter32": Kind.COUNTER32, "Gauge32": Kind.GAUGE32,
-             "Counter64": Kind.COUNTER64, "Timeticks": Kind.TIMETICKS}
-    rows = []
-    for oid, vb in snmpd.walk(root, auth=lab, options=("-Cr25", "-Ox")).items():
-        if vb.type == "endOfMibView":
-            continue
-        if vb.type == "Hex-STRING" or (vb.type == "STRING" and vb.text == ""):
-            rows.append((oid, Kind.OCTETS, vb.bytes))
-        elif vb.type == "OID":
-            rows.append((oid, Kind.OID, vb.text.lstrip(".")))
-        elif vb.type == "IpAddress":
-            rows.append((oid, Kind.IPADDRESS, vb.text.strip()))
-        elif vb.type in kinds:
-            rows.append((oid, kinds[vb.type], vb.int))
-        else:
-            raise AssertionError(f"snmpbulkwalk printed a type this test does not parse: {vb.type}")
-    return rows
+    return typed_rows(snmpd.walk(root, auth=lab, options=("-Cr25", "-Ox")))
 
 
 def assert_same_rows(ours: SnmpResult, reference: list[tuple[str, Kind, object]]) -> None:
