@@ -32,9 +32,9 @@ def check_command(args) -> int:
               "please report it", file=sys.stderr)
         return EXIT_RUNTIME
     inventory = cfg.inventory
-    from probes.snmp_settings import missing_secrets, used_credentials
+    from monitor.config import missing_secrets
 
-    for sentence in missing_secrets(cfg.settings.probes.snmp, used_credentials(inventory.devices)):
+    for sentence in missing_secrets(cfg):
         # Not an error here: the daemon's credential directory is not visible from this shell.
         print(f"warning: {sentence}; the daemon will not start without it", file=sys.stderr)
     print(f"ok: {args.config}: {len(inventory.devices)} devices in {len(inventory.sites)} sites "

@@ -1,4 +1,4 @@
-"""Command line: `netvigil run|status|probe|check|inventory import|profiles list|snmp walk`.
+"""Command line: `netvigil run|status|probe|check|inventory import|profiles list|snmp walk|config ...`.
 
 Exit codes: 0 ok, 1 runtime failure, 2 configuration error. Commands import their
 module lazily so `netvigil check` on a 7,000-device inventory does not pay for the
@@ -28,6 +28,9 @@ COMMANDS = {
     "inventory import": "monitor.csvimport:import_command",
     "profiles list": "monitor.snmpcli:profiles_command",
     "snmp walk": "monitor.snmpcli:walk_command",
+    "config history": "monitor.sshcli:history_command",
+    "config diff": "monitor.sshcli:diff_command",
+    "config fetch": "monitor.sshcli:fetch_command",
 }
 
 
@@ -54,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     probe = sub.add_parser("probe", help="probe one device (name or bare address) once and print the result")
     probe.add_argument("target", help="a device name from the inventory, or an IP address / host name")
-    probe.add_argument("--kind", choices=["icmp", "snmp"], default="icmp",
-                       help="probe kind (default: icmp); snmp shows the profiles a device gets and what they extract")
+    probe.add_argument("--kind", choices=["icmp", "snmp", "ssh"], default="icmp",
+                       help="probe kind (default: icmp); snmp and ssh show the profiles a device gets and what "
+                            "they extract")
     probe.add_argument("--count", type=int, help="echo requests (default: from settings, or 5 without a config)")
     probe.add_argument("--json", action="store_true", help="machine-readable output")
     _add_config(probe, required_default=False)
@@ -74,9 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="settings file whose inventory already defines sites (optional)")
     imp.set_defaults(command_key="inventory import")
 
-    profiles = sub.add_parser("profiles", help="SNMP device profiles")
+    profiles = sub.add_parser("profiles", help="SNMP device profiles and SSH command profiles")
     prof_sub = profiles.add_subparsers(dest="profiles_command", metavar="COMMAND", required=True)
-    listing = prof_sub.add_parser("list", help="every SNMP profile: how it is selected, what it writes")
+    listing = prof_sub.add_parser("list", help="every SNMP and SSH profile: how it is selected, what it writes")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     _add_config(listing, required_default=False)
     listing.set_defaults(command_key="profiles list")
@@ -88,6 +92,24 @@ def build_parser() -> argparse.ArgumentParser:
     walk.add_argument("oid", nargs="?", help="subtree to walk (default: 1.3.6.1.2.1, mib-2)")
     _add_config(walk)
     walk.set_defaults(command_key="snmp walk")
+
+    config = sub.add_parser("config", help="configuration backups of devices (SSH)")
+    config_sub = config.add_subparsers(dest="config_command", metavar="COMMAND", required=True)
+    history = config_sub.add_parser("history", help="stored configuration versions of a device")
+    history.add_argument("target", help="a device name from the inventory")
+    history.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_config(history)
+    history.set_defaults(command_key="config history")
+    diff = config_sub.add_parser("diff", help="unified diff between two versions (default: the last change)")
+    diff.add_argument("target", help="a device name from the inventory")
+    diff.add_argument("a", nargs="?", type=int, help="older version number (default: the one before B)")
+    diff.add_argument("b", nargs="?", type=int, help="newer version number (default: the latest)")
+    _add_config(diff)
+    diff.set_defaults(command_key="config diff")
+    fetch = config_sub.add_parser("fetch", help="fetch the running configuration now and store it if changed")
+    fetch.add_argument("target", help="a device name from the inventory")
+    _add_config(fetch)
+    fetch.set_defaults(command_key="config fetch")
     return parser
 
 

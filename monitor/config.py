@@ -30,6 +30,7 @@ from monitor.outputs.settings import OutputsSettings
 from monitor.scheduler_settings import SchedulerSettings
 from probes.icmp_settings import IcmpSettings
 from probes.snmp_settings import SnmpSettings
+from probes.ssh_settings import SshSettings
 
 if TYPE_CHECKING:
     from monitor.inventory import Inventory
@@ -44,6 +45,7 @@ class ProbesSettings(BaseModel):
 
     icmp: IcmpSettings = IcmpSettings()
     snmp: SnmpSettings = SnmpSettings()
+    ssh: SshSettings = SshSettings()
 
 
 def _default_state_dir() -> Path:
@@ -502,9 +504,11 @@ def _by_line(problems: list[str], name: str) -> list[str]:
 def _resolve_paths(settings: Settings, base: Path) -> Settings:
     """Relative paths are relative to the settings file; control_socket defaults into state_dir."""
     state_dir = _against(base, settings.state_dir)
-    snmp = settings.probes.snmp
-    probes = settings.probes.model_copy(update={"snmp": snmp.model_copy(update={
-        "profile_dirs": tuple(_against(base, p) for p in snmp.profile_dirs)})})
+    snmp, ssh = settings.probes.snmp, settings.probes.ssh
+    probes = settings.probes.model_copy(update={
+        "snmp": snmp.model_copy(update={"profile_dirs": tuple(_against(base, p) for p in snmp.profile_dirs)}),
+        "ssh": ssh.model_copy(update={"profile_dirs": tuple(_against(base, p) for p in ssh.profile_dirs),
+                                      "known_hosts": tuple(_against(base, p) for p in ssh.known_hosts)})})
     return settings.model_copy(update={
         "probes": probes,
         "inventory": [_against(base, p) for p in settings.inventory],
@@ -549,6 +553,36 @@ def _profile_names(snmp: SnmpSettings, problems: list[str]) -> Optional[frozense
     except snmp_profiles.ProfileError as exc:
         problems.append(f"{exc} (probes.snmp.profile_dirs)")
         return None
+
+
+def missing_secrets(cfg: "Config") -> list[str]:
+    """Sentences for every secret a credential in use lacks (SNMP and SSH): the daemon does not
+    start without them, `check` warns."""
+    from probes import snmp_settings, ssh_settings
+
+    devices, probes = cfg.inventory.devices, cfg.settings.probes
+    return (snmp_settings.missing_secrets(probes.snmp, snmp_settings.used_credentials(devices))
+            + ssh_settings.missing_secrets(probes.ssh, ssh_settings.used_credentials(devices)))
+
+
+def _ssh_profiles(ssh: SshSettings, problems: list[str]) -> Optional[dict]:
+    """The SSH command profiles (shipped + profile_dirs); broken files and unknown names in
+    `probes.ssh.profiles` are problems."""
+    from monitor.inventory import ssh_profile_mix
+    from probes import ssh_profiles
+
+    try:
+        profiles = ssh_profiles.load_profiles(ssh.profile_dirs)
+    except ssh_profiles.ProfileError as exc:
+        problems.append(f"{exc} (probes.ssh.profile_dirs)")
+        return None
+    unknown = [name for name in ssh.profiles if name not in profiles]
+    if unknown:
+        problems.append(f"probes.ssh.profiles: unknown SSH profile(s) {', '.join(unknown)}"
+                        f"{did_you_mean(unknown[0], sorted(profiles))}; `netvigil profiles list` shows them")
+    elif ssh.profiles and ssh_profile_mix(ssh.profiles, profiles):
+        problems.append(f"probes.ssh.profiles: {ssh_profile_mix(ssh.profiles, profiles)}")
+    return profiles
 
 
 def _inventory_files(entries: Sequence[Path], origins_place, relative: bool, problems: list[str],
@@ -596,10 +630,12 @@ def _load(path: Path, exclude: Optional[Path]) -> Config:
 
     settings, origins, problems = _validate(path)
     base, relative = path.parent, not path.is_absolute()
-    snmp, profiles = None, None
+    snmp, profiles, ssh, ssh_profiles = None, None, None, None
     if settings is not None:
         entries, icmp, snmp = settings.inventory, settings.probes.icmp, settings.probes.snmp
         profiles = _profile_names(snmp, problems)
+        ssh = settings.probes.ssh
+        ssh_profiles = _ssh_profiles(ssh, problems)
     else:
         entries, icmp = _fallback_inputs(origins, base)
 
@@ -616,7 +652,7 @@ def _load(path: Path, exclude: Optional[Path]) -> Config:
             except OSError as exc:
                 problems.append(f"{name}: cannot read: {exc.strerror or exc}")
         try:
-            inventory = inventory_module.resolve(documents, icmp, snmp, profiles)
+            inventory = inventory_module.resolve(documents, icmp, snmp, profiles, ssh, ssh_profiles)
         except ConfigError as exc:
             problems += exc.problems
     if problems or settings is None or inventory is None:

@@ -31,7 +31,10 @@ from probes.base import ProbeError, Sample, Target
 from probes.snmp import SnmpPoller
 from probes.snmp_client import SnmpClient
 from probes.snmp_profiles import PACKAGED_PROFILES, ProfileError, load_all
-from probes.snmp_settings import missing_secrets, used_credentials
+from probes.ssh import SshProber
+from probes.ssh_backup import backup as ssh_backup
+from probes.ssh_hostkeys import HostKeyStore
+from probes.ssh_profiles import load_profiles as load_ssh_profiles
 
 log = logging.getLogger("netvigil")
 
@@ -57,8 +60,18 @@ def snmp_batches(inventory, slot_s: float) -> list[Batch]:
     return plan("snmp", members, slot_s)
 
 
+def ssh_batches(inventory, slot_s: float) -> list[Batch]:
+    # Command checks and configuration backups are two kinds with their own intervals; the
+    # prober's per-device lock keeps them from opening two sessions to one device at once.
+    checks = [(device.target(), (device.ssh.interval_s,), device.ssh.interval_s, None)
+              for device in inventory.devices if device.ssh.active]
+    backups = [(device.target(), (device.ssh.backup_interval_s,), device.ssh.backup_interval_s, None)
+               for device in inventory.devices if device.ssh.backup_active]
+    return plan("ssh", checks, slot_s) + plan("ssh_config", backups, slot_s)
+
+
 def all_batches(inventory, slot_s: float) -> list[Batch]:
-    return icmp_batches(inventory, slot_s) + snmp_batches(inventory, slot_s)
+    return icmp_batches(inventory, slot_s) + snmp_batches(inventory, slot_s) + ssh_batches(inventory, slot_s)
 
 
 def load_profiles(snmp_settings) -> dict:
@@ -66,7 +79,9 @@ def load_profiles(snmp_settings) -> dict:
 
 
 def concurrency(settings) -> dict[str, int]:
-    return {"icmp": settings.probes.icmp.max_concurrent_runs, "snmp": settings.probes.snmp.max_concurrent_runs}
+    ssh_runs = settings.probes.ssh.max_concurrent_runs
+    return {"icmp": settings.probes.icmp.max_concurrent_runs, "snmp": settings.probes.snmp.max_concurrent_runs,
+            "ssh": ssh_runs, "ssh_config": ssh_runs}
 
 
 class Daemon:
@@ -77,6 +92,8 @@ class Daemon:
         self.pinger: Optional[icmp.Pinger] = None
         self.snmp_client: Optional[SnmpClient] = None
         self.snmp: Optional[SnmpPoller] = None
+        self.ssh: Optional[SshProber] = None
+        self.config_store = None
         self.outputs: Optional[Outputs] = None
         self.scheduler: Optional[ProbeScheduler] = None
         self.control: Optional[ControlServer] = None
@@ -94,6 +111,11 @@ class Daemon:
             samples = await icmp.probe(self.pinger, batch.targets, batch.settings, on_error=self._probe_error)
         elif batch.kind == "snmp":
             samples = await self.snmp.probe(batch.targets, self._snmp_settings, on_error=self._snmp_error)
+        elif batch.kind == "ssh":
+            samples = await self.ssh.probe(batch.targets, self._ssh_settings, on_error=self._ssh_error)
+        elif batch.kind == "ssh_config":
+            samples = await ssh_backup(self.ssh, self.config_store, batch.targets, self._ssh_settings,
+                                       on_error=self._ssh_error)
         else:  # pragma: no cover - nothing else is planned
             return
         self.states.update(samples)
@@ -115,6 +137,14 @@ class Daemon:
 
     def _snmp_error(self, target: Target, error: ProbeError) -> None:
         self.states.note_error(target.device, error.detail, kind="snmp")
+        log.debug("%s (%s): %s", target.device, target.address, error.detail)
+
+    def _ssh_settings(self, device: str):
+        found = self.cfg.inventory.by_name(device)
+        return found.ssh if found is not None else None
+
+    def _ssh_error(self, target: Target, error: ProbeError) -> None:
+        self.states.note_error(target.device, error.detail, kind="ssh")
         log.debug("%s (%s): %s", target.device, target.address, error.detail)
 
     # -- status -------------------------------------------------------------------------------
@@ -182,6 +212,8 @@ class Daemon:
             self.pinger.close()
         if self.snmp_client is not None:
             self.snmp_client.close()
+        if self.ssh is not None:
+            self.ssh.close()
         if self.control is not None:
             await self.control.stop()
         return EXIT_RUNTIME
@@ -189,11 +221,11 @@ class Daemon:
     async def run(self) -> int:
         settings = self.cfg.settings
         icmp_settings = settings.probes.icmp
-        missing = missing_secrets(settings.probes.snmp, used_credentials(self.cfg.inventory.devices))
+        missing = config_module.missing_secrets(self.cfg)
         if missing:
             for sentence in missing:
                 log.error("%s", sentence)
-            log.error("not started: %d SNMP secret(s) missing", len(missing))
+            log.error("not started: %d secret(s) missing", len(missing))
             return EXIT_CONFIG
         state_dir = settings.state_dir
         try:
@@ -236,6 +268,10 @@ class Daemon:
                                       max_in_flight=snmp_settings.max_in_flight)
         await self.snmp_client.start()
         self.snmp = SnmpPoller(self.snmp_client, profiles)
+        try:
+            self.ssh = self._new_ssh_prober(settings, load_ssh_profiles(settings.probes.ssh.profile_dirs))
+        except ProfileError as exc:
+            return await self._cannot_start(str(exc))
 
         self.scheduler = ProbeScheduler(settings.scheduler, self._run_batch, concurrency(settings))
         self.scheduler.arm(all_batches(self.cfg.inventory, settings.scheduler.slot_s))
@@ -277,6 +313,7 @@ class Daemon:
         await self.outputs.stop(timeout_s=max(0.5, deadline - time.monotonic()))
         self.pinger.close()
         self.snmp_client.close()
+        self.ssh.close()
         for stats in self.outputs.stats():
             if stats.spooled_points:
                 log.info("%s: %d points kept in the spool for the next start", stats.name, stats.spooled_points)
@@ -301,11 +338,11 @@ class Daemon:
                 log.error("reload rejected: %s; still running the previous configuration", exc)
                 return
             else:
-                missing = missing_secrets(new.settings.probes.snmp, used_credentials(new.inventory.devices))
+                missing = config_module.missing_secrets(new)
                 if missing:
                     for sentence in missing:
                         log.error("reload: %s", sentence)
-                    log.error("reload rejected (%d SNMP secret(s) missing); still running the previous "
+                    log.error("reload rejected (%d secret(s) missing); still running the previous "
                               "configuration", len(missing))
                     return
                 await self._apply(new)
@@ -369,6 +406,7 @@ class Daemon:
                 self.pinger = replacement
         self.pinger.max_rate_pps = new_icmp.max_rate_pps
         self._apply_snmp(old_settings.probes.snmp, settings.probes.snmp, new.inventory)
+        self._apply_ssh(old_settings.probes.ssh, settings)
         self.cfg = new
         self.states.set_inventory(new.inventory.devices)
         self.scheduler.settings = settings.scheduler
@@ -391,6 +429,30 @@ class Daemon:
             self.snmp_client = self.snmp.client = replacement
             self._spawn(_close_when_idle(retired))
         self.snmp.keep_only([device.name for device in inventory.devices if device.snmp.active])
+
+
+    def _new_ssh_prober(self, settings, profiles) -> SshProber:
+        from monitor.config_store import ConfigStore
+
+        self.config_store = ConfigStore(settings.state_dir / "configs")
+        host_keys = HostKeyStore(settings.probes.ssh.known_hosts, settings.state_dir / "ssh_known_hosts")
+        return SshProber(settings.probes.ssh, profiles, host_keys)
+
+    def _apply_ssh(self, old, settings) -> None:
+        new = settings.probes.ssh
+        try:
+            profiles = load_ssh_profiles(new.profile_dirs)
+        except ProfileError as exc:  # edited between `load` and here
+            log.error("reload: keeping the previous SSH profiles: %s", exc)
+            profiles = self.ssh.profiles
+        if (old.max_sessions, old.cli_workers) != (new.max_sessions, new.cli_workers):
+            # Sessions in flight finish on the old prober's threads; new ones use the new pool.
+            retired, self.ssh = self.ssh, self._new_ssh_prober(settings, profiles)
+            retired.close()
+        else:
+            self.ssh.settings = new  # credentials and known_hosts files may have changed
+            self.ssh.host_keys.files = list(new.known_hosts)
+            self.ssh.set_profiles(profiles)
 
 
 async def _close_when_idle(client: SnmpClient, limit_s: float = 120.0) -> None:

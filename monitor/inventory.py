@@ -27,6 +27,7 @@ from monitor.yamlfile import Document, format_path
 from probes.base import Target
 from probes.icmp_settings import IcmpOverride, IcmpSettings
 from probes.snmp_settings import SnmpOverride, SnmpSettings
+from probes.ssh_settings import SshOverride, SshSettings
 
 DEVICE_CLASSES = ("mcu", "codec", "phone", "switch", "router", "ups", "nvr", "camera", "server", "env_sensor", "other")
 RESERVED_TAG_KEYS = ("device", "address", "class", "site")
@@ -36,7 +37,9 @@ _SITE_KEYS = ("name", "parent", "level", "label", "defaults")
 # Probe kinds whose settings a class, a site's `defaults` or a device may override:
 # kind -> (override model, settings model). The settings come from `probes.<kind>`.
 _PROBE_KINDS: dict[str, tuple[type, type]] = {"icmp": (IcmpOverride, IcmpSettings),
-                                              "snmp": (SnmpOverride, SnmpSettings)}
+                                              "snmp": (SnmpOverride, SnmpSettings),
+                                              "ssh": (SshOverride, SshSettings)}
+_PROFILE_KEYS = {"snmp": ("profiles", "skip_profiles"), "ssh": ("profiles",)}  # overrides naming profiles
 _DEVICE_KEYS = ("name", "address", "class", "site", "parent", "tags", *_PROBE_KINDS)
 _OVERRIDE_KEYS = tuple(_PROBE_KINDS)  # what a class or a site's `defaults` may set for its devices
 _DEVICE_KEY_SET = frozenset(_DEVICE_KEYS)
@@ -70,6 +73,7 @@ class Device:
     tags: tuple[str, ...]
     icmp: IcmpSettings
     snmp: SnmpSettings
+    ssh: SshSettings
     sample_tags: Mapping[str, str]  # device, address, class, site, and {level: site} along the path
     source: str  # "file:line" of the device entry
 
@@ -182,9 +186,9 @@ class _RawDevice:
 
 
 class _Resolver:
-    def __init__(self, bases: Mapping[str, Any], profiles: Optional[frozenset[str]]) -> None:
+    def __init__(self, bases: Mapping[str, Any], profiles: Mapping[str, Optional[Mapping]]) -> None:
         self.bases = bases  # probe kind -> global settings, or None when those are invalid themselves
-        self.profiles = profiles  # SNMP profile names known, or None (not checked)
+        self.profiles = profiles  # probe kind -> profiles by name (None: not checked)
         self.problems: list[tuple[int, int, int, str]] = []
         self.raw_sites: list[_RawSite] = []
         self.raw_devices: list[_RawDevice] = []
@@ -281,26 +285,32 @@ class _Resolver:
         return None
 
     def references_known(self, kind: str, override: Any, doc: Document, fi: int, path: tuple) -> bool:
-        """SNMP overrides name credentials and profiles: both must exist."""
-        if kind != "snmp":
+        """SNMP and SSH overrides name credentials and profiles: both must exist."""
+        if kind not in _PROFILE_KEYS:
             return True
         fine = True
-        base = self.bases.get("snmp")
+        base = self.bases.get(kind)
         if override.credential is not None and base is not None and override.credential not in base.credentials:
             known = sorted(base.credentials)
             hint = did_you_mean(override.credential, known) or (
                 f"; defined: {', '.join(known)}" if known else "; none is defined")
             self.problem(doc, fi, path + ("credential",), f"unknown credential '{override.credential}'{hint} "
-                                                          "(probes.snmp.credentials of the settings file)")
+                                                          f"(probes.{kind}.credentials of the settings file)")
             fine = False
-        if self.profiles is not None:
-            for key in ("profiles", "skip_profiles"):
-                for index, name in enumerate(getattr(override, key) or ()):
-                    if name not in self.profiles:
-                        self.problem(doc, fi, path + (key, index), f"unknown SNMP profile '{name}'"
-                                     f"{did_you_mean(name, sorted(self.profiles))}; `netvigil profiles list` "
-                                     "shows them")
-                        fine = False
+        profiles = self.profiles.get(kind)
+        if profiles is None:
+            return fine
+        for key in _PROFILE_KEYS[kind]:
+            for index, name in enumerate(getattr(override, key) or ()):
+                if name not in profiles:
+                    self.problem(doc, fi, path + (key, index), f"unknown {kind.upper()} profile '{name}'"
+                                 f"{did_you_mean(name, sorted(profiles))}; `netvigil profiles list` shows them")
+                    fine = False
+        if fine and kind == "ssh" and override.profiles:
+            problem = ssh_profile_mix(override.profiles, profiles)
+            if problem:
+                self.problem(doc, fi, path + ("profiles",), problem)
+                fine = False
         return fine
 
     def overrides(self, value: Any, doc: Document, fi: int, path: tuple) -> Overrides:
@@ -534,10 +544,11 @@ class _Resolver:
                 continue  # already reported
             icmp = self.effective("icmp", raw, site, site_overrides, effective, failures)
             snmp = self.effective("snmp", raw, site, site_overrides, effective, failures)
+            ssh = self.effective("ssh", raw, site, site_overrides, effective, failures)
             tags = {"device": raw.name, "address": raw.address, "class": raw.device_class, "site": raw.site}
             tags.update(site_tags[raw.site])
             devices.append(Device(raw.name, raw.address, raw.device_class, raw.site, site.path, raw.parents,
-                                  raw.tags, icmp, snmp, MappingProxyType(tags), raw.doc.where(raw.path)))
+                                  raw.tags, icmp, snmp, ssh, MappingProxyType(tags), raw.doc.where(raw.path)))
         for key, raws in failures.items():
             first, others = raws[0], len(raws) - 1
             more = f" (and {others} more device{'s' if others > 1 else ''} with the same settings)" if others else ""
@@ -576,15 +587,28 @@ class _Resolver:
         return result
 
 
+def ssh_profile_mix(names: Sequence[str], profiles: Mapping) -> Optional[str]:
+    """Why these SSH profiles cannot run in one session (different drivers), or None."""
+    kinds = {(profiles[name].driver, profiles[name].device_type) for name in names if name in profiles}
+    if len(kinds) <= 1:
+        return None
+    shown = ", ".join(f"{name} ({profiles[name].driver} {profiles[name].device_type})" for name in names
+                      if name in profiles)
+    return (f"profiles {shown} need different SSH drivers; one device's profiles must all use the same "
+            "driver and device type (they share one session)")
+
+
 def resolve(documents: Sequence[Document], icmp: Optional[IcmpSettings], snmp: Optional[SnmpSettings] = None,
-            profiles: Optional[frozenset[str]] = None) -> Inventory:
+            profiles: Optional[frozenset[str]] = None, ssh: Optional[SshSettings] = None,
+            ssh_profiles: Optional[Mapping] = None) -> Inventory:
     """The inventory from its parsed files; ConfigError listing every problem, sorted by file and line.
 
-    `icmp` and `snmp` are `probes.icmp` and `probes.snmp` of the settings (None when invalid
-    themselves: effective settings are then not checked, and devices get the defaults).
-    `profiles`: the SNMP profile names that exist, to check the names overrides use.
+    `icmp`, `snmp` and `ssh` are `probes.<kind>` of the settings (None when invalid themselves:
+    effective settings are then not checked, and devices get the defaults).
+    `profiles` and `ssh_profiles`: the SNMP profile names and the SSH profiles (by name) that
+    exist, to check the names overrides use.
     """
-    resolver = _Resolver({"icmp": icmp, "snmp": snmp}, profiles)
+    resolver = _Resolver({"icmp": icmp, "snmp": snmp, "ssh": ssh}, {"snmp": profiles, "ssh": ssh_profiles})
     for index, doc in enumerate(documents):
         for text in doc.problems:  # "name:line: ..." from the YAML reader
             line = text[len(doc.name) + 1:].split(":", 1)[0]

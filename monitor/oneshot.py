@@ -65,6 +65,10 @@ def probe_command(args) -> int:
         from monitor import snmpcli
 
         return snmpcli.probe_command(args)
+    if args.kind == "ssh":
+        from monitor import sshcli
+
+        return sshcli.probe_command(args)
     if args.count is not None and not 1 <= args.count <= 1000:
         print("netvigil probe: --count must be between 1 and 1000", file=sys.stderr)
         return EXIT_CONFIG

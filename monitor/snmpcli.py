@@ -77,25 +77,42 @@ def profiles_command(args) -> int:
 
 
 def _profiles(args) -> int:
+    from probes import ssh_profiles
+
     directories = [snmp_profiles.PACKAGED_PROFILES]
+    ssh_directories: list[Path] = []
     if args.config is not None:
-        directories += list(_config(args.config).settings.probes.snmp.profile_dirs)
+        probes = _config(args.config).settings.probes
+        directories += list(probes.snmp.profile_dirs)
+        ssh_directories = list(probes.ssh.profile_dirs)
     else:
         directories.append(snmp_profiles.SITE_PROFILES)
+        ssh_directories = [Path("/etc/netvigil/ssh_profiles")]
     try:
         found = snmp_profiles.load_all(directories)
+        found_ssh = ssh_profiles.load_profiles(ssh_directories)
     except snmp_profiles.ProfileError as exc:
         raise _Refused(str(exc), EXIT_CONFIG) from None
     rows = []
     for profile in sorted(found.values(), key=lambda p: p.name):
         measurements = ([profile.measurement] if profile.measurement else []) + [t.measurement for t in profile.tables]
-        rows.append({"name": profile.name, "classes": list(profile.match.classes),
+        rows.append({"kind": "snmp", "name": profile.name, "classes": list(profile.match.classes),
                      "sysobjectid": list(profile.match.sysobjectid), "measurements": measurements,
                      "description": profile.description})
+    for profile in sorted(found_ssh.values(), key=lambda p: p.name):
+        measurements = ["ssh", "ssh_command"] + [m for c in profile.commands for m in (
+            [c.rows.measurement] if c.rows else []) + ([c.textfsm.measurement] if c.textfsm else [])]
+        rows.append({"kind": "ssh", "name": profile.name, "driver": profile.driver,
+                     "device_type": profile.device_type, "commands": [c.command for c in profile.commands],
+                     "config_command": profile.config.command if profile.config else None,
+                     "measurements": list(dict.fromkeys(measurements)), "description": profile.description})
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return EXIT_OK
+    print("SNMP profiles (chosen by class and sysObjectID):")
     for row in rows:
+        if row["kind"] != "snmp":
+            continue
         selection = []
         if row["classes"]:
             selection.append("classes " + ",".join(row["classes"]))
@@ -103,6 +120,16 @@ def _profiles(args) -> int:
             selection.append("sysObjectID " + ",".join(row["sysobjectid"]))
         print(f"{row['name']}: {row['description']}")
         print(f"    selected by: {'; '.join(selection) or 'only when named in settings (profiles:)'}")
+        print(f"    writes: {', '.join(row['measurements'])}")
+    print("\nSSH command profiles (named in ssh: {profiles: [...]}):")
+    for row in rows:
+        if row["kind"] != "ssh":
+            continue
+        driver = "exec channels" if row["driver"] == "exec" else f"netmiko {row['device_type']}"
+        print(f"{row['name']}: {row['description']}")
+        print(f"    runs ({driver}): {'; '.join(row['commands']) or 'nothing (a login check)'}")
+        if row["config_command"]:
+            print(f"    backup: {row['config_command']}")
         print(f"    writes: {', '.join(row['measurements'])}")
     return EXIT_OK
 

@@ -5,7 +5,9 @@ the daemon, the embedded store and the command line share one shape:
 device, address, class, site, state (up/down/pending), rtt_avg_ms, loss_pct, jitter_ms,
 last_probe (ISO time), last_seen (last time it answered), since (when the state began),
 error (why it produced no reply, when known); snmp (ok, or the kind of the last SNMP poll's
-error, e.g. timeout or auth; null when SNMP is not polled) and snmp_error (the sentence).
+error, e.g. timeout or auth; null when SNMP is not polled) and snmp_error (the sentence);
+ssh and ssh_error likewise for SSH command checks, and config (the configuration version
+last stored, e.g. v12, or the kind of the last backup's error).
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from probes.base import Sample
 # data so `status` does not import the SNMP engine.
 SNMP_STATES = {0: "ok", 1: "timeout", 2: "send_failed", 3: "resolve_failed", 4: "auth", 5: "malformed",
                6: "no_such_object", 7: "agent_error", 8: "walk_loop", 9: "too_many_rows", 10: "internal"}
+
+# `error_code` of the ssh and ssh_config samples (probes.ssh.ErrorCode), likewise.
+SSH_STATES = {0: "ok", 1: "timeout", 2: "refused", 3: "resolve_failed", 4: "auth", 5: "auth_timeout",
+              6: "host_key_unknown", 7: "host_key_changed", 8: "command_failed", 9: "command_timeout",
+              10: "output_too_large", 11: "disconnected", 12: "session_timeout", 13: "protocol", 14: "internal"}
 
 _STATE_RANK = {"down": 0, "up": 1, "pending": 2}
 
@@ -44,6 +51,9 @@ class _DeviceState:
     error: Optional[str] = None
     snmp: Optional[str] = None
     snmp_error: Optional[str] = None
+    ssh: Optional[str] = None
+    ssh_error: Optional[str] = None
+    config: Optional[str] = None
 
 
 class DeviceStates:
@@ -62,6 +72,7 @@ class DeviceStates:
                 state.state, state.fields, state.since_ns = old.state, old.fields, old.since_ns
                 state.last_probe_ns, state.last_seen_ns, state.error = old.last_probe_ns, old.last_seen_ns, old.error
                 state.snmp, state.snmp_error = old.snmp, old.snmp_error
+                state.ssh, state.ssh_error, state.config = old.ssh, old.ssh_error, old.config
             kept[device.name] = state
         self._states = kept
 
@@ -75,6 +86,16 @@ class DeviceStates:
                 state.snmp = SNMP_STATES.get(code, str(code))
                 if not code:
                     state.snmp_error = None
+                continue
+            if sample.measurement == "ssh":
+                code = sample.fields.get("error_code", 0)
+                state.ssh = SSH_STATES.get(code, str(code))
+                if not code:
+                    state.ssh_error = None
+                continue
+            if sample.measurement == "ssh_config":
+                code = sample.fields.get("error_code", 0)
+                state.config = f"v{sample.fields['version']}" if not code else SSH_STATES.get(code, str(code))
                 continue
             if sample.measurement != "icmp":
                 continue
@@ -94,6 +115,8 @@ class DeviceStates:
         if state is not None:
             if kind == "snmp":
                 state.snmp_error = detail
+            elif kind == "ssh":
+                state.ssh_error = detail
             else:
                 state.error = detail
 
@@ -115,6 +138,7 @@ def _row(state: _DeviceState) -> dict:
         "jitter_ms": fields.get("jitter_ms"), "last_probe": iso(state.last_probe_ns),
         "last_seen": iso(state.last_seen_ns), "since": iso(state.since_ns), "error": state.error,
         "snmp": state.snmp, "snmp_error": state.snmp_error,
+        "ssh": state.ssh, "ssh_error": state.ssh_error, "config": state.config,
     }
 
 
@@ -134,14 +158,14 @@ def _number(value: Optional[float], digits: int) -> str:
 
 def render_table(rows: Sequence[dict]) -> str:
     """The `netvigil status` table, one device a line, worst first."""
-    header = ("DEVICE", "ADDRESS", "CLASS", "SITE", "STATE", "RTT ms", "LOSS %", "JITTER ms", "SNMP", "LAST SEEN",
-              "SINCE")
+    header = ("DEVICE", "ADDRESS", "CLASS", "SITE", "STATE", "RTT ms", "LOSS %", "JITTER ms", "SNMP", "SSH", "CONFIG",
+              "LAST SEEN", "SINCE")
     lines = [header]
     for row in rows:
         lines.append((
             row["device"], row["address"], row["class"], row["site"], row["state"].upper(),
             _number(row.get("rtt_avg_ms"), 2), _number(row.get("loss_pct"), 1), _number(row.get("jitter_ms"), 2),
-            row.get("snmp") or "-", _short_time(row.get("last_seen")), _short_time(row.get("since")),
+            row.get("snmp") or "-", row.get("ssh") or "-", row.get("config") or "-", _short_time(row.get("last_seen")), _short_time(row.get("since")),
         ))
     widths = [max(_width(line[i]) for line in lines) for i in range(len(header))]
     out = []
@@ -150,8 +174,9 @@ def render_table(rows: Sequence[dict]) -> str:
     for row in rows:
         if row.get("error"):
             out.append(f"  {row['device']}: {row['error']}")
-        if row.get("snmp_error"):
-            out.append(f"  {row['device']}: {row['snmp_error']}")
+        for key in ("snmp_error", "ssh_error"):
+            if row.get(key):
+                out.append(f"  {row['device']}: {row[key]}")
     return "\n".join(out)
 
 

@@ -247,10 +247,11 @@ class ProfileError(ValueError):
     """A profile file that cannot be used; the message names the file and what is wrong."""
 
 
-def load_file(path: Path) -> Profile:
+def load_file(path: Path, model: type = Profile):
+    """One profile file as `model` (SNMP's Profile, or another kind's profile model)."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return Profile.model_validate(data)
+        return model.model_validate(data)
     except (OSError, yaml.YAMLError) as exc:
         raise ProfileError(f"{path}: cannot read: {exc}") from None
     except ValidationError as exc:
@@ -259,13 +260,13 @@ def load_file(path: Path) -> Profile:
         raise ProfileError(f"{path}: {where}: {first['msg']}") from None
 
 
-def load_all(directories: Sequence[Path] = (PACKAGED_PROFILES, SITE_PROFILES)) -> dict[str, Profile]:
+def load_all(directories: Sequence[Path] = (PACKAGED_PROFILES, SITE_PROFILES), model: type = Profile) -> dict:
     """Profiles by name; a later directory's profile replaces a packaged one of the same name."""
-    profiles: dict[str, Profile] = {}
+    profiles: dict = {}
     for directory in directories:
         if directory.is_dir():
             for path in sorted(directory.glob("*.yaml")):
-                profile = load_file(path)
+                profile = load_file(path, model)
                 profiles[profile.name] = profile
     return profiles
 

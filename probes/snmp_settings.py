@@ -24,6 +24,8 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from probes.secrets import missing_secret_sentences
+
 AuthProtocol = Literal["none", "md5", "sha", "sha224", "sha256", "sha384", "sha512"]
 PrivProtocol = Literal["none", "des", "aes", "aes192", "aes256", "aes192c", "aes256c"]
 
@@ -212,15 +214,7 @@ OVERRIDE_FIELDS = tuple(SnmpOverride.model_fields)
 
 def missing_secrets(settings: SnmpSettings, used: set[str]) -> list[str]:
     """One sentence per secret that credentials in `used` lack (names and where to put them)."""
-    sentences = []
-    for name in sorted(used):
-        credential = settings.credentials.get(name)
-        for key in credential.missing() if credential is not None else ():
-            sentences.append(f"probes.snmp.credentials.{name}.{key}: not set; put it in a secret file named "
-                             f"probes__snmp__credentials__{name}__{key} ($CREDENTIALS_DIRECTORY via the unit's "
-                             f"LoadCredential=, or secrets_dir) or in NETVIGIL_PROBES__SNMP__CREDENTIALS__"
-                             f"{name.upper()}__{key.upper()}")
-    return sentences
+    return missing_secret_sentences("snmp", settings.credentials, used)
 
 
 def used_credentials(devices) -> set[str]:

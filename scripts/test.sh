@@ -14,6 +14,7 @@ declare -A needs=(
   [fping]=fping [influxd]=influxdb [victoria-metrics]=victoria-metrics [nft]=nftables
   [ip]=iproute2 [sysctl]=procps [setpriv]=util-linux [systemd-analyze]=systemd [ping]=iputils-ping
   [curl]=curl [snmpd]=snmpd [snmpget]=snmp [prometheus-snmp-exporter]=prometheus-snmp-exporter
+  [sshd]=openssh-server
 )
 missing=()
 for program in "${!needs[@]}"; do

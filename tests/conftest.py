@@ -7,6 +7,8 @@ import pytest
 from tests.fake_influx import FakeInflux
 from tests.servers import influxd, private_influxd, private_victoria_metrics, victoria_metrics  # noqa: F401
 from tests.snmplab import private_snmpd, snmpd, snmpd_factory, snmpsim, snmpsim_factory  # noqa: F401
+from tests.sshlab import ssh_test_user, sshd  # noqa: F401
+from tests.sshsim import vrp_sim  # noqa: F401
 
 
 @pytest.fixture

@@ -132,7 +132,7 @@ def test_profiles_list_names_every_shipped_profile_and_how_it_is_chosen():
 
     result = _netvigil("profiles", "list", "--json")
     assert result.returncode == 0, result.stderr
-    listed = {row["name"]: row for row in json.loads(result.stdout)}
+    listed = {row["name"]: row for row in json.loads(result.stdout) if row["kind"] == "snmp"}
     assert set(listed) == set(snmp_profiles.load_all([snmp_profiles.PACKAGED_PROFILES]))
     assert listed["apc_ups"]["sysobjectid"] == ["1.3.6.1.4.1.318"]
     assert "ups" in listed["ups"]["classes"] and listed["ups"]["measurements"] == ["ups", "ups_input", "ups_output"]

@@ -1,0 +1,198 @@
+"""SSH commands for people: `netvigil probe DEVICE --kind ssh` and `netvigil config history|diff|fetch`.
+
+They use the daemon's own code and the device's effective settings, and the daemon's
+stores under state_dir: configuration versions (`configs/`) and trust-on-first-use host keys
+(`ssh_known_hosts`), so a version fetched by hand is the same history the daemon extends.
+Run them as the daemon's user (`sudo -u netvigil netvigil config ...`): the state directory
+is its own. Secrets come from the configuration's secret sources and are never printed;
+configurations are shown masked, as stored.
+
+Exit codes: 0 ok, 1 the device could not be reached or refused, 2 configuration or usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import datetime, timezone
+
+from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
+from monitor.snmpcli import _config, _Refused, _run
+
+
+def _device(args, need_credential: bool = True):
+    if args.config is None:
+        raise _Refused(f"netvigil {args.command_key}: give -c SETTINGS and a device name from its inventory",
+                       EXIT_CONFIG)
+    cfg = _config(args.config)
+    device = cfg.inventory.by_name(args.target)
+    if device is None:
+        raise _Refused(f"netvigil {args.command_key}: no device named {args.target!r} in the inventory of "
+                       f"{args.config}", EXIT_CONFIG)
+    if need_credential:
+        if device.ssh.credential is None:
+            raise _Refused(f"netvigil {args.command_key}: device {device.name!r} has no SSH credential; set "
+                           f"probes.ssh.credential, or ssh: {{credential: NAME}} for its class, site or the device "
+                           f"({device.source})", EXIT_CONFIG)
+        from probes.ssh_settings import missing_secrets
+
+        missing = missing_secrets(cfg.settings.probes.ssh, {device.ssh.credential})
+        if missing:
+            raise _Refused("\n".join(missing), EXIT_CONFIG)
+    return cfg, device
+
+
+def _store(cfg):
+    from monitor.config_store import ConfigStore
+
+    return ConfigStore(cfg.settings.state_dir / "configs")
+
+
+def _prober(cfg):
+    from probes.ssh import SshProber
+    from probes.ssh_hostkeys import HostKeyStore
+    from probes.ssh_profiles import ProfileError, load_profiles
+
+    ssh = cfg.settings.probes.ssh
+    try:
+        profiles = load_profiles(ssh.profile_dirs)
+    except ProfileError as exc:
+        raise _Refused(str(exc), EXIT_CONFIG) from None
+    host_keys = HostKeyStore(ssh.known_hosts, cfg.settings.state_dir / "ssh_known_hosts")
+    return SshProber(ssh, profiles, host_keys)
+
+
+# -- netvigil probe DEVICE --kind ssh --------------------------------------------------------------
+
+def probe_command(args) -> int:
+    return _run(_probe, args)
+
+
+def _probe(args) -> int:
+    cfg, device = _device(args)
+    if not device.ssh.profiles:
+        raise _Refused(f"netvigil probe: device {device.name!r} has no SSH profiles (ssh: {{profiles: [...]}}; "
+                       "`netvigil profiles list` shows them)", EXIT_CONFIG)
+    errors: list[str] = []
+
+    async def once():
+        prober = _prober(cfg)
+        try:
+            return await prober.probe([device.target()], lambda _name: device.ssh,
+                                      on_error=lambda _t, e: errors.append(e.detail))
+        finally:
+            prober.close()
+
+    samples = asyncio.run(once())
+    summary = samples[0].fields
+    if args.json:
+        print(json.dumps({"device": device.name, "address": device.address, "kind": "ssh",
+                          "profiles": list(device.ssh.profiles), "errors": errors,
+                          "samples": [{"measurement": s.measurement, "tags": dict(s.tags), "fields": dict(s.fields)}
+                                      for s in samples]}, ensure_ascii=False))
+    else:
+        from monitor.state import SSH_STATES
+
+        state = SSH_STATES.get(summary["error_code"], str(summary["error_code"]))
+        print(f"{device.name} ({device.address}): ssh {state}, login {summary['login_ms']:.0f} ms, "
+              f"{summary['commands_ok']}/{summary['commands']} commands ok, profiles {', '.join(device.ssh.profiles)}")
+        for error in errors:
+            print(f"  {error}")
+        for sample in samples[1:]:
+            labels = {k: v for k, v in sample.tags.items() if k not in device.sample_tags}
+            label_text = " ".join(f"{k}={v}" for k, v in labels.items())
+            fields = " ".join(f"{k}={v}" for k, v in sample.fields.items())
+            print(f"  {sample.measurement} {label_text}: {fields}".replace("  :", ":"))
+    return EXIT_OK if summary["error_code"] == 0 else EXIT_RUNTIME
+
+
+# -- netvigil config history|diff|fetch ------------------------------------------------------------
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def history_command(args) -> int:
+    return _run(_history, args)
+
+
+def _history(args) -> int:
+    cfg, device = _device(args, need_credential=False)
+    store = _store(cfg)
+    versions = store.history(device.name)
+    checked = store.last_checked(device.name)
+    if args.json:
+        print(json.dumps({"device": device.name, "last_checked": checked,
+                          "versions": [{"version": v.number, "fetched_at": v.fetched_at, "lines": v.lines,
+                                        "sha256": v.sha256} for v in versions]}, ensure_ascii=False))
+        return EXIT_OK
+    if not versions:
+        print(f"{device.name}: no configuration stored yet (netvigil config fetch {device.name!r} -c {args.config})")
+        return EXIT_OK
+    print(f"{device.name}: {len(versions)} version(s); last checked {_when(checked) if checked else 'never'}")
+    for version in reversed(versions):
+        print(f"  v{version.number:<5} {_when(version.fetched_at)}  {version.lines:>6} lines  "
+              f"sha256 {version.sha256[:12]}")
+    return EXIT_OK
+
+
+def diff_command(args) -> int:
+    return _run(_diff, args)
+
+
+def _diff(args) -> int:
+    cfg, device = _device(args, need_credential=False)
+    store = _store(cfg)
+    if len(store.history(device.name)) < (1 if args.a is not None and args.b is not None else 2):
+        raise _Refused(f"{device.name}: fewer than two configuration versions stored; nothing to compare "
+                       f"(`netvigil config history {device.name}`)", EXIT_RUNTIME)
+    try:
+        text = store.diff(device.name, args.a, args.b)
+    except KeyError as exc:
+        raise _Refused(exc.args[0] if exc.args else str(exc), EXIT_CONFIG) from None
+    print(text if text else f"{device.name}: no difference", end="" if text.endswith("\n") else "\n")
+    return EXIT_OK
+
+
+def fetch_command(args) -> int:
+    return _run(_fetch, args)
+
+
+def _fetch(args) -> int:
+    from probes.ssh_backup import backup
+    from probes.ssh import ErrorCode
+
+    cfg, device = _device(args)
+    store = _store(cfg)
+    errors: list[str] = []
+
+    async def once():
+        prober = _prober(cfg)
+        try:
+            return await backup(prober, store, [device.target()], lambda _name: device.ssh,
+                                on_error=lambda _t, e: errors.append(e.detail))
+        finally:
+            prober.close()
+
+    try:
+        samples = asyncio.run(once())
+    except OSError as exc:
+        raise _Refused(f"netvigil config fetch: cannot write under {store.root}: {exc.strerror or exc}; run it "
+                       "as the daemon's user (sudo -u netvigil ...)", EXIT_RUNTIME) from None
+    result = samples[0].fields
+    if not result["ok"]:
+        print(f"{device.name}: configuration not fetched ({ErrorCode(result['error_code']).name.lower()}): "
+              f"{'; '.join(errors)}", file=sys.stderr)
+        return EXIT_RUNTIME
+    changed = next((s.fields for s in samples if s.measurement == "config_changed"), None)
+    if changed is not None:
+        print(f"{device.name}: CHANGED: version {changed['version']} stored (+{changed['added']} "
+              f"-{changed['removed']} lines against version {changed['previous_version']})")
+        print(store.diff(device.name), end="")
+    elif result["version"] == 1 and len(store.history(device.name)) == 1 and result.get("changed") == 0 \
+            and store.history(device.name)[0].fetched_at >= store.last_checked(device.name) - 1:
+        print(f"{device.name}: first version stored ({result['lines']} lines)")
+    else:
+        print(f"{device.name}: unchanged since version {result['version']}")
+    return EXIT_OK

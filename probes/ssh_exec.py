@@ -1,0 +1,217 @@
+"""One SSH session over asyncssh: log in, run commands on exec channels, log out, all bounded.
+
+Every phase has its own clock: `connect_timeout_s` for TCP, the server's banner and the key
+exchange (a server that sends an endless pre-version banner, as tarpits do, is cut here);
+`auth_timeout_s` from the host-key check to a successful login; `command_timeout_s` for
+each command; `session_timeout_s` over everything. Output is read in chunks and a command
+whose output passes `max_output_bytes` is stopped, so a flooding server costs memory up to
+the limit and no more.
+
+The host key is checked by `validate_host_public_key` against the store (trusted list left
+empty on purpose so asyncssh always asks us): that callback is also the moment the key
+exchange is over, which is where the connect clock hands over to the auth clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import asyncssh
+
+from probes.ssh_hostkeys import (HostKeyChanged, HostKeyStore, HostKeyUnknown, changed_message, openssh_line,
+                                 unknown_message)
+
+
+class SessionFailed(Exception):
+    """A session that could not run its commands; `code` is an `ErrorCode` name."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass
+class CommandResult:
+    command: str
+    output: str
+    exit_status: Optional[int]  # None on a CLI (no exit status)
+    duration_ms: float
+    failure: Optional[SessionFailed] = None  # the command timed out, flooded, or the link broke
+
+
+@dataclass
+class SessionResult:
+    login_ms: float = 0.0
+    commands: list[CommandResult] = field(default_factory=list)
+    failure: Optional[SessionFailed] = None  # the session as a whole (login, host key, ...)
+    host_key_recorded: Optional[str] = None  # fingerprint trusted on first use in this session
+
+
+@dataclass(frozen=True)
+class Login:
+    """Everything a session needs to log in and stay in bounds (secrets already unwrapped here,
+    and only here, right before use)."""
+
+    device: str
+    host: str
+    port: int
+    username: str
+    password: Optional[str]
+    client_key: Optional[object]  # an asyncssh SSHKey
+    tofu: bool
+    connect_timeout_s: float
+    auth_timeout_s: float
+    command_timeout_s: float
+    session_timeout_s: float
+    max_output_bytes: int
+
+
+class _HostKeyCheck(asyncssh.SSHClient):
+    def __init__(self, login: Login, store: HostKeyStore, on_kex_done) -> None:
+        self.login, self.store, self.on_kex_done = login, store, on_kex_done
+        self.trusted = store.trusted(login.host, login.port)
+        self.problem: Optional[Exception] = None
+        self.recorded: Optional[str] = None
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+        login = self.login
+        if key in self.trusted.keys:
+            self.on_kex_done()
+            return True
+        if self.trusted.keys:
+            self.problem = HostKeyChanged(changed_message(login.host, login.port, key, self.trusted.keys))
+            return False
+        if not login.tofu:
+            self.problem = HostKeyUnknown(unknown_message(login.host, login.port, key))
+            return False
+        self.store.record(login.host, login.port, openssh_line(key), login.device)
+        self.recorded = key.get_fingerprint("sha256")
+        self.on_kex_done()
+        return True
+
+
+def _connection_failure(exc: BaseException, checker: Optional[_HostKeyCheck], login: Login) -> SessionFailed:
+    where = f"{login.host} port {login.port}"
+    if checker is not None and checker.problem is not None:
+        code = "HOST_KEY_CHANGED" if isinstance(checker.problem, HostKeyChanged) else "HOST_KEY_UNKNOWN"
+        return SessionFailed(code, str(checker.problem))
+    if isinstance(exc, asyncssh.PermissionDenied):
+        return SessionFailed("AUTH", f"login as {login.username!r} refused by {where} (wrong password or key, "
+                                     f"or the account may not log in)")
+    if isinstance(exc, ConnectionRefusedError):
+        return SessionFailed("REFUSED", f"connection refused by {where} (no SSH server on that port)")
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return SessionFailed("REFUSED", f"cannot connect to {where}: {exc.strerror}")
+    if isinstance(exc, asyncssh.KeyImportError):
+        return SessionFailed("AUTH", f"the credential's private key cannot be read: {exc} "
+                                     f"(wrong private_key_passphrase?)")
+    if isinstance(exc, (asyncssh.ConnectionLost, asyncssh.DisconnectError, ConnectionResetError,
+                        asyncio.IncompleteReadError)):
+        return SessionFailed("DISCONNECTED", f"{where} closed the connection during login: {exc}")
+    return SessionFailed("PROTOCOL", f"SSH login to {where} failed: {exc.__class__.__name__}: {exc}")
+
+
+async def run_exec_session(login: Login, store: HostKeyStore, commands: Sequence[str]) -> SessionResult:
+    """Log in and run `commands`, each on its own exec channel. Never raises (but CancelledError)."""
+    result = SessionResult()
+    loop = asyncio.get_running_loop()
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(login.session_timeout_s):
+            conn = await _login(login, store, result, loop)
+            try:
+                result.login_ms = (time.monotonic() - started) * 1000
+                for command in commands:
+                    outcome = await _run_command(conn, command, login)
+                    result.commands.append(outcome)
+                    if outcome.failure is not None and outcome.failure.code in ("DISCONNECTED", "SESSION_TIMEOUT"):
+                        break  # the session is gone: the remaining commands cannot run
+            finally:
+                conn.abort()  # no polite close: a stalled server must not hold us (nothing is left to say)
+    except SessionFailed as failure:
+        result.failure = failure
+    except TimeoutError:
+        result.failure = SessionFailed("SESSION_TIMEOUT", f"the whole session took longer than session_timeout_s "
+                                                          f"= {login.session_timeout_s:g} s")
+    return result
+
+
+async def _login(login: Login, store: HostKeyStore, result: SessionResult, loop) -> asyncssh.SSHClientConnection:
+    phase = {"name": "connect"}
+    checker: Optional[_HostKeyCheck] = None
+    try:
+        async with asyncio.timeout(login.connect_timeout_s) as clock:
+            def kex_done() -> None:
+                phase["name"] = "auth"
+                clock.reschedule(loop.time() + login.auth_timeout_s)
+
+            def make_client() -> _HostKeyCheck:
+                nonlocal checker
+                checker = _HostKeyCheck(login, store, kex_done)
+                return checker
+
+            trusted = store.trusted(login.host, login.port)
+            algorithms = [alg.decode() for key in trusted.keys for alg in key.sig_algorithms] or ()
+            conn, _ = await asyncssh.create_connection(
+                make_client, login.host, login.port, username=login.username, password=login.password,
+                client_keys=[login.client_key] if login.client_key is not None else None,
+                known_hosts=([], trusted.ca_keys, trusted.revoked), server_host_key_algs=algorithms,
+                config=None, agent_path=None, gss_auth=False, gss_kex=False, x509_trusted_certs=None,
+                preferred_auth=("publickey", "keyboard-interactive", "password"),
+                keepalive_interval=0)
+    except TimeoutError:
+        if phase["name"] == "connect":
+            raise SessionFailed("TIMEOUT", f"no SSH connection to {login.host} port {login.port} within "
+                                           f"connect_timeout_s = {login.connect_timeout_s:g} s (TCP connect, "
+                                           f"banner or key exchange)") from None
+        raise SessionFailed("AUTH_TIMEOUT", f"login as {login.username!r} not complete within auth_timeout_s = "
+                                            f"{login.auth_timeout_s:g} s") from None
+    except (OSError, asyncssh.Error, asyncio.IncompleteReadError, ValueError) as exc:
+        raise _connection_failure(exc, checker, login) from None
+    if checker is not None:
+        result.host_key_recorded = checker.recorded
+    return conn
+
+
+async def _run_command(conn: asyncssh.SSHClientConnection, command: str, login: Login) -> CommandResult:
+    started = time.monotonic()
+    chunks: list[bytes] = []
+    size = 0
+
+    def done(failure: Optional[SessionFailed] = None, exit_status: Optional[int] = None) -> CommandResult:
+        output = b"".join(chunks).decode("utf-8", errors="replace")
+        return CommandResult(command, output, exit_status, (time.monotonic() - started) * 1000, failure)
+
+    process = None
+    try:
+        async with asyncio.timeout(login.command_timeout_s):
+            process = await conn.create_process(command, stdin=asyncssh.DEVNULL, stderr=asyncssh.STDOUT,
+                                                encoding=None)
+            while True:
+                data = await process.stdout.read(65_536)
+                if not data:
+                    break
+                size += len(data)
+                if size > login.max_output_bytes:
+                    process.close()
+                    return done(SessionFailed("OUTPUT_TOO_LARGE", f"`{command}` printed more than "
+                                                                  f"max_output_bytes = {login.max_output_bytes}"))
+                chunks.append(data)
+            completed = await process.wait()
+            if completed.exit_status is None and completed.exit_signal is None:
+                return done(SessionFailed("DISCONNECTED", f"the connection broke during `{command}` "
+                                                          "(no exit status)"))
+            status = completed.exit_status if completed.exit_status is not None else 255
+            return done(exit_status=status)
+    except TimeoutError:
+        if process is not None:
+            process.close()
+        return done(SessionFailed("COMMAND_TIMEOUT", f"`{command}` did not finish within command_timeout_s = "
+                                                     f"{login.command_timeout_s:g} s"))
+    except (asyncssh.Error, OSError, asyncio.IncompleteReadError, BrokenPipeError) as exc:
+        return done(SessionFailed("DISCONNECTED", f"the connection broke during `{command}`: "
+                                                  f"{exc.__class__.__name__}: {exc}"))
