@@ -74,7 +74,9 @@ class CliSession:
             for command in self.commands:
                 outcome = self._run_command(conn, command)
                 self.result.commands.append(outcome)
-                if outcome.failure is not None and outcome.failure.code == "DISCONNECTED":
+                if outcome.failure is not None:
+                    # One shell for all commands: after a timeout or a flood it is still busy
+                    # with the old command, so what the next one would read is not its output.
                     break
         except SessionFailed as failure:
             self.result.failure = failure
@@ -113,6 +115,10 @@ class CliSession:
         except NetmikoTimeoutException as exc:
             if self._aborted.is_set():
                 raise _Aborted() from None
+            cause = _cause(exc, paramiko.BadHostKeyException)
+            if cause is not None:  # netmiko wraps paramiko's SSHExceptions, this one included
+                raise SessionFailed("HOST_KEY_CHANGED", changed_message(login.host, login.port, cause.key,
+                                                                        [cause.expected_key])) from None
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "timed out"
             code = "REFUSED" if "TCP connection" in first else "TIMEOUT"
             raise SessionFailed(code, f"no SSH session with {login.host} port {login.port}: {first}") from None
@@ -222,6 +228,10 @@ def _connection_class(device_type: str) -> type:
                 if self._netvigil_session._aborted.is_set():
                     raise _Aborted()
                 data = super().read_channel()
+                channel = getattr(self, "remote_conn", None)
+                if not data and channel is not None and (channel.closed or channel.eof_received):
+                    # netmiko would poll a closed channel until read_timeout; say it at once.
+                    raise EOFError("the device closed the session")
                 self.output_budget -= len(data)
                 if self.output_budget < 0:
                     raise _OutputTooLarge()
@@ -230,6 +240,16 @@ def _connection_class(device_type: str) -> type:
         Bounded.__name__ = f"Bounded{base.__name__}"
         _CLASSES[device_type] = Bounded
         return Bounded
+
+
+def _cause(exc: BaseException, kind: type) -> Optional[BaseException]:
+    """The first exception of `kind` in `exc`'s chain (netmiko re-raises paramiko's as its own)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, kind):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
 
 
 def _paramiko_key(key) -> paramiko.PKey:

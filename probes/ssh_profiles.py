@@ -54,6 +54,7 @@ class RowsSpec(_Strict):
     match: str = Field(..., description="regular expression with named groups, tried on every line")
     labels: tuple[str, ...] = Field((), description="groups that become tags (the rest become fields)")
     map: ValueMap = {}
+    text: tuple[str, ...] = Field((), description="fields kept as text even when they read as numbers")
 
     @model_validator(mode="after")
     def _groups(self) -> "RowsSpec":
@@ -69,6 +70,7 @@ class TextFsmSpec(_Strict):
     labels: tuple[str, ...] = Field((), description="template columns that become tags (lower case)")
     fields: tuple[str, ...] = Field((), description="template columns that become fields (empty: all but labels)")
     map: ValueMap = {}
+    text: tuple[str, ...] = Field((), description="columns kept as text even when they read as numbers (versions)")
 
 
 class CommandSpec(_Strict):
@@ -76,6 +78,7 @@ class CommandSpec(_Strict):
     command: str = Field(..., min_length=1)
     match: Optional[str] = Field(None, description="regular expression; named groups become fields")
     map: ValueMap = {}
+    text: tuple[str, ...] = Field((), description="groups kept as text even when they read as numbers")
     expect: tuple[str, ...] = Field((), description="each must be found for ok=1")
     forbid: tuple[str, ...] = Field((), description="none may be found for ok=1")
     rows: Optional[RowsSpec] = None
@@ -142,18 +145,21 @@ def load_profiles(directories: Sequence[Path]) -> dict[str, SshProfile]:
 
 # -- turning output into samples ------------------------------------------------------------
 
-def _value(text: str, mapping: Optional[Mapping[str, float]]) -> FieldValue:
+def _value(text: str, mapping: Optional[Mapping[str, float]], keep_text: bool = False) -> FieldValue:
     text = text.strip()
     if mapping is not None and text in mapping:
         return float(mapping[text])
+    if keep_text:
+        return text
     bare = text[:-1] if text.endswith("%") else text
     if _NUMBER.match(bare):
         return float(bare.replace(",", ""))
     return text
 
 
-def _fields(groups: Mapping[str, Optional[str]], value_map: ValueMap, skip: Sequence[str] = ()) -> dict:
-    return {name: _value(value, value_map.get(name)) for name, value in groups.items()
+def _fields(groups: Mapping[str, Optional[str]], value_map: ValueMap, skip: Sequence[str] = (),
+            text: Sequence[str] = ()) -> dict:
+    return {name: _value(value, value_map.get(name), name in text) for name, value in groups.items()
             if value is not None and name not in skip}
 
 
@@ -179,7 +185,7 @@ def command_samples(profile: SshProfile, spec: CommandSpec, output: str, exit_st
     if spec.match is not None:
         found = re.search(spec.match, output, re.MULTILINE)
         if found is not None:
-            fields.update(_fields(found.groupdict(), spec.map))
+            fields.update(_fields(found.groupdict(), spec.map, text=spec.text))
         else:
             failed = True  # the output is not what the profile expects: a changed CLI is a failed check
     fields["ok"] = int(command_ok(spec, output, failed))
@@ -200,7 +206,7 @@ def _rows(rows: RowsSpec, output: str, tags: Mapping[str, str], time_ns: int) ->
             continue
         groups = found.groupdict()
         row_tags = {**tags, **{label: (groups[label] or "").strip() for label in rows.labels}}
-        fields = _fields(groups, rows.map, skip=rows.labels)
+        fields = _fields(groups, rows.map, skip=rows.labels, text=rows.text)
         if fields:
             samples.append(Sample(rows.measurement, row_tags, fields, time_ns))
     return samples
@@ -243,7 +249,7 @@ def _textfsm_rows(spec: TextFsmSpec, platform: str, command: str, output: str, t
         row_tags = {**tags, **{label: row.get(label, "") for label in labels}}
         columns = {key: value for key, value in row.items()
                    if key not in labels and (not wanted or key in wanted) and value != ""}
-        fields = _fields(columns, value_map)
+        fields = _fields(columns, value_map, text=[column.lower() for column in spec.text])
         if fields:
             samples.append(Sample(spec.measurement, row_tags, fields, time_ns))
     return samples
