@@ -8,7 +8,7 @@ Run as root from the repository root:
    shared ed25519 host key, split over `--fleet-procs` processes (asyncssh is CPU-bound: one
    event loop serving every login of the fleet competes with the daemon for the 2 cores).
    A known_hosts file with one line per address is written for netvigil.
-2. snmpd (net-snmp, as tests/snmplab.py runs it): one agent listening on 127.2.0.1 .. 127.2.0.M
+2. snmpd (net-snmp, as tests/snmplab.py runs it), one per 100 of the addresses 127.2.0.1 .. 127.2.0.M
    (`agentAddress` list, loopback only), v2c community from its own config.
 3. `netvigil run` with the N devices (class switch, `ssh: {credential, profiles: [huawei_vrp],
    interval_s: 60, session_timeout_s: 50}`, ICMP every 10 s) and the M SNMP devices (system +
@@ -68,6 +68,7 @@ NETVIGIL = str(Path(sys.executable).parent / "netvigil")
 USER, PASSWORD = "admin", "Admin@123"
 COMMANDS = ["display cpu-usage", "display memory-usage", "display version", "display device"]  # huawei_vrp
 SSH_INTERVAL_S = 60.0
+SNMPD_ADDRESSES = 100  # agentAddress lines per snmpd (see main)
 ERROR_NAMES = {0: "NONE", 1: "TIMEOUT", 2: "REFUSED", 3: "RESOLVE_FAILED", 4: "AUTH", 5: "AUTH_TIMEOUT",
                6: "HOST_KEY_UNKNOWN", 7: "HOST_KEY_CHANGED", 8: "COMMAND_FAILED", 9: "COMMAND_TIMEOUT",
                10: "OUTPUT_TOO_LARGE", 11: "DISCONNECTED", 12: "SESSION_TIMEOUT", 13: "PROTOCOL", 14: "INTERNAL"}
@@ -90,6 +91,10 @@ def _stop(popen: subprocess.Popen, timeout_s: float = 15.0) -> None:
         except subprocess.TimeoutExpired:
             popen.kill()
             popen.wait(5)
+
+
+def _snmpd_cpu(snmpds) -> float:
+    return sum(_cpu_seconds(s.process.pid) for s in snmpds)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -176,12 +181,20 @@ def write_settings(work: Path, fleet: Fleet, snmp_addresses: list[str], snmp_por
     return settings
 
 
+def _ssh_errors(settings: Path) -> dict[str, str]:
+    done = subprocess.run([NETVIGIL, "status", "-c", str(settings), "--json"], capture_output=True, text=True)
+    if done.returncode != 0:
+        return {}
+    return {row["device"]: row["ssh_error"] for row in json.loads(done.stdout).get("devices", [])
+            if row.get("ssh_error")}
+
+
 def read_store(db_path: Path) -> dict[str, list[tuple[dict, int, dict]]]:
     db = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
     try:
         rows = db.execute(
             "SELECT s.measurement, s.tags, p.time_ns, p.fields FROM point p JOIN series s ON s.id = p.series_id "
-            "WHERE s.measurement IN ('ssh', 'icmp', 'snmp', 'netvigil_scheduler') ORDER BY p.time_ns").fetchall()
+            "WHERE s.measurement IN ('ssh', 'ssh_command', 'icmp', 'snmp', 'netvigil_scheduler') ORDER BY p.time_ns").fetchall()
     finally:
         db.close()
     out: dict[str, list] = defaultdict(list)
@@ -190,29 +203,31 @@ def read_store(db_path: Path) -> dict[str, list[tuple[dict, int, dict]]]:
     return out
 
 
-def daemon_run(work: Path, fleet: Fleet, snmpd: Snmpd, snmp_addresses: list[str], workers: int,
+def daemon_run(work: Path, fleet: Fleet, snmpds: list[Snmpd], snmp_addresses: list[str], workers: int,
                seconds: float) -> dict:
     run_dir = work / f"run-w{workers}"
     run_dir.mkdir()
-    settings = write_settings(run_dir, fleet, snmp_addresses, snmpd.port, workers)
+    settings = write_settings(run_dir, fleet, snmp_addresses, snmpds[0].port if snmpds else 161, workers)
     check = subprocess.run([NETVIGIL, "check", "-c", str(settings)], capture_output=True, text=True)
     if check.returncode != 0:
         raise RuntimeError(f"netvigil check failed:\n{check.stdout}\n{check.stderr}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("NETVIGIL_")}
     log_path = run_dir / "daemon.log"
-    fleet_cpu0, snmpd_cpu0 = fleet.cpu(), _cpu_seconds(snmpd.process.pid)
+    fleet_cpu0, snmpd_cpu0 = fleet.cpu(), _snmpd_cpu(snmpds)
     wall0, epoch0 = time.monotonic(), time.time()
     daemon = subprocess.Popen([NETVIGIL, "run", "-c", str(settings)], stdout=subprocess.DEVNULL,
                               stderr=open(log_path, "wb"), env=env)
     try:
         status = None
+        errors_seen: dict[str, str] = {}  # device -> SSH error sentence, from `netvigil status` every 10 s
         while time.monotonic() - wall0 < seconds:
-            time.sleep(min(5.0, seconds - (time.monotonic() - wall0)))
+            time.sleep(min(10.0, seconds - (time.monotonic() - wall0)))
             if daemon.poll() is not None:
                 raise RuntimeError(f"netvigil run exited with {daemon.returncode}: {log_path.read_text()[-3000:]}")
+            errors_seen.update(_ssh_errors(settings))
         cpu, wall = _cpu_seconds(daemon.pid), time.monotonic() - wall0
         fleet_cpu = fleet.cpu() - fleet_cpu0
-        snmpd_cpu = _cpu_seconds(snmpd.process.pid) - snmpd_cpu0
+        snmpd_cpu = _snmpd_cpu(snmpds) - snmpd_cpu0
         done = subprocess.run([NETVIGIL, "status", "-c", str(settings), "--json"], capture_output=True, text=True)
         if done.returncode == 0:
             status = json.loads(done.stdout)
@@ -220,11 +235,11 @@ def daemon_run(work: Path, fleet: Fleet, snmpd: Snmpd, snmp_addresses: list[str]
         _stop(daemon, 30)
     log_text = log_path.read_text(errors="replace")
     data = read_store(run_dir / "state" / "metrics.db")
-    return analyse(data, status, log_text, len(fleet.addresses), len(snmp_addresses), workers, seconds,
+    return analyse(data, status, errors_seen, log_text, len(fleet.addresses), len(snmp_addresses), workers, seconds,
                    cpu, wall, fleet_cpu, snmpd_cpu, epoch0, daemon.returncode)
 
 
-def analyse(data, status, log_text, n_ssh, n_snmp, workers, seconds, cpu, wall, fleet_cpu, snmpd_cpu, epoch0,
+def analyse(data, status, errors_seen, log_text, n_ssh, n_snmp, workers, seconds, cpu, wall, fleet_cpu, snmpd_cpu, epoch0,
             returncode) -> dict:
     ssh = [(tags["device"], ns / 1e9, fields) for tags, ns, fields in data["ssh"]]
     r: dict = {"workers": workers, "devices": n_ssh, "snmp_devices": n_snmp, "seconds": wall,
@@ -238,7 +253,7 @@ def analyse(data, status, log_text, n_ssh, n_snmp, workers, seconds, cpu, wall, 
     k = 0
     while t0 + (k + 1) * SSH_INTERVAL_S <= epoch0 + wall + 1e-6 or k == 0:
         lo, hi = t0 + k * SSH_INTERVAL_S, t0 + (k + 1) * SSH_INTERVAL_S
-        inside = [(d, f) for d, t, f in ssh if lo <= t < hi]
+        inside = [(d, f) for d, t, f in ssh if lo <= t - f["duration_ms"] / 1000 < hi]  # by session start
         ok = {d for d, f in inside if f["error_code"] == 0}
         cycles.append({"n": k + 1, "ok_devices": len(ok), "samples": len(inside),
                        "complete": hi <= epoch0 + wall + 1e-6})
@@ -246,21 +261,30 @@ def analyse(data, status, log_text, n_ssh, n_snmp, workers, seconds, cpu, wall, 
         if hi > epoch0 + wall:
             break
     r["cycles"] = cycles
-    # Sessions that started inside the first cycle (a slot-59 session ends in the next window).
-    first = {d for d, t, f in ssh if f["error_code"] == 0 and t0 <= t - f["duration_ms"] / 1000 < t0 + SSH_INTERVAL_S}
-    r["ok_started_in_first_cycle"] = len(first)
+    # The same by sample time (a slot-59 session ends in the next window).
+    r["ok_ended_in_first_cycle"] = len({d for d, t, f in ssh if f["error_code"] == 0 and t0 <= t < t0 + SSH_INTERVAL_S})
     r["ok_devices_any"] = len({d for d, _, f in ssh if f["error_code"] == 0})
     good = [f for _, _, f in ssh if f["error_code"] == 0]
     r["duration_ms"] = [f["duration_ms"] for f in good]
     r["login_ms"] = [f["login_ms"] for f in good]
     r["command_ms"] = [f["command_ms"] for f in good]
+    r["failures"] = []
+    for d, t, f in ssh:
+        if f["error_code"] != 0:
+            cmds = [(tags.get("command"), fields.get("duration_ms"), fields.get("ok"))
+                    for tags, ns, fields in data["ssh_command"]
+                    if tags.get("device") == d and abs(ns / 1e9 - t) < 5 and not fields.get("ok")]
+            r["failures"].append(f"{d} at {t - epoch0:.0f} s: {ERROR_NAMES.get(f['error_code'])}, "
+                                 f"duration {f['duration_ms']:.0f} ms, login {f['login_ms']:.0f} ms, "
+                                 f"commands ok {f.get('commands_ok')}/{f.get('commands')}, failed commands "
+                                 f"(name, ms): {cmds}; daemon said: {errors_seen.get(d, '?')}")
     r["errors"] = Counter(ERROR_NAMES.get(f["error_code"], str(f["error_code"])) for _, _, f in ssh
                           if f["error_code"] != 0)
     lag: dict = defaultdict(lambda: (0.0, 0.0))
     skipped: dict = defaultdict(int)
     for tags, ns, fields in data["netvigil_scheduler"]:
         kind = tags.get("kind")
-        if fields.get("lag_max_ms", 0) >= lag[kind][0]:
+        if fields.get("lag_max_ms", 0) > lag[kind][0] or kind not in lag:
             lag[kind] = (fields["lag_max_ms"], ns / 1e9 - epoch0)
         skipped[kind] = max(skipped[kind], fields.get("skipped_total", 0))
     r["lag"] = dict(lag)
@@ -355,13 +379,15 @@ def report_run(r: dict) -> bool:
     print(f"  first SSH run started {r['first_ssh_after_s']:.1f} s after `netvigil run` was started")
     for c in r["cycles"]:
         tag = "" if c["complete"] else " (partial window, run ended)"
-        print(f"  SSH cycle {c['n']}: {c['ok_devices']:5d} of {n} devices OK ({c['samples']} ssh samples){tag}")
-    print(f"  SSH sessions started in cycle 1 and OK: {r['ok_started_in_first_cycle']} of {n}; "
+        print(f"  SSH cycle {c['n']}: {c['ok_devices']:5d} of {n} devices OK ({c['samples']} sessions started){tag}")
+    print(f"  SSH sessions OK and ended within cycle 1: {r['ok_ended_in_first_cycle']} of {n}; "
           f"devices OK at least once: {r['ok_devices_any']}")
     print(f"  ssh duration_ms  {_dist(r['duration_ms'])}   (run start to end, incl. wait for a worker)")
     print(f"  ssh login_ms     {_dist(r['login_ms'])}")
     print(f"  ssh command_ms   {_dist(r['command_ms'])}   (4 commands)")
     print(f"  ssh errors       {dict(r['errors']) or 'none'}")
+    for line in r["failures"][:10]:
+        print(f"      {line}")
     for kind in ("icmp", "snmp", "ssh"):
         lag_ms, at = r["lag"].get(kind, (float('nan'), 0.0))
         print(f"  lag max {kind:5s}   {lag_ms / 1000:6.2f} s (10-s window ending {at:.0f} s into the run); "
@@ -442,26 +468,33 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     work = Path(tempfile.mkdtemp(prefix="nv-sshfleet-"))
-    fleet = snmpd = None
+    fleet = None
+    snmpds: list[Snmpd] = []
     runs, peers = [], []
     try:
         fleet = Fleet(work, fleet_addresses("127.1.0.1", args.devices), args.fleet_procs)
         ready_s = fleet.start()
         snmp_addresses = fleet_addresses("127.2.0.1", args.snmp_devices) if args.snmp_devices else []
-        port = _free_udp_port(snmp_addresses[:1] or ["127.0.0.1"])
-        others = "".join(f"agentAddress udp:{a}:{port}\n" for a in snmp_addresses[1:])
-        snmpd = Snmpd(work / "snmpd", address=snmp_addresses[0] if snmp_addresses else "127.0.0.1", port=port,
-                      users=(), extra_conf=others).start()
+        port = _free_udp_port(snmp_addresses or ["127.0.0.1"])
+        # net-snmp 5.9.3 listened on only the first 121 of 200 `agentAddress` lines (found here:
+        # the rest timed out), so one snmpd per 100 addresses.
+        for n, i in enumerate(range(0, len(snmp_addresses), SNMPD_ADDRESSES)):
+            chunk = snmp_addresses[i:i + SNMPD_ADDRESSES]
+            others = "".join(f"agentAddress udp:{a}:{port}\n" for a in chunk[1:])
+            snmpds.append(Snmpd(work / f"snmpd{n}", address=chunk[0], port=port, users=(), extra_conf=others))
+            snmpds[-1].start()
         print(f"fleet: {args.devices} VRP CLIs on {fleet.addresses[0]} .. {fleet.addresses[-1]} port {fleet.port} "
-              f"in {len(fleet.processes)} process(es), ready in {ready_s:.1f} s; snmpd on {len(snmp_addresses)} "
-              f"addresses port {port}", flush=True)
+              f"in {len(fleet.processes)} process(es), ready in {ready_s:.1f} s; {len(snmpds)} snmpd on "
+              f"{len(snmp_addresses)} addresses port {port}", flush=True)
         for workers in workers_list:
-            runs.append(daemon_run(work, fleet, snmpd, snmp_addresses, workers, args.seconds))
+            runs.append(daemon_run(work, fleet, snmpds, snmp_addresses, workers, args.seconds))
             report_run(runs[-1])
             sys.stdout.flush()
         if args.peer_devices:
             known_hosts = fleet.known_hosts(work / "known_hosts_peer")
             addresses = fleet.addresses[:args.peer_devices]
+            netvigil_path(addresses[:2], fleet.port, 2, known_hosts)  # warm-up: imports, templates
+            peer_netmiko(addresses[:2], fleet.port, 2)
             for workers in workers_list:
                 f0 = fleet.cpu()
                 ours = netvigil_path(addresses, fleet.port, workers, known_hosts)
@@ -480,7 +513,7 @@ def main() -> int:
         print("interrupted; cleaning up", file=sys.stderr)
         return 130
     finally:
-        if snmpd is not None:
+        for snmpd in snmpds:
             snmpd.stop()
         if fleet is not None:
             fleet.stop()

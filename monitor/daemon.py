@@ -286,6 +286,7 @@ class Daemon:
             # From the event loop itself: if the loop is stuck, systemd stops hearing from us.
             self._spawn(self._every(self.notifier.watchdog_interval_s, self.notifier.watchdog))
         self._spawn(self._every(SELF_METRICS_INTERVAL_S, lambda: self._submit(self._self_metrics())))
+        self._spawn(self._catch_up_backups())
         self._spawn(self._every(SELF_METRICS_INTERVAL_S, lambda: self.notifier.status(self.status_line())))
 
         log.info("started: %d devices from %s, outputs: %s", len(self.cfg.inventory.devices), self.cfg.path,
@@ -430,6 +431,24 @@ class Daemon:
             self._spawn(_close_when_idle(retired))
         self.snmp.keep_only([device.name for device in inventory.devices if device.snmp.active])
 
+
+    async def _catch_up_backups(self) -> None:
+        """Back up now the devices whose last backup is older than their interval (or that have
+        none): the schedule spreads daily backups over the day, and a new device or a daemon
+        that was down should not wait up to a day for its first (or overdue) version."""
+        now = time.time()
+        devices = [device for device in self.cfg.inventory.devices if device.ssh.backup_active]
+        checked = await asyncio.to_thread(lambda: {d.name: self.config_store.last_checked(d.name) for d in devices})
+        overdue = [device.target() for device in devices
+                   if checked[device.name] is None or now - checked[device.name] > device.ssh.backup_interval_s]
+        if not overdue:
+            return
+        log.info("ssh: %d device(s) have no recent configuration backup; fetching now", len(overdue))
+        for start in range(0, len(overdue), 100):  # samples reach the outputs as they come
+            samples = await ssh_backup(self.ssh, self.config_store, overdue[start:start + 100], self._ssh_settings,
+                                       on_error=self._ssh_error)
+            self.states.update(samples)
+            self._submit(samples)
 
     def _new_ssh_prober(self, settings, profiles) -> SshProber:
         from monitor.config_store import ConfigStore

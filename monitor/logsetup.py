@@ -53,3 +53,7 @@ def configure(level: str = "info") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # The SSH libraries narrate every connection, channel and command at INFO; netvigil
+    # reports what matters itself. Their warnings and errors still come through.
+    for noisy in ("asyncssh", "paramiko", "netmiko"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

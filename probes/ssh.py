@@ -202,12 +202,12 @@ class SshProber:
 
 def _failed_sentence(spec, outcome, failed_by_cli: bool) -> str:
     if failed_by_cli:
-        return f"`{spec.command}` was refused by the CLI: {_first_line(outcome.output)}"
+        return f"`{spec.command}` was refused by the CLI: {first_line(outcome.output)}"
     if outcome.exit_status not in (0, None):
-        return f"`{spec.command}` exited with status {outcome.exit_status}: {_first_line(outcome.output)}"
+        return f"`{spec.command}` exited with status {outcome.exit_status}: {first_line(outcome.output)}"
     return f"`{spec.command}`: output not as expected by check '{spec.name}' (match/expect/forbid)"
 
 
-def _first_line(text: str) -> str:
+def first_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip() and line.strip() != "^"]
     return (lines[0][:160] if lines else "no output")

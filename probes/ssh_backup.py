@@ -19,7 +19,8 @@ from typing import Optional, Sequence
 
 from probes.base import ProbeError, ResultCode, Sample, Target
 from probes.config_text import prepare, rules_for
-from probes.ssh import MAX_DIFF_CHARS, ErrorCode, ErrorCallback, SettingsLookup, SshProber, RESULT_CODES
+from probes.ssh import (MAX_DIFF_CHARS, RESULT_CODES, ErrorCallback, ErrorCode, SettingsLookup, SshProber,
+                        first_line)
 from probes.ssh_exec import SessionFailed
 from probes.ssh_profiles import SshProfile, cli_error
 from probes.ssh_settings import SshSettings
@@ -68,9 +69,8 @@ async def fetch(prober: SshProber, target: Target, settings: SshSettings, key: b
     if outcome.failure is not None:
         return Fetched(None, outcome.failure, duration_ms, command)
     if outcome.exit_status not in (None, 0) or cli_error(profile, outcome.output):
-        first = next((line.strip() for line in outcome.output.splitlines() if line.strip()), "no output")
-        return Fetched(None, SessionFailed("COMMAND_FAILED", f"`{command}` failed: {first[:160]}"), duration_ms,
-                       command)
+        return Fetched(None, SessionFailed("COMMAND_FAILED", f"`{command}` failed: {first_line(outcome.output)}"),
+                       duration_ms, command)
     text = prepare(outcome.output, rules, key)
     if not text.strip():
         return Fetched(None, SessionFailed("COMMAND_FAILED", f"`{command}` printed no configuration"), duration_ms,
