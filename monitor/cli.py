@@ -41,6 +41,17 @@ def _add_config(parser: argparse.ArgumentParser, required_default: bool = True) 
         else "settings file (optional; without it only bare addresses can be probed)")
 
 
+def _device_command(sub, name: str, help_text: str) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help_text)
+    parser.add_argument("target", help="a device name from the inventory")
+    return parser
+
+
+def _finish(parser: argparse.ArgumentParser, key: str) -> None:
+    _add_config(parser)
+    parser.set_defaults(command_key=key)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netvigil", description="Network device health monitor: ICMP/SNMP/SSH probes, InfluxDB, faults.")
@@ -87,29 +98,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     snmp = sub.add_parser("snmp", help="SNMP diagnosis")
     snmp_sub = snmp.add_subparsers(dest="snmp_command", metavar="COMMAND", required=True)
-    walk = snmp_sub.add_parser("walk", help="walk a device's MIB with its own credential (numeric OIDs)")
-    walk.add_argument("target", help="a device name from the inventory")
+    walk = _device_command(snmp_sub, "walk", "walk a device's MIB with its own credential (numeric OIDs)")
     walk.add_argument("oid", nargs="?", help="subtree to walk (default: 1.3.6.1.2.1, mib-2)")
-    _add_config(walk)
-    walk.set_defaults(command_key="snmp walk")
+    _finish(walk, "snmp walk")
 
     config = sub.add_parser("config", help="configuration backups of devices (SSH)")
     config_sub = config.add_subparsers(dest="config_command", metavar="COMMAND", required=True)
-    history = config_sub.add_parser("history", help="stored configuration versions of a device")
-    history.add_argument("target", help="a device name from the inventory")
+    history = _device_command(config_sub, "history", "stored configuration versions of a device")
     history.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_config(history)
-    history.set_defaults(command_key="config history")
-    diff = config_sub.add_parser("diff", help="unified diff between two versions (default: the last change)")
-    diff.add_argument("target", help="a device name from the inventory")
+    _finish(history, "config history")
+    diff = _device_command(config_sub, "diff", "unified diff between two versions (default: the last change)")
     diff.add_argument("a", nargs="?", type=int, help="older version number (default: the one before B)")
     diff.add_argument("b", nargs="?", type=int, help="newer version number (default: the latest)")
-    _add_config(diff)
-    diff.set_defaults(command_key="config diff")
-    fetch = config_sub.add_parser("fetch", help="fetch the running configuration now and store it if changed")
-    fetch.add_argument("target", help="a device name from the inventory")
-    _add_config(fetch)
-    fetch.set_defaults(command_key="config fetch")
+    _finish(diff, "config diff")
+    _finish(_device_command(config_sub, "fetch", "fetch the running configuration now and store it if changed"),
+            "config fetch")
     return parser
 
 

@@ -127,25 +127,23 @@ class Daemon:
         else:
             self.outputs.submit(samples)
 
-    def _probe_error(self, target: Target, error: ProbeError) -> None:
-        self.states.note_error(target.device, error.detail)
+    def _probe_error(self, target: Target, error: ProbeError, kind: str = "icmp") -> None:
+        self.states.note_error(target.device, error.detail, kind=kind)
         log.debug("%s (%s): %s", target.device, target.address, error.detail)
-
-    def _snmp_settings(self, device: str):
-        found = self.cfg.inventory.by_name(device)
-        return found.snmp if found is not None else None
 
     def _snmp_error(self, target: Target, error: ProbeError) -> None:
-        self.states.note_error(target.device, error.detail, kind="snmp")
-        log.debug("%s (%s): %s", target.device, target.address, error.detail)
+        self._probe_error(target, error, "snmp")
+
+    def _ssh_error(self, target: Target, error: ProbeError) -> None:
+        self._probe_error(target, error, "ssh")
+
+    def _snmp_settings(self, device: str):
+        found = self.cfg.inventory.by_name(device)  # None: removed by a reload while the run was queued
+        return found.snmp if found is not None else None
 
     def _ssh_settings(self, device: str):
         found = self.cfg.inventory.by_name(device)
         return found.ssh if found is not None else None
-
-    def _ssh_error(self, target: Target, error: ProbeError) -> None:
-        self.states.note_error(target.device, error.detail, kind="ssh")
-        log.debug("%s (%s): %s", target.device, target.address, error.detail)
 
     # -- status -------------------------------------------------------------------------------
 

@@ -190,8 +190,7 @@ def _fetch(args) -> int:
         print(f"{device.name}: CHANGED: version {changed['version']} stored (+{changed['added']} "
               f"-{changed['removed']} lines against version {changed['previous_version']})")
         print(store.diff(device.name), end="")
-    elif result["version"] == 1 and len(store.history(device.name)) == 1 and result.get("changed") == 0 \
-            and store.history(device.name)[0].fetched_at >= store.last_checked(device.name) - 1:
+    elif result["stored"]:
         print(f"{device.name}: first version stored ({result['lines']} lines)")
     else:
         print(f"{device.name}: unchanged since version {result['version']}")

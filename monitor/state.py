@@ -28,6 +28,9 @@ SSH_STATES = {0: "ok", 1: "timeout", 2: "refused", 3: "resolve_failed", 4: "auth
               6: "host_key_unknown", 7: "host_key_changed", 8: "command_failed", 9: "command_timeout",
               10: "output_too_large", 11: "disconnected", 12: "session_timeout", 13: "protocol", 14: "internal"}
 
+# measurement -> (state column, its sentence column, error code names)
+_HEALTH = {"snmp": ("snmp", "snmp_error", SNMP_STATES), "ssh": ("ssh", "ssh_error", SSH_STATES)}
+
 _STATE_RANK = {"down": 0, "up": 1, "pending": 2}
 
 
@@ -81,17 +84,13 @@ class DeviceStates:
             state = self._states.get(sample.tags.get("device", ""))
             if state is None:
                 continue
-            if sample.measurement == "snmp":
+            health = _HEALTH.get(sample.measurement)
+            if health is not None:  # snmp / ssh: the column shows the last error's name, or ok
+                column, error_column, names = health
                 code = sample.fields.get("error_code", 0)
-                state.snmp = SNMP_STATES.get(code, str(code))
+                setattr(state, column, names.get(code, str(code)))
                 if not code:
-                    state.snmp_error = None
-                continue
-            if sample.measurement == "ssh":
-                code = sample.fields.get("error_code", 0)
-                state.ssh = SSH_STATES.get(code, str(code))
-                if not code:
-                    state.ssh_error = None
+                    setattr(state, error_column, None)
                 continue
             if sample.measurement == "ssh_config":
                 code = sample.fields.get("error_code", 0)

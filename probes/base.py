@@ -57,3 +57,17 @@ class ProbeError:
 
     kind: ResultCode
     detail: str
+
+
+def merge_overrides(settings, overrides):
+    """`settings` (a pydantic model) with class/site/device overrides applied in order, later
+    ones winning; only keys an override sets count. Validated again as a whole: an override
+    may make the settings inconsistent (a run that no longer fits its interval)."""
+    values = {}
+    for override in overrides:
+        if override is not None:
+            values.update({key: getattr(override, key) for key in override.model_fields_set
+                           if getattr(override, key) is not None})
+    if not values:
+        return settings
+    return settings.model_validate({**dict(settings), **values})

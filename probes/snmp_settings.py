@@ -24,6 +24,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from probes.base import merge_overrides
 from probes.secrets import missing_secret_sentences
 
 AuthProtocol = Literal["none", "md5", "sha", "sha224", "sha256", "sha384", "sha512"]
@@ -194,15 +195,7 @@ class SnmpSettings(BaseModel):
 
     def merged(self, *overrides: Optional[SnmpOverride]) -> "SnmpSettings":
         """These settings with class/site/device overrides applied in order (later wins)."""
-        values = {}
-        for override in overrides:
-            if override is not None:
-                values.update({key: getattr(override, key) for key in override.model_fields_set
-                               if getattr(override, key) is not None})
-        if not values:
-            return self
-        # Validated again as a whole: an override may make the run not fit the interval.
-        return self.model_validate({**dict(self), **values})
+        return merge_overrides(self, overrides)
 
     def run_key(self) -> tuple:
         """What the scheduler groups devices by (the rest is looked up per device)."""

@@ -104,6 +104,7 @@ async def _backup_one(prober: SshProber, store, key: bytes, target: Target, sett
                                     keep_days=settings.keep_days)
     samples = [Sample("ssh_config", target.tags, {
         "ok": 1, "error_code": 0, "changed": int(saved.changed and saved.previous is not None),
+        "stored": int(saved.changed),
         "version": saved.version.number, "lines": saved.version.lines,
         "duration_ms": round(fetched.duration_ms, 3)}, now)]
     if saved.changed and saved.previous is not None:

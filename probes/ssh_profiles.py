@@ -10,7 +10,8 @@ without touching code. A profile says:
   Cisco IOS). CLIs have no exit status: `error` patterns (Huawei's "Error: Unrecognized
   command") mark a command as failed.
 * per command: `match`, one regular expression whose named groups become fields of the
-  `ssh_command` sample; `rows`, a regular expression applied to every line that yields one
+  `ssh_command` sample (numbers; text only for groups listed in `text`, since several
+  InfluxDB-compatible stores turn string fields into 0); `rows`, a regular expression applied to every line that yields one
   sample per matching line (e.g. one per file system of `df -P`); `textfsm`, the rows of a
   TextFSM template from the ntc-templates collection (netmiko's own parser library; chosen
   by platform and command like netmiko's `use_textfsm`); `map`, text-to-number mappings
@@ -19,7 +20,9 @@ without touching code. A profile says:
 * `config`: the command that prints the running configuration and the rule set
   (probes/config_text.py) that normalises and masks it.
 
-Values that read as numbers ("17%", "1,024") become floats, other values stay text.
+Values that read as numbers ("17%", "1,024") become floats; `map` turns states into numbers;
+other text is dropped unless the profile lists it in `text`. A TextFSM or rows sample with
+labels only (a version, a model) gets the field `info: 1`, its tags being the data.
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ class RowsSpec(_Strict):
 class TextFsmSpec(_Strict):
     measurement: str = Field(..., pattern=_NAME)
     labels: tuple[str, ...] = Field((), description="template columns that become tags (lower case)")
-    fields: tuple[str, ...] = Field((), description="template columns that become fields (empty: all but labels)")
+    fields: tuple[str, ...] = Field((), description="template columns that become fields (empty: all but labels; "
+                                                    "none at all: an `info: 1` field)")
     map: ValueMap = {}
     text: tuple[str, ...] = Field((), description="columns kept as text even when they read as numbers (versions)")
 
@@ -145,7 +149,10 @@ def load_profiles(directories: Sequence[Path]) -> dict[str, SshProfile]:
 
 # -- turning output into samples ------------------------------------------------------------
 
-def _value(text: str, mapping: Optional[Mapping[str, float]], keep_text: bool = False) -> FieldValue:
+def _value(text: str, mapping: Optional[Mapping[str, float]], keep_text: bool = False) -> Optional[FieldValue]:
+    """A number (mapped, or read as one), the text when asked to keep text, else None (dropped):
+    several InfluxDB-compatible stores turn string fields into 0, so text is written only
+    where a profile says it wants it."""
     text = text.strip()
     if mapping is not None and text in mapping:
         return float(mapping[text])
@@ -154,13 +161,18 @@ def _value(text: str, mapping: Optional[Mapping[str, float]], keep_text: bool = 
     bare = text[:-1] if text.endswith("%") else text
     if _NUMBER.match(bare):
         return float(bare.replace(",", ""))
-    return text
+    return None
 
 
 def _fields(groups: Mapping[str, Optional[str]], value_map: ValueMap, skip: Sequence[str] = (),
             text: Sequence[str] = ()) -> dict:
-    return {name: _value(value, value_map.get(name), name in text) for name, value in groups.items()
-            if value is not None and name not in skip}
+    fields = {}
+    for name, raw in groups.items():
+        if raw is not None and name not in skip:
+            value = _value(raw, value_map.get(name), name in text)
+            if value is not None:
+                fields[name] = value
+    return fields
 
 
 def command_ok(spec: CommandSpec, output: str, failed: bool) -> bool:
@@ -206,9 +218,8 @@ def _rows(rows: RowsSpec, output: str, tags: Mapping[str, str], time_ns: int) ->
             continue
         groups = found.groupdict()
         row_tags = {**tags, **{label: (groups[label] or "").strip() for label in rows.labels}}
-        fields = _fields(groups, rows.map, skip=rows.labels, text=rows.text)
-        if fields:
-            samples.append(Sample(rows.measurement, row_tags, fields, time_ns))
+        fields = _fields(groups, rows.map, skip=rows.labels, text=rows.text) or {"info": 1}
+        samples.append(Sample(rows.measurement, row_tags, fields, time_ns))
     return samples
 
 
@@ -249,7 +260,7 @@ def _textfsm_rows(spec: TextFsmSpec, platform: str, command: str, output: str, t
         row_tags = {**tags, **{label: row.get(label, "") for label in labels}}
         columns = {key: value for key, value in row.items()
                    if key not in labels and (not wanted or key in wanted) and value != ""}
-        fields = _fields(columns, value_map, text=[column.lower() for column in spec.text])
-        if fields:
-            samples.append(Sample(spec.measurement, row_tags, fields, time_ns))
+        # A row of labels only (a version, a model) is an "info" sample: its tags are the data.
+        fields = _fields(columns, value_map, text=[column.lower() for column in spec.text]) or {"info": 1}
+        samples.append(Sample(spec.measurement, row_tags, fields, time_ns))
     return samples

@@ -24,6 +24,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from probes.base import merge_overrides
 from probes.secrets import missing_secret_sentences
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -145,14 +146,7 @@ class SshSettings(BaseModel):
 
     def merged(self, *overrides: Optional[SshOverride]) -> "SshSettings":
         """These settings with class/site/device overrides applied in order (later wins)."""
-        values = {}
-        for override in overrides:
-            if override is not None:
-                values.update({key: getattr(override, key) for key in override.model_fields_set
-                               if getattr(override, key) is not None})
-        if not values:
-            return self
-        return self.model_validate({**dict(self), **values})
+        return merge_overrides(self, overrides)
 
 
 def missing_secrets(settings: SshSettings, used: set[str]) -> list[str]:

@@ -162,7 +162,9 @@ async def test_huawei_vrp_profile_through_netmiko(vrp_sim, tmp_path):
     memory = re.search(r"Memory Using Percentage Is:\s*(\d+)%", capture("display memory-usage"))
     assert by[("ssh_command", "memory")][0].fields["mem_pct"] == float(memory[1])
     version = parse_output(platform="huawei_vrp", command="display version", data=capture("display version"))[0]
-    assert by[("ssh_version", None)][0].fields["vrp_version"] == version["vrp_version"]  # text, not 5.17
+    [info] = by[("ssh_version", None)]
+    assert info.tags["vrp_version"] == version["vrp_version"] and info.tags["model"] == version["model"]
+    assert info.fields == {"info": 1}  # text goes into tags: string fields read as 0 in VictoriaMetrics
     boards = parse_output(platform="huawei_vrp", command="display device", data=capture("display device"))
     rows = by[("ssh_board", None)]
     assert [r.tags["slot"] for r in rows] == [b["slot"] for b in boards]
