@@ -247,7 +247,9 @@ def analyse(data, status, errors_seen, log_text, n_ssh, n_snmp, workers, seconds
                "snmpd_cpu_pct": 100 * snmpd_cpu / wall, "exit": returncode}
     r["ssh_samples"] = len(ssh)
     starts = [t - f["duration_ms"] / 1000 for _, t, f in ssh]
-    t0 = min(starts) if starts else epoch0
+    # Windows start half a slot before the first run: a slot's next run may start a few ms
+    # earlier in its interval than its first did, and must not fall into the previous window.
+    t0 = min(starts) - 0.5 if starts else epoch0
     r["first_ssh_after_s"] = t0 - epoch0
     cycles = []
     k = 0

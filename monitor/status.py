@@ -12,7 +12,7 @@ import sys
 from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from monitor import config as config_module
 from monitor.control import query_status
-from monitor.state import SNMP_STATES, iso, render_table, sort_worst_first
+from monitor.state import SNMP_STATES, SSH_STATES, iso, render_table, sort_worst_first
 
 
 
@@ -31,7 +31,8 @@ def _rows_from_embedded(cfg) -> list[dict] | None:
     try:
         rows_read = EmbeddedStore.read_latest(path)
         latest = {row.device: row for row in rows_read if row.measurement == "icmp"}
-        snmp = {row.device: row.fields.get("error_code", 0) for row in rows_read if row.measurement == "snmp"}
+        codes = {(row.device, row.measurement): row.fields for row in rows_read
+                 if row.measurement in ("snmp", "ssh", "ssh_config")}
     except (sqlite3.Error, OSError) as exc:
         raise _Unreadable(f"cannot read the embedded store {path}: {exc}; run status as the daemon's user "
                           f"(e.g. sudo -u netvigil netvigil status) or as root") from None
@@ -47,9 +48,23 @@ def _rows_from_embedded(cfg) -> list[dict] | None:
             "rtt_avg_ms": fields.get("rtt_avg_ms"), "loss_pct": fields.get("loss_pct"),
             "jitter_ms": fields.get("jitter_ms"), "last_probe": iso(row.time_ns) if row else None,
             "last_seen": iso(row.time_ns) if up else None, "since": None, "error": None,
-            "snmp": SNMP_STATES.get(snmp[device.name], "?") if device.name in snmp else None, "snmp_error": None,
+            "snmp": _named(codes.get((device.name, "snmp")), SNMP_STATES), "snmp_error": None,
+            "ssh": _named(codes.get((device.name, "ssh")), SSH_STATES), "ssh_error": None,
+            "config": _backup_state(codes.get((device.name, "ssh_config"))),
         })
     return sort_worst_first(rows)
+
+
+def _named(fields, names: dict):
+    if fields is None:
+        return None
+    return names.get(fields.get("error_code", 0), "?")
+
+
+def _backup_state(fields):
+    if fields is None:
+        return None
+    return f"v{fields['version']}" if fields.get("ok") else _named(fields, SSH_STATES)
 
 
 def _problems(exc) -> int:

@@ -4,7 +4,8 @@ One session per device and run: the device's profiles give the commands (all ove
 channels, or all through one vendor CLI) and the output becomes samples:
 
 * `ssh`: `up` (an SSH server answered), `result_code`, `error_code` (ErrorCode), `login_ms`,
-  `command_ms` (all commands), `duration_ms` (the session), `commands`, `commands_ok`;
+  `command_ms` (all commands), `duration_ms` (the device's whole run, waiting for a free
+  session or CLI worker included), `commands`, `commands_ok`;
 * `ssh_command` per command (tag `command`): `ok`, `exit_status`, `duration_ms`,
   `output_bytes`, and the fields its profile parses; row measurements (e.g. `ssh_disk`,
   `ssh_board`) from `rows` and `textfsm`;
