@@ -32,6 +32,14 @@ def check_command(args) -> int:
               "please report it", file=sys.stderr)
         return EXIT_RUNTIME
     inventory = cfg.inventory
+    from probes.ssh_profiles import ProfileError, load_profiles
+
+    try:  # the netmiko device types of the SSH profiles (config.load skips that for speed)
+        load_profiles(cfg.settings.probes.ssh.profile_dirs, check_drivers=True)
+    except ProfileError as exc:
+        print(f"{exc} (probes.ssh.profile_dirs)", file=sys.stderr)
+        print("1 problem(s) found", file=sys.stderr)
+        return EXIT_CONFIG
     from monitor.config import missing_secrets
 
     for sentence in missing_secrets(cfg):

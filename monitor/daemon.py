@@ -267,7 +267,8 @@ class Daemon:
         await self.snmp_client.start()
         self.snmp = SnmpPoller(self.snmp_client, profiles)
         try:
-            self.ssh = self._new_ssh_prober(settings, load_ssh_profiles(settings.probes.ssh.profile_dirs))
+            self.ssh = self._new_ssh_prober(settings, load_ssh_profiles(settings.probes.ssh.profile_dirs,
+                                                                                check_drivers=True))
         except ProfileError as exc:
             return await self._cannot_start(str(exc))
 
@@ -458,7 +459,7 @@ class Daemon:
     def _apply_ssh(self, old, settings) -> None:
         new = settings.probes.ssh
         try:
-            profiles = load_ssh_profiles(new.profile_dirs)
+            profiles = load_ssh_profiles(new.profile_dirs, check_drivers=True)
         except ProfileError as exc:  # edited between `load` and here
             log.error("reload: keeping the previous SSH profiles: %s", exc)
             profiles = self.ssh.profiles

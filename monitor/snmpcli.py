@@ -90,7 +90,7 @@ def _profiles(args) -> int:
         ssh_directories = [Path("/etc/netvigil/ssh_profiles")]
     try:
         found = snmp_profiles.load_all(directories)
-        found_ssh = ssh_profiles.load_profiles(ssh_directories)
+        found_ssh = ssh_profiles.load_profiles(ssh_directories, check_drivers=True)
     except snmp_profiles.ProfileError as exc:
         raise _Refused(str(exc), EXIT_CONFIG) from None
     rows = []

@@ -56,7 +56,7 @@ def _prober(cfg):
 
     ssh = cfg.settings.probes.ssh
     try:
-        profiles = load_profiles(ssh.profile_dirs)
+        profiles = load_profiles(ssh.profile_dirs, check_drivers=True)
     except ProfileError as exc:
         raise _Refused(str(exc), EXIT_CONFIG) from None
     host_keys = HostKeyStore(ssh.known_hosts, cfg.settings.state_dir / "ssh_known_hosts")

@@ -20,6 +20,7 @@ event loop, never the default executor other code shares), and:
 from __future__ import annotations
 
 import concurrent.futures
+import socket
 import threading
 import time
 from typing import Optional, Sequence
@@ -120,7 +121,10 @@ class CliSession:
                 raise SessionFailed("HOST_KEY_CHANGED", changed_message(login.host, login.port, cause.key,
                                                                         [cause.expected_key])) from None
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "timed out"
-            code = "REFUSED" if "TCP connection" in first else "TIMEOUT"
+            if _cause(exc, socket.gaierror) is not None or first.startswith("DNS failure"):
+                raise SessionFailed("RESOLVE_FAILED", f"{login.host} does not resolve") from None
+            # netmiko says "TCP connection to device failed" for a refusal and a timeout alike.
+            code = "REFUSED" if "TCP connection" in first and _cause(exc, TimeoutError) is None else "TIMEOUT"
             raise SessionFailed(code, f"no SSH session with {login.host} port {login.port}: {first}") from None
         except (paramiko.SSHException, OSError, EOFError, ValueError) as exc:
             if self._aborted.is_set():

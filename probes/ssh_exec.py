@@ -15,6 +15,7 @@ exchange is over, which is where the connect clock hands over to the auth clock.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
@@ -102,6 +103,8 @@ def _connection_failure(exc: BaseException, checker: Optional[_HostKeyCheck], lo
     if isinstance(exc, asyncssh.PermissionDenied):
         return SessionFailed("AUTH", f"login as {login.username!r} refused by {where} (wrong password or key, "
                                      f"or the account may not log in)")
+    if isinstance(exc, socket.gaierror):
+        return SessionFailed("RESOLVE_FAILED", f"{login.host} does not resolve: {exc.strerror}")
     if isinstance(exc, ConnectionRefusedError):
         return SessionFailed("REFUSED", f"connection refused by {where} (no SSH server on that port)")
     if isinstance(exc, OSError) and exc.errno is not None:

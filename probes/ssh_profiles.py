@@ -126,12 +126,6 @@ class SshProfile(_Strict):
     def _known_driver(self) -> "SshProfile":
         for expression in self.error:
             _compiled(expression, "error", re.MULTILINE)
-        if self.driver == "cli":
-            from netmiko.ssh_dispatcher import CLASS_MAPPER
-
-            if self.device_type not in CLASS_MAPPER:
-                raise ValueError(f"device_type {self.device_type!r} is not a netmiko device type "
-                                 "(see netmiko's PLATFORMS list, e.g. huawei, hp_comware, cisco_ios, linux, generic)")
         names = [command.name for command in self.commands]
         if len(set(names)) != len(names):
             raise ValueError(f"command names must be unique (got {names})")
@@ -142,9 +136,21 @@ class SshProfile(_Strict):
         return self.platform or self.device_type
 
 
-def load_profiles(directories: Sequence[Path]) -> dict[str, SshProfile]:
-    """Shipped profiles, then those of `directories` (same name: replaced)."""
-    return load_all([PACKAGED_PROFILES, *directories], SshProfile)
+def load_profiles(directories: Sequence[Path], check_drivers: bool = False) -> dict[str, SshProfile]:
+    """Shipped profiles, then those of `directories` (same name: replaced).
+
+    `check_drivers`: also check that every `cli` profile names a netmiko device type. That
+    imports netmiko (about 0.2 s of CPU), which `status` and other quick commands that load
+    the configuration should not pay; `check`, `profiles list` and the daemon ask for it."""
+    profiles = load_all([PACKAGED_PROFILES, *directories], SshProfile)
+    if check_drivers:
+        from netmiko.ssh_dispatcher import CLASS_MAPPER
+
+        for profile in profiles.values():
+            if profile.driver == "cli" and profile.device_type not in CLASS_MAPPER:
+                raise ProfileError(f"SSH profile {profile.name}: device_type {profile.device_type!r} is not a netmiko "
+                                   "device type (e.g. huawei, hp_comware, cisco_ios, linux, generic)")
+    return profiles
 
 
 # -- turning output into samples ------------------------------------------------------------

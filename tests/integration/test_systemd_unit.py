@@ -8,9 +8,11 @@ unit's own settings: seccomp filters (SystemCallFilter=, RestrictAddressFamilies
 MemoryDenyWriteExecute=) installed by the system python3 with python3-seccomp, capabilities
 reduced to AmbientCapabilities= and CapabilityBoundingSet= with setpriv (SECBIT_NOROOT standing
 in for User=), UMask=, and a private mount namespace with a read-only root, the state
-directory bind-mounted writable and /proc mounted with hidepid=invisible,subset=pid. Not
-rebuilt: PrivateTmp=, PrivateDevices= and the other Protect*= settings, which the daemon's
-work does not touch (/tmp is read-only here, so the rebuilt sandbox is stricter there).
+directory bind-mounted writable, /proc mounted with hidepid=invisible,subset=pid, and an empty
+private /var/tmp (half of PrivateTmp=; /tmp stays read-only because the tests' files live
+there; asyncssh's import looks for liboqs with ctypes, which needs a writable temporary
+directory). Not rebuilt: PrivateDevices= and the other Protect*= settings, which the daemon's
+work does not touch.
 """
 
 from __future__ import annotations
@@ -189,6 +191,7 @@ shift 3
 mount --bind "$state" "$state"
 mount -o remount,bind,ro /
 mount -t proc -o hidepid=invisible,subset=pid proc /proc
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /var/tmp
 exec "$@"
 '''
 
