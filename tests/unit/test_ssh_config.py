@@ -182,3 +182,19 @@ def test_settings_bounds():
         SshSettings(interval_s=60, session_timeout_s=60)
     with pytest.raises(ValidationError, match="credential 'x' is not in credentials"):
         SshSettings(credential="x")
+
+
+def test_cisco_ios_profile_on_real_captures():
+    """Real IOS output (ntc-templates' test captures, tests/fixtures/ssh/SOURCES.md) through
+    the shipped profile: the CPU line and `show version` via its TextFSM template."""
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures" / "ssh" / "cisco_ios"
+    profile = load_profiles([])["cisco_ios"]
+    cpu_spec, version_spec = profile.commands
+    [cpu] = command_samples(profile, cpu_spec, (fixtures / "show_processes_cpu_include.txt").read_text(), None,
+                            1.0, TAGS, 1)
+    assert (cpu.fields["cpu_5s_pct"], cpu.fields["cpu_pct"], cpu.fields["cpu_5m_pct"], cpu.fields["ok"]) == (
+        4.0, 6.0, 5.0, 1)
+    samples = command_samples(profile, version_spec, (fixtures / "show_version.txt").read_text(), None, 1.0, TAGS, 1)
+    [info] = [s for s in samples if s.measurement == "ssh_version"]
+    assert info.tags["version"] == "12.2(54)SG1" and info.tags["hostname"] == "router1"
+    assert (info.fields["uptime_years"], info.fields["uptime_weeks"], info.fields["uptime_days"]) == (2.0, 31.0, 6.0)
