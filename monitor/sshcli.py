@@ -43,6 +43,20 @@ def _device(args, need_credential: bool = True):
     return cfg, device
 
 
+def _in_state_dir(command):
+    """`command`, with a state directory it cannot read or write (configs/, ssh_known_hosts)
+    reported as a sentence instead of a traceback."""
+    def run(args) -> int:
+        try:
+            return command(args)
+        except OSError as exc:
+            where = exc.filename or "the state directory"
+            raise _Refused(f"netvigil {args.command_key}: {where}: {exc.strerror or exc}; the configuration "
+                           "versions and host keys live in the daemon's state_dir: run this as the daemon's user "
+                           "(sudo -u netvigil netvigil ...)", EXIT_RUNTIME) from None
+    return run
+
+
 def _store(cfg):
     from monitor.config_store import ConfigStore
 
@@ -66,7 +80,7 @@ def _prober(cfg):
 # -- netvigil probe DEVICE --kind ssh --------------------------------------------------------------
 
 def probe_command(args) -> int:
-    return _run(_probe, args)
+    return _run(_in_state_dir(_probe), args)
 
 
 def _probe(args) -> int:
@@ -114,7 +128,7 @@ def _when(epoch: float) -> str:
 
 
 def history_command(args) -> int:
-    return _run(_history, args)
+    return _run(_in_state_dir(_history), args)
 
 
 def _history(args) -> int:
@@ -138,7 +152,7 @@ def _history(args) -> int:
 
 
 def diff_command(args) -> int:
-    return _run(_diff, args)
+    return _run(_in_state_dir(_diff), args)
 
 
 def _diff(args) -> int:
@@ -156,7 +170,7 @@ def _diff(args) -> int:
 
 
 def fetch_command(args) -> int:
-    return _run(_fetch, args)
+    return _run(_in_state_dir(_fetch), args)
 
 
 def _fetch(args) -> int:
@@ -175,11 +189,7 @@ def _fetch(args) -> int:
         finally:
             prober.close()
 
-    try:
-        samples = asyncio.run(once())
-    except OSError as exc:
-        raise _Refused(f"netvigil config fetch: cannot write under {store.root}: {exc.strerror or exc}; run it "
-                       "as the daemon's user (sudo -u netvigil ...)", EXIT_RUNTIME) from None
+    samples = asyncio.run(once())
     result = samples[0].fields
     if not result["ok"]:
         print(f"{device.name}: configuration not fetched ({ErrorCode(result['error_code']).name.lower()}): "

@@ -27,7 +27,8 @@ from typing import Optional, Sequence
 
 import paramiko
 
-from probes.ssh_exec import CommandResult, Login, SessionFailed, SessionResult
+from probes.ssh_exec import (CommandResult, Login, SessionFailed, SessionResult, broke_during, command_timed_out,
+                             output_too_large, session_timed_out)
 from probes.ssh_hostkeys import (HostKeyChanged, HostKeyStore, HostKeyUnknown, changed_message, fingerprint,
                                  known_hosts_name, openssh_line, unknown_message)
 
@@ -82,12 +83,12 @@ class CliSession:
         except SessionFailed as failure:
             self.result.failure = failure
         except _Aborted:
-            self.result.failure = _session_timeout(self.login)
+            self.result.failure = session_timed_out(self.login)
         finally:
             if conn is not None:
                 self._logout(conn)
         if self._aborted.is_set() and self.result.failure is None:
-            self.result.failure = _session_timeout(self.login)
+            self.result.failure = session_timed_out(self.login)
         return self.result
 
     def _connect(self):
@@ -147,17 +148,13 @@ class CliSession:
                                        strip_command=True)
             return done(output)
         except _OutputTooLarge:
-            return done(failure=SessionFailed("OUTPUT_TOO_LARGE", f"`{command}` printed more than "
-                                                                  f"max_output_bytes = {login.max_output_bytes}"))
+            return done(failure=output_too_large(command, login))
         except ReadTimeout:
-            return done(failure=SessionFailed("COMMAND_TIMEOUT", f"`{command}` did not finish within "
-                                                                 f"command_timeout_s = {login.command_timeout_s:g} s "
-                                                                 "(no prompt came back)"))
+            return done(failure=command_timed_out(command, login, " (no prompt came back)"))
         except (OSError, EOFError, paramiko.SSHException, _Aborted) as exc:
             if self._aborted.is_set():
                 raise _Aborted() from None
-            return done(failure=SessionFailed("DISCONNECTED", f"the connection broke during `{command}`: "
-                                                              f"{exc.__class__.__name__}: {exc}"))
+            return done(failure=broke_during(command, exc))
 
     def _logout(self, conn) -> None:
         try:
@@ -270,11 +267,6 @@ def _paramiko_key(key) -> paramiko.PKey:
                                 "use an ed25519, ECDSA or RSA key")
 
 
-def _session_timeout(login: Login) -> SessionFailed:
-    return SessionFailed("SESSION_TIMEOUT", f"the whole session took longer than session_timeout_s = "
-                                            f"{login.session_timeout_s:g} s")
-
-
 class CliPool:
     """A fixed pool of threads for netmiko sessions; the event loop only waits on futures.
 
@@ -304,7 +296,7 @@ class CliPool:
                 try:  # the thread notices within one read; bounded in case a library call ignores the close
                     return await asyncio.wait_for(asyncio.shield(future), 5.0)
                 except TimeoutError:
-                    session.result.failure = _session_timeout(session.login)
+                    session.result.failure = session_timed_out(session.login)
                     return session.result
             except asyncio.CancelledError:
                 session.abort()

@@ -35,6 +35,27 @@ class SessionFailed(Exception):
         self.detail = detail
 
 
+# The sentences both drivers (exec here, netmiko's CLI in ssh_cli.py) give for the same failure.
+
+def session_timed_out(login: "Login") -> SessionFailed:
+    return SessionFailed("SESSION_TIMEOUT", f"the whole session took longer than session_timeout_s = "
+                                            f"{login.session_timeout_s:g} s")
+
+
+def output_too_large(command: str, login: "Login") -> SessionFailed:
+    return SessionFailed("OUTPUT_TOO_LARGE", f"`{command}` printed more than max_output_bytes = "
+                                             f"{login.max_output_bytes}")
+
+
+def command_timed_out(command: str, login: "Login", why: str = "") -> SessionFailed:
+    return SessionFailed("COMMAND_TIMEOUT", f"`{command}` did not finish within command_timeout_s = "
+                                            f"{login.command_timeout_s:g} s{why}")
+
+
+def broke_during(command: str, exc: BaseException) -> SessionFailed:
+    return SessionFailed("DISCONNECTED", f"the connection broke during `{command}`: {exc.__class__.__name__}: {exc}")
+
+
 @dataclass
 class CommandResult:
     command: str
@@ -72,9 +93,8 @@ class Login:
 
 
 class _HostKeyCheck(asyncssh.SSHClient):
-    def __init__(self, login: Login, store: HostKeyStore, on_kex_done) -> None:
-        self.login, self.store, self.on_kex_done = login, store, on_kex_done
-        self.trusted = store.trusted(login.host, login.port)
+    def __init__(self, login: Login, store: HostKeyStore, trusted, on_kex_done) -> None:
+        self.login, self.store, self.trusted, self.on_kex_done = login, store, trusted, on_kex_done
         self.problem: Optional[Exception] = None
         self.recorded: Optional[str] = None
 
@@ -131,15 +151,14 @@ async def run_exec_session(login: Login, store: HostKeyStore, commands: Sequence
                 for command in commands:
                     outcome = await _run_command(conn, command, login)
                     result.commands.append(outcome)
-                    if outcome.failure is not None and outcome.failure.code in ("DISCONNECTED", "SESSION_TIMEOUT"):
+                    if outcome.failure is not None and outcome.failure.code == "DISCONNECTED":
                         break  # the session is gone: the remaining commands cannot run
             finally:
                 conn.abort()  # no polite close: a stalled server must not hold us (nothing is left to say)
     except SessionFailed as failure:
         result.failure = failure
     except TimeoutError:
-        result.failure = SessionFailed("SESSION_TIMEOUT", f"the whole session took longer than session_timeout_s "
-                                                          f"= {login.session_timeout_s:g} s")
+        result.failure = session_timed_out(login)
     return result
 
 
@@ -154,10 +173,10 @@ async def _login(login: Login, store: HostKeyStore, result: SessionResult, loop)
 
             def make_client() -> _HostKeyCheck:
                 nonlocal checker
-                checker = _HostKeyCheck(login, store, kex_done)
+                checker = _HostKeyCheck(login, store, trusted, kex_done)
                 return checker
 
-            trusted = store.trusted(login.host, login.port)
+            trusted = store.trusted(login.host, login.port)  # looked up once, used for algorithms and the check
             algorithms = [alg.decode() for key in trusted.keys for alg in key.sig_algorithms] or ()
             conn, _ = await asyncssh.create_connection(
                 make_client, login.host, login.port, username=login.username, password=login.password,
@@ -201,8 +220,7 @@ async def _run_command(conn: asyncssh.SSHClientConnection, command: str, login: 
                 size += len(data)
                 if size > login.max_output_bytes:
                     process.close()
-                    return done(SessionFailed("OUTPUT_TOO_LARGE", f"`{command}` printed more than "
-                                                                  f"max_output_bytes = {login.max_output_bytes}"))
+                    return done(output_too_large(command, login))
                 chunks.append(data)
             completed = await process.wait()
             if completed.exit_status is None and completed.exit_signal is None:
@@ -213,8 +231,6 @@ async def _run_command(conn: asyncssh.SSHClientConnection, command: str, login: 
     except TimeoutError:
         if process is not None:
             process.close()
-        return done(SessionFailed("COMMAND_TIMEOUT", f"`{command}` did not finish within command_timeout_s = "
-                                                     f"{login.command_timeout_s:g} s"))
+        return done(command_timed_out(command, login))
     except (asyncssh.Error, OSError, asyncio.IncompleteReadError, BrokenPipeError) as exc:
-        return done(SessionFailed("DISCONNECTED", f"the connection broke during `{command}`: "
-                                                  f"{exc.__class__.__name__}: {exc}"))
+        return done(broke_during(command, exc))

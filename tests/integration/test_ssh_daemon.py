@@ -175,6 +175,14 @@ def test_config_fetch_history_diff_and_probe_from_the_command_line(workdir, sshd
         assert VRP_PASSWORD not in result.stdout + result.stderr
         assert "%^%#" not in result.stdout  # cipher blobs are masked
 
+    # A state directory that cannot hold the versions: a sentence, not a traceback.
+    broken = workdir / "broken.yaml"
+    broken.write_text(settings.read_text().replace("state_dir: state", "state_dir: not-a-directory"))
+    (workdir / "not-a-directory").write_text("")
+    refused = _netvigil("config", "fetch", "sw-core-01", "-c", str(broken), env=env)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "not-a-directory" in refused.stderr and "daemon's user" in refused.stderr
+
     probe = _netvigil("probe", "srv-1", "--kind", "ssh", "-c", str(settings), "--json", env=env)
     assert probe.returncode == 0, probe.stderr
     samples = json.loads(probe.stdout)["samples"]
