@@ -1,4 +1,5 @@
-"""Command line: `netvigil run|status|probe|check|inventory import|profiles list|snmp walk|config ...`.
+"""Command line: `netvigil run|status|probe|check|inventory import|profiles list|snmp walk|config ...|
+rules ...|faults|ack|resolve|close|maintenance ...`.
 
 Exit codes: 0 ok, 1 runtime failure, 2 configuration error. Commands import their
 module lazily so `netvigil check` on a 7,000-device inventory does not pay for the
@@ -31,6 +32,16 @@ COMMANDS = {
     "config history": "monitor.sshcli:history_command",
     "config diff": "monitor.sshcli:diff_command",
     "config fetch": "monitor.sshcli:fetch_command",
+    "rules test": "monitor.rules.cli:rules_test_command",
+    "rules list": "monitor.rules.cli:rules_list_command",
+    "faults": "monitor.faults.cli:faults_command",
+    "faults show": "monitor.faults.cli:show_command",
+    "ack": "monitor.faults.cli:ack_command",
+    "resolve": "monitor.faults.cli:resolve_command",
+    "close": "monitor.faults.cli:close_command",
+    "maintenance add": "monitor.faults.cli:maintenance_add_command",
+    "maintenance list": "monitor.faults.cli:maintenance_list_command",
+    "maintenance end": "monitor.faults.cli:maintenance_end_command",
 }
 
 
@@ -113,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     _finish(diff, "config diff")
     _finish(_device_command(config_sub, "fetch", "fetch the running configuration now and store it if changed"),
             "config fetch")
+
+    from monitor.faults.cli import add_parsers as add_fault_parsers
+    from monitor.rules.cli import add_rules_parser
+
+    add_rules_parser(sub)
+    add_fault_parsers(sub, _finish)
     return parser
 
 

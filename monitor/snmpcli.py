@@ -14,30 +14,16 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
+from monitor.clitools import Refused, load_config, run
 from probes import snmp_profiles
 from probes.snmp_ber import Kind, Value
 
 DEFAULT_WALK_ROOT = "1.3.6.1.2.1"  # mib-2, as snmpwalk does without an OID
 
 
-class _Refused(Exception):
-    """A sentence for stderr and an exit code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _config(path: Optional[Path]):
-    from monitor import config as config_module
-
-    try:
-        return config_module.load(path)
-    except config_module.ConfigError as exc:
-        raise _Refused("\n".join(exc.problems), EXIT_CONFIG) from None
+_Refused, _config, _run = Refused, load_config, run  # shared with the other command modules
 
 
 def _device(args):
@@ -60,14 +46,6 @@ def _device(args):
     if missing:
         raise _Refused("\n".join(missing), EXIT_CONFIG)
     return cfg, device
-
-
-def _run(command, args) -> int:
-    try:
-        return command(args)
-    except _Refused as exc:
-        print(str(exc), file=sys.stderr)
-        return exc.code
 
 
 # -- netvigil profiles list ------------------------------------------------------------------------

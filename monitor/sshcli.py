@@ -18,7 +18,7 @@ import sys
 from datetime import datetime, timezone
 
 from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
-from monitor.snmpcli import _config, _Refused, _run
+from monitor.clitools import Refused as _Refused, load_config as _config, run as _run
 
 
 def _device(args, need_credential: bool = True):

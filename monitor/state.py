@@ -166,10 +166,7 @@ def render_table(rows: Sequence[dict]) -> str:
             _number(row.get("rtt_avg_ms"), 2), _number(row.get("loss_pct"), 1), _number(row.get("jitter_ms"), 2),
             row.get("snmp") or "-", row.get("ssh") or "-", row.get("config") or "-", _short_time(row.get("last_seen")), _short_time(row.get("since")),
         ))
-    widths = [max(_width(line[i]) for line in lines) for i in range(len(header))]
-    out = []
-    for line in lines:
-        out.append("  ".join(cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(line)).rstrip())
+    out = [format_columns(lines)]
     for row in rows:
         if row.get("error"):
             out.append(f"  {row['device']}: {row['error']}")
@@ -184,6 +181,15 @@ def _short_time(value: Optional[str]) -> str:
         return "-"
     local = datetime.fromisoformat(value).astimezone()
     return local.strftime("%m-%d %H:%M:%S")
+
+
+def format_columns(lines: Sequence[Sequence[str]]) -> str:
+    """Rows of cells as aligned columns (the first row is the header)."""
+    if not lines:
+        return ""
+    widths = [max(_width(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return "\n".join("  ".join(cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(line)).rstrip()
+                     for line in lines)
 
 
 def _width(text: str) -> int:

@@ -1,0 +1,36 @@
+"""What every command-line module shares: a refusal with an exit code, and loading the
+configuration with its problems as sentences. Light on imports: `netvigil --help` and the
+parser of every command load this."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+from monitor.cli import EXIT_CONFIG
+
+
+class Refused(Exception):
+    """A sentence for stderr and an exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def load_config(path: Optional[Path]):
+    from monitor import config as config_module
+
+    try:
+        return config_module.load(path)
+    except config_module.ConfigError as exc:
+        raise Refused("\n".join(exc.problems), EXIT_CONFIG) from None
+
+
+def run(command, args) -> int:
+    try:
+        return command(args)
+    except Refused as exc:
+        print(str(exc), file=sys.stderr)
+        return exc.code

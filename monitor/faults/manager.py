@@ -1,0 +1,494 @@
+"""From rule transitions to fault records, events and alerts: the daemon's fault glue.
+
+    samples -> observe reachability -> RuleEngine -> transitions
+        -> topology: cut off behind a failed parent?   -> a symptom: recorded, not alerted
+           (parents' state older than the child's sample -> re-probe them first)
+        -> calendar: in maintenance? heightened watch?  -> marked; stricter SLA
+        -> FaultStore (one transaction per batch)      -> `fault` events to the outputs
+        -> AlertDispatcher                             -> messages (grouped, escalated)
+
+Reachability comes from ICMP: a device is down while its last `icmp` sample says `up == 0`.
+Parents are re-probed (ICMP) before a child's failure is alerted when their last answer is
+older than the child's failing sample, so a poll-order race (the child's slot comes before
+the parent's) cannot turn one failed core switch into a storm. When a parent answers again,
+the devices behind it with open symptom faults are re-probed; a symptom whose condition
+still holds after the recovery becomes a fault of its own and alerts.
+
+People change faults through the CLI (which writes the SQLite file directly) and the HTTP
+API (which calls this class). The store's `data_version` tells the daemon that another
+process committed; the manager then re-reads unresolved faults so a manual resolve resets
+the rule's state (if the condition still holds it re-opens after `for`) and an
+acknowledgement stops escalation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Awaitable, Callable, Iterable, Optional, Sequence
+
+from monitor.faults.model import Alert, DeviceInfo, Transition
+from monitor.faults.topology import Topology
+from probes.base import Sample
+
+log = logging.getLogger("netvigil.faults")
+
+# `event` field of the `fault` measurement (integers: VictoriaMetrics stores strings as 0)
+EVENT_CODES = {"open": 1, "reopen": 2, "acknowledge": 3, "resolve": 4, "close": 5, "symptom": 6,
+               "promote": 7, "maintenance_over": 8}
+REPROBE_MEASUREMENT = "icmp"
+
+Reprobe = Callable[[Sequence[str]], Awaitable[None]]
+
+
+class FaultManager:
+    def __init__(self, *, store, engine, calendar, settings, devices: Iterable[DeviceInfo],
+                 emit: Callable[[list[Sample]], None], dispatcher=None, reprobe: Optional[Reprobe] = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.engine = engine
+        self.calendar = calendar
+        self.settings = settings
+        self.dispatcher = dispatcher
+        self.emit = emit
+        self.reprobe = reprobe
+        self.clock = clock
+        self.devices: dict[str, DeviceInfo] = {}
+        self.topology = Topology(())
+        self.down: dict[str, bool] = {}  # device -> its last ICMP answer said down
+        self.observed_ns: dict[str, int] = {}  # device -> time of its last ICMP sample
+        self.open_ids: dict[tuple[str, str, str], int] = {}  # unresolved faults by key
+        self.reach_fault: dict[str, int] = {}  # device -> its open reachability fault
+        self.symptom_ids: set[int] = set()  # open faults recorded as symptoms
+        self.maintenance_ids: set[int] = set()  # open faults recorded during maintenance
+        self.promote_after: dict[int, int] = {}  # symptom fault -> parent recovery time (ns)
+        self.orphans: dict[int, str] = {}  # symptom fault not yet linked to its cause's fault -> device
+        self._held: dict[str, list[Transition]] = {}  # device -> transitions waiting for a re-probe
+        self._reprobing: dict[str, asyncio.Future] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._data_version: Optional[int] = None
+        self.stats = {"transitions": 0, "opened": 0, "symptoms": 0, "resolved": 0, "reprobes": 0,
+                      "eval_seconds": 0.0, "samples": 0}
+        self.set_inventory(devices)
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def set_inventory(self, devices: Iterable[DeviceInfo]) -> None:
+        self.devices = {device.name: device for device in devices}
+        self.topology = Topology(self.devices.values())
+        self.engine.set_devices(self.devices.values())
+        for table in (self.down, self.observed_ns):
+            for name in [name for name in table if name not in self.devices]:
+                del table[name]
+
+    def restore(self) -> int:
+        """At start: unresolved faults from the store become firing rule state (so a condition
+        that is false now clears them) and the manager's indexes. Returns how many."""
+        unresolved = self.store.unresolved()
+        by_time: dict[int, list] = {}
+        for fault in unresolved:
+            key = (fault.device, fault.rule, fault.instance)
+            self.open_ids[key] = fault.id
+            if fault.symptom_of is not None:
+                self.symptom_ids.add(fault.id)
+            if fault.in_maintenance:
+                self.maintenance_ids.add(fault.id)
+            if getattr(fault, "reachability", False) or fault.rule in self._reachability_rules():
+                self.reach_fault[fault.device] = fault.id
+            by_time.setdefault(int(fault.opened_at * 1e9), []).append(key)
+        for since_ns, keys in by_time.items():
+            self.engine.restore(keys, since_ns)
+        self._data_version = self.store.data_version()
+        return len(unresolved)
+
+    def _reachability_rules(self) -> set[str]:
+        return set(getattr(self.engine, "reachability_rules", lambda: ())())
+
+    # -- the sample path -------------------------------------------------------------------------
+
+    def process(self, samples: Sequence[Sample]) -> None:
+        """Feed one batch of probe results. Never raises (a fault problem must not stop probing);
+        never waits (re-probes run as their own tasks)."""
+        try:
+            self._process(samples)
+        except Exception:  # noqa: BLE001 - logged; the next batch starts afresh
+            log.exception("faults: could not process %d sample(s)", len(samples))
+
+    def _process(self, samples: Sequence[Sample]) -> None:
+        recovered = self._observe(samples)
+        started = time.process_time()
+        transitions = self.engine.evaluate(samples, heightened=self._heightened() is not None)
+        self.stats["eval_seconds"] += time.process_time() - started
+        self.stats["samples"] += len(samples)
+        if transitions:
+            self._apply(transitions)
+        if recovered:
+            self._recovered(recovered)
+
+    def _observe(self, samples: Sequence[Sample]) -> list[str]:
+        """Track each device's last ICMP answer; return devices that just answered again."""
+        recovered = []
+        for sample in samples:
+            if sample.measurement != REPROBE_MEASUREMENT:
+                continue
+            up = sample.fields.get("up")
+            if up is None:
+                continue
+            device = sample.tags.get("device")
+            was_down = self.down.get(device, False)
+            self.down[device] = not up
+            self.observed_ns[device] = max(sample.time_ns, self.observed_ns.get(device, 0))
+            if was_down and up:
+                recovered.append(device)
+        return recovered
+
+    def _is_down(self, name: str) -> bool:
+        return self.down.get(name, False)
+
+    def _apply(self, transitions: list[Transition]) -> None:
+        self.stats["transitions"] += len(transitions)
+        ready: list[Transition] = []
+        waiting: dict[str, list[str]] = {}
+        for transition in transitions:
+            device = transition.device
+            if device in self._held:  # keep the order of one device's transitions
+                self._held[device].append(transition)
+                continue
+            stale = self._stale_parents(transition) if transition.action == "open" else []
+            if stale:
+                self._held[device] = [transition]
+                waiting[device] = stale
+            else:
+                ready.append(transition)
+        if ready:
+            self._record(ready)
+        for device, parents in waiting.items():
+            self._spawn(self._after_reprobe(device, parents))
+
+    def _stale_parents(self, transition: Transition) -> list[str]:
+        """Ancestors whose last answer said "up" but is older than the child's failing sample;
+        only asked for reachability faults of devices that have parents."""
+        if not transition.reachability or self.reprobe is None:
+            return []
+        device = transition.device
+        if not self.topology.parents.get(device):
+            return []
+        stale = []
+        for ancestor in self.topology.ancestors(device):
+            if ancestor not in self.devices or self._is_down(ancestor):
+                continue
+            if self.observed_ns.get(ancestor, 0) < transition.time_ns:
+                stale.append(ancestor)
+        return stale
+
+    async def _after_reprobe(self, device: str, parents: list[str]) -> None:
+        try:
+            await self._reprobe(parents)
+        except Exception:  # noqa: BLE001 - without fresh parents the child is judged on what is known
+            log.exception("faults: re-probing %s failed", ", ".join(parents))
+        held = self._held.pop(device, [])
+        if held:
+            self._record(held)
+
+    async def _reprobe(self, devices: Sequence[str]) -> None:
+        """Probe `devices` once (the daemon feeds the results back through `process`); one probe
+        per device at a time however many children ask."""
+        futures, mine = [], []
+        for name in devices:
+            if name in self._reprobing:
+                futures.append(self._reprobing[name])
+            else:
+                future = asyncio.get_running_loop().create_future()
+                self._reprobing[name] = future
+                futures.append(future)
+                mine.append(name)
+        if mine:
+            self.stats["reprobes"] += len(mine)
+            try:
+                await self.reprobe(mine)
+            finally:
+                for name in mine:
+                    future = self._reprobing.pop(name)
+                    if not future.done():
+                        future.set_result(None)
+        await asyncio.gather(*futures)
+
+    def _record(self, transitions: list[Transition]) -> None:
+        now = self.clock()
+        heightened = self._heightened(now)
+        sla = self._sla(heightened)
+        events: list[Sample] = []
+        alerts: list[Alert] = []
+        with self.store.transaction():
+            for transition in transitions:
+                if transition.action == "open":
+                    self._open(transition, now, heightened, sla, events, alerts)
+                elif transition.action == "update":
+                    self._update(transition, events, alerts)
+                elif transition.action == "clear":
+                    self._clear(transition, events, alerts)
+        if events:
+            self.emit(events)
+        for alert in alerts:
+            self._alert(alert)
+
+    def _open(self, transition: Transition, now: float, heightened: Optional[str], sla, events, alerts) -> None:
+        device = self.devices.get(transition.device)
+        if device is None:  # removed by a reload while its samples were in flight
+            return
+        causes = self.topology.causes(device.name, self._is_down)
+        symptom_of = None
+        if causes:
+            symptom_of = next((self.reach_fault[c] for c in causes if c in self.reach_fault), None)
+        maintenance = self.calendar.maintenance_for(device, now)
+        fault, outcome = self.store.open(
+            device, transition.rule, transition.instance, severity=transition.severity,
+            message=transition.message, value=transition.value, threshold=transition.threshold,
+            higher_is_worse=transition.higher_is_worse, at=transition.time_ns / 1e9, sla=sla,
+            reopen_window_s=self.settings.reopen_window_s, symptom_of=symptom_of,
+            in_maintenance=maintenance is not None, maintenance=maintenance, heightened=heightened is not None)
+        self.open_ids[transition.key] = fault.id
+        if transition.reachability:
+            self.reach_fault[device.name] = fault.id
+            self._link_orphans(device.name, fault.id)
+        if outcome == "existing":
+            return
+        is_symptom = bool(causes)
+        if is_symptom:
+            self.symptom_ids.add(fault.id)
+            self.stats["symptoms"] += 1
+            if symptom_of is None:
+                self.orphans[fault.id] = device.name
+        else:
+            self.stats["opened"] += 1
+        if maintenance is not None:
+            self.maintenance_ids.add(fault.id)
+        events.append(self._event(fault, device, "symptom" if is_symptom else outcome))
+        if not is_symptom and maintenance is None:
+            alerts.append(self._alert_for(fault, device, outcome, heightened))
+        if is_symptom:
+            log.info("fault %d %s %s: symptom of %s (no alert)", fault.id, device.name, transition.rule,
+                     ", ".join(causes))
+        else:
+            log.warning("fault %d %s: %s %s%s", fault.id, outcome, device.name, transition.message,
+                        f" (in maintenance: {maintenance})" if maintenance else "")
+
+    def _link_orphans(self, cause: str, cause_fault: int) -> None:
+        """Symptoms recorded before their cause had a fault (its rule waits `for` longer than
+        the children's) get linked when it opens."""
+        for fault_id, device in list(self.orphans.items()):
+            if device != cause and cause in self.topology.causes(device, self._is_down):
+                self.store.set_symptom_of(fault_id, cause_fault)
+                del self.orphans[fault_id]
+
+    def _update(self, transition: Transition, events, alerts) -> None:
+        fault_id = self.open_ids.get(transition.key)
+        if fault_id is None:
+            return
+        fault = self.store.update(transition.device, transition.rule, transition.instance,
+                                  value=transition.value, message=transition.message, at=transition.time_ns / 1e9)
+        recovery_ns = self.promote_after.get(fault_id)
+        if fault is None or recovery_ns is None or transition.time_ns <= recovery_ns:
+            return
+        # A symptom whose condition still holds after its parent recovered: a fault of its own.
+        del self.promote_after[fault_id]
+        if self.topology.cut_off(transition.device, self._is_down):
+            return
+        self.store.set_symptom_of(fault_id, None)
+        self.symptom_ids.discard(fault_id)
+        self.orphans.pop(fault_id, None)
+        device = self.devices[transition.device]
+        fault = self.store.get(fault_id)
+        events.append(self._event(fault, device, "promote"))
+        if fault_id not in self.maintenance_ids:
+            alerts.append(self._alert_for(fault, device, "open", self._heightened()))
+        log.warning("fault %d %s: still failing after its parent recovered; alerting", fault_id, device.name)
+
+    def _clear(self, transition: Transition, events, alerts) -> None:
+        fault_id = self.open_ids.pop(transition.key, None)
+        fault = self.store.resolve_auto(transition.device, transition.rule, transition.instance,
+                                        at=transition.time_ns / 1e9)
+        if fault is None:
+            return
+        self.stats["resolved"] += 1
+        device = self.devices.get(transition.device) or DeviceInfo(transition.device, fault.device_class, ())
+        if self.reach_fault.get(transition.device) == fault.id:
+            del self.reach_fault[transition.device]
+        silent = fault.id in self.symptom_ids or fault.id in self.maintenance_ids
+        self._forget(fault_id if fault_id is not None else fault.id)
+        events.append(self._event(fault, device, "resolve"))
+        if not silent:
+            alerts.append(self._alert_for(fault, device, "resolved", None))
+        log.info("fault %d resolved: %s %s%s", fault.id, device.name, transition.rule,
+                 f" {transition.instance}" if transition.instance else "")
+
+    def _forget(self, fault_id: int) -> None:
+        self.symptom_ids.discard(fault_id)
+        self.maintenance_ids.discard(fault_id)
+        self.promote_after.pop(fault_id, None)
+        self.orphans.pop(fault_id, None)
+
+    def _recovered(self, devices: list[str]) -> None:
+        """Parents answer again: re-probe the devices behind them that have open symptom faults;
+        their next samples decide (clear quietly, or promote and alert)."""
+        recovery_ns = {name: self.observed_ns.get(name, 0) for name in devices}
+        behind: list[str] = []
+        for parent in devices:
+            descendants = set(self.topology.descendants(parent))
+            for key, fault_id in self.open_ids.items():
+                if fault_id in self.symptom_ids and key[0] in descendants:
+                    self.promote_after[fault_id] = max(self.promote_after.get(fault_id, 0), recovery_ns[parent])
+                    if key[0] not in behind:
+                        behind.append(key[0])
+        if behind and self.reprobe is not None:
+            log.info("faults: %s answer again; re-probing %d device(s) behind them", ", ".join(devices), len(behind))
+            self._spawn(self._reprobe_quietly(behind))
+
+    async def _reprobe_quietly(self, devices: list[str]) -> None:
+        try:
+            await self._reprobe(devices)
+        except Exception:  # noqa: BLE001
+            log.exception("faults: re-probing %d device(s) failed", len(devices))
+
+    # -- people's changes (API; the CLI writes the store and is noticed by `poll_changes`) -----
+
+    def acknowledge(self, fault_id: int, by: str, note: Optional[str] = None):
+        fault = self.store.acknowledge(fault_id, by, note=note)
+        self._after_change(fault, "acknowledge")
+        return fault
+
+    def resolve(self, fault_id: int, by: str, note: Optional[str] = None):
+        fault = self.store.resolve(fault_id, by, note=note)
+        self._after_change(fault, "resolve")
+        return fault
+
+    def close(self, fault_id: int, by: str, *, cause: str, resolution: str, prevention: str):
+        fault = self.store.close(fault_id, by, cause=cause, resolution=resolution, prevention=prevention)
+        self._after_change(fault, "close")
+        return fault
+
+    def _after_change(self, fault, event: str) -> None:
+        device = self.devices.get(fault.device) or DeviceInfo(fault.device, fault.device_class, ())
+        self.emit([self._event(fault, device, event)])
+        if event == "resolve":
+            self._manually_resolved(fault)
+        self._data_version = self.store.data_version()
+
+    def _manually_resolved(self, fault) -> None:
+        key = (fault.device, fault.rule, fault.instance)
+        if self.open_ids.get(key) == fault.id:
+            del self.open_ids[key]
+        if self.reach_fault.get(fault.device) == fault.id:
+            del self.reach_fault[fault.device]
+        self.engine.reset(key)
+        silent = fault.id in self.symptom_ids or fault.id in self.maintenance_ids
+        self._forget(fault.id)
+        if not silent:
+            device = self.devices.get(fault.device) or DeviceInfo(fault.device, fault.device_class, ())
+            self._alert(self._alert_for(fault, device, "resolved", None))
+
+    def poll_changes(self) -> None:
+        """Notice what another process (the CLI) committed: manual resolves reset rule state."""
+        version = self.store.data_version()
+        if version == self._data_version:
+            return
+        self._data_version = version
+        unresolved = {fault.id for fault in self.store.unresolved()}
+        for key, fault_id in list(self.open_ids.items()):
+            if fault_id not in unresolved:
+                fault = self.store.get(fault_id)
+                log.info("fault %d was resolved by %s outside the daemon", fault_id, fault.resolved_by or "someone")
+                self._manually_resolved(fault)
+
+    # -- time ------------------------------------------------------------------------------------
+
+    def housekeeping(self) -> None:
+        """Every few seconds: time-based clears, SLA clocks, changes from the CLI, the end of
+        maintenance windows. Never raises."""
+        try:
+            now = self.clock()
+            self.poll_changes()
+            heightened = self._heightened(now)
+            transitions = self.engine.tick(int(now * 1e9), heightened=heightened is not None)
+            if transitions:
+                self._apply(transitions)
+            self._clocks(now)
+            self._maintenance_over(now)
+        except Exception:  # noqa: BLE001
+            log.exception("faults: housekeeping failed")
+
+    def _clocks(self, now: float) -> None:
+        for fault, kind in self.store.due_clock_events(now):
+            if fault.id in self.symptom_ids or fault.id in self.maintenance_ids:
+                continue
+            device = self.devices.get(fault.device) or DeviceInfo(fault.device, fault.device_class, ())
+            deadline = fault.ack_deadline if kind.startswith("ack") else fault.resolve_deadline
+            log.warning("fault %d %s: %s %s", fault.id, device.name, kind.replace("_", " "),
+                        time.strftime("%H:%M:%S", time.localtime(deadline)) if deadline else "")
+            self._alert(self._alert_for(fault, device, kind, None, deadline=deadline))
+
+    def _maintenance_over(self, now: float) -> None:
+        for fault_id in list(self.maintenance_ids):
+            fault = self.store.get(fault_id)
+            device = self.devices.get(fault.device)
+            if fault.resolved_at is not None or device is None:
+                self.maintenance_ids.discard(fault_id)
+                continue
+            if self.calendar.maintenance_for(device, now) is None:
+                self.maintenance_ids.discard(fault_id)
+                self.store.set_in_maintenance(fault_id, False, None)
+                self.emit([self._event(fault, device, "maintenance_over")])
+                if fault_id not in self.symptom_ids:
+                    log.warning("fault %d %s: maintenance over and still failing", fault_id, device.name)
+                    self._alert(self._alert_for(fault, device, "maintenance_over", self._heightened(now)))
+
+    def _heightened(self, now: Optional[float] = None) -> Optional[str]:
+        return self.calendar.heightened(self.clock() if now is None else now)
+
+    def _sla(self, heightened: Optional[str]):
+        return self.settings.heightened_watch.sla if heightened else self.settings.sla
+
+    # -- output ----------------------------------------------------------------------------------
+
+    def _alert_for(self, fault, device: DeviceInfo, event: str, heightened: Optional[str],
+                   deadline: Optional[float] = None) -> Alert:
+        symptoms: tuple[str, ...] = ()
+        sites: tuple[str, ...] = ()
+        if fault.id == self.reach_fault.get(device.name) and event in ("open", "reopen", "maintenance_over"):
+            behind = self.topology.behind(device.name, self._is_down)
+            symptoms = tuple(behind)
+            sites = tuple(dict.fromkeys(self.devices[name].site for name in behind if name in self.devices))
+        return Alert(fault_id=fault.id, event=event, device=device, rule=fault.rule, instance=fault.instance,
+                     severity=fault.severity, message=fault.message, opened_at=fault.opened_at, time=self.clock(),
+                     value=fault.last_value, threshold=fault.threshold,
+                     heightened=bool(heightened) or bool(fault.heightened), symptoms=symptoms,
+                     symptom_sites=sites, acknowledged_by=fault.acknowledged_by, deadline=deadline)
+
+    def _alert(self, alert: Alert) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.submit(alert)
+
+    def _event(self, fault, device: DeviceInfo, event: str) -> Sample:
+        tags = dict(device.sample_tags) if device.sample_tags else {"device": device.name}
+        tags.update({"rule": fault.rule, "severity": fault.severity})
+        if fault.instance:
+            tags["instance"] = fault.instance
+        fields = {"id": fault.id, "event": EVENT_CODES[event], "open": int(fault.resolved_at is None),
+                  "symptom": int(fault.symptom_of is not None or fault.id in self.symptom_ids),
+                  "maintenance": int(bool(fault.in_maintenance)), "message": fault.message}
+        if fault.last_value is not None:
+            fields["value"] = float(fault.last_value)
+        if fault.threshold is not None:
+            fields["threshold"] = float(fault.threshold)
+        return Sample("fault", tags, fields, time.time_ns())
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
