@@ -26,7 +26,11 @@ from pydantic_settings import (BaseSettings, EnvSettingsSource, NestedSecretsSet
 from pydantic_settings.exceptions import SettingsError
 
 from monitor import yamlfile
+from monitor.api.settings import ApiSettings
+from monitor.faults.settings import FaultsSettings
+from monitor.notify.settings import NotificationSettings
 from monitor.outputs.settings import OutputsSettings
+from monitor.rules.settings import RulesSettings
 from monitor.scheduler_settings import SchedulerSettings
 from probes.icmp_settings import IcmpSettings
 from probes.snmp_settings import SnmpSettings
@@ -87,6 +91,10 @@ class Settings(BaseSettings):
     probes: ProbesSettings = ProbesSettings()
     outputs: OutputsSettings = OutputsSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    rules: RulesSettings = RulesSettings()
+    faults: FaultsSettings = FaultsSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    api: ApiSettings = ApiSettings()
 
     @field_validator("inventory", mode="before")
     @classmethod
@@ -511,6 +519,7 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
                                       "known_hosts": tuple(_against(base, p) for p in ssh.known_hosts)})})
     return settings.model_copy(update={
         "probes": probes,
+        "rules": settings.rules.model_copy(update={"dirs": [_against(base, p) for p in settings.rules.dirs]}),
         "inventory": [_against(base, p) for p in settings.inventory],
         "state_dir": state_dir,
         "secrets_dir": _against(base, settings.secrets_dir) if settings.secrets_dir else None,

@@ -39,39 +39,64 @@ from probes.ssh_profiles import load_profiles as load_ssh_profiles
 log = logging.getLogger("netvigil")
 
 SELF_METRICS_INTERVAL_S = 10.0
+FAULT_HOUSEKEEPING_S = 2.0  # SLA clocks, CLI changes, time-based clears: seconds matter (3 min to acknowledge)
+PRUNE_INTERVAL_S = 86_400.0
 
 
-def icmp_batches(inventory, slot_s: float) -> list[Batch]:
+def _watch_interval(interval_s: float, watch_s: Optional[float], run_s: float = 0.0) -> float:
+    """A heightened-watch interval shortens a device's interval, never lengthens it, and never
+    below the time one run takes."""
+    if watch_s is None:
+        return interval_s
+    return min(interval_s, max(watch_s, run_s))
+
+
+def icmp_batches(inventory, slot_s: float, watch: Optional[dict] = None) -> list[Batch]:
     members = []
+    watch_s = (watch or {}).get("icmp")
     for device in inventory.devices:
         settings = device.icmp
         if not settings.enabled:
             continue
-        key = (settings.interval_s, settings.count, settings.echo_interval_ms, settings.timeout_s)
-        members.append((device.target(), key, settings.interval_s, settings))
+        run_s = (settings.count - 1) * settings.echo_interval_ms / 1000 + settings.timeout_s
+        interval_s = _watch_interval(settings.interval_s, watch_s, run_s)
+        if interval_s != settings.interval_s:
+            settings = settings.model_copy(update={"interval_s": interval_s})
+        key = (interval_s, settings.count, settings.echo_interval_ms, settings.timeout_s)
+        members.append((device.target(), key, interval_s, settings))
     return plan("icmp", members, slot_s)
 
 
-def snmp_batches(inventory, slot_s: float) -> list[Batch]:
+def snmp_batches(inventory, slot_s: float, watch: Optional[dict] = None) -> list[Batch]:
     # Grouped by interval only: timeouts, credentials and profiles are looked up per device
     # at run time (a batch mixes them freely).
-    members = [(device.target(), device.snmp.run_key(), device.snmp.interval_s, None)
-               for device in inventory.devices if device.snmp.active]
+    watch_s = (watch or {}).get("snmp")
+    members = []
+    for device in inventory.devices:
+        if device.snmp.active:
+            interval_s = _watch_interval(device.snmp.interval_s, watch_s)
+            members.append((device.target(), (interval_s,), interval_s, None))
     return plan("snmp", members, slot_s)
 
 
-def ssh_batches(inventory, slot_s: float) -> list[Batch]:
+def ssh_batches(inventory, slot_s: float, watch: Optional[dict] = None) -> list[Batch]:
     # Command checks and configuration backups are two kinds with their own intervals; the
     # prober's per-device lock keeps them from opening two sessions to one device at once.
-    checks = [(device.target(), (device.ssh.interval_s,), device.ssh.interval_s, None)
-              for device in inventory.devices if device.ssh.active]
+    watch_s = (watch or {}).get("ssh")
+    checks = []
+    for device in inventory.devices:
+        if device.ssh.active:
+            interval_s = _watch_interval(device.ssh.interval_s, watch_s)
+            checks.append((device.target(), (interval_s,), interval_s, None))
     backups = [(device.target(), (device.ssh.backup_interval_s,), device.ssh.backup_interval_s, None)
                for device in inventory.devices if device.ssh.backup_active]
     return plan("ssh", checks, slot_s) + plan("ssh_config", backups, slot_s)
 
 
-def all_batches(inventory, slot_s: float) -> list[Batch]:
-    return icmp_batches(inventory, slot_s) + snmp_batches(inventory, slot_s) + ssh_batches(inventory, slot_s)
+def all_batches(inventory, slot_s: float, watch: Optional[dict] = None) -> list[Batch]:
+    """Every probe run; `watch`: heightened-watch intervals by probe kind (icmp, snmp, ssh)."""
+    return (icmp_batches(inventory, slot_s, watch) + snmp_batches(inventory, slot_s, watch)
+            + ssh_batches(inventory, slot_s, watch))
 
 
 def load_profiles(snmp_settings) -> dict:
@@ -103,6 +128,11 @@ class Daemon:
         self._swap_buffer: Optional[list[Sample]] = None
         self.started_at = time.time()
         self.reloads = 0
+        self.faults = None  # monitor.faults.manager.FaultManager
+        self.fault_store = None
+        self.dispatcher = None
+        self.api = None
+        self._watch: Optional[str] = None  # the heightened-watch period in force, if any
 
     # -- probe runs ---------------------------------------------------------------------------
 
@@ -118,8 +148,28 @@ class Daemon:
                                        on_error=self._ssh_error)
         else:  # pragma: no cover - nothing else is planned
             return
+        self._handle(samples)
+
+    def _handle(self, samples: list[Sample]) -> None:
         self.states.update(samples)
         self._submit(samples)
+        if self.faults is not None:
+            self.faults.process(samples)
+
+    async def _reprobe(self, names) -> None:
+        """ICMP now, for the fault manager: a parent's state must be current before a child's
+        failure is alerted. A short run (3 echoes) with the device's own timeout."""
+        by_settings: dict = {}
+        for name in names:
+            device = self.cfg.inventory.by_name(name)
+            if device is None or not device.icmp.enabled:
+                continue
+            settings = device.icmp.model_copy(update={"count": min(3, device.icmp.count),
+                                                      "echo_interval_ms": min(100.0, device.icmp.echo_interval_ms)})
+            by_settings.setdefault(settings, []).append(device.target())
+        for settings, targets in by_settings.items():
+            samples = await icmp.probe(self.pinger, targets, settings, on_error=self._probe_error)
+            self._handle(samples)
 
     def _submit(self, samples: list[Sample]) -> None:
         if self._swap_buffer is not None:  # outputs are being replaced (reload): hold, then hand over
@@ -214,7 +264,21 @@ class Daemon:
             self.ssh.close()
         if self.control is not None:
             await self.control.stop()
+        await self._stop_faults()
         return EXIT_RUNTIME
+
+    async def _stop_faults(self, timeout_s: float = 2.0) -> None:
+        if self.api is not None:
+            await self.api.stop()
+            self.api = None
+        if self.faults is not None:
+            await self.faults.stop()
+        if self.dispatcher is not None:
+            await self.dispatcher.stop(timeout_s=timeout_s)
+            self.dispatcher = None
+        if self.fault_store is not None:
+            self.fault_store.disconnect()
+            self.fault_store = None
 
     async def run(self) -> int:
         settings = self.cfg.settings
@@ -273,7 +337,8 @@ class Daemon:
             return await self._cannot_start(str(exc))
 
         self.scheduler = ProbeScheduler(settings.scheduler, self._run_batch, concurrency(settings))
-        self.scheduler.arm(all_batches(self.cfg.inventory, settings.scheduler.slot_s))
+        self._watch = _watch_period(settings.faults, time.time())
+        self.scheduler.arm(all_batches(self.cfg.inventory, settings.scheduler.slot_s, self._watch_intervals()))
         self.scheduler.start()
 
         loop = asyncio.get_running_loop()
@@ -288,11 +353,129 @@ class Daemon:
         self._spawn(self._catch_up_backups())
         self._spawn(self._every(SELF_METRICS_INTERVAL_S, lambda: self.notifier.status(self.status_line())))
 
+        problem = await self._start_faults(settings)
+        if problem is not None:
+            return await self._cannot_start(problem)
+        self._spawn(self._every(FAULT_HOUSEKEEPING_S, self._fault_housekeeping))
+        self._spawn(self._every(PRUNE_INTERVAL_S, self._prune_faults))
+
         log.info("started: %d devices from %s, outputs: %s", len(self.cfg.inventory.devices), self.cfg.path,
                  ", ".join(o.name for o in self.outputs.stats()) or "none")
         self.notifier.ready(self.status_line())
         await self._stop.wait()
         return await self.shutdown()
+
+    # -- faults, notifications, API ------------------------------------------------------------
+
+    async def _start_faults(self, settings) -> Optional[str]:
+        """Rules, fault records, notifications and the HTTP API; a sentence if they cannot start."""
+        from monitor.faults.calendar import Calendar
+        from monitor.faults.manager import FaultManager
+        from monitor.faults.model import DeviceInfo
+        from monitor.faults.store import FaultStore
+        from monitor.notify.dispatcher import AlertDispatcher
+        from monitor.rules.engine import RuleEngine
+        from monitor.rules.model import RulesError, load_rules
+
+        try:
+            rules = load_rules(settings.rules)
+        except RulesError as exc:  # changed between `load` and here
+            return "; ".join(exc.problems)
+        path = settings.state_dir / "faults.db"
+        try:
+            self.fault_store = FaultStore(path)
+        except (sqlite3.Error, OSError) as exc:
+            return (f"fault records {path}: {exc}; state_dir must be writable by the daemon's user (a copy made "
+                    f"as root needs chown)")
+        store = self.fault_store
+        devices = [DeviceInfo.from_device(device) for device in self.cfg.inventory.devices]
+        try:
+            self.dispatcher = AlertDispatcher(
+                settings.notifications, settings.state_dir / "notifications.db",
+                is_unacknowledged=self._unacknowledged, ack_deadline=self._ack_deadline,
+                extra_groups=settings.faults.heightened_watch.extra_groups)
+        except (sqlite3.Error, OSError) as exc:
+            return f"notification log under {settings.state_dir}: {exc}; state_dir must be writable by the daemon"
+        await self.dispatcher.start()
+        self.faults = FaultManager(
+            store=store, engine=RuleEngine(rules, devices, settings.rules),
+            calendar=Calendar(settings.faults, store.list_maintenance()), settings=settings.faults,
+            devices=devices, emit=self._submit, dispatcher=self.dispatcher, reprobe=self._reprobe)
+        restored = self.faults.restore()
+        log.info("faults: %d rules, %d unresolved fault(s) carried over%s", len(rules), restored,
+                 f"; heightened watch: {self._watch}" if self._watch else "")
+        if settings.api.enabled:
+            await self._start_api(settings)
+        return None
+
+    async def _start_api(self, settings) -> None:
+        from monitor.api.server import ApiServer, ApiStartError
+        from monitor.api.service import FaultService
+
+        service = FaultService(manager=self.faults, store=self.fault_store, status=self._api_status,
+                               health=self._health, metrics=self._metrics_snapshot)
+        api = ApiServer(settings.api, service)
+        try:
+            await api.start()
+        except (ApiStartError, OSError) as exc:
+            # Monitoring goes on without the API: refusing to start over a busy port would
+            # leave the network unwatched.
+            log.error("api: %s; the HTTP API is off until the next restart", exc)
+            return
+        self.api = api
+        log.info("api: listening on %s", settings.api.listen)
+
+    def _unacknowledged(self, fault_id: int) -> bool:
+        try:
+            return self.fault_store.get(fault_id).state == "open"
+        except Exception:  # noqa: BLE001 - unknown id: nothing to escalate
+            return False
+
+    def _ack_deadline(self, fault_id: int) -> Optional[float]:
+        try:
+            return self.fault_store.get(fault_id).ack_deadline
+        except Exception:  # noqa: BLE001
+            return None
+
+    def _fault_housekeeping(self) -> None:
+        self.faults.housekeeping()
+        watch = self.faults.calendar.heightened(time.time())
+        if watch != self._watch:
+            log.warning("heightened watch %s", f"begins: {watch}" if watch else f"ends: {self._watch}")
+            self._watch = watch
+            if self.cfg.settings.faults.heightened_watch.probe_intervals:
+                self.scheduler.arm(all_batches(self.cfg.inventory, self.cfg.settings.scheduler.slot_s,
+                                               self._watch_intervals()))
+
+    def _watch_intervals(self) -> Optional[dict]:
+        return dict(self.cfg.settings.faults.heightened_watch.probe_intervals) if self._watch else None
+
+    def _prune_faults(self) -> None:
+        removed = self.fault_store.prune(self.cfg.settings.faults.keep_days * 86400)
+        if removed:
+            log.info("faults: %d closed fault(s) older than %d days removed", removed,
+                     self.cfg.settings.faults.keep_days)
+
+    def _api_status(self) -> dict:
+        return {"daemon": self.summary(), "devices": self.states.rows()}
+
+    def _health(self) -> tuple[bool, dict]:
+        summary = self.summary()
+        return True, summary
+
+    def _metrics_snapshot(self) -> dict:
+        return {"daemon": self.summary(), "faults": self.faults.stats if self.faults else {},
+                "notifications": self.dispatcher.stats() if self.dispatcher else {},
+                "open_faults": self._open_fault_counts()}
+
+    def _open_fault_counts(self) -> dict:
+        counts: dict = {}
+        if self.fault_store is None:
+            return counts
+        for fault in self.fault_store.unresolved():
+            key = (fault.severity, fault.state, bool(fault.symptom_of), bool(fault.in_maintenance))
+            counts[key] = counts.get(key, 0) + 1
+        return counts
 
     def _control_socket_path(self):
         settings = self.cfg.settings
@@ -310,6 +493,7 @@ class Daemon:
         await self.scheduler.shutdown(timeout_s=max(0.5, (deadline - time.monotonic()) / 2))
         if self.control is not None:
             await self.control.stop()
+        await self._stop_faults(timeout_s=max(0.5, (deadline - time.monotonic()) / 3))
         await self.outputs.stop(timeout_s=max(0.5, deadline - time.monotonic()))
         self.pinger.close()
         self.snmp_client.close()
@@ -409,12 +593,33 @@ class Daemon:
         self._apply_ssh(old_settings.probes.ssh, settings)
         self.cfg = new
         self.states.set_inventory(new.inventory.devices)
+        self._apply_faults(old_settings, settings, new.inventory)
         self.scheduler.settings = settings.scheduler
         self.scheduler.set_concurrency(concurrency(settings))
-        self.scheduler.arm(all_batches(new.inventory, settings.scheduler.slot_s))
+        self.scheduler.arm(all_batches(new.inventory, settings.scheduler.slot_s, self._watch_intervals()))
         log.info("reloaded %s: %d devices (%d added, %d removed)", new.path, len(new_names),
                  len(new_names - old_names), len(old_names - new_names))
 
+
+    def _apply_faults(self, old, settings, inventory) -> None:
+        from monitor.faults.model import DeviceInfo
+        from monitor.rules.model import RulesError, load_rules
+
+        if self.faults is None:
+            return
+        try:
+            rules = load_rules(settings.rules)
+        except RulesError as exc:  # edited between `load` and here
+            log.error("reload: keeping the previous rules: %s", "; ".join(exc.problems))
+        else:
+            self.faults.set_rules(rules, settings.rules)
+        from monitor.faults.calendar import Calendar
+
+        self.faults.set_settings(settings.faults, Calendar(settings.faults, self.fault_store.list_maintenance()))
+        self.faults.set_inventory([DeviceInfo.from_device(device) for device in inventory.devices])
+        self.dispatcher.set_settings(settings.notifications, settings.faults.heightened_watch.extra_groups)
+        if settings.api != old.api:
+            log.warning("reload: api settings take effect at the next restart")
 
     def _apply_snmp(self, old, new, inventory) -> None:
         try:
@@ -471,6 +676,12 @@ class Daemon:
             self.ssh.settings = new  # credentials and known_hosts files may have changed
             self.ssh.host_keys.files = list(new.known_hosts)
             self.ssh.set_profiles(profiles)
+
+
+def _watch_period(faults_settings, now: float) -> Optional[str]:
+    from monitor.faults.calendar import Calendar
+
+    return Calendar(faults_settings).heightened(now)
 
 
 async def _close_when_idle(client: SnmpClient, limit_s: float = 120.0) -> None:

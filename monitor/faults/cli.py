@@ -181,10 +181,11 @@ def render_fault(fault, symptoms, now: float) -> str:
         lines.append(f"  maintenance:  {fault.maintenance or 'yes'} (not alerted)")
     if fault.heightened:
         lines.append("  heightened watch: yes (stricter SLA)")
-    lines.append(_clock_line("acknowledge", fault.opened_at, fault.acknowledged_at, fault.ack_deadline,
-                             fault.ack_breached, now, fault.acknowledged_by))
-    lines.append(_clock_line("resolve", fault.opened_at, fault.resolved_at, fault.resolve_deadline,
-                             fault.resolve_breached, now, fault.resolved_by))
+    clocks = fault.has_clocks
+    lines.append(_clock_line("acknowledge", fault.opened_at, fault.acknowledged_at,
+                             fault.ack_deadline if clocks else None, fault.ack_breached, now, fault.acknowledged_by))
+    lines.append(_clock_line("resolve", fault.opened_at, fault.resolved_at,
+                             fault.resolve_deadline if clocks else None, fault.resolve_breached, now, fault.resolved_by))
     if fault.closed_at is not None:
         lines += [f"  closed:       {_when(fault.closed_at)} by {fault.closed_by}",
                   f"  cause:        {fault.cause}", f"  resolution:   {fault.resolution}",

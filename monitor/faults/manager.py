@@ -77,15 +77,25 @@ class FaultManager:
     def set_inventory(self, devices: Iterable[DeviceInfo]) -> None:
         self.devices = {device.name: device for device in devices}
         self.topology = Topology(self.devices.values())
-        self.engine.set_devices(self.devices.values())
+        dropped = self.engine.set_devices(self.devices.values())  # removed devices' faults clear
         for table in (self.down, self.observed_ns):
             for name in [name for name in table if name not in self.devices]:
                 del table[name]
+        if dropped:
+            self._record(dropped)
+
+    def set_rules(self, rules, settings) -> None:
+        """Reload: the engine keeps the state of unchanged rules; removed rules' faults clear."""
+        self.engine._settings = settings  # flap defaults, read when rules are prepared
+        dropped = self.engine.set_rules(rules)
+        if dropped:
+            self._record(dropped)
 
     def restore(self) -> int:
         """At start: unresolved faults from the store become firing rule state (so a condition
         that is false now clears them) and the manager's indexes. Returns how many."""
         unresolved = self.store.unresolved()
+        reachability_rules = self._reachability_rules()
         by_time: dict[int, list] = {}
         for fault in unresolved:
             key = (fault.device, fault.rule, fault.instance)
@@ -94,16 +104,27 @@ class FaultManager:
                 self.symptom_ids.add(fault.id)
             if fault.in_maintenance:
                 self.maintenance_ids.add(fault.id)
-            if getattr(fault, "reachability", False) or fault.rule in self._reachability_rules():
+            if fault.rule in reachability_rules:
                 self.reach_fault[fault.device] = fault.id
             by_time.setdefault(int(fault.opened_at * 1e9), []).append(key)
+        orphaned = []
         for since_ns, keys in by_time.items():
-            self.engine.restore(keys, since_ns)
+            orphaned += self.engine.restore(keys, since_ns)
+        now = self.clock()
+        for device, rule, instance in orphaned:  # the rule or device is gone from the configuration
+            log.info("faults: %s %s%s resolved: its rule or device is no longer configured", device, rule,
+                     f" {instance}" if instance else "")
+            fault = self.store.resolve_auto(device, rule, instance, at=now)
+            if fault is not None:
+                self.open_ids.pop((device, rule, instance), None)
+                self._forget(fault.id)
+                if self.reach_fault.get(device) == fault.id:
+                    del self.reach_fault[device]
         self._data_version = self.store.data_version()
-        return len(unresolved)
+        return len(unresolved) - len(orphaned)
 
     def _reachability_rules(self) -> set[str]:
-        return set(getattr(self.engine, "reachability_rules", lambda: ())())
+        return {rule.name for rule in self.engine._rules.rules if rule.reachability}
 
     # -- the sample path -------------------------------------------------------------------------
 
@@ -162,9 +183,20 @@ class FaultManager:
             else:
                 ready.append(transition)
         if ready:
-            self._record(ready)
-        for device, parents in waiting.items():
-            self._spawn(self._after_reprobe(device, parents))
+            self._record(self._parents_first(ready))
+        if waiting:  # one re-probe for the whole batch: 30 children of one switch ask once
+            self._spawn(self._after_reprobe(list(waiting), sorted({p for ps in waiting.values() for p in ps})))
+
+    def _parents_first(self, transitions: list[Transition]) -> list[Transition]:
+        """Opens ordered by depth in the topology (stable otherwise), so a failed core switch's
+        fault exists before the faults of the devices behind it, which link to it."""
+        if sum(1 for t in transitions if t.action == "open") < 2:
+            return transitions
+        depth = {}
+        for t in transitions:
+            if t.action == "open" and t.device not in depth:
+                depth[t.device] = len(self.topology.ancestors(t.device))
+        return sorted(transitions, key=lambda t: depth.get(t.device, 0) if t.action == "open" else -1)
 
     def _stale_parents(self, transition: Transition) -> list[str]:
         """Ancestors whose last answer said "up" but is older than the child's failing sample;
@@ -182,14 +214,15 @@ class FaultManager:
                 stale.append(ancestor)
         return stale
 
-    async def _after_reprobe(self, device: str, parents: list[str]) -> None:
+    async def _after_reprobe(self, devices: list[str], parents: list[str]) -> None:
         try:
             await self._reprobe(parents)
-        except Exception:  # noqa: BLE001 - without fresh parents the child is judged on what is known
+        except Exception:  # noqa: BLE001 - without fresh parents the children are judged on what is known
             log.exception("faults: re-probing %s failed", ", ".join(parents))
-        held = self._held.pop(device, [])
-        if held:
-            self._record(held)
+        for device in devices:
+            held = self._held.pop(device, [])
+            if held:
+                self._record(self._parents_first(held))
 
     async def _reprobe(self, devices: Sequence[str]) -> None:
         """Probe `devices` once (the daemon feeds the results back through `process`); one probe
@@ -254,6 +287,7 @@ class FaultManager:
             self._link_orphans(device.name, fault.id)
         if outcome == "existing":
             return
+        event = "open" if outcome == "opened" else "reopen"
         is_symptom = bool(causes)
         if is_symptom:
             self.symptom_ids.add(fault.id)
@@ -264,14 +298,14 @@ class FaultManager:
             self.stats["opened"] += 1
         if maintenance is not None:
             self.maintenance_ids.add(fault.id)
-        events.append(self._event(fault, device, "symptom" if is_symptom else outcome))
+        events.append(self._event(fault, device, "symptom" if is_symptom else event))
         if not is_symptom and maintenance is None:
-            alerts.append(self._alert_for(fault, device, outcome, heightened))
+            alerts.append(self._alert_for(fault, device, event, heightened))
         if is_symptom:
             log.info("fault %d %s %s: symptom of %s (no alert)", fault.id, device.name, transition.rule,
                      ", ".join(causes))
         else:
-            log.warning("fault %d %s: %s %s%s", fault.id, outcome, device.name, transition.message,
+            log.warning("fault %d %s: %s%s", fault.id, outcome, transition.message,
                         f" (in maintenance: {maintenance})" if maintenance else "")
 
     def _link_orphans(self, cause: str, cause_fault: int) -> None:
@@ -289,13 +323,14 @@ class FaultManager:
         fault = self.store.update(transition.device, transition.rule, transition.instance,
                                   value=transition.value, message=transition.message, at=transition.time_ns / 1e9)
         recovery_ns = self.promote_after.get(fault_id)
-        if fault is None or recovery_ns is None or transition.time_ns <= recovery_ns:
+        if fault is None or recovery_ns is None or transition.time_ns < recovery_ns:
             return
         # A symptom whose condition still holds after its parent recovered: a fault of its own.
         del self.promote_after[fault_id]
         if self.topology.cut_off(transition.device, self._is_down):
             return
-        self.store.set_symptom_of(fault_id, None)
+        now = self.clock()
+        self.store.set_symptom_of(fault_id, None, sla=self._sla(self._heightened(now)), at=now)  # clocks start now
         self.symptom_ids.discard(fault_id)
         self.orphans.pop(fault_id, None)
         device = self.devices[transition.device]
@@ -394,6 +429,7 @@ class FaultManager:
         if version == self._data_version:
             return
         self._data_version = version
+        self.calendar.set_store_windows(self.store.list_maintenance())
         unresolved = {fault.id for fault in self.store.unresolved()}
         for key, fault_id in list(self.open_ids.items()):
             if fault_id not in unresolved:
@@ -437,7 +473,7 @@ class FaultManager:
                 continue
             if self.calendar.maintenance_for(device, now) is None:
                 self.maintenance_ids.discard(fault_id)
-                self.store.set_in_maintenance(fault_id, False, None)
+                self.store.set_in_maintenance(fault_id, False, None, sla=self._sla(self._heightened(now)), at=now)
                 self.emit([self._event(fault, device, "maintenance_over")])
                 if fault_id not in self.symptom_ids:
                     log.warning("fault %d %s: maintenance over and still failing", fault_id, device.name)
@@ -448,6 +484,10 @@ class FaultManager:
 
     def _sla(self, heightened: Optional[str]):
         return self.settings.heightened_watch.sla if heightened else self.settings.sla
+
+    def set_settings(self, settings, calendar) -> None:
+        self.settings = settings
+        self.calendar = calendar
 
     # -- output ----------------------------------------------------------------------------------
 

@@ -21,12 +21,8 @@ from monitor.faults.model import Selector, parse_duration
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = date.weekday()
 
 
-def _duration(value: Any) -> float:
-    return parse_duration(value)
-
-
 # A number of seconds, or a duration with a unit; parse_duration words the error.
-Seconds = Annotated[float, BeforeValidator(_duration)]
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
 
 
 def _clock_time(value: Any) -> Any:
@@ -192,7 +188,8 @@ def _weekdays(value: Any) -> Any:
 
 
 Weekdays = Annotated[list[Weekday], BeforeValidator(_weekdays)]
-DaysOfMonth = Annotated[list[Annotated[int, Field(ge=1, le=31)]], BeforeValidator(lambda v: [v] if isinstance(v, int) else v)]
+DaysOfMonth = Annotated[list[Annotated[int, Field(ge=1, le=31)]],
+                        BeforeValidator(lambda value: [value] if isinstance(value, int) else value)]
 _PERIOD_S = {"day": 86400.0, "week": 7 * 86400.0, "month": 28 * 86400.0}
 
 
@@ -256,13 +253,16 @@ class MaintenanceSettings(_Strict):
                                                "a month without that day is skipped)")
     start_time: Optional[ClockTime] = Field(None, description='recurring: local time it opens, "HH:MM" in quotes')
     duration: Optional[Seconds] = Field(None, description="recurring: how long each occurrence lasts, e.g. 3h")
-    first_date: Optional[dt.date] = Field(None, description="recurring: first day the series may open (default: always)")
-    last_date: Optional[dt.date] = Field(None, description="recurring: last day the series may open (default: for ever)")
+    first_date: Optional[dt.date] = Field(None, description="recurring: first day the series may open "
+                                                            "(default: always)")
+    last_date: Optional[dt.date] = Field(None, description="recurring: last day the series may open "
+                                                           "(default: for ever)")
 
     @model_validator(mode="after")
     def _once_or_recurring(self) -> "MaintenanceSettings":
-        recurring_keys = [key for key in ("every", "start_time", "duration", "first_date", "last_date")
-                          if getattr(self, key) is not None] + [key for key in ("weekdays", "days") if getattr(self, key)]
+        recurring_keys = ([key for key in ("every", "start_time", "duration", "first_date", "last_date")
+                           if getattr(self, key) is not None]
+                          + [key for key in ("weekdays", "days") if getattr(self, key)])
         if self.start is not None or self.end is not None:
             if recurring_keys:
                 raise ValueError(f"give either start and end (once) or every, start_time and duration "

@@ -196,37 +196,70 @@ class NotificationSettings(_Strict):
                              "e.g. 'netvigil ack {id} --by NAME'") from None
         return value
 
-    @model_validator(mode="after")
-    def _references(self) -> "NotificationSettings":
-        errors: list[InitErrorDetails] = []
-
-        def unknown(loc: tuple, kind: str, name: str, known: Collection[str], where_defined: str) -> None:
-            from monitor.config import did_you_mean  # config imports the settings modules, not the reverse
-
-            hint = did_you_mean(name, sorted(known)) or (f"; define it under {where_defined}" if not known else
-                                                          f" (known: {', '.join(sorted(known))})")
-            errors.append(_value_error(loc, name, f"unknown {kind} '{name}'{hint}"))
-
-        for group, settings in self.groups.items():
-            for t, tier in enumerate(settings.tiers):
-                for c, channel in enumerate(tier):
-                    if channel not in self.channels:
-                        unknown(("groups", group, "tiers", t, c), "channel", channel, self.channels,
-                                "notifications.channels")
-        for r, route in enumerate(self.routes):
-            for g, group in enumerate(route.groups):
-                if group not in self.groups:
-                    unknown(("routes", r, "groups", g), "group", group, self.groups, "notifications.groups")
-        for g, group in enumerate(self.default_groups):
-            if group not in self.groups:
-                unknown(("default_groups", g), "group", group, self.groups, "notifications.groups")
-        if errors:
-            raise ValidationError.from_exception_data(type(self).__name__, errors)
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _references(cls, data: Any, handler) -> "NotificationSettings":
+        # Wrapped, and read from the raw input, so a typo in a reference is reported together
+        # with every other problem of this section, not only after those are fixed.
+        references = _reference_errors(data) if isinstance(data, dict) else []
+        try:
+            settings = handler(data)
+        except ValidationError as exc:
+            if not references:
+                raise
+            try:
+                kept = [InitErrorDetails(type=e["type"], loc=e["loc"], input=e["input"],
+                                         **({"ctx": e["ctx"]} if "ctx" in e else {})) for e in exc.errors()]
+                combined = ValidationError.from_exception_data(cls.__name__, kept + references)
+            except (KeyError, TypeError, ValueError):  # an error type that cannot be rebuilt: report the first lot
+                raise exc from None
+            raise combined from None
+        if references:
+            raise ValidationError.from_exception_data(cls.__name__, references)
+        return settings
 
     def rate_limit_for(self, channel: str) -> RateLimitSettings:
         own = self.channels[channel].rate_limit if channel in self.channels else None
         return own or self.rate_limit
+
+
+def _reference_errors(data: dict) -> list[InitErrorDetails]:
+    """Unknown channels in groups and unknown groups in routes, from the raw (unvalidated) input."""
+    def names(value: Any) -> list[str]:
+        return [str(name) for name in value] if isinstance(value, dict) else []
+
+    def listed(value: Any) -> list:
+        return [value] if isinstance(value, str) else value if isinstance(value, list) else []
+
+    channels, groups = names(data.get("channels")), names(data.get("groups"))
+    errors: list[InitErrorDetails] = []
+
+    def check(loc: tuple, kind: str, name: Any, known: list[str], where_defined: str) -> None:
+        if not isinstance(name, str) or name in known:
+            return  # a wrong type is reported by validation itself
+        # Imported only now: config imports this module (and builds its defaults) while loading.
+        from monitor.config import did_you_mean
+
+        hint = did_you_mean(name, sorted(known)) or (f" (known: {', '.join(sorted(known))})" if known
+                                                     else f"; define it under {where_defined}")
+        errors.append(_value_error(loc, name, f"unknown {kind} '{name}'{hint}"))
+
+    for group, settings in (data.get("groups") or {}).items() if isinstance(data.get("groups"), dict) else ():
+        tiers = settings.get("tiers") if isinstance(settings, dict) else None
+        for t, tier in enumerate(listed(tiers)):
+            for c, channel in enumerate(listed(tier)):
+                loc = ("groups", group, "tiers", t) + (() if isinstance(tier, str) else (c,))
+                check(loc, "channel", channel, channels, "notifications.channels")
+    for r, route in enumerate(listed(data.get("routes"))):
+        if isinstance(route, dict):
+            for g, group in enumerate(listed(route.get("groups"))):
+                loc = ("routes", r, "groups") + (() if isinstance(route.get("groups"), str) else (g,))
+                check(loc, "group", group, groups, "notifications.groups")
+    default = data.get("default_groups")
+    for g, group in enumerate(listed(default)):
+        check(("default_groups",) + (() if isinstance(default, str) else (g,)), "group", group, groups,
+              "notifications.groups")
+    return errors
 
 
 def _value_error(loc: tuple, value: Any, message: str) -> InitErrorDetails:

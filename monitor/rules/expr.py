@@ -8,7 +8,8 @@ Conditions
 Comparisons `== != < <= > >=` between a name and a number or a quoted string (either side
 first), `in [...]` / `not in [...]` lists, regular-expression search `name =~ "re"` and
 `name !~ "re"` (Python `re.search`: anywhere in the value; anchor with ^ and $), `and`, `or`,
-`not`, parentheses. A name is a sample field, else a sample tag.
+`not`, parentheses. A name is a sample field, else a sample tag; tag names that are Python
+keywords (`class`) work as names.
 
 Unknown values use three-valued (Kleene) logic: a comparison whose name the sample lacks, or
 whose value cannot be compared (a text tag against a number), is *unknown*; `false and
@@ -34,6 +35,7 @@ threshold, ...), then the sample's fields, then its tags; a name found nowhere r
 from __future__ import annotations
 
 import ast
+import keyword
 import re
 import string
 from dataclasses import dataclass
@@ -68,12 +70,13 @@ class CompiledCondition:
     evaluate: Condition
     names: tuple[str, ...]
     comparisons: tuple[Comparison, ...]  # against numbers, in source order
+    numeric_names: tuple[str, ...]  # names compared with numbers (also by `in`), in source order
     source: str  # the generated Python, for people debugging the engine
 
 
 # -- condition helpers used by generated code ---------------------------------------------------
 
-def _as_number(value: Any) -> Optional[float]:
+def as_number(value: Any) -> Optional[float]:
     """A field or tag value as a number, or None (missing, or text that is not a number)."""
     kind = type(value)
     if kind is int or kind is float:
@@ -96,7 +99,7 @@ def _number_of(fields: Mapping[str, Any], tags: Mapping[str, str], name: str, va
         value = tags.get(name)
         if value is None:
             return None
-    return _as_number(value)
+    return as_number(value)
 
 
 def _text_of(fields: Mapping[str, Any], tags: Mapping[str, str], name: str) -> Optional[str]:
@@ -117,11 +120,11 @@ def _member(fields: Mapping[str, Any], tags: Mapping[str, str], name: str, value
     if isinstance(value, str):
         if value in texts:
             return True
-        number = _as_number(value) if numbers else None
+        number = as_number(value) if numbers else None
         if number is not None:
             return number in numbers
         return False if texts else None
-    number = _as_number(value)
+    number = as_number(value)
     if number is None or not numbers:
         return None
     return number in numbers
@@ -132,12 +135,26 @@ _HELPERS = {"_number_of": _number_of, "_text_of": _text_of, "_member": _member, 
 
 # -- parsing ------------------------------------------------------------------------------------
 
-def _rewrite_regex_operators(text: str) -> str:
-    """`=~` -> `<<` and `!~` -> `>>` outside string literals (same width, so columns stay right).
-    Python has neither operator; shifts are otherwise not part of the language."""
+_KEYWORD_PREFIX = "__kw_"
+_OWN_KEYWORDS = frozenset(("and", "or", "not", "in", "is", "True", "False", "None"))
+
+
+def _rewrite(text: str) -> str:
+    """Outside string literals: `=~` -> `<<` and `!~` -> `>>` (Python has neither operator;
+    shifts are otherwise not part of the language), and Python keywords that are not part of
+    this language (`class`, a sample tag) -> `__kw_class`, so they parse as names."""
     out, i, quote = [], 0, None
     while i < len(text):
         char = text[i]
+        if not quote and (char.isalpha() or char == "_") and (i == 0 or not (text[i - 1].isalnum()
+                                                                             or text[i - 1] in "_.")):
+            end = i
+            while end < len(text) and (text[end].isalnum() or text[end] == "_"):
+                end += 1
+            word = text[i:end]
+            out.append(_KEYWORD_PREFIX + word if keyword.iskeyword(word) and word not in _OWN_KEYWORDS else word)
+            i = end
+            continue
         if quote:
             out.append(char)
             if char == "\\" and i + 1 < len(text):
@@ -186,6 +203,7 @@ class _Compiler:
         self.text = text
         self.names: list[str] = []
         self.comparisons: list[Comparison] = []
+        self.numeric_names: list[str] = []
         self.namespace: dict[str, Any] = dict(_HELPERS)
         self._counter = 0
 
@@ -207,9 +225,10 @@ class _Compiler:
     def _name(self, node: ast.AST) -> str:
         if not isinstance(node, ast.Name):
             raise self.fail(node, "expected a field or tag name")
-        if node.id not in self.names:
-            self.names.append(node.id)
-        return node.id
+        name = node.id.removeprefix(_KEYWORD_PREFIX)
+        if name not in self.names:
+            self.names.append(name)
+        return name
 
     def compile(self, node: ast.AST) -> str:
         if isinstance(node, ast.BoolOp):
@@ -270,6 +289,7 @@ class _Compiler:
                 raise self.fail(right, f"text can only be compared with == or != (or =~), not {symbol}")
             return f"(None if ({local} := _text_of(F, T, {name!r})) is None else {local} {symbol} {right_value!r})"
         self.comparisons.append(Comparison(name, symbol, float(right_value)))
+        self.numeric_names.append(name)
         slow = self._local()
         return (f"({local} {symbol} {right_value!r} if ({local} := F.get({name!r})).__class__ in _NUM else "
                 f"(None if ({slow} := _number_of(F, T, {name!r}, {local})) is None else {slow} {symbol} "
@@ -284,6 +304,8 @@ class _Compiler:
             raise self.fail(right, "`in` takes a list of numbers or quoted strings, e.g. status in [3, 4]")
         numbers = frozenset(float(v) for v in values if not isinstance(v, str))
         texts = frozenset(v for v in values if isinstance(v, str))
+        if numbers:
+            self.numeric_names.append(name)
         local, number_set, text_set = self._local(), self._bind(numbers), self._bind(texts)
         negate = "not " if isinstance(op, ast.NotIn) else ""
         result = self._local()
@@ -314,20 +336,21 @@ def compile_condition(text: Any) -> CompiledCondition:
         raise ExprError("a condition must be text, e.g. \"loss_pct > 1 and up == 1\"")
     if len(text) > _MAX_LENGTH:
         raise ExprError(f"a condition is limited to {_MAX_LENGTH} characters")
-    rewritten = _rewrite_regex_operators(text.strip())
+    rewritten = _rewrite(text.strip())
     try:
         tree = ast.parse(rewritten, mode="eval")
     except SyntaxError as exc:
         where = f" at column {exc.offset}" if exc.offset else ""
-        raise ExprError(f"not a valid condition ({exc.msg}){where}; write e.g. \"loss_pct > 1 and up == 1\"") \
-            from None
+        hint = "; to compare, write == (not =)" if re.search(r"(?<![=!<>])=(?![=~])", text) else \
+            "; write e.g. \"loss_pct > 1 and up == 1\""
+        raise ExprError(f"not a valid condition ({exc.msg}){where}{hint}") from None
     compiler = _Compiler(rewritten)
     body = compiler.compile(tree.body)
     source = f"def _condition(F, T):\n    return {body}\n"
     namespace = compiler.namespace
     exec(compile(source, f"<condition {text!r}>", "exec"), namespace)  # noqa: S102 - generated from a checked tree
     return CompiledCondition(text, namespace["_condition"], tuple(compiler.names), tuple(compiler.comparisons),
-                             source)
+                             tuple(dict.fromkeys(compiler.numeric_names)), source)
 
 
 # -- templates ----------------------------------------------------------------------------------
@@ -341,7 +364,9 @@ def readable(value: Any) -> str:
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             return str(value)
-        if value.is_integer() and abs(value) < 1e15:
+        if abs(value) >= 1e15:
+            return f"{value:.6g}"
+        if value.is_integer():
             return str(int(value))
         if abs(value) >= 100:
             return f"{value:.1f}".rstrip("0").rstrip(".")

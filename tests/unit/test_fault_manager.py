@@ -1,0 +1,256 @@
+"""The fault manager with the real rule engine (shipped rules), fault store (SQLite in a temp
+dir) and calendar: topology suppression, re-probing parents, promotion after recovery,
+maintenance, manual resolves from another process, restarts, heightened watch, SLA clocks.
+
+The dispatcher is replaced by a list that collects the Alerts handed to it: this tests which
+alerts the manager decides to send; delivery itself is tested against real SMTP and HTTP
+servers in tests/integration/test_notify.py and end to end in test_faults_daemon.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from monitor.faults.calendar import Calendar
+from monitor.faults.manager import FaultManager
+from monitor.faults.model import DeviceInfo
+from monitor.faults.settings import FaultsSettings
+from monitor.faults.store import FaultStore
+from monitor.rules.engine import RuleEngine
+from monitor.rules.model import load_rules
+from monitor.rules.settings import RulesSettings
+from probes.base import Sample
+
+NOVEMBER = dt.datetime(2026, 11, 10, 10, 0, tzinfo=dt.timezone.utc).timestamp()  # not heightened watch
+JULY = dt.datetime(2026, 7, 10, 10, 0, tzinfo=dt.timezone.utc).timestamp()  # flood season
+
+
+class Clock:
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Alerts:
+    """Collects what the manager hands the dispatcher."""
+
+    def __init__(self) -> None:
+        self.items = []
+
+    def submit(self, alert) -> None:
+        self.items.append(alert)
+
+    def events(self, event: str = "open") -> list:
+        return [a for a in self.items if a.event == event]
+
+
+def _devices(children: int = 30) -> list[DeviceInfo]:
+    devices = [DeviceInfo("egress", "router", ("district", "room")),
+               DeviceInfo("core", "switch", ("district", "room"), parents=("egress",)),
+               DeviceInfo("server", "server", ("district", "room"))]
+    for i in range(children):
+        site = ("district", f"street-{i % 5}")
+        devices.append(DeviceInfo(f"codec-{i}", "codec", site, parents=("core",),
+                                  sample_tags={"device": f"codec-{i}", "site": site[-1]}))
+    return devices
+
+
+def _icmp(device: str, up: bool, at: float) -> Sample:
+    fields = {"up": int(up), "sent": 20, "received": 20 if up else 0, "loss_pct": 0.0 if up else 100.0,
+              "result_code": 0 if up else 1}
+    if up:
+        fields.update(rtt_avg_ms=1.0, jitter_ms=0.1)
+    return Sample("icmp", {"device": device}, fields, int(at * 1e9))
+
+
+class Rig:
+    def __init__(self, tmp: Path, start: float, settings: FaultsSettings | None = None, children: int = 30,
+                 store: FaultStore | None = None) -> None:
+        self.clock = Clock(start)
+        self.settings = settings or FaultsSettings(timezone="Asia/Shanghai")
+        self.store = store or FaultStore(tmp / "faults.db", clock=self.clock)
+        self.devices = _devices(children)
+        self.alerts = Alerts()
+        self.events = []
+        self.reprobed: list[list[str]] = []
+        self.answers: dict[str, bool] = {}  # what a re-probe finds
+        engine = RuleEngine(load_rules(RulesSettings(dirs=[])), self.devices, RulesSettings(dirs=[]))
+        self.manager = FaultManager(store=self.store, engine=engine,
+                                    calendar=Calendar(self.settings, self.store.list_maintenance()),
+                                    settings=self.settings, devices=self.devices, emit=self.events.extend,
+                                    dispatcher=self.alerts, reprobe=self._reprobe, clock=self.clock)
+        self.manager.restore()
+
+    async def _reprobe(self, names) -> None:
+        self.reprobed.append(list(names))
+        self.manager.process([_icmp(name, self.answers.get(name, True), self.clock.now) for name in names])
+
+    def feed(self, states: dict[str, bool], advance_s: float = 30.0) -> None:
+        self.clock.now += advance_s
+        self.manager.process([_icmp(name, up, self.clock.now) for name, up in states.items()])
+
+    async def settle(self) -> None:
+        while self.manager._tasks:
+            await asyncio.gather(*self.manager._tasks)
+            await asyncio.sleep(0)  # let the tasks' done callbacks run
+
+
+def _everyone(rig: Rig, up: bool, *, but: dict | None = None) -> dict[str, bool]:
+    states = {device.name: up for device in rig.devices}
+    states.update(but or {})
+    return states
+
+
+async def test_core_switch_down_with_30_children_is_one_alert(tmp_path):
+    rig = Rig(tmp_path, NOVEMBER)
+    rig.feed(_everyone(rig, True))
+    rig.feed(_everyone(rig, False, but={"egress": True, "server": True}))
+    await rig.settle()
+    opened = rig.alerts.events("open")
+    assert [a.device.name for a in opened] == ["core"]
+    assert len(opened[0].symptoms) == 30 and set(opened[0].symptom_sites) == {f"street-{i}" for i in range(5)}
+    faults = rig.store.list(open_only=True)
+    core = next(f for f in faults if f.device == "core")
+    children = [f for f in faults if f.device.startswith("codec-")]
+    assert len(children) == 30 and all(f.symptom_of == core.id for f in children)
+    assert core.symptom_of is None and core.ack_deadline is not None
+    assert not any(f.has_clocks for f in children)  # symptoms have no SLA clocks
+    codes = {s.fields["event"] for s in rig.events if s.tags["device"].startswith("codec-")}
+    assert codes == {6}  # recorded as symptoms in the outputs too
+
+
+async def test_child_failing_before_its_parents_slot_re_probes_the_parent_first(tmp_path):
+    rig = Rig(tmp_path, NOVEMBER)
+    rig.feed(_everyone(rig, True))
+    rig.answers = {"core": False, "egress": True}
+    # The children's slot comes first: the core's last answer (up) is older than theirs.
+    rig.feed({f"codec-{i}": False for i in range(30)})
+    await rig.settle()
+    assert rig.reprobed and set(rig.reprobed[0]) == {"core", "egress"}
+    assert sum(len(names) for names in rig.reprobed) == 2  # one re-probe for 30 children
+    assert [a.device.name for a in rig.alerts.events("open")] == ["core"]
+
+
+async def test_child_failing_alone_is_its_own_fault_after_the_parent_answers(tmp_path):
+    rig = Rig(tmp_path, NOVEMBER)
+    rig.feed(_everyone(rig, True))
+    rig.feed({"codec-3": False}, advance_s=5)
+    await rig.settle()
+    assert rig.reprobed == [["core", "egress"]]
+    assert [a.device.name for a in rig.alerts.events("open")] == ["codec-3"]
+    assert rig.alerts.events("open")[0].symptoms == ()
+
+
+async def test_parent_recovery_re_evaluates_children(tmp_path):
+    rig = Rig(tmp_path, NOVEMBER)
+    rig.feed(_everyone(rig, True))
+    rig.feed(_everyone(rig, False, but={"egress": True, "server": True}))
+    await rig.settle()
+    rig.reprobed.clear()
+    # The core comes back; codec-0 stays down (its own problem), the rest answer again.
+    rig.answers = {"codec-0": False}
+    rig.feed({"core": True})
+    await rig.settle()
+    assert rig.reprobed and set(rig.reprobed[0]) == {f"codec-{i}" for i in range(30)}
+    resolved = {a.device.name for a in rig.alerts.events("resolved")}
+    assert resolved == {"core"}  # symptoms resolve quietly: nobody was told about them
+    opened = [a.device.name for a in rig.alerts.events("open")]
+    assert opened == ["core", "codec-0"]
+    codec0 = rig.store.list(device="codec-0", open_only=True)[0]
+    assert codec0.symptom_of is None and codec0.has_clocks
+    assert len(rig.store.list(open_only=True)) == 1
+
+
+async def test_redundant_uplink_keeps_a_device_its_own_fault(tmp_path):
+    rig = Rig(tmp_path, NOVEMBER, children=0)
+    rig.devices.append(DeviceInfo("dual", "router", ("district",), parents=("core", "server")))
+    rig.manager.set_inventory(rig.devices)
+    rig.feed({name: True for name in ("egress", "core", "server", "dual")})
+    rig.feed({"egress": True, "server": True, "core": False, "dual": False})
+    await rig.settle()
+    assert sorted(a.device.name for a in rig.alerts.events("open")) == ["core", "dual"]
+
+
+async def test_maintenance_records_without_alerting_and_alerts_when_it_ends(tmp_path):
+    settings = FaultsSettings(timezone="UTC", maintenance=[{
+        "name": "relocation", "match": {"devices": ["server"]},
+        "start": dt.datetime.fromtimestamp(NOVEMBER, dt.timezone.utc).isoformat(),
+        "end": dt.datetime.fromtimestamp(NOVEMBER + 600, dt.timezone.utc).isoformat()}])
+    rig = Rig(tmp_path, NOVEMBER, settings=settings, children=0)
+    rig.feed({"server": True})
+    rig.feed({"server": False})
+    await rig.settle()
+    assert rig.alerts.items == []
+    fault = rig.store.list(device="server")[0]
+    assert fault.in_maintenance and fault.maintenance == "relocation" and not fault.has_clocks
+    rig.clock.now = NOVEMBER + 601
+    rig.manager.housekeeping()
+    assert [a.event for a in rig.alerts.items] == ["maintenance_over"]
+    fault = rig.store.get(fault.id)
+    assert not fault.in_maintenance and fault.ack_deadline == pytest.approx(NOVEMBER + 601 + 180)
+
+
+async def test_manual_resolve_from_another_process_resets_the_rule(tmp_path):
+    rig = Rig(tmp_path, NOVEMBER, children=0)
+    rig.feed({"server": True})
+    rig.feed({"server": False})
+    fault = rig.store.list(device="server")[0]
+    cli = FaultStore(tmp_path / "faults.db")  # what `netvigil resolve` opens
+    cli.resolve(fault.id, "li.wei", at=rig.clock.now)
+    cli.disconnect()
+    rig.manager.housekeeping()  # notices data_version
+    assert [a.event for a in rig.alerts.items] == ["open", "resolved"]
+    rig.feed({"server": False})  # still down: the rule opens it again, the same record
+    again = rig.store.list(device="server")
+    assert len(again) == 1 and again[0].resolved_at is None and again[0].occurrences == 2
+    assert [a.event for a in rig.alerts.items] == ["open", "resolved", "reopen"]
+
+
+async def test_restart_keeps_open_faults_without_realerting_and_clears_them(tmp_path):
+    rig = Rig(tmp_path, NOVEMBER, children=0)
+    rig.feed({"server": True})
+    rig.feed({"server": False})
+    rig.store.disconnect()
+    restarted = Rig(tmp_path, rig.clock.now)
+    restarted.feed({"server": False})
+    assert restarted.alerts.items == []  # the same fault, still open: no second alert
+    assert len(restarted.store.list(device="server")) == 1
+    restarted.feed({"server": True})
+    assert [a.event for a in restarted.alerts.items] == ["resolved"]
+    assert restarted.store.list(device="server")[0].resolved_by == "auto"
+
+
+async def test_flood_season_uses_the_heightened_watch_sla(tmp_path):
+    rig = Rig(tmp_path, JULY, children=0)
+    rig.feed({"server": True})
+    rig.feed({"server": False})
+    fault = rig.store.list(device="server")[0]
+    assert fault.heightened
+    assert fault.resolve_deadline - fault.opened_at == pytest.approx(3600)
+    assert rig.alerts.items[0].heightened
+
+
+async def test_sla_clock_warnings_and_breach_are_alerted_once(tmp_path):
+    rig = Rig(tmp_path, NOVEMBER, children=0)
+    rig.feed({"server": True})
+    rig.feed({"server": False})
+    opened = rig.clock.now
+    rig.clock.now = opened + 130  # 60 s warning before the 180 s deadline
+    rig.manager.housekeeping()
+    rig.manager.housekeeping()
+    rig.clock.now = opened + 181
+    rig.manager.housekeeping()
+    assert [a.event for a in rig.alerts.items] == ["open", "ack_warning", "ack_breach"]
+    assert rig.alerts.items[-1].deadline == pytest.approx(opened + 180)
+
+
+async def test_rule_evaluation_time_is_accounted(tmp_path):
+    rig = Rig(tmp_path, NOVEMBER)
+    rig.feed(_everyone(rig, True))
+    assert rig.manager.stats["samples"] == 33 and rig.manager.stats["eval_seconds"] > 0

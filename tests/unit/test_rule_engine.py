@@ -1,0 +1,378 @@
+"""The rule engine: samples in, transitions out, with no network and no clock (pure)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.faults.model import DeviceInfo
+from monitor.rules.engine import RuleEngine
+from monitor.rules.model import load_paths
+from monitor.rules.settings import RulesSettings
+from probes.base import Sample
+
+S = 1_000_000_000  # one second in ns
+T0 = 1_780_000_000 * S
+
+CODEC = DeviceInfo("codec-1", "codec", ("district", "street-03"), tags=("vip",))
+SWITCH = DeviceInfo("sw-1", "switch", ("district",))
+
+
+def ruleset(tmp_path: Path, text: str, name: str = "rules.yaml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return load_paths([path])
+
+
+def engine_for(tmp_path: Path, text: str, devices=(CODEC, SWITCH), **settings) -> RuleEngine:
+    return RuleEngine(ruleset(tmp_path, text), devices, RulesSettings(**settings))
+
+
+def icmp(t: float, device: str = "codec-1", **fields) -> Sample:
+    return Sample("icmp", {"device": device, "site": "street-03", "class": "codec"}, fields, T0 + int(t * S))
+
+
+LOSS = """
+rules:
+  - name: loss
+    measurement: icmp
+    match: {classes: [codec]}
+    when: "loss_pct > 1 and up == 1"
+    for_samples: 3
+    clear: "loss_pct < 0.5"
+    clear_samples: 2
+    severity: major
+    message: "{device} at {site}: loss {value}% > {threshold}% for {for} ({class}, {rule}, {nosuch})"
+"""
+
+
+def actions(transitions):
+    return [(t.action, t.rule, t.device, t.instance) for t in transitions]
+
+
+def test_opens_after_for_samples_updates_while_true_and_clears_with_hysteresis(tmp_path):
+    engine = engine_for(tmp_path, LOSS)
+    assert engine.evaluate([icmp(0, up=1, loss_pct=5.0)]) == []
+    assert engine.evaluate([icmp(30, up=1, loss_pct=10.0)]) == []
+    [opened] = engine.evaluate([icmp(60, up=1, loss_pct=15.0)])
+    assert (opened.action, opened.rule, opened.device, opened.instance) == ("open", "loss", "codec-1", "")
+    assert (opened.value, opened.threshold, opened.severity, opened.time_ns) == (15.0, 1.0, "major", T0 + 60 * S)
+    assert opened.message == "codec-1 at street-03: loss 15% > 1% for 3 samples (codec, loss, ?)"
+    assert opened.higher_is_worse and not opened.reachability
+    [update] = engine.evaluate([icmp(90, up=1, loss_pct=2.5)])
+    assert (update.action, update.value) == ("update", 2.5)
+    # Between the thresholds: neither true nor clearing; nothing is said.
+    assert engine.evaluate([icmp(120, up=1, loss_pct=0.8)]) == []
+    assert engine.evaluate([icmp(150, up=1, loss_pct=0.0)]) == []          # 1 of 2 clear samples
+    assert engine.evaluate([icmp(160, up=1, loss_pct=0.9)]) == []          # run broken
+    assert engine.evaluate([icmp(180, up=1, loss_pct=0.0)]) == []
+    [cleared] = engine.evaluate([icmp(210, up=1, loss_pct=0.0)])
+    assert (cleared.action, cleared.value, cleared.time_ns) == ("clear", None, T0 + 210 * S)
+    assert "cleared" in cleared.message
+    assert engine.firing() == set()
+
+
+def test_a_false_sample_restarts_the_pending_count(tmp_path):
+    engine = engine_for(tmp_path, LOSS)
+    out = []
+    for t, loss in enumerate([5.0, 5.0, 0.0, 5.0, 5.0]):
+        out += engine.evaluate([icmp(t * 30, up=1, loss_pct=loss)])
+    assert out == []
+    assert actions(engine.evaluate([icmp(150, up=1, loss_pct=5.0)])) == [("open", "loss", "codec-1", "")]
+
+
+def test_unknown_samples_change_nothing(tmp_path):
+    engine = engine_for(tmp_path, LOSS)
+    engine.evaluate([icmp(0, up=1, loss_pct=5.0), icmp(30, up=1, loss_pct=5.0)])
+    # No loss_pct: unknown, neither counts nor resets.
+    assert engine.evaluate([icmp(45, up=1)]) == []
+    assert actions(engine.evaluate([icmp(60, up=1, loss_pct=5.0)])) == [("open", "loss", "codec-1", "")]
+    # While open, unknown does not clear either (and is no update).
+    assert engine.evaluate([icmp(70, up=1), icmp(80, up=1)]) == []
+    assert engine.firing() == {("codec-1", "loss", "")}
+
+
+def test_rules_apply_only_to_matching_devices_and_measurements(tmp_path):
+    engine = engine_for(tmp_path, LOSS)
+    for t in range(5):
+        assert engine.evaluate([icmp(t * 30, device="sw-1", up=1, loss_pct=50.0)]) == []
+        assert engine.evaluate([Sample("snmp", {"device": "codec-1"}, {"up": 1, "loss_pct": 50.0}, T0 + t * S)]) == []
+        assert engine.evaluate([icmp(t * 30, device="not-in-inventory", up=1, loss_pct=50.0)]) == []
+    assert engine.firing() == set()
+
+
+def test_for_duration_counts_from_the_first_true_sample(tmp_path):
+    engine = engine_for(tmp_path, """
+rules:
+  - {name: hot, measurement: env, when: "temperature_c > 35", for: 5m, severity: major,
+     clear_for: 2m, message: "{device} {value} for {for}"}
+""")
+    env = lambda t, v: Sample("env", {"device": "sw-1"}, {"temperature_c": v}, T0 + t * S)  # noqa: E731
+    assert engine.evaluate([env(0, 36), env(120, 37), env(299, 38)]) == []
+    [opened] = engine.evaluate([env(300, 39)])
+    assert opened.message == "sw-1 39 for 5m"
+    assert engine.evaluate([env(360, 20)]) == []
+    assert engine.evaluate([env(470, 20)]) == []
+    assert actions(engine.evaluate([env(480, 20)])) == [("clear", "hot", "sw-1", "")]
+
+
+def test_instances_give_one_fault_per_port(tmp_path):
+    engine = engine_for(tmp_path, """
+rules:
+  - name: port_down
+    measurement: snmp_if
+    when: 'oper_status == 2 and alias =~ "(?i)uplink"'
+    instance: "{name}"
+    severity: major
+    message: "{device}: port {instance} ({alias}) down"
+""")
+
+    def port(name, alias, status):
+        return Sample("snmp_if", {"device": "sw-1", "name": name, "alias": alias}, {"oper_status": status}, T0)
+    out = engine.evaluate([port("Gi0/1", "Uplink core", 2), port("Gi0/2", "printer", 2), port("Gi0/3", "UPLINK b", 1)])
+    assert [(t.action, t.instance, t.message) for t in out] == [
+        ("open", "Gi0/1", "sw-1: port Gi0/1 (Uplink core) down")]
+    assert engine.firing() == {("sw-1", "port_down", "Gi0/1")}
+
+
+EVENT = """
+rules:
+  - name: rebooted
+    measurement: snmp_system
+    when: "rebooted == 1"
+    clear_after: 1h
+    value: uptime_s
+    severity: warning
+    message: "{device} restarted, up {value} s"
+"""
+
+
+def test_events_open_on_a_trigger_and_clear_by_tick_after_clear_after(tmp_path):
+    engine = engine_for(tmp_path, EVENT)
+    system = lambda t, rebooted, up: Sample("snmp_system", {"device": "sw-1"},  # noqa: E731
+                                            {"rebooted": rebooted, "uptime_s": up}, T0 + t * S)
+    [opened] = engine.evaluate([system(0, 1, 42)])
+    assert (opened.action, opened.value, opened.message) == ("open", 42, "sw-1 restarted, up 42 s")
+    assert engine.evaluate([system(60, 0, 102)]) == []   # the next poll does not clear an event
+    assert engine.tick(T0 + 1800 * S) == []
+    [again] = engine.evaluate([system(1800, 1, 5)])      # another reboot: update, clock restarts
+    assert again.action == "update"
+    assert engine.tick(T0 + 3600 * S) == []
+    [cleared] = engine.tick(T0 + 5400 * S)
+    assert (cleared.action, cleared.time_ns) == ("clear", T0 + 5400 * S)
+    assert "no new trigger for 1h" in cleared.message
+    assert engine.firing() == set()
+
+
+def test_manual_rules_never_clear_by_themselves_until_reset(tmp_path):
+    engine = engine_for(tmp_path, """
+rules:
+  - {name: hostkey, measurement: ssh, when: "error_code == 7", clear: manual, severity: critical}
+""")
+    ssh = lambda t, code: Sample("ssh", {"device": "sw-1"}, {"error_code": code}, T0 + t * S)  # noqa: E731
+    assert actions(engine.evaluate([ssh(0, 7)])) == [("open", "hostkey", "sw-1", "")]
+    assert engine.evaluate([ssh(60, 0), ssh(120, 0)]) == []
+    assert engine.tick(T0 + 86400 * S) == []
+    assert engine.firing() == {("sw-1", "hostkey", "")}
+    engine.reset(("sw-1", "hostkey", ""))
+    assert engine.firing() == set()
+    assert engine.evaluate([ssh(200, 0)]) == []
+    assert actions(engine.evaluate([ssh(260, 7)])) == [("open", "hostkey", "sw-1", "")]
+
+
+def test_reset_of_a_condition_still_true_reopens_after_for(tmp_path):
+    engine = engine_for(tmp_path, LOSS)
+    for t in range(3):
+        engine.evaluate([icmp(t * 30, up=1, loss_pct=5.0)])
+    engine.reset(("codec-1", "loss", ""))
+    assert engine.evaluate([icmp(90, up=1, loss_pct=5.0), icmp(120, up=1, loss_pct=5.0)]) == []
+    assert actions(engine.evaluate([icmp(150, up=1, loss_pct=5.0)])) == [("open", "loss", "codec-1", "")]
+
+
+def test_restored_keys_clear_when_the_condition_is_false_now(tmp_path):
+    engine = engine_for(tmp_path, LOSS)
+    unknown = engine.restore([("codec-1", "loss", ""), ("codec-1", "gone_rule", ""), ("nobody", "loss", "")], T0)
+    assert unknown == [("codec-1", "gone_rule", ""), ("nobody", "loss", "")]
+    assert engine.firing() == {("codec-1", "loss", "")}
+    [update] = engine.evaluate([icmp(10, up=1, loss_pct=3.0)])
+    assert update.action == "update"
+    engine.evaluate([icmp(20, up=1, loss_pct=0.0)])
+    assert actions(engine.evaluate([icmp(30, up=1, loss_pct=0.0)])) == [("clear", "loss", "codec-1", "")]
+
+
+FLAPPY = """
+rules:
+  - name: down
+    measurement: icmp
+    when: "up == 0"
+    severity: critical
+    reachability: true
+    flap: {changes: 4, window: 10m}
+"""
+
+
+def test_flapping_replaces_a_stream_of_alerts_and_ends_after_a_quiet_window(tmp_path):
+    engine = engine_for(tmp_path, FLAPPY)
+    out = []
+    for i, up in enumerate([0, 1, 0]):
+        out += engine.evaluate([icmp(i * 30, up=up)])
+    assert [t.action for t in out] == ["open", "clear", "open"]
+    assert out[0].reachability
+    # The 4th change in 10 minutes: the open key clears (saying why) and one flapping fault opens.
+    flapping = engine.evaluate([icmp(90, up=1)])
+    assert actions(flapping) == [("clear", "down", "codec-1", ""), ("open", "flapping", "codec-1", "down")]
+    assert "flapping" in flapping[0].message
+    assert flapping[1].severity == "critical" and flapping[1].message == "codec-1: down flapping, 4 changes in 10m"
+    out = engine.evaluate([icmp(120, up=0)])
+    assert out == []  # quiet while flapping: no open, no update
+    out = []
+    for i in range(5, 24):
+        out += engine.evaluate([icmp(i * 30, up=0 if i % 2 else 1)])
+    assert out == []
+    assert engine.firing() == {("codec-1", "flapping", "down")}
+    # From the last change (t=690, down) a whole window (600 s) without change ends flapping;
+    # the condition holds at that moment, so the key opens normally.
+    assert engine.tick(T0 + 1289 * S) == []
+    ended = engine.tick(T0 + 1290 * S)
+    assert actions(ended) == [("clear", "flapping", "codec-1", "down"), ("open", "down", "codec-1", "")]
+    assert engine.firing() == {("codec-1", "down", "")}
+
+
+def test_flapping_ends_on_a_sample_that_then_decides_whether_the_key_opens(tmp_path):
+    text = FLAPPY.replace("changes: 4", "changes: 3")
+    engine = engine_for(tmp_path, text)
+    out = []
+    for i, up in enumerate([0, 1, 0]):
+        out += engine.evaluate([icmp(i * 30, up=up)])
+    # The third change is an open: not shown, the flapping fault is.
+    assert actions(out) == [("open", "down", "codec-1", ""), ("clear", "down", "codec-1", ""),
+                            ("open", "flapping", "codec-1", "down")]
+    # A window after the last change (t=60), a sample that still says down: flapping ends and
+    # the key opens normally.
+    assert actions(engine.evaluate([icmp(660, up=0)])) == [("clear", "flapping", "codec-1", "down"),
+                                                           ("open", "down", "codec-1", "")]
+    # Same story, but the deciding sample says up: flapping ends and nothing opens.
+    engine = engine_for(tmp_path, text)
+    for i, up in enumerate([0, 1, 0]):
+        engine.evaluate([icmp(i * 30, up=up)])
+    assert actions(engine.evaluate([icmp(660, up=1)])) == [("clear", "flapping", "codec-1", "down")]
+    assert engine.firing() == set()
+
+
+def test_reset_of_a_flapping_fault_starts_the_key_afresh(tmp_path):
+    engine = engine_for(tmp_path, FLAPPY.replace("changes: 4", "changes: 3"))
+    for i, up in enumerate([0, 1, 0]):
+        engine.evaluate([icmp(i * 30, up=up)])
+    engine.reset(("codec-1", "flapping", "down"))
+    assert engine.firing() == set()
+    assert actions(engine.evaluate([icmp(100, up=0)])) == [("open", "down", "codec-1", "")]
+
+
+def test_flap_detection_can_be_turned_off(tmp_path):
+    engine = engine_for(tmp_path, FLAPPY.replace("flap: {changes: 4, window: 10m}", "flap: false"))
+    out = []
+    for i in range(10):
+        out += engine.evaluate([icmp(i * 30, up=i % 2)])
+    assert [t.action for t in out] == ["open", "clear"] * 5
+
+
+def test_default_flap_settings_come_from_rules_settings(tmp_path):
+    engine = engine_for(tmp_path, FLAPPY.replace("    flap: {changes: 4, window: 10m}\n", ""),
+                        flap_changes=2, flap_window_s=60)
+    out = engine.evaluate([icmp(0, up=0)]) + engine.evaluate([icmp(10, up=1)])
+    assert actions(out) == [("open", "down", "codec-1", ""), ("clear", "down", "codec-1", ""),
+                            ("open", "flapping", "codec-1", "down")]
+    assert "2 changes in 1m" in out[-1].message
+    assert "flapping" in out[1].message
+
+
+DURING = """
+rules:
+  - {name: loss_watch, measurement: icmp, when: "loss_pct > 1", during: heightened_watch, severity: major}
+  - {name: loss_normal, measurement: icmp, when: "loss_pct > 1", for_samples: 3, during: normal, severity: minor}
+"""
+
+
+def test_during_selects_rules_by_heightened_watch_and_a_mode_change_clears_the_others(tmp_path):
+    engine = engine_for(tmp_path, DURING)
+    [opened] = engine.evaluate([icmp(0, loss_pct=5.0)], heightened=True)
+    assert opened.rule == "loss_watch"
+    out = engine.evaluate([icmp(30, loss_pct=5.0)], heightened=False)
+    assert actions(out) == [("clear", "loss_watch", "codec-1", "")]
+    assert "heightened watch ended" in out[0].message
+    engine.evaluate([icmp(60, loss_pct=5.0)])
+    assert actions(engine.evaluate([icmp(90, loss_pct=5.0)])) == [("open", "loss_normal", "codec-1", "")]
+
+
+def test_set_rules_keeps_state_of_unchanged_rules_and_clears_removed_ones(tmp_path):
+    text = LOSS + """
+  - {name: down, measurement: icmp, when: "up == 0", severity: critical}
+"""
+    engine = engine_for(tmp_path, text)
+    for t in range(2):
+        engine.evaluate([icmp(t * 30, up=1, loss_pct=5.0)])
+    engine.evaluate([icmp(40, device="sw-1", up=0)])
+    assert engine.firing() == {("sw-1", "down", "")}
+    # `loss` unchanged (its pending count survives), `down` removed: its open key is cleared.
+    out = engine.set_rules(ruleset(tmp_path, LOSS, "other.yaml"))
+    assert actions(out) == [("clear", "down", "sw-1", "")]
+    assert "rule removed" in out[0].message
+    assert actions(engine.evaluate([icmp(60, up=1, loss_pct=5.0)])) == [("open", "loss", "codec-1", "")]
+    # A changed rule: its open key stays open (a false condition still clears it), counters restart.
+    changed = ruleset(tmp_path, LOSS.replace("loss_pct > 1", "loss_pct > 2"), "changed.yaml")
+    assert engine.set_rules(changed) == []
+    assert engine.firing() == {("codec-1", "loss", "")}
+    engine.evaluate([icmp(90, up=1, loss_pct=0.0)])
+    assert actions(engine.evaluate([icmp(120, up=1, loss_pct=0.0)])) == [("clear", "loss", "codec-1", "")]
+
+
+def test_set_devices_drops_state_of_removed_devices(tmp_path):
+    engine = engine_for(tmp_path, FLAPPY.replace("flap: {changes: 4, window: 10m}", "flap: false"))
+    engine.evaluate([icmp(0, up=0), icmp(0, device="sw-1", up=0)])
+    assert engine.firing() == {("codec-1", "down", ""), ("sw-1", "down", "")}
+    out = engine.set_devices([SWITCH])
+    assert actions(out) == [("clear", "down", "codec-1", "")]
+    assert engine.firing() == {("sw-1", "down", "")}
+    assert engine.evaluate([icmp(30, up=0)]) == []  # no longer in the inventory
+
+
+def test_devices_matched_by_site_subtree_tag_and_name_pattern(tmp_path):
+    text = """
+rules:
+  - {name: by_site, measurement: m, when: "x > 0", match: {sites: [district]}, severity: minor}
+  - {name: by_street, measurement: m, when: "x > 0", match: {sites: [street-03]}, severity: minor}
+  - {name: by_tag, measurement: m, when: "x > 0", match: {tags: [vip]}, severity: minor}
+  - {name: by_name, measurement: m, when: "x > 0", match: {devices: ["sw-*"]}, severity: minor}
+"""
+    engine = engine_for(tmp_path, text)
+    out = engine.evaluate([Sample("m", {"device": d}, {"x": 1}, T0) for d in ("codec-1", "sw-1")])
+    assert sorted((t.device, t.rule) for t in out) == [
+        ("codec-1", "by_site"), ("codec-1", "by_street"), ("codec-1", "by_tag"), ("sw-1", "by_name"),
+        ("sw-1", "by_site")]
+
+
+def test_only_keys_out_of_the_normal_state_are_kept(tmp_path):
+    engine = engine_for(tmp_path, LOSS)
+    engine.evaluate([icmp(t, up=1, loss_pct=0.0) for t in range(100)])
+    assert engine._states == {}
+    engine.evaluate([icmp(200, up=1, loss_pct=3.0)])
+    assert len(engine._states) == 1
+    engine.evaluate([icmp(230, up=1, loss_pct=0.0)])
+    assert engine._states == {}
+
+
+def test_a_lower_is_worse_rule_says_so(tmp_path):
+    engine = engine_for(tmp_path, """
+rules:
+  - {name: runtime, measurement: ups, when: "runtime_remaining_min < 10", severity: critical}
+""")
+    [opened] = engine.evaluate([Sample("ups", {"device": "sw-1"}, {"runtime_remaining_min": 4}, T0)])
+    assert (opened.value, opened.threshold, opened.higher_is_worse) == (4, 10.0, False)
+
+
+@pytest.mark.parametrize("heightened", [False, True])
+def test_tick_without_samples_is_harmless(tmp_path, heightened):
+    engine = engine_for(tmp_path, LOSS)
+    assert engine.tick(T0, heightened) == []
+    assert engine.evaluate([], heightened) == []

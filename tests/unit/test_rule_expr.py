@@ -1,0 +1,172 @@
+"""Conditions and message templates of rules (monitor/rules/expr.py)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from monitor.rules.expr import ExprError, compile_condition, compile_template, readable
+
+
+def check(text, fields=None, tags=None):
+    return compile_condition(text).evaluate(fields or {}, tags or {})
+
+
+@pytest.mark.parametrize("text, fields, expected", [
+    ("loss_pct > 1", {"loss_pct": 1.5}, True),
+    ("loss_pct > 1", {"loss_pct": 1}, False),
+    ("loss_pct >= 1", {"loss_pct": 1}, True),
+    ("loss_pct < 1", {"loss_pct": 0.5}, True),
+    ("loss_pct <= 0.5", {"loss_pct": 0.5}, True),
+    ("up == 0", {"up": 0}, True),
+    ("up != 0", {"up": 0}, False),
+    ("1 < loss_pct", {"loss_pct": 2}, True),          # constant first: mirrored
+    ("10 >= temperature_c", {"temperature_c": 11}, False),
+    ("temperature_c < -5", {"temperature_c": -10.5}, True),
+    ("0 < x < 10", {"x": 5}, True),
+    ("0 < x < 10", {"x": 10}, False),
+    ("ok == 1", {"ok": True}, True),                   # booleans compare as 0/1
+    ("status in [3, 4]", {"status": 4}, True),
+    ("status in [3, 4]", {"status": 2}, False),
+    ("status not in [3, 4]", {"status": 2}, True),
+    ("x > 1 and y > 1", {"x": 2, "y": 2}, True),
+    ("x > 1 and y > 1", {"x": 2, "y": 0}, False),
+    ("x > 1 or y > 1", {"x": 0, "y": 2}, True),
+    ("not x > 1", {"x": 0}, True),
+    ("not (x > 1 or y > 1)", {"x": 0, "y": 0}, True),
+])
+def test_numeric_conditions(text, fields, expected):
+    assert check(text, fields) is expected
+
+
+def test_names_resolve_to_fields_first_then_tags():
+    assert check('class == "codec"', {}, {"class": "codec"}) is True
+    assert check('name == "x"', {"name": "x"}, {"name": "y"}) is True
+    assert check('name == "x"', {}, {"name": "y"}) is False
+    assert check('unit != "C"', {}, {"unit": "%RH"}) is True
+    # Python keywords that are sample tags parse as names
+    assert check('class in ["codec", "mcu"] and from == "x"', {}, {"class": "mcu", "from": "x"}) is True
+    assert compile_condition('class == "ups"').names == ("class",)
+
+
+def test_a_tag_compares_numerically_when_it_reads_as_a_number_else_unknown():
+    assert check("index > 10", {}, {"index": "12"}) is True
+    assert check("index > 10", {}, {"index": "9.5"}) is False
+    assert check("index > 10", {}, {"index": "Gi0/1"}) is None
+    assert check("index in [7, 8]", {}, {"index": "7"}) is True
+    assert check('type in ["6", "117"]', {}, {"type": "6"}) is True
+    assert check('type in ["6", 117]', {}, {"type": "117"}) is True
+    assert check("diff > 1", {"diff": "--- a\n+++ b"}) is None     # a text field against a number
+    assert check('up == "1"', {"up": 1}) is None                    # a number against text
+
+
+def test_regular_expressions_search_text_and_are_unknown_on_missing_names():
+    assert check('alias =~ "(?i)uplink"', {}, {"alias": "To core UPLINK 1"}) is True
+    assert check('alias =~ "^uplink$"', {}, {"alias": "uplink 2"}) is False
+    assert check('alias !~ "printer"', {}, {"alias": "uplink"}) is True
+    assert check('alias =~ "x"', {}, {}) is None
+    # =~ inside a quoted string is text, not an operator
+    assert check('alias == "a =~ b"', {}, {"alias": "a =~ b"}) is True
+
+
+KLEENE = {  # (a, b) -> (a and b, a or b), None = unknown
+    (True, True): (True, True), (True, False): (False, True), (True, None): (None, True),
+    (False, True): (False, True), (False, False): (False, False), (False, None): (False, None),
+    (None, True): (None, True), (None, False): (False, None), (None, None): (None, None),
+}
+
+
+@pytest.mark.parametrize("a, b", list(itertools.product([True, False, None], repeat=2)))
+def test_missing_names_follow_three_valued_logic(a, b):
+    def fields(value, name):
+        return {} if value is None else {name: 1 if value else 0}
+    values = {**fields(a, "a"), **fields(b, "b")}
+    assert check("a == 1 and b == 1", values) is KLEENE[(a, b)][0]
+    assert check("a == 1 or b == 1", values) is KLEENE[(a, b)][1]
+    assert check("not a == 1", values) is (None if a is None else not a)
+
+
+def test_every_missing_comparison_is_unknown():
+    for text in ("x > 1", "x != 1", 'x == "a"', "x in [1]", "x not in [1]", 'x !~ "a"', "not x > 1"):
+        assert check(text, {"y": 1}) is None, text
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "must be text"),
+    ("loss_pct >", "not a valid condition"),
+    ("loss_pct", "'loss_pct' alone is not a condition; compare it, e.g. loss_pct == 1"),
+    ("5", "a value alone is not a condition"),
+    ("loss_pct > other_field", "compare a name with a number or a quoted string"),
+    ("1 > 2", "a comparison needs a field or tag name on one side"),
+    ("len(x) > 1", "expected a field or tag name"),
+    ("__import__('os').system('x')", "function calls are not part of conditions"),
+    ("x.y > 1", "expected a field or tag name"),
+    ("x + 1 > 2", "expected a field or tag name"),
+    ('x > "a"', "text can only be compared with == or !="),
+    ("x in y", "`in` takes a list"),
+    ("x in []", "`in` takes a list"),
+    ("x in [a]", "`in` takes a list"),
+    ('x =~ "("', "bad regular expression"),
+    ("x =~ 5", "=~ and !~ take a quoted regular expression"),
+    ("x is None", "only == != < <= > >= and in / not in"),
+    ("lambda: 1", "not a valid condition"),
+    ("x if y else z", "not a valid condition"),
+    ("x > 1 if y else 2", "not a valid condition"),
+    ("[x > 1]", "is not allowed"),
+    ("x > True", "compare a name with a number"),
+])
+def test_invalid_conditions_are_refused_with_a_sentence(text, message):
+    with pytest.raises(ExprError) as caught:
+        compile_condition(text)
+    assert message in str(caught.value)
+
+
+def test_a_condition_reports_its_names_and_comparisons_in_source_order():
+    condition = compile_condition('loss_pct > 1 and up == 1 and status in [3] and alias =~ "x"')
+    assert condition.names == ("loss_pct", "up", "status", "alias")
+    assert [(c.name, c.operator, c.number) for c in condition.comparisons] == [("loss_pct", ">", 1.0),
+                                                                                ("up", "==", 1.0)]
+    assert condition.numeric_names == ("loss_pct", "up", "status")
+    assert [c.operator for c in compile_condition("10 > runtime_min").comparisons] == ["<"]
+
+
+def test_generated_code_never_contains_names_as_code():
+    condition = compile_condition("a_b > 1")
+    assert "F.get('a_b')" in condition.source
+    assert check("a_b > 1", {"a_b": 2}) is True
+
+
+@pytest.mark.parametrize("value, text", [
+    (1.5, "1.5"), (1.50000001, "1.5"), (3.0, "3"), (7, "7"), (0.005, "0.005"), (12.345, "12.35"),
+    (434.8, "434.8"), (325.4333333, "325.4"), (True, "1"), ("up", "up"), (1e20, "1e+20"),
+])
+def test_numbers_render_readably(value, text):
+    assert readable(value) == text
+
+
+def test_templates_fill_from_each_mapping_in_turn_and_mark_missing_names():
+    template = compile_template("{device}: {value}% > {threshold:.1f}% on {name} ({nosuch}) {{literal}}")
+    assert template.names == ("device", "value", "threshold", "name", "nosuch")
+    text = template.render({"device": "d1", "value": 2.345, "threshold": 1, "name": None}, {}, {"name": "Gi0/1"})
+    assert text == "d1: 2.35% > 1.0% on Gi0/1 (?) {literal}"
+    assert compile_template("{x}").render({}, missing="") == ""
+    # A spec that does not fit the value's type falls back to the readable form.
+    assert compile_template("{name:.1f}").render({"name": "eth0"}) == "eth0"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{device.__class__}", "fields are plain names"),
+    ("{device[0]}", "fields are plain names"),
+    ("{}", "a template field needs a name"),
+    ("{0}", "a template field needs a name"),
+    ("{device!r}", "conversions are not supported"),
+    ("{device", "bad template"),
+    ("device}", "bad template"),
+    ("{value:{width}}", "nested fields"),
+    ("{value:zz}", "bad format spec"),
+])
+def test_bad_templates_are_refused(text, message):
+    with pytest.raises(ExprError) as caught:
+        compile_template(text)
+    assert message in str(caught.value)
