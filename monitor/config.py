@@ -229,14 +229,28 @@ def _unwrap(annotation: Any) -> Any:
             annotation = args[0]
         elif origin in (list, tuple):
             annotation = typing.get_args(annotation)[0]
+        elif origin is dict:  # e.g. notifications.channels: name -> channel
+            annotation = typing.get_args(annotation)[1]
         else:
             return annotation
+
+
+def _strip_optional(annotation: Any) -> Any:
+    while typing.get_origin(annotation) in (Annotated, typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if typing.get_origin(annotation) is not Annotated and len(args) != 1:
+            return annotation
+        annotation = args[0]
+    return annotation
 
 
 def _annotation_at(model: type[BaseModel], loc: Sequence[Any]) -> Any:
     """The annotation of the field at `loc` (None when `loc` leaves the models)."""
     annotation: Any = model
     for part in loc:
+        if typing.get_origin(_strip_optional(annotation)) is dict:
+            annotation = typing.get_args(_strip_optional(annotation))[1]  # `part` is a key of the mapping
+            continue
         annotation = _unwrap(annotation)
         if isinstance(part, int):
             continue
@@ -569,9 +583,12 @@ def missing_secrets(cfg: "Config") -> list[str]:
     start without them, `check` warns."""
     from probes import snmp_settings, ssh_settings
 
+    from monitor.notify.settings import missing_secrets as missing_channel_secrets
+
     devices, probes = cfg.inventory.devices, cfg.settings.probes
     return (snmp_settings.missing_secrets(probes.snmp, snmp_settings.used_credentials(devices))
-            + ssh_settings.missing_secrets(probes.ssh, ssh_settings.used_credentials(devices)))
+            + ssh_settings.missing_secrets(probes.ssh, ssh_settings.used_credentials(devices))
+            + missing_channel_secrets(cfg.settings.notifications))
 
 
 def _ssh_profiles(ssh: SshSettings, problems: list[str]) -> Optional[dict]:
@@ -664,6 +681,39 @@ def _load(path: Path, exclude: Optional[Path]) -> Config:
             inventory = inventory_module.resolve(documents, icmp, snmp, profiles, ssh, ssh_profiles)
         except ConfigError as exc:
             problems += exc.problems
+    if settings is not None:
+        _rules(settings, place, problems)
+        if inventory is not None:
+            problems += _alerting_problems(settings, inventory)
     if problems or settings is None or inventory is None:
         raise ConfigError(_scrub(problems, origins.secret_values()))  # inventory lines too: defence in depth
     return Config(path=path, settings=settings, inventory=inventory)
+
+
+def _rules(settings: Settings, place, problems: list[str]) -> None:
+    """Rule files (shipped + rules.dirs) are checked like the rest: file:line per problem."""
+    from monitor.rules.model import RulesError, load_rules
+
+    try:
+        load_rules(settings.rules, place=place)
+    except RulesError as exc:
+        problems += exc.problems
+
+
+def _alerting_problems(settings: Settings, inventory: "Inventory") -> list[str]:
+    """References between notifications, faults and the inventory: a route naming a site the
+    inventory lacks would silently never match."""
+    from monitor.inventory import DEVICE_CLASSES
+    from monitor.notify.settings import route_problems, unknown_group_problems
+
+    notifications, faults = settings.notifications, settings.faults
+    problems = route_problems(notifications, sites=set(inventory.sites), classes=DEVICE_CLASSES)
+    problems += unknown_group_problems(notifications, faults.heightened_watch.extra_groups,
+                                       "faults.heightened_watch.extra_groups")
+    for index, name in enumerate(faults.budget.classes):
+        if name not in DEVICE_CLASSES:
+            problems.append(f"faults.budget.classes[{index}]: unknown class '{name}'{did_you_mean(name, DEVICE_CLASSES)}")
+    for kind in faults.heightened_watch.probe_intervals:
+        if kind not in ("icmp", "snmp", "ssh"):
+            problems.append(f"faults.heightened_watch.probe_intervals.{kind}: unknown probe kind; use icmp, snmp or ssh")
+    return problems

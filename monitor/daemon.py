@@ -409,11 +409,23 @@ class Daemon:
         return None
 
     async def _start_api(self, settings) -> None:
+        from monitor.api.metrics import snapshot_from_summary
         from monitor.api.server import ApiServer, ApiStartError
-        from monitor.api.service import FaultService
+        from monitor.api.service import FaultService, HealthCheck, budget_report
 
-        service = FaultService(manager=self.faults, store=self.fault_store, status=self._api_status,
-                               health=self._health, metrics=self._metrics_snapshot)
+        def metrics() -> dict:
+            channels = self.dispatcher.stats().get("channels", {}) if self.dispatcher else {}
+            return snapshot_from_summary(self.summary(), channels)
+
+        def budget() -> dict:
+            classes = {device.name: device.device_class for device in self.cfg.inventory.devices}
+            return budget_report(self.fault_store, self.cfg.settings.faults, classes)
+
+        service = FaultService(manager=self.faults, zone=settings.faults.zone(),
+                               status=lambda: {"daemon": self.summary(), "devices": self.states.rows()},
+                               health=HealthCheck(settings.api, self.summary), metrics=metrics, budget=budget)
+        for warning in settings.api.warnings():
+            log.warning("api: %s", warning)
         api = ApiServer(settings.api, service)
         try:
             await api.start()
@@ -455,27 +467,6 @@ class Daemon:
         if removed:
             log.info("faults: %d closed fault(s) older than %d days removed", removed,
                      self.cfg.settings.faults.keep_days)
-
-    def _api_status(self) -> dict:
-        return {"daemon": self.summary(), "devices": self.states.rows()}
-
-    def _health(self) -> tuple[bool, dict]:
-        summary = self.summary()
-        return True, summary
-
-    def _metrics_snapshot(self) -> dict:
-        return {"daemon": self.summary(), "faults": self.faults.stats if self.faults else {},
-                "notifications": self.dispatcher.stats() if self.dispatcher else {},
-                "open_faults": self._open_fault_counts()}
-
-    def _open_fault_counts(self) -> dict:
-        counts: dict = {}
-        if self.fault_store is None:
-            return counts
-        for fault in self.fault_store.unresolved():
-            key = (fault.severity, fault.state, bool(fault.symptom_of), bool(fault.in_maintenance))
-            counts[key] = counts.get(key, 0) + 1
-        return counts
 
     def _control_socket_path(self):
         settings = self.cfg.settings
@@ -618,8 +609,9 @@ class Daemon:
         self.faults.set_settings(settings.faults, Calendar(settings.faults, self.fault_store.list_maintenance()))
         self.faults.set_inventory([DeviceInfo.from_device(device) for device in inventory.devices])
         self.dispatcher.set_settings(settings.notifications, settings.faults.heightened_watch.extra_groups)
-        if settings.api != old.api:
-            log.warning("reload: api settings take effect at the next restart")
+        if self.api is not None:
+            for key in self.api.reconfigure(settings.api):
+                log.warning("reload: %s takes effect at the next restart", key)
 
     def _apply_snmp(self, old, new, inventory) -> None:
         try:

@@ -28,6 +28,8 @@ def _model_of(annotation) -> type[BaseModel] | None:
 
 
 def _type_name(annotation) -> str:
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _type_name(typing.get_args(annotation)[0])
     if annotation is SecretStr:
         return "secret"
     origin = typing.get_origin(annotation)
@@ -41,12 +43,10 @@ def _type_name(annotation) -> str:
     return getattr(annotation, "__name__", str(annotation)).replace("PosixPath", "path").replace("Path", "path")
 
 
-def _default(field) -> str:
-    if field.is_required():
-        return "required"
-    if field.default_factory is not None:
-        return "see meaning"
-    value = field.default
+_NO_INSTANCE = object()
+
+
+def _value_text(value) -> str:
     if isinstance(value, SecretStr):
         return '""'
     if value is None:
@@ -54,24 +54,56 @@ def _default(field) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(str(v) for v in value) + "]"
+        return "[" + ", ".join(_value_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_value_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, BaseModel):
+        return "{" + ", ".join(f"{k}: {_value_text(v)}" for k, v in value.model_dump(exclude_defaults=True).items()) + "}"
     return str(value)
 
 
-def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
+def _default(field, value=_NO_INSTANCE) -> str:
+    """The default as the settings file would show it; `value`: the default read from the
+    enclosing model's default instance (a default_factory there may differ from the class's)."""
+    if value is not _NO_INSTANCE:
+        return _value_text(value)
+    if field.is_required():
+        return "required"
+    if field.default_factory is not None:
+        return _value_text(field.default_factory())
+    return _value_text(field.default)
+
+
+def _field_default(field):
+    if field.is_required():
+        return None
+    return field.default_factory() if field.default_factory is not None else field.default
+
+
+def rows(model: type[BaseModel], prefix: str = "", instance=None) -> list[str]:
+    """`instance`: the enclosing field's default (so `heightened_watch.sla` shows its own
+    defaults, not SlaSettings'); None inside lists and mappings, where entries have no default."""
     out = []
     for name, field in model.model_fields.items():
-        key = f"{prefix}{name}"
+        key = f"{prefix}{field.alias or name}"
+        value = getattr(instance, name) if instance is not None else _NO_INSTANCE
         nested = _model_of(field.annotation)
         if nested is not None:
-            if typing.get_origin(field.annotation) is dict:  # named entries, e.g. credentials.<name>.version
+            origin = typing.get_origin(field.annotation)
+            inner = value if value is not _NO_INSTANCE else _field_default(field)
+            if origin is dict:  # named entries, e.g. credentials.<name>.version
                 meaning = (field.description or "").replace("|", "\\|")
                 out.append(f"| `{key}` | mapping of name to settings | `{{}}` | {meaning} |")
                 key += ".<name>"
-            out.extend(rows(nested, key + "."))
+            if origin in (list, tuple) and inner:  # a list with shipped entries, e.g. the flood season
+                meaning = (field.description or "").replace("|", "\\|")
+                out.append(f"| `{key}` | list | `{_value_text(inner)}` | {meaning} |")
+            if origin in (dict, list, tuple) or not isinstance(inner, BaseModel):
+                inner = None
+            out.extend(rows(nested, key + ".", inner))
             continue
         meaning = (field.description or "").replace("|", "\\|")
-        out.append(f"| `{key}` | {_type_name(field.annotation)} | `{_default(field)}` | {meaning} |")
+        out.append(f"| `{key}` | {_type_name(field.annotation)} | `{_default(field, value)}` | {meaning} |")
     return out
 
 
@@ -79,7 +111,7 @@ def reference() -> str:
     from monitor.config import Settings
 
     lines = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
-    lines += rows(Settings)
+    lines += rows(Settings, "", Settings.model_construct())
     return "\n".join(lines)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.fake_influx import FakeInflux
+from tests.mailserver import mailserver  # noqa: F401
+from tests.webhook_receiver import webhook_receiver  # noqa: F401
 from tests.servers import influxd, private_influxd, private_victoria_metrics, victoria_metrics  # noqa: F401
 from tests.snmplab import private_snmpd, snmpd, snmpd_factory, snmpsim, snmpsim_factory  # noqa: F401
 from tests.sshlab import ssh_test_user, sshd  # noqa: F401

@@ -135,13 +135,11 @@ def _fault_table(faults, now: float) -> str:
 
 
 def _over_budget(cfg, store, now: float) -> list:
-    from zoneinfo import ZoneInfo
-
     settings = cfg.settings.faults
-    zone = ZoneInfo(settings.timezone) if settings.timezone else None
-    local = datetime.fromtimestamp(now, zone) if zone else datetime.fromtimestamp(now)
+    zone = settings.zone()
+    local = datetime.fromtimestamp(now, zone)
     classes = {device.name: device.device_class for device in cfg.inventory.devices}
-    return store.over_budget(local.year, local.month, settings.budget, classes, settings.timezone)
+    return store.over_budget(local.year, local.month, settings.budget, classes, zone)
 
 
 # -- netvigil faults show ID --------------------------------------------------------------------------

@@ -12,10 +12,10 @@ import pytest
 from monitor.faults.model import Alert, DeviceInfo
 from monitor.notify.dispatcher import AlertDispatcher
 from monitor.notify.settings import NotificationSettings
-from tests.mailserver import MAIL_PASSWORD, MAIL_USER, mailserver  # noqa: F401
+from tests.mailserver import MAIL_PASSWORD, MAIL_USER
 from tests.servers import eventually
 from tests.support import free_port
-from tests.webhook_receiver import WebhookReceiver, webhook_receiver  # noqa: F401
+from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.integration,
               # AUTH without TLS is what the loopback SMTP server needs (tests/mailserver.py).

@@ -260,7 +260,7 @@ def test_every_example_settings_file_loads(path):
 def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     keys = []
     for name, field in model.model_fields.items():
-        keys.append(prefix + name)
+        keys.append(prefix + (field.alias or name))
         annotation = field.annotation
         for candidate in (annotation, *typing.get_args(annotation)):
             if isinstance(candidate, type) and issubclass(candidate, BaseModel):
