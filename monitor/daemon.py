@@ -166,9 +166,11 @@ class Daemon:
                 continue
             settings = device.icmp.model_copy(update={"count": min(3, device.icmp.count),
                                                       "echo_interval_ms": min(100.0, device.icmp.echo_interval_ms)})
-            by_settings.setdefault(settings, []).append(device.target())
-        for settings, targets in by_settings.items():
-            samples = await icmp.probe(self.pinger, targets, settings, on_error=self._probe_error)
+            key = (settings.count, settings.echo_interval_ms, settings.timeout_s)
+            by_settings.setdefault(key, (settings, []))[1].append(device.target())
+        runs = [icmp.probe(self.pinger, targets, settings, on_error=self._probe_error)
+                for settings, targets in by_settings.values()]
+        for samples in await asyncio.gather(*runs):
             self._handle(samples)
 
     def _submit(self, samples: list[Sample]) -> None:
@@ -402,7 +404,7 @@ class Daemon:
             calendar=Calendar(settings.faults, store.list_maintenance()), settings=settings.faults,
             devices=devices, emit=self._submit, dispatcher=self.dispatcher, reprobe=self._reprobe)
         restored = self.faults.restore()
-        log.info("faults: %d rules, %d unresolved fault(s) carried over%s", len(rules), restored,
+        log.info("faults: %d rules, %d unresolved fault(s) carried over%s", len(rules.rules), restored,
                  f"; heightened watch: {self._watch}" if self._watch else "")
         if settings.api.enabled:
             await self._start_api(settings)
@@ -435,7 +437,6 @@ class Daemon:
             log.error("api: %s; the HTTP API is off until the next restart", exc)
             return
         self.api = api
-        log.info("api: listening on %s", settings.api.listen)
 
     def _unacknowledged(self, fault_id: int) -> bool:
         try:

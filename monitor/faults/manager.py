@@ -212,6 +212,10 @@ class FaultManager:
                 continue
             if self.observed_ns.get(ancestor, 0) < transition.time_ns:
                 stale.append(ancestor)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("faults: %s failed at %d; ancestors' last answers %s; re-probing %s", device,
+                      transition.time_ns, {a: self.observed_ns.get(a) for a in self.topology.ancestors(device)},
+                      stale or "none")
         return stale
 
     async def _after_reprobe(self, devices: list[str], parents: list[str]) -> None:
