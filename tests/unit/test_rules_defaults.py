@@ -363,3 +363,26 @@ def test_ssh_host_key_changed():
 def test_every_shipped_rule_is_documented(rule):
     text = RULES.by_name[rule]
     assert text.spec.description and text.spec.message != "" and "{device}" in text.spec.message
+
+
+def _snmp(code: int, t: float) -> list[Sample]:
+    return [Sample("snmp", tags("ups"), {"up": 0 if code == 1 else 1, "result_code": 1 if code == 1 else 0,
+                                         "error_code": code, "duration_ms": 12.0}, T0 + int(t * S))]
+
+
+def test_snmp_not_answering():
+    assert opened(every(60, 2, lambda t: _snmp(1, t))) == {("snmp_not_answering", "ups-1", "")}
+    assert opened(every(60, 1, lambda t: _snmp(1, t))) == set()  # one lost poll is not a fault
+    assert opened(every(60, 5, lambda t: _snmp(0, t))) == set()
+
+
+def test_snmp_auth_failed():
+    assert opened(every(60, 2, lambda t: _snmp(4, t))) == {("snmp_auth_failed", "ups-1", "")}
+    assert opened(every(60, 5, lambda t: _snmp(0, t))) == set()
+
+
+def test_ssh_login_failed():
+    ssh = lambda code, t: [Sample("ssh", tags("switch"), {"up": 1, "result_code": 4 if code else 0,  # noqa: E731
+                                                          "error_code": code}, T0 + int(t * S))]
+    assert opened(every(300, 2, lambda t: ssh(4, t))) == {("ssh_login_failed", "switch-1", "")}
+    assert opened(every(300, 3, lambda t: ssh(0, t))) == set()
