@@ -23,6 +23,7 @@ import pytest
 
 from tests.mailserver import MAIL_PASSWORD, MAIL_USER
 from tests.netlab import drop_input, loopback_addresses, nft_table
+from tests.snmplab import COMMUNITY
 from tests.support import VENV_BIN, Process, free_port, require_root
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -183,3 +184,64 @@ async def test_core_switch_down_one_alert_escalation_kill_9_and_recovery(workdir
     finally:
         if lab.daemon is not None:
             lab.daemon.stop()
+
+
+async def test_snmp_agent_stopped_and_restarted_opens_clears_and_reports_the_reboot(workdir, snmpd_factory,
+                                                                                     webhook_receiver):
+    """A server that answers ping while its SNMP agent is stopped: `snmp_not_answering` opens
+    and alerts; the agent comes back (a restart: uptime from 0) -> it clears with a resolved
+    notice, and `device_rebooted` records the reboot."""
+    require_root()
+    agent = snmpd_factory(loopback_addresses(41)[40], users=())
+    (workdir / "inventory.yaml").write_text(
+        "sites:\n  - {name: room, level: room}\ndevices:\n"
+        f"  - {{name: srv-1, address: {agent.address}, class: server, site: room, snmp: {{port: {agent.port}}}}}\n")
+    settings = workdir / "netvigil.yaml"
+    settings.write_text(f"""inventory: [inventory.yaml]
+state_dir: state
+probes:
+  icmp: {{interval_s: 2, count: 2, echo_interval_ms: 50, timeout_s: 0.5}}
+  snmp: {{credential: lab, interval_s: 5, timeout_s: 0.5, retries: 0, credentials: {{lab: {{version: v2c}}}}}}
+scheduler: {{slot_s: 0.5}}
+rules: {{dirs: []}}
+faults: {{heightened_watch: {{periods: []}}}}
+notifications:
+  channels: {{tickets: {{webhook: {{url: "{webhook_receiver.url}"}}}}}}
+  groups: {{oncall: {{tiers: [[tickets]]}}}}
+  default_groups: [oncall]
+  group_wait_s: 0.5
+api: {{enabled: false}}
+""")
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NETVIGIL_PROBES__SNMP__CREDENTIALS__LAB__COMMUNITY": COMMUNITY}
+    daemon = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log", env=env)
+
+    def events(rule: str) -> list[str]:
+        return [h["event"] for h in (r.body for r in webhook_receiver.requests) if h["faults"][0]["rule"] == rule]
+
+    async def until(predicate, what: str, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not predicate():
+            assert daemon.alive(), daemon.log()[-3000:]
+            assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{daemon.log()[-3000:]}"
+            await asyncio.sleep(0.2)
+
+    try:
+        # Polls succeed first, long enough that the agent's uptime before the stop is longer
+        # than it will be at the first poll after the restart (a reboot is seen as sysUpTime
+        # going backwards).
+        await asyncio.sleep(12)
+        assert events("snmp_not_answering") == []
+        agent.stop()
+        await until(lambda: "open" in events("snmp_not_answering"), "snmp_not_answering to open")
+        [body] = [r.body for r in webhook_receiver.requests if r.body["event"] == "open"]
+        assert "SNMP agent does not answer" in body["faults"][0]["message"] and COMMUNITY not in json.dumps(body)
+        agent.start()
+        await until(lambda: "resolved" in events("snmp_not_answering"), "the resolved notice")
+        await until(lambda: "open" in events("device_rebooted"), "the reboot to be reported")
+        result = subprocess.run([NETVIGIL, "faults", "--json", "-c", str(settings)], capture_output=True, text=True)
+        records = {f["rule"]: f for f in json.loads(result.stdout)["faults"]}
+        assert records["snmp_not_answering"]["resolved_by"] == "auto"
+        assert records["device_rebooted"]["state"] == "open"  # an event: resolves by itself an hour later
+        assert COMMUNITY not in daemon.log()
+    finally:
+        daemon.stop()
