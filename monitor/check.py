@@ -45,6 +45,11 @@ def check_command(args) -> int:
     for sentence in missing_secrets(cfg):
         # Not an error here: the daemon's credential directory is not visible from this shell.
         print(f"warning: {sentence}; the daemon will not start without it", file=sys.stderr)
+    if cfg.settings.api.enabled:
+        for sentence in cfg.settings.api.warnings():
+            print(f"warning: {sentence}", file=sys.stderr)
+    if not cfg.settings.notifications.channels:
+        print("warning: notifications.channels is empty: faults are recorded but nobody is alerted", file=sys.stderr)
     print(f"ok: {args.config}: {len(inventory.devices)} devices in {len(inventory.sites)} sites "
           f"from {len(inventory.files)} inventory files")
     return EXIT_OK

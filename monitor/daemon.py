@@ -211,6 +211,7 @@ class Daemon:
             "devices": sum(counts.values()),
             "up": counts["up"], "down": counts["down"], "pending": counts["pending"],
             "reloads": self.reloads,
+            "open_faults": len(self.faults.open_ids) if self.faults is not None else 0,
             "scheduler": {kind: vars(stats) for kind, stats in kinds.items()},
             "outputs": [_output_dict(s) for s in outputs],
         }
@@ -219,7 +220,8 @@ class Daemon:
         s = self.summary()
         lag = max((k["lag_max_s"] for k in s["scheduler"].values()), default=0.0)
         backlog = sum(o["queued_points"] + o["spooled_points"] for o in s["outputs"])
-        return (f"{s['devices']} devices: {s['up']} up, {s['down']} down, {s['pending']} pending; "
+        faults = f"; {s['open_faults']} open faults" if s.get("open_faults") else ""
+        return (f"{s['devices']} devices: {s['up']} up, {s['down']} down, {s['pending']} pending{faults}; "
                 f"lag {lag:.2f} s; output backlog {backlog} points")
 
     def _self_metrics(self) -> list[Sample]:
