@@ -422,14 +422,3 @@ def add_parsers(sub, finish) -> None:
     end.add_argument("--by", help="who ends it (default: your login name)")
     finish(end, "maintenance end")
 
-
-COMMANDS = {
-    "faults": "monitor.faults.cli:faults_command",
-    "faults show": "monitor.faults.cli:show_command",
-    "ack": "monitor.faults.cli:ack_command",
-    "resolve": "monitor.faults.cli:resolve_command",
-    "close": "monitor.faults.cli:close_command",
-    "maintenance add": "monitor.faults.cli:maintenance_add_command",
-    "maintenance list": "monitor.faults.cli:maintenance_list_command",
-    "maintenance end": "monitor.faults.cli:maintenance_end_command",
-}

@@ -541,39 +541,33 @@ class FaultStore:
     def acknowledge(self, fault_id: int, by: str, *, note: Optional[str] = None,
                     at: Optional[float] = None) -> Fault:
         """Someone took the fault. Again by the same person: no change (the note is still added)."""
-        by = _person(by)
-        at = self.clock() if at is None else at
-        with self._write():
-            fault = self.get(fault_id)
-            if fault.closed_at is not None:
-                raise FaultStateError(f"fault {fault_id} is already closed")
-            if fault.acknowledged_at is None:
-                self._db.execute("UPDATE fault SET acknowledged_at = ?, acknowledged_by = ? WHERE id = ?",
-                                 (at, by, fault_id))
-            elif fault.acknowledged_by != by:
-                raise FaultStateError(
-                    f"fault {fault_id} was already acknowledged by {fault.acknowledged_by} at "
-                    f"{_iso(fault.acknowledged_at, None)}; add a note instead if you are helping")
-            if note:
-                self._add_note(fault_id, by, note, at)
-            return self.get(fault_id)
+        return self._once(fault_id, by, note, at, "acknowledged", lambda fault: (
+            f"fault {fault_id} was already acknowledged by {fault.acknowledged_by} at "
+            f"{_iso(fault.acknowledged_at, None)}; add a note instead if you are helping"))
 
     def resolve(self, fault_id: int, by: str, *, note: Optional[str] = None, at: Optional[float] = None) -> Fault:
         """Resolved by hand (the condition may still hold; the rule then opens it again later)."""
+        def already(fault: Fault) -> str:
+            who = "automatically" if fault.resolved_by == AUTO else f"by {fault.resolved_by}"
+            return (f"fault {fault_id} was already resolved {who} at {_iso(fault.resolved_at, None)}; "
+                    f"close it with the analysis (netvigil close {fault_id} --by NAME --cause ... "
+                    f"--resolution ... --prevention ...)")
+        return self._once(fault_id, by, note, at, "resolved", already)
+
+    def _once(self, fault_id: int, by: str, note: Optional[str], at: Optional[float], step: str,
+              already: Callable[[Fault], str]) -> Fault:
+        """Set `<step>_at` / `<step>_by` (acknowledged, resolved) once: again by the same person
+        changes nothing (a retried click or command), by someone else is refused with `already`."""
         by = _person(by)
         at = self.clock() if at is None else at
         with self._write():
             fault = self.get(fault_id)
             if fault.closed_at is not None:
                 raise FaultStateError(f"fault {fault_id} is already closed")
-            if fault.resolved_at is None:
-                self._db.execute("UPDATE fault SET resolved_at = ?, resolved_by = ? WHERE id = ?", (at, by, fault_id))
-            elif fault.resolved_by != by:
-                who = "automatically" if fault.resolved_by == AUTO else f"by {fault.resolved_by}"
-                raise FaultStateError(
-                    f"fault {fault_id} was already resolved {who} at {_iso(fault.resolved_at, None)}; "
-                    f"close it with the analysis (netvigil close {fault_id} --by NAME --cause ... "
-                    f"--resolution ... --prevention ...)")
+            if getattr(fault, f"{step}_at") is None:
+                self._db.execute(f"UPDATE fault SET {step}_at = ?, {step}_by = ? WHERE id = ?", (at, by, fault_id))
+            elif getattr(fault, f"{step}_by") != by:
+                raise FaultStateError(already(fault))
             if note:
                 self._add_note(fault_id, by, note, at)
             return self.get(fault_id)
