@@ -68,6 +68,7 @@ class FaultManager:
         self._reprobing: dict[str, asyncio.Future] = {}
         self._tasks: set[asyncio.Task] = set()
         self._data_version: Optional[int] = None
+        self._calendar_due = 0.0  # next maintenance boundary worth a look (0: look now)
         self.stats = {"transitions": 0, "opened": 0, "symptoms": 0, "resolved": 0, "reprobes": 0,
                       "eval_seconds": 0.0, "samples": 0}
         self.set_inventory(devices)
@@ -302,6 +303,7 @@ class FaultManager:
             self.stats["opened"] += 1
         if maintenance is not None:
             self.maintenance_ids.add(fault.id)
+            self._calendar_due = 0.0
         events.append(self._event(fault, device, "symptom" if is_symptom else event))
         if not is_symptom and maintenance is None:
             alerts.append(self._alert_for(fault, device, event, heightened))
@@ -434,6 +436,7 @@ class FaultManager:
             return
         self._data_version = version
         self.calendar.set_store_windows(self.store.list_maintenance())
+        self._calendar_due = 0.0
         unresolved = {fault.id for fault in self.store.unresolved()}
         for key, fault_id in list(self.open_ids.items()):
             if fault_id not in unresolved:
@@ -469,6 +472,11 @@ class FaultManager:
             self._alert(self._alert_for(fault, device, kind, None, deadline=deadline))
 
     def _maintenance_over(self, now: float) -> None:
+        """Faults whose window ended while they were open alert now. Looked at only when a
+        window may have ended (a calendar boundary, or a window changed by command or API)."""
+        if not self.maintenance_ids or now < self._calendar_due:
+            return
+        self._calendar_due = self.calendar.next_change(now) or float("inf")
         for fault_id in list(self.maintenance_ids):
             fault = self.store.get(fault_id)
             device = self.devices.get(fault.device)
@@ -492,6 +500,7 @@ class FaultManager:
     def set_settings(self, settings, calendar) -> None:
         self.settings = settings
         self.calendar = calendar
+        self._calendar_due = 0.0
 
     # -- output ----------------------------------------------------------------------------------
 
