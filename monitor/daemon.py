@@ -385,9 +385,13 @@ class Daemon:
             rules = load_rules(settings.rules)
         except RulesError as exc:  # changed between `load` and here
             return "; ".join(exc.problems)
+        from monitor.faults.store import FaultError
+
         path = settings.state_dir / "faults.db"
         try:
             self.fault_store = FaultStore(path)
+        except FaultError as exc:  # unreadable, corrupt, or written by a newer netvigil
+            return str(exc)
         except (sqlite3.Error, OSError) as exc:
             return (f"fault records {path}: {exc}; state_dir must be writable by the daemon's user (a copy made "
                     f"as root needs chown)")
@@ -405,7 +409,10 @@ class Daemon:
             store=store, engine=RuleEngine(rules, devices, settings.rules),
             calendar=Calendar(settings.faults, store.list_maintenance()), settings=settings.faults,
             devices=devices, emit=self._submit, dispatcher=self.dispatcher, reprobe=self._reprobe)
-        restored = self.faults.restore()
+        try:
+            restored = self.faults.restore()
+        except (FaultError, sqlite3.Error) as exc:
+            return f"fault records {path}: {exc}"
         log.info("faults: %d rules, %d unresolved fault(s) carried over%s", len(rules.rules), restored,
                  f"; heightened watch: {self._watch}" if self._watch else "")
         if settings.api.enabled:
@@ -587,7 +594,11 @@ class Daemon:
         self._apply_ssh(old_settings.probes.ssh, settings)
         self.cfg = new
         self.states.set_inventory(new.inventory.devices)
-        self._apply_faults(old_settings, settings, new.inventory)
+        try:
+            self._apply_faults(old_settings, settings, new.inventory)
+        except Exception:  # noqa: BLE001 - the probes must still get the new inventory
+            log.exception("reload: rules, faults or notifications could not take the change; probing goes on "
+                          "with it")
         self.scheduler.settings = settings.scheduler
         self.scheduler.set_concurrency(concurrency(settings))
         self.scheduler.arm(all_batches(new.inventory, settings.scheduler.slot_s, self._watch_intervals()))

@@ -186,6 +186,10 @@ class FaultService:
         return window.to_dict(self.zone)
 
     def _refresh_calendar(self) -> None:
+        changed = getattr(self.manager, "maintenance_changed", None)
+        if changed is not None:  # the daemon's manager: also looks for faults whose window ended
+            changed()
+            return
         calendar = getattr(self.manager, "calendar", None)
         refresh = getattr(calendar, "set_store_windows", None)
         if refresh is not None:
@@ -230,7 +234,10 @@ class FaultService:
             raise BadRequest(f"{what}: {text[:40]!r} is out of range") from None
 
     def _shown(self, seconds: float) -> str:
-        return dt.datetime.fromtimestamp(seconds, self.zone).isoformat(timespec="seconds")
+        try:
+            return dt.datetime.fromtimestamp(seconds, self.zone).isoformat(timespec="seconds")
+        except (ValueError, OverflowError, OSError):  # a time outside what datetime can show
+            return f"{seconds:.0f} (unix seconds)"
 
     # -- daemon ---------------------------------------------------------------------------------
 

@@ -83,14 +83,14 @@ class FaultManager:
             for name in [name for name in table if name not in self.devices]:
                 del table[name]
         if dropped:
-            self._record(dropped)
+            self._apply(dropped)
 
     def set_rules(self, rules, settings) -> None:
         """Reload: the engine keeps the state of unchanged rules; removed rules' faults clear."""
         self.engine._settings = settings  # flap defaults, read when rules are prepared
         dropped = self.engine.set_rules(rules)
         if dropped:
-            self._record(dropped)
+            self._apply(dropped)
 
     def restore(self) -> int:
         """At start: unresolved faults from the store become firing rule state (so a condition
@@ -107,6 +107,8 @@ class FaultManager:
                 self.maintenance_ids.add(fault.id)
             if fault.rule in reachability_rules:
                 self.reach_fault[fault.device] = fault.id
+                # Down until it answers: its first answer then re-evaluates the devices behind it.
+                self.down[fault.device] = True
             by_time.setdefault(int(fault.opened_at * 1e9), []).append(key)
         orphaned = []
         for since_ns, keys in by_time.items():
@@ -122,7 +124,21 @@ class FaultManager:
                 if self.reach_fault.get(device) == fault.id:
                     del self.reach_fault[device]
         self._data_version = self.store.data_version()
+        self._resubmit(unresolved)
         return len(unresolved) - len(orphaned)
+
+    def _resubmit(self, unresolved) -> None:
+        """Hand the dispatcher every alerting fault again after a restart: an alert that was
+        still being grouped in memory when the daemon died is sent now, and escalation timers
+        resume. The dispatcher's sent-log makes this idempotent (what was sent is not repeated)."""
+        kept = set(self.open_ids.values())
+        for fault in unresolved:
+            if fault.id not in kept or fault.symptom_of is not None or fault.in_maintenance:
+                continue
+            device = self.devices.get(fault.device)
+            if device is not None:
+                self._alert(self._alert_for(fault, device, "reopen" if fault.occurrences > 1 else "open",
+                                            None))
 
     def _reachability_rules(self) -> set[str]:
         return {rule.name for rule in self.engine._rules.rules if rule.reachability}
@@ -224,10 +240,12 @@ class FaultManager:
             await self._reprobe(parents)
         except Exception:  # noqa: BLE001 - without fresh parents the children are judged on what is known
             log.exception("faults: re-probing %s failed", ", ".join(parents))
-        for device in devices:
-            held = self._held.pop(device, [])
-            if held:
-                self._record(self._parents_first(held))
+        held = [t for device in devices for t in self._held.pop(device, [])]
+        current = {rule.name for rule in self.engine._rules.rules} | {"flapping"}
+        # A reload while the re-probe ran may have removed the device or the rule.
+        held = [t for t in held if t.device in self.devices and t.rule in current]
+        if held:
+            self._record(self._parents_first(held))
 
     async def _reprobe(self, devices: Sequence[str]) -> None:
         """Probe `devices` once (the daemon feeds the results back through `process`); one probe
@@ -258,18 +276,40 @@ class FaultManager:
         sla = self._sla(heightened)
         events: list[Sample] = []
         alerts: list[Alert] = []
-        with self.store.transaction():
-            for transition in transitions:
-                if transition.action == "open":
-                    self._open(transition, now, heightened, sla, events, alerts)
-                elif transition.action == "update":
-                    self._update(transition, events, alerts)
-                elif transition.action == "clear":
-                    self._clear(transition, events, alerts)
+        saved = self._indexes()
+        try:
+            with self.store.transaction():
+                for transition in transitions:
+                    if transition.action == "open":
+                        self._open(transition, now, heightened, sla, events, alerts)
+                    elif transition.action == "update":
+                        self._update(transition, events, alerts)
+                    elif transition.action == "clear":
+                        self._clear(transition, events, alerts)
+        except Exception:  # noqa: BLE001 - e.g. the file locked past busy_timeout, or the disk full
+            self._rolled_back(saved, transitions)
+            return
         if events:
             self.emit(events)
         for alert in alerts:
             self._alert(alert)
+
+    def _indexes(self) -> tuple:
+        return (dict(self.open_ids), dict(self.reach_fault), set(self.symptom_ids), set(self.maintenance_ids),
+                dict(self.promote_after), dict(self.orphans))
+
+    def _rolled_back(self, saved: tuple, transitions: list[Transition]) -> None:
+        """The batch's transaction failed: put the indexes back and make the rule engine say it
+        again, so nothing is lost: opens fire again after their `for`, clears clear again."""
+        (self.open_ids, self.reach_fault, self.symptom_ids, self.maintenance_ids, self.promote_after,
+         self.orphans) = saved
+        for transition in transitions:
+            if transition.action == "open":
+                self.engine.reset(transition.key)
+            elif transition.action == "clear" and transition.key in self.open_ids:
+                self.engine.restore([transition.key], transition.time_ns)
+        log.exception("faults: could not record %d rule change(s); they are retried with the next samples",
+                      len(transitions))
 
     def _open(self, transition: Transition, now: float, heightened: Optional[str], sla, events, alerts) -> None:
         device = self.devices.get(transition.device)
@@ -289,7 +329,8 @@ class FaultManager:
         self.open_ids[transition.key] = fault.id
         if transition.reachability:
             self.reach_fault[device.name] = fault.id
-            self._link_orphans(device.name, fault.id)
+            if self.orphans and self.topology.children.get(device.name):
+                self._link_orphans(device.name, fault.id)
         if outcome == "existing":
             return
         event = "open" if outcome == "opened" else "reopen"
@@ -373,15 +414,16 @@ class FaultManager:
     def _recovered(self, devices: list[str]) -> None:
         """Parents answer again: re-probe the devices behind them that have open symptom faults;
         their next samples decide (clear quietly, or promote and alert)."""
-        recovery_ns = {name: self.observed_ns.get(name, 0) for name in devices}
-        behind: list[str] = []
+        recovery_ns: dict[str, int] = {}  # device behind a recovered parent -> that recovery's time
         for parent in devices:
-            descendants = set(self.topology.descendants(parent))
-            for key, fault_id in self.open_ids.items():
-                if fault_id in self.symptom_ids and key[0] in descendants:
-                    self.promote_after[fault_id] = max(self.promote_after.get(fault_id, 0), recovery_ns[parent])
-                    if key[0] not in behind:
-                        behind.append(key[0])
+            for name in self.topology.descendants(parent):
+                recovery_ns[name] = max(recovery_ns.get(name, 0), self.observed_ns.get(parent, 0))
+        found: dict[str, None] = {}  # ordered set
+        for key, fault_id in self.open_ids.items():  # one pass, however many parents recovered
+            if fault_id in self.symptom_ids and key[0] in recovery_ns:
+                self.promote_after[fault_id] = max(self.promote_after.get(fault_id, 0), recovery_ns[key[0]])
+                found[key[0]] = None
+        behind = list(found)
         if behind and self.reprobe is not None:
             log.info("faults: %s answer again; re-probing %d device(s) behind them", ", ".join(devices), len(behind))
             self._spawn(self._reprobe_quietly(behind))
@@ -414,7 +456,6 @@ class FaultManager:
         self.emit([self._event(fault, device, event)])
         if event == "resolve":
             self._manually_resolved(fault)
-        self._data_version = self.store.data_version()
 
     def _manually_resolved(self, fault) -> None:
         key = (fault.device, fault.rule, fault.instance)
@@ -496,6 +537,11 @@ class FaultManager:
 
     def _sla(self, heightened: Optional[str]):
         return self.settings.heightened_watch.sla if heightened else self.settings.sla
+
+    def maintenance_changed(self) -> None:
+        """A window was added or ended through the API: apply it now."""
+        self.calendar.set_store_windows(self.store.list_maintenance())
+        self._calendar_due = 0.0
 
     def set_settings(self, settings, calendar) -> None:
         self.settings = settings

@@ -38,11 +38,15 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, (int, float)):
         if value < 0:
             raise ValueError(f"{value} is negative; a duration is 0 or more")
+        if value > 1e12:  # also keeps float() of a 400-digit integer from raising OverflowError
+            raise ValueError("is far too long for a duration; write e.g. 90s, 5m, 2h or 1d")
         return float(value)
     if isinstance(value, str):
         found = _DURATION.match(value)
         if found:
-            return float(found.group(1)) * _UNIT_S[found.group(2)]
+            seconds = float(found.group(1)) * _UNIT_S[found.group(2)]
+            if seconds != float("inf"):
+                return seconds
     raise ValueError(f"{value!r} is not a duration; write e.g. 90s, 5m, 2h or 1d")
 
 

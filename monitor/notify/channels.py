@@ -261,6 +261,9 @@ class WebhookChannel:
             return Delivery(False, f"cannot connect: {exc.os_error.strerror or type(exc.os_error).__name__}")
         except aiohttp.ClientError as exc:
             return Delivery(False, f"HTTP request failed: {type(exc).__name__}")
+        except (ValueError, OSError) as exc:  # e.g. a header value with a newline; never quote it
+            return Delivery(False, f"the request could not be built or sent: {type(exc).__name__}; check the "
+                                   f"channel's url and headers", permanent=True)
         if 200 <= status < 300:
             return Delivery(True)
         if 400 <= status < 500 and status not in (408, 429):

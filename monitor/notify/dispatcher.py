@@ -85,6 +85,9 @@ def _episode(alert: Alert) -> int:
     return 0 if alert.event == "open" else _ms(alert.time)
 
 
+_LOOP_RETRY_S = 5.0  # pause after an unexpected error in a channel's delivery loop
+
+
 class AlertDispatcher:
     """Routes, groups, records, sends and escalates fault alerts (see the module docstring).
 
@@ -436,6 +439,19 @@ class AlertDispatcher:
         self._tasks.append(asyncio.create_task(close_after(task)))
 
     async def _sender(self, name: str) -> None:
+        """One channel's delivery loop; an unexpected error is logged and the loop goes on after a
+        pause (a channel must never stop for good while messages wait)."""
+        while True:
+            try:
+                await self._send_loop(name)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                log.exception("notifications: %s: delivery loop failed; retrying in %g s", name, _LOOP_RETRY_S)
+                await asyncio.sleep(_LOOP_RETRY_S)
+
+    async def _send_loop(self, name: str) -> None:
         channel, wake = self._channels[name], self._sender_wakes[name]
         recent: collections.deque[float] = collections.deque()  # attempt times within the rate window
         held_back = False  # the rate limit made due messages wait: fold them when it allows again

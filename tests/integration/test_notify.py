@@ -227,6 +227,23 @@ async def test_a_refused_message_is_recorded_as_failed_without_retries(dispatche
     assert len(webhook_receiver.requests) == 1
 
 
+async def test_a_header_that_cannot_be_sent_fails_the_message_not_the_channel(dispatchers, webhook_receiver):
+    """A header value with a newline (a YAML block scalar) makes aiohttp refuse the request:
+    recorded as failed, without quoting the secret value, and the channel goes on."""
+    bad = {"webhook": {"url": webhook_receiver.url, "headers": {"Authorization": "Bearer tok\nen-9"}},
+           "timeout_s": 5}
+    dispatcher = await dispatchers(settings({"tickets": bad, "good": hook(webhook_receiver, "good")},
+                                            [["tickets", "good"]]))
+    dispatcher.submit(opened(1, device("sw")))
+    await eventually(lambda: dispatcher.stats()["failed"] == 1 and dispatcher.stats()["sent"] == 1,
+                     what="one failure and one delivery")
+    [failed] = dispatcher.outbox.messages("tickets")
+    assert "could not be built" in failed.last_error and "en-9" not in failed.last_error
+    dispatcher.submit(opened(2, device("sw-2", "elsewhere")))
+    await eventually(lambda: len(dispatcher.outbox.messages("tickets")) == 2
+                     and dispatcher.outbox.messages("tickets")[1].status == "failed", what="the channel still working")
+
+
 async def test_the_rate_limit_folds_the_excess_into_one_later_summary(dispatchers, webhook_receiver):
     s = settings({"tickets": hook(webhook_receiver, "hook", rate_limit={"messages": 2, "per_s": 1})},
                  [["tickets"]], group_wait_s=0)
