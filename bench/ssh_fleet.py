@@ -422,7 +422,7 @@ def report_peer(ours: dict, theirs: dict, workers: int) -> None:
     ta, tb = ours["wall"] * workers / ours["sessions"], theirs["wall"] * workers / theirs["sessions"]
     ca, cb = ours["cpu"] / ours["sessions"] * 1000, theirs["cpu"] / theirs["sessions"] * 1000
     print(f"\n== {ours['sessions']} sessions x 4 commands, {workers} threads, same fleet, daemon stopped ==")
-    print(f"                          netvigil path   plain netmiko   ratio")
+    print("                          netvigil path   plain netmiko   ratio")
     print(f"  sessions/s              {a:10.1f}      {b:10.1f}      {a / b:5.1f}x")
     print(f"  thread time per session {ta:10.2f} s    {tb:10.2f} s    {tb / ta:5.1f}x shorter")
     print(f"  CPU per session (client){ca:10.0f} ms   {cb:10.0f} ms   {cb / ca:5.2f}x")
