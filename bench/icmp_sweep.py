@@ -1,6 +1,10 @@
 """Benchmark: netvigil's ICMP probe against fping (and icmplib) sweeping N loopback addresses.
 
 Run as root from the repository root:  .venv/bin/python -m bench.icmp_sweep [--sizes 1000 10000]
+                                         [--before GIT-REF]
+
+`--before REF` adds netvigil's probe as it was at that commit (probes/icmp.py read with git
+show), swept in the same rounds, so a change to the probe is printed before/after side by side.
 
 For each N it sweeps 127.1.0.0/16 addresses (the kernel answers all of 127/8) plus one host
 with a known 50 ms delay in a network namespace (tests/netlab.py: a userspace responder,
@@ -19,6 +23,7 @@ import contextlib
 import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,19 +54,33 @@ def _cpu_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def sweep_netvigil(addresses: list[str], slow: str, mode: str = "privileged") -> dict:
+def probe_module_at(ref: str):
+    """probes/icmp.py as it was at git `ref`, loaded as a module of its own."""
+    import importlib.util
+
+    source = subprocess.run(["git", "show", f"{ref}:probes/icmp.py"], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parent.parent).stdout
+    spec = importlib.util.spec_from_loader(f"icmp_at_{ref}", loader=None)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    exec(compile(source, f"probes/icmp.py@{ref}", "exec"), module.__dict__)  # noqa: S102 - our own history
+    return module
+
+
+async def sweep_netvigil(addresses: list[str], slow: str, mode: str = "privileged", module=icmp,
+                         label: str = "netvigil") -> dict:
     settings = IcmpSettings(count=1, timeout_s=1.0, interval_s=30, mode=mode)
-    pinger = icmp.Pinger(settings.mode, settings.payload_bytes, settings.max_rate_pps)
+    pinger = module.Pinger(settings.mode, settings.payload_bytes, settings.max_rate_pps)
     mode = pinger.open()
     await pinger.start()
     targets = [Target(a, a, {"device": a}) for a in addresses] + [Target("slow", slow, {"device": "slow"})]
     cpu0, wall0 = _cpu_self(), time.perf_counter()
-    samples = await icmp.probe(pinger, targets, settings)
+    samples = await module.probe(pinger, targets, settings)
     wall, cpu = time.perf_counter() - wall0, _cpu_self() - cpu0
     pinger.close()
     down = sum(1 for s in samples[:-1] if not s.fields["up"])
     slow_rtt = samples[-1].fields.get("rtt_avg_ms")
-    return {"tool": f"netvigil ({mode})", "wall": wall, "cpu": cpu, "echoes": len(targets),
+    return {"tool": f"{label} ({mode})", "wall": wall, "cpu": cpu, "echoes": len(targets),
             "false_down": down, "slow_rtt": slow_rtt}
 
 
@@ -129,7 +148,10 @@ def main() -> int:
     parser.add_argument("--no-unprivileged", action="store_true",
                         help="skip the ping-socket sweep (it widens net.ipv4.ping_group_range for the run "
                              "and restores it afterwards)")
+    parser.add_argument("--before", metavar="GIT-REF",
+                        help="also sweep with probes/icmp.py as it was at this commit (before/after)")
     args = parser.parse_args()
+    before = probe_module_at(args.before) if args.before else None
     if os.geteuid() != 0:
         print("bench/icmp_sweep.py needs root (raw sockets for fping/icmplib, a network namespace)")
         return 1
@@ -142,6 +164,10 @@ def main() -> int:
             runs: dict[str, list[dict]] = {}
             for _ in range(args.rounds):
                 for result in (sweep_fping(addresses, slow), asyncio.run(sweep_netvigil(addresses, slow))):
+                    runs.setdefault(result["tool"], []).append(result)
+                if before is not None:
+                    result = asyncio.run(sweep_netvigil(addresses, slow, module=before,
+                                                        label=f"netvigil at {args.before}"))
                     runs.setdefault(result["tool"], []).append(result)
                 if not args.no_unprivileged:
                     with ping_sockets_allowed():
@@ -157,7 +183,13 @@ def main() -> int:
                   f"{'f.down':>6} {'50ms host':>9}")
             for result in best.values():
                 print(_row(result, reference))
-            ours = [r for tool, results in runs.items() if tool.startswith("netvigil") for r in results]
+            print(f"  spread over {args.rounds} rounds (min / median / max):")
+            for tool, results in runs.items():
+                walls = sorted(r["wall"] for r in results)
+                per_echo = sorted(r["cpu"] / r["echoes"] * 1e6 for r in results)
+                print(f"  {tool:<34} wall {walls[0]:.3f} / {statistics.median(walls):.3f} / {walls[-1]:.3f} s, "
+                      f"CPU/echo {per_echo[0]:.1f} / {statistics.median(per_echo):.1f} / {per_echo[-1]:.1f} us")
+            ours = [r for tool, results in runs.items() if tool.startswith("netvigil (") for r in results]
             worst_false = max(r["false_down"] for r in ours)
             slow_errors = [abs(r["slow_rtt"] - DELAY_MS) if r["slow_rtt"] is not None else float("inf") for r in ours]
             print(f"  netvigil over all {len(ours)} sweeps: false downs max {worst_false}, "

@@ -35,7 +35,7 @@ class IcmpSettings(BaseModel):
     count: int = Field(20, ge=1, le=1000, description="echo requests per device per run")
     echo_interval_ms: float = Field(50.0, ge=1, le=10_000, description="spacing of the echoes to one device")
     timeout_s: float = Field(1.0, gt=0, le=60, description="wait for each reply")
-    payload_bytes: int = Field(56, ge=8, le=1472, description="ICMP payload size (56 like ping; the first 4 bytes carry a token)")
+    payload_bytes: int = Field(56, ge=8, le=1472, description="ICMP payload size (56 like ping; the first 8 bytes carry a random token)")
     mode: Literal["auto", "unprivileged", "privileged"] = Field(
         "auto", description="auto: ping sockets if permitted, else raw sockets")
     max_rate_pps: int = Field(20_000, ge=1, le=1_000_000, description="echo requests per second, all devices together")

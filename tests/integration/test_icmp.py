@@ -229,3 +229,68 @@ def test_a_name_server_that_never_answers_does_not_hold_up_literal_addresses(tmp
     # The failure is remembered: the second run does not ask the silent server again.
     assert answer["cached"] is True
     assert answer["second"][1]["result_code"] == ResultCode.RESOLVE_FAILED
+
+
+FORGERY_SCRIPT = r"""
+import asyncio, json, subprocess, sys
+sys.path.insert(0, sys.argv[1])
+from probes import icmp
+from probes.base import Target
+from probes.icmp_settings import IcmpSettings
+
+mode, victim, live = sys.argv[2], sys.argv[3], sys.argv[4].split(",")
+forger = subprocess.Popen([sys.executable, sys.argv[5], "--impersonate", victim], stdout=subprocess.PIPE,
+                          text=True)
+assert forger.stdout.readline().strip() == "ready"
+
+async def main():
+    pinger = icmp.Pinger(mode)
+    pinger.open()
+    await pinger.start()
+    runs = []
+    targets = [Target(a, a, {"device": a}) for a in live + [victim]]
+    for _ in range(5):
+        samples = await icmp.probe(pinger, targets, IcmpSettings(count=5, echo_interval_ms=30, timeout_s=0.5))
+        runs.append({s.tags["device"]: s.fields for s in samples})
+    pinger.close()
+    return {"mode": pinger.mode, "runs": runs}
+
+answer = asyncio.run(main())
+forger.terminate()
+answer["forger"] = json.loads(forger.communicate(timeout=10)[0].strip().splitlines()[-1])
+print(json.dumps(answer))
+"""
+
+
+@pytest.mark.parametrize("mode", ["privileged", "unprivileged"])
+def test_forged_replies_cannot_make_a_dropped_device_look_up(mode, tmp_path):
+    # A forger that sees the echo requests to the other devices answers for a device whose
+    # traffic nftables drops: with the observed tokens' neighbours (what a counter would use
+    # next), replays of observed payloads, and duplicates of the real replies. All of it runs
+    # inside a namespace of this test: its own loopback, nft table and ping_group_range.
+    require_root()
+    from tests.support import REPO
+
+    script = tmp_path / "forgery.py"
+    script.write_text(FORGERY_SCRIPT)
+    victim, live = "127.0.0.9", [f"127.0.0.{n}" for n in range(2, 8)]
+    with netns_hosts({"unused": SILENT}) as lab:
+        subprocess.run(lab.exec_argv("sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=0",
+                                     "net.ipv4.ping_group_range=0 2147483647"), check=True)
+        subprocess.run(lab.exec_argv("nft", "-f", "-"), check=True, text=True,
+                       input=f"table inet forgery {{\n chain in {{\n type filter hook input priority 0;\n"
+                             f" ip daddr {victim} drop\n }}\n}}\n")
+        result = subprocess.run(
+            lab.exec_argv(str(VENV_BIN / "python"), str(script), str(REPO), mode, victim, ",".join(live),
+                          str(REPO / "tests" / "icmp_forger.py")),
+            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["mode"] == mode
+    assert answer["forger"]["requests_seen"] >= 5 * 5 * len(live) * 0.9  # it saw (almost) every request
+    assert answer["forger"]["forged_sent"] > 1000
+    victim_runs = [run[victim] for run in answer["runs"]]
+    assert [(f["up"], f["received"]) for f in victim_runs] == [(0, 0)] * 5
+    # The live devices count each real echo once: duplicates and forged neighbours add nothing.
+    assert [(run[a]["up"], run[a]["received"]) for run in answer["runs"] for a in live] == \
+        [(1, 5)] * (5 * len(live))

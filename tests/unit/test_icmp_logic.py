@@ -63,22 +63,38 @@ def _ones_complement_sum(data: bytes) -> int:
     return total
 
 
-@pytest.mark.parametrize("token", [0, 1, 0xFFFF, 0x10000, 0xDEADBEEF, 0xFFFFFFFF])
-@pytest.mark.parametrize("payload", [8, 56, 57])
-def test_raw_ipv4_packet_has_a_valid_checksum(token, payload):
+def _raw_ipv4_socket(payload: int) -> _FamilySocket:
     family_socket = _FamilySocket.__new__(_FamilySocket)  # packet format only, no socket
     family_socket.family, family_socket.privileged, family_socket.ident = socket.AF_INET, True, 0x1234
-    family_socket._pad = bytes(payload - 4)
+    family_socket._pad = bytes(max(payload - 8, 0))
     family_socket._pad_sum = sum(struct.unpack(f"!{len(family_socket._pad) // 2}H",
                                                family_socket._pad[: len(family_socket._pad) // 2 * 2]))
     family_socket.echo_type, family_socket._needs_checksum, family_socket._strips_ip_header = 8, True, False
-    packet = family_socket.packet(token)
+    return family_socket
+
+
+@pytest.mark.parametrize("token", [bytes(8), b"\xff" * 8, bytes.fromhex("deadbeef00010203"), bytes.fromhex("0000ffff0000ffff")])
+@pytest.mark.parametrize("seq", [0, 1, 0xFFFF])
+@pytest.mark.parametrize("payload", [8, 56, 57])
+def test_raw_ipv4_packet_has_a_valid_checksum(token, seq, payload):
+    family_socket = _raw_ipv4_socket(payload)
+    packet = family_socket.packet(token, seq)
     padded = packet + (b"\0" if len(packet) % 2 else b"")
     assert _ones_complement_sum(padded) == 0xFFFF  # a valid Internet checksum sums to all ones
-    assert struct.unpack_from("!BBxxHHI", packet) == (8, 0, 0x1234, token & 0xFFFF, token)
+    assert struct.unpack_from("!BBxxHH", packet) == (8, 0, 0x1234, seq)
+    assert packet[8:16] == token and len(packet) == 8 + max(payload, 8)
 
     # The reply the kernel would hand a raw socket: IP header, then type 0 with our token.
     reply = bytes([0x45]) + bytes(19) + bytes([0, 0]) + packet[2:]
-    assert family_socket.parse(reply) == (token, False)
+    assert family_socket.parse(reply) == (token, 0x1234, seq, False)
     other = bytes([0x45]) + bytes(19) + bytes([0, 0, 0, 0]) + struct.pack("!H", 0x9999) + packet[6:]
-    assert family_socket.parse(other) is None  # another process's identifier
+    assert family_socket.parse(other) == (token, 0x9999, seq, False)  # the pinger refuses the identifier
+
+
+def test_an_unreachable_quoting_our_echo_gives_its_token_and_a_short_quote_nothing():
+    family_socket = _raw_ipv4_socket(56)
+    echo = family_socket.packet(b"12345678", 7)
+    quoted_ip = bytes([0x45]) + bytes(19)
+    error = bytes([0x45]) + bytes(19) + bytes([3, 1, 0, 0, 0, 0, 0, 0]) + quoted_ip + echo
+    assert family_socket.parse(error) == (b"12345678", 0x1234, 7, True)
+    assert family_socket.parse(error[:20 + 8 + 20 + 12]) is None  # the quote ends inside the token
