@@ -41,6 +41,9 @@ log = logging.getLogger("netvigil")
 SELF_METRICS_INTERVAL_S = 10.0
 FAULT_HOUSEKEEPING_S = 2.0  # SLA clocks, CLI changes, time-based clears: seconds matter (3 min to acknowledge)
 PRUNE_INTERVAL_S = 86_400.0
+# SIGHUPs closer together than this become one reload (an editor saving twice, a deployment
+# script signalling in a loop): 50 signals in a second used to be 50 full reloads back to back.
+RELOAD_SETTLE_S = 0.3
 
 
 def _watch_interval(interval_s: float, watch_s: Optional[float], run_s: float = 0.0) -> float:
@@ -124,6 +127,8 @@ class Daemon:
         self.control: Optional[ControlServer] = None
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
+        self._reload_wanted = asyncio.Event()
+        self._reloader: Optional[asyncio.Task] = None
         self._background: set[asyncio.Task] = set()
         self._swap_buffer: Optional[list[Sample]] = None
         self.started_at = time.time()
@@ -348,7 +353,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
 
         if self.notifier.watchdog_interval_s:
             # From the event loop itself: if the loop is stuck, systemd stops hearing from us.
@@ -505,6 +510,21 @@ class Daemon:
         log.info("stopped")
         self.notifier.close()
         return EXIT_OK
+
+    def request_reload(self) -> None:
+        """SIGHUP: reload soon. Signals that arrive before or during a reload are served by one
+        more reload after it (the file may have changed again), never by one each."""
+        self._reload_wanted.set()
+        if self._reloader is None or self._reloader.done():
+            self._reloader = asyncio.create_task(self._reload_when_settled())
+            self._background.add(self._reloader)
+            self._reloader.add_done_callback(self._background.discard)
+
+    async def _reload_when_settled(self) -> None:
+        while self._reload_wanted.is_set():
+            await asyncio.sleep(RELOAD_SETTLE_S)
+            self._reload_wanted.clear()
+            await self.reload()
 
     async def reload(self) -> None:
         async with self._reload_lock:

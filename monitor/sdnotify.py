@@ -13,6 +13,9 @@ import time
 from typing import Mapping, Optional
 
 
+SEND_TIMEOUT_S = 0.2
+
+
 class Notifier:
     """Talks to systemd if $NOTIFY_SOCKET is set; silently does nothing otherwise."""
 
@@ -38,6 +41,11 @@ class Notifier:
             return False
         if self._socket is None:
             self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            # The daemon sends from its event loop. A receiver that stopped reading (its queue
+            # holds net.unix.max_dgram_qlen = 10 datagrams) blocked a plain sendto forever and
+            # froze probing, status and SIGTERM; a message that cannot go out in this time is
+            # dropped instead (systemd itself always reads).
+            self._socket.settimeout(SEND_TIMEOUT_S)
         try:
             self._socket.sendto("\n".join(assignments).encode(), self._address)
             return True

@@ -38,3 +38,20 @@ def test_without_notify_socket_nothing_is_sent_and_no_watchdog():
 
 def test_watchdog_meant_for_another_pid_is_ignored():
     assert Notifier({"WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"}).watchdog_interval_s is None
+
+
+def test_a_receiver_that_stopped_reading_never_blocks_the_sender(tmp_path):
+    import threading
+
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(tmp_path / "notify.sock"))  # bound, never read: its queue fills up
+    notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock")})
+    results: list[bool] = []
+    sender = threading.Thread(target=lambda: results.extend(notifier.notify(f"STATUS={n}") for n in range(30)),
+                              daemon=True)
+    sender.start()
+    sender.join(30)  # a blocking send would never return
+    assert not sender.is_alive()
+    assert results[0] is True and results[-1] is False  # the first went out, the overflow was dropped
+    notifier.close()
+    receiver.close()
