@@ -49,6 +49,10 @@ _SETTINGS_ONLY_FIELDS = {kind: frozenset(settings.model_fields) - frozenset(over
 Overrides = Mapping[str, Any]  # probe kind -> its override model
 _LEVEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # it becomes a tag key in every sample
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Longer than any real name (a full Chinese site path is 20-40 characters), short enough that
+# a device's tags never approach a metrics server's line and series-key limits (InfluxDB:
+# 64 KiB per series key; a 300 KB name made it refuse whole batches of other devices' data).
+MAX_NAME_LENGTH = 200
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
 _SUGGESTION_BUDGET = 100  # "did you mean" scans every name; stop offering after this many misses
 
@@ -112,18 +116,30 @@ def address_key(address: str) -> Optional[str]:
     return name.lower()
 
 
+def length_problem(value: str) -> Optional[str]:
+    """Why `value` is too long to be a name or a tag, or None."""
+    if len(value) <= MAX_NAME_LENGTH:
+        return None
+    return (f"{shown_value(value)} is {len(value):,} characters long; names, site levels and tags may have at most "
+            f"{MAX_NAME_LENGTH} (they go into every sample and alert, and a metrics server refuses a line that "
+            f"is too long); shorten it")
+
+
 def name_problem(value: Any) -> Optional[str]:
     """Why `value` cannot be a device or site name, or None."""
-    if value.__class__ is str and value and value.strip() == value and not _CONTROL.search(value):
+    if (value.__class__ is str and value and len(value) <= MAX_NAME_LENGTH and value.strip() == value
+            and not _CONTROL.search(value)):
         return None  # the common case, checked in one go
     if not isinstance(value, str):
         hint = "; write it in quotes" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
         return f"must be a string (got {shown_value(value)}){hint}"
     if not value.strip():
         return "must not be empty"
+    if len(value) > MAX_NAME_LENGTH:
+        return length_problem(value)
     if value != value.strip():
-        return f"{value!r} has spaces at the start or end"
-    return f"{value!r} contains a control character"
+        return f"{shown_value(value)} has spaces at the start or end"
+    return f"{shown_value(value)} contains a control character"
 
 
 def find_cycles(parents: Mapping[str, Sequence[str]]) -> list[list[str]]:
@@ -378,7 +394,13 @@ class _Resolver:
                 self.problem(doc, fi, path + ("level",), f"{level!r} must be letters, digits and '_', not starting "
                                                          "with a digit (it becomes a tag key)")
                 level = None
+        if level is not None and length_problem(level):
+            self.problem(doc, fi, path + ("level",), length_problem(level))
+            level = None
         label = self.text(entry, "label", doc, fi, path, required=False)
+        if label is not None and length_problem(label):
+            self.problem(doc, fi, path + ("label",), length_problem(label))
+            label = None
         overrides = self.overrides(entry.get("defaults"), doc, fi, path + ("defaults",))
         if name is not None:
             self.raw_sites.append(_RawSite(name, parent, level, label, overrides, doc, fi, path))
@@ -437,6 +459,8 @@ class _Resolver:
         for index, tag in enumerate(value):
             if not isinstance(tag, str) or not tag.strip():
                 self.problem(doc, fi, path + (index,), f"must be a non-empty string (got {shown_value(tag)})")
+            elif length_problem(tag):
+                self.problem(doc, fi, path + (index,), length_problem(tag))
             elif tag not in tags:
                 tags.append(tag)
         return tuple(tags)

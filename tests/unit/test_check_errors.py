@@ -98,6 +98,13 @@ CASES = {
     "inventory_settings_only_key": [
         "inventory.yaml:5: classes.camera.icmp.echo_interval_ms: 'echo_interval_ms' can only be set for all "
         "devices, in probes.icmp of the settings file"],
+    "inventory_name_too_long": [
+        "inventory.yaml:5: devices[0].name: '会议室终端-很长的名字很长的名字很长的名字很长的名字很长的名字很长的名字很长的名字很长的名字很长的名字很长的名字很...' "
+        "is 306 characters long; names, site levels and tags may have at most 200 (they go into every sample and "
+        "alert, and a metrics server refuses a line that is too long); shorten it",
+        "inventory.yaml:9: devices[0].tags[1]: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' is 201 "
+        "characters long; names, site levels and tags may have at most 200 (they go into every sample and alert, "
+        "and a metrics server refuses a line that is too long); shorten it"],
     "inventory_numeric_name": [
         "inventory.yaml:5: devices[0].name: must be a string (got 101); write it in quotes"],
     "inventory_syntax_error": [
@@ -204,3 +211,19 @@ def test_an_internal_error_is_one_line_without_traceback(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.startswith("netvigil check: internal error RuntimeError at ")
     assert "hunter2" not in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_a_300_kb_device_name_is_refused_in_one_short_line(tmp_path, monkeypatch, capsys):
+    # A name this long passed `check` and made the metrics server refuse every batch that held
+    # one of its samples, losing other devices' data with it.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "netvigil.yaml").write_text("inventory: [inventory.yaml]\n")
+    (tmp_path / "inventory.yaml").write_text(
+        "sites:\n  - {name: room}\ndevices:\n"
+        f"  - {{name: {'n' * 300_000}, address: 192.0.2.1, class: switch, site: room}}\n"
+        f"  - {{name: ok, address: 192.0.2.2, class: switch, site: room, parent: {'p' * 201}}}\n")
+    assert cli.main(["check", "-c", "netvigil.yaml"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("inventory.yaml:4: devices[0].name: 'nnnn") and "300,000 characters long" in lines[0]
+    assert lines[1].startswith("inventory.yaml:5: devices[1].parent: 'pppp") and "201 characters" in lines[1]
+    assert all(len(line) < 400 for line in lines)
