@@ -26,6 +26,7 @@ from monitor.outputs import Outputs
 from monitor.scheduler import Batch, ProbeScheduler, plan
 from monitor.sdnotify import Notifier
 from monitor.state import DeviceStates
+from monitor.statefiles import PRIVATE_UMASK, make_private
 from probes import icmp
 from probes.base import ProbeError, Sample, Target
 from probes.snmp import SnmpPoller
@@ -301,6 +302,10 @@ class Daemon:
         state_dir = settings.state_dir
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
+            loosened = make_private(state_dir)
+            if loosened:
+                log.warning("state_dir %s: %d file(s) readable by others made owner-only: %s", state_dir,
+                            len(loosened), ", ".join(loosened[:10]) + (", ..." if len(loosened) > 10 else ""))
             self.control = ControlServer(self._control_socket_path(), self)
             await self.control.start()
         except AlreadyRunning as exc:
@@ -734,4 +739,5 @@ def run_command(args) -> int:
                   len(exc.problems), args.config)
         return EXIT_CONFIG
     logsetup.configure(cfg.settings.log_level)
+    os.umask(PRIVATE_UMASK)  # what the unit's UMask=0077 does, for a daemon started by hand
     return asyncio.run(Daemon(cfg).run())

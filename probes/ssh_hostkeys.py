@@ -104,7 +104,7 @@ class HostKeyStore:
         line = f"{known_hosts_name(host, port)} {' '.join(key_line.split()[:2])} {comment}\n"
         with self._lock:
             self.tofu_path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.tofu_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self.tofu_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # host keys are ours alone
             try:
                 os.write(fd, line.encode())
                 os.fsync(fd)
