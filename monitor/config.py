@@ -287,6 +287,15 @@ def _holds_secret(annotation: Any, depth: int = 0) -> bool:
 
 # ----------------------------------------------------------------------------- sources
 
+def _is_mapping(data: Any, loc: Sequence[Any]) -> bool:
+    """Whether `loc` leads to a mapping in nested `data` (a section, not a value)."""
+    for part in loc:
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return isinstance(data, dict)
+
+
 def _depth(data: Any, loc: Sequence[Any]) -> int:
     """How many leading parts of `loc` exist in nested `data`."""
     depth = 0
@@ -397,7 +406,9 @@ class _Origins:
             return self.document.where(loc), False  # absent everywhere (a required key): the file is where to add it
         if env and env >= max(secret, yaml_):
             return f"environment {self._closest(self.env_names, loc)}", False
-        if secret and secret >= yaml_:
+        if secret and secret >= yaml_ and not (secret == yaml_ == len(loc) and _is_mapping(self.secret_data, loc)):
+            # (A problem with a whole section, e.g. probes.ssh's timings, belongs to the settings
+            # file even when a secret file fills in a password somewhere inside that section.)
             return f"secret file {self._closest(self.secret_files, loc)}", True
         return self.document.where(loc), False
 

@@ -225,6 +225,16 @@ def test_a_secret_is_not_shown_when_its_section_is_invalid(site, monkeypatch, ca
     assert "netvigil.yaml:4: outputs.influxdb.gzip: must be true or false (got 'maybe')" in output
 
 
+def test_a_section_problem_is_placed_in_the_settings_file_not_in_a_secret_file_inside_it(site, monkeypatch):
+    # The password comes from a secret file; the timings that clash are in the settings file.
+    secret_file(site / "creds", "probes__ssh__credentials__admin__password", SECRET)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(site / "creds"))
+    path = write_settings(site, "probes:\n  ssh:\n    interval_s: 60\n    session_timeout_s: 120\n"
+                                "    credentials:\n      admin: {username: admin}\n")
+    assert problems_of(path) == [
+        f"{path}:2: probes.ssh: session_timeout_s = 120 s must be shorter than interval_s = 60 s"]
+
+
 def test_a_secret_value_quoted_by_another_field_is_masked(site, monkeypatch, capsys, caplog):
     # Last line of defence: the same text pasted into a non-secret field is still masked.
     monkeypatch.setenv("NETVIGIL_OUTPUTS__INFLUXDB__TOKEN", SECRET)
