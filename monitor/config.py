@@ -263,6 +263,22 @@ def _annotation_at(model: type[BaseModel], loc: Sequence[Any]) -> Any:
     return annotation
 
 
+def booleans_for_numbers(model: type[BaseModel], data: Any, loc: tuple = ()) -> list[tuple[tuple, str]]:
+    """(loc, message) of every true/false written where a number belongs. pydantic's lax mode
+    reads `count: true` as 1 and `timeout_s: false` as 0, which is never what a person meant."""
+    if isinstance(data, dict):
+        return [found for key, value in data.items() for found in booleans_for_numbers(model, value, loc + (key,))]
+    if isinstance(data, list):
+        return [found for index, value in enumerate(data)
+                for found in booleans_for_numbers(model, value, loc + (index,))]
+    if isinstance(data, bool):
+        annotation = _strip_optional(_annotation_at(model, loc))
+        if annotation in (int, float):
+            words = "must be a whole number" if annotation is int else "must be a number"
+            return [(loc, f"{words} (got {shown_value(data)})")]
+    return []
+
+
 def known_keys_at(model: type[BaseModel], loc: Sequence[Any]) -> list[str]:
     model_type = _unwrap(_annotation_at(model, loc))
     if isinstance(model_type, type) and issubclass(model_type, BaseModel):
@@ -510,13 +526,17 @@ def _validate(path: Path) -> tuple[Optional[Settings], _Origins, list[str]]:
     configured_secrets, secret_dirs = _secret_dirs(data, document, base, problems)
     origins = _Origins(document, data, secret_dirs)
     problems += origins.problems + origins.unknown_env_problems()
+    booleans = booleans_for_numbers(Settings, data)
+    problems += [f"{document.where(loc)}: {yamlfile.format_path(loc)}: {message}" for loc, message in booleans]
+    said = {loc for loc, _ in booleans}
     settings = None
     if not origins.problems:
         try:
             # $CREDENTIALS_DIRECTORY is added by Settings.settings_customise_sources itself.
             settings = Settings(_secrets_dir=configured_secrets, **data)
         except ValidationError as exc:
-            problems += [origins.describe(error) for error in exc.errors(include_url=False)]
+            problems += [origins.describe(error) for error in exc.errors(include_url=False)
+                         if tuple(error["loc"]) not in said]
         except SettingsError as exc:
             problems.append(f"{path}: {exc}")
     if settings is not None:

@@ -22,7 +22,8 @@ from typing import Any, Mapping, Optional, Sequence
 
 from pydantic import ValidationError
 
-from monitor.config import ConfigError, describe_error, did_you_mean, shown_value, unknown_key
+from monitor.config import (ConfigError, booleans_for_numbers, describe_error, did_you_mean, shown_value,
+                            unknown_key)
 from monitor.yamlfile import Document, format_path
 from probes.base import Target
 from probes.icmp_settings import IcmpOverride, IcmpSettings
@@ -114,6 +115,10 @@ def address_key(address: str) -> Optional[str]:
     if labels[-1].isdigit() or not all(_HOST_LABEL.match(label) for label in labels):
         return None
     return name.lower()
+
+
+class _BooleanProblems(list):
+    """An override's true/false values where numbers belong (cached like validation errors)."""
 
 
 def length_problem(value: str) -> Optional[str]:
@@ -283,14 +288,19 @@ class _Resolver:
         result = self._override_cache.get(key) if key is not None else None
         model = _PROBE_KINDS[kind][0]
         if result is None:
+            booleans = booleans_for_numbers(model, value)
             try:
-                result = model.model_validate(value)
+                result = _BooleanProblems(booleans) if booleans else model.model_validate(value)
             except ValidationError as exc:
                 result = exc.errors(include_url=False)
             if key is not None:
                 self._override_cache[key] = result
         if isinstance(result, model):
             return result if self.references_known(kind, result, doc, fi, path) else None
+        if isinstance(result, _BooleanProblems):
+            for loc, message in result:
+                self.problem(doc, fi, path + loc, message)
+            return None
         for error in result:
             loc = tuple(error["loc"])
             if error["type"] == "extra_forbidden" and loc and loc[-1] in _SETTINGS_ONLY_FIELDS[kind]:

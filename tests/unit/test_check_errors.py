@@ -29,6 +29,9 @@ CASES = {
         "netvigil.yaml:2: log_level: must be one of 'debug', 'info', 'warning' or 'error' (got 'verbose')"],
     "settings_count_zero": [
         "netvigil.yaml:4: probes.icmp.count: must be >= 1 (got 0)"],
+    "settings_count_true": [
+        "netvigil.yaml:4: probes.icmp.count: must be a whole number (got true)",
+        "netvigil.yaml:5: probes.icmp.timeout_s: must be a number (got false)"],
     "settings_wrong_type": [
         "netvigil.yaml:4: probes.icmp.timeout_s: must be a number (got 'fast')"],
     "settings_run_longer_than_interval": [
@@ -105,6 +108,9 @@ CASES = {
         "inventory.yaml:9: devices[0].tags[1]: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' is 201 "
         "characters long; names, site levels and tags may have at most 200 (they go into every sample and alert, "
         "and a metrics server refuses a line that is too long); shorten it"],
+    "inventory_count_true": [
+        "inventory.yaml:4: sites[0].defaults.snmp.retries: must be a whole number (got true)",
+        "inventory.yaml:11: devices[0].icmp.count: must be a whole number (got true)"],
     "inventory_numeric_name": [
         "inventory.yaml:5: devices[0].name: must be a string (got 101); write it in quotes"],
     "inventory_syntax_error": [
