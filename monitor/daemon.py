@@ -216,6 +216,7 @@ class Daemon:
             "icmp_mode": self.pinger.mode if self.pinger else None,
             "devices": sum(counts.values()),
             "up": counts["up"], "down": counts["down"], "pending": counts["pending"],
+            "unmonitored": counts["unmonitored"],
             "reloads": self.reloads,
             "open_faults": len(self.faults.open_ids) if self.faults is not None else 0,
             "scheduler": {kind: vars(stats) for kind, stats in kinds.items()},

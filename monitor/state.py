@@ -2,7 +2,7 @@
 
 Rows are plain dicts (the JSON the control socket serves and `status --json` prints), so
 the daemon, the embedded store and the command line share one shape:
-device, address, class, site, state (up/down/pending), rtt_avg_ms, loss_pct, jitter_ms,
+device, address, class, site, state (up/down/pending/unmonitored), rtt_avg_ms, loss_pct, jitter_ms,
 last_probe (ISO time), last_seen (last time it answered), since (when the state began),
 error (why it produced no reply, when known); snmp (ok, or the kind of the last SNMP poll's
 error, e.g. timeout or auth; null when SNMP is not polled) and snmp_error (the sentence);
@@ -31,7 +31,26 @@ SSH_STATES = {0: "ok", 1: "timeout", 2: "refused", 3: "resolve_failed", 4: "auth
 # measurement -> (state column, its sentence column, error code names)
 _HEALTH = {"snmp": ("snmp", "snmp_error", SNMP_STATES), "ssh": ("ssh", "ssh_error", SSH_STATES)}
 
-_STATE_RANK = {"down": 0, "up": 1, "pending": 2}
+_STATE_RANK = {"down": 0, "up": 1, "pending": 2, "unmonitored": 3}
+STATES = tuple(_STATE_RANK)
+
+# Codes that mean the device itself did not answer (as opposed to answering with an error:
+# a refused login or a wrong SNMPv3 key still proves the device is there).
+_SILENT = {"snmp": {1, 2, 3}, "ssh": {1, 3}}  # timeout, send_failed, resolve_failed
+
+
+def answered(measurement: str, error_code: int) -> bool:
+    """Whether an `snmp` or `ssh` sample shows the device answering: the reachability of a device
+    whose ICMP is disabled (ICMP blocked by a firewall, but managed over SNMP or SSH)."""
+    return error_code not in _SILENT.get(measurement, ())
+
+
+def first_state(device) -> str:
+    """State of a device nothing is known about yet: pending, or unmonitored when no probe that
+    tells reachability (ICMP, SNMP, SSH checks) is on for it (it would stay pending forever)."""
+    if device.icmp.enabled or device.snmp.active or device.ssh.active:
+        return "pending"
+    return "unmonitored"
 
 
 def iso(time_ns: Optional[int]) -> Optional[str]:
@@ -57,6 +76,8 @@ class _DeviceState:
     ssh: Optional[str] = None
     ssh_error: Optional[str] = None
     config: Optional[str] = None
+    by_icmp: bool = True  # reachability from ICMP; else from SNMP and SSH answers
+    answers: Optional[dict] = None  # without ICMP: did the last snmp / ssh sample answer
 
 
 class DeviceStates:
@@ -70,12 +91,14 @@ class DeviceStates:
         kept: dict[str, _DeviceState] = {}
         for device in devices:
             old = self._states.get(device.name)
-            state = _DeviceState(device.name, device.address, device.device_class, "/".join(device.site_path))
-            if old is not None and old.address == device.address:
+            state = _DeviceState(device.name, device.address, device.device_class, "/".join(device.site_path),
+                                 state=first_state(device), by_icmp=device.icmp.enabled)
+            if old is not None and old.address == device.address and old.by_icmp == state.by_icmp:
                 state.state, state.fields, state.since_ns = old.state, old.fields, old.since_ns
                 state.last_probe_ns, state.last_seen_ns, state.error = old.last_probe_ns, old.last_seen_ns, old.error
                 state.snmp, state.snmp_error = old.snmp, old.snmp_error
                 state.ssh, state.ssh_error, state.config = old.ssh, old.ssh_error, old.config
+                state.answers = old.answers
             kept[device.name] = state
         self._states = kept
 
@@ -91,6 +114,9 @@ class DeviceStates:
                 setattr(state, column, names.get(code, str(code)))
                 if not code:
                     setattr(state, error_column, None)
+                if not state.by_icmp:  # up while either protocol answers
+                    state.answers = {**(state.answers or {}), sample.measurement: answered(sample.measurement, code)}
+                    self._reached(state, any(state.answers.values()), sample.time_ns)
                 continue
             if sample.measurement == "ssh_config":
                 code = sample.fields.get("error_code", 0)
@@ -98,16 +124,21 @@ class DeviceStates:
                 continue
             if sample.measurement != "icmp":
                 continue
-            up = bool(sample.fields.get("up"))
-            new_state = "up" if up else "down"
-            if new_state != state.state:
-                state.since_ns = sample.time_ns
-            state.state = new_state
+            if not state.by_icmp:
+                continue  # a re-probe for the fault manager; reachability comes from SNMP and SSH
             state.fields = dict(sample.fields)
-            state.last_probe_ns = sample.time_ns
-            if up:
-                state.last_seen_ns = sample.time_ns
-                state.error = None
+            self._reached(state, bool(sample.fields.get("up")), sample.time_ns)
+
+    @staticmethod
+    def _reached(state: _DeviceState, up: bool, time_ns: int) -> None:
+        new_state = "up" if up else "down"
+        if new_state != state.state:
+            state.since_ns = time_ns
+        state.state = new_state
+        state.last_probe_ns = time_ns
+        if up:
+            state.last_seen_ns = time_ns
+            state.error = None
 
     def note_error(self, device: str, detail: str, kind: str = "icmp") -> None:
         state = self._states.get(device)
@@ -120,7 +151,7 @@ class DeviceStates:
                 state.error = detail
 
     def counts(self) -> dict[str, int]:
-        out = {"up": 0, "down": 0, "pending": 0}
+        out = dict.fromkeys(STATES, 0)
         for state in self._states.values():
             out[state.state] += 1
         return out
@@ -142,7 +173,8 @@ def _row(state: _DeviceState) -> dict:
 
 
 def sort_worst_first(rows: list[dict]) -> list[dict]:
-    """Down first (longest down first), then up by loss, jitter and RTT (worst first), pending last."""
+    """Down first (longest down first), then up by loss, jitter and RTT (worst first), then pending,
+    then unmonitored."""
     def key(row: dict) -> tuple:
         longest_down_first = (row.get("since") or "") if row["state"] == "down" else ""
         return (_STATE_RANK.get(row["state"], 3), longest_down_first,

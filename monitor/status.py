@@ -12,7 +12,7 @@ import sys
 from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from monitor import config as config_module
 from monitor.control import query_status
-from monitor.state import SNMP_STATES, SSH_STATES, iso, render_table, sort_worst_first
+from monitor.state import SNMP_STATES, SSH_STATES, answered, first_state, iso, render_table, sort_worst_first
 
 
 
@@ -33,21 +33,28 @@ def _rows_from_embedded(cfg) -> list[dict] | None:
         latest = {row.device: row for row in rows_read if row.measurement == "icmp"}
         codes = {(row.device, row.measurement): row.fields for row in rows_read
                  if row.measurement in ("snmp", "ssh", "ssh_config")}
+        probed_at = {(row.device, row.measurement): row.time_ns for row in rows_read}
     except (sqlite3.Error, OSError) as exc:
         raise _Unreadable(f"cannot read the embedded store {path}: {exc}; run status as the daemon's user "
                           f"(e.g. sudo -u netvigil netvigil status) or as root") from None
     rows = []
     for device in cfg.inventory.devices:
-        row = latest.get(device.name)
+        row = latest.get(device.name) if device.icmp.enabled else None
         fields = row.fields if row else {}
-        up = row is not None and bool(fields.get("up"))
+        if device.icmp.enabled:
+            up = row is not None and bool(fields.get("up"))
+            state, last_probe = ("pending" if row is None else ("up" if up else "down")), row.time_ns if row else None
+        else:  # reachability from the SNMP and SSH answers, as the daemon judges it
+            kinds = [kind for kind in ("snmp", "ssh") if (device.name, kind) in codes]
+            up = any(answered(kind, codes[(device.name, kind)].get("error_code", 0)) for kind in kinds)
+            state = first_state(device) if not kinds else ("up" if up else "down")
+            last_probe = max((probed_at[(device.name, kind)] for kind in kinds), default=None)
         rows.append({
             "device": device.name, "address": device.address, "class": device.device_class,
-            "site": "/".join(device.site_path),
-            "state": "pending" if row is None else ("up" if up else "down"),
+            "site": "/".join(device.site_path), "state": state,
             "rtt_avg_ms": fields.get("rtt_avg_ms"), "loss_pct": fields.get("loss_pct"),
-            "jitter_ms": fields.get("jitter_ms"), "last_probe": iso(row.time_ns) if row else None,
-            "last_seen": iso(row.time_ns) if up else None, "since": None, "error": None,
+            "jitter_ms": fields.get("jitter_ms"), "last_probe": iso(last_probe),
+            "last_seen": iso(last_probe) if up else None, "since": None, "error": None,
             "snmp": _named(codes.get((device.name, "snmp")), SNMP_STATES), "snmp_error": None,
             "ssh": _named(codes.get((device.name, "ssh")), SSH_STATES), "ssh_error": None,
             "config": _backup_state(codes.get((device.name, "ssh_config"))),
@@ -113,8 +120,9 @@ def status_command(args) -> int:
         print(json.dumps({"source": source, "daemon": daemon, "devices": rows}, ensure_ascii=False, indent=2))
         return EXIT_OK
     if daemon:
+        unmonitored = f", {daemon['unmonitored']} unmonitored" if daemon.get("unmonitored") else ""
         print(f"netvigil pid {daemon['pid']}: {daemon['devices']} devices, {daemon['up']} up, "
-              f"{daemon['down']} down, {daemon['pending']} pending (icmp: {daemon['icmp_mode']})")
+              f"{daemon['down']} down, {daemon['pending']} pending{unmonitored} (icmp: {daemon['icmp_mode']})")
     else:
         print(f"daemon not running; last values from the embedded store ({settings.state_dir / 'metrics.db'})")
     print(render_table(rows))

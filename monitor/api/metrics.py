@@ -30,6 +30,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from monitor.faults.model import SEVERITIES
+from monitor.state import STATES
 
 log = logging.getLogger("netvigil.api")
 
@@ -108,7 +109,7 @@ class SnapshotCollector(Collector):
         yield backlog
 
         devices = GaugeMetricFamily("netvigil_devices", "Devices by their last reachability state", labels=["state"])
-        for state in ("up", "down", "pending"):
+        for state in STATES:
             devices.add_metric([state], _number((data.get("devices") or {}).get(state)))
         yield devices
 
@@ -162,7 +163,7 @@ def snapshot_from_summary(summary: Mapping[str, Any], notifications: Optional[Ma
         "started_at": summary.get("started_at"),
         "scheduler": dict(summary.get("scheduler") or {}),
         "outputs": list(summary.get("outputs") or []),
-        "devices": {state: summary.get(state, 0) for state in ("up", "down", "pending")},
+        "devices": {state: summary.get(state, 0) for state in STATES},
         "notifications": dict(notifications or {}),
     }
 

@@ -1,4 +1,5 @@
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from monitor.state import DeviceStates, render_table
 from probes.base import Sample
@@ -10,6 +11,9 @@ class _Device:
     address: str
     device_class: str
     site_path: tuple
+    icmp: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(enabled=True))
+    snmp: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(active=False))
+    ssh: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(active=False))
 
 
 def _sample(device, t, **fields):
@@ -30,7 +34,7 @@ def test_rows_are_worst_first_and_track_last_seen_and_since():
     assert rows[0]["last_seen"] == "1970-01-01T00:00:01+00:00"
     assert rows[0]["since"] == "1970-01-01T00:00:02+00:00"
     assert rows[-1]["state"] == "pending"
-    assert states.counts() == {"up": 2, "down": 1, "pending": 1}
+    assert states.counts() == {"up": 2, "down": 1, "pending": 1, "unmonitored": 0}
     table = render_table(rows)
     assert table.splitlines()[1].split()[:5] == ["c", "127.0.0.3", "codec", "d", "DOWN"]
     assert "摄像机-1" in table
@@ -43,3 +47,32 @@ def test_reload_keeps_state_of_devices_that_stay():
     states.set_inventory([_Device("a", "127.0.0.1", "switch", ("d",))])
     rows = states.rows()
     assert [(r["device"], r["state"]) for r in rows] == [("a", "up")]
+
+
+def _without_icmp(name, snmp=False, ssh=False):
+    return _Device(name, "127.0.0.9", "ups", ("d",), icmp=SimpleNamespace(enabled=False),
+                   snmp=SimpleNamespace(active=snmp), ssh=SimpleNamespace(active=ssh))
+
+
+def test_without_icmp_reachability_comes_from_snmp_and_ssh_answers():
+    # ICMP blocked by a firewall, managed over SNMP and SSH: it used to stay PENDING forever.
+    states = DeviceStates()
+    states.set_inventory([_without_icmp("ups-1", snmp=True, ssh=True), _without_icmp("nothing")])
+    assert {r["device"]: r["state"] for r in states.rows()} == {"ups-1": "pending", "nothing": "unmonitored"}
+    states.update([Sample("snmp", {"device": "ups-1"}, {"error_code": 0}, 1_000_000_000)])
+    row = states.rows()[0]
+    assert (row["state"], row["last_seen"], row["snmp"]) == ("up", "1970-01-01T00:00:01+00:00", "ok")
+    # A wrong SNMPv3 key is still an answer; a timeout of both protocols is down.
+    states.update([Sample("snmp", {"device": "ups-1"}, {"error_code": 4}, 2_000_000_000)])
+    assert states.rows()[0]["state"] == "up"
+    states.update([Sample("ssh", {"device": "ups-1"}, {"error_code": 2}, 3_000_000_000)])  # refused: it is there
+    states.update([Sample("snmp", {"device": "ups-1"}, {"error_code": 1}, 3_500_000_000)])
+    assert states.rows()[0]["state"] == "up"  # SSH still answers
+    states.update([Sample("ssh", {"device": "ups-1"}, {"error_code": 1}, 4_000_000_000)])
+    row = states.rows()[0]
+    assert (row["state"], row["since"], row["ssh"]) == ("down", "1970-01-01T00:00:04+00:00", "timeout")
+    # An ICMP re-probe for the fault manager does not decide it.
+    states.update([_sample("ups-1", 5_000_000_000, up=1, loss_pct=0.0)])
+    assert states.rows()[0]["state"] == "down"
+    assert states.counts() == {"up": 0, "down": 1, "pending": 0, "unmonitored": 1}
+    assert "UNMONITORED" in render_table(states.rows())
