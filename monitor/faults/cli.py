@@ -167,7 +167,7 @@ def render_fault(fault, symptoms, now: float) -> str:
     lines = [
         f"fault {fault.id}: {fault.state.upper()}  {fault.severity}  {fault.device}  {rule}",
         f"  message:      {fault.message}",
-        f"  site:         {fault.site_path or fault.site}   class: {fault.device_class}",
+        f"  site:         {'/'.join(fault.site_path) or fault.site}   class: {fault.device_class}",
         f"  values:       first {_value(fault.first_value)}, last {_value(fault.last_value)}, "
         f"worst {_value(fault.worst_value)}, threshold {_value(fault.threshold)}",
         f"  opened:       {_when(fault.opened_at)}   last seen {_when(fault.last_seen_at)}   "
