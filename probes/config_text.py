@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
@@ -49,7 +49,7 @@ class ConfigRules:
     def secrets(self) -> tuple[SecretRule, ...]:
         return self.masker.rules
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """Changes whenever these rules may mask differently (stored versions are then re-masked)."""
         return self.masker.fingerprint
@@ -172,6 +172,11 @@ def rules_for(name: str, extra_volatile: Sequence[str] = (), extra_secrets: Sequ
         raise ValueError(f"unknown configuration rule set {name!r}; known sets: {', '.join(sorted(RULE_SET_NAMES))}")
     if isinstance(extra_volatile, str) or isinstance(extra_secrets, str):
         raise ValueError("extra_volatile and extra_secrets are lists of regular expressions, not one string")
+    return _with_extras(name, tuple(extra_volatile), tuple(extra_secrets))
+
+
+@lru_cache(maxsize=256)  # one per profile: every fetch and store look-up asks again
+def _with_extras(name: str, extra_volatile: tuple[str, ...], extra_secrets: tuple[str, ...]) -> ConfigRules:
     base = _named(name)
     if not extra_volatile and not extra_secrets:
         return base

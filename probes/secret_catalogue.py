@@ -22,7 +22,8 @@ language close to the references' own notation, matched against one configuratio
     SECRET          the secret value: masked. A VRP cipher blob (`%^%#...%^%#`, also when a
                     truncated line cut it before its terminator, with the spaces it may hold),
                     a quoted string, or one token that is not an encoding keyword (cipher,
-                    irreversible-cipher, simple, plain, hash)
+                    irreversible-cipher, simple, plain, hash) nor a lone type digit before
+                    another token
     SECRET!a!b      the same, but never the tokens `a` or `b` (keywords that may stand where
                     the value would: `pre-shared-key SECRET!address!hostname`)
     ...             any number of tokens (options the statement allows before the next word)
@@ -56,7 +57,8 @@ VENDORS = ("huawei_vrp", "h3c_comware", "cisco_ios", "linux")
 BLOB = (r"%\^%#.*?(?:%\^%#|$)|%@%@.*?(?:%@%@|$)|%\$%\$.*?(?:%\$%\$|$)|%@%#.*?(?:%@%#|$)")
 # Keywords that say how a value is written; a secret slot never takes one of them.
 ENCODING_WORDS = ("cipher", "irreversible-cipher", "simple", "plain", "hash")
-VALUE = (r"(?!(?:" + "|".join(ENCODING_WORDS) + r")(?!\S))"
+# A lone digit before another token is a type digit (Cisco `password 7 VALUE`), not the value.
+VALUE = (r"(?!(?:" + "|".join(ENCODING_WORDS) + r")(?!\S))(?!\d\s+\S)"
          r"(?:" + BLOB + r'|"[^"]*(?:"|$)' + r"|\S+)")
 
 _TOKEN = re.compile(r"\[|\]|\{|\}|\||[^\s\[\]{}|]+")
