@@ -658,8 +658,7 @@ class Daemon:
         for start in range(0, len(overdue), 100):  # samples reach the outputs as they come
             samples = await ssh_backup(self.ssh, self.config_store, overdue[start:start + 100], self._ssh_settings,
                                        on_error=self._ssh_error)
-            self.states.update(samples)
-            self._submit(samples)
+            self._handle(samples)  # to the rules too: a change found at start must open its fault
 
     async def _remask_configs(self) -> None:
         """Stored configuration versions masked again where the masking rules changed (a newer
