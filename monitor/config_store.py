@@ -166,8 +166,9 @@ def _fsync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """`path` holds `data` or its old content, never a part: temp file, fsync, rename, fsync dir."""
+def _write_atomically(path: Path, data: bytes, sync_directory: bool = True) -> None:
+    """`path` holds `data` or its old content, never a part: temp file, fsync, rename, fsync dir
+    (unless the caller fsyncs the directory itself after several renames)."""
     temp = path.parent / f"{_TEMP_PREFIX}{secrets.token_hex(8)}"
     descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -182,7 +183,8 @@ def _write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    if sync_directory:
+        _fsync_directory(path.parent)
 
 
 def _make_private_directory(path: Path) -> None:
@@ -498,7 +500,11 @@ class ConfigStore:
             # Masking works line by line and keeps the line count: count the lines it touched.
             lines_changed += sum(1 for a, b in zip(old.split("\n"), new.split("\n")) if a != b)
             versions_changed += 1
-            _write_atomically(version.path, new.encode("utf-8"))
+            _write_atomically(version.path, new.encode("utf-8"), sync_directory=False)
+        if versions_changed:
+            # The renames reach the disk before the fingerprint that says they are done (one
+            # directory fsync for all of them: per file it tripled the time of a large store).
+            _fsync_directory(directory)
         numbers = [version.number for version in versions]
         next_number = max([int(meta.get("next_number", 1)), *(n + 1 for n in numbers)])
         checked = meta.get("last_checked")

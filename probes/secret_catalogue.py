@@ -77,7 +77,7 @@ class Statement:
     ref: str  # the command reference's statement form, as cited
     pattern: re.Pattern
     groups: tuple[str, ...]  # named groups holding secrets
-    first_word: Optional[str]  # forms: the statement's first keyword (lower case), for dispatch
+    first_words: Optional[tuple[str, ...]]  # forms: the keywords a matching line can start with (lower case)
     needs: tuple[str, ...]  # lower-case words every matching line contains (a cheap pre-check)
     needs_any: tuple[str, ...]  # lower-case words of which every matching line contains one
     examples: tuple[str, ...]  # with each secret between « and »
@@ -124,15 +124,14 @@ class _Form:
     def peek(self) -> Optional[str]:
         return self.tokens[self.position] if self.position < len(self.tokens) else None
 
-    def compile(self) -> tuple[str, Optional[str]]:
-        first = self.peek()
+    def compile(self) -> tuple[str, Optional[tuple[str, ...]]]:
         body = self.sequence(top=True, stop=())
         if self.peek() is not None:
             raise self.fail(f"unexpected {self.peek()!r}")
         if not self.secrets:
             raise self.fail("has no SECRET")
-        literal_first = first if first is not None and _is_word(first) else None
-        return "^" + body, (literal_first.lower() if literal_first else None)
+        first, _ = _first_words(self.tokens, 0, ())
+        return "^" + body, (tuple(sorted(first)) if first is not None else None)
 
     def sequence(self, top: bool, stop: tuple[str, ...]) -> str:
         parts = []
@@ -184,12 +183,66 @@ class _Form:
         self.position += 1
 
 
+def _first_words(tokens: list[str], position: int, stop: tuple[str, ...]) -> tuple[Optional[set[str]], bool]:
+    """(the keywords a match of tokens[position:] up to `stop` can start with, or None when any
+    token can; whether it can match nothing at all). Lets the masker try a form only on lines
+    that start with one of its keywords."""
+    words: set[str] = set()
+    while position < len(tokens) and tokens[position] not in stop:
+        token = tokens[position]
+        if token in ("[", "{"):
+            end = _closing(tokens, position)
+            alternatives, empty = [], token == "["
+            start = position + 1
+            for split in _alternative_starts(tokens, start, end):
+                found, can_be_empty = _first_words(tokens, split, ("|", "]", "}"))
+                if found is None:
+                    return None, False
+                words |= found
+                empty = empty or can_be_empty
+            if not empty:
+                return words, False
+            position = end + 1
+            continue
+        if token == "...":
+            return None, False
+        if not _is_word(token):
+            return None, False
+        return words | {token.lower()}, False
+    return words, True
+
+
+def _closing(tokens: list[str], position: int) -> int:
+    depth = 0
+    for index in range(position, len(tokens)):
+        if tokens[index] in ("[", "{"):
+            depth += 1
+        elif tokens[index] in ("]", "}"):
+            depth -= 1
+            if depth == 0:
+                return index
+    return len(tokens)
+
+
+def _alternative_starts(tokens: list[str], start: int, end: int) -> list[int]:
+    starts, depth = [start], 0
+    for index in range(start, end):
+        if tokens[index] in ("[", "{"):
+            depth += 1
+        elif tokens[index] in ("]", "}"):
+            depth -= 1
+        elif tokens[index] == "|" and depth == 0:
+            starts.append(index + 1)
+    return starts
+
+
 def _is_word(token: str) -> bool:
     return token not in ("[", "]", "{", "}", "|", "...") and not token.startswith(("<", "SECRET"))
 
 
-def compile_form(form: str) -> tuple[re.Pattern, Optional[str], tuple[str, ...]]:
-    """(pattern, first keyword, required keywords) of a form; CatalogueError names the problem."""
+def compile_form(form: str) -> tuple[re.Pattern, Optional[tuple[str, ...]], tuple[str, ...]]:
+    """(pattern, keywords a match starts with or None, required keywords) of a form; CatalogueError
+    names the problem."""
     compiler = _Form(form)
     regex, first = compiler.compile()
     return re.compile(regex), first, tuple(dict.fromkeys(compiler.required))
