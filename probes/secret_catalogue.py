@@ -81,6 +81,7 @@ class Statement:
     needs: tuple[str, ...]  # lower-case words every matching line contains (a cheap pre-check)
     needs_any: tuple[str, ...]  # lower-case words of which every matching line contains one
     examples: tuple[str, ...]  # with each secret between « and »
+    name: str = ""  # what people call it: the form's leading keywords, or the entry's `name`
 
     @property
     def source(self) -> str:
@@ -261,7 +262,7 @@ def planted(example: str) -> tuple[str, list[str]]:
 def _statement(vendor: str, where: str, entry: dict) -> object:
     if not isinstance(entry, dict):
         raise CatalogueError(f"{where}: an entry is a mapping with ref, form (or regex or block) and examples")
-    unknown = set(entry) - {"ref", "form", "regex", "needs", "needs_any", "block", "examples"}
+    unknown = set(entry) - {"ref", "name", "form", "regex", "needs", "needs_any", "block", "examples"}
     if unknown:
         raise CatalogueError(f"{where}: unknown keys {sorted(unknown)}")
     ref = entry.get("ref")
@@ -298,7 +299,22 @@ def _statement(vendor: str, where: str, entry: dict) -> object:
     groups = tuple(name for name in pattern.groupindex if name.startswith("secret"))
     if not groups:
         raise CatalogueError(f"{where} ({ref}): no group named secret... to mask")
-    return Statement(vendor, ref, pattern, groups, first, needs, needs_any, tuple(examples))
+    name = str(entry.get("name") or (_leading_words(entry["form"]) if "form" in entry else ref.split(":")[0]))
+    return Statement(vendor, ref, pattern, groups, first, needs, needs_any, tuple(examples), name)
+
+
+def _leading_words(form: str) -> str:
+    """`snmp-agent target-host ... params` -> "snmp-agent target-host"; a leading choice shows its words."""
+    tokens = _TOKEN.findall(form)
+    if tokens and tokens[0] in ("{", "["):
+        first, _ = _first_words(tokens, 0, ())
+        return " / ".join(sorted(first or ()))
+    words = []
+    for token in tokens:
+        if not _is_word(token) or len(words) == 3:
+            break
+        words.append(token)
+    return " ".join(words)
 
 
 @lru_cache(maxsize=None)
