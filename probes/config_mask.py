@@ -46,7 +46,7 @@ import bisect
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
 from probes.secret_catalogue import BLOB, ENCODING_WORDS, VALUE, Block, Statement
@@ -103,7 +103,8 @@ _WORD_END = r"(?![\w-])"
 _ADDRESS = r"\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?|[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:/\d{1,3})?"
 # Algorithm and encoding words, written exactly, so a password that merely starts like one
 # ("aesthetic") is still a value.
-_ENCODING = (r"(?:" + "|".join(ENCODING_WORDS) + r"|encrypted|text|ascii|hex|md5|sha|sha1|sha-1|sha2?-?(?:224|256|384|512)"
+_ENCODING = (r"(?:" + "|".join(ENCODING_WORDS)
+             + r"|encrypted|text|ascii|hex|md5|sha|sha1|sha-1|sha2?-?(?:224|256|384|512)"
              r"|hmac-(?:md5|sha[\w-]*)|aes(?:128|192|256)?(?:[_-](?:ctr|cbc|gcm|cfb))?|3des(?:[_-]cbc)?"
              r"|des(?:56)?(?:[_-]cbc)?|sm3|sm4|rfc\d+|usual|nonstandard)")
 _QUALIFIER_WORDS = r"(?:read|write|ro|rw|local|remote|inbound|outbound|ah|esp|authentication|accounting|authorization)"

@@ -29,11 +29,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from types import MappingProxyType
 from typing import Mapping, Sequence
 
 from probes import secret_catalogue
-from probes.config_mask import GENERIC_BLOCKS, GENERIC_RULES, MASK_FORMAT, Masker, SecretRule, secret_mask  # noqa: F401
+from probes.config_mask import GENERIC_BLOCKS, GENERIC_RULES, Masker, SecretRule
 
 VENDOR_SETS = secret_catalogue.VENDORS
 RULE_SET_NAMES = ("generic", *VENDOR_SETS, "all")

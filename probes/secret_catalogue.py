@@ -193,7 +193,7 @@ def _first_words(tokens: list[str], position: int, stop: tuple[str, ...]) -> tup
         token = tokens[position]
         if token in ("[", "{"):
             end = _closing(tokens, position)
-            alternatives, empty = [], token == "["
+            empty = token == "["
             start = position + 1
             for split in _alternative_starts(tokens, start, end):
                 found, can_be_empty = _first_words(tokens, split, ("|", "]", "}"))

@@ -73,7 +73,8 @@ def planted_config(vendor: str, revision: int) -> tuple[str, set[str]]:
               "cisco_ios": ["Building configuration...", "", "Current configuration : 9999 bytes", "!",
                             "hostname R1-BRANCH", "!"],
               "linux": ["# /etc/snmp/snmpd.conf and friends, concatenated"]}[vendor]
-    description = {"linux": f"sysLocation machine room rev {revision}"}.get(vendor, f" description uplink rev {revision}")
+    description = (f"sysLocation machine room rev {revision}" if vendor == "linux"
+                   else f" description uplink rev {revision}")
     footer = {"huawei_vrp": ["#", "return"], "h3c_comware": ["#", "return"], "cisco_ios": ["!", "end"],
               "linux": []}[vendor]
     return "\n".join(header + [description] + lines + footer) + "\n", secrets

@@ -89,7 +89,8 @@ def test_a_whole_planted_configuration_leaks_nothing_through_prepare(vendor):
 def test_trap_host_securityname_in_clear_is_masked(rule_set):
     line = "snmp-agent target-host trap address udp-domain 10.20.0.30 params securityname NocTrapComm v2c"
     assert mask(line, rules_for(rule_set), KEY) == (
-        f"snmp-agent target-host trap address udp-domain 10.20.0.30 params securityname {expected_mask('NocTrapComm')} v2c")
+        "snmp-agent target-host trap address udp-domain 10.20.0.30 params securityname "
+        f"{expected_mask('NocTrapComm')} v2c")
 
 
 @pytest.mark.parametrize("rule_set", ["huawei_vrp", "h3c_comware", "generic"])
@@ -163,10 +164,11 @@ def test_a_pem_private_key_block_is_masked_line_by_line_and_its_frame_kept():
     "aaa authentication login default group tacacs+ local", " ip ospf authentication message-digest",
     "key chain OSPF-KEYS", " key 1", " key 7", " tunnel key 100", "password encryption aes",
     "service password-encryption", " set community 65000:100 additive", " apply community 65001:100",
-    " neighbor 10.0.0.2 send-community both", " ppp authentication chap", "ssh user netvigil authentication-type password",
-    " authentication-mode password", "PasswordAuthentication no", "passwd:         files systemd",
-    "snmp-agent sys-info version v2c v3", "snmp-server host 10.0.0.13 version 3 priv nmsuser",
-    " pre-shared-key address 203.0.113.9 255.255.255.255", "password-control length 10", "ntp-service authentication enable",
+    " neighbor 10.0.0.2 send-community both", " ppp authentication chap",
+    "ssh user netvigil authentication-type password", " authentication-mode password", "PasswordAuthentication no",
+    "passwd:         files systemd", "snmp-agent sys-info version v2c v3",
+    "snmp-server host 10.0.0.13 version 3 priv nmsuser", " pre-shared-key address 203.0.113.9 255.255.255.255",
+    "password-control length 10", "ntp-service authentication enable",
     "snmp-server enable traps snmp authentication linkdown linkup", " rsa peer-public-key core-2",
 ])
 def test_setting_lines_that_only_look_like_secrets_stay_readable(rule_set, line):
@@ -174,8 +176,8 @@ def test_setting_lines_that_only_look_like_secrets_stay_readable(rule_set, line)
 
 
 def test_the_composed_vrp_capture_keeps_every_line_without_a_secret():
-    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "ssh" / "huawei_vrp" / "display_current-configuration.txt"
-    raw = fixture.read_text()
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "ssh" / "huawei_vrp"
+    raw = (fixtures / "display_current-configuration.txt").read_text()
     rules = rules_for("huawei_vrp")
     normal = normalise(raw, rules).splitlines()
     prepared = prepare(raw, rules, KEY).splitlines()

@@ -16,8 +16,6 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
-
 from monitor.config_store import ConfigStore
 from probes.config_text import prepare, rules_for
 
@@ -59,7 +57,8 @@ def seeded(root: Path, versions: int = 3, devices: tuple[str, ...] = (DEVICE,)) 
 
 
 def everything(root: Path) -> str:
-    return "".join(p.read_text(errors="replace") for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".mask-key")
+    return "".join(p.read_text(errors="replace") for p in sorted(root.rglob("*"))
+                   if p.is_file() and p.name != ".mask-key")
 
 
 def test_versions_with_leaked_secrets_are_masked_once_and_the_log_says_how_many(tmp_path, caplog):
