@@ -13,7 +13,7 @@ sensitive even with its secrets masked):
     .mask-key                            32 random bytes: the HMAC key of probes/config_text.mask
     SW-CORE-01/                          one directory per device, its name percent-encoded
         .lock                            flock target
-        meta.json                        {"device", "next_number", "last_checked"}
+        meta.json                        {"device", "next_number", "last_checked", "masked_with"}
         000011-20261120T101500Z.cfg      version 11, first seen 2026-11-20 10:15:00 UTC
         000012-20261121T101500Z.cfg
 
@@ -21,6 +21,18 @@ The version files are the truth: number and time are in the name, hash and line 
 computed from the content. meta.json only remembers what the files cannot: when the device was
 last fetched (unchanged fetches write nothing else) and the next number, so numbers are never
 reused, even after pruning or after an operator deletes files. Times are whole UTC seconds.
+
+Re-masking. A store opened with `rules_for_device` (the daemon, `netvigil config ...`) keeps
+every version masked with the rules the device's fetches use now: meta.json records the
+`masked_with` fingerprint of those rules (probes/config_text.ConfigRules.fingerprint), and when
+it differs (a newer catalogue after an upgrade, a changed profile) every stored version is
+masked again (masking is idempotent: masks already there stay), changed files are rewritten
+atomically, and the fingerprint is written last. So it runs once per device and rules; a kill
+-9 in the middle leaves each file old or new and the fingerprint old, and the next open
+finishes the job. It happens before the first save, read or diff of the device (under its
+lock, so no diff ever compares a version with a leaked secret against a masked one), and for
+all devices at daemon start. One log line per device says how many versions and lines
+changed, never what.
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -38,8 +51,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 from urllib.parse import quote, unquote
+
+log = logging.getLogger("netvigil.configs")
 
 MASK_KEY_BYTES = 32
 _MASK_KEY_NAME = ".mask-key"
@@ -66,6 +81,17 @@ class Version:
     sha256: str
     lines: int
     path: Path
+
+
+@dataclass(frozen=True)
+class Remasked:
+    """What re-masking one device's stored versions changed."""
+
+    device: str
+    rules: str  # the rule set's name
+    versions: int  # versions kept
+    versions_changed: int
+    lines_changed: int
 
 
 @dataclass(frozen=True)
@@ -140,8 +166,9 @@ def _fsync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """`path` holds `data` or its old content, never a part: temp file, fsync, rename, fsync dir."""
+def _write_atomically(path: Path, data: bytes, sync_directory: bool = True) -> None:
+    """`path` holds `data` or its old content, never a part: temp file, fsync, rename, fsync dir
+    (unless the caller fsyncs the directory itself after several renames)."""
     temp = path.parent / f"{_TEMP_PREFIX}{secrets.token_hex(8)}"
     descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -156,7 +183,8 @@ def _write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    if sync_directory:
+        _fsync_directory(path.parent)
 
 
 def _make_private_directory(path: Path) -> None:
@@ -195,10 +223,15 @@ def _unified_diff(old: str, new: str, old_label: str, new_label: str) -> tuple[s
 # -- the store ------------------------------------------------------------------------------
 
 class ConfigStore:
-    """Versioned configurations of all devices under one directory."""
+    """Versioned configurations of all devices under one directory.
 
-    def __init__(self, root: Path) -> None:
+    `rules_for_device(device)` gives the probes/config_text.ConfigRules a device's fetches are
+    masked with; with it the store re-masks stored versions whose rules changed (module
+    docstring). Without it (tools, tests) stored text is never rewritten."""
+
+    def __init__(self, root: Path, rules_for_device: Optional[Callable[[str], object]] = None) -> None:
         self.root = Path(root)
+        self.rules_for_device = rules_for_device
         self._mask_key: Optional[bytes] = None
 
     # -- the masking key --
@@ -292,6 +325,7 @@ class ConfigStore:
         directory = self._directory(device)
         if not directory.is_dir():
             raise VersionNotFound(f"device {device!r} has no stored configuration")
+        self.remask(device)
         with _locked(directory, exclusive=False):
             version = self._find(device, self._history(directory), number)
             return version.path.read_text(encoding="utf-8")
@@ -304,6 +338,7 @@ class ConfigStore:
         directory = self._directory(device)
         if not directory.is_dir():
             raise VersionNotFound(f"device {device!r} has no stored configuration")
+        self.remask(device)
         with _locked(directory, exclusive=False):
             versions = self._history(directory)
             if not versions:
@@ -378,6 +413,15 @@ class ConfigStore:
         with _locked(directory, exclusive=True):
             for leftover in directory.glob(_TEMP_PREFIX + "*"):
                 leftover.unlink(missing_ok=True)  # a crashed save's; nobody else writes without the lock
+            if self.rules_for_device is not None:
+                # Like with like: the stored versions and the new text masked with the same rules (the
+                # fetch masked it already; masking is idempotent, so this only catches a fetch made
+                # with other rules, e.g. across a reload).
+                self._remask_locked(directory, device)
+                from probes.config_text import mask
+
+                text = mask(text, self.rules_for_device(device), self.mask_key())
+                data = text.encode("utf-8")
             versions = self._history(directory)
             meta = self._meta(directory)
             latest = versions[-1] if versions else None
@@ -397,14 +441,82 @@ class ConfigStore:
                 saved = Saved(version, True, latest, diff, added, removed)
                 versions.append(version)
                 next_number = number + 1
-            self._write_meta(directory, device, next_number, now)
+            self._write_meta(directory, device, next_number, now, meta.get("masked_with"))
             self._prune(directory, versions, now, keep_versions, keep_days)
         return saved
 
     @staticmethod
-    def _write_meta(directory: Path, device: str, next_number: int, checked: float) -> None:
+    def _write_meta(directory: Path, device: str, next_number: int, checked: Optional[float],
+                    masked_with: Optional[str] = None) -> None:
         meta = {"device": device, "next_number": next_number, "last_checked": checked}
+        if masked_with is not None:
+            meta["masked_with"] = masked_with
         _write_atomically(directory / _META_NAME, json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"))
+
+    # -- re-masking --
+
+    def remask(self, device: str) -> Optional[Remasked]:
+        """Mask the device's stored versions again when its rules changed since (module docstring);
+        None when there was nothing to do."""
+        if self.rules_for_device is None:
+            return None
+        directory = self._directory(device)
+        if not directory.is_dir():
+            return None
+        rules = self.rules_for_device(device)
+        if self._meta(directory).get("masked_with") == rules.fingerprint:
+            return None  # the common case, without the exclusive lock
+        with _locked(directory, exclusive=True):
+            return self._remask_locked(directory, device)
+
+    def remask_all(self) -> list[Remasked]:
+        """`remask` for every stored device (the daemon's start); what changed."""
+        done = []
+        for device in self.devices():
+            result = self.remask(device)
+            if result is not None:
+                done.append(result)
+        return done
+
+    def _remask_locked(self, directory: Path, device: str) -> Optional[Remasked]:
+        if self.rules_for_device is None:
+            return None
+        from probes.config_text import mask
+
+        rules = self.rules_for_device(device)
+        meta = self._meta(directory)
+        if meta.get("masked_with") == rules.fingerprint:
+            return None
+        key = self.mask_key()
+        for leftover in directory.glob(_TEMP_PREFIX + "*"):
+            leftover.unlink(missing_ok=True)  # an interrupted rewrite's
+        versions = self._history(directory)
+        versions_changed = lines_changed = 0
+        for version in versions:
+            old = version.path.read_text(encoding="utf-8")
+            new = mask(old, rules, key)
+            if new == old:
+                continue
+            # Masking works line by line and keeps the line count: count the lines it touched.
+            lines_changed += sum(1 for a, b in zip(old.split("\n"), new.split("\n")) if a != b)
+            versions_changed += 1
+            _write_atomically(version.path, new.encode("utf-8"), sync_directory=False)
+        if versions_changed:
+            # The renames reach the disk before the fingerprint that says they are done (one
+            # directory fsync for all of them: per file it tripled the time of a large store).
+            _fsync_directory(directory)
+        numbers = [version.number for version in versions]
+        next_number = max([int(meta.get("next_number", 1)), *(n + 1 for n in numbers)])
+        checked = meta.get("last_checked")
+        self._write_meta(directory, device, next_number, checked if isinstance(checked, (int, float)) else None,
+                         rules.fingerprint)
+        result = Remasked(device, getattr(rules, "name", "?"), len(versions), versions_changed, lines_changed)
+        if versions_changed:
+            # Which lines stays out of the log: their text is the very thing that must not spread.
+            log.warning("configs: %s: masked %d of %d stored version(s) again with the %s masking rules (%s): %d "
+                        "line(s) changed; copies of the state directory made before still hold what they hid",
+                        device, versions_changed, len(versions), result.rules, rules.fingerprint, lines_changed)
+        return result
 
     @staticmethod
     def _prune(directory: Path, versions: list[Version], now: float, keep_versions: int, keep_days: float) -> None:

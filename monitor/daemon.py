@@ -365,6 +365,7 @@ class Daemon:
             # From the event loop itself: if the loop is stuck, systemd stops hearing from us.
             self._spawn(self._every(self.notifier.watchdog_interval_s, self.notifier.watchdog))
         self._spawn(self._every(SELF_METRICS_INTERVAL_S, lambda: self._submit(self._self_metrics())))
+        self._spawn(self._remask_configs())
         self._spawn(self._catch_up_backups())
         self._spawn(self._every(SELF_METRICS_INTERVAL_S, lambda: self.notifier.status(self.status_line())))
 
@@ -683,13 +684,33 @@ class Daemon:
         for start in range(0, len(overdue), 100):  # samples reach the outputs as they come
             samples = await ssh_backup(self.ssh, self.config_store, overdue[start:start + 100], self._ssh_settings,
                                        on_error=self._ssh_error)
-            self.states.update(samples)
-            self._submit(samples)
+            self._handle(samples)  # to the rules too: a change found at start must open its fault
+
+    async def _remask_configs(self) -> None:
+        """Stored configuration versions masked again where the masking rules changed (a newer
+        secret catalogue after an upgrade, a changed profile), once. In the background: a save,
+        read or diff of a device does its own first, so nothing waits for the whole store."""
+        try:
+            done = await asyncio.to_thread(self.config_store.remask_all)
+        except (OSError, ValueError) as exc:
+            log.error("configs: stored versions not checked against the current masking rules: %s", exc)
+            return
+        if done:
+            changed = sum(1 for result in done if result.versions_changed)
+            log.info("configs: %d device(s) checked against the current masking rules, %d had versions masked again",
+                     len(done), changed)
+
+    def _config_rules(self, device: str):
+        """The rules the device's configuration fetches are masked with (probes/ssh_backup.backup_rules)."""
+        from probes.ssh_backup import backup_rules
+
+        found = self.cfg.inventory.by_name(device)
+        return backup_rules(self.ssh.profiles if self.ssh is not None else {}, found.ssh if found is not None else None)
 
     def _new_ssh_prober(self, settings, profiles) -> SshProber:
         from monitor.config_store import ConfigStore
 
-        self.config_store = ConfigStore(settings.state_dir / "configs")
+        self.config_store = ConfigStore(settings.state_dir / "configs", rules_for_device=self._config_rules)
         host_keys = HostKeyStore(settings.probes.ssh.known_hosts, settings.state_dir / "ssh_known_hosts")
         return SshProber(settings.probes.ssh, profiles, host_keys)
 

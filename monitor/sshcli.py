@@ -58,9 +58,22 @@ def _in_state_dir(command):
 
 
 def _store(cfg):
+    """The daemon's configuration store, masking with the rules the daemon's fetches use, so
+    versions an older masker left secrets in are masked before anything is shown."""
     from monitor.config_store import ConfigStore
+    from probes.ssh_backup import backup_rules
+    from probes.ssh_profiles import ProfileError, load_profiles
 
-    return ConfigStore(cfg.settings.state_dir / "configs")
+    try:
+        profiles = load_profiles(cfg.settings.probes.ssh.profile_dirs)
+    except ProfileError as exc:
+        raise _Refused(str(exc), EXIT_CONFIG) from None
+
+    def rules_for_device(name: str):
+        found = cfg.inventory.by_name(name)
+        return backup_rules(profiles, found.ssh if found is not None else None)
+
+    return ConfigStore(cfg.settings.state_dir / "configs", rules_for_device)
 
 
 def _prober(cfg):

@@ -2,7 +2,7 @@
 
 The configuration command comes from `backup_command` (per class or device) or else from
 the first of the device's profiles that has a `config:` section (its rule set normalises
-and masks the text; with `backup_command` and no such profile, the generic rules apply).
+and masks the text; with no such profile, every vendor's secret catalogue applies).
 What is stored, compared and shown is the prepared text: volatile lines removed, secrets
 replaced by keyed hashes (probes/config_text.py), so a password change is still a change.
 
@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from probes.base import ProbeError, ResultCode, Sample, Target
-from probes.config_text import prepare, rules_for
+from probes.config_text import ConfigRules, prepare, rules_for
 from probes.ssh import (MAX_DIFF_CHARS, RESULT_CODES, ErrorCallback, ErrorCode, SettingsLookup, SshProber,
                         first_line)
 from probes.ssh_exec import SessionFailed
@@ -36,22 +36,34 @@ class Fetched:
     command: str
 
 
-def backup_plan(prober: SshProber, settings: SshSettings) -> tuple[SshProfile, str, object]:
+def _config_profile(profiles: Mapping[str, SshProfile], settings: SshSettings) -> Optional[SshProfile]:
+    return next((profiles[name] for name in settings.profiles if name in profiles and profiles[name].config), None)
+
+
+def backup_rules(profiles: Mapping[str, SshProfile], settings: Optional[SshSettings]) -> ConfigRules:
+    """The rules a device's configuration is normalised and masked with: those of its first profile
+    with a `config` section, or, when no profile names its vendor, every vendor's catalogue (`all`):
+    masking too much only hides a value, too little leaks one."""
+    with_config = _config_profile(profiles, settings) if settings is not None else None
+    if with_config is None:
+        return rules_for("all")
+    spec = with_config.config
+    return rules_for(spec.rules, spec.volatile, spec.secrets)
+
+
+def backup_plan(prober: SshProber, settings: SshSettings) -> tuple[SshProfile, str, ConfigRules]:
     """(profile whose driver runs it, command, rules) for a device; SessionFailed if there is none."""
     profiles = [prober.profiles[name] for name in settings.profiles if name in prober.profiles]
-    with_config = next((p for p in profiles if p.config is not None), None)
+    with_config = _config_profile(prober.profiles, settings)
+    rules = backup_rules(prober.profiles, settings)
     if settings.backup_command is not None:
         driver = with_config or (profiles[0] if profiles else prober.profiles["generic_cli"])
-        spec = with_config.config if with_config is not None else None
-        rules = rules_for(spec.rules if spec else "generic", spec.volatile if spec else (),
-                          spec.secrets if spec else ())
         return driver, settings.backup_command, rules
-    if with_config is None:
+    if with_config is None or with_config.config.command is None:
         raise SessionFailed("COMMAND_FAILED", "no configuration command: none of the profiles "
-                                              f"({', '.join(settings.profiles) or 'none'}) has a config section; "
+                                              f"({', '.join(settings.profiles) or 'none'}) has a config command; "
                                               "set backup_command for this device or its class")
-    spec = with_config.config
-    return with_config, spec.command, rules_for(spec.rules, spec.volatile, spec.secrets)
+    return with_config, with_config.config.command, rules
 
 
 async def fetch(prober: SshProber, target: Target, settings: SshSettings, key: bytes) -> Fetched:

@@ -99,8 +99,9 @@ class CommandSpec(_Strict):
 
 
 class ConfigSpec(_Strict):
-    command: str = Field(..., min_length=1, description="prints the running configuration")
-    rules: str = Field("generic", description="rule set of probes/config_text.py")
+    command: Optional[str] = Field(None, min_length=1, description="prints the running configuration (null: "
+                                   "the device's backup_command says what to back up, e.g. a server's files)")
+    rules: str = Field("generic", description="rule set of probes/config_text.py (vendor secret catalogue)")
     volatile: tuple[str, ...] = Field((), description="more lines that change by themselves")
     secrets: tuple[str, ...] = Field((), description="more secret patterns (group `secret` is masked)")
 

@@ -161,6 +161,9 @@ class CliSim:
         self.host = "127.0.0.1"
         self.port = 0
         self.commands_seen: list[str] = []
+        #: Commands after which a PTY session stops paging (VRP's; a test of another vendor's driver
+        #: adds its own, e.g. Comware's `screen-length disable`, with an empty output).
+        self.paging_off_commands: set[str] = {SCREEN_LENGTH_COMMAND}
         self.sessions_total = 0
         self.max_concurrent_sessions = 0
         self.logins_failed = 0
@@ -305,7 +308,7 @@ class CliSim:
             if command != SCREEN_LENGTH_COMMAND and self.behaviour != "normal":
                 await self._hostile(process, conn, text if text is not None else self._error_text(typed, True))
                 return
-            if command == SCREEN_LENGTH_COMMAND:
+            if command in self.paging_off_commands:
                 paging = False
             if text is None:
                 text = self._error_text(typed, True)

@@ -15,6 +15,7 @@ from readme_section import section  # noqa: E402
     ("config_reference.py", "config-reference", ["`probes.icmp.count`", "`probes.snmp.credentials.<name>.community`"]),
     ("profile_reference.py", "profile-reference", ["`ups`", "`snmp_if`", "`h3c_entity`"]),
     ("rules_reference.py", "rules-reference", ["`device_unreachable`", "`packet_loss_video`", "`for_samples`"]),
+    ("secret_reference.py", "secret-reference", ["`snmp-agent target-host`", "`md5-password`", "`createUser`"]),
 ])
 def test_readme_reference_tables_match_the_code(script, marker, must_have):
     generated = subprocess.run([sys.executable, str(REPO / "scripts" / script)],
