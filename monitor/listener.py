@@ -1,31 +1,34 @@
 """Serves an aiohttp app on listening sockets with its own accept loop, so that slow or idle
 clients cannot take the daemon down (the HTTP API and the control socket both use it).
 
-What it guarantees, and why each part is here (measured on the daemon with its open-file
-limit at 256 and 1,500 clients that each sent half a request and then trickled a byte every
-5 s, before this module existed: every descriptor went to those clients, /healthz and
-`netvigil status` stopped answering, and asyncio's accept loop logged "socket.accept() out of
-system resource" 300,000 times in 40 s, 130 MB of log and 29 s of CPU):
+What it guarantees, and why each part is here. Measured before this module existed, with the
+daemon's open-file limit at 256 and 1,500 clients that each sent half a request and then one
+byte every 5 s: every descriptor went to those clients, /healthz and `netvigil status`
+stopped answering, and asyncio's accept loop wrote 288,000 lines (130 MB) of "socket.accept()
+out of system resource" in 40 s, burning 29 s of CPU.
 
-- At most `max_connections` open connections, and never more than a quarter of the process's
-  open-file limit, so probes, outputs and the fault store keep their descriptors.
-- A new connection is never refused for want of room: when the table is full, the connection
-  that has waited longest without a request in progress is closed to make room for it. A
-  slow-loris client holds only connections that have not delivered a request, so those are the
-  ones that go, and a health check that sends its request at once is answered in milliseconds
-  even while thousands of such clients keep connecting. Connections whose request is being
-  handled are never closed for room (if all are, accepting waits until one finishes).
+- At most `max_connections` open connections (one more for the moment it takes to close one),
+  and never more than a quarter of the process's open-file limit, so that probes, outputs and
+  the fault store keep their descriptors.
+- When a new connection would pass the cap, the connection that has waited longest on its
+  client (for a request head, for a body being read with `waiting_on_client`, or idle between
+  requests) is closed to make room. Slow-loris and slow-body clients hold only such
+  connections, so theirs are the ones that go, and a health check that sends its request at
+  once is answered in milliseconds while thousands of them keep connecting. A connection whose
+  request the daemon is working on is never closed for room; if every other one is, the new
+  connection itself is the one closed.
 - A connection must deliver its first complete request head within `header_timeout_s` of being
-  accepted. aiohttp's keep-alive timeout covers the time between requests, but releases before
-  3.14 start it only after the first answer, so a client that never finishes its first request
-  was held for ever.
+  accepted. aiohttp's keep-alive timeout covers the wait for every later request, but aiohttp
+  3.9 (the oldest release this project allows) starts it only after the first answer, so a
+  client that never finished its first request was held for ever.
 - accept() failing for want of descriptors (EMFILE, ENFILE) or memory does not spin: the loop
-  frees a waiting connection if there is one, otherwise backs off (50 ms doubling to 1 s), and
-  says so in one log line per 10 s with the number of repeats. asyncio's own accept loop
-  (CPython 3.11, selector_events._accept_connection) does not stop at the first such error: it
-  retries up to `backlog` times in the same tick and schedules one restart per failure, so the
-  restarts multiply; that is where the 300,000 lines came from. Hence an accept loop of our
-  own (`loop.sock_accept` + `loop.connect_accepted_socket`) rather than `loop.create_server`.
+  closes a connection waiting on its client if there is one, otherwise backs off (50 ms
+  doubling to 1 s), and says so in one log line per 10 s with the number of repeats. asyncio's
+  own accept loop (CPython 3.11, selector_events._accept_connection) does not stop at the
+  first such error: it retries up to `backlog` times in the same tick and schedules one
+  restart per failure, so the restarts multiply; that is where the 288,000 lines came from.
+  Hence an accept loop of our own (`loop.sock_accept` + `loop.connect_accepted_socket`) rather
+  than `loop.create_server`.
 
 The connection table is kept here and not inferred from aiohttp's private state: `middleware`
 (which must be the app's first middleware) marks the connections whose request is in progress.
@@ -34,13 +37,14 @@ The connection table is kept here and not inferred from aiohttp's private state:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import resource
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from aiohttp import web
 
@@ -51,7 +55,6 @@ _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 # The peer gave up between the kernel's handshake and our accept(): nothing to do.
 _PEER_GONE = (errno.ECONNABORTED, errno.EPROTO, errno.EPERM)
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.05, 1.0
-BUSY_WAIT_S = 0.05
 
 
 class RateLimitedLog:
@@ -125,6 +128,21 @@ class Listener:
             connection.in_request = False
             connection.idle_since = asyncio.get_running_loop().time()
 
+    @contextlib.contextmanager
+    def waiting_on_client(self, request: web.Request) -> Iterator[None]:
+        """Inside, the request's connection waits on its client (e.g. for the body) and may be
+        closed to make room like an idle one; the read then fails with a connection error."""
+        connection = self._connections.get(request.protocol)
+        if connection is None or not connection.in_request:
+            yield
+            return
+        connection.in_request = False
+        connection.idle_since = asyncio.get_running_loop().time()
+        try:
+            yield
+        finally:
+            connection.in_request = True
+
     def limit(self) -> int:
         """The cap in force: the setting, or a quarter of the open-file limit if that is lower
         (read each time: `prlimit` can change it under a running daemon)."""
@@ -170,9 +188,6 @@ class Listener:
         loop = asyncio.get_running_loop()
         backoff = BACKOFF_FIRST_S
         while True:
-            if self.open_connections >= self.limit() and not self._displace():
-                await asyncio.sleep(BUSY_WAIT_S)  # every connection has a request in progress
-                continue
             try:
                 conn, _ = await loop.sock_accept(sock)
             except OSError as exc:
@@ -196,6 +211,13 @@ class Listener:
             connection = _Connection(transport, loop.time())
             connection.head_deadline = loop.call_later(self.header_timeout_s, self._head_overdue, protocol)
             self._connections[protocol] = connection
+            self._make_room()
+
+    def _make_room(self) -> None:
+        # One over the cap for a moment (the connection just accepted) costs one descriptor and
+        # means no connection is closed before another actually arrives.
+        while self.open_connections > self.limit() and self._displace():
+            pass
 
     def _resource_hint(self, exc: OSError) -> str:
         if exc.errno == errno.EMFILE:
@@ -213,8 +235,8 @@ class Listener:
                 connection.head_deadline.cancel()
 
     def _displace(self) -> bool:
-        """Close the connection that has waited longest without a request in progress; False
-        if every open connection has one."""
+        """Close the connection that has waited longest on its client; False if the daemon is
+        working on a request on every open connection."""
         idle = [(connection.idle_since, index, protocol)
                 for index, (protocol, connection) in enumerate(self._connections.items())
                 if not connection.in_request and not connection.transport.is_closing()]
@@ -223,8 +245,8 @@ class Listener:
         _, _, protocol = min(idle)
         self._close(protocol, self._connections[protocol])
         self.displaced_total += 1
-        self._displaced_log("%s: more than %d connections open; closed the one that waited longest without "
-                            "a request (a client opens connections and sends nothing; %d closed so far)",
+        self._displaced_log("%s: more than %d connections open; closed the one that waited longest on its "
+                            "client (clients connect and send nothing, or send slowly; %d closed so far)",
                             self.name, self.limit(), self.displaced_total)
         return True
 

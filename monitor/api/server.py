@@ -22,6 +22,7 @@ The token is compared in constant time and never logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import difflib
 import hmac
@@ -360,12 +361,21 @@ class ApiServer:
         if content_type is not None and not _JSON_TYPES.match(request.content_type):
             raise ApiError(415, f"the body must be JSON sent with Content-Type: application/json "
                                 f"(got {_shown(request.content_type, 40)})")
+        waiting = self._listener.waiting_on_client(request) if self._listener else contextlib.nullcontext()
         try:
-            async with asyncio.timeout(self.settings.body_timeout_s):
-                raw = await request.read()  # raises 413 past client_max_size, also for chunked bodies
+            with waiting:  # a slow body may be closed to make room, like a slow request head
+                async with asyncio.timeout(self.settings.body_timeout_s):
+                    raw = await request.read()  # raises 413 past client_max_size, also for chunked bodies
         except TimeoutError:
             raise ApiError(408, f"the request body did not arrive within {self.settings.body_timeout_s:g} s "
                                 f"(api.body_timeout_s); send it at once", close=True) from None
+        except ConnectionError:
+            # The client went away (or its connection was closed to make room) mid-body: nobody
+            # reads this answer, and a traceback per such client would let clients flood the log.
+            raise ApiError(400, "the connection closed before the request body arrived", close=True) from None
+        except web.RequestPayloadError:
+            raise ApiError(400, "the request body could not be read (broken chunked encoding or compression)",
+                           close=True) from None
         example = json.dumps({name: "..." for name, field in model.model_fields.items() if field.is_required()})
         if not raw.strip():
             raise ApiError(400, f"the request needs a JSON body like {example}")

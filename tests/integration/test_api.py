@@ -736,6 +736,49 @@ async def test_a_body_sent_too_slowly_gets_408_and_the_connection_is_closed(stor
     assert store.get(fault_id).state == "open"  # nothing half-read was acted on
 
 
+
+def _ack_head(fault_id: int, length: int, extra: str = "") -> bytes:
+    return (f"POST /api/v1/faults/{fault_id}/ack HTTP/1.1\r\nHost: netvigil\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: application/json\r\n{extra}"
+            + (f"Content-Length: {length}\r\n" if length >= 0 else "") + "\r\n").encode()
+
+
+async def test_slow_bodies_do_not_lock_out_new_connections(store, start_api):
+    fault_id = open_fault(store)
+    api = await start_api(token=TOKEN, max_connections=4, body_timeout_s=60)
+    slow = [await asyncio.open_connection("127.0.0.1", api.server.port) for _ in range(4)]
+    try:
+        for _, writer in slow:  # every connection is inside a request, waiting for its body
+            writer.write(_ack_head(fault_id, 200) + b'{"by": ')
+        await asyncio.sleep(0.5)
+        for _ in range(3):
+            started = time.monotonic()
+            status, body, _ = await api.call("GET", "/healthz")
+            assert status == 200 and time.monotonic() - started < 1.0
+        assert api.server.listener.displaced_total >= 1  # the client keeps its connection for the next two
+    finally:
+        for _, writer in slow:
+            writer.close()
+    assert store.get(fault_id).state == "open"
+
+
+async def test_a_body_cut_off_or_badly_compressed_is_a_400_not_a_logged_500(store, start_api, no_internal_errors):
+    fault_id = open_fault(store)
+    api = await start_api(token=TOKEN)
+    reader, writer = await asyncio.open_connection("127.0.0.1", api.server.port)
+    writer.write(_ack_head(fault_id, 21, "Content-Encoding: gzip\r\n") + b"this is not gzip data")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 400"), head
+    for _ in range(5):  # clients that hang up halfway through their body
+        reader, writer = await asyncio.open_connection("127.0.0.1", api.server.port)
+        writer.write(_ack_head(fault_id, 100) + b'{"by": ')
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.close()
+    await asyncio.sleep(0.3)
+    assert store.get(fault_id).state == "open"
+
 # -- the daemon under slow clients and descriptor exhaustion ----------------------------------------
 
 NETVIGIL = str(VENV_BIN / "netvigil")
