@@ -100,15 +100,17 @@ async def _slow_client(port: int, stop: asyncio.Event, opened: list, closed: lis
         writer.close()
 
 
-def _status_ok(settings: Path) -> bool:
+def _status_ok(netvigil: str, settings: Path) -> bool:
+    """`netvigil status` got its answer from the daemon (not the embedded store's fallback)."""
     try:
-        return subprocess.run([NETVIGIL, "status", "-c", str(settings), "--json"], capture_output=True,
-                              timeout=10).returncode == 0
-    except subprocess.TimeoutExpired:
+        result = subprocess.run([netvigil, "status", "-c", str(settings), "--json"], capture_output=True,
+                                timeout=10)
+        return result.returncode == 0 and json.loads(result.stdout)["source"] == "daemon"
+    except (subprocess.TimeoutExpired, ValueError, KeyError):
         return False
 
 
-async def _measure(daemon: subprocess.Popen, port: int, settings: Path, log: Path, clients: int,
+async def _measure(netvigil: str, daemon: subprocess.Popen, port: int, settings: Path, log: Path, clients: int,
                    seconds: float) -> dict:
     stop = asyncio.Event()
     opened: list = []
@@ -132,12 +134,14 @@ async def _measure(daemon: subprocess.Popen, port: int, settings: Path, log: Pat
         if status_task is None or status_task.done():
             if status_task is not None:
                 statuses.append(status_task.result())
-            status_task = asyncio.get_running_loop().run_in_executor(None, _status_ok, settings)
+            status_task = asyncio.get_running_loop().run_in_executor(None, _status_ok, netvigil, settings)
         await asyncio.sleep(max(0.0, 0.5 - (time.monotonic() - tick)))
     if status_task is not None:
         statuses.append(await status_task)
     cpu = _cpu_seconds(daemon.pid) - cpu0
     log_bytes, log_lines = _log_size(log)
+    written = log.read_bytes()[log_bytes0:]
+    log_sample = [line[:300] for line in written.decode(errors="replace").splitlines()[:5]]
     stop.set()
     await asyncio.gather(*attackers)
     answered = [latency for latency in latencies if latency is not None]
@@ -149,15 +153,17 @@ async def _measure(daemon: subprocess.Popen, port: int, settings: Path, log: Pat
         "healthz_max_ms": round(1000 * max(answered), 1) if answered else None,
         "status_ok": sum(statuses), "status_tried": len(statuses),
         "daemon_cpu_s": round(cpu, 2), "log_bytes": log_bytes - log_bytes0, "log_lines": log_lines - log_lines0,
-        "accept_error_lines": log.read_bytes().count(b"out of system resource")
-        + log.read_bytes().count(b"cannot accept"),
+        "accept_error_lines": written.count(b"out of system resource") + written.count(b"cannot accept"),
+        "log_first_lines": log_sample,
     }
 
 
-def attack(clients: int = 1500, seconds: float = 40.0, nofile: int = 256, api: str = "") -> dict:
+def attack(clients: int = 1500, seconds: float = 40.0, nofile: int = 256, api: str = "",
+           netvigil: str = NETVIGIL) -> dict:
     """Start a daemon, run the slow-client attack for `seconds`, stop the daemon; the figures.
 
-    `api` is extra YAML for the daemon's `api:` section (e.g. "header_timeout_s: 5")."""
+    `api` is extra YAML for the daemon's `api:` section (e.g. "header_timeout_s: 5");
+    `netvigil` the command to run (another build, to compare)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < clients + 200:  # this process holds every attack connection
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, clients + 1000), hard))
@@ -171,7 +177,7 @@ def attack(clients: int = 1500, seconds: float = 40.0, nofile: int = 256, api: s
                         f"api:\n  listen: 127.0.0.1:{port}\n" + "".join(f"  {line}\n" for line in api.splitlines()))
     log = work / "daemon.log"
     environment = {key: value for key, value in os.environ.items() if key != "JOURNAL_STREAM"}
-    daemon = subprocess.Popen([NETVIGIL, "run", "-c", str(settings)], stdout=subprocess.DEVNULL,
+    daemon = subprocess.Popen([netvigil, "run", "-c", str(settings)], stdout=subprocess.DEVNULL,
                               stderr=open(log, "wb"), stdin=subprocess.DEVNULL, env=environment)
     try:
         deadline = time.monotonic() + 30
@@ -181,7 +187,7 @@ def attack(clients: int = 1500, seconds: float = 40.0, nofile: int = 256, api: s
             time.sleep(0.1)
         figures_fds = len(list(Path(f"/proc/{daemon.pid}/fd").iterdir()))
         resource.prlimit(daemon.pid, resource.RLIMIT_NOFILE, (nofile, nofile))
-        figures = asyncio.run(_measure(daemon, port, settings, log, clients, seconds))
+        figures = asyncio.run(_measure(netvigil, daemon, port, settings, log, clients, seconds))
         figures["nofile"] = nofile
         figures["daemon_fds_before"] = figures_fds
         return figures
@@ -201,8 +207,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--nofile", type=int, default=256, help="the daemon's open-file limit (ulimit -n)")
     parser.add_argument("--api", default="", help='extra api: settings, YAML lines, e.g. "header_timeout_s: 5"')
+    parser.add_argument("--netvigil", default=NETVIGIL, help="the netvigil command to attack (default: this venv's)")
     args = parser.parse_args()
-    figures = attack(args.clients, args.seconds, args.nofile, args.api.replace("\\n", "\n"))
+    figures = attack(args.clients, args.seconds, args.nofile, args.api.replace("\\n", "\n"), args.netvigil)
     print(f"{figures['clients']} slow clients for {figures['seconds']:.0f} s, daemon limited to "
           f"{figures['nofile']} open files")
     print(f"  attack connections   {figures['connected']} connected, {figures['closed_by_daemon']} closed by the "

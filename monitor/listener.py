@@ -196,7 +196,7 @@ class Listener:
                 self.accept_errors_total += 1
                 self._accept_failed("%s: cannot accept a connection: %s%s", self.name, exc.strerror or exc,
                                     self._resource_hint(exc))
-                if exc.errno in _OUT_OF_RESOURCES and self._displace():
+                if exc.errno in _OUT_OF_RESOURCES and self._displace("no descriptor left for a new one"):
                     await asyncio.sleep(0)  # the displaced socket is closed on the next loop turn
                 else:
                     await asyncio.sleep(backoff)
@@ -216,7 +216,7 @@ class Listener:
     def _make_room(self) -> None:
         # One over the cap for a moment (the connection just accepted) costs one descriptor and
         # means no connection is closed before another actually arrives.
-        while self.open_connections > self.limit() and self._displace():
+        while self.open_connections > self.limit() and self._displace(f"more than {self.limit()} connections open"):
             pass
 
     def _resource_hint(self, exc: OSError) -> str:
@@ -234,7 +234,7 @@ class Listener:
             if connection.head_deadline is not None:
                 connection.head_deadline.cancel()
 
-    def _displace(self) -> bool:
+    def _displace(self, reason: str) -> bool:
         """Close the connection that has waited longest on its client; False if the daemon is
         working on a request on every open connection."""
         idle = [(connection.idle_since, index, protocol)
@@ -245,9 +245,9 @@ class Listener:
         _, _, protocol = min(idle)
         self._close(protocol, self._connections[protocol])
         self.displaced_total += 1
-        self._displaced_log("%s: more than %d connections open; closed the one that waited longest on its "
-                            "client (clients connect and send nothing, or send slowly; %d closed so far)",
-                            self.name, self.limit(), self.displaced_total)
+        self._displaced_log("%s: %s; closed the connection that waited longest on its client (clients connect "
+                            "and send nothing, or send slowly; %d closed so far)", self.name, reason,
+                            self.displaced_total)
         return True
 
     def _head_overdue(self, protocol: asyncio.BaseProtocol) -> None:

@@ -236,7 +236,12 @@ class ApiServer:
         # the first (the listener times the first one).
         self._runner = web.AppRunner(self.app, access_log_class=_QuietAccessLog, access_log=log,
                                      shutdown_timeout=5.0, keepalive_timeout=self.settings.header_timeout_s)
-        await self._runner.setup()
+        try:
+            await self._runner.setup()
+        except BaseException:
+            for sock in sockets:
+                sock.close()
+            raise
         self._listener = listener_module.Listener(
             sockets, max_connections=self.settings.max_connections, header_timeout_s=self.settings.header_timeout_s,
             name="api", logger=log, limit_hint="api.max_connections")

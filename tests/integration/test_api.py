@@ -638,6 +638,15 @@ async def test_a_reload_rotates_the_token_without_a_restart(store, start_api):
     assert api.server.settings.listen == "127.0.0.1:0"  # still what it listens on
 
 
+
+async def test_a_reload_changes_the_connection_cap_and_body_timeout_at_once(start_api):
+    api = await start_api(max_connections=8)
+    restart = api.server.reconfigure(ApiSettings(listen="127.0.0.1:0", max_connections=16, header_timeout_s=5,
+                                                 body_timeout_s=5))
+    assert restart == ["api.header_timeout_s"]  # aiohttp's keep-alive timeout is fixed when the server starts
+    assert api.server.listener.max_connections == 16
+    assert (api.server.settings.body_timeout_s, api.server.settings.header_timeout_s) == (5, 30)
+
 # -- slow and idle clients (real sockets) ------------------------------------------------------------
 
 HALF_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: netvigil\r\nX-Slow: "
@@ -993,7 +1002,8 @@ def test_control_characters_in_request_paths_reach_the_log_escaped(daemon_factor
     port = daemon.port
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         # A wrong token is logged with the path at WARNING; every request is in the DEBUG access log.
-        sock.sendall(b"POST /api/v1/faults/1%1b[31mred%00nul%0a2026-01-01T00:00:00.000%20error%20forged/ack HTTP/1.1\r\n"
+        sock.sendall(b"POST /api/v1/faults/1%1b[31mred%00nul%0a2026-01-01T00:00:00.000%20error%20forged/ack "
+                     b"HTTP/1.1\r\n"
                      b"Host: netvigil\r\nAuthorization: Bearer wrong-token-0123456789\r\nContent-Length: 0\r\n"
                      b"Connection: close\r\n\r\n")
         assert sock.makefile("rb").readline().startswith(b"HTTP/1.1 401")
