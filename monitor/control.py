@@ -16,7 +16,16 @@ from typing import Optional
 
 from aiohttp import ClientSession, ClientTimeout, UnixConnector, web
 
+from monitor import listener as listener_module
+
 log = logging.getLogger("netvigil.control")
+
+# `netvigil status` sends its whole request at once and is the only client: a handful of
+# connections and a few seconds are plenty. A local user who may reach the socket and holds
+# connections open without finishing a request must not lock `status` out (the same slow-client
+# protection as the HTTP API, see monitor.listener).
+MAX_CONNECTIONS = 32
+HEADER_TIMEOUT_S = 10.0
 
 
 class AlreadyRunning(RuntimeError):
@@ -43,6 +52,7 @@ class ControlServer:
         self.path = Path(path)
         self.daemon = daemon
         self._runner: Optional[web.AppRunner] = None
+        self._listener: Optional[listener_module.Listener] = None
 
     async def start(self) -> None:
         if self.path.exists():
@@ -51,15 +61,21 @@ class ControlServer:
                     f"another netvigil is already running with control socket {self.path}; "
                     f"stop it, or give this one another state_dir")
             self.path.unlink()  # left over from a daemon that was killed
-        app = web.Application()
+        sock = listener_module.unix_socket(str(self.path))
+        self._listener = listener_module.Listener(
+            [sock], max_connections=MAX_CONNECTIONS, header_timeout_s=HEADER_TIMEOUT_S, name="control socket",
+            logger=log, limit_hint="the control socket")
+        app = web.Application(middlewares=[self._listener.middleware])
         app.router.add_get("/status", self._status)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, keepalive_timeout=HEADER_TIMEOUT_S)
         await self._runner.setup()
-        site = web.UnixSite(self._runner, str(self.path))
-        await site.start()
+        await self._listener.start(self._runner)
         self.path.chmod(0o660)
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            await self._listener.stop()
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

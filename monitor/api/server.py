@@ -4,9 +4,14 @@ Every answer is JSON (except /metrics, in the Prometheus text format). Errors ar
 `{"error": "one sentence"}` with the status that says what went wrong: 400 for a request
 that cannot be understood (the sentence names the field or parameter), 401 for a missing or
 wrong token, 403 when changes are disabled (no token configured), 404 for an unknown id or
-route, 405, 409 for a change the fault's state does not allow, 413, 415, 503 while the fault
-records are locked. A 500 means a bug: it is logged with its traceback and answered with a
-fixed sentence, never with the exception's text.
+route, 405, 408 for a body slower than api.body_timeout_s, 409 for a change the fault's state
+does not allow, 413, 415, 503 while the fault records are locked. A 500 means a bug: it is
+logged with its traceback and answered with a fixed sentence, never with the exception's text.
+
+Slow and idle clients: monitor.listener accepts the connections (a cap, a deadline for the
+first request head, room made by closing the longest-idle connection, no busy loop when
+descriptors run out); aiohttp's keep-alive timeout bounds the wait for later request heads and
+`_body` the wait for a body.
 
 Who may do what: /healthz, /metrics and /openapi.json are open (systemd, Prometheus and
 people reading the docs have no token); reading faults, maintenance and status is open
@@ -17,6 +22,7 @@ The token is compared in constant time and never logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import difflib
 import hmac
@@ -33,6 +39,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
+from monitor import listener as listener_module
 from monitor.api import metrics as metrics_module
 from monitor.api.service import BadRequest, FaultService, Unavailable
 from monitor.api.settings import TOKEN_HOWTO, ApiSettings, is_loopback
@@ -52,12 +59,14 @@ _JSON_TYPES = re.compile(r"\Aapplication/(?:[\w.+-]+\+)?json\Z")
 
 
 class ApiError(Exception):
-    """An answer other than 2xx, with a sentence for people."""
+    """An answer other than 2xx, with a sentence for people; `close`: close the connection after it."""
 
-    def __init__(self, status: int, sentence: str, headers: Optional[dict[str, str]] = None) -> None:
+    def __init__(self, status: int, sentence: str, headers: Optional[dict[str, str]] = None,
+                 close: bool = False) -> None:
         super().__init__(sentence)
         self.status = status
         self.headers = headers or {}
+        self.close = close
 
 
 class ApiStartError(Exception):
@@ -204,10 +213,12 @@ class ApiServer:
         self._openapi = json.dumps(load_openapi(settings.public_url), ensure_ascii=False).encode()
         self._registry = metrics_module.registry_for(service.metrics)
         self._runner: Optional[web.AppRunner] = None
+        self._listener: Optional[listener_module.Listener] = None
         self.app = self._build_app()
 
     def _build_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.settings.max_body_bytes, middlewares=[self._errors])
+        app = web.Application(client_max_size=self.settings.max_body_bytes,
+                              middlewares=[self._track_connection, self._errors])
         for route in ROUTES:
             app.router.add_route(route.method, route.path, self._guarded(route))
         return app
@@ -216,20 +227,31 @@ class ApiServer:
 
     async def start(self) -> None:
         host, port = self.settings.host, self.settings.port
-        self._runner = web.AppRunner(self.app, access_log_class=_QuietAccessLog, access_log=log,
-                                     shutdown_timeout=5.0)
-        await self._runner.setup()
         try:
-            await web.TCPSite(self._runner, host, port, reuse_address=True).start()
+            sockets = listener_module.tcp_sockets(host, port)
         except OSError as exc:
-            await self._runner.cleanup()
-            self._runner = None
             raise ApiStartError(f"api.listen {self.settings.listen}: cannot listen: {exc.strerror or exc}; "
                                 f"choose another address or port, or stop what uses it") from None
+        # The keep-alive timeout is aiohttp's own limit on the wait for every request head after
+        # the first (the listener times the first one).
+        self._runner = web.AppRunner(self.app, access_log_class=_QuietAccessLog, access_log=log,
+                                     shutdown_timeout=5.0, keepalive_timeout=self.settings.header_timeout_s)
+        try:
+            await self._runner.setup()
+        except BaseException:
+            for sock in sockets:
+                sock.close()
+            raise
+        self._listener = listener_module.Listener(
+            sockets, max_connections=self.settings.max_connections, header_timeout_s=self.settings.header_timeout_s,
+            name="api", logger=log, limit_hint="api.max_connections")
+        await self._listener.start(self._runner)
         log.info("api: listening on http://%s%s", self.settings.listen.rsplit(":", 1)[0] + f":{self.port}",
                  "" if is_loopback(host) else " (not loopback: reachable from other machines)")
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            await self._listener.stop()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -237,28 +259,44 @@ class ApiServer:
     def reconfigure(self, settings: ApiSettings) -> list[str]:
         """Apply a reload: the token, read_token_required and public_url change at once (a
         rotated token works without a restart); returns the keys that need a restart to change
-        (listen, max_body_bytes, enabled), for the daemon to log."""
-        needs_restart = [key for key in ("enabled", "listen", "max_body_bytes")
+        (listen, max_body_bytes, header_timeout_s, enabled), for the daemon to log."""
+        needs_restart = [key for key in ("enabled", "listen", "max_body_bytes", "header_timeout_s")
                          if getattr(settings, key) != getattr(self.settings, key)]
         self.settings = settings.model_copy(update={key: getattr(self.settings, key) for key in needs_restart})
         self._token = settings.token.get_secret_value().encode() if settings.token is not None else None
         self._openapi = json.dumps(load_openapi(settings.public_url), ensure_ascii=False).encode()
+        if self._listener is not None:
+            self._listener.max_connections = self.settings.max_connections
         return [f"api.{key}" for key in needs_restart]
 
     @property
     def port(self) -> int:
-        if self._runner is None or not self._runner.addresses:
+        if self._runner is None or self._listener is None:
             raise RuntimeError("the API server is not started")
-        return self._runner.addresses[0][1]
+        return self._listener.sockets[0].getsockname()[1]
+
+    @property
+    def listener(self) -> Optional[listener_module.Listener]:
+        return self._listener
 
     # -- the frame every request passes ---------------------------------------------------------
+
+    @web.middleware
+    async def _track_connection(self, request: web.Request, handler) -> web.StreamResponse:
+        # The app exists before the listener (which is made at start): pass through until then.
+        if self._listener is None:
+            return await handler(request)
+        return await self._listener.middleware(request, handler)
 
     @web.middleware
     async def _errors(self, request: web.Request, handler) -> web.StreamResponse:
         try:
             return await handler(request)
         except ApiError as exc:
-            return _error(exc.status, str(exc), exc.headers)
+            response = _error(exc.status, str(exc), exc.headers)
+            if exc.close:
+                response.force_close()
+            return response
         except FaultNotFound as exc:
             return _error(404, str(exc))
         except FaultStateError as exc:
@@ -328,7 +366,21 @@ class ApiServer:
         if content_type is not None and not _JSON_TYPES.match(request.content_type):
             raise ApiError(415, f"the body must be JSON sent with Content-Type: application/json "
                                 f"(got {_shown(request.content_type, 40)})")
-        raw = await request.read()  # raises 413 past client_max_size, also for chunked bodies
+        waiting = self._listener.waiting_on_client(request) if self._listener else contextlib.nullcontext()
+        try:
+            with waiting:  # a slow body may be closed to make room, like a slow request head
+                async with asyncio.timeout(self.settings.body_timeout_s):
+                    raw = await request.read()  # raises 413 past client_max_size, also for chunked bodies
+        except TimeoutError:
+            raise ApiError(408, f"the request body did not arrive within {self.settings.body_timeout_s:g} s "
+                                f"(api.body_timeout_s); send it at once", close=True) from None
+        except ConnectionError:
+            # The client went away (or its connection was closed to make room) mid-body: nobody
+            # reads this answer, and a traceback per such client would let clients flood the log.
+            raise ApiError(400, "the connection closed before the request body arrived", close=True) from None
+        except web.RequestPayloadError:
+            raise ApiError(400, "the request body could not be read (broken chunked encoding or compression)",
+                           close=True) from None
         example = json.dumps({name: "..." for name, field in model.model_fields.items() if field.is_required()})
         if not raw.strip():
             raise ApiError(400, f"the request needs a JSON body like {example}")

@@ -79,6 +79,21 @@ class ApiSettings(BaseModel):
                     "and /openapi.json stay open)")
     max_body_bytes: int = Field(
         65536, ge=1024, le=16 * 1024 * 1024, description="largest request body accepted; larger gets 413")
+    max_connections: int = Field(
+        256, ge=4, le=65536,
+        description="most connections open at once (never more than a quarter of the daemon's open-file "
+                    "limit). When full, the connection that has waited longest without sending a request "
+                    "is closed to make room, so clients that connect and send nothing cannot lock out "
+                    "/healthz or Prometheus")
+    header_timeout_s: float = Field(
+        30.0, gt=0, le=3600,
+        description="a connection must send a complete request line and headers within this many seconds "
+                    "of connecting or of its previous answer (also how long an idle keep-alive connection "
+                    "stays open); slower ones are closed")
+    body_timeout_s: float = Field(
+        60.0, gt=0, le=3600,
+        description="a request body must arrive in full within this many seconds; slower gets 408 and the "
+                    "connection is closed")
     public_url: Optional[str] = Field(
         None,
         description="how people reach the API (e.g. https://noc.example/netvigil), used in alert messages "

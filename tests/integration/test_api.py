@@ -4,9 +4,19 @@ file and a real aiohttp client: reading, auth on every change, the bad-input mat
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import json
 import logging
+import os
+import resource
+import selectors
+import shutil
+import socket
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, Optional
 
 import aiohttp
@@ -22,6 +32,7 @@ from monitor.api.settings import ApiSettings
 from monitor.faults.model import DeviceInfo, Selector
 from monitor.faults.settings import SlaSettings
 from monitor.faults.store import FaultStore
+from tests.support import VENV_BIN, Process, free_port, require_root, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -625,3 +636,387 @@ async def test_a_reload_rotates_the_token_without_a_restart(store, start_api):
     status, _, _ = await api.call("POST", path, body={"by": "x"}, headers={"Authorization": f"Bearer {new_token}"})
     assert status == 200
     assert api.server.settings.listen == "127.0.0.1:0"  # still what it listens on
+
+
+
+async def test_a_reload_changes_the_connection_cap_and_body_timeout_at_once(start_api):
+    api = await start_api(max_connections=8)
+    restart = api.server.reconfigure(ApiSettings(listen="127.0.0.1:0", max_connections=16, header_timeout_s=5,
+                                                 body_timeout_s=5))
+    assert restart == ["api.header_timeout_s"]  # aiohttp's keep-alive timeout is fixed when the server starts
+    assert api.server.listener.max_connections == 16
+    assert (api.server.settings.body_timeout_s, api.server.settings.header_timeout_s) == (5, 30)
+
+# -- slow and idle clients (real sockets) ------------------------------------------------------------
+
+HALF_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: netvigil\r\nX-Slow: "
+
+
+async def _closed_after(port: int, payload: bytes, trickle_every_s: float, limit_s: float) -> Optional[float]:
+    """Connect, send `payload`, then one more header byte every `trickle_every_s` (a slow-loris
+    client); seconds until the server closed the connection, None if it was still open at `limit_s`."""
+    started = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(payload)
+    try:
+        while time.monotonic() - started < limit_s:
+            try:
+                async with asyncio.timeout(trickle_every_s):
+                    if not await reader.read(65536):
+                        return time.monotonic() - started
+            except TimeoutError:
+                writer.write(b"x")
+        return None
+    except OSError:  # reset: closed
+        return time.monotonic() - started
+    finally:
+        writer.close()
+
+
+async def test_half_sent_requests_are_closed_after_the_header_timeout(start_api):
+    api = await start_api(header_timeout_s=1.0)
+    closed = await asyncio.gather(*(_closed_after(api.server.port, HALF_REQUEST, 0.2, 8.0) for _ in range(100)))
+    assert None not in closed, f"{closed.count(None)} of 100 half-sent requests were still open after 8 s"
+    # Trickling a byte every 0.2 s did not keep them: the header timeout (1 s) closed them.
+    assert 0.9 <= min(closed) and max(closed) < 4.0, (min(closed), max(closed))
+
+
+async def test_a_half_sent_second_request_on_a_kept_alive_connection_is_closed_too(start_api):
+    api = await start_api(header_timeout_s=1.0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", api.server.port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: netvigil\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
+        await reader.readexactly(length)
+        answered = time.monotonic()
+        writer.write(HALF_REQUEST)
+        assert await asyncio.wait_for(reader.read(65536), 6) == b""
+        assert 0.9 <= time.monotonic() - answered < 4.0
+    finally:
+        writer.close()
+
+
+async def test_a_full_connection_table_makes_room_by_closing_the_longest_idle(start_api):
+    api = await start_api(max_connections=8, header_timeout_s=60)
+    attackers = [asyncio.create_task(_closed_after(api.server.port, HALF_REQUEST, 0.5, 3.0)) for _ in range(40)]
+    await asyncio.sleep(1.0)
+    started = time.monotonic()
+    status, body, _ = await api.call("GET", "/healthz")
+    assert status == 200 and body["status"] == "ok"
+    assert time.monotonic() - started < 1.0
+    closed = await asyncio.gather(*attackers)
+    held = closed.count(None)
+    assert held <= 8, f"{held} idle connections were held, more than api.max_connections=8"
+    assert api.server.listener.displaced_total >= 32
+
+
+async def test_a_body_sent_too_slowly_gets_408_and_the_connection_is_closed(store, start_api):
+    fault_id = open_fault(store)
+    api = await start_api(token=TOKEN, body_timeout_s=1.0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", api.server.port)
+    try:
+        started = time.monotonic()
+        writer.write(f"POST /api/v1/faults/{fault_id}/ack HTTP/1.1\r\nHost: netvigil\r\n"
+                     f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: 200\r\n\r\n{{\"by\": ".encode())
+
+        async def trickle() -> None:
+            while True:
+                await asyncio.sleep(0.2)
+                writer.write(b" ")
+
+        trickling = asyncio.create_task(trickle())
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        finally:
+            trickling.cancel()
+        assert head.startswith(b"HTTP/1.1 408"), head
+        assert 0.9 <= time.monotonic() - started < 4.0
+        assert b"connection: close" in head.lower()
+        answer = json.loads(await asyncio.wait_for(reader.readuntil(b"}"), 5))
+        assert "api.body_timeout_s" in answer["error"]
+        await asyncio.wait_for(reader.read(), 15)  # returns at EOF: the server closed it
+        assert reader.at_eof()
+    finally:
+        writer.close()
+    assert store.get(fault_id).state == "open"  # nothing half-read was acted on
+
+
+
+def _ack_head(fault_id: int, length: int, extra: str = "") -> bytes:
+    return (f"POST /api/v1/faults/{fault_id}/ack HTTP/1.1\r\nHost: netvigil\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: application/json\r\n{extra}"
+            + (f"Content-Length: {length}\r\n" if length >= 0 else "") + "\r\n").encode()
+
+
+async def test_slow_bodies_do_not_lock_out_new_connections(store, start_api):
+    fault_id = open_fault(store)
+    api = await start_api(token=TOKEN, max_connections=4, body_timeout_s=60)
+    slow = [await asyncio.open_connection("127.0.0.1", api.server.port) for _ in range(4)]
+    try:
+        for _, writer in slow:  # every connection is inside a request, waiting for its body
+            writer.write(_ack_head(fault_id, 200) + b'{"by": ')
+        await asyncio.sleep(0.5)
+        for _ in range(3):
+            started = time.monotonic()
+            status, body, _ = await api.call("GET", "/healthz")
+            assert status == 200 and time.monotonic() - started < 1.0
+        assert api.server.listener.displaced_total >= 1  # the client keeps its connection for the next two
+    finally:
+        for _, writer in slow:
+            writer.close()
+    assert store.get(fault_id).state == "open"
+
+
+async def test_a_body_cut_off_or_badly_compressed_is_a_400_not_a_logged_500(store, start_api, no_internal_errors):
+    fault_id = open_fault(store)
+    api = await start_api(token=TOKEN)
+    reader, writer = await asyncio.open_connection("127.0.0.1", api.server.port)
+    writer.write(_ack_head(fault_id, 21, "Content-Encoding: gzip\r\n") + b"this is not gzip data")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 400"), head
+    for _ in range(5):  # clients that hang up halfway through their body
+        reader, writer = await asyncio.open_connection("127.0.0.1", api.server.port)
+        writer.write(_ack_head(fault_id, 100) + b'{"by": ')
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.close()
+    await asyncio.sleep(0.3)
+    assert store.get(fault_id).state == "open"
+
+# -- the daemon under slow clients and descriptor exhaustion ----------------------------------------
+
+NETVIGIL = str(VENV_BIN / "netvigil")
+
+
+class Daemon:
+    """`netvigil run` on two loopback devices with the API on a free port; stopped by its pid."""
+
+    def __init__(self, workdir: Path, log_level: str = "info", api: str = "") -> None:
+        require_root()  # the ICMP probes
+        self.workdir = workdir
+        self.port = free_port()
+        (workdir / "inventory.yaml").write_text(
+            "sites:\n  - {name: room, level: room}\ndevices:\n"
+            "  - {name: sw-1, address: 127.0.61.1, class: switch, site: room}\n"
+            "  - {name: sw-2, address: 127.0.61.2, class: switch, site: room}\n")
+        self.settings = workdir / "netvigil.yaml"
+        self.settings.write_text(f"inventory: [inventory.yaml]\nstate_dir: state\nlog_level: {log_level}\n"
+                                 f"api:\n  listen: 127.0.0.1:{self.port}\n{api}")
+        self.control_socket = str(workdir / "state" / "netvigil.sock")
+        self.log_path = workdir / "daemon.log"
+        environment = {key: value for key, value in os.environ.items() if key != "JOURNAL_STREAM"}
+        environment["NETVIGIL_API__TOKEN"] = TOKEN
+        self.process = Process([NETVIGIL, "run", "-c", str(self.settings)], self.log_path, env=environment)
+        wait_until(lambda: healthz_seconds(self.port, 1.0) is not None, 30, what="the daemon's /healthz")
+
+    def limit_open_files(self, limit: int) -> None:
+        resource.prlimit(self.process.pid, resource.RLIMIT_NOFILE, (limit, limit))
+
+    def sockets(self) -> int:
+        """Sockets the daemon holds (listeners, probes and every accepted connection)."""
+        count = 0
+        for fd in Path(f"/proc/{self.process.pid}/fd").iterdir():
+            try:
+                count += os.readlink(fd).startswith("socket:")
+            except OSError:
+                pass
+        return count
+
+    def descriptors(self) -> int:
+        return len(list(Path(f"/proc/{self.process.pid}/fd").iterdir()))
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def log_bytes(self) -> bytes:
+        self.process.log()  # flushes
+        return self.log_path.read_bytes()
+
+    def status(self) -> subprocess.CompletedProcess:
+        return subprocess.run([NETVIGIL, "status", "-c", str(self.settings), "--json"], capture_output=True,
+                              text=True, timeout=30)
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+@pytest.fixture
+def daemon_factory():
+    started: list[Daemon] = []
+    workdirs: list[Path] = []
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4096:  # this process holds every attack connection
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+
+    def start(**options: Any) -> Daemon:
+        workdir = Path(tempfile.mkdtemp(prefix="nva"))  # short: a unix socket path stays under 108 bytes
+        workdirs.append(workdir)
+        started.append(Daemon(workdir, **options))
+        return started[-1]
+
+    yield start
+    for daemon in started:
+        daemon.stop()
+    for workdir in workdirs:
+        shutil.rmtree(workdir, ignore_errors=True)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def healthz_seconds(port: int, timeout_s: float = 5.0) -> Optional[float]:
+    """Seconds until a fresh connection's GET /healthz got its status line; None if it failed."""
+    started = time.monotonic()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: netvigil\r\nConnection: close\r\n\r\n")
+            line = sock.makefile("rb").readline()
+        return time.monotonic() - started if line.startswith(b"HTTP/1.1 ") else None
+    except OSError:
+        return None
+
+
+def open_half_requests(address, count: int, family: int = socket.AF_INET, limit_s: float = 10.0) -> list[socket.socket]:
+    """`count` connections that each sent half a request. Connects are non-blocking, so a daemon
+    that stopped accepting cannot stall the test; a connect refused for a full backlog (EAGAIN on
+    a unix socket) is tried again; those not connected within `limit_s` are dropped."""
+    selector = selectors.DefaultSelector()
+    connected: list[socket.socket] = []
+    to_start = count
+    deadline = time.monotonic() + limit_s
+    while (to_start or selector.get_map()) and time.monotonic() < deadline:
+        while to_start:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            result = sock.connect_ex(address)
+            if result not in (0, errno.EINPROGRESS):
+                sock.close()
+                break  # backlog full: let the daemon accept some first
+            selector.register(sock, selectors.EVENT_WRITE)
+            to_start -= 1
+        for key, _ in selector.select(timeout=0.02):
+            sock = key.fileobj
+            selector.unregister(sock)
+            try:
+                if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                    sock.send(HALF_REQUEST)
+                    connected.append(sock)
+                    continue
+            except OSError:
+                pass
+            sock.close()
+    for key in list(selector.get_map().values()):
+        key.fileobj.close()
+    selector.close()
+    return connected
+
+
+def still_open(sockets: list[socket.socket]) -> int:
+    count = 0
+    for sock in sockets:
+        try:
+            count += sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+        except BlockingIOError:
+            count += 1
+        except OSError:
+            pass
+    return count
+
+
+def test_healthz_and_status_answer_while_1500_slow_clients_connect_under_a_low_open_file_limit(daemon_factory):
+    daemon = daemon_factory()
+    daemon.limit_open_files(256)  # the API may use a quarter: 64 connections
+    log_before = len(daemon.log_bytes())
+    attack = open_half_requests(("127.0.0.1", daemon.port), 1500)
+    try:
+        assert len(attack) > 256  # more than the daemon could hold
+        latencies = []
+        for _ in range(10):
+            latencies.append(healthz_seconds(daemon.port, 5.0))
+            time.sleep(0.2)
+        assert None not in latencies and max(latencies) < 2.0, latencies
+        status = daemon.status()
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["source"] == "daemon"  # not the embedded store's fallback
+        assert daemon.sockets() <= 64 + 16, daemon.sockets()  # the cap plus listeners, probes, status
+        assert still_open(attack) <= 64
+        grown = daemon.log_bytes()[log_before:]
+        assert len(grown) < 2000 and grown.count(b"\n") <= 5, grown[:2000]
+    finally:
+        for sock in attack:
+            sock.close()
+
+
+def test_accept_failing_for_want_of_descriptors_logs_a_line_per_interval_and_does_not_spin(daemon_factory):
+    daemon = daemon_factory()
+    # Four descriptors to spare: accept() fails with EMFILE before the connection cap (a quarter
+    # of the limit) is reached, as when probes or outputs hold the rest.
+    daemon.limit_open_files(daemon.descriptors() + 4)
+    log_before = len(daemon.log_bytes())
+    cpu_before = daemon.cpu_seconds()
+    attack = open_half_requests(("127.0.0.1", daemon.port), 300)
+    try:
+        started = time.monotonic()
+        answered = []
+        while time.monotonic() - started < 6:
+            answered.append(healthz_seconds(daemon.port, 5.0))
+            time.sleep(0.3)
+        cpu = daemon.cpu_seconds() - cpu_before
+        grown = daemon.log_bytes()[log_before:]
+        lines = grown.decode(errors="replace").splitlines()
+        assert len(lines) <= 4 and len(grown) < 2000, lines[:10]
+        assert any("cannot accept a connection" in line and "open-file limit" in line for line in lines), lines
+        # A spinning accept loop burns a core; waiting for descriptors costs next to nothing.
+        assert cpu < 0.5 * (time.monotonic() - started), cpu
+        assert sum(latency is not None for latency in answered) >= len(answered) - 1, answered
+    finally:
+        for sock in attack:
+            sock.close()
+
+
+def test_status_answers_while_slow_clients_hold_the_control_socket(daemon_factory):
+    daemon = daemon_factory()
+    daemon.limit_open_files(128)
+    log_before = len(daemon.log_bytes())
+    attack = open_half_requests(daemon.control_socket, 300, family=socket.AF_UNIX)
+    try:
+        assert len(attack) > 128
+        for _ in range(3):
+            status = daemon.status()
+            assert status.returncode == 0, status.stderr
+            assert json.loads(status.stdout)["source"] == "daemon"  # not the embedded store's fallback
+        assert still_open(attack) <= 32  # the control socket's cap
+        grown = daemon.log_bytes()[log_before:]
+        assert len(grown) < 2000, grown[:2000]
+    finally:
+        for sock in attack:
+            sock.close()
+
+
+def test_control_characters_in_request_paths_reach_the_log_escaped(daemon_factory):
+    daemon = daemon_factory(log_level="debug")
+    port = daemon.port
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        # A wrong token is logged with the path at WARNING; every request is in the DEBUG access log.
+        sock.sendall(b"POST /api/v1/faults/1%1b[31mred%00nul%0a2026-01-01T00:00:00.000%20error%20forged/ack "
+                     b"HTTP/1.1\r\n"
+                     b"Host: netvigil\r\nAuthorization: Bearer wrong-token-0123456789\r\nContent-Length: 0\r\n"
+                     b"Connection: close\r\n\r\n")
+        assert sock.makefile("rb").readline().startswith(b"HTTP/1.1 401")
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /nowhere%1b]0;title%07%00%c2%85 HTTP/1.1\r\nHost: netvigil\r\nConnection: close\r\n\r\n")
+        assert sock.makefile("rb").readline().startswith(b"HTTP/1.1 404")
+    wait_until(lambda: b"/nowhere" in daemon.log_bytes(), 10, what="the access log line")
+    raw = daemon.log_bytes()
+    assert b"\x1b" not in raw and b"\x00" not in raw and b"\x07" not in raw and "\x85".encode() not in raw
+    lines = raw.decode().splitlines()
+    warning = [line for line in lines if "wrong token" in line]
+    assert len(warning) == 1
+    assert "/api/v1/faults/1\\x1b[31mred\\x00nul\\n2026-01-01T00:00:00.000 error forged/ack" in warning[0]
+    assert not any(line.startswith("2026-01-01T00:00:00.000 error forged") for line in lines)
+    assert any("/nowhere\\x1b]0;title\\x07\\x00\\x85 404" in line for line in lines), \
+        [line for line in lines if "nowhere" in line]

@@ -122,3 +122,15 @@ def test_public_url_and_fault_links():
 @pytest.mark.parametrize("field, value", [("healthz_output_unhealthy_s", 0), ("healthz_max_lag_s", -1)])
 def test_health_limits_are_positive(field, value):
     assert problem(**{field: value}).startswith(f"{field}:")
+
+
+def test_slow_client_limits_have_generous_defaults():
+    settings = ApiSettings()
+    assert (settings.max_connections, settings.header_timeout_s, settings.body_timeout_s) == (256, 30.0, 60.0)
+
+
+@pytest.mark.parametrize("field, value", [("max_connections", 3), ("max_connections", 70000),
+                                          ("header_timeout_s", 0), ("header_timeout_s", 3601),
+                                          ("body_timeout_s", -1), ("body_timeout_s", "slow")])
+def test_slow_client_limits_bounds(field, value):
+    assert problem(**{field: value}).startswith(f"{field}:")
