@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable, Optional, Sequence
 
+from monitor.logsetup import escape_controls
 from probes.base import Sample
 
 # `error_code` of the snmp sample (probes.snmp.ErrorCode) as shown in `status`; kept here as
@@ -200,11 +201,13 @@ def render_table(rows: Sequence[dict]) -> str:
         ))
     out = [format_columns(lines)]
     for row in rows:
+        # Error sentences quote what devices said: escape sequences in them must not drive the
+        # operator's terminal (colours, cursor moves, a line that overwrites another).
         if row.get("error"):
-            out.append(f"  {row['device']}: {row['error']}")
+            out.append(f"  {row['device']}: {escape_controls(row['error'])}")
         for key in ("snmp_error", "ssh_error"):
             if row.get(key):
-                out.append(f"  {row['device']}: {row[key]}")
+                out.append(f"  {row['device']}: {escape_controls(row[key])}")
     return "\n".join(out)
 
 
@@ -216,9 +219,11 @@ def _short_time(value: Optional[str]) -> str:
 
 
 def format_columns(lines: Sequence[Sequence[str]]) -> str:
-    """Rows of cells as aligned columns (the first row is the header)."""
+    """Rows of cells as aligned columns (the first row is the header); control characters in a
+    cell (e.g. a port alias an agent sent) are shown escaped, never sent to the terminal."""
     if not lines:
         return ""
+    lines = [[escape_controls(str(cell)) for cell in line] for line in lines]
     widths = [max(_width(line[i]) for line in lines) for i in range(len(lines[0]))]
     return "\n".join("  ".join(cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(line)).rstrip()
                      for line in lines)

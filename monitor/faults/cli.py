@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Optional
 
 from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
+from monitor.logsetup import escape_controls
 from monitor.clitools import Refused as _Refused, load_config as _config, run as _run
 
 FAULTS_FILE = "faults.db"
@@ -196,7 +197,8 @@ def render_fault(fault, symptoms, now: float) -> str:
     if symptoms:
         lines.append(f"  {len(symptoms)} symptom(s) behind it: " + ", ".join(s.device for s in symptoms[:50])
                      + (f" and {len(symptoms) - 50} more" if len(symptoms) > 50 else ""))
-    return "\n".join(lines)
+    # Messages quote what devices said and notes what people typed: shown, never obeyed by the terminal.
+    return "\n".join(escape_controls(line) for line in lines)
 
 
 def _clock_line(name: str, opened: float, done: Optional[float], deadline: Optional[float], breached, now: float,

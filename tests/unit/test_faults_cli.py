@@ -141,3 +141,12 @@ def test_maintenance_add_list_end(site, faults, capsys):
     assert code == 0 and "ended" in out
     code, out, _ = run(capsys, "maintenance", "list", "--json", "-c", str(site))
     assert json.loads(out)["windows"] == []
+
+
+def test_show_escapes_control_characters_in_messages_and_notes(site, faults, capsys):
+    store = FaultStore(site.parent / "state" / "faults.db")
+    store.add_note(faults["server"], "li.na", "reboot\x1b[2Jdone\nfake: line")
+    store.disconnect()
+    code, out, _ = run(capsys, "faults", "show", str(faults["server"]), "-c", str(site))
+    assert code == 0 and "\x1b" not in out
+    assert any(line.endswith("li.na: reboot\\x1b[2Jdone\\nfake: line") for line in out.splitlines())

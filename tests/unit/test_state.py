@@ -76,3 +76,13 @@ def test_without_icmp_reachability_comes_from_snmp_and_ssh_answers():
     assert states.rows()[0]["state"] == "down"
     assert states.counts() == {"up": 0, "down": 1, "pending": 0, "unmonitored": 1}
     assert "UNMONITORED" in render_table(states.rows())
+
+
+def test_control_characters_from_devices_are_shown_escaped_not_sent_to_the_terminal():
+    states = DeviceStates()
+    states.set_inventory([_Device("sw", "127.0.0.1", "switch", ("d",))])
+    states.update([_sample("sw", 1_000_000_000, up=1, loss_pct=0.0)])
+    states.note_error("sw", "agent said \x1b[2J\x1b[31mPWNED\nfake line", kind="snmp")
+    table = render_table(states.rows())
+    assert "\x1b" not in table and "\\x1b[2J" in table
+    assert table.splitlines()[-1] == "  sw: agent said \\x1b[2J\\x1b[31mPWNED\\nfake line"
