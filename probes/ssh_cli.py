@@ -93,7 +93,7 @@ class CliSession:
         return self.result
 
     def _connect(self):
-        from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
+        from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException, ReadTimeout
 
         login = self.login
         cls = _connection_class(self.device_type)
@@ -112,6 +112,11 @@ class CliSession:
         except paramiko.BadHostKeyException as exc:
             raise SessionFailed("HOST_KEY_CHANGED", changed_message(login.host, login.port, exc.key,
                                                                     [exc.expected_key])) from None
+        except ReadTimeout:
+            if self._aborted.is_set():
+                raise _Aborted() from None
+            raise SessionFailed("COMMAND_TIMEOUT", f"logged in to {login.host} port {login.port}, but no CLI prompt "
+                                                   f"came back (a busy device, or not a {self.device_type!r} CLI)")
         except NetmikoAuthenticationException:
             raise SessionFailed("AUTH", f"login as {login.username!r} refused by {login.host} port {login.port} "
                                         "(wrong password or key, or the account may not log in)") from None

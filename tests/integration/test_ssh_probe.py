@@ -221,6 +221,24 @@ async def test_a_cli_slow_to_answer_enter_still_gives_its_prompt(tmp_path, devic
     assert by[("ssh_command", "memory")][0].fields["mem_pct"] == float(memory[1])
 
 
+async def test_no_prompt_after_login_is_a_command_timeout_sentence(tmp_path):
+    sim = await CliSim(prompt_delay_s=6).start()  # answers the login's Enter after 6 s
+    settings = _settings(sim.port, VRP_USER, profiles=("huawei_vrp",), command_timeout_s=1, session_timeout_s=20)
+    path = tmp_path / "known_hosts"
+    path.write_text(sim.known_hosts_line() + "\n")
+    prober = SshProber(settings, PROFILES, HostKeyStore([path], None))
+    started = time.monotonic()
+    try:
+        summary, _, errors = await _probe(prober, settings)
+    finally:
+        prober.close()
+        await sim.stop()
+    assert summary["error_code"] == ErrorCode.COMMAND_TIMEOUT and summary["up"] == 1, errors
+    assert errors == [f"logged in to 127.0.0.1 port {sim.port}, but no CLI prompt came back "
+                      "(a busy device, or not a 'huawei' CLI)"]
+    assert time.monotonic() - started < 6  # command_timeout_s, not the device's 6 s
+
+
 async def test_vrp_host_key_tofu_then_changed_through_paramiko(tmp_path):
     first = await CliSim().start()
     settings = _vrp(first, host_key_policy="tofu")
