@@ -32,7 +32,8 @@ Run as root from the repository root:
    Printed: sessions/s, wall time per session, CPU per session (this process), and ratios.
 
 Targets (issue): every one of the N devices probed OK within one 60 s cycle; ICMP and SNMP
-scheduler lag < 2 s. The exit status is 1 when a target is missed.
+scheduler lag < 2 s; no session ends without a prompt (COMMAND_TIMEOUT: the simulator answers
+every command at once, so each is a false fault). The exit status is 1 when a target is missed.
 Every process is started and stopped by its own pid; temp dirs are removed, also on Ctrl-C.
 """
 
@@ -43,6 +44,7 @@ import asyncio
 import concurrent.futures
 import json
 import os
+import re
 import selectors
 import shutil
 import signal
@@ -282,6 +284,9 @@ def analyse(data, status, errors_seen, log_text, n_ssh, n_snmp, workers, seconds
                                  f"(name, ms): {cmds}; daemon said: {errors_seen.get(d, '?')}")
     r["errors"] = Counter(ERROR_NAMES.get(f["error_code"], str(f["error_code"])) for _, _, f in ssh
                           if f["error_code"] != 0)
+    # On the CLI driver COMMAND_TIMEOUT means "no prompt came back": against the simulator,
+    # which answers every command at once, each one is a false fault.
+    r["no_prompt"] = r["errors"].get("COMMAND_TIMEOUT", 0)
     lag: dict = defaultdict(lambda: (0.0, 0.0))
     skipped: dict = defaultdict(int)
     for tags, ns, fields in data["netvigil_scheduler"]:
@@ -316,23 +321,29 @@ def analyse(data, status, errors_seen, log_text, n_ssh, n_snmp, workers, seconds
 def peer_netmiko(addresses: list[str], port: int, workers: int) -> dict:
     from netmiko import ConnectHandler
 
-    def one(address: str) -> tuple[bool, float]:
+    def one(address: str) -> tuple[bool, float, str]:
         started = time.monotonic()
+        why = ""
         try:
             conn = ConnectHandler(device_type="huawei", host=address, port=port, username=USER, password=PASSWORD)
             outputs = [conn.send_command(command) for command in COMMANDS]
             conn.disconnect()
             ok = all(o and "Error:" not in o for o in outputs)
-        except Exception:  # noqa: BLE001 - counted as failed
+            why = "" if ok else "CLI error in output"
+        except Exception as exc:  # noqa: BLE001 - counted as failed, by kind
             ok = False
-        return ok, time.monotonic() - started
+            why = exc.__class__.__name__
+            # netmiko's prompt search pressed Enter several times and took "<X><X>..." as the prompt
+            if why == "ReadTimeout" and re.search(r"Pattern not detected: '(<[^<>']+>)\1+'", str(exc)):
+                why = "ReadTimeout waiting for a repeated prompt"
+        return ok, time.monotonic() - started, why
 
     cpu0, wall0 = time.process_time(), time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(one, addresses))
     wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
-    return {"sessions": len(results), "ok": sum(ok for ok, _ in results), "wall": wall, "cpu": cpu,
-            "per_session": [s for _, s in results]}
+    return {"sessions": len(results), "ok": sum(ok for ok, _, _ in results), "wall": wall, "cpu": cpu,
+            "per_session": [s for _, s, _ in results], "failed": Counter(why for ok, _, why in results if not ok)}
 
 
 def netvigil_path(addresses: list[str], port: int, workers: int, known_hosts: Path) -> dict:
@@ -370,7 +381,7 @@ def netvigil_path(addresses: list[str], port: int, workers: int, known_hosts: Pa
 def _dist(values: list[float]) -> str:
     if not values:
         return "n/a"
-    return (f"median {statistics.median(values):7.0f}  p95 {_pct(values, 0.95):7.0f}  "
+    return (f"min {min(values):6.0f}  median {statistics.median(values):7.0f}  p95 {_pct(values, 0.95):7.0f}  "
             f"max {max(values):7.0f} ms")
 
 
@@ -388,6 +399,7 @@ def report_run(r: dict) -> bool:
     print(f"  ssh login_ms     {_dist(r['login_ms'])}")
     print(f"  ssh command_ms   {_dist(r['command_ms'])}   (4 commands)")
     print(f"  ssh errors       {dict(r['errors']) or 'none'}")
+    print(f"  no prompt back   {r['no_prompt']} of {r['ssh_samples']} sessions (COMMAND_TIMEOUT)")
     for line in r["failures"][:10]:
         print(f"      {line}")
     for kind in ("icmp", "snmp", "ssh"):
@@ -408,11 +420,12 @@ def report_run(r: dict) -> bool:
         print(f"      {line[:200]}")
     full = [c for c in r["cycles"] if c["complete"]]
     coverage = max((c["ok_devices"] for c in full), default=0)
-    met = (coverage >= n and r["lag"].get("icmp", (1e9,))[0] < 2000 and r["lag"].get("snmp", (1e9,))[0] < 2000)
+    met = _met(r)
     print(f"  targets          SSH {n} devices in a 60 s cycle: {'met' if coverage >= n else 'MISSED'} "
           f"(best full cycle {coverage}); ICMP lag < 2 s: "
           f"{'met' if r['lag'].get('icmp', (1e9,))[0] < 2000 else 'MISSED'}; SNMP lag < 2 s: "
-          f"{'met' if r['lag'].get('snmp', (1e9,))[0] < 2000 else 'MISSED'}")
+          f"{'met' if r['lag'].get('snmp', (1e9,))[0] < 2000 else 'MISSED'}; no prompt back 0: "
+          f"{'met' if r['no_prompt'] == 0 else 'MISSED'}")
     return met
 
 
@@ -427,6 +440,8 @@ def report_peer(ours: dict, theirs: dict, workers: int) -> None:
     print(f"  thread time per session {ta:10.2f} s    {tb:10.2f} s    {tb / ta:5.1f}x shorter")
     print(f"  CPU per session (client){ca:10.0f} ms   {cb:10.0f} ms   {cb / ca:5.2f}x")
     print(f"  sessions OK             {ours['ok']:>10}      {theirs['ok']:>10}")
+    if theirs["failed"]:
+        print(f"  plain netmiko failed:   {dict(theirs['failed'])}")
     print(f"  wall for all            {ours['wall']:10.1f} s    {theirs['wall']:10.1f} s")
     print(f"netvigil: {a:.1f} sessions/s, peer (plain netmiko, {workers} threads): {b:.1f} sessions/s, "
           f"ratio {a / b:.1f}")
@@ -435,8 +450,8 @@ def report_peer(ours: dict, theirs: dict, workers: int) -> None:
 def readme_table(runs: list[dict], peers: list[tuple[int, dict, dict]]) -> None:
     print("\n== README figures ==")
     print("| cli_workers | SSH devices OK per 60 s cycle | ssh duration median / p95 | login median | "
-          "lag max icmp / snmp / ssh | daemon CPU | fleet CPU |")
-    print("|---|---|---|---|---|---|---|")
+          "no prompt back | lag max icmp / snmp / ssh | daemon CPU | fleet CPU |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in runs:
         full = [c["ok_devices"] for c in r["cycles"] if c["complete"]]
         lag = {k: r["lag"].get(k, (float("nan"),))[0] / 1000 for k in ("icmp", "snmp", "ssh")}
@@ -444,6 +459,7 @@ def readme_table(runs: list[dict], peers: list[tuple[int, dict, dict]]) -> None:
               f"{statistics.median(r['duration_ms']) / 1000 if r['duration_ms'] else float('nan'):.2f} / "
               f"{_pct(r['duration_ms'], 0.95) / 1000:.2f} s | "
               f"{statistics.median(r['login_ms']) / 1000 if r['login_ms'] else float('nan'):.2f} s | "
+              f"{r['no_prompt']} of {r['ssh_samples']} | "
               f"{lag['icmp']:.2f} / {lag['snmp']:.2f} / {lag['ssh']:.2f} s | {r['daemon_cpu_pct']:.0f} % | "
               f"{r['fleet_cpu_pct']:.0f} % |")
     for workers, ours, theirs in peers:
@@ -525,7 +541,7 @@ def main() -> int:
 def _met(r: dict) -> bool:
     full = [c["ok_devices"] for c in r["cycles"] if c["complete"]]
     return (max(full, default=0) >= r["devices"] and r["lag"].get("icmp", (1e9,))[0] < 2000
-            and r["lag"].get("snmp", (1e9,))[0] < 2000)
+            and r["lag"].get("snmp", (1e9,))[0] < 2000 and r["no_prompt"] == 0)
 
 
 if __name__ == "__main__":

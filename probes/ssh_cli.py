@@ -20,6 +20,7 @@ event loop, never the default executor other code shares), and:
 from __future__ import annotations
 
 import concurrent.futures
+import re
 import socket
 import threading
 import time
@@ -92,7 +93,7 @@ class CliSession:
         return self.result
 
     def _connect(self):
-        from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
+        from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException, ReadTimeout
 
         login = self.login
         cls = _connection_class(self.device_type)
@@ -111,6 +112,11 @@ class CliSession:
         except paramiko.BadHostKeyException as exc:
             raise SessionFailed("HOST_KEY_CHANGED", changed_message(login.host, login.port, exc.key,
                                                                     [exc.expected_key])) from None
+        except ReadTimeout:
+            if self._aborted.is_set():
+                raise _Aborted() from None
+            raise SessionFailed("COMMAND_TIMEOUT", f"logged in to {login.host} port {login.port}, but no CLI prompt "
+                                                   f"came back (a busy device, or not a {self.device_type!r} CLI)")
         except NetmikoAuthenticationException:
             raise SessionFailed("AUTH", f"login as {login.username!r} refused by {login.host} port {login.port} "
                                         "(wrong password or key, or the account may not log in)") from None
@@ -220,10 +226,42 @@ def _connection_class(device_type: str) -> type:
             def __init__(self, *args, session: CliSession, **kwargs) -> None:
                 self._netvigil_session = session
                 self.output_budget = session.login.max_output_bytes
+                self._prompt_end: Optional[str] = None  # regex of the prompt's last character, from login
                 super().__init__(*args, **kwargs)
 
             def _build_ssh_client(self):
                 return self._netvigil_session.build_client()
+
+            def find_prompt(self, delay_factor: float = 1.0, pattern: Optional[str] = None) -> str:
+                # send_command asks for the prompt before every command. netmiko's own search
+                # (fast_cli) presses Enter again whenever nothing came back 25 ms after the
+                # last Enter, up to 13 times, and takes the last line it read as the prompt. A
+                # CLI that echoes type-ahead on receipt and answers the queued Enters when it
+                # gets the CPU back (measured: a loaded simulator fleet, 150 ms) sends
+                # "\r\n" x k and then "<HOST>" x k on one line, so netmiko waited for
+                # "<HOST><HOST>..." after the output and timed out after command_timeout_s.
+                # Over a WAN link slower than 25 ms every command got that second Enter.
+                # So: one Enter, then wait for its answer, ending in the prompt terminators
+                # the driver gave at login (its set_base_prompt passes them as `pattern`).
+                if pattern is not None:
+                    self._prompt_end = self._prompt_end or pattern
+                    prompt = self._read_prompt(pattern)
+                elif self._prompt_end is not None:
+                    prompt = self._read_prompt(self._prompt_end)
+                else:  # a driver with no login preparation (generic): netmiko's search
+                    prompt = super().find_prompt(delay_factor=delay_factor)
+                return _one_prompt(prompt)
+
+            def _read_prompt(self, pattern: str) -> str:
+                self.clear_buffer()
+                self.write_channel(self.RETURN)
+                answer = self.read_until_pattern(pattern=pattern,
+                                                 read_timeout=self._netvigil_session.login.command_timeout_s)
+                prompt = answer.split(self.RESPONSE_RETURN)[-1].strip()
+                self.clear_buffer()
+                if not prompt:
+                    raise ValueError("the device answered Enter without a prompt")
+                return prompt
 
             def read_channel(self) -> str:
                 if self._netvigil_session._aborted.is_set():
@@ -241,6 +279,13 @@ def _connection_class(device_type: str) -> type:
         Bounded.__name__ = f"Bounded{base.__name__}"
         _CLASSES[device_type] = Bounded
         return Bounded
+
+
+def _one_prompt(line: str) -> str:
+    """`line` with a prompt repeated on it (`<SW1><SW1><SW1>`: answers to Enters typed ahead)
+    reduced to one; any other line as it is."""
+    repeated = re.fullmatch(r"(.+?)\1+", line)
+    return repeated.group(1) if repeated else line
 
 
 def _cause(exc: BaseException, kind: type) -> Optional[BaseException]:

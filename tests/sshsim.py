@@ -18,7 +18,14 @@ behind a CLI that behaves the way netmiko's `huawei` driver expects (LAB.md sect
   exit status 0, or the error text and exit status 1;
 * `behaviour` ("normal", "flood", "stall", "disconnect") turns the device hostile for every
   command but `screen-length 0 temporary`, on PTY and exec alike; it is a plain attribute,
-  so a test can change it while sessions are open.
+  so a test can change it while sessions are open;
+* `prompt_delay_s` makes a busy CLI: the first bare Enter after login or after a command is
+  answered with the prompt only after that delay. Keystrokes are echoed at once meanwhile
+  (the line editor echoes on receipt, as a Linux tty does), and Enters typed ahead in the
+  delay are answered together when the CLI wakes up, so a client that pressed Enter k times
+  reads `\r\n` k times, then k prompts on one line. That is the byte sequence a loaded
+  fleet produced at random (the event loop was busy for 150 ms); this attribute produces
+  it on every command.
 
 `EndlessBanner` is an endlessh-like tarpit: it accepts TCP, sends a random pre-version line
 every 0.2 s (RFC 4253 section 4.2 allows lines before `SSH-2.0-`) and never a version, so
@@ -142,7 +149,7 @@ class CliSim:
 
     def __init__(self, hostname: Optional[str] = None, users: Optional[dict[str, str]] = None,
                  outputs: Optional[dict[str, str]] = None, config: Optional[str] = None,
-                 behaviour: str = "normal",
+                 behaviour: str = "normal", prompt_delay_s: float = 0.0,
                  client_keys: Optional[Sequence[Union[str, asyncssh.SSHKey]]] = None,
                  host_key: Optional[asyncssh.SSHKey] = None) -> None:
         self.config = default_config() if config is None else config
@@ -153,6 +160,7 @@ class CliSim:
         if behaviour not in BEHAVIOURS:
             raise ValueError(f"behaviour must be one of {BEHAVIOURS}")
         self.behaviour = behaviour
+        self.prompt_delay_s = prompt_delay_s
         self.client_keys = list(client_keys or [])
         self._authorized = {k if isinstance(k, str) else _public_line(k) for k in self.client_keys}
         self._authorized = {" ".join(k.split()[:2]) for k in self._authorized}
@@ -284,6 +292,7 @@ class CliSim:
 
     async def _shell(self, process: asyncssh.SSHServerProcess, conn) -> None:
         paging = True
+        busy = True  # the next bare Enter waits prompt_delay_s (see the module docstring)
         now = time.strftime("%Y-%m-%d %H:%M:%S")
         process.stdout.write(
             f"\nInfo: The max number of VTY users is 10, the number of current VTY users online is "
@@ -298,8 +307,12 @@ class CliSim:
                 break
             typed = " ".join(line.split())
             if not typed:
+                if busy and self.prompt_delay_s > 0:
+                    await asyncio.sleep(self.prompt_delay_s)
+                busy = False
                 process.stdout.write(self.prompt)
                 continue
+            busy = True
             self.commands_seen.append(typed)
             command = self.resolve(typed)
             if command in QUIT_COMMANDS and self.behaviour == "normal":

@@ -191,6 +191,54 @@ async def test_an_unknown_command_fails_the_check_with_the_cli_error(vrp_sim, tm
     assert "Unrecognized command" in errors[0]
 
 
+@pytest.mark.parametrize("device_type", ["huawei", "generic"])
+async def test_a_cli_slow_to_answer_enter_still_gives_its_prompt(tmp_path, device_type):
+    # A busy CLI answers the Enter sent before each command 0.5 s late, and echoes the Enters
+    # typed meanwhile at once: a client that presses Enter again while it waits reads
+    # "\r\n" several times and then "<HOST><HOST>..." on one line. netmiko took that line
+    # as the prompt and waited command_timeout_s for it after the output ("no prompt came
+    # back"), which a loaded simulator fleet did at random. huawei learns the prompt's end
+    # at login; generic (netmiko's terminal-server driver, no login preparation) does not.
+    sim = await CliSim(prompt_delay_s=0.5).start()
+    profiles = dict(PROFILES)
+    if device_type == "generic":  # no paging turned off, so the short command only
+        memory = [c for c in PROFILES["huawei_vrp"].commands if c.name == "memory"]
+        profiles["vrp_generic"] = PROFILES["huawei_vrp"].model_copy(
+            update={"name": "vrp_generic", "device_type": "generic", "commands": tuple(memory)})
+    name = "huawei_vrp" if device_type == "huawei" else "vrp_generic"
+    settings = _settings(sim.port, VRP_USER, profiles=(name,), command_timeout_s=4, session_timeout_s=40)
+    path = tmp_path / "known_hosts"
+    path.write_text(sim.known_hosts_line() + "\n")
+    prober = SshProber(settings, profiles, HostKeyStore([path], None))
+    try:
+        summary, by, errors = await _probe(prober, settings)
+    finally:
+        prober.close()
+        await sim.stop()
+    assert errors == [] and summary["error_code"] == 0, errors
+    assert summary["commands_ok"] == summary["commands"] == (4 if device_type == "huawei" else 1)
+    memory = re.search(r"Memory Using Percentage Is:\s*(\d+)%", capture("display memory-usage"))
+    assert by[("ssh_command", "memory")][0].fields["mem_pct"] == float(memory[1])
+
+
+async def test_no_prompt_after_login_is_a_command_timeout_sentence(tmp_path):
+    sim = await CliSim(prompt_delay_s=6).start()  # answers the login's Enter after 6 s
+    settings = _settings(sim.port, VRP_USER, profiles=("huawei_vrp",), command_timeout_s=1, session_timeout_s=20)
+    path = tmp_path / "known_hosts"
+    path.write_text(sim.known_hosts_line() + "\n")
+    prober = SshProber(settings, PROFILES, HostKeyStore([path], None))
+    started = time.monotonic()
+    try:
+        summary, _, errors = await _probe(prober, settings)
+    finally:
+        prober.close()
+        await sim.stop()
+    assert summary["error_code"] == ErrorCode.COMMAND_TIMEOUT and summary["up"] == 1, errors
+    assert errors == [f"logged in to 127.0.0.1 port {sim.port}, but no CLI prompt came back "
+                      "(a busy device, or not a 'huawei' CLI)"]
+    assert time.monotonic() - started < 6  # command_timeout_s, not the device's 6 s
+
+
 async def test_vrp_host_key_tofu_then_changed_through_paramiko(tmp_path):
     first = await CliSim().start()
     settings = _vrp(first, host_key_policy="tofu")
