@@ -43,3 +43,12 @@ def test_reload_keeps_state_of_devices_that_stay():
     states.set_inventory([_Device("a", "127.0.0.1", "switch", ("d",))])
     rows = states.rows()
     assert [(r["device"], r["state"]) for r in rows] == [("a", "up")]
+
+
+def test_every_snmp_error_code_has_its_name_in_status():
+    """`status` names an SNMP error by the name of its ErrorCode (the table is kept apart so
+    `status` does not import the SNMP engine; this keeps the two in step)."""
+    from monitor.state import SNMP_STATES
+    from probes.snmp import ErrorCode
+
+    assert SNMP_STATES == {code.value: "ok" if code is ErrorCode.NONE else code.name.lower() for code in ErrorCode}
