@@ -2,6 +2,7 @@
 
 Run as root from the repository root:
     .venv/bin/python -m bench.snmp_poller [--seconds 5] [--devices 10000] [--scale-seconds 180]
+    .venv/bin/python -m bench.snmp_poller --poller-only [--tables] [--seconds 5]
 
 1. CPU per 1,000 polls, side by side, one run, same snmpd (net-snmp, 100 loopback addresses
    of this process): a 10-OID v2c GET polled by netvigil's `SnmpPoller` (client + profile
@@ -21,6 +22,11 @@ Run as root from the repository root:
 snmpd does not implement UPS-MIB, so the UPS-sized profile reads the same number of scalars
 and table rows from MIBs snmpd has (UCD-SNMP); per poll it costs the same requests and
 varbinds as the `ups` profile on a single-phase UPS.
+
+`--poller-only` runs netvigil's side of 1. alone (no snmp_exporter needed); with `--tables`
+the devices are servers polled with the shipped `system`, `host` and `if` profiles, i.e. the
+table walks, the row bounds and the extraction of snmpd's ifTable and hrStorageTable. It uses
+only the poller's public API, so the same file measures an older checkout of probes/ too.
 """
 
 from __future__ import annotations
@@ -186,29 +192,59 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-async def poller_run(addresses: list[str], port: int, seconds: float, profile_dir: Path) -> dict:
-    profiles = snmp_profiles.load_all([profile_dir])  # only `ten`: exactly the 10 OIDs
+async def poller_run(addresses: list[str], port: int, seconds: float, profile_dir: Path,
+                     tables: bool = False) -> dict:
+    if tables:  # the shipped profiles a server gets: system, host (2 tables), if (1 table)
+        profiles = snmp_profiles.load_all([snmp_profiles.PACKAGED_PROFILES])
+        device_class = "server"
+    else:
+        profiles = snmp_profiles.load_all([profile_dir])  # only `ten`: exactly the 10 OIDs
+        device_class = "other"
     client = SnmpClient()
     poller = SnmpPoller(client, profiles)
     settings = SnmpSettings.model_validate({"credentials": {"lab": {"community": COMMUNITY}}, "credential": "lab",
                                             "port": port, "timeout_s": 2, "retries": 0})
-    targets = [Target(f"d{i}", address, {"device": f"d{i}", "class": "other"}) for i, address in enumerate(addresses)]
-    polls = failed = 0
+    targets = [Target(f"d{i}", address, {"device": f"d{i}", "class": device_class})
+               for i, address in enumerate(addresses)]
+    polls = failed = samples = 0
 
     async def loop(target: Target, deadline: float) -> None:
-        nonlocal polls, failed
+        nonlocal polls, failed, samples
         while time.monotonic() < deadline:
             result = await poller.poll(target, settings)
             polls += 1
-            failed += result.error is not None or len(result.samples) != 2
+            samples += len(result.samples)
+            failed += result.error is not None or (not tables and len(result.samples) != 2)
 
     await asyncio.gather(*(loop(t, time.monotonic() + 0.5) for t in targets))  # warm-up: selection, caches
-    polls = failed = 0
+    polls = failed = samples = 0
     cpu0, wall0 = time.process_time(), time.monotonic()
     await asyncio.gather(*(loop(t, wall0 + seconds) for t in targets))
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
     client.close()
-    return {"polls": polls, "failed": failed, "rate": polls / wall, "cpu_per_1000": cpu / polls * 1000}
+    return {"polls": polls, "failed": failed, "rate": polls / wall, "cpu_per_1000": cpu / polls * 1000,
+            "samples_per_poll": samples / polls}
+
+
+def poller_only(seconds: float, tables: bool) -> None:
+    """netvigil's poller alone against one snmpd on 100 loopback addresses (no snmp_exporter)."""
+    addresses = loopback_addresses(100)
+    with tempfile.TemporaryDirectory(prefix="nv-snmp-bench-") as work:
+        work = Path(work)
+        port = _free_udp_port(addresses)
+        others = ",".join(f"udp:{address}:{port}" for address in addresses[1:])
+        agent = Snmpd(work / "snmpd", address=addresses[0], port=port, users=(), extra_conf=f"agentAddress {others}\n")
+        agent.start()
+        try:
+            (work / "profiles").mkdir()
+            (work / "profiles" / "ten.yaml").write_text(TEN_PROFILE)
+            ours = asyncio.run(poller_run(addresses, port, seconds, work / "profiles", tables))
+        finally:
+            agent.stop()
+    what = "system + host + if (table walks)" if tables else "10-OID v2c GET"
+    print(f"netvigil poller, {what}, 100 agents (one snmpd), {seconds:g} s: "
+          f"{ours['cpu_per_1000'] * 1000:.0f} us CPU per poll, {ours['rate']:.0f} polls/s, "
+          f"{ours['samples_per_poll']:.1f} samples per poll, {ours['failed']} failed")
 
 
 def compare(seconds: float) -> None:
@@ -387,7 +423,12 @@ def main() -> int:
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--scale-seconds", type=float, default=180.0, help="measuring time of the scale run")
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--poller-only", action="store_true", help="netvigil's poller alone (no exporter, no scale)")
+    parser.add_argument("--tables", action="store_true", help="with --poller-only: shipped profiles with table walks")
     args = parser.parse_args()
+    if args.poller_only:
+        poller_only(args.seconds, args.tables)
+        return 0
     compare(args.seconds)
     if args.skip_scale:
         return 0
