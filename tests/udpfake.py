@@ -9,8 +9,8 @@ and answers table walks (GETNEXT, GETBULK) the way a hostile or broken agent wou
   end of the table: each poll a new set of enormous, random row indexes.
 * "endless": short random indexes that keep increasing, never an end of the table: as many
   rows as the walk asks for.
-* "malformed-after": the real agent's rows one at a time, then, from the third request
-  under one column on, a truncated answer: a walk that ends malformed half way.
+* "malformed-after": the real agent's rows one at a time, then, from the third request of a
+  column's walk on, a truncated answer: a walk that ends malformed half way.
 
 No real agent can be made to do any of this; it is what the bounds on rows, index length and
 partial walks exist for.
@@ -140,7 +140,8 @@ class HostileAgent(UdpResponder):
         return varbinds
 
     def _malformed_after(self, request: Message, asked: str, root: str) -> list[bytes]:
-        seen = self._requests_under[root] = self._requests_under.get(root, 0) + 1
+        # A request for an OID this agent did not hand out starts a walk: count from there.
+        seen = self._requests_under[root] = 1 if asked == root else self._requests_under.get(root, 0) + 1
         # The real agent's next row, one per answer (an agent may return fewer repetitions than asked).
         next_request = encode_message(request.version, request.community, encode_pdu(
             PduType.GET_NEXT, request.pdu.request_id, 0, 0, [(asked, Value(Kind.NULL, None))]))
