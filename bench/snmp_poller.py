@@ -242,14 +242,16 @@ class _ReplayedClient:
         self.missing = NO_SUCH_OBJECT
         self.scalars = {"1.3.6.1.2.1.1.1.0": Value(Kind.OCTETS, b"bench switch"),
                         "1.3.6.1.2.1.1.2.0": Value(Kind.OID, "1.3.6.1.4.1.99999.1"),  # no vendor profile
-                        "1.3.6.1.2.1.1.3.0": Value(Kind.TIMETICKS, 100_000), "1.3.6.1.2.1.1.5.0": Value(Kind.OCTETS, b"sw")}
+                        "1.3.6.1.2.1.1.3.0": Value(Kind.TIMETICKS, 100_000),
+                        "1.3.6.1.2.1.1.5.0": Value(Kind.OCTETS, b"sw")}
         text, counter32, counter64 = "text", Kind.COUNTER32, Kind.COUNTER64
         columns = {"1.3.6.1.2.1.2.2.1.2": text, "1.3.6.1.2.1.2.2.1.3": 6, "1.3.6.1.2.1.2.2.1.7": 1,
                    "1.3.6.1.2.1.2.2.1.8": 1, "1.3.6.1.2.1.2.2.1.10": counter32, "1.3.6.1.2.1.2.2.1.13": counter32,
                    "1.3.6.1.2.1.2.2.1.14": counter32, "1.3.6.1.2.1.2.2.1.16": counter32,
                    "1.3.6.1.2.1.2.2.1.19": counter32, "1.3.6.1.2.1.2.2.1.20": counter32,
                    "1.3.6.1.2.1.31.1.1.1.1": text, "1.3.6.1.2.1.31.1.1.1.6": counter64,
-                   "1.3.6.1.2.1.31.1.1.1.10": counter64, "1.3.6.1.2.1.31.1.1.1.15": 1000, "1.3.6.1.2.1.31.1.1.1.18": text}
+                   "1.3.6.1.2.1.31.1.1.1.10": counter64, "1.3.6.1.2.1.31.1.1.1.15": 1000,
+                   "1.3.6.1.2.1.31.1.1.1.18": text}
         self.columns = {}
         for column, kind in columns.items():
             rows = []

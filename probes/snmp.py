@@ -115,8 +115,10 @@ class _Table:
         return cls(spec, profile.name, tuple(roots),
                    tuple(_unique(column.oid for column in spec.columns if column.index_from is None)))
 
-    def name(self) -> str:
-        return f"table {self.spec.measurement} (profile {self.profile}"
+    def name(self, column: Optional[str] = None) -> str:
+        """How sentences name it: "table snmp_if (profile if)", with a column if given."""
+        where = f", column {column}" if column is not None else ""
+        return f"table {self.spec.measurement} (profile {self.profile}{where})"
 
 
 @dataclass
@@ -312,7 +314,7 @@ class SnmpPoller:
                         # The agent stopped answering: do not wait out every other table.
                         problems.append(_Problem(_ERROR_CODES.get(result.error.kind, ErrorCode.AGENT_ERROR),
                                                  result.error.result_code,
-                                                 f"{_sentence(result.error, 'table walk')}; {table.name()}) and "
+                                                 f"{_sentence(result.error, 'table walk')}; {table.name()} and "
                                                  "the tables not walked yet were not written"))
                         return walked, written
                 if result.error is not None:
@@ -325,13 +327,13 @@ class SnmpPoller:
                     found[oid[start:]] = None
                 if len(found) > settings.max_rows_per_table:
                     problem = _Problem(ErrorCode.TOO_MANY_ROWS, ResultCode.ERROR, (
-                        f"the agent returned more than {settings.max_rows_per_table} rows for {table.name()}); "
+                        f"the agent returned more than {settings.max_rows_per_table} rows for {table.name()}; "
                         "none of its rows were written; raise probes.snmp.max_rows_per_table or check the agent"))
                     break
                 if written.rows + len(found) > settings.max_rows_per_device:
                     problem = _Problem(ErrorCode.TOO_MANY_ROWS_DEVICE, ResultCode.ERROR, (
                         f"the agent returned more than {settings.max_rows_per_device} table rows in this poll; "
-                        f"{table.name()}) was not written; raise probes.snmp.max_rows_per_device or check the agent"))
+                        f"{table.name()} was not written; raise probes.snmp.max_rows_per_device or check the agent"))
                     break
             if problem is not None:
                 problems.append(problem)
@@ -436,7 +438,7 @@ class _Written:
 def _walk_problem(table: _Table, root: str, error: SnmpError, settings: SnmpSettings, walk_cap: int) -> _Problem:
     """The _Problem of a table one of whose columns could not be walked (non-fatal errors)."""
     code = _ERROR_CODES.get(error.kind, ErrorCode.AGENT_ERROR)
-    where = f"{table.name()}, column {root})"
+    where = table.name(root)
     if error.kind is ErrorKind.TOO_MANY_ROWS:
         key = "max_rows_per_table" if walk_cap == settings.max_rows_per_table else "max_walk_varbinds"
         sentence = (f"the agent returned more than {walk_cap} rows for {where}; none of its rows were written; "
@@ -445,7 +447,7 @@ def _walk_problem(table: _Table, root: str, error: SnmpError, settings: SnmpSett
         sentence = (f"the agent returned a row index of more than {settings.max_index_length} sub-identifiers for "
                     f"{where}; none of its rows were written; raise probes.snmp.max_index_length or check the agent")
     else:
-        sentence = f"{_sentence(error, 'table walk')}; {table.name()}) not written"
+        sentence = f"{_sentence(error, 'table walk')}; {table.name()} not written"
     return _Problem(code, error.result_code, sentence)
 
 

@@ -150,7 +150,8 @@ def test_a_hostile_agent_cannot_grow_the_series_and_status_says_why(workdir, ser
             f"snmp: {{port: {agent.port}}}}}\n"))
         # A walk cap far below the default, so that without the bounds a poll of `hostile` (hundreds of
         # thousands of invented rows at 20,000 varbinds a column) would still end within the interval.
-        settings.write_text(settings.read_text().replace("    retries: 1\n", "    retries: 1\n    max_walk_varbinds: 200\n"))
+        settings.write_text(settings.read_text().replace("    retries: 1\n",
+                                                         "    retries: 1\n    max_walk_varbinds: 200\n"))
         env = {**_credentials(workdir), "NETVIGIL_PROBES__SNMP__CREDENTIALS__SIM__COMMUNITY": "ups_wrong_type"}
         process, listener = _start(workdir, settings, **env)
         metrics_db = workdir / "state" / "metrics.db"

@@ -63,9 +63,9 @@ def test_effective_settings_settings_then_class_then_sites_then_device(site):
 
 
 def test_the_row_bounds_have_defaults_and_a_big_chassis_may_raise_its_own(site):
-    (site / "inventory.yaml").write_text(INVENTORY + "  - {name: core-chassis, address: 192.0.2.9, class: switch, "
-                                         "site: room, snmp: {max_rows_per_table: 50000, max_rows_per_device: 120000}}\n",
-                                         encoding="utf-8")
+    chassis = ("  - {name: core-chassis, address: 192.0.2.9, class: switch, site: room, "
+               "snmp: {max_rows_per_table: 50000, max_rows_per_device: 120000}}\n")
+    (site / "inventory.yaml").write_text(INVENTORY + chassis, encoding="utf-8")
     devices = {device.name: device.snmp for device in config.load(write_settings(site, SETTINGS)).inventory.devices}
     assert (devices["core"].max_rows_per_table, devices["core"].max_rows_per_device,
             devices["core"].max_index_length) == (10_000, 30_000, 64)
