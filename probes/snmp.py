@@ -121,7 +121,7 @@ class _Table:
         return f"table {self.spec.measurement} (profile {self.profile}{where})"
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class _Problem:
     """Why part of a poll was not written: an `snmp` sample's error and its sentence."""
 
