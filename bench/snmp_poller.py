@@ -2,6 +2,8 @@
 
 Run as root from the repository root:
     .venv/bin/python -m bench.snmp_poller [--seconds 5] [--devices 10000] [--scale-seconds 180]
+    .venv/bin/python -m bench.snmp_poller --poller-only [--tables] [--seconds 5]
+    .venv/bin/python -m bench.snmp_poller --replayed-ports 384 [--polls 50]
 
 1. CPU per 1,000 polls, side by side, one run, same snmpd (net-snmp, 100 loopback addresses
    of this process): a 10-OID v2c GET polled by netvigil's `SnmpPoller` (client + profile
@@ -21,6 +23,17 @@ Run as root from the repository root:
 snmpd does not implement UPS-MIB, so the UPS-sized profile reads the same number of scalars
 and table rows from MIBs snmpd has (UCD-SNMP); per poll it costs the same requests and
 varbinds as the `ups` profile on a single-phase UPS.
+
+`--poller-only` runs netvigil's side of 1. alone (no snmp_exporter needed); with `--tables`
+the devices are servers polled with the shipped `system`, `host` and `if` profiles, i.e. the
+table walks, the row bounds and the extraction of snmpd's ifTable and hrStorageTable. It uses
+only the poller's public API, so the same file measures an older checkout of probes/ too.
+
+`--replayed-ports N` measures the poller's own CPU per poll of a switch with N ports (the
+`system`, `if` and `entity_sensor` profiles; ifTable and ifXTable with N rows): the answers
+are replayed from memory by a stand-in for the client, because against snmpd the kernel's
+side of sendto/epoll is most of the process's CPU (about 60 % in a cProfile of the --tables
+run) and drowns what the poller itself does with a walk (bounds, row indexes, extraction).
 """
 
 from __future__ import annotations
@@ -186,29 +199,124 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-async def poller_run(addresses: list[str], port: int, seconds: float, profile_dir: Path) -> dict:
-    profiles = snmp_profiles.load_all([profile_dir])  # only `ten`: exactly the 10 OIDs
+async def poller_run(addresses: list[str], port: int, seconds: float, profile_dir: Path,
+                     tables: bool = False) -> dict:
+    if tables:  # the shipped profiles a server gets: system, host (2 tables), if (1 table)
+        profiles = snmp_profiles.load_all([snmp_profiles.PACKAGED_PROFILES])
+        device_class = "server"
+    else:
+        profiles = snmp_profiles.load_all([profile_dir])  # only `ten`: exactly the 10 OIDs
+        device_class = "other"
     client = SnmpClient()
     poller = SnmpPoller(client, profiles)
     settings = SnmpSettings.model_validate({"credentials": {"lab": {"community": COMMUNITY}}, "credential": "lab",
                                             "port": port, "timeout_s": 2, "retries": 0})
-    targets = [Target(f"d{i}", address, {"device": f"d{i}", "class": "other"}) for i, address in enumerate(addresses)]
-    polls = failed = 0
+    targets = [Target(f"d{i}", address, {"device": f"d{i}", "class": device_class})
+               for i, address in enumerate(addresses)]
+    polls = failed = samples = 0
 
     async def loop(target: Target, deadline: float) -> None:
-        nonlocal polls, failed
+        nonlocal polls, failed, samples
         while time.monotonic() < deadline:
             result = await poller.poll(target, settings)
             polls += 1
-            failed += result.error is not None or len(result.samples) != 2
+            samples += len(result.samples)
+            failed += result.error is not None or (not tables and len(result.samples) != 2)
 
     await asyncio.gather(*(loop(t, time.monotonic() + 0.5) for t in targets))  # warm-up: selection, caches
-    polls = failed = 0
+    polls = failed = samples = 0
     cpu0, wall0 = time.process_time(), time.monotonic()
     await asyncio.gather(*(loop(t, wall0 + seconds) for t in targets))
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
     client.close()
-    return {"polls": polls, "failed": failed, "rate": polls / wall, "cpu_per_1000": cpu / polls * 1000}
+    return {"polls": polls, "failed": failed, "rate": polls / wall, "cpu_per_1000": cpu / polls * 1000,
+            "samples_per_poll": samples / polls}
+
+
+class _ReplayedClient:
+    """Answers GETs and walks from memory (the same methods and results as SnmpClient)."""
+
+    def __init__(self, ports: int) -> None:
+        from probes.snmp_ber import NO_SUCH_OBJECT, Kind, Value
+
+        self.missing = NO_SUCH_OBJECT
+        self.scalars = {"1.3.6.1.2.1.1.1.0": Value(Kind.OCTETS, b"bench switch"),
+                        "1.3.6.1.2.1.1.2.0": Value(Kind.OID, "1.3.6.1.4.1.99999.1"),  # no vendor profile
+                        "1.3.6.1.2.1.1.3.0": Value(Kind.TIMETICKS, 100_000),
+                        "1.3.6.1.2.1.1.5.0": Value(Kind.OCTETS, b"sw")}
+        text, counter32, counter64 = "text", Kind.COUNTER32, Kind.COUNTER64
+        columns = {"1.3.6.1.2.1.2.2.1.2": text, "1.3.6.1.2.1.2.2.1.3": 6, "1.3.6.1.2.1.2.2.1.7": 1,
+                   "1.3.6.1.2.1.2.2.1.8": 1, "1.3.6.1.2.1.2.2.1.10": counter32, "1.3.6.1.2.1.2.2.1.13": counter32,
+                   "1.3.6.1.2.1.2.2.1.14": counter32, "1.3.6.1.2.1.2.2.1.16": counter32,
+                   "1.3.6.1.2.1.2.2.1.19": counter32, "1.3.6.1.2.1.2.2.1.20": counter32,
+                   "1.3.6.1.2.1.31.1.1.1.1": text, "1.3.6.1.2.1.31.1.1.1.6": counter64,
+                   "1.3.6.1.2.1.31.1.1.1.10": counter64, "1.3.6.1.2.1.31.1.1.1.15": 1000,
+                   "1.3.6.1.2.1.31.1.1.1.18": text}
+        self.columns = {}
+        for column, kind in columns.items():
+            rows = []
+            for port in range(1, ports + 1):
+                if kind is text:
+                    value = Value(Kind.OCTETS, f"GigabitEthernet1/0/{port}".encode())
+                elif isinstance(kind, int):
+                    value = Value(Kind.INTEGER, kind)
+                else:
+                    value = Value(kind, port * 1_000_000)
+                rows.append((f"{column}.{port}", value))
+            self.columns[column] = tuple(rows)
+
+    async def get(self, agent, oids, options=None):
+        from probes.snmp_client import SnmpResult
+
+        return SnmpResult(tuple((oid, self.scalars.get(oid, self.missing)) for oid in oids), None, 1)
+
+    async def walk(self, agent, root, options=None):
+        from probes.snmp_client import SnmpResult
+
+        return SnmpResult(self.columns.get(root, ()), None, 1, "getbulk")
+
+    def close(self) -> None:
+        pass
+
+
+def replayed(ports: int, polls: int) -> None:
+    """The poller's own CPU per poll of a switch with `ports` ports, answers replayed from memory."""
+    async def run() -> tuple[float, int]:
+        poller = SnmpPoller(_ReplayedClient(ports), snmp_profiles.load_all([snmp_profiles.PACKAGED_PROFILES]))
+        settings = SnmpSettings.model_validate({"credentials": {"lab": {"community": "bench"}}, "credential": "lab"})
+        target = Target("sw", "127.0.0.1", {"device": "sw", "class": "switch"})
+        for _ in range(3):  # selection, caches, counter state (rates from the second poll on)
+            await poller.poll(target, settings)
+        started = time.process_time()
+        for _ in range(polls):
+            result = await poller.poll(target, settings)
+        assert result.error is None, result.error
+        return (time.process_time() - started) / polls, len(result.samples)
+
+    cpu, samples = asyncio.run(run())
+    print(f"netvigil poller, switch with {ports} ports (system + if + entity_sensor), answers replayed: "
+          f"{cpu * 1000:.2f} ms CPU per poll, {samples} samples per poll")
+
+
+def poller_only(seconds: float, tables: bool) -> None:
+    """netvigil's poller alone against one snmpd on 100 loopback addresses (no snmp_exporter)."""
+    addresses = loopback_addresses(100)
+    with tempfile.TemporaryDirectory(prefix="nv-snmp-bench-") as work:
+        work = Path(work)
+        port = _free_udp_port(addresses)
+        others = ",".join(f"udp:{address}:{port}" for address in addresses[1:])
+        agent = Snmpd(work / "snmpd", address=addresses[0], port=port, users=(), extra_conf=f"agentAddress {others}\n")
+        agent.start()
+        try:
+            (work / "profiles").mkdir()
+            (work / "profiles" / "ten.yaml").write_text(TEN_PROFILE)
+            ours = asyncio.run(poller_run(addresses, port, seconds, work / "profiles", tables))
+        finally:
+            agent.stop()
+    what = "system + host + if (table walks)" if tables else "10-OID v2c GET"
+    print(f"netvigil poller, {what}, 100 agents (one snmpd), {seconds:g} s: "
+          f"{ours['cpu_per_1000'] * 1000:.0f} us CPU per poll, {ours['rate']:.0f} polls/s, "
+          f"{ours['samples_per_poll']:.1f} samples per poll, {ours['failed']} failed")
 
 
 def compare(seconds: float) -> None:
@@ -387,7 +495,17 @@ def main() -> int:
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--scale-seconds", type=float, default=180.0, help="measuring time of the scale run")
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--poller-only", action="store_true", help="netvigil's poller alone (no exporter, no scale)")
+    parser.add_argument("--tables", action="store_true", help="with --poller-only: shipped profiles with table walks")
+    parser.add_argument("--replayed-ports", type=int, help="the poller's own CPU for a switch with this many ports")
+    parser.add_argument("--polls", type=int, default=50, help="with --replayed-ports: polls measured")
     args = parser.parse_args()
+    if args.replayed_ports:
+        replayed(args.replayed_ports, args.polls)
+        return 0
+    if args.poller_only:
+        poller_only(args.seconds, args.tables)
+        return 0
     compare(args.seconds)
     if args.skip_scale:
         return 0

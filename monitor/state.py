@@ -22,7 +22,8 @@ from probes.base import Sample
 # `error_code` of the snmp sample (probes.snmp.ErrorCode) as shown in `status`; kept here as
 # data so `status` does not import the SNMP engine.
 SNMP_STATES = {0: "ok", 1: "timeout", 2: "send_failed", 3: "resolve_failed", 4: "auth", 5: "malformed",
-               6: "no_such_object", 7: "agent_error", 8: "walk_loop", 9: "too_many_rows", 10: "internal"}
+               6: "no_such_object", 7: "agent_error", 8: "walk_loop", 9: "too_many_rows", 10: "internal",
+               11: "too_many_rows_device", 12: "index_too_long", 13: "wrong_type"}
 
 # `error_code` of the ssh and ssh_config samples (probes.ssh.ErrorCode), likewise.
 SSH_STATES = {0: "ok", 1: "timeout", 2: "refused", 3: "resolve_failed", 4: "auth", 5: "auth_timeout",

@@ -9,21 +9,34 @@ One poll of one device (`SnmpPoller.poll`):
 2. One GET of every scalar the profiles read (split by the client into requests of
    `max_varbinds_per_request`). No answer: the device is down for SNMP and nothing else is
    asked, so a dead agent costs timeout x (retries + 1), not that times every table.
-3. Table walks, one after the other (small agents serve one request at a time; a walk that
-   times out ends the poll for the same reason as above). GETBULK asks for as many rows as
-   the table had last time, plus one to see its end, so a 10-port table costs one request
-   per column with no wasted varbinds.
-4. `extract` of each profile, with the device's counter state (rates, wraps, reboots).
+3. Table walks, table by table, one column after the other (small agents serve one request
+   at a time; a walk that times out ends the poll for the same reason as above). GETBULK
+   asks for as many rows as the column had last time, plus one to see its end, so a 10-port
+   table costs one request per column with no wasted varbinds.
+4. Bounds, so that no agent can make a poll write what it likes (an agent inventing rows
+   would add new series every poll): a table is written whole or not at all. Not written:
+   a table one of whose column walks failed (malformed, a loop, a timeout half way: partial
+   rows would look complete), a column longer than `max_rows_per_table` (its walk stops
+   there) or with a row index of more than `max_index_length` sub-identifiers (its walk
+   stops at the first), a table of more than `max_rows_per_table` rows, and the table that
+   takes the device past `max_rows_per_device` rows (counted in profile order; later, smaller
+   tables still fit). A NOC prefers a table missing, with a sentence saying why, to the
+   first N rows of it that look like all of it.
+5. `extract` of each profile, with the device's counter state (rates, wraps, reboots);
+   values of a type a field cannot use (text where a number belongs) are counted.
 
 Every poll also yields one `snmp` sample: `up`, `result_code` (probes.base.ResultCode),
-`error_code` (`ErrorCode`, finer), `duration_ms`, `requests`, `varbinds`, `profiles`. The
-sentence saying what went wrong goes to `on_error` (the daemon's `status` and log), never
-a traceback and never a secret. A poll never raises into the scheduler.
+`error_code` (`ErrorCode`, finer), `duration_ms`, `requests`, `varbinds`, `profiles`,
+`rows` (table rows of the tables written, before row filters), `tables_dropped`,
+`wrong_type` (values dropped for their type). The sentence saying what went wrong goes to
+`on_error` (the daemon's `status` and log), never a traceback and never a secret. A poll
+never raises into the scheduler.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import functools
 import ipaddress
@@ -34,8 +47,10 @@ from typing import Callable, Mapping, Optional, Sequence
 
 from probes.base import ProbeError, ResultCode, Sample, Target
 from probes.names import NameCache
+from probes.snmp_ber import Kind
 from probes.snmp_client import ErrorKind, RequestOptions, SnmpClient, SnmpError, SnmpResult
-from probes.snmp_profiles import CounterState, Profile, RowFilter, extract, select
+from probes.snmp_profiles import (EXPECTED_NUMBER, CounterState, Profile, RowFilter, TableSpec, WrongTypes, extract,
+                                  select)
 from probes.snmp_settings import SnmpSettings
 
 log = logging.getLogger("netvigil.snmp")
@@ -61,8 +76,11 @@ class ErrorCode(enum.IntEnum):
     NO_SUCH_OBJECT = 6  # the agent has none of the objects the profiles read
     AGENT_ERROR = 7  # genErr and other error-status values, tooBig for a single OID
     WALK_LOOP = 8  # a table walk that did not advance
-    TOO_MANY_ROWS = 9  # a table longer than max_walk_varbinds
+    TOO_MANY_ROWS = 9  # a table longer than max_rows_per_table (or a column walk longer than max_walk_varbinds)
     INTERNAL = 10  # a bug in netvigil: logged with its traceback
+    TOO_MANY_ROWS_DEVICE = 11  # the device's tables together longer than max_rows_per_device
+    INDEX_TOO_LONG = 12  # a row index longer than max_index_length sub-identifiers
+    WRONG_TYPE = 13  # a value of a type its profile field cannot use (text where a number belongs)
 
 
 _ERROR_CODES = {
@@ -72,6 +90,7 @@ _ERROR_CODES = {
     ErrorKind.GEN_ERR: ErrorCode.AGENT_ERROR, ErrorKind.AUTH: ErrorCode.AUTH,
     ErrorKind.AGENT_ERROR: ErrorCode.AGENT_ERROR, ErrorKind.WALK_LOOP: ErrorCode.WALK_LOOP,
     ErrorKind.TOO_MANY_ROWS: ErrorCode.TOO_MANY_ROWS, ErrorKind.CLOSED: ErrorCode.SEND_FAILED,
+    ErrorKind.INDEX_TOO_LONG: ErrorCode.INDEX_TOO_LONG,
 }
 # Errors that mean nothing came back from the agent: `up` is 0. (An agent that answers with
 # an error, a USM report or garbage is up, and broken: `result_code` says so.)
@@ -79,6 +98,36 @@ _NO_ANSWER = frozenset({ErrorKind.TIMEOUT, ErrorKind.SEND_FAILED, ErrorKind.BAD_
 # Errors after which asking the same agent more in this poll is pointless.
 _FATAL = frozenset({ErrorKind.TIMEOUT, ErrorKind.SEND_FAILED, ErrorKind.BAD_ADDRESS, ErrorKind.AUTH,
                     ErrorKind.CLOSED})
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """A profile table as the poller walks it."""
+
+    spec: TableSpec
+    profile: str
+    roots: tuple[str, ...]  # every column walked, `index_from` pointers included
+    row_columns: tuple[str, ...]  # the columns whose indexes are the table's rows
+
+    @classmethod
+    def of(cls, profile: Profile, spec: TableSpec) -> "_Table":
+        roots = _unique(oid for column in spec.columns for oid in (column.index_from, column.oid) if oid is not None)
+        return cls(spec, profile.name, tuple(roots),
+                   tuple(_unique(column.oid for column in spec.columns if column.index_from is None)))
+
+    def name(self, column: Optional[str] = None) -> str:
+        """How sentences name it: "table snmp_if (profile if)", with a column if given."""
+        where = f", column {column}" if column is not None else ""
+        return f"table {self.spec.measurement} (profile {self.profile}{where})"
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    """Why part of a poll was not written: an `snmp` sample's error and its sentence."""
+
+    code: ErrorCode
+    result_code: ResultCode
+    sentence: str
 
 
 @dataclass
@@ -89,7 +138,7 @@ class _DeviceState:
     counters: CounterState = field(default_factory=CounterState)
     profiles: Optional[tuple[Profile, ...]] = None
     scalar_oids: tuple[str, ...] = ()  # what `profiles` read, worked out once per selection
-    walk_roots: tuple[str, ...] = ()
+    tables: tuple[_Table, ...] = ()
     selected_at: float = 0.0
     sys_object_id: Optional[str] = None
     rows_seen: dict[str, int] = field(default_factory=dict)  # walk root -> varbinds last time
@@ -200,7 +249,7 @@ class SnmpPoller:
             state.sys_object_id = sys_object_id if isinstance(sys_object_id, str) else None
             state.profiles = profiles = self._select(target, settings, state.sys_object_id)
             state.scalar_oids = tuple(_unique(oid for profile in profiles for oid in profile.scalar_oids()))
-            state.walk_roots = tuple(_unique(root for profile in profiles for root in profile.walk_roots()))
+            state.tables = tuple(_Table.of(profile, table) for profile in profiles for table in profile.tables)
             state.selected_at = now
         profiles = state.profiles
 
@@ -211,32 +260,86 @@ class SnmpPoller:
                 return self._failed(target, time_ns, started, result.error, counters, state, "GET")
             values.update((oid, value.value) for oid, value in result.varbinds)
 
-        walk_error: Optional[SnmpError] = None
-        for root in state.walk_roots:
-            result = account(await self.client.walk(agent, root, self._walk_options(options, state, root)))
-            state.rows_seen[root] = len(result.varbinds)
-            values.update((oid, value.value) for oid, value in result.varbinds)
-            if result.error is not None:
-                walk_error = result.error
-                if result.error.kind in _FATAL:
-                    break  # the agent stopped answering: do not wait out every other table
+        problems: list[_Problem] = []
+        walked, written = await self._walk_tables(agent, options, settings, state, account, problems)
+        for result in walked.values():
+            if result.error is None:
+                values.update((oid, value.value) for oid, value in result.varbinds)
 
         rows = self._row_filters(settings.interfaces)
+        wrong_types = WrongTypes()
         samples: list[Sample] = []
         for profile in profiles:
-            samples.extend(extract(profile, values, target.tags, time_ns, state.counters, rows))
+            samples.extend(extract(profile, values, target.tags, time_ns, state.counters, rows,
+                                   indexes=written.indexes, wrong_types=wrong_types))
         if state.counters.rebooted:
             state.profiles = None  # firmware may have changed with the reboot: select again next time
         names = tuple(profile.name for profile in profiles)
-        if walk_error is not None:
-            error = ProbeError(walk_error.result_code, _sentence(target, walk_error, "table walk"))
-            samples.append(self._status_sample(target, time_ns, started, True, ResultCode.ERROR,
-                                               _ERROR_CODES.get(walk_error.kind, ErrorCode.AGENT_ERROR),
-                                               counters[0], counters[1], len(profiles)))
-            return PollResult(samples, error, names, state.sys_object_id)
-        samples.append(self._status_sample(target, time_ns, started, True, ResultCode.OK, ErrorCode.NONE,
-                                           counters[0], counters[1], len(profiles)))
+        if not problems and wrong_types.count:
+            problems.append(_Problem(ErrorCode.WRONG_TYPE, ResultCode.ERROR, _wrong_type_sentence(wrong_types, walked)))
+        counts = (counters[0], counters[1], len(profiles), written.rows,
+                  sum(1 for table in state.tables if written.indexes(table.spec) is None), wrong_types.count)
+        if problems:
+            first = problems[0]
+            sentence = first.sentence
+            if len(problems) > 1:
+                sentence += f" (and {len(problems) - 1} more problem(s) in this poll)"
+            samples.append(self._status_sample(target, time_ns, started, True, ResultCode.ERROR, first.code, *counts))
+            return PollResult(samples, ProbeError(first.result_code, sentence), names, state.sys_object_id)
+        samples.append(self._status_sample(target, time_ns, started, True, ResultCode.OK, ErrorCode.NONE, *counts))
         return PollResult(samples, None, names, state.sys_object_id)
+
+    async def _walk_tables(self, agent, options: RequestOptions, settings: SnmpSettings, state: _DeviceState,
+                           account, problems: list[_Problem]) -> tuple[dict[str, SnmpResult], "_Written"]:
+        """Walk the tables, column by column, and keep each within the bounds (module docstring).
+
+        Returns {column: walk result} and the tables to write with their row indexes; appends a
+        _Problem for every table that is not written. A table is given up at its first failed
+        column, or as soon as its rows (the indexes of its columns so far) pass a bound: its
+        other columns are not walked, so an agent inventing rows costs about one column's
+        worth of requests per table, not every column's.
+        """
+        walked: dict[str, SnmpResult] = {}
+        written = _Written()
+        for table in state.tables:
+            found: dict[str, None] = {}
+            problem: Optional[_Problem] = None
+            for root in table.roots:
+                result = walked.get(root)
+                if result is None:
+                    result = account(await self.client.walk(agent, root, self._walk_options(options, state, root)))
+                    walked[root] = result
+                    state.rows_seen[root] = len(result.varbinds)
+                    if result.error is not None and result.error.kind in _FATAL:
+                        # The agent stopped answering: do not wait out every other table.
+                        problems.append(_Problem(_ERROR_CODES.get(result.error.kind, ErrorCode.AGENT_ERROR),
+                                                 result.error.result_code,
+                                                 f"{_sentence(result.error, 'table walk')}; {table.name()} and "
+                                                 "the tables not walked yet were not written"))
+                        return walked, written
+                if result.error is not None:
+                    problem = _walk_problem(table, root, result.error, settings, options.max_walk_varbinds)
+                    break
+                if root not in table.row_columns:
+                    continue
+                start = len(root) + 1
+                for oid, _ in result.varbinds:
+                    found[oid[start:]] = None
+                if len(found) > settings.max_rows_per_table:
+                    problem = _Problem(ErrorCode.TOO_MANY_ROWS, ResultCode.ERROR, (
+                        f"the agent returned more than {settings.max_rows_per_table} rows for {table.name()}; "
+                        "none of its rows were written; raise probes.snmp.max_rows_per_table or check the agent"))
+                    break
+                if written.rows + len(found) > settings.max_rows_per_device:
+                    problem = _Problem(ErrorCode.TOO_MANY_ROWS_DEVICE, ResultCode.ERROR, (
+                        f"the agent returned more than {settings.max_rows_per_device} table rows in this poll; "
+                        f"{table.name()} was not written; raise probes.snmp.max_rows_per_device or check the agent"))
+                    break
+            if problem is not None:
+                problems.append(problem)
+            else:
+                written.add(table.spec, sorted(found, key=_index_key))
+        return walked, written
 
     def _failed(self, target: Target, time_ns: int, started: float, error: SnmpError, counters: list[int],
                 state: _DeviceState, what: str) -> PollResult:
@@ -244,7 +347,7 @@ class SnmpPoller:
         sample = self._status_sample(target, time_ns, started, answered, error.result_code,
                                      _ERROR_CODES.get(error.kind, ErrorCode.AGENT_ERROR), counters[0], counters[1],
                                      len(state.profiles or ()))
-        return PollResult([sample], ProbeError(error.result_code, _sentence(target, error, what)),
+        return PollResult([sample], ProbeError(error.result_code, _sentence(error, what)),
                           tuple(p.name for p in state.profiles or ()), state.sys_object_id)
 
     def _select(self, target: Target, settings: SnmpSettings, sys_object_id: Optional[str]) -> tuple[Profile, ...]:
@@ -276,8 +379,10 @@ class SnmpPoller:
         return cached[1]
 
     def _request_options(self, settings: SnmpSettings) -> RequestOptions:
+        # A column has one varbind per row: a walk longer than the table may be is stopped there.
         key = (settings.timeout_s, settings.retries, settings.max_varbinds_per_request, settings.max_repetitions,
-               settings.use_getbulk, settings.max_walk_varbinds)
+               settings.use_getbulk, min(settings.max_walk_varbinds, settings.max_rows_per_table),
+               settings.max_index_length)
         options = self._options.get(key)
         if options is None:
             options = self._options[key] = RequestOptions(*key)
@@ -291,22 +396,81 @@ class SnmpPoller:
         key = (options, seen + 1)
         tuned = self._options.get(key)
         if tuned is None:
-            tuned = self._options[key] = RequestOptions(
-                options.timeout_s, options.retries, options.max_varbinds_per_request, seen + 1, options.use_getbulk,
-                options.max_walk_varbinds)
+            tuned = self._options[key] = dataclasses.replace(options, max_repetitions=seen + 1)
         return tuned
 
     @staticmethod
     def _status_sample(target: Target, time_ns: int, started: float, up: bool, result_code: int,
-                       error_code: int, requests: int, varbinds: int, profiles: int) -> Sample:
+                       error_code: int, requests: int, varbinds: int, profiles: int, rows: int = 0,
+                       tables_dropped: int = 0, wrong_type: int = 0) -> Sample:
         return Sample("snmp", target.tags, {
             "up": int(up), "result_code": int(result_code), "error_code": int(error_code),
             "duration_ms": round((time.monotonic() - started) * 1000, 3), "requests": requests,
-            "varbinds": varbinds, "profiles": profiles}, time_ns)
+            "varbinds": varbinds, "profiles": profiles, "rows": rows, "tables_dropped": tables_dropped,
+            "wrong_type": wrong_type}, time_ns)
 
 
-def _sentence(target: Target, error: SnmpError, what: str) -> str:
+def _sentence(error: SnmpError, what: str) -> str:
     return f"SNMP {what}: {error.kind.value}: {error.detail}"
+
+
+class _Written:
+    """The tables of one poll that are written, with their row indexes, and how many rows in all.
+
+    Keyed by the TableSpec's identity (a spec holds dicts, so it has no hash): the specs live
+    in the device's selected profiles for the whole poll."""
+
+    __slots__ = ("_indexes", "rows")
+
+    def __init__(self) -> None:
+        self._indexes: dict[int, list[str]] = {}
+        self.rows = 0
+
+    def add(self, spec: TableSpec, indexes: list[str]) -> None:
+        self._indexes[id(spec)] = indexes
+        self.rows += len(indexes)
+
+    def indexes(self, spec: TableSpec) -> Optional[list[str]]:
+        """The row indexes to write of `spec`'s table, or None: the table is not written."""
+        return self._indexes.get(id(spec))
+
+
+def _walk_problem(table: _Table, root: str, error: SnmpError, settings: SnmpSettings, walk_cap: int) -> _Problem:
+    """The _Problem of a table one of whose columns could not be walked (non-fatal errors)."""
+    code = _ERROR_CODES.get(error.kind, ErrorCode.AGENT_ERROR)
+    where = table.name(root)
+    if error.kind is ErrorKind.TOO_MANY_ROWS:
+        key = "max_rows_per_table" if walk_cap == settings.max_rows_per_table else "max_walk_varbinds"
+        sentence = (f"the agent returned more than {walk_cap} rows for {where}; none of its rows were written; "
+                    f"raise probes.snmp.{key} or check the agent")
+    elif error.kind is ErrorKind.INDEX_TOO_LONG:
+        sentence = (f"the agent returned a row index of more than {settings.max_index_length} sub-identifiers for "
+                    f"{where}; none of its rows were written; raise probes.snmp.max_index_length or check the agent")
+    else:
+        sentence = f"{_sentence(error, 'table walk')}; {table.name()} not written"
+    return _Problem(code, error.result_code, sentence)
+
+
+_TYPE_NAMES = {Kind.OCTETS: "an OCTET STRING", Kind.OID: "an OBJECT IDENTIFIER", Kind.IPADDRESS: "an IpAddress",
+               Kind.OPAQUE: "an Opaque"}
+
+
+def _wrong_type_sentence(wrong_types: WrongTypes, walked: Mapping[str, SnmpResult]) -> str:
+    oid, profile, field_name, raw = wrong_types.first
+    kind = next((value.kind for result in walked.values() for walked_oid, value in result.varbinds
+                 if walked_oid == oid), None)
+    if kind is None:  # a scalar (or a value read through index_from): the type from the value
+        kind = Kind.OCTETS if isinstance(raw, bytes) else Kind.OID
+    shown = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    shown = repr(shown[:40] + ("..." if len(shown) > 40 else ""))
+    more = f" ({wrong_types.count} values of the wrong type in this poll)" if wrong_types.count > 1 else ""
+    return (f"SNMP value of the wrong type: {oid} (profile {profile}, field {field_name}) is "
+            f"{_TYPE_NAMES.get(kind, str(kind))} ({shown}), expected {EXPECTED_NUMBER}; the field was not written"
+            f"{more}")
+
+
+def _index_key(index: str) -> tuple[int, ...]:
+    return tuple(map(int, index.split(".")))
 
 
 def _unique(items) -> list[str]:

@@ -104,6 +104,7 @@ class ErrorKind(enum.StrEnum):
     AGENT_ERROR = "agent_error"  # any other error-status
     WALK_LOOP = "walk_loop"  # GETNEXT answered an OID that is not after the one asked for
     TOO_MANY_ROWS = "too_many_rows"  # the walk passed its varbind cap
+    INDEX_TOO_LONG = "index_too_long"  # a walked OID's index (the part under the root) passed its cap
     CLOSED = "closed"  # the client was closed while the request was waiting
 
 
@@ -158,14 +159,19 @@ class RequestOptions:
     max_repetitions: int = 25
     use_getbulk: bool = True  # False: walk with GETNEXT only
     max_walk_varbinds: int = 20_000  # an enormous table is an error for that device, not a memory blow-up
+    # Sub-identifiers under the walked root (a table row's index): an agent answering with ever-
+    # longer OIDs is stopped at the first one past this, not after max_walk_varbinds of them.
+    max_index_length: int = 128
 
     def __post_init__(self) -> None:
         if not 0 < self.timeout_s <= 60:
             raise ValueError("timeout_s must be within (0, 60]")
         if not 0 <= self.retries <= 10:
             raise ValueError("retries must be within 0..10")
-        if self.max_varbinds_per_request < 1 or self.max_repetitions < 1 or self.max_walk_varbinds < 1:
-            raise ValueError("max_varbinds_per_request, max_repetitions and max_walk_varbinds must be >= 1")
+        if (self.max_varbinds_per_request < 1 or self.max_repetitions < 1 or self.max_walk_varbinds < 1
+                or self.max_index_length < 1):
+            raise ValueError("max_varbinds_per_request, max_repetitions, max_walk_varbinds and max_index_length "
+                             "must be >= 1")
 
 
 @dataclass
@@ -878,7 +884,8 @@ class SnmpClient:
         GETNEXT, and the agent is walked with GETNEXT for `bulk_retry_after_s`. A timeout
         does not: it is reported as one. The walk ends at the end of the subtree,
         endOfMibView, or v1's noSuchName; an OID that does not increase under GETNEXT ends
-        it with `walk_loop`, more than `max_walk_varbinds` with `too_many_rows`.
+        it with `walk_loop`, more than `max_walk_varbinds` with `too_many_rows`, an OID with
+        more than `max_index_length` sub-identifiers under `root` with `index_too_long`.
         """
         if self._loop is None:
             await self.start()
@@ -948,6 +955,11 @@ class SnmpClient:
                             f"walk stopped after {len(collected)} varbinds")))
                     if arcs[:depth] != root_arcs:
                         return finish()  # past the subtree: done
+                    if len(arcs) - depth > options.max_index_length:
+                        return finish(SnmpError(ErrorKind.INDEX_TOO_LONG, (
+                            f"walk of {root} on {agent} got an index of {len(arcs) - depth} sub-identifiers, "
+                            f"more than {options.max_index_length} (max_index_length); stopped after "
+                            f"{len(collected)} varbinds")))
                     if kind is Kind.NOSUCHOBJECT or kind is Kind.NOSUCHINSTANCE:
                         if use_bulk:
                             problem = f"{kind} values"

@@ -18,7 +18,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal, Mapping, Optional, Sequence, Union
+from typing import Callable, Iterable, Literal, Mapping, Optional, Sequence, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -362,6 +362,35 @@ def _matched(spec: ValueSpec, raw: RawValue) -> RawValue:
     return picked.encode("utf-8") if picked is not None else None
 
 
+#: What a field (every kind but text) can use: what `number` reads.
+EXPECTED_NUMBER = "a number (INTEGER, Gauge32, Counter32, Counter64, TimeTicks, or text starting with one)"
+
+
+@dataclass
+class WrongTypes:
+    """Values a profile field could not use because of their type (an OID, an address, text
+    without a number where a number belongs): counted, and the first one kept for the sentence
+    (so an agent sending thousands cannot grow this)."""
+
+    count: int = 0
+    first: Optional[tuple[str, str, str, RawValue]] = None  # (OID, profile, field, value received)
+
+    def note(self, oid: str, profile: str, field_name: str, raw: RawValue) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = (oid, profile, field_name, raw)
+
+
+def _unusable(raw: RawValue) -> bool:
+    """A value that is there but is no number: of the wrong type for a field. An empty or blank
+    string is not: agents send one for "no reading" in numeric text columns."""
+    if raw is None:
+        return False
+    if isinstance(raw, bytes) and not raw.strip().strip(b"\x00"):
+        return False
+    return number(raw) is None
+
+
 def _field_value(spec: ValueSpec, raw: RawValue, key: str, time_ns: int,
                  counters: CounterState) -> Optional[Number]:
     value = number(raw)
@@ -381,7 +410,7 @@ def _field_value(spec: ValueSpec, raw: RawValue, key: str, time_ns: int,
 
 
 def _apply(specs: Iterable[ValueSpec], lookup, key_suffix: str, time_ns: int, counters: CounterState,
-           fields: dict, tags: dict) -> None:
+           fields: dict, tags: dict, wrong_type: Optional[Callable[[tuple[str, str, RawValue]], None]] = None) -> None:
     given: set[str] = set()       # tags these specs gave (not the base tags, which a spec may replace)
     for spec in specs:
         if spec.tag in given:
@@ -403,6 +432,8 @@ def _apply(specs: Iterable[ValueSpec], lookup, key_suffix: str, time_ns: int, co
         value = _field_value(spec, raw, spec.oid + key_suffix, time_ns, counters)
         if value is not None:
             fields[spec.field] = value
+        elif wrong_type is not None and spec.pattern is None and _unusable(raw):
+            wrong_type((spec.oid + key_suffix, spec.field, raw))
 
 
 def _derive(derived: Sequence[DerivedSpec], fields: dict) -> dict:
@@ -421,34 +452,50 @@ def _drop_inputs(specs: Sequence[ValueSpec], fields: dict) -> dict:
 
 
 def extract(profile: Profile, values: Mapping[str, RawValue], base_tags: Mapping[str, str], time_ns: int,
-            counters: CounterState, rows: Optional[Mapping[str, RowFilter]] = None) -> list[Sample]:
+            counters: CounterState, rows: Optional[Mapping[str, RowFilter]] = None, *,
+            indexes: Optional[Callable[[TableSpec], Optional[Sequence[str]]]] = None,
+            wrong_types: Optional[WrongTypes] = None) -> list[Sample]:
     """Samples of one profile from fetched values (scalars by full OID, table cells by OID).
 
     `rows` may replace a table's row filter per measurement (a device's own port selection).
+    `indexes(table)` gives the row indexes of a table to write, or None to write none of it
+    (the poller's bounds); without it every index found in `values` is a row. `wrong_types`
+    collects values a field could not use because of their type, in the scalars and in the
+    rows that are written (a row filtered out, e.g. an offline sensor port, may say "N/A").
     """
     samples = []
+    pending: list[tuple[str, str, RawValue]] = []  # wrong types found in the scalars or the row at hand
+    note = None if wrong_types is None else pending.append
     if profile.scalars:
         fields: dict = {}
         tags = dict(base_tags)
-        _apply(profile.scalars, values.get, "", time_ns, counters, fields, tags)
+        _apply(profile.scalars, values.get, "", time_ns, counters, fields, tags, note)
+        for oid, field_name, raw in pending:
+            wrong_types.note(oid, profile.name, field_name, raw)
         if _drop_inputs(profile.scalars, _derive(profile.derived, fields)):
             samples.append(Sample(profile.measurement, tags, fields, time_ns))
     for table in profile.tables:
-        for index in _row_indexes(table, values):
+        found = _row_indexes(table, values) if indexes is None else indexes(table)
+        if found is None:
+            continue
+        for index in found:
             fields, tags = {}, dict(base_tags)
             tags[table.index_tag] = index
-            _apply(table.columns, _row_lookup(table, values, index), "." + index, time_ns, counters, fields, tags)
+            pending.clear()
+            _apply(table.columns, _row_lookup(table, values, index), "." + index, time_ns, counters, fields, tags,
+                   note)
             row_filter = (rows or {}).get(table.measurement, table.rows)
             if not row_filter.keeps(tags):
                 continue
-            if table.any_nonzero and not any(fields.get(name) for name in table.any_nonzero):
-                continue
-            _derive(table.derived, fields)
-            if any(name not in fields for name in table.require):
-                continue
+            write = not table.any_nonzero or any(fields.get(name) for name in table.any_nonzero)
+            if write:
+                _derive(table.derived, fields)
+                write = all(name in fields for name in table.require)
             if any(fields.get(name) not in allowed for name, allowed in table.when.items()):
-                continue
-            if _drop_inputs(table.columns, fields):
+                continue  # not a live row (an offline sensor port): whatever it holds is no reading
+            for oid, field_name, raw in pending:  # a wrong type may be why the row has no reading
+                wrong_types.note(oid, profile.name, field_name, raw)
+            if write and _drop_inputs(table.columns, fields):
                 samples.append(Sample(table.measurement, tags, fields, time_ns))
     return samples
 

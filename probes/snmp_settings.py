@@ -138,6 +138,9 @@ class SnmpOverride(BaseModel):
     profiles: Optional[tuple[str, ...]] = None
     skip_profiles: Optional[tuple[str, ...]] = None
     interfaces: Optional[InterfaceFilter] = None
+    max_rows_per_table: Optional[int] = Field(None, ge=1, le=1_000_000)
+    max_rows_per_device: Optional[int] = Field(None, ge=1, le=10_000_000)
+    max_index_length: Optional[int] = Field(None, ge=1, le=128)
 
 
 class SnmpSettings(BaseModel):
@@ -167,6 +170,22 @@ class SnmpSettings(BaseModel):
     profiles: tuple[str, ...] = Field((), description="profiles added to those chosen by class and sysObjectID")
     skip_profiles: tuple[str, ...] = Field((), description="profiles never used")
     interfaces: Optional[InterfaceFilter] = Field(None, description="ports the `if` profile writes (null: all but loopbacks)")
+    # Bounds on what one agent can make a poll write: a hostile or broken agent inventing rows
+    # would otherwise add new series every poll. The largest table in the recordings of real
+    # devices the tests replay has 437 rows (the entPhysicalTable of a 1-RU Arista 7050TX-128);
+    # a 384-port chassis has about 400 ifTable rows and big modular gear a few thousand
+    # entities, so 10,000 rows per table is generous. The longest row index those recordings
+    # give a shipped profile has 2 sub-identifiers; inetCidrRouteTable with IPv6 addresses,
+    # about the longest standard index (RFC 4292), has 40.
+    max_rows_per_table: int = Field(10_000, ge=1, le=1_000_000,
+                                    description="rows of one profile table; a longer table is an error for that "
+                                                "device and none of its rows are written")
+    max_rows_per_device: int = Field(30_000, ge=1, le=10_000_000,
+                                     description="rows of all tables of one device in one poll; the table that "
+                                                 "crosses it is an error and is not written")
+    max_index_length: int = Field(64, ge=1, le=128,
+                                  description="sub-identifiers of a table row index; a longer one is an error and "
+                                              "its table is not written")
     # Global only:
     profile_dirs: tuple[Path, ...] = Field((Path("/etc/netvigil/profiles"),),
                                            description="extra profile directories; a profile there replaces a shipped one of the same name")
@@ -174,7 +193,8 @@ class SnmpSettings(BaseModel):
     max_in_flight_per_device: int = Field(1, ge=1, le=64, description="requests in flight to one agent")
     max_concurrent_runs: int = Field(64, ge=1, le=10_000, description="SNMP runs (batches) in progress at once")
     max_walk_varbinds: int = Field(20_000, ge=100, le=1_000_000,
-                                   description="a table walk longer than this is an error for that device")
+                                   description="varbinds of one walk (one table column); more is an error for that "
+                                               "device and the table is not written")
     reselect_s: float = Field(21_600.0, ge=60, le=604_800,
                               description="re-read sysObjectID and re-select profiles this often (and after a reboot)")
 

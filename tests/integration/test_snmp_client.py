@@ -26,6 +26,7 @@ from tests.netlab import drop_input, loopback_addresses, nft_table
 # COMMUNITY: never to appear in any result, repr or log line
 from tests.snmplab import COMMUNITY, Snmpd, VarBind, typed_rows
 from tests.support import free_port, require_binary, require_root
+from tests.udpfake import hostile_agent
 
 pytestmark = pytest.mark.integration
 
@@ -279,6 +280,22 @@ async def test_enormous_walk_is_capped_per_device(snmpd, client):
     assert result.requests <= 12
     # The same agent holds thousands of varbinds: the cap, not the agent, ended the walk.
     assert len(snmpwalk(snmpd, "1.3.6.1.2.1")) > 500
+
+
+async def test_a_walk_with_ever_longer_oids_stops_at_the_first_index_past_the_cap(snmpd, client):
+    """An agent answering a walk with ever-longer random OIDs (a fake, tests/udpfake.py: no real
+    agent does this) is stopped at the first OID whose index passes max_index_length, not after
+    max_walk_varbinds of them."""
+    agent = hostile_agent(snmpd.endpoint, "ever-longer")
+    try:
+        result = await client.walk(Agent("127.0.0.1", agent.port, "v2c", COMMUNITY), IF_TABLE,
+                                   RequestOptions(max_index_length=20))
+    finally:
+        agent.stop()
+    assert result.error.kind is ErrorKind.INDEX_TOO_LONG
+    assert "more than 20 (max_index_length)" in result.error.detail
+    assert all(len(oid.split(".")) - len(IF_TABLE.split(".")) <= 20 for oid, _ in result.varbinds)
+    assert result.requests == agent.walk_requests <= 2
 
 
 async def test_walk_of_an_empty_subtree_is_empty_not_an_error(snmpd, client):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -14,8 +15,9 @@ import pytest
 from monitor.outputs.embedded import EmbeddedStore
 from tests.integration.test_daemon import NETVIGIL, _start, _status, workdir  # noqa: F401 - fixture
 from tests.netlab import loopback_addresses
-from tests.snmplab import COMMUNITY
+from tests.snmplab import COMMUNITY, recording_path
 from tests.support import wait_until
+from tests.udpfake import hostile_agent
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -116,6 +118,80 @@ def test_an_unknown_credential_in_the_inventory_is_a_configuration_error(workdir
     assert result.stderr.strip().splitlines() == [
         f"{workdir / 'inventory.yaml'}:8: devices[2].snmp.credential: unknown credential 'campsu'; defined: lab, sim "
         "(probes.snmp.credentials of the settings file)", "1 problem(s) found"]
+
+
+# --- hostile and broken agents --------------------------------------------------------------------------
+
+def _series(metrics_db: Path, device: str) -> tuple[set, int]:
+    """(distinct (measurement, tags, field) of `device` in the embedded store, its `snmp` samples)."""
+    with sqlite3.connect(f"file:{metrics_db}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT s.measurement, s.tags, p.fields FROM point p JOIN series s ON s.id = p.series_id "
+                          "WHERE s.device = ?", (device,)).fetchall()
+    series = {(measurement, tags, field) for measurement, tags, fields in rows for field in json.loads(fields)}
+    return series, sum(1 for measurement, _, _ in rows if measurement == "snmp")
+
+
+def test_a_hostile_agent_cannot_grow_the_series_and_status_says_why(workdir, server_snmpd, snmpsim_factory):
+    """Two broken devices in a running daemon writing to its embedded store. `hostile`: an agent
+    that answers every table walk with ever-longer random OIDs, new ones each poll (a fake,
+    tests/udpfake.py, in front of a real snmpd that answers the GETs: no real agent behaves
+    like this on demand). Before the bounds every invented row was a new series each poll
+    (58,476 series and a 47 MB store in 100 s in the report). `ups-1`: a real UPS recording
+    (abbups) with its charge as an OctetString where UPS-MIB has an INTEGER, through snmpsim."""
+    charge = "1.3.6.1.2.1.33.1.2.4.0"
+    recorded = recording_path("abbups_abbups").read_text().splitlines()
+    wrong_typed = [f"{charge}|4|full" if line.startswith(charge + "|") else line for line in recorded]
+    assert wrong_typed != recorded
+    sim = snmpsim_factory(extra_files={"ups_wrong_type": "\n".join(wrong_typed)})
+    agent = hostile_agent(server_snmpd.endpoint, "ever-longer", address=loopback_addresses(2)[1])
+    try:
+        settings = _write(workdir, server_snmpd, sim, extra_device=(
+            f"  - {{name: hostile, address: {agent.address}, class: switch, site: room, "
+            f"snmp: {{port: {agent.port}}}}}\n"))
+        # A walk cap far below the default, so that without the bounds a poll of `hostile` (hundreds of
+        # thousands of invented rows at 20,000 varbinds a column) would still end within the interval.
+        settings.write_text(settings.read_text().replace("    retries: 1\n",
+                                                         "    retries: 1\n    max_walk_varbinds: 200\n"))
+        env = {**_credentials(workdir), "NETVIGIL_PROBES__SNMP__CREDENTIALS__SIM__COMMUNITY": "ups_wrong_type"}
+        process, listener = _start(workdir, settings, **env)
+        metrics_db = workdir / "state" / "metrics.db"
+        try:
+            try:
+                listener.wait_for("READY=1")
+            except AssertionError:
+                raise AssertionError(process.log()) from None
+            wait_until(lambda: metrics_db.exists() and _series(metrics_db, "hostile")[1] >= 1, timeout_s=30,
+                       what="the first poll of the hostile agent in the store")
+            after_first, _ = _series(metrics_db, "hostile")
+            wait_until(lambda: _series(metrics_db, "hostile")[1] >= 4, timeout_s=60,
+                       what="four polls of the hostile agent in the store")
+            after_four, polls = _series(metrics_db, "hostile")
+            rows = _rows(settings)
+            table = subprocess.run([NETVIGIL, "status", "-c", str(settings)], capture_output=True, text=True,
+                                   timeout=30).stdout
+        finally:
+            code = process.stop()
+            listener.close()
+    finally:
+        agent.stop()
+    assert code == 0, process.log()
+    measurements = {measurement for measurement, _, _ in after_four}
+    assert after_four == after_first, (f"{len(after_four) - len(after_first)} new series in {polls - 1} polls: "
+                                       f"{sorted(measurements)}")
+    assert measurements <= {"icmp", "snmp", "snmp_system", "snmp_host"}, measurements  # no invented table row
+    assert len(after_four) < 40
+    assert rows["hostile"]["snmp"] == "index_too_long"
+    assert ("a row index of more than 64 sub-identifiers" in rows["hostile"]["snmp_error"]
+            and "raise probes.snmp.max_index_length or check the agent" in rows["hostile"]["snmp_error"])
+    assert rows["ups-1"]["snmp"] == "wrong_type"
+    assert rows["ups-1"]["snmp_error"].startswith(
+        f"SNMP value of the wrong type: {charge} (profile ups, field charge_pct) is an OCTET STRING ('full')")
+    assert "index_too_long" in table and "wrong_type" in table
+    assert rows["srv-1"]["snmp"] == "ok"  # a healthy device next to them is polled as before
+    latest = {(row.device, row.measurement): row for row in EmbeddedStore.read_latest(metrics_db)}
+    assert latest[("ups-1", "snmp")].fields["wrong_type"] == 1
+    assert latest[("hostile", "snmp")].fields["tables_dropped"] >= 1
+    assert COMMUNITY not in process.log()
 
 
 # --- command line -------------------------------------------------------------------------------------

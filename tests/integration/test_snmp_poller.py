@@ -20,14 +20,15 @@ from probes.snmp_client import SnmpClient
 from probes.snmp_settings import SnmpSettings
 from tests import snmprec
 from tests.netlab import drop_input, loopback_addresses, nft_table
-from tests.snmplab import ALL_RECORDINGS, COMMUNITY, Snmpd
+from tests.snmplab import ALL_RECORDINGS, COMMUNITY, Snmpd, recording_path
 from tests.support import require_root, wait_until
-from tests.udpfake import UdpResponder
+from tests.udpfake import UdpResponder, hostile_agent
 
 pytestmark = pytest.mark.integration
 
 PROFILES = snmp_profiles.load_all([snmp_profiles.PACKAGED_PROFILES])
 IF_HC_IN_OCTETS = "1.3.6.1.2.1.31.1.1.1.6"
+IF_TABLE, IF_X_TABLE = "1.3.6.1.2.1.2.2", "1.3.6.1.2.1.31.1.1"
 
 # The class an operator would give each recorded device (unknown ones: `other`, so only the
 # sysObjectID selects).
@@ -243,9 +244,114 @@ async def test_an_enormous_table_is_that_devices_error_and_the_rest_is_written(s
         client.close()
     status = result.samples[-1].fields
     assert (status["up"], status["error_code"]) == (1, ErrorCode.TOO_MANY_ROWS)
-    assert "passed 100 varbinds" in result.error.detail
+    assert ("the agent returned more than 100 rows for table everything (profile everything, column 1.3.6.1.2.1); "
+            "none of its rows were written; raise probes.snmp.max_walk_varbinds or check the agent"
+            ) in result.error.detail
     written = by_measurement(result.samples)
-    assert "snmp_system" in written and "snmp_host" in written  # the other profiles still count
+    assert "everything" not in written  # not the first 100 rows, as if that were the whole table
+    assert status["tables_dropped"] == 1
+    assert "snmp_system" in written and "snmp_host" in written and "snmp_if" in written  # the rest still counts
+
+
+# --- hostile and broken agents: bounds on what one device may write ---------------------------------
+
+@pytest.mark.parametrize("behaviour, error_code, sentence", [
+    ("ever-longer", "INDEX_TOO_LONG",
+     "the agent returned a row index of more than 64 sub-identifiers for table snmp_if (profile if, column "),
+    ("endless", "TOO_MANY_ROWS",
+     "the agent returned more than 10000 rows for table snmp_if (profile if, column "),
+    ("malformed-after", "MALFORMED", "SNMP table walk: malformed: "),
+])
+async def test_a_hostile_agent_gets_none_of_its_invented_rows_written(snmpd, poller, behaviour, error_code, sentence):
+    """The agent answers the walks of ifTable and ifXTable with rows it invents each poll (endless
+    random indexes, ever-longer random OIDs) or breaks off half way with a malformed answer; the
+    rest (system group, host resources) comes from a real snmpd. A fake: no real agent behaves
+    like this on demand (tests/udpfake.py). Before the bounds, every invented row became a
+    series: thousands per poll, new ones each poll."""
+    agent = hostile_agent(snmpd.endpoint, behaviour, subtrees=(IF_TABLE, IF_X_TABLE))
+    device = target("server-1", "127.0.0.1", "server")
+    try:
+        results = [await poller.poll(device, settings(agent.port, timeout_s=0.5, retries=0)) for _ in range(2)]
+    finally:
+        agent.stop()
+    for result in results:
+        written = by_measurement(result.samples)
+        assert "snmp_if" not in written, f"{len(written['snmp_if'])} rows of a table the agent invented or broke off"
+        assert {"snmp_system", "snmp_host", "snmp_storage"} <= set(written)  # the real tables are still written
+        status = result.samples[-1].fields
+        assert (status["up"], status["result_code"], status["error_code"]) == (1, ResultCode.ERROR,
+                                                                               ErrorCode[error_code])
+        assert status["tables_dropped"] == 1
+        assert sentence in result.error.detail, result.error.detail
+        assert COMMUNITY not in result.error.detail
+    if behaviour == "malformed-after":
+        assert "table snmp_if (profile if) not written" in results[0].error.detail
+    else:
+        assert "none of its rows were written; raise probes.snmp.max_" in results[0].error.detail
+    assert agent.walk_requests < 1000  # a doomed table's other columns are not walked
+
+
+async def test_a_device_with_more_rows_than_max_rows_per_device_gets_the_table_that_crossed_left_out(snmpd, poller):
+    device = target("server-1", snmpd.address, "server")
+    unbounded = await poller.poll(device, settings(snmpd.port))
+    rows = unbounded.samples[-1].fields["rows"]
+    written = by_measurement(unbounded.samples)
+    assert {"snmp_storage", "snmp_if"} <= set(written) and unbounded.samples[-1].fields["tables_dropped"] == 0
+    # Tables are counted in profile order (system; host: snmp_cpu, which this snmpd leaves empty,
+    # snmp_storage; if: snmp_if): one row fewer than the device has leaves the last table out, whole.
+    bounded = await poller.poll(device, settings(snmpd.port, max_rows_per_device=rows - 1))
+    written = by_measurement(bounded.samples)
+    assert "snmp_if" not in written
+    assert {"snmp_system", "snmp_host", "snmp_storage"} <= set(written)
+    status = bounded.samples[-1].fields
+    assert (status["result_code"], status["error_code"], status["tables_dropped"]) == (
+        ResultCode.ERROR, ErrorCode["TOO_MANY_ROWS_DEVICE"], 1)
+    assert status["rows"] < rows
+    assert bounded.error.detail == (
+        f"the agent returned more than {rows - 1} table rows in this poll; table snmp_if (profile if) was not "
+        "written; raise probes.snmp.max_rows_per_device or check the agent")
+
+
+async def test_a_table_over_max_rows_per_table_is_left_out_whole(snmpd, poller):
+    device = target("server-1", snmpd.address, "server")
+    storages = len(by_measurement((await poller.poll(device, settings(snmpd.port))).samples)["snmp_storage"])
+    assert storages >= 3
+    result = await poller.poll(device, settings(snmpd.port, max_rows_per_table=storages - 1))
+    written = by_measurement(result.samples)
+    assert "snmp_storage" not in written
+    assert {"snmp_if", "snmp_host"} <= set(written)
+    assert result.samples[-1].fields["error_code"] == ErrorCode.TOO_MANY_ROWS
+    assert (f"more than {storages - 1} rows for table snmp_storage (profile host, column 1.3.6.1.2.1.25.2.3.1."
+            in result.error.detail)
+    assert "raise probes.snmp.max_rows_per_table or check the agent" in result.error.detail
+
+
+def _with_line(recording: str, oid: str, tag_and_value: str) -> str:
+    """Recording `recording` with the value of `oid` replaced (its other lines as recorded)."""
+    lines = recording_path(recording).read_text().splitlines()
+    replaced = [f"{oid}|{tag_and_value}" if line.split("|", 1)[0] == oid else line for line in lines]
+    assert replaced != lines, f"{oid} is not in {recording}"
+    return "\n".join(replaced) + "\n"
+
+
+async def test_a_value_of_the_wrong_type_is_a_visible_error_naming_the_oid_and_field(snmpsim_factory, poller):
+    """A real UPS recording (abbups) served by snmpsim with one value of the wrong type: the
+    charge as an OctetString "full" where UPS-MIB has an INTEGER (a firmware bug seen on UPS
+    cards). It used to vanish with error_code 0."""
+    charge = "1.3.6.1.2.1.33.1.2.4.0"
+    sim = snmpsim_factory(extra_files={"ups_wrong_type": _with_line("abbups_abbups", charge, "4|full")})
+    host, port = sim.endpoint
+    result = await poller.poll(target("ups-1", host, "ups"), settings(port, community="ups_wrong_type"))
+    ups = by_measurement(result.samples)["ups"][0].fields
+    assert "charge_pct" not in ups
+    assert ups["runtime_remaining_min"] == 452  # the rest of the sample is still written
+    status = result.samples[-1].fields
+    assert (status["up"], status["result_code"], status["error_code"], status["wrong_type"]) == (
+        1, ResultCode.ERROR, ErrorCode["WRONG_TYPE"], 1)
+    assert result.error.detail == (
+        f"SNMP value of the wrong type: {charge} (profile ups, field charge_pct) is an OCTET STRING ('full'), "
+        "expected a number (INTEGER, Gauge32, Counter32, Counter64, TimeTicks, or text starting with one); "
+        "the field was not written")
 
 
 async def test_a_host_name_that_does_not_resolve_is_an_error_not_an_exception(poller):

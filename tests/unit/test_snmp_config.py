@@ -62,6 +62,17 @@ def test_effective_settings_settings_then_class_then_sites_then_device(site):
     assert missing_secrets(cfg.settings.probes.snmp, used_credentials(cfg.inventory.devices)) == []
 
 
+def test_the_row_bounds_have_defaults_and_a_big_chassis_may_raise_its_own(site):
+    chassis = ("  - {name: core-chassis, address: 192.0.2.9, class: switch, site: room, "
+               "snmp: {max_rows_per_table: 50000, max_rows_per_device: 120000}}\n")
+    (site / "inventory.yaml").write_text(INVENTORY + chassis, encoding="utf-8")
+    devices = {device.name: device.snmp for device in config.load(write_settings(site, SETTINGS)).inventory.devices}
+    assert (devices["core"].max_rows_per_table, devices["core"].max_rows_per_device,
+            devices["core"].max_index_length) == (10_000, 30_000, 64)
+    assert (devices["core-chassis"].max_rows_per_table, devices["core-chassis"].max_rows_per_device) == (
+        50_000, 120_000)
+
+
 def test_without_a_credential_snmp_is_off(tmp_path):
     (tmp_path / "inventory.yaml").write_text(
         "sites: [{name: room}]\ndevices:\n  - {name: sw, address: 192.0.2.1, class: switch, site: room}\n")
@@ -99,6 +110,8 @@ def test_the_environment_may_carry_a_community(site, monkeypatch):
      "costs timeout_s x (retries + 1) = 150 s, which must be shorter than interval_s = 120 s"),
     ("{name: sw, address: 192.0.2.9, class: switch, site: room, snmp: {port: 0}}",
      "devices[4].snmp.port: must be >= 1 (got 0)"),
+    ("{name: sw, address: 192.0.2.9, class: switch, site: room, snmp: {max_index_length: 200}}",
+     "devices[4].snmp.max_index_length: must be <= 128 (got 200)"),
 ])
 def test_inventory_mistakes_are_one_line_each(site, inventory_line, problem):
     (site / "inventory.yaml").write_text(INVENTORY + f"  - {inventory_line}\n", encoding="utf-8")

@@ -683,3 +683,50 @@ def test_each_recording_selects_its_profiles_by_sysobjectid():
     for recording, expected in SELECTED_BY_SYSOBJECTID.items():
         oid = snmprec.read(recording)["1.3.6.1.2.1.1.2.0"]
         assert sorted(p.name for p in sp.select(PROFILES, "other", oid)) == expected, recording
+
+
+# -- values of the wrong type ------------------------------------------------------------------------
+
+def test_a_value_a_field_cannot_use_is_counted_and_the_first_kept():
+    """abbups (a real UPS recording) with its charge as text and its battery voltage as an OID
+    (firmware bugs of the kind seen on UPS cards): both fields are left out, both are counted."""
+    values = snmprec.read("abbups_abbups")
+    values["1.3.6.1.2.1.33.1.2.4.0"] = b"full"
+    values["1.3.6.1.2.1.33.1.2.5.0"] = "1.3.6.1.4.1.1"
+    wrong = sp.WrongTypes()
+    [ups] = sp.extract(PROFILES["ups"], values, TAGS, T0, sp.CounterState(), wrong_types=wrong)[:1]
+    assert "charge_pct" not in ups.fields and "battery_voltage_v" not in ups.fields
+    assert ups.fields["runtime_remaining_min"] == 452
+    assert wrong.count == 2
+    assert wrong.first == ("1.3.6.1.2.1.33.1.2.4.0", "ups", "charge_pct", b"full")
+
+
+def test_no_reading_is_not_a_wrong_type():
+    """What the recordings of real devices send for "no value" is not counted: empty text,
+    text holding a number ("-87 dBm"), noSuchObject (None), and anything in a row that is not
+    live (the AKCP's 63 offline contact ports)."""
+    values = snmprec.read("abbups_abbups")
+    values["1.3.6.1.2.1.33.1.2.4.0"] = b""
+    values["1.3.6.1.2.1.33.1.2.5.0"] = b" 54.3 V"
+    values["1.3.6.1.2.1.33.1.2.6.0"] = None
+    wrong = sp.WrongTypes()
+    ups = sp.extract(PROFILES["ups"], values, TAGS, T0, sp.CounterState(), wrong_types=wrong)[0].fields
+    assert ups["battery_voltage_v"] == pytest.approx(5.43) and "charge_pct" not in ups
+    akcp = snmprec.read("akcp_serverprobe8")
+    status, online = "1.3.6.1.4.1.3854.1.2.2.1.18.1.3.", "1.3.6.1.4.1.3854.1.2.2.1.18.1.4."
+    offline = [oid[len(online):] for oid, value in akcp.items() if oid.startswith(online) and value == 2]
+    assert len(offline) == 63
+    for index in offline:
+        akcp[status + index] = b"N/A"
+    sp.extract(PROFILES["akcp"], akcp, TAGS, T0, sp.CounterState(), wrong_types=wrong)
+    assert wrong.count == 0
+
+
+def test_extract_writes_only_the_tables_and_rows_it_is_given():
+    values = snmprec.read("openwrt")
+    everything = {s.tags["index"] for s in sp.extract(PROFILES["if"], values, TAGS, T0, sp.CounterState())}
+    assert len(everything) > 2
+    chosen = sorted(everything)[:2]
+    assert {s.tags["index"] for s in sp.extract(PROFILES["if"], values, TAGS, T0, sp.CounterState(),
+                                                indexes=lambda table: chosen)} == set(chosen)
+    assert sp.extract(PROFILES["if"], values, TAGS, T0, sp.CounterState(), indexes=lambda table: None) == []

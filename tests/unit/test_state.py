@@ -86,3 +86,12 @@ def test_control_characters_from_devices_are_shown_escaped_not_sent_to_the_termi
     table = render_table(states.rows())
     assert "\x1b" not in table and "\\x1b[2J" in table
     assert table.splitlines()[-1] == "  sw: agent said \\x1b[2J\\x1b[31mPWNED\\nfake line"
+
+
+def test_every_snmp_error_code_has_its_name_in_status():
+    """`status` names an SNMP error by the name of its ErrorCode (the table is kept apart so
+    `status` does not import the SNMP engine; this keeps the two in step)."""
+    from monitor.state import SNMP_STATES
+    from probes.snmp import ErrorCode
+
+    assert SNMP_STATES == {code.value: "ok" if code is ErrorCode.NONE else code.name.lower() for code in ErrorCode}
