@@ -100,3 +100,33 @@ def test_reload_changing_outputs_during_an_outage_hands_the_spool_over(workdir, 
     assert during["written_points"] >= arrived and during["dropped_points"] == 0
     assert "reload: outputs reconfigured" in log
     assert "Traceback" not in log
+
+
+def test_reload_to_outputs_that_cannot_start_restarts_the_previous_ones(workdir, victoria_metrics):
+    """The new set fails half-way (its second spool cannot be opened): the spool file the
+    first one had already opened is given back, so the previous outputs restart on it."""
+    settings = workdir / "netvigil.yaml"
+    (workdir / "inventory.yaml").write_text(INVENTORY + _devices(3, prefix="fallback", net=48))
+    settings.write_text(_settings_text(victoria_metrics.url, 5000).replace("interval_s: 5", "interval_s: 1")
+                        .replace("flush_interval_s: 4", "flush_interval_s: 0.2"))
+    process, listener = _start(workdir, settings)
+    try:
+        ready = listener.wait_for("READY=1")
+        (workdir / "state" / "spool" / "influxdb_v1.db").mkdir(parents=True)  # not a file: cannot be opened
+        settings.write_text(settings.read_text().replace(
+            "  embedded:", f"  influxdb_v1: {{url: '{victoria_metrics.url}', database: x}}\n  embedded:"))
+        process.popen.send_signal(signal.SIGHUP)
+        listener.wait_for("READY=1", after=listener.wait_for("RELOADING=1", after=ready + 1))
+        reloaded_at_ms = time.time() * 1000
+        outputs = _status(settings)["daemon"]["outputs"]
+        assert [o["name"] for o in outputs] == ["influxdb", "embedded"]
+        # Written after the reload: the previous output runs again.
+        rows = victoria_metrics.export('icmp_up{device=~"fallback-.*"}', until=lambda rows: any(
+            t > reloaded_at_ms for r in rows for t in r["timestamps"]), timeout_s=20)
+        assert any(t > reloaded_at_ms for r in rows for t in r["timestamps"])
+        assert process.stop(signal.SIGTERM, timeout_s=20) == 0, process.log()
+    finally:
+        listener.close()
+    log = process.log()
+    assert "new outputs failed to start" in log and "restarting the previous ones" in log
+    assert "failed to restart too" not in log and "Traceback" not in log
