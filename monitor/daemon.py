@@ -245,7 +245,8 @@ class Daemon:
             samples.append(Sample("netvigil_output", {"output": out.name}, {
                 "queued_points": out.queued_points, "spooled_points": out.spooled_points,
                 "spooled_bytes": out.spooled_bytes, "written_points": out.written_points,
-                "dropped_points": out.dropped_points, "healthy": int(out.healthy)}, now))
+                "dropped_points": out.dropped_points, "rejected_points": out.rejected_points,
+                "healthy": int(out.healthy)}, now))
         return samples
 
     async def _every(self, interval_s: float, action) -> None:
@@ -563,32 +564,38 @@ class Daemon:
                 self.notifier.ready(self.status_line())  # systemd waits for it after RELOADING=1
 
     async def _swap_outputs(self, old_settings, settings) -> bool:
-        """Replace the outputs; False (old ones kept running) if the new ones cannot be built.
+        """Replace the outputs; False if the new ones cannot start (the previous ones restart).
 
-        Samples produced during the swap are held and handed to the new outputs, and the old
-        ones spool what they could not write (the new ones replay it): nothing is lost.
+        The old outputs stop *before* the new ones open the spool files: they spool what
+        they hold and close the files, so each file has one owner at a time and the new
+        writers replay all of it. (Opening first let the new writer trust counts taken
+        before the old one's last append: its replay ended a batch early and stranded the
+        newest batch until the next restart.) Samples produced meanwhile are held and handed
+        to the new outputs: nothing is lost.
         """
-        try:
-            replacement = Outputs.build(settings.outputs, settings.state_dir)
-        except (OSError, sqlite3.Error) as exc:
-            log.error("reload: new outputs cannot be built under %s: %s", settings.state_dir, exc)
-            return False
+        previous = self.outputs
         self._swap_buffer = []
         try:
-            await self.outputs.stop(timeout_s=settings.scheduler.shutdown_timeout_s / 2)
+            await previous.stop(timeout_s=settings.scheduler.shutdown_timeout_s / 2)
             try:
-                await replacement.start()
+                self.outputs = await _started_outputs(settings.outputs, settings.state_dir)
+                swapped = True
+                log.info("reload: outputs reconfigured")
             except (OSError, sqlite3.Error) as exc:
-                log.error("reload: new outputs failed to start: %s; restarting the previous ones", exc)
-                replacement = Outputs.build(old_settings.outputs, settings.state_dir)
-                await replacement.start()
-                return False
-            log.info("reload: outputs reconfigured")
-            return True
+                log.error("reload: new outputs failed to start under %s: %s; restarting the previous ones",
+                          settings.state_dir, exc)
+                try:
+                    self.outputs = await _started_outputs(old_settings.outputs, settings.state_dir)
+                except (OSError, sqlite3.Error) as again:
+                    log.error("reload: the previous outputs failed to restart too: %s; metrics are dropped "
+                              "(and counted) until the state directory is fixed and the daemon restarted", again)
+                    return False
+                swapped = False
+            self.outputs.carry_over(previous)
+            return swapped
         finally:
-            self.outputs = replacement
             held, self._swap_buffer = self._swap_buffer, None
-            replacement.submit(held)
+            self.outputs.submit(held)
 
     async def _apply(self, new: "config_module.Config") -> None:
         old_settings, settings = self.cfg.settings, new.settings
@@ -737,6 +744,16 @@ def _watch_period(faults_settings, now: float) -> Optional[str]:
     return Calendar(faults_settings).heightened(now)
 
 
+async def _started_outputs(settings, state_dir) -> Outputs:
+    outputs = Outputs.build(settings, state_dir)
+    try:
+        await outputs.start()
+    except BaseException:
+        await outputs.stop(timeout_s=1)  # closes the spool files again for the next attempt
+        raise
+    return outputs
+
+
 async def _close_when_idle(client: SnmpClient, limit_s: float = 120.0) -> None:
     deadline = time.monotonic() + limit_s
     while client.busy() and time.monotonic() < deadline:
@@ -747,7 +764,7 @@ async def _close_when_idle(client: SnmpClient, limit_s: float = 120.0) -> None:
 def _output_dict(stats) -> dict:
     return {key: getattr(stats, key) for key in (
         "name", "queued_points", "spooled_points", "spooled_bytes", "written_points", "dropped_points",
-        "last_error", "healthy")}
+        "rejected_points", "last_error", "healthy")}
 
 
 def run_command(args) -> int:

@@ -26,7 +26,13 @@ Rules (each pinned by a golden test in tests/unit/test_lineproto.py):
 * tags sorted by key (what InfluxDB recommends for write speed); tags with an empty key or
   value are left out (line protocol has no empty tag value);
 * a sample left with no field (or with no measurement name) cannot be written: `encode`
-  returns "" and `encode_batch` skips it.
+  returns "" and `encode_batch` skips it;
+* a line beyond what the servers take raises `LineTooLong` (the writer counts and logs it
+  and sends the rest). Measured: a 300 KB device name made VictoriaMetrics 1.79.5 answer
+  400 "too long line: more than 262144 bytes" after storing only the lines *before* it, and
+  influxd 1.6.7 refuse it with "max key length exceeded"; InfluxDB 2.x refuses the whole
+  request. One such line cost other devices' points in every batch it was in. Refused, not
+  truncated: a cut name would be another series, and could be another device's.
 """
 
 from __future__ import annotations
@@ -39,6 +45,39 @@ from probes.base import Sample
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
+
+# What one line may be, in UTF-8 bytes, so that no server refuses it:
+# InfluxDB 1.x/2.x: measurement + tags as sent ("series key") at most 65,535 bytes
+# (`max key length exceeded`); VictoriaMetrics: a line at most -influx.maxLineSize, 262,144
+# bytes by default. A character is at most 4 bytes, so shorter texts skip the byte count.
+MAX_KEY_BYTES = 65_535
+MAX_LINE_BYTES = 262_144
+_SHOWN_NAME = 60  # characters of a name shown in a message about a refused line
+
+
+class LineTooLong(ValueError):
+    """A sample whose line no server would take; `describe` names it without field values."""
+
+    def __init__(self, what: str, size: int, limit: int, describe: str) -> None:
+        super().__init__(f"{what} of {size} bytes is over the servers' limit of {limit}")
+        self.describe = describe
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= _SHOWN_NAME else f"{text[:_SHOWN_NAME]}... ({len(text)} characters)"
+
+
+def describe(measurement: str, device: str | None) -> str:
+    """`icmp device=sw-1`: how a log line names a sample (names cut short, no field values)."""
+    return _shown(measurement) + (f" device={_shown(device)}" if device else "")
+
+
+def _utf8_len_over(text: str, limit: int) -> int:
+    """Byte length of `text` if it is over `limit`, else 0 (counting bytes only when it may be)."""
+    if len(text) * 4 <= limit:
+        return 0
+    size = len(text.encode())
+    return size if size > limit else 0
 
 _CONTROL = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _NAME_TABLE = str.maketrans({",": "\\,", " ": "\\ ", **_CONTROL})
@@ -152,7 +191,27 @@ def encode(sample: Sample) -> str:
     head = _head(sample.measurement, sample.tags)
     if not head:
         return ""
-    return f"{head} {','.join(fields)} {sample.time_ns}"
+    line = f"{head} {','.join(fields)} {sample.time_ns}"
+    if len(line) * 4 > MAX_KEY_BYTES:  # the only lines that can be over a limit
+        _check_size(head, line, sample)
+    return line
+
+
+def _check_size(head: str, line: str, sample: Sample) -> None:
+    for what, text, limit in (("series key (measurement and tags)", head, MAX_KEY_BYTES),
+                              ("line", line, MAX_LINE_BYTES)):
+        size = _utf8_len_over(text, limit)
+        if size:
+            raise LineTooLong(what, size, limit, describe(sample.measurement, sample.tags.get("device")))
+
+
+def describe_line(line: bytes | str) -> str:
+    """`describe` of an encoded line: its measurement and device tag, never its fields."""
+    text = line.decode("utf-8", "replace") if isinstance(line, (bytes, bytearray)) else line
+    key = re.split(r"(?<!\\) ", text, maxsplit=1)[0]
+    parts = re.split(r"(?<!\\),", key)
+    device = next((part[len("device="):] for part in parts[1:] if part.startswith("device=")), None)
+    return describe(parts[0], device)
 
 
 def encode_batch(samples: Iterable[Sample]) -> bytes:

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import pytest
 
@@ -37,18 +37,20 @@ def _http(url: str, data: Optional[bytes] = None, headers: Optional[dict] = None
 class VictoriaMetrics:
     SETTLE_S = 1.0  # export() without `until`: how long the answer must stay the same
 
-    def __init__(self, tmp_dir: Path) -> None:
+    def __init__(self, tmp_dir: Path, extra_args: Sequence[str] = ()) -> None:
         self.binary = require_binary("victoria-metrics")
         self.dir = Path(tmp_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.extra_args = list(extra_args)  # e.g. ["-dedup.minScrapeInterval=1ms"]
         self.process: Optional[Process] = None
 
     def start(self) -> "VictoriaMetrics":
         self.process = Process(
             [self.binary, f"-httpListenAddr=127.0.0.1:{self.port}", f"-storageDataPath={self.dir / 'data'}",
-             "-retentionPeriod=100y", "-search.latencyOffset=0s", "-search.disableCache", "-loggerLevel=WARN"],
+             "-retentionPeriod=100y", "-search.latencyOffset=0s", "-search.disableCache", "-loggerLevel=WARN",
+             *self.extra_args],
             self.dir / "vm.log")
         wait_until(self._ready, timeout_s=15, what=f"VictoriaMetrics on {self.url}/health (log: {self.dir / 'vm.log'})")
         return self

@@ -11,7 +11,7 @@ The snapshot (see `FaultService.metrics()` for who fills which part):
     scheduler:     {kind: {lag_last_s, lag_max_s, runs_total, skipped_total, errors_total,
                            running, devices}}              # Daemon.summary()["scheduler"]
     outputs:       [{name, queued_points, spooled_points, spooled_bytes, written_points,
-                     dropped_points, healthy}]             # Daemon.summary()["outputs"]
+                     dropped_points, rejected_points, healthy}]   # Daemon.summary()["outputs"]
     devices:       {up, down, pending}
     faults:        {open: {severity: n}, unacknowledged: n, symptoms: n, in_maintenance: n,
                     sla_breached: {acknowledge: n, resolve: n}}
@@ -57,6 +57,8 @@ _OUTPUT = (
     ("written_points", "netvigil_output_written_points", "Points the output's server accepted", True),
     ("dropped_points", "netvigil_output_dropped_points",
      "Points given up on (rejected by the server, spool overflow, unencodable)", True),
+    ("rejected_points", "netvigil_output_rejected_points",
+     "Of the dropped points: refused by the server as malformed, or over its size limits and not sent", True),
 )
 _NOTIFY = (
     ("sent", "netvigil_notifications_sent", "Notifications delivered, by channel", True),

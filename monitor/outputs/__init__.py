@@ -5,6 +5,11 @@
     outputs.submit(samples)          # never blocks, never raises
     await outputs.stop(timeout_s=10)  # writes what it can, spools the rest
 
+A reload replaces the whole set, in this order: `await old.stop(...)` (its writers spool
+what they hold and close their spool files), then `Outputs.build` + `start` of the new set,
+then `new.carry_over(old)` (counters continue). Each spool file has one owner at a time
+(a second open raises `SpoolBusy`), so the new writers replay everything the old ones left.
+
 Outputs by name (as in the settings file): `influxdb` (v2 API), `influxdb_v1`, `embedded`.
 The InfluxDB transports are imported inside `build`, so loading the settings models (e.g.
 `netvigil check`) does not pay for influxdb-client and aiohttp.
@@ -41,22 +46,27 @@ class Outputs:
         """One writer per configured output; spools at `<state_dir>/spool/<name>.db`."""
         state_dir = Path(state_dir)
         max_bytes = int(settings.spool.max_mb * 1024 * 1024)
-        writers = []
-        if settings.influxdb is not None:
-            from monitor.outputs.influxdb_v2 import InfluxDBv2Transport
+        writers: list[Writer] = []
+        try:
+            if settings.influxdb is not None:
+                from monitor.outputs.influxdb_v2 import InfluxDBv2Transport
 
-            transport = InfluxDBv2Transport(settings.influxdb)
-            spool = Spool(state_dir / "spool" / f"{transport.name}.db", max_bytes, transport.name)
-            writers.append(Writer(transport, spool, settings.influxdb, settings.spool))
-        if settings.influxdb_v1 is not None:
-            from monitor.outputs.influxdb_v1 import InfluxDBv1Transport
+                transport = InfluxDBv2Transport(settings.influxdb)
+                spool = Spool(state_dir / "spool" / f"{transport.name}.db", max_bytes, transport.name)
+                writers.append(Writer(transport, spool, settings.influxdb, settings.spool))
+            if settings.influxdb_v1 is not None:
+                from monitor.outputs.influxdb_v1 import InfluxDBv1Transport
 
-            transport = InfluxDBv1Transport(settings.influxdb_v1)
-            spool = Spool(state_dir / "spool" / f"{transport.name}.db", max_bytes, transport.name)
-            writers.append(Writer(transport, spool, settings.influxdb_v1, settings.spool))
-        embedded = None
-        if settings.embedded_enabled():
-            embedded = EmbeddedOutput(EmbeddedStore(state_dir / "metrics.db", settings.embedded.retention_days))
+                transport = InfluxDBv1Transport(settings.influxdb_v1)
+                spool = Spool(state_dir / "spool" / f"{transport.name}.db", max_bytes, transport.name)
+                writers.append(Writer(transport, spool, settings.influxdb_v1, settings.spool))
+            embedded = None
+            if settings.embedded_enabled():
+                embedded = EmbeddedOutput(EmbeddedStore(state_dir / "metrics.db", settings.embedded.retention_days))
+        except BaseException:
+            for writer in writers:  # give the spool files back: a retry (or the old outputs) opens them
+                writer.close_unstarted()
+            raise
         return cls(writers, embedded)
 
     async def start(self) -> None:
@@ -71,9 +81,9 @@ class Outputs:
             samples = samples if isinstance(samples, (list, tuple)) else list(samples)
             if self.writers:
                 # Encoded once, shared by the v2 and v1 writers.
-                lines, unwritable = encode_samples(samples)
+                encoded = encode_samples(samples)
                 for writer in self.writers:
-                    writer.submit_lines(lines, unwritable)
+                    writer.submit_encoded(encoded)
             if self._embedded_output is not None:
                 self._embedded_output.submit(samples)
         except Exception:  # noqa: BLE001 - the scheduler must never see an output's trouble
@@ -88,6 +98,16 @@ class Outputs:
         for output, result in zip(outputs, results):
             if isinstance(result, BaseException):
                 log.error("output %s: stop failed: %s: %s", output.name, type(result).__name__, result)
+
+    def carry_over(self, previous: "Outputs") -> None:
+        """Continue the counters of the outputs this set replaces (a reload), output by output,
+        so written and dropped keep counting since the daemon started."""
+        by_name = {writer.name: writer for writer in previous.writers}
+        for writer in self.writers:
+            if writer.name in by_name:
+                writer.carry_over(by_name[writer.name])
+        if self._embedded_output is not None and previous._embedded_output is not None:
+            self._embedded_output.carry_over(previous._embedded_output)
 
     def stats(self) -> list[OutputStats]:
         result = [writer.stats() for writer in self.writers]

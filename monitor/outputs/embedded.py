@@ -230,6 +230,11 @@ class EmbeddedOutput:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="output-embedded")
 
+    def carry_over(self, previous: "EmbeddedOutput") -> None:
+        """Continue the counters of the output this one replaces (a reload)."""
+        self._written += previous._written
+        self._dropped += previous._dropped
+
     def submit(self, samples: Iterable[Sample]) -> None:
         """Queue samples. Never blocks, never raises."""
         try:

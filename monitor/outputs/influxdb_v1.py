@@ -18,7 +18,7 @@ import aiohttp
 from monitor.outputs.settings import InfluxDBv1Settings
 from monitor.outputs.writer import ErrorKind, WriteError, error_for_status
 
-_MAX_MESSAGE = 300
+_MAX_MESSAGE = 64 * 1024  # error_for_status removes quoted lines and cuts it much shorter
 
 
 class InfluxDBv1Transport:

@@ -20,9 +20,12 @@ from influxdb_client.client.exceptions import InfluxDBError
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 
 from monitor.outputs.settings import InfluxDBv2Settings
-from monitor.outputs.writer import ErrorKind, WriteError, error_for_status
+from monitor.outputs.writer import (MAX_SERVER_MESSAGE, ErrorKind, WriteError, error_for_status,
+                                   without_quoted_lines)
 
-_MAX_MESSAGE = 300  # a proxy's HTML error page must not flood the log
+# Read this much of an error answer: error_for_status removes the quoted lines from it and
+# cuts it to MAX_SERVER_MESSAGE, so a proxy's HTML error page cannot flood the log.
+_MAX_MESSAGE = 64 * 1024
 
 
 class InfluxDBv2Transport:
@@ -66,7 +69,8 @@ def _classify(error: InfluxDBError, bucket: str) -> WriteError:
         message = message.decode("utf-8", "replace")
     message = str(message or "").strip()[:_MAX_MESSAGE]
     if not status:  # raised before any answer (e.g. the client's own checks)
-        return WriteError(ErrorKind.RETRY, message or type(error).__name__)
+        shown = without_quoted_lines(message)[:MAX_SERVER_MESSAGE]
+        return WriteError(ErrorKind.RETRY, shown or type(error).__name__)
     return error_for_status(
         status, message, getattr(error, "retry_after", None),
         auth_hint="outputs.influxdb.token (and that it may write to the bucket)",

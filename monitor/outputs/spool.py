@@ -7,8 +7,16 @@ removed), so replay order is the order the samples were submitted in.
 
 Bodies are stored zlib-compressed (level 1, measured: 6.6x smaller line protocol, 3 ms per
 5,000 points, in the worker thread), so the `max_mb` bound holds hours of a typical fleet
-rather than minutes. Beyond the bound the oldest batches are dropped, counted and logged:
-during a long outage the most recent data is the most useful.
+rather than minutes. Beyond the bound the oldest batches are dropped and counted
+(`SpoolCounts.dropped_points`; the writer logs them): during a long outage the most recent
+data is the most useful.
+
+One owner per file. A second `Spool` on a path this process already has open raises
+`SpoolBusy`: two writers on one file append behind each other's back, and the one that
+replays then trusts counts that are too low. A reload once did exactly that, stopped its
+replay one batch early and stranded the newest batch until the next restart. As a second
+line of defence the counts are re-read from the file whenever another connection has
+committed to it (`PRAGMA data_version`), and `is_empty` always asks the file.
 
 Thread-safe: the writer calls these methods through `asyncio.to_thread` so an fsync never
 stalls the event loop; one lock serialises them.
@@ -16,19 +24,17 @@ stalls the event loop; one lock serialises them.
 
 from __future__ import annotations
 
-import logging
+import errno
 import sqlite3
 import threading
-import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-log = logging.getLogger(__name__)
-
-# A full spool drops a batch per flush during a long outage: say so once a minute, not each time.
-_DROP_LOG_INTERVAL_S = 60.0
+# Spool files open in this process (resolved paths), to keep one owner per file.
+_open_paths: set[Path] = set()
+_open_paths_lock = threading.Lock()
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batch (
@@ -38,6 +44,14 @@ CREATE TABLE IF NOT EXISTS batch (
     body   BLOB NOT NULL          -- zlib-compressed line protocol
 );
 """
+
+
+class SpoolBusy(OSError):
+    """The spool file is already open in this process: a second owner would corrupt its counts."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(errno.EBUSY, f"spool {path} is still open by another writer of this process "
+                                      f"(the previous one must stop and close it first)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,28 +86,57 @@ class Spool:
         self.label = label or self.path.stem
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves (LAB.md §8: Python's implicit
-        # transactions broke a later explicit BEGIN after a failed statement).
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
-        # auto_vacuum only takes effect before the first table exists; it lets an emptied
-        # spool give its pages back to the file system.
-        self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a committed batch survives power loss too, not only kill -9. Commits happen
-        # once per batch (seconds apart), so the fsync is affordable.
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        self._recount()
+        self._owned = self.path.resolve()
+        with _open_paths_lock:
+            if self._owned in _open_paths:
+                raise SpoolBusy(self.path)
+            _open_paths.add(self._owned)
+        try:
+            self._open()
+        except BaseException:
+            self._release()
+            raise
         self._dropped_points = 0
-        self._unreported_drops = (0, 0)  # (batches, points) dropped since the last log line
-        self._last_drop_log = float("-inf")
+
+    def _open(self) -> None:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves (Python's implicit transactions
+        # broke a later explicit BEGIN after a failed statement).
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        try:
+            # auto_vacuum only takes effect before the first table exists; it lets an emptied
+            # spool give its pages back to the file system.
+            self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed batch survives power loss too, not only kill -9. Commits happen
+            # once per batch (seconds apart), so the fsync is affordable.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            self._recount()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _release(self) -> None:
+        with _open_paths_lock:
+            _open_paths.discard(self._owned)
 
     def counts(self) -> SpoolCounts:
-        """Current size from memory: cheap enough for every stats() call."""
+        """Current size from memory (kept equal to the file by every call below): cheap enough
+        for every stats() call."""
         return SpoolCounts(self._batches, self._points, self._bytes, self._dropped_points)
 
     def __len__(self) -> int:
         return self._batches
+
+    def is_empty(self) -> bool:
+        """Whether the file holds no batch, asked of the file itself (and the counts refreshed)."""
+        with self._lock:
+            self._refresh()
+            empty = self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM batch)").fetchone()[0] == 1
+            if empty != (self._batches == 0):
+                self._recount()
+            return empty
 
     def append(self, batches: Sequence[Batch]) -> int:
         """Add batches at the end (newest). Returns the points dropped to stay within max_bytes."""
@@ -106,6 +149,7 @@ class Spool:
     def head(self) -> Optional[SpooledBatch]:
         """The oldest batch, or None when empty. It stays spooled until `remove`."""
         with self._lock:
+            self._refresh()
             row = self._db.execute("SELECT id, body, points FROM batch ORDER BY id LIMIT 1").fetchone()
         if row is None:
             return None
@@ -114,6 +158,7 @@ class Spool:
     def remove(self, batch_id: int) -> None:
         """Forget a batch the server has accepted (or that can never be written)."""
         with self._lock:
+            self._refresh()
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._delete(batch_id)
@@ -128,6 +173,7 @@ class Spool:
         """Swap the head batch for smaller parts in the same place (after a 413), atomically."""
         rows = [self._row(part) for part in parts]
         with self._lock:
+            self._refresh()
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._delete(batch_id)
@@ -142,21 +188,31 @@ class Spool:
             self._count_in(rows)
 
     def close(self) -> None:
-        if self._unreported_drops[1]:
-            self._last_drop_log = float("-inf")
-            self._report_drops(0, 0)
+        """Close the file; from now on another Spool may open it."""
         with self._lock:
             try:
                 # Fold the WAL back into the main file so a stopped daemon leaves one file.
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 self._db.close()
+                self._release()
 
     # -- internals (callers hold self._lock) --------------------------------------------
 
     def _recount(self) -> None:
         self._batches, self._points, self._bytes = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(points), 0), COALESCE(SUM(nbytes), 0) FROM batch").fetchone()
+
+    def _refresh(self) -> None:
+        """Re-read the counts if another connection committed to the file since our last look.
+
+        data_version changes only for other connections' commits, so the usual case costs one
+        cheap PRAGMA and no scan.
+        """
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._data_version = version
+            self._recount()
 
     def _rollback(self) -> None:
         if self._db.in_transaction:
@@ -186,6 +242,7 @@ class Spool:
         if not rows:
             return 0
         with self._lock:
+            self._refresh()
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 if at_front:
@@ -197,28 +254,13 @@ class Spool:
                 else:
                     self._db.executemany("INSERT INTO batch (points, nbytes, body) VALUES (?, ?, ?)", rows)
                 self._count_in(rows)
-                dropped_batches, dropped_points = self._enforce_bound()
+                _, dropped_points = self._enforce_bound()
                 self._db.execute("COMMIT")
             except BaseException:
                 self._rollback()
                 raise
-        if dropped_points:
             self._dropped_points += dropped_points
-            self._report_drops(dropped_batches, dropped_points)
         return dropped_points
-
-    def _report_drops(self, batches: int, points: int) -> None:
-        batches += self._unreported_drops[0]
-        points += self._unreported_drops[1]
-        now = time.monotonic()
-        if now - self._last_drop_log < _DROP_LOG_INTERVAL_S:
-            self._unreported_drops = (batches, points)
-            return
-        self._unreported_drops = (0, 0)
-        self._last_drop_log = now
-        log.warning("spool %s is full (%.3g MiB, outputs.spool.max_mb): dropped the %d oldest batches, "
-                    "%d points (%d dropped since start; next report in %.0f s at most)", self.label,
-                    self.max_bytes / 2**20, batches, points, self._dropped_points, _DROP_LOG_INTERVAL_S)
 
     def _enforce_bound(self) -> tuple[int, int]:
         """Delete oldest batches until the spool fits; returns (batches, points) dropped."""

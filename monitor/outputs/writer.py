@@ -8,6 +8,20 @@ the spool, and a failed in-flight batch goes back to the spool's *front*. So rep
 outage is in submission order, and a batch is forgotten only once the server accepted it
 (or answered that it never will: 400/422, counted as dropped).
 
+Delivery is at least once, not exactly once: a batch whose answer was lost (kill -9, a
+timeout after the server stored it) is sent again. InfluxDB overwrites such a point (same
+series, same timestamp); VictoriaMetrics keeps both unless it runs with
+`-dedup.minScrapeInterval` (README, "Duplicates after a crash").
+
+One bad line loses only itself. A batch the server refuses as malformed (400/422 without a
+count of what it dropped) is split in halves and each half sent again, down to the single
+line it refuses, which is dropped, counted (`rejected_points`) and logged by measurement and
+device, never by field values. Lines over the servers' size limits never get that far: the
+encoder refuses them (monitor/lineproto.py), and they are counted and logged the same way.
+
+Drops of every kind are counted once (`dropped_points`) and logged as they happen, at most
+one line per `DROP_LOG_INTERVAL_S` (monitor/outputs/droplog.py).
+
 One loop task owns every decision; the HTTP request runs as its own task so the loop can
 keep moving memory to disk while a slow server holds the request for `timeout_s`.
 """
@@ -22,10 +36,11 @@ import random
 import re
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Optional, Protocol, Sequence
 
-from monitor.lineproto import encode
+from monitor.lineproto import LineTooLong, describe, describe_line, encode
+from monitor.outputs.droplog import DropLog
 from monitor.outputs.settings import BatchingSettings, SpoolSettings
 from monitor.outputs.spool import Batch, Spool
 from probes.base import Sample
@@ -39,6 +54,10 @@ _MAX_RETRY_AFTER_S = 3600.0
 # A repeated identical failure is logged again at most this often (with the backlog).
 _REPEAT_LOG_S = 60.0
 _MIN_SECRET_LEN = 4
+# At most one log line about dropped points per output this often (each with the exact count).
+DROP_LOG_INTERVAL_S = 10.0
+# A server's error text shown in logs and `status` is cut to this many characters.
+MAX_SERVER_MESSAGE = 300
 
 
 class ErrorKind(enum.Enum):
@@ -46,7 +65,7 @@ class ErrorKind(enum.Enum):
     AUTH = "auth"  # 401/403: spool until someone fixes the credentials
     NOT_FOUND = "not_found"  # 404: bucket/database missing; spool until it exists
     TOO_LARGE = "too_large"  # 413: split the batch and send the halves
-    REJECTED = "rejected"  # 400/422: the server will never take these points; drop them
+    REJECTED = "rejected"  # 400/422: the server will never take (some of) these points
 
 
 class WriteError(Exception):
@@ -58,7 +77,8 @@ class WriteError(Exception):
         self.kind = kind
         self.message = message
         self.retry_after_s = retry_after_s
-        # For a partial write (400 "... dropped=N") the server kept the other points.
+        # For a partial write (400 "... dropped=N") the server kept the other points. None:
+        # not known which, so the writer isolates the bad line(s) by splitting the batch.
         self.dropped_points = dropped_points
 
 
@@ -76,11 +96,17 @@ class Transport(Protocol):
 
 
 _DROPPED = re.compile(r"dropped=(\d+)")
+_UNPARSED_LINE = re.compile(r"unable to parse '")
 
 
 def error_for_status(status: int, server_message: str, retry_after: Optional[str],
                      auth_hint: str, not_found_hint: str) -> WriteError:
-    """Classify an HTTP error answer of a write endpoint (v1 and v2 share these meanings)."""
+    """Classify an HTTP error answer of a write endpoint (v1 and v2 share these meanings).
+
+    `server_message` may be long; it is shown without the lines it quotes and cut short.
+    """
+    unparsed = _UNPARSED_LINE.search(server_message) is not None
+    server_message = without_quoted_lines(server_message)[:MAX_SERVER_MESSAGE]
     detail = f"HTTP {status}: {server_message}".rstrip(": ")
     if status in (401, 403):
         return WriteError(ErrorKind.AUTH, f"{detail}; the server refused the credentials: check {auth_hint}")
@@ -90,9 +116,30 @@ def error_for_status(status: int, server_message: str, retry_after: Optional[str
         return WriteError(ErrorKind.TOO_LARGE, detail)
     if status in (400, 422):
         match = _DROPPED.search(server_message)
-        return WriteError(ErrorKind.REJECTED, detail, dropped_points=int(match.group(1)) if match else None)
+        # influxd 1.6.7 answered "partial write: unable to parse ... dropped=0" for two lines
+        # it did not store: its count leaves out lines it could not parse, so it is no count.
+        dropped = int(match.group(1)) if match and not unparsed else None
+        return WriteError(ErrorKind.REJECTED, detail, dropped_points=dropped)
     # 429, 5xx and anything unexpected: keep the points and try again later.
     return WriteError(ErrorKind.RETRY, detail, retry_after_s=parse_retry_after(retry_after))
+
+
+def without_quoted_lines(message: str) -> str:
+    """A server's parse error without the lines it quotes, which hold field values (secrets,
+    possibly): "unable to parse 'icmp,device=a v= 1': missing field value" becomes
+    "unable to parse a line of icmp device=a: missing field value"."""
+    out, rest = [], message
+    while (match := _UNPARSED_LINE.search(rest)) is not None:
+        out.append(rest[:match.start()])
+        quoted = rest[match.end():]
+        end = quoted.find("': ")
+        if end < 0:  # cut off inside the quote
+            end = quoted.rfind("'")
+        line = quoted[:end] if end >= 0 else quoted
+        out.append(f"unable to parse a line of {describe_line(line)}")
+        rest = quoted[end + 1:] if end >= 0 else ""
+    out.append(rest)
+    return "".join(out)
 
 
 def parse_retry_after(value: Optional[str]) -> Optional[float]:
@@ -117,9 +164,33 @@ class OutputStats:
     spooled_points: int
     spooled_bytes: int
     written_points: int
-    dropped_points: int  # rejected by the server, spool overflow, or unencodable samples
+    dropped_points: int  # every point given up on: rejected, spool overflow, unencodable, ...
     last_error: str  # "" when there was none; never holds a secret
     healthy: bool  # False from a failed write until the next accepted one
+    # Of dropped_points: refused by the server as malformed, or over its size limits (not sent).
+    rejected_points: int = 0
+
+
+@dataclass(slots=True)
+class Encoded:
+    """Samples as line protocol, and the ones that could not be: what `encode_samples` returns."""
+
+    lines: list[str]
+    unwritable: int = 0  # samples with nothing line protocol can carry (e.g. only NaN fields)
+    too_long: list[str] = field(default_factory=list)  # `describe` of samples over the size limits
+
+
+# How the drop log names each reason (monitor/outputs/droplog.py).
+_DROP_REASONS = {
+    "spool_full": "oldest spooled points, the spool was full (outputs.spool.max_mb)",
+    "rejected": "refused by the server as malformed",
+    "too_long": "over the servers' size limits, not sent",
+    "too_large": "refused by the server as too large (413) even alone",
+    "unwritable": "with no value line protocol can carry",
+    "memory": "oldest in memory, the spool could not keep up",
+    "after_stop": "submitted after the output stopped",
+    "unspoolable": "could not be spooled on stop",
+}
 
 
 @dataclass(slots=True)
@@ -167,7 +238,9 @@ class Writer:
         self._last_error = ""
         self._last_logged: tuple[str, float] = ("", 0.0)
         self._written = 0
-        self._dropped = 0
+        self._rejected = 0
+        self._drops = DropLog(self.name, DROP_LOG_INTERVAL_S, _DROP_REASONS)
+        self._spool_drops_seen = spool.counts().dropped_points
         self._replayed = 0  # since the spool was last empty, for the "backlog replayed" line
 
     # -- public ----------------------------------------------------------------------
@@ -176,29 +249,49 @@ class Writer:
         await self._transport.open()
         self._task = asyncio.create_task(self._run(), name=f"output-{self.name}")
         if len(self._spool):
-            log.warning("output %s: %d points from a previous run are spooled; replaying them first",
-                        self.name, self._spool.counts().points)
+            log.warning("output %s: %d points are spooled (from before a restart or reload); replaying "
+                        "them first", self.name, self._spool.counts().points)
+
+    def close_unstarted(self) -> None:
+        """Close the spool of a writer that was never started and holds nothing."""
+        self._closed = True
+        self._spool.close()
+
+    def carry_over(self, previous: "Writer") -> None:
+        """Continue the counters of the writer this one replaces (a reload): written, dropped
+        and rejected count since the daemon started, in the log and in the metrics alike."""
+        self._written += previous._written
+        self._rejected += previous._rejected
+        self._drops.carry_over(previous._drops)
 
     def submit(self, samples: Iterable[Sample]) -> None:
         """Queue samples for writing. Never blocks, never raises."""
         try:
-            lines, unwritable = encode_samples(samples)
+            encoded = encode_samples(samples)
         except Exception:  # noqa: BLE001 - e.g. a generator that raised; never into the scheduler
             log.exception("output %s: could not read the submitted samples", self.name)
             return
-        self.submit_lines(lines, unwritable)
+        self.submit_encoded(encoded)
+
+    def submit_encoded(self, encoded: "Encoded") -> None:
+        """Queue samples encoded by `encode_samples` (Outputs encodes once for several writers)."""
+        try:
+            self._drops.add("unwritable", encoded.unwritable)
+            for example in encoded.too_long:
+                self._rejected += 1
+                self._drops.add("too_long", 1, example)
+        except Exception:  # noqa: BLE001 - submit must never raise into the scheduler
+            log.exception("output %s: could not count unwritable samples", self.name)
+        self.submit_lines(encoded.lines)
 
     def submit_lines(self, lines: Sequence[str], unwritable: int = 0) -> None:
-        """Queue already encoded lines (Outputs encodes once for several writers).
-
-        `unwritable`: samples of the same call that had nothing line protocol can carry;
-        they are counted as dropped.
-        """
+        """Queue already encoded lines. `unwritable`: samples of the same call that had
+        nothing line protocol can carry; they are counted as dropped."""
         try:
-            self._dropped += unwritable
+            self._drops.add("unwritable", unwritable)
             if self._closed:
-                self._dropped += len(lines)
-                log.error("output %s: %d points submitted after stop were dropped", self.name, len(lines))
+                self._drops.add("after_stop", len(lines))
+                self._drops.report(final=True)  # no loop is left to report it later
                 return
             if not lines:
                 return
@@ -233,11 +326,12 @@ class Writer:
         queued = len(self._lines) + sum(b.points for b in self._pending)
         if self._in_flight is not None and self._in_flight.spool_id is None:
             queued += self._in_flight.batch.points
+        self._note_spool_drops()  # so stats and the drop log never disagree
         return OutputStats(
             name=self.name, queued_points=queued, spooled_points=spooled.points,
             spooled_bytes=spooled.bytes, written_points=self._written,
-            dropped_points=self._dropped + spooled.dropped_points,
-            last_error=self._last_error, healthy=self._healthy)
+            dropped_points=self._drops.total, last_error=self._last_error, healthy=self._healthy,
+            rejected_points=self._rejected)
 
     # -- the loop --------------------------------------------------------------------
 
@@ -260,9 +354,18 @@ class Writer:
                     self._retry_at = time.monotonic() + self._retry_initial_s
                     if self._stopping:
                         break
+                self._note_spool_drops()
+                self._drops.report()
                 await self._wait()
         finally:
             await self._finish()
+
+    def _note_spool_drops(self) -> None:
+        """Move the spool's overflow drops (counted in the worker thread) into the drop log."""
+        dropped = self._spool.counts().dropped_points
+        if dropped > self._spool_drops_seen:
+            self._drops.add("spool_full", dropped - self._spool_drops_seen)
+            self._spool_drops_seen = dropped
 
     def _cut_batches(self) -> None:
         lines, size = self._lines, self._batch_size
@@ -321,6 +424,9 @@ class Writer:
             deadlines.append(self._retry_at)
         if self._stopping:
             deadlines.append(self._stop_deadline)
+        drops_due = self._drops.due_at()
+        if drops_due is not None:
+            deadlines.append(drops_due)
         waiters: set[asyncio.Future] = {asyncio.ensure_future(self._wake.wait())}
         if self._in_flight is not None:
             waiters.add(self._in_flight.task)
@@ -353,18 +459,18 @@ class Writer:
             await asyncio.to_thread(self._spool_everything_left)
         except Exception as error:  # noqa: BLE001 - the disk refused: say exactly what is lost
             lost = sum(b.points for b in self._pending)
-            self._dropped += lost
-            log.error("output %s: could not spool %d points on stop, they are lost: %s: %s",
-                      self.name, lost, type(error).__name__, error)
+            self._drops.add("unspoolable", lost, f"{type(error).__name__}: {error}")
         finally:
             try:
                 await self._transport.close()
             finally:
                 await asyncio.to_thread(self._spool.close)
+                self._note_spool_drops()
+                self._drops.report(final=True)
         counts = self._spool.counts()
         if counts.points:
-            log.warning("output %s stopped with %d points spooled in %s; they are sent on the next start",
-                        self.name, counts.points, self._spool.path)
+            log.warning("output %s stopped with %d points spooled in %s; they are sent first after the "
+                        "reload or next start", self.name, counts.points, self._spool.path)
 
     def _spool_everything_left(self) -> None:
         self._cut_batches_all()
@@ -404,7 +510,8 @@ class Writer:
         if flight.spool_id is not None:
             await asyncio.to_thread(self._spool.remove, flight.spool_id)
             self._replayed += flight.batch.points
-            if len(self._spool) == 0:
+            # The file has the last word: the replay ends only when it holds no batch.
+            if len(self._spool) == 0 and await asyncio.to_thread(self._spool.is_empty):
                 log.warning("output %s: backlog replayed, %d points from the spool written",
                             self.name, self._replayed)
                 self._replayed = 0
@@ -420,7 +527,13 @@ class Writer:
         message = self._redact(error.message)
         self._last_error = message
         if error.kind is ErrorKind.TOO_LARGE and flight.batch.points > 1:
-            await self._split(flight)
+            await self._split(flight, smaller_batches=True)
+            return
+        if error.kind is ErrorKind.REJECTED and error.dropped_points is None and flight.batch.points > 1:
+            # Some line is malformed and the server did not say which: halve until only the
+            # line(s) it refuses are left, so the others of the batch still arrive.
+            self._server_answered()
+            await self._split(flight, smaller_batches=False)
             return
         if error.kind in (ErrorKind.REJECTED, ErrorKind.TOO_LARGE):
             await self._drop(flight, error, message)
@@ -437,12 +550,14 @@ class Writer:
         self._retry_at = time.monotonic() + delay
         self._log_failure(message, delay)
 
-    async def _split(self, flight: _InFlight) -> None:
+    async def _split(self, flight: _InFlight, smaller_batches: bool) -> None:
+        """Put the two halves of the batch in its place; `smaller_batches` (413): later batches
+        are cut no bigger than a half."""
         lines = flight.batch.body.split(b"\n")
         half = len(lines) // 2
         parts = [Batch(b"\n".join(lines[:half]), half), Batch(b"\n".join(lines[half:]), len(lines) - half)]
         # Later batches would be refused too: cut them no bigger than what is being tried now.
-        if half < self._batch_size:
+        if smaller_batches and half < self._batch_size:
             self._batch_size = max(1, half)
             log.warning("output %s: the server refused %d points in one request as too large (413); "
                         "sending at most %d per request from now on (lower batch_size in the settings)",
@@ -470,14 +585,18 @@ class Writer:
             dropped = error.dropped_points  # partial write: the server stored the others
         if flight.spool_id is not None:
             await asyncio.to_thread(self._spool.remove, flight.spool_id)
-        self._dropped += dropped
         self._written += points - dropped
-        # The server answered, so it is reachable: no backoff for the next batch.
+        self._server_answered()
+        self._rejected += dropped
+        # One line: name it. More (a partial write): the server's words say which measurement.
+        example = f"{describe_line(flight.batch.body)}: {message}" if points == 1 else message
+        self._drops.add("rejected" if error.kind is ErrorKind.REJECTED else "too_large", dropped, example)
+
+    def _server_answered(self) -> None:
+        """The server answered (even if with a refusal), so it is reachable: no backoff."""
         self._healthy = True
         self._backoff_s = self._retry_initial_s
         self._retry_at = 0.0
-        log.error("output %s: the server will never accept %d of %d points, dropped them "
-                  "(%d dropped since start): %s", self.name, dropped, points, self.stats().dropped_points, message)
 
     def _log_failure(self, message: str, delay_s: float) -> None:
         now = time.monotonic()
@@ -499,34 +618,39 @@ class Writer:
     def _drop_oldest_in_memory(self) -> None:
         excess = len(self._lines) - self._max_memory_lines
         del self._lines[:excess]
-        self._dropped += excess
-        log.error("output %s: more than %d points waiting in memory (the spool cannot keep up); "
-                  "dropped the %d oldest", self.name, self._max_memory_lines, excess)
+        self._drops.add("memory", excess)
 
 
-def encode_samples(samples: Iterable[Sample]) -> tuple[list[str], int]:
-    """Lines of the samples that can be written, and how many samples could not be.
+def encode_samples(samples: Iterable[Sample]) -> Encoded:
+    """Lines of the samples that can be written, and which samples could not be.
 
-    Never raises: a sample with a value of the wrong type is logged and counted, and the
-    other samples of the call still go out.
+    Never raises: a sample over the servers' size limits is named in `too_long`, one with a
+    value of the wrong type is logged, both are counted, and the other samples of the call
+    still go out.
     """
     samples = samples if isinstance(samples, (list, tuple)) else list(samples)
     try:
         lines = [line for line in map(encode, samples) if line]
-        return lines, len(samples) - len(lines)
+        return Encoded(lines, len(samples) - len(lines))
     except Exception:  # noqa: BLE001 - rare: find the odd sample(s) one by one
         pass
-    lines = []
+    encoded = Encoded([])
     for sample in samples:
         try:
             line = encode(sample)
+        except LineTooLong as error:
+            encoded.too_long.append(error.describe)
+            continue
         except Exception as error:  # noqa: BLE001
-            log.error("dropped a sample that cannot be encoded (measurement %r): %s: %s",
-                      getattr(sample, "measurement", "?"), type(error).__name__, error)
+            log.error("dropped a sample that cannot be encoded (%s): %s: %s",
+                      describe(str(getattr(sample, "measurement", "?")), None), type(error).__name__, error)
+            encoded.unwritable += 1
             continue
         if line:
-            lines.append(line)
-    return lines, len(samples) - len(lines)
+            encoded.lines.append(line)
+        else:
+            encoded.unwritable += 1
+    return encoded
 
 
 def _batch(lines: list[str]) -> Batch:

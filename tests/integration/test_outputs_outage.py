@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 
 import pytest
 
 from monitor.outputs import Outputs
+from monitor.outputs import writer as writer_module
 from monitor.outputs.settings import OutputsSettings
 from probes.base import Sample
 from tests.fake_influx import ACCEPT, Answer, FakeInflux
@@ -198,7 +200,8 @@ async def test_bounded_spool_drops_the_oldest_and_counts_them(tmp_path, caplog):
     assert full.dropped_points > 0
     assert full.spooled_bytes <= max_mb * 1024 * 1024
     assert full.spooled_points + full.dropped_points == total
-    assert any("spool influxdb is full" in r.getMessage() and "dropped" in r.getMessage() for r in caplog.records)
+    assert any("output influxdb: dropped" in r.getMessage() and "the spool was full (outputs.spool.max_mb)"
+               in r.getMessage() for r in caplog.records)
 
     await fake.start()
     try:
@@ -227,3 +230,48 @@ async def test_stop_with_a_hanging_server_spools_within_the_timeout(fake_influx,
     assert time.monotonic() - started < 2.0
     stats = only_stats(outputs)
     assert (stats.spooled_points, stats.queued_points, stats.written_points) == (80, 0, 0)
+
+
+def logged_drops(caplog) -> list[tuple[float, int]]:
+    """(time, points) of every drop line of the influxdb output, in order."""
+    found = []
+    for record in caplog.records:
+        match = re.match(r"output influxdb: dropped (\d+) points", record.getMessage())
+        if match:
+            found.append((record.created, int(match.group(1))))
+    return found
+
+
+async def test_spool_drops_are_logged_as_they_happen_with_exact_counts(tmp_path, caplog, monkeypatch):
+    """A full spool during an outage: the log says how many points went, while they go (at
+    most one line per interval), and its counts add up to the exported dropped_points before
+    the stop, not only after it. Connection refused from a port nobody listens on."""
+    interval_s = 0.5
+    # raising=False: the same test, run against a writer without this setting, must fail on
+    # its assertions, not on the patch.
+    monkeypatch.setattr(writer_module, "DROP_LOG_INTERVAL_S", interval_s, raising=False)
+    fake = FakeInflux()  # never started
+    outputs = Outputs.build(v2_settings(fake.url, max_mb=0.01), tmp_path)
+    await outputs.start()
+    rng = random.Random(2)
+    total = 0
+    with caplog.at_level(logging.WARNING):
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end:
+            outputs.submit([Sample("drops", {"device": "d"}, {"seq": total + i, "pad": rng.randbytes(100).hex()},
+                                   T0 + total + i) for i in range(25)])
+            total += 25
+            await asyncio.sleep(0.05)
+        await eventually(lambda: only_stats(outputs).queued_points == 0, what="memory flushed to the spool")
+        await asyncio.sleep(interval_s * 2)  # the last drops are reported without a new drop or a stop
+        running = only_stats(outputs)
+        before_stop = logged_drops(caplog)
+        await outputs.stop(1.0)
+    assert running.dropped_points > 0
+    assert sum(points for _, points in before_stop) == running.dropped_points
+    assert len(before_stop) >= 3  # as they happened, not one line for all
+    gaps = [b[0] - a[0] for a, b in zip(before_stop, before_stop[1:])]
+    assert min(gaps) >= interval_s * 0.9  # and never more often than the interval
+    stopped = only_stats(outputs)
+    assert sum(points for _, points in logged_drops(caplog)) == stopped.dropped_points
+    assert stopped.spooled_points + stopped.dropped_points == total

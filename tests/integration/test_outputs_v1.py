@@ -134,3 +134,25 @@ async def test_real_401_names_the_keys_never_the_password(influxd, tmp_path, cap
     assert "outputs.influxdb_v1.password" in logged
     assert password not in logged
     assert [r["v"] for r in await query(influxd, "SELECT v FROM auth", "v1auth")] == [1]
+
+
+async def test_real_400_for_a_malformed_line_loses_only_that_line(influxd, tmp_path, caplog):
+    """influxd 1.6.7 answers 400 "partial write: unable to parse '<the line>' ... dropped=0":
+    it stored the others, quotes the bad line with its field values, and counts it as 0."""
+    await asyncio.to_thread(influxd.create_database, "v1malformed")
+    outputs = await running(tmp_path, settings(influxd, "v1malformed", flush_interval_s=0.2))
+    good = [f"seq,device=d{i % 40} seq={i}i {T0 + i}" for i in range(120)]
+    bad = 'seq,device=sw-7 secret="hunter2",seq= 5'  # what no encoder of ours writes: a parse error
+    with caplog.at_level(logging.WARNING):
+        outputs.writers[0].submit_lines(good[:57] + [bad] + good[57:])
+        await eventually(lambda: v1_stats(outputs).dropped_points == 1 and v1_stats(outputs).written_points == 120,
+                         what="the bad line isolated and counted")
+    await outputs.stop(5)
+    rows = await query(influxd, "SELECT seq FROM seq", "v1malformed")
+    assert sorted(r["seq"] for r in rows) == list(range(120))
+    stats = v1_stats(outputs)
+    assert (stats.written_points, stats.dropped_points, stats.rejected_points, stats.spooled_points) == (120, 1, 1, 0)
+    assert "unable to parse a line of seq device=sw-7" in stats.last_error
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "dropped 1 points" in logged and "seq device=sw-7" in logged
+    assert "hunter2" not in logged + repr(outputs.stats())  # influxd quoted it; we do not

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from monitor.lineproto import encode
 from monitor.outputs import Outputs
 from monitor.outputs.settings import OutputsSettings
 from probes.base import Sample
@@ -217,22 +218,57 @@ async def test_503_and_slow_answers_are_retried(fake_influx, tmp_path):
     assert (stats.written_points, stats.dropped_points, stats.healthy) == (5, 0, True)
 
 
-async def test_400_drops_the_batch_counts_it_and_does_not_block(fake_influx, tmp_path, caplog):
-    """Fake: VictoriaMetrics answers 204 even to malformed lines (LAB.md §2)."""
-    answers = iter([Answer(400, json.dumps({"code": "invalid", "message": "unable to parse 'x': bad timestamp"}))])
-    fake_influx.answer = lambda body: next(answers, ACCEPT)
-    outputs = await running(tmp_path, settings(fake_influx.url))
-    with caplog.at_level(logging.ERROR):
-        outputs.submit(numbered("bad", 4))
-        await eventually(lambda: influx_stats(outputs).dropped_points == 4, what="the batch counted as dropped")
-        outputs.submit(numbered("bad", 3, start=4))
-        await eventually(lambda: len(fake_influx.accepted_lines()) == 3, what="the next batch")
+async def test_400_for_one_malformed_line_loses_only_that_line(fake_influx, tmp_path, caplog):
+    """Fake: InfluxDB 2.x answers 400 to the whole request when one line does not parse and
+    stores none of it; no 2.x server runs here, and VictoriaMetrics answers 204 to malformed
+    lines (LAB.md §2). The same split against a real influxd is in test_outputs_v1.py."""
+    bad = 'bad,device=sw-7 v=,secret="hunter2" 1'
+
+    def answer(body: bytes) -> Answer:
+        if bad.encode() in body:
+            return Answer(400, json.dumps({"code": "invalid", "message": f"unable to parse '{bad}': missing field value"}))
+        return ACCEPT
+
+    fake_influx.answer = answer
+    outputs = await running(tmp_path, settings(fake_influx.url, influxdb={"flush_interval_s": 0.2}))
+    lines = [encode(sample) for sample in numbered("good", 120)]
+    lines.insert(57, bad)
+    with caplog.at_level(logging.WARNING):
+        outputs.writers[0].submit_lines(lines)
+        await eventually(lambda: len(fake_influx.accepted_lines()) == 120 and influx_stats(outputs).dropped_points == 1,
+                         what="every good line accepted, the bad one dropped")
+        outputs.submit(numbered("good", 3, start=120))  # the queue is not blocked
+        await eventually(lambda: len(fake_influx.accepted_lines()) == 123, what="the next batch")
     await outputs.stop(5)
-    assert seqs(fake_influx.accepted_lines()) == [4, 5, 6]
-    assert any("unable to parse 'x': bad timestamp" in r.getMessage() for r in caplog.records)
+    assert seqs(fake_influx.accepted_lines()) == list(range(123))  # in order, each once
     stats = influx_stats(outputs)
-    assert (stats.written_points, stats.dropped_points, stats.spooled_points) == (3, 4, 0)
-    assert "bad timestamp" in stats.last_error
+    assert (stats.written_points, stats.dropped_points, stats.rejected_points, stats.spooled_points) == (123, 1, 1, 0)
+    assert stats.healthy and "missing field value" in stats.last_error
+    # Halving: about two requests per level, not one per line.
+    assert fake_influx.statuses.count(400) <= 8 and len(fake_influx.requests) <= 20
+    dropped_lines = [r.getMessage() for r in caplog.records if "dropped 1 points" in r.getMessage()]
+    assert len(dropped_lines) == 1 and "bad device=sw-7" in dropped_lines[0]
+    assert "hunter2" not in all_text(caplog, outputs)  # field values never reach log or status
+
+
+async def test_a_300_kb_device_name_costs_only_its_own_samples(victoria_metrics, tmp_path, caplog):
+    """Real VictoriaMetrics 1.79.5: a line over 256 KiB gets 400 "too long line" for the whole
+    request, and the lines after it are lost. The encoder refuses that one line instead."""
+    outputs = await running(tmp_path, settings(victoria_metrics.url, influxdb={"flush_interval_s": 0.2}))
+    samples = numbered("longname", 120)
+    samples.insert(60, Sample("longname", {"device": "n" * 300_000}, {"seq": 999, "note": "hunter2"}, T0))
+    with caplog.at_level(logging.WARNING):
+        outputs.submit(samples)
+        await eventually(lambda: influx_stats(outputs).written_points == 120, what="120 points written")
+    await outputs.stop(5)
+    rows = await asyncio.to_thread(victoria_metrics.export, "longname_seq",
+                                   lambda rows: sum(len(r["values"]) for r in rows) >= 120)
+    assert sorted(int(v) for r in rows for v in r["values"]) == list(range(120))
+    stats = influx_stats(outputs)
+    assert (stats.written_points, stats.dropped_points, stats.rejected_points) == (120, 1, 1)
+    text = all_text(caplog, outputs)
+    assert "longname device=" + "n" * 60 + "... (300000 characters)" in text
+    assert "hunter2" not in text and "n" * 1000 not in text
 
 
 async def test_partial_write_counts_only_what_the_server_dropped(fake_influx, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.lineproto import encode, encode_batch
+from monitor.lineproto import MAX_KEY_BYTES, MAX_LINE_BYTES, LineTooLong, describe_line, encode, encode_batch
 from probes.base import ResultCode, Sample
 
 T = 1_700_000_000_123_456_789
@@ -143,3 +143,40 @@ def test_encode_batch_is_utf8():
 
 def test_encode_batch_empty():
     assert encode_batch([]) == b""
+
+
+def test_a_series_key_over_65535_bytes_is_refused_and_named_without_fields():
+    # influxd 1.6.7: "max key length exceeded"; InfluxDB 2.x refuses the whole request.
+    name = "x" * 300_000  # the 300 KB device name that once cost other devices' points
+    with pytest.raises(LineTooLong) as refused:
+        encode(Sample("icmp", {"device": name}, {"secret_text": "hunter2"}, T))
+    assert refused.value.describe == "icmp device=" + "x" * 60 + "... (300000 characters)"
+    assert "hunter2" not in str(refused.value) + refused.value.describe
+
+
+def test_the_limits_count_utf8_bytes_of_the_escaped_key():
+    fits = "m,d=" + "x" * (MAX_KEY_BYTES - 4)  # exactly 65,535 bytes of key
+    assert encode(Sample("m", {"d": "x" * (MAX_KEY_BYTES - 4)}, {"v": 1}, T)) == f"{fits} v=1i {T}"
+    # 3-byte characters: 21,846 of them are 65,538 bytes, over the limit.
+    with pytest.raises(LineTooLong, match="series key"):
+        encode(Sample("m", {"d": "机" * 21_846}, {"v": 1}, T))
+    # Escaping counts: 40,000 spaces are 80,000 bytes once escaped.
+    with pytest.raises(LineTooLong, match="series key"):
+        encode(Sample("m", {"d": " " * 40_000}, {"v": 1}, T))
+
+
+def test_a_line_over_262144_bytes_is_refused():
+    # VictoriaMetrics' -influx.maxLineSize: it answered 400 and lost the lines after it.
+    assert len(encode(Sample("ssh", {"device": "r1"}, {"out": "y" * 200_000}, T))) < MAX_LINE_BYTES
+    with pytest.raises(LineTooLong, match="line of 300040 bytes") as refused:
+        encode(Sample("ssh", {"device": "r1"}, {"out": "y" * 300_000}, T))
+    assert refused.value.describe == "ssh device=r1"
+
+
+@pytest.mark.parametrize("line, expected", [
+    (b"icmp,address=10.0.0.1,device=sw-1,site=a up=1i 1", "icmp device=sw-1"),
+    (b"icmp,device=sw\\ 1,site=x secret=\"a b\" 1", "icmp device=sw\\ 1"),
+    ("my\\,m,d=1 v=1 1", "my\\,m"),  # no device tag: the measurement alone
+])
+def test_describe_line_names_measurement_and_device_only(line, expected):
+    assert describe_line(line) == expected

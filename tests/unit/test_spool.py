@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import zlib
 
-from monitor.outputs.spool import Batch, Spool
+import pytest
+
+from monitor.outputs.spool import Batch, Spool, SpoolBusy
 from tests.support import REPO
 
 MB = 1024 * 1024
@@ -81,7 +84,7 @@ def test_survives_reopen(tmp_path):
     again.close()
 
 
-def test_bound_drops_oldest_counts_and_logs(tmp_path, caplog):
+def test_bound_drops_oldest_and_counts(tmp_path):
     # Random payload so compression cannot hide the size: each body is ~2 KB on disk.
     rng = random.Random(7)
 
@@ -90,17 +93,42 @@ def test_bound_drops_oldest_counts_and_logs(tmp_path, caplog):
 
     spool = Spool(tmp_path / "s.db", max_bytes=10_000, label="influxdb")
     dropped = 0
-    with caplog.at_level(logging.WARNING, logger="monitor.outputs.spool"):
-        for i in range(12):
-            dropped += spool.append([noisy(f"b{i:02d}")])
+    for i in range(12):
+        dropped += spool.append([noisy(f"b{i:02d}")])
     counts = spool.counts()
     assert counts.bytes <= 10_000
-    assert dropped == counts.dropped_points > 0
+    assert dropped == counts.dropped_points > 0  # the writer logs them (tests/unit/test_droplog.py)
     assert counts.points + dropped == 120  # every point is either still spooled or counted
     remaining = [body.split(b" ")[0] for body in drain(spool)]
     assert remaining == [f"b{i:02d}".encode() for i in range(12 - len(remaining), 12)]  # the newest survive
-    messages = [r.getMessage() for r in caplog.records]
-    assert any("spool influxdb is full" in m and "points" in m for m in messages), messages
+    spool.close()
+
+
+def test_one_owner_per_file(tmp_path):
+    first = Spool(tmp_path / "s.db", MB)
+    with pytest.raises(SpoolBusy, match="still open by another writer"):
+        Spool(tmp_path / "sub" / ".." / "s.db", MB)  # the same file by another spelling
+    first.append([batch("a")])
+    first.close()
+    second = Spool(tmp_path / "s.db", MB)  # closed: the next owner may open it
+    assert second.counts().points == 1
+    second.close()
+
+
+def test_counts_follow_commits_of_another_connection(tmp_path):
+    """What a second writer on the file once did behind the owner's back (a reload that
+    opened the new spool before the old writer's last append): the owner's counts, and so
+    its replay, must follow the file, not its memory."""
+    spool = Spool(tmp_path / "s.db", MB)
+    spool.append([batch("a", 2)])
+    other = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    other.execute("INSERT INTO batch (points, nbytes, body) VALUES (3, ?, ?)",
+                  (len(zlib.compress(batch("late", 3).body)), zlib.compress(batch("late", 3).body)))
+    other.close()
+    assert not spool.is_empty()
+    assert (spool.counts().batches, spool.counts().points) == (2, 5)
+    assert drain(spool) == [batch("a", 2).body, batch("late", 3).body]  # nothing left behind
+    assert spool.is_empty() and len(spool) == 0
     spool.close()
 
 
@@ -109,7 +137,9 @@ def test_counts_match_disk_after_reopen(tmp_path):
     spool.append([batch("a", 7), batch("b", 5)])
     before = spool.counts()
     spool.close()
-    after = Spool(tmp_path / "s.db", MB).counts()
+    reopened = Spool(tmp_path / "s.db", MB)
+    after = reopened.counts()
+    reopened.close()
     assert (after.batches, after.points, after.bytes) == (before.batches, before.points, before.bytes)
 
 
