@@ -13,7 +13,6 @@ import multiprocessing
 import os
 import random
 import signal
-import time
 from pathlib import Path
 
 from monitor.config_store import ConfigStore
@@ -143,7 +142,20 @@ def test_a_store_without_rules_never_rewrites_anything(tmp_path):
 
 # -- kill -9 ----------------------------------------------------------------------------------------
 
-def _remask_forever(root: str) -> None:
+def _remask_killed_after(root: str, renames: int) -> None:
+    """Re-mask, and SIGKILL this process right after its `renames`-th file replacement: a kill -9
+    at a chosen point of the job, whatever the speed of the machine."""
+    from monitor import config_store
+
+    real_replace, done = os.replace, [0]
+
+    def replace_then_maybe_die(source, destination):
+        real_replace(source, destination)
+        done[0] += 1
+        if done[0] == renames:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    config_store.os.replace = replace_then_maybe_die
     ConfigStore(Path(root), vrp_rules).remask_all()
 
 
@@ -176,20 +188,13 @@ def test_kill_9_during_re_masking_leaves_old_or_new_files_and_the_next_open_fini
 
     context = multiprocessing.get_context("spawn")
     rng = random.Random(11)
+    files = len([name for name in old if name.endswith(".cfg")])
     kills = mixed = 0
-    for _attempt in range(4):
-        worker = context.Process(target=_remask_forever, args=(str(root),))
+    for renames in [1] + sorted(rng.sample(range(2, files), 3)):  # killed at four points of the job
+        worker = context.Process(target=_remask_killed_after, args=(str(root), renames))
         worker.start()
-        # Kill it at a random moment after it has started rewriting (or when it is done).
-        deadline = time.monotonic() + 30
-        before = _rewritten(root, old)
-        while worker.is_alive() and time.monotonic() < deadline and _rewritten(root, old) == before:
-            time.sleep(0.005)
-        time.sleep(rng.uniform(0.0, 0.3))
-        if worker.is_alive():
-            os.kill(worker.pid, signal.SIGKILL)
-            kills += 1
-        worker.join(30)
+        worker.join(60)
+        kills += worker.exitcode == -signal.SIGKILL
         now = _snapshot(root)
         now = {name: data for name, data in now.items() if ".tmp-" not in name}
         # Every file is whole: the old bytes or the new, never a mixture or a loss.
@@ -203,6 +208,6 @@ def test_kill_9_during_re_masking_leaves_old_or_new_files_and_the_next_open_fini
         versions = [name for name in now if name.endswith(".cfg")]
         if 0 < sum(now[name] == new[name] for name in versions) < len(versions):
             mixed += 1
-    assert kills >= 1 and mixed >= 1  # killed in the middle of the job at least once
+    assert kills >= 1 and mixed >= 1, (kills, mixed)  # killed in the middle of the job at least once
     ConfigStore(root, vrp_rules).remask_all()
     assert _snapshot(root) == new
