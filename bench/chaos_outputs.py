@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import signal
 import sqlite3
@@ -72,7 +73,8 @@ class ChaosResult:
     written: int  # icmp samples in the daemon's embedded store (the reference)
     received: int  # distinct icmp samples that reached VictoriaMetrics
     lost: int  # written, never received
-    lost_at_kill: int  # of them: probed in the last seconds before the kill -9, so only in memory then
+    kills: int  # kill -9 of the daemon during the scenario
+    lost_at_kill: int  # of them: probed in the last seconds before a kill -9, so only in memory then
     extra: int  # received, not in the reference (its last second went with kill -9)
     duplicated: int  # received more than once
     order_inversions: int
@@ -160,8 +162,11 @@ def _device(key: str) -> str:
 
 
 def scenario(devices: int = 500, outage_s: float = 120.0, interval_s: float = 5.0, warmup_s: float = 10.0,
-             dedup: bool = False, work: Path | None = None) -> ChaosResult:
-    """Run the whole scenario (module docstring) once; every process it starts is stopped by pid."""
+             dedup: bool = False, work: Path | None = None, kills: int = 0, seed: int = 11) -> ChaosResult:
+    """Run the whole scenario (module docstring) once; every process it starts is stopped by pid.
+
+    `kills`: after the restart, that many more kill -9 at random moments (each followed by a
+    restart), while the server is up: each may cost only what was in memory at that moment."""
     own_work = work is None
     work = Path(tempfile.mkdtemp(prefix="nvchaos")) if own_work else Path(work)
     vm = VictoriaMetrics(work / "vm", extra_args=["-dedup.minScrapeInterval=1ms"] if dedup else [])
@@ -203,13 +208,21 @@ def scenario(devices: int = 500, outage_s: float = 120.0, interval_s: float = 5.
         proxy.hold_next(10.0)  # the first write after it: stored by the server, its answer held
         proxy.start()
         killed_in_flight = proxy.held.wait(30)
-        killed_at_ms = time.time() * 1000
+        kill_times_ms = [time.time() * 1000]
         daemon.send_signal(signal.SIGKILL)
         daemon.wait(30)
         daemon = None
 
         daemon = _start(work, settings, log)
         _wait(lambda: _replayed(_status(settings)), 120, "the spool replayed after the restart")
+        rng = random.Random(seed)
+        for _ in range(kills):
+            time.sleep(rng.uniform(0.5, 2 * interval_s))
+            kill_times_ms.append(time.time() * 1000)
+            daemon.send_signal(signal.SIGKILL)
+            daemon.wait(30)
+            daemon = _start(work, settings, log)
+            _wait(lambda: _replayed(_status(settings)), 120, "the spool replayed after a restart")
         time.sleep(interval_s + 1)
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(60)
@@ -224,7 +237,8 @@ def scenario(devices: int = 500, outage_s: float = 120.0, interval_s: float = 5.
         lost = reference - received
         return ChaosResult(
             devices=devices, outage_s=outage_s, written=len(reference), received=len(received),
-            lost=len(lost), lost_at_kill=sum(killed_at_ms - KILL_WINDOW_MS <= ms <= killed_at_ms for _, ms in lost),
+            lost=len(lost), kills=len(kill_times_ms),
+            lost_at_kill=sum(any(kill - KILL_WINDOW_MS <= ms <= kill for kill in kill_times_ms) for _, ms in lost),
             extra=len(received - reference),
             duplicated=duplicates(arrivals), order_inversions=order_inversions(arrivals),
             stored_duplicates=stored_duplicates, killed_in_flight=killed_in_flight, stuck_spooled_points=stuck)
@@ -246,6 +260,7 @@ def main() -> int:
     parser.add_argument("--interval-s", type=float, default=5.0, help="ICMP interval of every device")
     parser.add_argument("--warmup-s", type=float, default=10.0, help="normal operation before the outage")
     parser.add_argument("--dedup", action="store_true", help="VictoriaMetrics with -dedup.minScrapeInterval=1ms")
+    parser.add_argument("--kills", type=int, default=0, help="more kill -9 at random moments after the first")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it (logs, spool, stores)")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -253,12 +268,12 @@ def main() -> int:
         return 2
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-    result = scenario(args.devices, args.outage_s, args.interval_s, args.warmup_s, args.dedup, args.keep)
+    result = scenario(args.devices, args.outage_s, args.interval_s, args.warmup_s, args.dedup, args.keep, args.kills)
     print(result.summary())
     print(f"  written (reference)     {result.written:,}")
     print(f"  received (distinct)     {result.received:,}")
     print(f"  lost                    {result.lost:,} ({result.lost_at_kill:,} of them probed in the last "
-          f"{KILL_WINDOW_MS / 1000:g} s before the kill -9, when they were only in memory)")
+          f"{KILL_WINDOW_MS / 1000:g} s before one of the {result.kills} kill -9, when they were only in memory)")
     print(f"  extra (not in ref.)     {result.extra:,}")
     print(f"  duplicated (received)   {result.duplicated:,}"
           f"{'' if result.killed_in_flight else '  (no write was in flight at the kill)'}")
