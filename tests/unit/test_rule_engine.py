@@ -93,6 +93,21 @@ def test_unknown_samples_change_nothing(tmp_path):
     assert engine.firing() == {("codec-1", "loss", "")}
 
 
+def test_without_clear_a_sample_lacking_the_field_leaves_an_open_fault_open(tmp_path):
+    # No `clear:`: the default is "when is false". A sample without the rule's field makes
+    # `when` unknown, and unknown is not false: an SNMP poll that lost one column, or an
+    # ICMP sample of a probe error, must not resolve a fault that nobody fixed.
+    engine = engine_for(tmp_path, """
+rules:
+  - {name: loss, measurement: icmp, when: "loss_pct > 1", severity: major}
+""")
+    assert actions(engine.evaluate([icmp(0, up=1, loss_pct=5.0)])) == [("open", "loss", "codec-1", "")]
+    assert engine.evaluate([icmp(30, up=1), icmp(60, up=0), icmp(90, up=1)]) == []
+    assert engine.firing() == {("codec-1", "loss", "")}
+    # ...while a sample that answers the question does clear it.
+    assert actions(engine.evaluate([icmp(120, up=1, loss_pct=0.0)])) == [("clear", "loss", "codec-1", "")]
+
+
 def test_rules_apply_only_to_matching_devices_and_measurements(tmp_path):
     engine = engine_for(tmp_path, LOSS)
     for t in range(5):

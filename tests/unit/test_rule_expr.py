@@ -40,6 +40,20 @@ def test_numeric_conditions(text, fields, expected):
     assert check(text, fields) is expected
 
 
+@pytest.mark.parametrize("operator", ["==", "!=", "<", "<=", ">", ">="])
+def test_a_constant_written_first_means_what_it_says(operator):
+    # `5 <= x` reads "x is at least 5": the compiler turns it round to `x >= 5`. Below, at and
+    # above the constant, for every operator, the result must be Python's own for `5 OP x`.
+    for value in (4, 5, 6):
+        expected = eval(f"5 {operator} {value}")  # noqa: S307 - literal numbers only
+        assert check(f"5 {operator} x", {"x": value}) is expected, (operator, value)
+        assert check(f"-5 {operator} x", {"x": -value}) is eval(f"-5 {operator} {-value}"), (operator, value)  # noqa: S307
+    # The comparison reported for {value}/{threshold} and higher_is_worse is the turned-round one.
+    mirrored = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}[operator]
+    [comparison] = compile_condition(f"5 {operator} x").comparisons
+    assert (comparison.name, comparison.operator, comparison.number) == ("x", mirrored, 5.0)
+
+
 def test_names_resolve_to_fields_first_then_tags():
     assert check('class == "codec"', {}, {"class": "codec"}) is True
     assert check('name == "x"', {"name": "x"}, {"name": "y"}) is True
