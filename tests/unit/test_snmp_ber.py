@@ -3,14 +3,13 @@
 Golden bytes: every request we encode must be byte for byte what pyasn1's BER encoder makes
 of the same message built with pysnmp's v1/v2c API, and every response pysnmp encodes must
 decode to the same values here. The fuzz test mutates real responses (recorded from net-snmp
-snmpd 5.9.3 on this machine, below) 200,000 times with a fixed seed: decode may only ever
-return a Message or raise SnmpDecodeError.
+snmpd 5.9.3 on this machine, below) 20,000 times with a fixed seed: decode may only ever
+return a Message or raise SnmpDecodeError (200,000 times, timed, in the integration suite).
 """
 
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 from pyasn1.codec.ber import decoder, encoder
@@ -412,29 +411,35 @@ def _rewrap(varbind_content: bytes) -> bytes:
     return snmp_ber._tlv(0x30, bytes.fromhex("0201010406") + b"public" + pdu)
 
 
-def test_fuzzed_real_answers_only_ever_decode_or_raise_snmp_decode_error():
+def fuzz_inputs(seed: int, iterations: int):
+    """`iterations` hostile datagrams made from the recorded answers, the same ones for a seed.
+
+    Blind mutations mostly break the outer lengths; in-place changes and re-wrapped mutated
+    varbinds get past them into the PDU and varbind decoders. The integration suite times
+    decoding these (tests/integration/test_snmp_decode_timing.py)."""
     corpus = list(RECORDED.values()) + [
         reference_message(VERSION_2C, b"public", "ResponsePDU", 0x1234_5678,
                           [(f"1.3.6.1.4.1.99999.{i}.0", theirs) for i, (_, theirs) in enumerate(VALUES)])]
     varbind_corpus = [_varbind_list_content(wire) for wire in corpus]
-    rng = random.Random(20240601)
-    iterations = 200_000
-    decoded = refused = 0
-    slowest = 0.0
-    started = time.perf_counter()
+    rng = random.Random(seed)
     for _ in range(iterations):
-        # Blind mutations mostly break the outer lengths; in-place changes and re-wrapped
-        # mutated varbinds get past them into the PDU and varbind decoders.
         mode = rng.random()
         if mode < 0.02:
-            wire = rng.randbytes(rng.randrange(64))
+            yield rng.randbytes(rng.randrange(64))
         elif mode < 0.4:
-            wire = _mutate(rng, rng.choice(corpus), corpus)
+            yield _mutate(rng, rng.choice(corpus), corpus)
         elif mode < 0.7:
-            wire = _flip_in_place(rng, rng.choice(corpus))
+            yield _flip_in_place(rng, rng.choice(corpus))
         else:
-            wire = _rewrap(_mutate(rng, rng.choice(varbind_corpus), varbind_corpus))
-        before = time.perf_counter()
+            yield _rewrap(_mutate(rng, rng.choice(varbind_corpus), varbind_corpus))
+
+
+def test_fuzzed_real_answers_only_ever_decode_or_raise_snmp_decode_error():
+    # What may come out, not how fast: the time bounds live in the integration suite, where
+    # a loaded machine (or mutation testing's instrumented code) does not fail a unit test.
+    iterations = 20_000
+    decoded = refused = 0
+    for wire in fuzz_inputs(20240601, iterations):
         try:
             message = decode_message(wire)
         except SnmpDecodeError as exc:
@@ -444,9 +449,5 @@ def test_fuzzed_real_answers_only_ever_decode_or_raise_snmp_decode_error():
             decoded += 1
             for oid, value in message.pdu.varbinds:
                 assert isinstance(oid, str) and isinstance(value.kind, Kind)
-        slowest = max(slowest, time.perf_counter() - before)
-    elapsed = time.perf_counter() - started
     assert decoded + refused == iterations
-    assert decoded > 10_000 and refused > 100_000  # the mutations exercise both paths
-    assert slowest < 0.05, f"one decode took {slowest * 1000:.1f} ms"
-    assert elapsed < 120, f"{iterations} fuzz iterations took {elapsed:.0f} s"
+    assert decoded > 1_000 and refused > 10_000  # the mutations exercise both paths
