@@ -165,7 +165,9 @@ class RuleEngine:
         self._devices = {device.name: device for device in devices}
         self._build_table()
         out: list[Transition] = []
-        self._drop_unmatched(out, "device removed from the inventory")
+        # A device still listed but changed (class, site, tags) keeps this reason; a device
+        # gone from the inventory is said so by _drop_unmatched itself.
+        self._drop_unmatched(out, "the rule no longer applies to this device")
         return out
 
     def _drop_unmatched(self, out: list[Transition], reason: str) -> None:
