@@ -330,10 +330,11 @@ class RuleEngine:
                     self._changed(state, "open", time_ns, self._value(rule, fields, tags), out)
             elif result is False:
                 state.count, state.since_ns = 0, None
+                # Changes older than the flap window no longer count: once they are gone a
+                # healthy key needs no state (a tick would find it too, but later).
+                self._forget_old_changes(state, time_ns)
                 if state.plain():
-                    self._forget_old_changes(state, time_ns)
-                    if state.plain():
-                        del self._states[key]
+                    del self._states[key]
             return
         if result is True:
             state.last_trigger_ns = time_ns

@@ -580,3 +580,143 @@ rules:
     assert (opened.value, opened.message) == (12.0, "sw-1: index 12")
     [update] = engine.evaluate([sample(30)])
     assert update.value == 12.0
+
+
+def test_a_healthy_sample_forgets_changes_older_than_the_flap_window(tmp_path):
+    engine = engine_for(tmp_path, FLAPPY)
+    engine.evaluate([icmp(0, up=0), icmp(30, up=1)])
+    engine.evaluate([icmp(400, up=1)])
+    assert engine._states  # the changes at 0 and 30 are inside the 10-minute window
+    engine.evaluate([icmp(631, up=1)])  # no tick needed: the sample itself forgets them
+    assert engine._states == {}
+
+
+INSTANCES = """
+rules:
+  - {name: by_name, measurement: snmp_if, when: "oper_status == 2", instance: "{name}", severity: minor}
+  - {name: by_text, measurement: snmp_if, when: "oper_status == 2", instance: "port {name}", severity: minor}
+  - {name: by_two, measurement: snmp_if, when: "oper_status == 2", instance: "{slot}/{port}", severity: minor}
+  - {name: by_spec, measurement: snmp_if, when: "oper_status == 2", instance: "{index:0>3}", severity: minor}
+"""
+
+
+def test_instances_follow_their_template(tmp_path):
+    engine = engine_for(tmp_path, INSTANCES)
+    tags = {"device": "sw-1", "name": "Gi0/1", "slot": "1", "port": "7", "index": "7"}
+    out = engine.evaluate([Sample("snmp_if", tags, {"oper_status": 2}, T0)])
+    assert [(t.rule, t.instance) for t in out] == [("by_name", "Gi0/1"), ("by_text", "port Gi0/1"),
+                                                   ("by_two", "1/7"), ("by_spec", "007")]
+    # A tag the sample lacks is left empty, never "None".
+    out = engine.evaluate([Sample("snmp_if", {"device": "codec-1"}, {"oper_status": 2}, T0)])
+    assert [(t.rule, t.instance) for t in out] == [("by_name", ""), ("by_text", "port "), ("by_two", "/"),
+                                                   ("by_spec", "")]
+
+
+def test_a_changed_rule_restarts_pending_keys_and_a_removed_one_still_clears(tmp_path):
+    text = LOSS + """
+  - {name: down, measurement: icmp, when: "up == 0", severity: critical}
+"""
+    engine = engine_for(tmp_path, text)
+    engine.evaluate([icmp(0, up=1, loss_pct=5.0), icmp(30, up=1, loss_pct=5.0)])  # loss: 2 of 3, pending
+    engine.evaluate([icmp(40, device="sw-1", up=0)])                               # down: open
+    changed = ruleset(tmp_path, LOSS.replace("loss_pct > 1", "loss_pct > 2"), "changed.yaml")
+    assert actions(engine.set_rules(changed)) == [("clear", "down", "sw-1", "")]
+    # The pending count of the changed rule starts again: two more samples are not enough.
+    assert engine.evaluate([icmp(60, up=1, loss_pct=5.0), icmp(90, up=1, loss_pct=5.0)]) == []
+    assert actions(engine.evaluate([icmp(120, up=1, loss_pct=5.0)])) == [("open", "loss", "codec-1", "")]
+
+
+def test_an_open_event_whose_rule_changed_still_clears_by_time(tmp_path):
+    engine = engine_for(tmp_path, EVENT)
+    engine.evaluate([Sample("snmp_system", {"device": "sw-1"}, {"rebooted": 1, "uptime_s": 5}, T0)])
+    assert engine.set_rules(ruleset(tmp_path, EVENT.replace("restarted", "was restarted"), "changed.yaml")) == []
+    assert engine.tick(T0 + 1800 * S) == []
+    assert actions(engine.tick(T0 + 3600 * S)) == [("clear", "rebooted", "sw-1", "")]
+    assert engine._states  # its change is remembered for flap detection (default window 30 min) ...
+    engine.tick(T0 + 5401 * S)
+    assert engine._states == {}  # ... and then nothing is left behind
+
+
+def test_a_restored_event_clears_by_time_and_a_restored_flapping_twin_shares_the_key(tmp_path):
+    engine = engine_for(tmp_path, EVENT + FLAPPY.replace("rules:\n", ""))
+    unknown = engine.restore([("sw-1", "rebooted", ""), ("codec-1", "down", ""), ("codec-1", "flapping", "down"),
+                              ("sw-1", "flapping", "gone_rule/CAM-X")], T0)
+    assert unknown == [("sw-1", "flapping", "gone_rule/CAM-X")]
+    assert engine.firing() == {("sw-1", "rebooted", ""), ("codec-1", "down", ""), ("codec-1", "flapping", "down")}
+    engine.reset(("nobody", "rebooted", ""))  # resetting what the engine does not know is harmless
+    # An hour on: the event clears, and the flapping fault ends (quiet for a window); the key
+    # behind it was restored open, so it opens again.
+    assert actions(engine.tick(T0 + 3600 * S)) == [("clear", "rebooted", "sw-1", ""),
+                                                   ("clear", "flapping", "codec-1", "down"),
+                                                   ("open", "down", "codec-1", "")]
+    assert engine.firing() == {("codec-1", "down", "")}
+
+
+def test_rules_of_normal_times_survive_inventory_reloads_and_restore(tmp_path):
+    engine = engine_for(tmp_path, DURING)
+    engine.evaluate([icmp(i * 30, loss_pct=5.0) for i in range(3)])
+    assert engine.firing() == {("codec-1", "loss_normal", "")}
+    assert engine.set_devices([CODEC, SWITCH]) == []
+    assert engine.firing() == {("codec-1", "loss_normal", "")}
+    engine = engine_for(tmp_path, DURING)
+    assert engine.restore([("codec-1", "loss_normal", "")], T0) == []
+
+
+def test_heightened_watch_beginning_clears_rules_of_normal_times_and_keeps_its_own(tmp_path):
+    engine = engine_for(tmp_path, DURING)
+    engine.evaluate([icmp(i * 30, loss_pct=5.0) for i in range(3)])
+    out = engine.evaluate([icmp(90, loss_pct=5.0)], heightened=True)
+    assert [(t.action, t.rule, t.message) for t in out] == [
+        ("clear", "loss_normal", "codec-1: loss_normal cleared (heightened watch began)"),
+        ("open", "loss_watch", "codec-1: loss_watch 5 (threshold 1)")]
+    [update] = engine.evaluate([icmp(120, loss_pct=6.0)], heightened=True)
+    assert (update.action, update.rule, update.value) == ("update", "loss_watch", 6.0)
+
+
+def test_a_key_reopened_by_the_sample_that_ends_flapping_then_updates(tmp_path):
+    engine = engine_for(tmp_path, FLAPPY.replace("changes: 4", "changes: 3"))
+    for i, up in enumerate([0, 1, 0]):
+        engine.evaluate([icmp(i * 30, up=up)])
+    out = engine.evaluate([icmp(660, up=0)])
+    assert out[1] == Transition("open", "down", "codec-1", "", "critical", T0 + 660 * S, 0, 0.0,
+                                "codec-1: down 0 (threshold 0)", True, True)
+    assert actions(engine.evaluate([icmp(690, up=0)])) == [("update", "down", "codec-1", "")]
+
+
+def test_the_clear_when_flapping_starts_is_a_whole_transition(tmp_path):
+    engine = engine_for(tmp_path, FLAPPY)
+    for i, up in enumerate([0, 1, 0]):
+        engine.evaluate([icmp(i * 30, up=up)])
+    cleared, _flapping = engine.evaluate([icmp(90, up=1)])
+    assert cleared == Transition("clear", "down", "codec-1", "", "critical", T0 + 90 * S, None, 0.0,
+                                 "codec-1: down cleared (flapping)", True, True)
+
+
+def test_turning_flap_detection_off_for_a_flapping_rule_ends_it_after_the_default_window(tmp_path):
+    # The rule no longer has a window of its own: the flapping fault ends after RulesSettings'.
+    engine = engine_for(tmp_path, FLAPPY.replace("changes: 4", "changes: 3"), flap_window_s=120)
+    for i, up in enumerate([0, 1, 1, 0]):  # flapping from t=90
+        engine.evaluate([icmp(i * 30, up=up)])
+    off = ruleset(tmp_path, FLAPPY.replace("flap: {changes: 4, window: 10m}", "flap: false"), "off.yaml")
+    assert engine.set_rules(off) == []
+    assert engine.tick(T0 + 209 * S) == []
+    # The reloaded rule's key starts afresh (not firing), so nothing opens with it.
+    assert actions(engine.tick(T0 + 210 * S)) == [("clear", "flapping", "codec-1", "down")]
+
+
+TAG_VALUE_FLAPPY = """
+rules:
+  - {name: high_index, measurement: snmp_if, when: "index > 10", severity: minor, flap: {changes: 3, window: 1m}}
+"""
+
+
+@pytest.mark.parametrize("ended_by", ["tick", "sample"])
+def test_a_value_from_a_tag_survives_flapping(tmp_path, ended_by):
+    engine = engine_for(tmp_path, TAG_VALUE_FLAPPY)
+    sample = lambda t, index: Sample("snmp_if", {"device": "sw-1", "index": index}, {"x": 1}, T0 + t * S)  # noqa
+    for t, index in ((0, "12"), (10, "5"), (20, "12")):
+        engine.evaluate([sample(t, index)])
+    assert engine.firing() == {("sw-1", "flapping", "high_index")}
+    out = engine.tick(T0 + 80 * S) if ended_by == "tick" else engine.evaluate([sample(80, "13")])
+    assert [(t.action, t.rule, t.value) for t in out] == [("clear", "flapping", None),
+                                                          ("open", "high_index", 12.0 if ended_by == "tick" else 13.0)]
