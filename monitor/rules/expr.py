@@ -363,7 +363,14 @@ def compile_condition(text: Any) -> CompiledCondition:
     body = compiler.compile(tree.body)
     source = f"def _condition(F, T):\n    return {body}\n"
     namespace = compiler.namespace
-    exec(compile(source, f"<condition {text!r}>", "exec"), namespace)  # noqa: S102 - generated from a checked tree
+    try:
+        code = compile(source, f"<condition {text!r}>", "exec")
+    except (SyntaxError, RecursionError, MemoryError):
+        # Each and/or term and each `not` nests one level in the generated code, and Python's
+        # parser stops at 200 levels: about 190 terms, well inside the length limit.
+        raise ExprError("a condition with this many and/or terms or this deep nesting cannot be compiled; "
+                        "use `in [...]` for a list of values, or split it into several rules") from None
+    exec(code, namespace)  # noqa: S102 - generated from a checked tree
     return CompiledCondition(text, namespace["_condition"], tuple(compiler.names), tuple(compiler.comparisons),
                              tuple(dict.fromkeys(compiler.numeric_names)), source)
 

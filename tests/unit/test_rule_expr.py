@@ -75,6 +75,28 @@ def test_a_tag_compares_numerically_when_it_reads_as_a_number_else_unknown():
     assert check('up == "1"', {"up": 1}) is None                    # a number against text
 
 
+def test_quoted_text_is_taken_as_written():
+    # Escaped quotes, keywords and =~ inside a string are text, not syntax.
+    assert check('alias == "say \\"class\\" =~ x"', {}, {"alias": 'say "class" =~ x'}) is True
+    assert check('alias == "a\\\\"', {}, {"alias": "a\\"}) is True
+    assert check("alias == 'it''s'", {}, {"alias": "its"}) is True  # Python's implicit concatenation
+
+
+def test_regex_operators_need_no_spaces_and_names_may_be_capitals():
+    assert check('alias=~"up"', {}, {"alias": "uplink"}) is True
+    assert check('alias!~"up"', {}, {"alias": "uplink"}) is False
+    assert check('X=~"^a"', {}, {"X": "abc"}) is True
+
+
+def test_signed_constants_and_the_length_limit():
+    assert check("x > +5", {"x": 3}) is False
+    assert check("x > -5", {"x": 3}) is True
+    longest = "x > 1" + " or x > 1" * 100
+    longest += " " * (4000 - len(longest))
+    assert len(longest) == 4000 and check(longest, {"x": 2}) is True
+    assert compile_condition(longest).text == longest
+
+
 def test_membership_of_texts_bools_and_values_of_neither_kind():
     assert check('type in ["6", "117"]', {}, {"type": "7"}) is False        # text, not among texts
     assert check("index in [7, 8]", {}, {"index": "Gi0/1"}) is None         # text, but the list holds numbers
@@ -154,6 +176,14 @@ NOT_ALLOWED = "is not allowed; use comparisons (== != < <= > >=), in [...], =~, 
     ("[x > 1]", f"'[x > 1]' {NOT_ALLOWED} at column 1"),
     ('class == "a" and [class > 1]', f"'[class > 1]' {NOT_ALLOWED} at column 18"),
     ("x > True", "compare a name with a number or a quoted string, e.g. loss_pct > 1 at column 5"),
+    ('x > -"a"', "compare a name with a number or a quoted string, e.g. loss_pct > 1 at column 5"),
+    ("x <=~ 5", "compare a name with a number or a quoted string, e.g. loss_pct > 1 at column 5"),  # a typo
+    ('alias == "a\\', "not a valid condition (unterminated string literal (detected at line 1)) at column 10"
+                      + EXAMPLE),
+    (" or ".join(["x > 1"] * 199), "a condition with this many and/or terms or this deep nesting cannot be "
+                                   "compiled; use `in [...]` for a list of values, or split it into several rules"),
+    ("not " * 150 + "x > 1", "a condition with this many and/or terms or this deep nesting cannot be "
+                             "compiled; use `in [...]` for a list of values, or split it into several rules"),
 ])
 def test_invalid_conditions_are_refused_with_a_sentence(text, message):
     with pytest.raises(ExprError) as caught:
