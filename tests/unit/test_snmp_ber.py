@@ -277,6 +277,116 @@ def test_malformed_input_is_refused_with_a_reason(wire, reason):
     assert "public" not in str(caught.value)  # reasons never quote the packet
 
 
+IDS = bytes.fromhex("020401020304020100020100")  # request id 0x01020304, error status 0, error index 0
+_tlv = snmp_ber._tlv
+
+
+def _message(pdu_body: bytes, version: bytes = b"\x02\x01\x01", after_pdu: bytes = b"", pdu_tag: int = 0xA2) -> bytes:
+    """A v2c message around a hand-made PDU body (any lengths, long or short form)."""
+    return _tlv(0x30, version + b"\x04\x06public" + _tlv(pdu_tag, pdu_body) + after_pdu)
+
+
+def _one_varbind(varbind: bytes) -> bytes:
+    return _message(IDS + _tlv(0x30, varbind))
+
+
+# Each way a PDU can be broken, with the exact reason (the MALFORMED table above covers the rest).
+MALFORMED_PDU = {
+    "length field cut short": (b"\x30\x84\x00\x00", "truncated length field"),
+    "version of 6 octets": (_message(IDS + b"\x30\x00", version=b"\x02\x06" + bytes(6)), "version has a bad length"),
+    "version not an INTEGER": (_message(IDS + b"\x30\x00", version=b"\x04\x01\x01"), "version is not an INTEGER"),
+    "bytes after the PDU": (_message(IDS + b"\x30\x00", after_pdu=b"\x05\x00"), "bytes after the PDU"),
+    "empty request id": (_message(bytes.fromhex("0200020100020100300000")), "request id has a bad length"),
+    "request id of 6 octets": (_message(bytes.fromhex("0206000000000001020100020100") + b"\x30\x00"),
+                               "request id has a bad length"),
+    "request id not an INTEGER": (_message(bytes.fromhex("040401020304020100020100") + b"\x30\x00"),
+                                  "request id is not an INTEGER"),
+    "error status of 6 octets": (_message(bytes.fromhex("0204010203040206000000000000020100") + b"\x30\x00"),
+                                 "error status has a bad length"),
+    "error index not an INTEGER": (_message(bytes.fromhex("020401020304020100040100") + b"\x30\x00"),
+                                   "error index is not an INTEGER"),
+    "varbind list not a SEQUENCE": (_message(IDS + b"\x31\x00"), "varbind list is not a SEQUENCE"),
+    "bytes after the varbind list": (_message(IDS + b"\x30\x00\x05\x00"), "bytes after the varbind list"),
+    "varbind longer than the list": (_message(IDS + _tlv(0x30, bytes.fromhex("301006012b"))),
+                                     "varbind longer than the varbind list"),
+    "OID longer than its varbind": (_one_varbind(bytes.fromhex("300406082b06")), "OID longer than its varbind"),
+    "varbind of one octet": (_one_varbind(bytes.fromhex("300106")), "varbind name is not an OID"),
+    "varbind of an empty OID only": (_one_varbind(bytes.fromhex("30020600")), "empty OID"),
+    "indefinite-length varbind": (_one_varbind(bytes.fromhex("3080")), "indefinite length (not allowed in SNMP)"),
+    "indefinite-length OID": (_one_varbind(bytes.fromhex("300406800500")), "indefinite length (not allowed in SNMP)"),
+    "indefinite-length value": (_one_varbind(bytes.fromhex("300506012b0480")), "indefinite length (not allowed in SNMP)"),
+    "empty Counter32": (_one_varbind(bytes.fromhex("300506012b4100")), "counter32 value has a bad length"),
+    "OID of 637 octets": (_one_varbind(_tlv(0x30, _tlv(0x06, b"\x2b" + b"\x01" * 636) + b"\x05\x00")), "OID too long"),
+}
+
+
+@pytest.mark.parametrize("wire, reason", MALFORMED_PDU.values(), ids=MALFORMED_PDU.keys())
+def test_malformed_pdus_are_refused_with_their_reason(wire, reason):
+    with pytest.raises(SnmpDecodeError) as caught:
+        decode_message(wire)
+    assert caught.value.reason == reason
+
+
+def test_edges_that_are_well_formed_decode():
+    assert decode_message(_message(IDS + b"\x30\x00")).pdu.varbinds == ()  # no varbind at all
+    five = decode_message(_message(bytes.fromhex("02050080000000020100020100") + b"\x30\x00")).pdu
+    assert five.request_id == 2 ** 31  # five octets: the leading zero keeps it positive
+    nine = decode_message(_one_varbind(bytes.fromhex("300e06012b0209ffffffffffffffff85"))).pdu
+    assert nine.varbinds == (("1.3", Value(Kind.INTEGER, -123)),)  # padded to 9 octets by the agent
+    long_form = decode_message(_one_varbind(bytes.fromhex("300606012b048100"))).pdu  # 04 81 00: empty, long form
+    assert long_form.varbinds == (("1.3", Value(Kind.OCTETS, b"")),)
+    longest = OID_SETS["longest legal OID"]
+    request = encode_request(VERSION_2C, b"public", PduType.GET, 7, longest)
+    assert [oid for oid, _ in decode_message(request, snmp_ber.REQUEST_PDUS).pdu.varbinds] == longest
+
+
+def test_a_pdu_decoded_alone_names_its_request_id_in_errors():
+    # The SNMPv3 layer decodes the PDU by itself (no message around it to peek into).
+    broken = _tlv(0xA2, IDS + _tlv(0x30, bytes.fromhex("300606022b064700")))
+    with pytest.raises(SnmpDecodeError) as caught:
+        snmp_ber.decode_pdu(broken, 0, len(broken))
+    assert (caught.value.reason, caught.value.request_id) == ("unknown value tag 0x47", 0x01020304)
+    cut = _tlv(0xA2, IDS + b"\x30\x01\x30")  # a varbind header cut after its first octet
+    with pytest.raises(SnmpDecodeError) as caught:
+        snmp_ber.decode_pdu(cut, 0, len(cut))
+    assert (caught.value.reason, caught.value.request_id) == ("truncated", 0x01020304)
+
+
+def _cut_after_id(outer: bytes = b"\x30\x50", version: bytes = b"\x02\x01\x01",
+                  community: bytes = b"\x04\x06public", pdu: bytes = b"\xa2\x40",
+                  request_id: bytes = b"\x02\x04\x01\x02\x03\x04") -> bytes:
+    """A datagram cut right after its request id; its lengths promise more than is there."""
+    return outer + version + community + pdu + request_id
+
+
+@pytest.mark.parametrize("wire, request_id", [
+    (_cut_after_id(), 0x01020304),
+    (_cut_after_id(outer=b"\x30\x81\x50"), 0x01020304),                  # long-form lengths, 1 to 4 octets
+    (_cut_after_id(outer=b"\x30\x84\x00\x00\x00\x50", pdu=b"\xa2\x82\x00\x40"), 0x01020304),
+    (_cut_after_id(community=b"\x04\x81\x06public"), 0x01020304),
+    (_cut_after_id(pdu=b"\xa0\x40"), 0x01020304),                        # GET .. REPORT are PDUs
+    (_cut_after_id(pdu=b"\xa8\x40"), 0x01020304),
+    (_cut_after_id(request_id=b"\x02\x05\x00\x80\x00\x00\x00"), 2 ** 31),
+    (_cut_after_id(request_id=b"\x02\x01\x01"), 1),
+    (_cut_after_id(request_id=b"\x02\x01\xff"), -1),                     # signed, as BER says
+    (_cut_after_id(outer=b"\x30\x85\x00\x00\x00\x00\x50"), None),          # a 5-octet length field
+    (_cut_after_id(outer=b"\x30\x80"), None),                            # indefinite length
+    (_cut_after_id(outer=b"\x31\x50"), None),                            # not a SEQUENCE
+    (_cut_after_id(version=b"\x04\x01\x01"), None),
+    (_cut_after_id(community=b"\x02\x06public"), None),
+    (_cut_after_id(pdu=b"\xa9\x40"), None),                              # not a PDU tag
+    (_cut_after_id(pdu=b"\x9f\x40"), None),
+    (_cut_after_id(request_id=b"\x04\x04\x01\x02\x03\x04"), None),          # not an INTEGER
+    (_cut_after_id(request_id=b"\x02\x00"), None),                       # empty
+    (_cut_after_id(request_id=b"\x02\x06\x00\x00\x00\x00\x00\x01"), None),  # 6 octets
+    (_cut_after_id()[:-1], None),                                       # the id itself cut
+])
+def test_a_cut_datagram_names_its_request_id_only_when_the_id_is_intact(wire, request_id):
+    with pytest.raises(SnmpDecodeError) as caught:
+        decode_message(wire, snmp_ber.REQUEST_PDUS | snmp_ber.ANSWER_PDUS)
+    assert caught.value.request_id == request_id
+
+
 def test_decode_error_names_the_request_id_once_it_was_read():
     with pytest.raises(SnmpDecodeError) as caught:
         decode_message(_response(bytes.fromhex("300606022b064700")))
@@ -293,6 +403,17 @@ def test_decode_error_names_the_request_id_once_it_was_read():
     with pytest.raises(SnmpDecodeError) as caught:
         decode_message(wire[:21])
     assert caught.value.request_id is None
+
+
+def test_the_header_readers_for_the_v3_layer_read_and_refuse_like_the_decoder():
+    wire = RECORDED["get10"]
+    tag, start, stop = snmp_ber.read_header(wire, 0, len(wire))
+    assert (tag, start, stop) == (0x30, 4, len(wire))
+    assert snmp_ber.read_small_integer(wire, start, stop, "version") == (VERSION_2C, start + 3)
+    with pytest.raises(SnmpDecodeError, match="element longer than what contains it"):
+        snmp_ber.read_header(wire, 0, len(wire) - 1)
+    with pytest.raises(SnmpDecodeError, match="msgID is not an INTEGER"):
+        snmp_ber.read_small_integer(wire, 0, len(wire), "msgID")
 
 
 @pytest.mark.parametrize("name", RECORDED)
