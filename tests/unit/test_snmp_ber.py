@@ -316,6 +316,8 @@ MALFORMED_PDU = {
     "indefinite-length OID": (_one_varbind(bytes.fromhex("300406800500")), "indefinite length (not allowed in SNMP)"),
     "indefinite-length value": (_one_varbind(bytes.fromhex("300506012b0480")), "indefinite length (not allowed in SNMP)"),
     "empty Counter32": (_one_varbind(bytes.fromhex("300506012b4100")), "counter32 value has a bad length"),
+    "OID starting with a 0x80 octet": (_one_varbind(bytes.fromhex("300606028001" + "0500")),
+                                       "OID sub-identifier has a leading zero octet"),
     "OID of 637 octets": (_one_varbind(_tlv(0x30, _tlv(0x06, b"\x2b" + b"\x01" * 636) + b"\x05\x00")), "OID too long"),
 }
 
@@ -335,6 +337,9 @@ def test_edges_that_are_well_formed_decode():
     assert nine.varbinds == (("1.3", Value(Kind.INTEGER, -123)),)  # padded to 9 octets by the agent
     long_form = decode_message(_one_varbind(bytes.fromhex("300606012b048100"))).pdu  # 04 81 00: empty, long form
     assert long_form.varbinds == (("1.3", Value(Kind.OCTETS, b"")),)
+    for oids in (["1.0.8802.1.1"], ["0.0"], ["2.999.1"], ["1.39.1"]):  # the first octet holds two arcs
+        request = encode_request(VERSION_2C, b"public", PduType.GET, 7, oids)
+        assert [oid for oid, _ in decode_message(request, snmp_ber.REQUEST_PDUS).pdu.varbinds] == oids
     longest = OID_SETS["longest legal OID"]
     request = encode_request(VERSION_2C, b"public", PduType.GET, 7, longest)
     assert [oid for oid, _ in decode_message(request, snmp_ber.REQUEST_PDUS).pdu.varbinds] == longest
