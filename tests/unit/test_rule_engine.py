@@ -315,7 +315,7 @@ def test_during_selects_rules_by_heightened_watch_and_a_mode_change_clears_the_o
     assert opened.rule == "loss_watch"
     out = engine.evaluate([icmp(30, loss_pct=5.0)], heightened=False)
     assert actions(out) == [("clear", "loss_watch", "codec-1", "")]
-    assert "heightened watch ended" in out[0].message
+    assert out[0].message == "codec-1: loss_watch cleared (heightened watch ended)"
     engine.evaluate([icmp(60, loss_pct=5.0)])
     assert actions(engine.evaluate([icmp(90, loss_pct=5.0)])) == [("open", "loss_normal", "codec-1", "")]
 
@@ -620,7 +620,8 @@ def test_a_changed_rule_restarts_pending_keys_and_a_removed_one_still_clears(tmp
     engine.evaluate([icmp(0, up=1, loss_pct=5.0), icmp(30, up=1, loss_pct=5.0)])  # loss: 2 of 3, pending
     engine.evaluate([icmp(40, device="sw-1", up=0)])                               # down: open
     changed = ruleset(tmp_path, LOSS.replace("loss_pct > 1", "loss_pct > 2"), "changed.yaml")
-    assert actions(engine.set_rules(changed)) == [("clear", "down", "sw-1", "")]
+    assert [t.message for t in engine.set_rules(changed)] == [
+        "sw-1: down cleared (rule removed from the configuration)"]
     # The pending count of the changed rule starts again: two more samples are not enough.
     assert engine.evaluate([icmp(60, up=1, loss_pct=5.0), icmp(90, up=1, loss_pct=5.0)]) == []
     assert actions(engine.evaluate([icmp(120, up=1, loss_pct=5.0)])) == [("open", "loss", "codec-1", "")]
@@ -720,3 +721,16 @@ def test_a_value_from_a_tag_survives_flapping(tmp_path, ended_by):
     out = engine.tick(T0 + 80 * S) if ended_by == "tick" else engine.evaluate([sample(80, "13")])
     assert [(t.action, t.rule, t.value) for t in out] == [("clear", "flapping", None),
                                                           ("open", "high_index", 12.0 if ended_by == "tick" else 13.0)]
+
+
+def test_every_sample_of_a_batch_counts_whatever_comes_before_it(tmp_path):
+    engine = engine_for(tmp_path, """
+rules:
+  - {name: loss, measurement: icmp, when: "loss_pct > 1", severity: major}
+  - {name: slow, measurement: icmp, when: "rtt_ms > 100", severity: minor}
+""")
+    batch = [icmp(0, device="not-in-inventory", loss_pct=50.0, rtt_ms=500.0),  # no rule applies
+             Sample("snmp", {"device": "codec-1"}, {"loss_pct": 50.0}, T0),       # no rule for snmp
+             icmp(0, device="codec-1", loss_pct=0.0, rtt_ms=500.0),               # loss healthy, slow not
+             icmp(0, device="sw-1", loss_pct=9.0, rtt_ms=1.0)]
+    assert sorted(actions(engine.evaluate(batch))) == [("open", "loss", "sw-1", ""), ("open", "slow", "codec-1", "")]
