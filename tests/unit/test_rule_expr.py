@@ -62,6 +62,7 @@ def test_names_resolve_to_fields_first_then_tags():
     # Python keywords that are sample tags parse as names
     assert check('class in ["codec", "mcu"] and from == "x"', {}, {"class": "mcu", "from": "x"}) is True
     assert compile_condition('class == "ups"').names == ("class",)
+    assert check('up == 0 or(class == "mcu")', {"up": 1}, {"class": "mcu"}) is True  # no space before "("
 
 
 def test_a_tag_compares_numerically_when_it_reads_as_a_number_else_unknown():
@@ -220,6 +221,7 @@ def test_numbers_render_readably(value, text):
 
 def test_templates_fill_from_each_mapping_in_turn_and_mark_missing_names():
     template = compile_template("{device}: {value}% > {threshold:.1f}% on {name} ({nosuch}) {{literal}}")
+    assert template.text == "{device}: {value}% > {threshold:.1f}% on {name} ({nosuch}) {{literal}}"
     assert template.names == ("device", "value", "threshold", "name", "nosuch")
     text = template.render({"device": "d1", "value": 2.345, "threshold": 1, "name": None}, {}, {"name": "Gi0/1"})
     assert text == "d1: 2.35% > 1.0% on Gi0/1 (?) {literal}"
