@@ -148,9 +148,9 @@ def _head(measurement: str, tags) -> str:
 
 
 def _other_value(value: object) -> str | None:
-    """Encoding of the rarer value types (IntEnum, float and str subclasses); None: not representable."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    """Encoding of the rarer value types (IntEnum, float and str subclasses); None: not representable.
+
+    No bool case: bool cannot be subclassed, so every bool took encode()'s `kind is bool`."""
     if isinstance(value, int):  # e.g. probes.base.ResultCode
         return f"{int(value)}i" if _INT64_MIN <= value <= _INT64_MAX else None
     if isinstance(value, float):

@@ -4,7 +4,8 @@ The kernel here has nftables and network namespaces but no netem, so:
 
 * `nft_table(rules)` drops packets to chosen addresses in the host's own network stack:
   `drop_input` (a silent "down": the probe times out), `lossy_input` (a share of the echo
-  requests is lost), `drop_output` (the request cannot even be sent: EPERM on sendto).
+  requests is lost), `drop_output` (the request cannot even be sent: EPERM on sendto); and
+  counts them without dropping (`count_packets`, read with `table.counters()`).
 * `netns_hosts(spec)` creates one network namespace behind a veth pair with hosts
   10.231.X.2, .3, ... answered by `tests/icmp_responder.py` with a per-host delay and
   loss, or left ICMP-silent (up, but echo requests go unanswered).
@@ -230,6 +231,20 @@ def drop_output(addr: Address, extra: str = "") -> Rule:
     return Rule("out", " ".join(part for part in (daddr, extra.strip(), "drop") if part))
 
 
+def count_packets(chain: Literal["in", "out"], addr: Address, name: str, extra: str = "") -> Rule:
+    """Count, never drop: packets this host sends to `addr` ("out") or receives from it ("in")
+    that `extra` matches (e.g. "icmp type echo-request"). `NftTable.counters()[name]` reads it.
+
+    What a benchmark uses to count what really went on the wire, instead of trusting the
+    program under test to report it."""
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+        raise ValueError(f"{name!r}: a counter name is lower-case letters, digits, - and _")
+    address, _ = _match(addr)
+    if chain == "in":
+        address = address.replace(" daddr ", " saddr ")
+    return Rule(chain, " ".join(part for part in (address, extra.strip(), f'counter comment "{name}"') if part))
+
+
 def _chain_rules(rules: Sequence[Rule], chain: str) -> list[str]:
     for rule in rules:
         if not isinstance(rule, tuple) or len(rule) != 2 or rule[0] not in ("in", "out"):
@@ -269,6 +284,19 @@ class NftTable:
 
     def listing(self) -> str:
         return _run(["nft", "list", "table", "inet", self.name]).stdout
+
+    def counters(self) -> dict[str, int]:
+        """Packets counted so far by each `count_packets` rule, by its name."""
+        listing = json.loads(_run(["nft", "-j", "list", "table", "inet", self.name]).stdout)
+        found = {}
+        for entry in listing["nftables"]:
+            rule = entry.get("rule")
+            if rule is None or "comment" not in rule:
+                continue
+            for expression in rule["expr"]:
+                if "counter" in expression:
+                    found[rule["comment"]] = expression["counter"]["packets"]
+        return found
 
     def delete(self) -> None:
         result = _run(["nft", "delete", "table", "inet", self.name], check=False)

@@ -165,7 +165,9 @@ class RuleEngine:
         self._devices = {device.name: device for device in devices}
         self._build_table()
         out: list[Transition] = []
-        self._drop_unmatched(out, "device removed from the inventory")
+        # A device still listed but changed (class, site, tags) keeps this reason; a device
+        # gone from the inventory is said so by _drop_unmatched itself.
+        self._drop_unmatched(out, "the rule no longer applies to this device")
         return out
 
     def _drop_unmatched(self, out: list[Transition], reason: str) -> None:
@@ -328,10 +330,11 @@ class RuleEngine:
                     self._changed(state, "open", time_ns, self._value(rule, fields, tags), out)
             elif result is False:
                 state.count, state.since_ns = 0, None
+                # Changes older than the flap window no longer count: once they are gone a
+                # healthy key needs no state (a tick would find it too, but later).
+                self._forget_old_changes(state, time_ns)
                 if state.plain():
-                    self._forget_old_changes(state, time_ns)
-                    if state.plain():
-                        del self._states[key]
+                    del self._states[key]
             return
         if result is True:
             state.last_trigger_ns = time_ns

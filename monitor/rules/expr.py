@@ -139,11 +139,15 @@ _KEYWORD_PREFIX = "__kw_"
 _OWN_KEYWORDS = frozenset(("and", "or", "not", "in", "is", "True", "False", "None"))
 
 
-def _rewrite(text: str) -> str:
+def _rewrite(text: str) -> tuple[str, tuple[int, ...]]:
     """Outside string literals: `=~` -> `<<` and `!~` -> `>>` (Python has neither operator;
     shifts are otherwise not part of the language), and Python keywords that are not part of
-    this language (`class`, a sample tag) -> `__kw_class`, so they parse as names."""
+    this language (`class`, a sample tag) -> `__kw_class`, so they parse as names.
+
+    Also returns where (in the rewritten text) each prefix went in, so that error columns can
+    be given in the text the person wrote."""
     out, i, quote = [], 0, None
+    inserted: list[int] = []
     while i < len(text):
         char = text[i]
         if not quote and (char.isalpha() or char == "_") and (i == 0 or not (text[i - 1].isalnum()
@@ -152,7 +156,10 @@ def _rewrite(text: str) -> str:
             while end < len(text) and (text[end].isalnum() or text[end] == "_"):
                 end += 1
             word = text[i:end]
-            out.append(_KEYWORD_PREFIX + word if keyword.iskeyword(word) and word not in _OWN_KEYWORDS else word)
+            if keyword.iskeyword(word) and word not in _OWN_KEYWORDS:
+                inserted.append(sum(map(len, out)))
+                word = _KEYWORD_PREFIX + word
+            out.append(word)
             i = end
             continue
         if quote:
@@ -177,7 +184,12 @@ def _rewrite(text: str) -> str:
         else:
             out.append(char)
         i += 1
-    return "".join(out)
+    return "".join(out), tuple(inserted)
+
+
+def _written_column(column: int, inserted: Sequence[int]) -> int:
+    """A 0-based column of the rewritten text as a column of the text as written."""
+    return column - len(_KEYWORD_PREFIX) * sum(1 for position in inserted if position < column)
 
 
 def _constant(node: ast.AST) -> Any:
@@ -199,8 +211,9 @@ _NOT_CONSTANT = object()
 class _Compiler:
     """Turns a checked tree into one Python expression with True/False/None results."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, inserted: Sequence[int] = ()) -> None:
         self.text = text
+        self.inserted = inserted
         self.names: list[str] = []
         self.comparisons: list[Comparison] = []
         self.numeric_names: list[str] = []
@@ -219,7 +232,7 @@ class _Compiler:
 
     def fail(self, node: ast.AST, message: str) -> ExprError:
         column = getattr(node, "col_offset", None)
-        where = f" at column {column + 1}" if column is not None else ""
+        where = f" at column {_written_column(column, self.inserted) + 1}" if column is not None else ""
         return ExprError(f"{message}{where}")
 
     def _name(self, node: ast.AST) -> str:
@@ -246,13 +259,15 @@ class _Compiler:
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.LShift, ast.RShift)):
             return self._regex(node)
         if isinstance(node, ast.Name):
-            raise self.fail(node, f"'{node.id}' alone is not a condition; compare it, e.g. {node.id} == 1")
+            name = node.id.removeprefix(_KEYWORD_PREFIX)
+            raise self.fail(node, f"'{name}' alone is not a condition; compare it, e.g. {name} == 1")
         if isinstance(node, ast.Call):
             raise self.fail(node, "function calls are not part of conditions; use =~ \"regex\" for text matches")
         if isinstance(node, (ast.Constant, ast.UnaryOp)):
             raise self.fail(node, "a value alone is not a condition; compare a field with it")
-        raise self.fail(node, f"'{ast.get_source_segment(self.text, node) or type(node).__name__}' is not "
-                              "allowed; use comparisons (== != < <= > >=), in [...], =~, and, or, not")
+        written = (ast.get_source_segment(self.text, node) or type(node).__name__).replace(_KEYWORD_PREFIX, "")
+        raise self.fail(node, f"'{written}' is not allowed; use comparisons (== != < <= > >=), in [...], =~, "
+                              "and, or, not")
 
     def _all(self, parts: Sequence[str]) -> str:
         # false if any part is false; else unknown if any is unknown; else true. Short-circuits.
@@ -336,19 +351,26 @@ def compile_condition(text: Any) -> CompiledCondition:
         raise ExprError("a condition must be text, e.g. \"loss_pct > 1 and up == 1\"")
     if len(text) > _MAX_LENGTH:
         raise ExprError(f"a condition is limited to {_MAX_LENGTH} characters")
-    rewritten = _rewrite(text.strip())
+    rewritten, inserted = _rewrite(text.strip())
     try:
         tree = ast.parse(rewritten, mode="eval")
     except SyntaxError as exc:
-        where = f" at column {exc.offset}" if exc.offset else ""
+        where = f" at column {_written_column(exc.offset - 1, inserted) + 1}" if exc.offset else ""
         hint = "; to compare, write == (not =)" if re.search(r"(?<![=!<>])=(?![=~])", text) else \
             "; write e.g. \"loss_pct > 1 and up == 1\""
         raise ExprError(f"not a valid condition ({exc.msg}){where}{hint}") from None
-    compiler = _Compiler(rewritten)
+    compiler = _Compiler(rewritten, inserted)
     body = compiler.compile(tree.body)
     source = f"def _condition(F, T):\n    return {body}\n"
     namespace = compiler.namespace
-    exec(compile(source, f"<condition {text!r}>", "exec"), namespace)  # noqa: S102 - generated from a checked tree
+    try:
+        code = compile(source, f"<condition {text!r}>", "exec")
+    except (SyntaxError, RecursionError, MemoryError):
+        # Each and/or term and each `not` nests one level in the generated code, and Python's
+        # parser stops at 200 levels: about 190 terms, well inside the length limit.
+        raise ExprError("a condition with this many and/or terms or this deep nesting cannot be compiled; "
+                        "use `in [...]` for a list of values, or split it into several rules") from None
+    exec(code, namespace)  # noqa: S102 - generated from a checked tree
     return CompiledCondition(text, namespace["_condition"], tuple(compiler.names), tuple(compiler.comparisons),
                              tuple(dict.fromkeys(compiler.numeric_names)), source)
 

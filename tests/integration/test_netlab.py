@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import pytest
 
 from tests import netlab
-from tests.netlab import (SILENT, Host, cleanup_stale, drop_input, drop_output, leftovers, loopback_addresses,
-                          lossy_input, netns_hosts, nft_table)
+from tests.netlab import (SILENT, Host, cleanup_stale, count_packets, drop_input, drop_output, leftovers,
+                          loopback_addresses, lossy_input, netns_hosts, nft_table)
 from tests.support import REPO, require_binary, require_root, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -115,6 +115,19 @@ def test_update_swaps_rules_atomically_so_a_host_can_recover():
         table.update([drop_input(steady)])
         assert ping(flapping).received == 1
         assert ping(steady).received == 0
+    assert_no_leftovers()
+
+
+def test_count_packets_counts_what_went_out_and_came_back_without_dropping_it():
+    counted, other = loopback_addresses(2)
+    with nft_table([count_packets("out", counted, "requests", "icmp type echo-request"),
+                    count_packets("in", counted, "replies", "icmp type echo-reply")]) as table:
+        assert table.counters() == {"requests": 0, "replies": 0}
+        assert ping(counted, count=3, interval_s=0.2).received == 3
+        assert ping(other).received == 1  # another address: not counted
+        assert table.counters() == {"requests": 3, "replies": 3}
+    with pytest.raises(ValueError):
+        count_packets("out", counted, "Bad Name")
     assert_no_leftovers()
 
 

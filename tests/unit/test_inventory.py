@@ -1,9 +1,8 @@
-"""Inventory resolution: site paths and tags, effective ICMP settings, parents, and speed."""
+"""Inventory resolution: site paths and tags, effective ICMP settings, parents."""
 
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
@@ -208,13 +207,9 @@ def write_large_inventory(directory, count: int) -> None:
     (directory / "netvigil.yaml").write_text("inventory: [inventory.yaml]\n", encoding="utf-8")
 
 
-def test_seven_thousand_devices_load_well_under_a_second(tmp_path):
+def test_seven_thousand_devices_load_with_their_parents(tmp_path):
+    # How fast: tests/integration/test_inventory_timing.py (a time bound fails on a loaded machine).
     write_large_inventory(tmp_path, 7000)
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
-        cfg = config.load(tmp_path / "netvigil.yaml")
-        timings.append(time.perf_counter() - started)
+    cfg = config.load(tmp_path / "netvigil.yaml")
     assert len(cfg.inventory.devices) == 7000
     assert cfg.inventory.by_name("dev-06999").parents == ("dev-06990",)
-    assert min(timings) < 1.0, f"load() took {min(timings):.2f} s for 7,000 devices"

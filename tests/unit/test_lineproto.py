@@ -14,9 +14,27 @@ def line(measurement="m", tags=None, fields=None, time_ns=T) -> str:
     return encode(Sample(measurement, tags or {}, fields if fields is not None else {"v": 1}, time_ns))
 
 
+class _Count(int):
+    """An int subclass (what IntEnum values are): the slower path must give the same text."""
+
+
+class _Celsius(float):
+    pass
+
+
+class _Text(str):
+    pass
+
+
 @pytest.mark.parametrize("fields, expected", [
     ({"v": 5}, "v=5i"),
     ({"v": -9223372036854775808}, "v=-9223372036854775808i"),
+    ({"v": 9223372036854775807}, "v=9223372036854775807i"),  # int64's largest still fits
+    ({"v": _Count(7)}, "v=7i"),
+    ({"v": _Count(-(2**63))}, "v=-9223372036854775808i"),
+    ({"v": _Count(2**63 - 1)}, "v=9223372036854775807i"),
+    ({"v": _Celsius(21.5)}, "v=21.5"),
+    ({"v": _Text('say "hi"\n')}, r'v="say \"hi\"\n"'),  # a str subclass: same escaping
     ({"v": 1.5}, "v=1.5"),
     ({"v": 0.0}, "v=0.0"),  # stays a float (Point writes `0`)
     ({"v": 1e20}, "v=1e+20"),
@@ -53,6 +71,7 @@ def test_string_field_escaping(value, expected):
     ("trailing\\\\", "trailing"),  # trailing backslashes: no escaping of them parses in InfluxDB 1.x
     ("back\\slash", "back\\slash"),  # a backslash before an ordinary character stays as it is
     ("x\\ y", "x\\\\\\ y"),  # backslash then space: backslash doubled, space escaped
+    ("BOX\\X", "BOX\\X"),  # only backslashes are trimmed from the end, never the letters before them
 ])
 def test_measurement_escaping(measurement, expected):
     assert line(measurement=measurement) == f"{expected} v=1i {T}"
@@ -72,6 +91,7 @@ def test_measurement_escaping(measurement, expected):
     ({"k": "a\\\\=b"}, "k=a\\\\\\\\\\=b"),  # a run of two doubled to four, then \=
     ({"k": "\\\\", "device": "sw1"}, "device=sw1"),  # nothing left of the value: tag left out
     ({"k": "a\\b"}, "k=a\\b"),
+    ({"path": "D:\\BACKUP\\BOX"}, "path=D:\\BACKUP\\BOX"),  # a Windows path keeps its last letters
     ({"k": '"quoted"'}, 'k="quoted"'),  # quotes are ordinary in tags
     ({"site": "东城区"}, "site=东城区"),
     ({"b": "2", "a": "1", "c": "3"}, "a=1,b=2,c=3"),  # sorted by key
@@ -88,7 +108,8 @@ def test_field_key_escaping():
     assert line(fields={"\\": 1, "ok": 2}) == f"m ok=2i {T}"  # nothing left of the key: field left out
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf"), 2**63, -(2**63) - 1, None, b"x", [1]])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf"), 2**63, -(2**63) - 1, None, b"x", [1],
+                                 _Count(2**63), _Count(-(2**63) - 1), _Celsius("nan"), _Celsius("inf")])
 def test_unrepresentable_field_is_left_out(bad):
     assert line(fields={"bad": bad, "ok": 1}) == f"m ok=1i {T}"
 
@@ -98,6 +119,7 @@ def test_sample_with_no_field_left_is_dropped():
     assert line(fields={}) == ""
     assert line(measurement="", fields={"v": 1}) == ""
     assert line(measurement="\\\\", fields={"v": 1}) == ""  # nothing left of the name
+    assert line(measurement="", tags={"device": "sw1"}) == ""  # tags alone make no line
 
 
 def test_all_tags_empty_gives_bare_measurement():

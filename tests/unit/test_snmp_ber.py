@@ -3,14 +3,13 @@
 Golden bytes: every request we encode must be byte for byte what pyasn1's BER encoder makes
 of the same message built with pysnmp's v1/v2c API, and every response pysnmp encodes must
 decode to the same values here. The fuzz test mutates real responses (recorded from net-snmp
-snmpd 5.9.3 on this machine, below) 200,000 times with a fixed seed: decode may only ever
-return a Message or raise SnmpDecodeError.
+snmpd 5.9.3 on this machine, below) 20,000 times with a fixed seed: decode may only ever
+return a Message or raise SnmpDecodeError (200,000 times, timed, in the integration suite).
 """
 
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 from pyasn1.codec.ber import decoder, encoder
@@ -278,6 +277,121 @@ def test_malformed_input_is_refused_with_a_reason(wire, reason):
     assert "public" not in str(caught.value)  # reasons never quote the packet
 
 
+IDS = bytes.fromhex("020401020304020100020100")  # request id 0x01020304, error status 0, error index 0
+_tlv = snmp_ber._tlv
+
+
+def _message(pdu_body: bytes, version: bytes = b"\x02\x01\x01", after_pdu: bytes = b"", pdu_tag: int = 0xA2) -> bytes:
+    """A v2c message around a hand-made PDU body (any lengths, long or short form)."""
+    return _tlv(0x30, version + b"\x04\x06public" + _tlv(pdu_tag, pdu_body) + after_pdu)
+
+
+def _one_varbind(varbind: bytes) -> bytes:
+    return _message(IDS + _tlv(0x30, varbind))
+
+
+# Each way a PDU can be broken, with the exact reason (the MALFORMED table above covers the rest).
+MALFORMED_PDU = {
+    "length field cut short": (b"\x30\x84\x00\x00", "truncated length field"),
+    "version of 6 octets": (_message(IDS + b"\x30\x00", version=b"\x02\x06" + bytes(6)), "version has a bad length"),
+    "version not an INTEGER": (_message(IDS + b"\x30\x00", version=b"\x04\x01\x01"), "version is not an INTEGER"),
+    "bytes after the PDU": (_message(IDS + b"\x30\x00", after_pdu=b"\x05\x00"), "bytes after the PDU"),
+    "empty request id": (_message(bytes.fromhex("0200020100020100300000")), "request id has a bad length"),
+    "request id of 6 octets": (_message(bytes.fromhex("0206000000000001020100020100") + b"\x30\x00"),
+                               "request id has a bad length"),
+    "request id not an INTEGER": (_message(bytes.fromhex("040401020304020100020100") + b"\x30\x00"),
+                                  "request id is not an INTEGER"),
+    "error status of 6 octets": (_message(bytes.fromhex("0204010203040206000000000000020100") + b"\x30\x00"),
+                                 "error status has a bad length"),
+    "error index not an INTEGER": (_message(bytes.fromhex("020401020304020100040100") + b"\x30\x00"),
+                                   "error index is not an INTEGER"),
+    "varbind list not a SEQUENCE": (_message(IDS + b"\x31\x00"), "varbind list is not a SEQUENCE"),
+    "bytes after the varbind list": (_message(IDS + b"\x30\x00\x05\x00"), "bytes after the varbind list"),
+    "varbind longer than the list": (_message(IDS + _tlv(0x30, bytes.fromhex("301006012b"))),
+                                     "varbind longer than the varbind list"),
+    "OID longer than its varbind": (_one_varbind(bytes.fromhex("300406082b06")), "OID longer than its varbind"),
+    "varbind of one octet": (_one_varbind(bytes.fromhex("300106")), "varbind name is not an OID"),
+    "varbind of an empty OID only": (_one_varbind(bytes.fromhex("30020600")), "empty OID"),
+    "indefinite-length varbind": (_one_varbind(bytes.fromhex("3080")), "indefinite length (not allowed in SNMP)"),
+    "indefinite-length OID": (_one_varbind(bytes.fromhex("300406800500")), "indefinite length (not allowed in SNMP)"),
+    "indefinite-length value": (_one_varbind(bytes.fromhex("300506012b0480")), "indefinite length (not allowed in SNMP)"),
+    "empty Counter32": (_one_varbind(bytes.fromhex("300506012b4100")), "counter32 value has a bad length"),
+    "OID starting with a 0x80 octet": (_one_varbind(bytes.fromhex("300606028001" + "0500")),
+                                       "OID sub-identifier has a leading zero octet"),
+    "OID of 637 octets": (_one_varbind(_tlv(0x30, _tlv(0x06, b"\x2b" + b"\x01" * 636) + b"\x05\x00")), "OID too long"),
+}
+
+
+@pytest.mark.parametrize("wire, reason", MALFORMED_PDU.values(), ids=MALFORMED_PDU.keys())
+def test_malformed_pdus_are_refused_with_their_reason(wire, reason):
+    with pytest.raises(SnmpDecodeError) as caught:
+        decode_message(wire)
+    assert caught.value.reason == reason
+
+
+def test_edges_that_are_well_formed_decode():
+    assert decode_message(_message(IDS + b"\x30\x00")).pdu.varbinds == ()  # no varbind at all
+    five = decode_message(_message(bytes.fromhex("02050080000000020100020100") + b"\x30\x00")).pdu
+    assert five.request_id == 2 ** 31  # five octets: the leading zero keeps it positive
+    nine = decode_message(_one_varbind(bytes.fromhex("300e06012b0209ffffffffffffffff85"))).pdu
+    assert nine.varbinds == (("1.3", Value(Kind.INTEGER, -123)),)  # padded to 9 octets by the agent
+    long_form = decode_message(_one_varbind(bytes.fromhex("300606012b048100"))).pdu  # 04 81 00: empty, long form
+    assert long_form.varbinds == (("1.3", Value(Kind.OCTETS, b"")),)
+    for oids in (["1.0.8802.1.1"], ["0.0"], ["2.999.1"], ["1.39.1"]):  # the first octet holds two arcs
+        request = encode_request(VERSION_2C, b"public", PduType.GET, 7, oids)
+        assert [oid for oid, _ in decode_message(request, snmp_ber.REQUEST_PDUS).pdu.varbinds] == oids
+    longest = OID_SETS["longest legal OID"]
+    request = encode_request(VERSION_2C, b"public", PduType.GET, 7, longest)
+    assert [oid for oid, _ in decode_message(request, snmp_ber.REQUEST_PDUS).pdu.varbinds] == longest
+
+
+def test_a_pdu_decoded_alone_names_its_request_id_in_errors():
+    # The SNMPv3 layer decodes the PDU by itself (no message around it to peek into).
+    broken = _tlv(0xA2, IDS + _tlv(0x30, bytes.fromhex("300606022b064700")))
+    with pytest.raises(SnmpDecodeError) as caught:
+        snmp_ber.decode_pdu(broken, 0, len(broken))
+    assert (caught.value.reason, caught.value.request_id) == ("unknown value tag 0x47", 0x01020304)
+    cut = _tlv(0xA2, IDS + b"\x30\x01\x30")  # a varbind header cut after its first octet
+    with pytest.raises(SnmpDecodeError) as caught:
+        snmp_ber.decode_pdu(cut, 0, len(cut))
+    assert (caught.value.reason, caught.value.request_id) == ("truncated", 0x01020304)
+
+
+def _cut_after_id(outer: bytes = b"\x30\x50", version: bytes = b"\x02\x01\x01",
+                  community: bytes = b"\x04\x06public", pdu: bytes = b"\xa2\x40",
+                  request_id: bytes = b"\x02\x04\x01\x02\x03\x04") -> bytes:
+    """A datagram cut right after its request id; its lengths promise more than is there."""
+    return outer + version + community + pdu + request_id
+
+
+@pytest.mark.parametrize("wire, request_id", [
+    (_cut_after_id(), 0x01020304),
+    (_cut_after_id(outer=b"\x30\x81\x50"), 0x01020304),                  # long-form lengths, 1 to 4 octets
+    (_cut_after_id(outer=b"\x30\x84\x00\x00\x00\x50", pdu=b"\xa2\x82\x00\x40"), 0x01020304),
+    (_cut_after_id(community=b"\x04\x81\x06public"), 0x01020304),
+    (_cut_after_id(pdu=b"\xa0\x40"), 0x01020304),                        # GET .. REPORT are PDUs
+    (_cut_after_id(pdu=b"\xa8\x40"), 0x01020304),
+    (_cut_after_id(request_id=b"\x02\x05\x00\x80\x00\x00\x00"), 2 ** 31),
+    (_cut_after_id(request_id=b"\x02\x01\x01"), 1),
+    (_cut_after_id(request_id=b"\x02\x01\xff"), -1),                     # signed, as BER says
+    (_cut_after_id(outer=b"\x30\x85\x00\x00\x00\x00\x50"), None),          # a 5-octet length field
+    (_cut_after_id(outer=b"\x30\x80"), None),                            # indefinite length
+    (_cut_after_id(outer=b"\x31\x50"), None),                            # not a SEQUENCE
+    (_cut_after_id(version=b"\x04\x01\x01"), None),
+    (_cut_after_id(community=b"\x02\x06public"), None),
+    (_cut_after_id(pdu=b"\xa9\x40"), None),                              # not a PDU tag
+    (_cut_after_id(pdu=b"\x9f\x40"), None),
+    (_cut_after_id(request_id=b"\x04\x04\x01\x02\x03\x04"), None),          # not an INTEGER
+    (_cut_after_id(request_id=b"\x02\x00"), None),                       # empty
+    (_cut_after_id(request_id=b"\x02\x06\x00\x00\x00\x00\x00\x01"), None),  # 6 octets
+    (_cut_after_id()[:-1], None),                                       # the id itself cut
+])
+def test_a_cut_datagram_names_its_request_id_only_when_the_id_is_intact(wire, request_id):
+    with pytest.raises(SnmpDecodeError) as caught:
+        decode_message(wire, snmp_ber.REQUEST_PDUS | snmp_ber.ANSWER_PDUS)
+    assert caught.value.request_id == request_id
+
+
 def test_decode_error_names_the_request_id_once_it_was_read():
     with pytest.raises(SnmpDecodeError) as caught:
         decode_message(_response(bytes.fromhex("300606022b064700")))
@@ -294,6 +408,17 @@ def test_decode_error_names_the_request_id_once_it_was_read():
     with pytest.raises(SnmpDecodeError) as caught:
         decode_message(wire[:21])
     assert caught.value.request_id is None
+
+
+def test_the_header_readers_for_the_v3_layer_read_and_refuse_like_the_decoder():
+    wire = RECORDED["get10"]
+    tag, start, stop = snmp_ber.read_header(wire, 0, len(wire))
+    assert (tag, start, stop) == (0x30, 4, len(wire))
+    assert snmp_ber.read_small_integer(wire, start, stop, "version") == (VERSION_2C, start + 3)
+    with pytest.raises(SnmpDecodeError, match="element longer than what contains it"):
+        snmp_ber.read_header(wire, 0, len(wire) - 1)
+    with pytest.raises(SnmpDecodeError, match="msgID is not an INTEGER"):
+        snmp_ber.read_small_integer(wire, 0, len(wire), "msgID")
 
 
 @pytest.mark.parametrize("name", RECORDED)
@@ -412,29 +537,35 @@ def _rewrap(varbind_content: bytes) -> bytes:
     return snmp_ber._tlv(0x30, bytes.fromhex("0201010406") + b"public" + pdu)
 
 
-def test_fuzzed_real_answers_only_ever_decode_or_raise_snmp_decode_error():
+def fuzz_inputs(seed: int, iterations: int):
+    """`iterations` hostile datagrams made from the recorded answers, the same ones for a seed.
+
+    Blind mutations mostly break the outer lengths; in-place changes and re-wrapped mutated
+    varbinds get past them into the PDU and varbind decoders. The integration suite times
+    decoding these (tests/integration/test_snmp_decode_timing.py)."""
     corpus = list(RECORDED.values()) + [
         reference_message(VERSION_2C, b"public", "ResponsePDU", 0x1234_5678,
                           [(f"1.3.6.1.4.1.99999.{i}.0", theirs) for i, (_, theirs) in enumerate(VALUES)])]
     varbind_corpus = [_varbind_list_content(wire) for wire in corpus]
-    rng = random.Random(20240601)
-    iterations = 200_000
-    decoded = refused = 0
-    slowest = 0.0
-    started = time.perf_counter()
+    rng = random.Random(seed)
     for _ in range(iterations):
-        # Blind mutations mostly break the outer lengths; in-place changes and re-wrapped
-        # mutated varbinds get past them into the PDU and varbind decoders.
         mode = rng.random()
         if mode < 0.02:
-            wire = rng.randbytes(rng.randrange(64))
+            yield rng.randbytes(rng.randrange(64))
         elif mode < 0.4:
-            wire = _mutate(rng, rng.choice(corpus), corpus)
+            yield _mutate(rng, rng.choice(corpus), corpus)
         elif mode < 0.7:
-            wire = _flip_in_place(rng, rng.choice(corpus))
+            yield _flip_in_place(rng, rng.choice(corpus))
         else:
-            wire = _rewrap(_mutate(rng, rng.choice(varbind_corpus), varbind_corpus))
-        before = time.perf_counter()
+            yield _rewrap(_mutate(rng, rng.choice(varbind_corpus), varbind_corpus))
+
+
+def test_fuzzed_real_answers_only_ever_decode_or_raise_snmp_decode_error():
+    # What may come out, not how fast: the time bounds live in the integration suite, where
+    # a loaded machine (or mutation testing's instrumented code) does not fail a unit test.
+    iterations = 20_000
+    decoded = refused = 0
+    for wire in fuzz_inputs(20240601, iterations):
         try:
             message = decode_message(wire)
         except SnmpDecodeError as exc:
@@ -444,9 +575,5 @@ def test_fuzzed_real_answers_only_ever_decode_or_raise_snmp_decode_error():
             decoded += 1
             for oid, value in message.pdu.varbinds:
                 assert isinstance(oid, str) and isinstance(value.kind, Kind)
-        slowest = max(slowest, time.perf_counter() - before)
-    elapsed = time.perf_counter() - started
     assert decoded + refused == iterations
-    assert decoded > 10_000 and refused > 100_000  # the mutations exercise both paths
-    assert slowest < 0.05, f"one decode took {slowest * 1000:.1f} ms"
-    assert elapsed < 120, f"{iterations} fuzz iterations took {elapsed:.0f} s"
+    assert decoded > 1_000 and refused > 10_000  # the mutations exercise both paths

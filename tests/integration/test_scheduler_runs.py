@@ -1,10 +1,20 @@
-"""The scheduler driving real APScheduler jobs on the event loop (the runner is the test's)."""
+"""The scheduler driving real APScheduler jobs on the event loop (the runner is the test's).
+
+Integration, not unit: these run on the wall clock (about 11 s of sleeps) and their timing
+bounds only hold on a machine that is not starved; the bounds are generous for that reason.
+The pure half of the scheduler (which batch starts when) is tested in
+tests/unit/test_scheduler_plan.py.
+"""
 
 import asyncio
+
+import pytest
 
 from monitor.scheduler import Batch, ProbeScheduler, plan
 from monitor.scheduler_settings import SchedulerSettings
 from probes.base import Target
+
+pytestmark = pytest.mark.integration
 
 
 def _batches(n, interval_s=1.0, slot_s=0.25):
@@ -55,7 +65,9 @@ async def test_a_slow_batch_does_not_delay_the_other_slots():
     await scheduler.shutdown(timeout_s=0.1)
     assert len(starts["dead"]) == 1
     assert all(len(starts[name]) >= 3 for name in ("a", "b", "c"))  # kept their 1 s rhythm
-    assert scheduler.stats()["icmp"].lag_max_s < 1.0
+    # A slot held up by the dead batch would start about 3 s late; a busy shared machine
+    # adds tenths of a second at most.
+    assert scheduler.stats()["icmp"].lag_max_s < 2.0
 
 
 async def test_concurrency_cap_per_kind_is_respected():
