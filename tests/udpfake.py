@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 import socket
 import threading
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable
 
 from probes.snmp_ber import (MAX_SUBIDS, REQUEST_PDUS, Kind, Message, PduType, SnmpDecodeError, Value,
                              decode_message, encode_message, encode_pdu)

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from monitor.faults.store import FaultStore
-from tests.integration.test_api import AUTH, TOKEN, open_fault, start_api, store  # noqa: F401 - fixtures
+from tests.integration.test_api import AUTH, TOKEN, open_fault, start_api, store  # noqa: F401,F811 - fixtures
 from tests.support import VENV_BIN
 
 pytestmark = pytest.mark.integration

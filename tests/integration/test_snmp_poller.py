@@ -9,7 +9,6 @@ import asyncio
 import logging
 import socket
 import time
-from pathlib import Path
 
 import pytest
 
@@ -20,7 +19,7 @@ from probes.snmp_client import SnmpClient
 from probes.snmp_settings import SnmpSettings
 from tests import snmprec
 from tests.netlab import drop_input, loopback_addresses, nft_table
-from tests.snmplab import ALL_RECORDINGS, COMMUNITY, Snmpd, recording_path
+from tests.snmplab import ALL_RECORDINGS, COMMUNITY, recording_path
 from tests.support import require_root, wait_until
 from tests.udpfake import UdpResponder, hostile_agent
 
