@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import json
 import os
@@ -298,8 +299,10 @@ def replayed(ports: int, polls: int) -> None:
           f"{cpu * 1000:.2f} ms CPU per poll, {samples} samples per poll")
 
 
-def poller_only(seconds: float, tables: bool) -> None:
-    """netvigil's poller alone against one snmpd on 100 loopback addresses (no snmp_exporter)."""
+@contextlib.contextmanager
+def _hundred_agents():
+    """One snmpd answering on 100 loopback addresses, and the ten-OID profile: (work dir,
+    addresses, port)."""
     addresses = loopback_addresses(100)
     with tempfile.TemporaryDirectory(prefix="nv-snmp-bench-") as work:
         work = Path(work)
@@ -310,9 +313,15 @@ def poller_only(seconds: float, tables: bool) -> None:
         try:
             (work / "profiles").mkdir()
             (work / "profiles" / "ten.yaml").write_text(TEN_PROFILE)
-            ours = asyncio.run(poller_run(addresses, port, seconds, work / "profiles", tables))
+            yield work, addresses, port
         finally:
             agent.stop()
+
+
+def poller_only(seconds: float, tables: bool) -> None:
+    """netvigil's poller alone against one snmpd on 100 loopback addresses (no snmp_exporter)."""
+    with _hundred_agents() as (work, addresses, port):
+        ours = asyncio.run(poller_run(addresses, port, seconds, work / "profiles", tables))
     what = "system + host + if (table walks)" if tables else "10-OID v2c GET"
     print(f"netvigil poller, {what}, 100 agents (one snmpd), {seconds:g} s: "
           f"{ours['cpu_per_1000'] * 1000:.0f} us CPU per poll, {ours['rate']:.0f} polls/s, "
@@ -321,21 +330,10 @@ def poller_only(seconds: float, tables: bool) -> None:
 
 def compare(seconds: float) -> None:
     binary = require_binary("prometheus-snmp-exporter")
-    addresses = loopback_addresses(100)
-    with tempfile.TemporaryDirectory(prefix="nv-snmp-bench-") as work:
-        work = Path(work)
-        port = _free_udp_port(addresses)
-        others = ",".join(f"udp:{address}:{port}" for address in addresses[1:])
-        agent = Snmpd(work / "snmpd", address=addresses[0], port=port, users=(), extra_conf=f"agentAddress {others}\n")
-        agent.start()
-        try:
-            (work / "profiles").mkdir()
-            (work / "profiles" / "ten.yaml").write_text(TEN_PROFILE)
-            exporter_config(work / "snmp.yml")
-            ours = asyncio.run(poller_run(addresses, port, seconds, work / "profiles"))
-            theirs = exporter_run(binary, work / "snmp.yml", [f"{a}:{port}" for a in addresses], seconds)
-        finally:
-            agent.stop()
+    with _hundred_agents() as (work, addresses, port):
+        exporter_config(work / "snmp.yml")
+        ours = asyncio.run(poller_run(addresses, port, seconds, work / "profiles"))
+        theirs = exporter_run(binary, work / "snmp.yml", [f"{a}:{port}" for a in addresses], seconds)
     print("10-OID v2c GET, same snmpd      netvigil poller   snmp_exporter   ratio")
     print(f"  CPU s per 1,000 polls        {ours['cpu_per_1000']:>10.3f} s   {theirs['cpu_per_1000']:>10.3f} s   "
           f"{theirs['cpu_per_1000'] / ours['cpu_per_1000']:>5.1f}x less CPU")

@@ -24,25 +24,18 @@ import socket
 import struct
 import sys
 
+from icmp_responder import checksum  # the responder beside this file; both run as scripts
+
 _ECHO_REQUEST, _ECHO_REPLY = 8, 0
-
-
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def echo_reply(source: bytes, destination: bytes, ident: int, seq: int, payload: bytes) -> bytes:
     """A whole IPv4 packet (for IPPROTO_RAW): echo reply from `source` to `destination`."""
     icmp = struct.pack("!BBHHH", _ECHO_REPLY, 0, 0, ident, seq) + payload
-    icmp = icmp[:2] + struct.pack("!H", _checksum(icmp)) + icmp[4:]
+    icmp = icmp[:2] + struct.pack("!H", checksum(icmp)) + icmp[4:]
     header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 0, 0, 64, socket.IPPROTO_ICMP, 0,
                          source, destination)
-    header = header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
+    header = header[:10] + struct.pack("!H", checksum(header)) + header[12:]
     return header + icmp
 
 
