@@ -15,6 +15,9 @@ Scenarios (each also runs alone; see its module):
 * config   (bench/chaos_config.py): broken settings, inventory and CSV files; tracebacks, hangs.
 * api      (bench/chaos_api.py): 1,500 slow clients against a daemon limited to 256 open files;
   /healthz and `status` answered, log growth.
+* requests (here): hostile HTTP requests against a running daemon's API (every route and
+  method, without, with a wrong and with the right token; broken, huge, deep, wrongly typed
+  and wrongly encoded bodies; odd paths and ids); answers of 500 or more, changes let through.
 * acks     (here): 40 API and 10 CLI acknowledgements of one fault at once; how many recorded.
 * secrets  (bench/chaos_secrets.py): 13 secrets planted and used, searched everywhere.
 * snmp     (bench/chaos_snmp.py): hostile agents (ever-longer OIDs, endless rows, malformed);
@@ -38,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SCENARIOS = ("outputs", "config", "api", "acks", "secrets", "snmp", "icmp")
+SCENARIOS = ("outputs", "config", "api", "requests", "acks", "secrets", "snmp", "icmp")
 
 
 def outputs(full: bool) -> tuple[bool, str]:
@@ -70,6 +73,98 @@ def api(full: bool) -> tuple[bool, str]:
                 f"{figures['healthz_answered']} of {figures['healthz_tried']} (worst {figures['healthz_max_ms']} ms), "
                 f"status {figures['status_ok']} of {figures['status_tried']}, connections held at most "
                 f"{figures['held_max']}, log {figures['log_bytes']:,} bytes")
+
+
+ROUTES = [("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("GET", "/api/v1/faults"),
+          ("GET", "/api/v1/faults/{id}"), ("POST", "/api/v1/faults/{id}/ack"), ("POST", "/api/v1/faults/{id}/resolve"),
+          ("POST", "/api/v1/faults/{id}/close"), ("POST", "/api/v1/faults/{id}/notes"), ("GET", "/api/v1/maintenance"),
+          ("POST", "/api/v1/maintenance"), ("POST", "/api/v1/maintenance/{id}/end"), ("GET", "/api/v1/status"),
+          ("GET", "/api/v1/budget")]
+HOSTILE_BODIES = [b"", b"{", b"[]", b"null", b'"x"', b"{}", b'{"by": 5}', b'{"by": "' + b"x" * 100_000 + b'"}',
+                  b'{"by": "a\u0000b\u001b[31m"}', b"[" * 10_000 + b"]" * 10_000, b'{"by": "x", "extra": 1}',
+                  b"\xff\xfe\x00", b'{"by": "x", "cause": "c", "resolution": "r", "prevention": "p"}',
+                  b'{"name": "w", "match": {"sites": ["nowhere"]}, "start": "yesterday", "end": 1e400}']
+ODD_IDS = ["1", "0", "-1", "99999999999999999999999", "1.5", "abc", "%00", "..%2f..%2fetc%2fpasswd", "%1b[31m",
+           "1;DROP TABLE fault", "\u4e1c\u57ce"]
+
+
+async def _hostile_requests(port: int, token: str) -> dict:
+    import aiohttp
+
+    counts = {"requests": 0, "5xx": 0, "changes_without_token": 0, "refused_without_token": 0}
+    async with aiohttp.ClientSession() as session:
+        async def send(method: str, path: str, body: bytes = b"", headers: dict | None = None) -> int:
+            async with session.request(method, f"http://127.0.0.1:{port}{path}", data=body,
+                                       headers={"Content-Type": "application/json", **(headers or {})}) as response:
+                await response.read()
+                counts["requests"] += 1
+                counts["5xx"] += response.status >= 500
+                return response.status
+
+        for method, route in ROUTES:
+            for fault_id in ODD_IDS if "{id}" in route else [""]:
+                path = route.replace("{id}", fault_id)
+                for auth in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic YWRtaW46YWRtaW4="}):
+                    status = await send(method, path, b'{"by": "intruder"}', auth)
+                    if method == "POST":
+                        counts["changes_without_token"] += status < 400
+                        counts["refused_without_token"] += status in (401, 403)
+                if method == "POST":
+                    for body in HOSTILE_BODIES:
+                        await send(method, path, body, {"Authorization": f"Bearer {token}"})
+        for method in ("PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND"):
+            await send(method, "/api/v1/faults/1", b"{}", {"Authorization": f"Bearer {token}"})
+        for headers in ({"Content-Encoding": "gzip"}, {"Content-Encoding": "deflate"}, {"Content-Length": "5"},
+                        {"Content-Type": "text/plain"}, {"Transfer-Encoding": "chunked"}):
+            try:
+                await send("POST", "/api/v1/faults/1/notes", b'{"author": "a", "text": "t"}',
+                           {"Authorization": f"Bearer {token}", **headers})
+            except aiohttp.ClientError:
+                counts["requests"] += 1  # the server closed a request it could not frame: no answer, no 500
+    return counts
+
+
+def requests(full: bool) -> tuple[bool, str]:
+    import subprocess
+
+    from tests.netlab import drop_input, loopback_addresses, nft_table
+    from tests.support import free_port
+
+    netvigil = str(Path(sys.executable).parent / "netvigil")
+    token = "chaos-token-abcdef0123456789"
+    port = free_port()
+    (down,) = loopback_addresses(1)
+    with tempfile.TemporaryDirectory(prefix="nvq") as work, nft_table([drop_input(down)]):
+        work = Path(work)
+        (work / "inventory.yaml").write_text("sites:\n  - {name: room}\ndevices:\n"
+                                             f"  - {{name: down-1, address: {down}, class: switch, site: room}}\n")
+        (work / "netvigil.yaml").write_text(
+            "inventory: [inventory.yaml]\nstate_dir: state\n"
+            "probes:\n  icmp: {interval_s: 2, count: 2, echo_interval_ms: 50, timeout_s: 0.5}\n"
+            f"api: {{listen: '127.0.0.1:{port}'}}\n")
+        daemon = subprocess.Popen([netvigil, "run", "-c", str(work / "netvigil.yaml")], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=open(work / "daemon.log", "wb"),
+                                  env={**os.environ, "NETVIGIL_API__TOKEN": token})
+        try:
+            deadline = time.monotonic() + 60
+            while "down-1" not in subprocess.run([netvigil, "faults", "--open", "-c", str(work / "netvigil.yaml")],
+                                                 capture_output=True, text=True).stdout:
+                if time.monotonic() > deadline or daemon.poll() is not None:
+                    raise RuntimeError("the fault to attack never opened:\n"
+                                       + (work / "daemon.log").read_text(errors="replace")[-2000:])
+                time.sleep(0.5)
+            counts = asyncio.run(_hostile_requests(port, token))
+            alive = daemon.poll() is None
+            tracebacks = (work / "daemon.log").read_text(errors="replace").count("Traceback")
+        finally:
+            daemon.terminate()
+            daemon.wait(30)
+    posts = sum(1 for method, route in ROUTES if method == "POST" for _ in (ODD_IDS if "{id}" in route else [""])) * 3
+    ok = (alive and counts["5xx"] == 0 and counts["changes_without_token"] == 0 and tracebacks == 0
+          and counts["refused_without_token"] == posts)
+    return ok, (f"{counts['requests']} hostile requests: {counts['5xx']} answers of 500 or more, "
+                f"{counts['refused_without_token']} of {posts} changes without the token refused with 401/403, "
+                f"{counts['changes_without_token']} let through, {tracebacks} tracebacks in the log")
 
 
 async def _ack_race() -> tuple[int, int, str]:

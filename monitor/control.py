@@ -67,7 +67,8 @@ class ControlServer:
             logger=log, limit_hint="the control socket")
         app = web.Application(middlewares=[self._listener.middleware])
         app.router.add_get("/status", self._status)
-        self._runner = web.AppRunner(app, access_log=None, keepalive_timeout=HEADER_TIMEOUT_S)
+        self._runner = web.AppRunner(app, access_log=None, keepalive_timeout=HEADER_TIMEOUT_S,
+                                     logger=listener_module.HttpErrorLog("control"))
         await self._runner.setup()
         await self._listener.start(self._runner)
         self.path.chmod(0o660)

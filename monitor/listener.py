@@ -42,6 +42,7 @@ import errno
 import logging
 import resource
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
@@ -55,6 +56,7 @@ _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 # The peer gave up between the kernel's handshake and our accept(): nothing to do.
 _PEER_GONE = (errno.ECONNABORTED, errno.EPROTO, errno.EPERM)
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.05, 1.0
+CLIENT_ERROR_LOG_S = 60.0
 
 
 class RateLimitedLog:
@@ -74,6 +76,32 @@ class RateLimitedLog:
             message += f" ({self._suppressed} more since the last such line, {now - self._last:.0f} s ago)"
         self._last, self._suppressed = now, 0
         self.logger.log(self.level, message, *args)
+
+
+class HttpErrorLog(logging.LoggerAdapter):
+    """What aiohttp's request handler logs, for one server (api, control).
+
+    aiohttp logs a request it cannot parse or read (a Content-Length next to chunked encoding,
+    a body that is not the gzip it claims, a client gone mid-body) with a whole traceback, and
+    answers it 400 all the same: a client could write kilobytes of log per request at will.
+    Those become one warning line per minute with a count of the others; an error of the
+    daemon's own keeps its traceback."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(logging.getLogger(f"netvigil.{name}"), {})
+        self.server = name
+        self._refused = RateLimitedLog(self.logger, logging.WARNING, CLIENT_ERROR_LOG_S)
+
+    def log(self, level: int, msg: object, *args: object, exc_info: object = None, **kwargs: object) -> None:
+        from aiohttp.http_exceptions import HttpProcessingError
+        from aiohttp.web_protocol import RequestPayloadError
+
+        exc = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1] if exc_info else None
+        if isinstance(exc, (HttpProcessingError, RequestPayloadError, ConnectionError)):
+            reason = " ".join(str(getattr(exc, "message", "") or exc).split())[:200]
+            self._refused("%s: a request that could not be read was refused (400): %s", self.server, reason)
+            return
+        super().log(level, msg, *args, exc_info=exc_info, **kwargs)
 
 
 def open_file_limit() -> int:

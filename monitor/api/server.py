@@ -235,7 +235,8 @@ class ApiServer:
         # The keep-alive timeout is aiohttp's own limit on the wait for every request head after
         # the first (the listener times the first one).
         self._runner = web.AppRunner(self.app, access_log_class=_QuietAccessLog, access_log=log,
-                                     shutdown_timeout=5.0, keepalive_timeout=self.settings.header_timeout_s)
+                                     shutdown_timeout=5.0, keepalive_timeout=self.settings.header_timeout_s,
+                                     logger=listener_module.HttpErrorLog("api"))
         try:
             await self._runner.setup()
         except BaseException:

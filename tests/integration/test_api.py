@@ -788,6 +788,30 @@ async def test_a_body_cut_off_or_badly_compressed_is_a_400_not_a_logged_500(stor
     await asyncio.sleep(0.3)
     assert store.get(fault_id).state == "open"
 
+
+async def test_requests_that_cannot_be_read_are_one_warning_line_not_a_traceback_each(store, start_api, caplog):
+    # aiohttp answers them 400 and used to log each with a whole traceback (kilobytes of log per
+    # request, at the client's will): Content-Length beside chunked encoding, a body that is not
+    # the gzip or deflate it claims.
+    caplog.set_level(logging.DEBUG)
+    fault_id = open_fault(store)
+    api = await start_api(token=TOKEN)
+    broken = [_ack_head(fault_id, 21, "Content-Encoding: gzip\r\n") + b"this is not gzip data",
+              _ack_head(fault_id, 21, "Content-Encoding: deflate\r\n") + b"this is not zlib data",
+              _ack_head(fault_id, 2, "Transfer-Encoding: chunked\r\n") + b"{}"]
+    for request in broken * 3:
+        reader, writer = await asyncio.open_connection("127.0.0.1", api.server.port)
+        writer.write(request)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        writer.close()
+        assert head.split(b" ", 2)[1] == b"400", head  # (HTTP/1.0 when the request head itself is refused)
+    await asyncio.sleep(0.3)
+    assert [r.getMessage() for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()] == []
+    refused = [r for r in caplog.records if "could not be read" in r.getMessage()]
+    assert len(refused) == 1 and refused[0].levelno == logging.WARNING  # one line a minute, with a count
+    assert store.get(fault_id).state == "open"
+
+
 # -- the daemon under slow clients and descriptor exhaustion ----------------------------------------
 
 NETVIGIL = str(VENV_BIN / "netvigil")
