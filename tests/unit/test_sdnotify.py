@@ -2,6 +2,7 @@
 
 import os
 import socket
+from pathlib import Path
 
 from monitor.sdnotify import Notifier
 
@@ -46,11 +47,13 @@ def test_a_receiver_that_stopped_reading_never_blocks_the_sender(tmp_path):
     receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     receiver.bind(str(tmp_path / "notify.sock"))  # bound, never read: its queue fills up
     notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock")})
+    # The queue holds net.unix.max_dgram_qlen datagrams (10 here; more on some kernels).
+    queue = int(Path("/proc/sys/net/unix/max_dgram_qlen").read_text())
     results: list[bool] = []
-    sender = threading.Thread(target=lambda: results.extend(notifier.notify(f"STATUS={n}") for n in range(14)),
-                              daemon=True)
+    sender = threading.Thread(
+        target=lambda: results.extend(notifier.notify(f"STATUS={n}") for n in range(queue + 4)), daemon=True)
     sender.start()
-    sender.join(30)  # a blocking send would never return
+    sender.join(60)  # a blocking send would never return
     assert not sender.is_alive()
     assert results[0] is True and results[-1] is False  # the first went out, the overflow was dropped
     notifier.close()
