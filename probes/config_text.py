@@ -165,7 +165,7 @@ def _compile_extra(expression: str, kind: str) -> re.Pattern:
     if kind == "volatile" and all(pattern.search(line) for line in _ORDINARY_LINES):
         raise ValueError(f"volatile regex {expression!r} matches every line: it would drop the whole "
                          "configuration and hide every change")
-    if kind == "secret" and "secret" not in pattern.groupindex and pattern.groups < 1:
+    if kind == "secret" and pattern.groups < 1:
         raise ValueError(f"secret regex {expression!r} has no group to mask: put the value in a named "
                          "group, e.g. 'password (?P<secret>\\S+)'")
     return pattern

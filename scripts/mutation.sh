@@ -31,7 +31,8 @@ declare -A globs=(
 )
 order=(expr engine lineproto snmp_ber config_text config_mask secret_catalogue)
 # Every unit test of a module, for the second look at its survivors (below).
-masking_tests="tests/unit/test_config_text.py tests/unit/test_config_masking.py tests/unit/test_secret_catalogue.py"
+masking_tests="tests/unit/test_config_text.py tests/unit/test_config_masking.py tests/unit/test_config_mask.py
+  tests/unit/test_secret_catalogue.py"
 declare -A tests=(
   [expr]="tests/unit/test_rule_expr.py"
   [engine]="tests/unit/test_rule_engine.py"
