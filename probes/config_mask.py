@@ -53,7 +53,8 @@ from probes.secret_catalogue import BLOB, ENCODING_WORDS, VALUE, Block, Statemen
 
 # Bump when the engine changes what it produces for the same rules; the catalogue's own
 # changes are seen by the fingerprint of the rules themselves. 3: patterns starting with `^`
-# are searched along the line (a profile's `^a|b` missed `b` after the start).
+# are searched along the line (a profile's `^a|b` missed `b` after the start); a private key on
+# the line of its BEGIN is masked (it leaked, and every line after it was masked).
 MASKER_SCHEME = 3
 
 MASK_FORMAT = "<secret:{}>"
@@ -261,19 +262,33 @@ class Masker:
         open_block: Optional[Block] = None
         for index, line in enumerate(lines):
             if open_block is not None:
-                if open_block.end.search(line):
-                    open_block = None
-                else:
-                    body = line.strip()
-                    if body and not _MASKED.fullmatch(body):
-                        lines[index] = line[:len(line) - len(line.lstrip())] + secret_mask(body, key)
+                end = open_block.end.search(line)
+                if end is None:
+                    lines[index] = _mask_stretch(line, 0, len(line), key)
                     continue
+                open_block = None
+                line = _mask_stretch(line, 0, end.start(), key)  # a key's last characters before its END
             elif blocks and "-----BEGIN" in line:  # every block's begin holds it (the catalogue loader checks)
-                open_block = next((block for block in blocks if block.begin.search(line)), None)
-                if open_block is not None:
-                    continue
+                for block in blocks:
+                    begin = block.begin.search(line)
+                    if begin is not None:
+                        # The key may follow on the same line, its END too: a JSON file's
+                        # "private_key": "-----BEGIN ...\\nMIIE...\\n-----END ...", a one-line paste.
+                        end = block.end.search(line, begin.end())
+                        line = _mask_stretch(line, begin.end(), end.start() if end else len(line), key)
+                        open_block = None if end else block
+                        break
             lines[index] = self.mask_line(line, key)
         return "\n".join(lines)
+
+
+def _mask_stretch(line: str, start: int, end: int, key: bytes) -> str:
+    """`line` with line[start:end], blanks at its edges left out, as one mask (unless it is one)."""
+    body = line[start:end].strip()
+    if not body or _MASKED.fullmatch(body):
+        return line
+    at = line.index(body, start)
+    return line[:at] + secret_mask(body, key) + line[at + len(body):]
 
 
 def _fingerprint(rules: Sequence[SecretRule], blocks: Sequence[Block]) -> str:

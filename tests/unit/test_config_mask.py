@@ -132,6 +132,24 @@ def test_an_unterminated_block_masks_to_the_end_of_the_text():
     assert masker(blocks=(PEM,)).mask(text, KEY) == f"-----BEGIN PRIVATE KEY-----\n{m('MIIEvQ')}\n{m('IBADAN')}"
 
 
+def test_a_private_key_on_the_line_of_its_begin_is_masked_and_the_lines_after_it_are_not():
+    # A JSON key file holds the whole PEM text on one line, newlines escaped; a paste can put the
+    # key on the BEGIN line. The key leaked, and the block, never ended, masked every later line.
+    json = ('{\n  "type": "service_account",\n'
+            '  "private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkq\\n-----END PRIVATE KEY-----\\n",\n'
+            '  "client_email": "backup@example.org"\n}')
+    masked = mask(json, rules_for("linux"), KEY)
+    key_text = m("\\nMIIEvQIBADANBgkq\\n")
+    assert masked == ('{\n  "type": "service_account",\n'
+                      f'  "private_key": "-----BEGIN PRIVATE KEY-----{key_text}-----END PRIVATE KEY-----\\n",\n'
+                      '  "client_email": "backup@example.org"\n}')
+    assert mask(masked, rules_for("linux"), KEY) == masked
+    pasted = ("ssl key -----BEGIN RSA PRIVATE KEY----- MIIEowIBAAK\n"
+              "CQEAu1SU1LfV -----END RSA PRIVATE KEY-----\nhostname x")
+    assert masker(blocks=(PEM,)).mask(pasted, KEY) == (f"ssl key -----BEGIN RSA PRIVATE KEY----- {m('MIIEowIBAAK')}\n"
+                                                       f"{m('CQEAu1SU1LfV')} -----END RSA PRIVATE KEY-----\nhostname x")
+
+
 # -- the mask itself --------------------------------------------------------------------------
 
 def test_a_value_that_is_no_valid_unicode_is_masked_all_the_same():

@@ -179,10 +179,20 @@ def test_a_terminated_blob_keeps_what_follows_it():
     ("radius-profile key ", "998877", " retransmit 3"),
     ("ntp-like authentication-key 1 md5 ", "12345678", " 7"),
     ("foo secret 5 ", "20240601", " level 3"),
+    ("DB_PASSWORD = ", "EnvPw12", ""),  # keywords in any case: environment files shout
 ])
 def test_the_generic_net_masks_values_after_its_words(before, value, after):
     masked = mask(before + value + after, rules_for("generic"), KEY)
     assert masked == before + expected_mask(value) + after
+
+
+@pytest.mark.parametrize("stored", ["%^%#Blob1%^%#", "$1$saltsalt$HashHashHash"])
+def test_the_generic_net_masks_a_stored_secret_and_a_clear_one_on_the_same_line(stored):
+    # Finding a cipher text or a hash does not make the keyword net stay out: only a profile or
+    # catalogue statement does, because it knows where the line's secrets are.
+    line = f"vpn-profile p1 pre-shared-key cipher {stored} xauth password Pw2"
+    assert mask(line, rules_for("generic"), KEY) == (
+        f"vpn-profile p1 pre-shared-key cipher {expected_mask(stored)} xauth password {expected_mask('Pw2')}")
 
 
 def test_a_pem_private_key_block_is_masked_line_by_line_and_its_frame_kept():

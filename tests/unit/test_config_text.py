@@ -7,12 +7,16 @@ them; only names, addresses and secret values are invented.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
+import re
 
 import pytest
 
+from probes import config_text, secret_catalogue
 from probes.config_text import RULE_SETS, mask, normalise, prepare, rules_for
+from probes.secret_catalogue import Block
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
@@ -450,6 +454,20 @@ def test_a_vendor_rule_set_holds_its_own_catalogue_and_all_holds_every_one():
         assert vendors(name) == {name, "generic"}
     assert vendors("generic") == {"generic"}
     assert vendors("all") == {"huawei_vrp", "h3c_comware", "cisco_ios", "linux", "generic"}
+
+
+def test_the_all_set_holds_the_blocks_of_every_catalogue(monkeypatch):
+    # No catalogue has a block entry today; the first two to get one must both reach `all`.
+    real = secret_catalogue.load
+
+    def with_a_block(vendor: str):
+        catalogue = real(vendor)
+        block = Block(vendor, f"{vendor} key store", re.compile(f"-----BEGIN {vendor}"), re.compile("-----END"), ())
+        return dataclasses.replace(catalogue, blocks=(block,))
+
+    monkeypatch.setattr(secret_catalogue, "load", with_a_block)
+    refs = [block.ref for block in config_text._compose("all").masker.blocks]
+    assert refs[:4] == [f"{vendor} key store" for vendor in secret_catalogue.VENDORS] and len(refs) == 6
 
 
 def test_a_profile_with_patterns_of_its_own_keeps_the_rest_of_its_rule_set():

@@ -3,7 +3,11 @@ broken entry is refused with a sentence naming the file, the entry and the fix."
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -81,6 +85,7 @@ def test_forms_compile_to_what_they_say(form, line, secrets, needs):
     ("{ { a | b } c | d } SECRET", ("a", "b", "d")),  # a choice that cannot
     ("{ { a | b } | c } SECRET", ("a", "b", "c")),
     ("{ x | { [ y ] | z } w } SECRET", ("w", "x", "y", "z")),
+    ("{ { { a | b } } | c } SECRET", ("a", "b", "c")),
 ])
 def test_the_first_keywords_of_a_form_are_all_the_words_a_match_can_start_with(form, first):
     assert compile_form(form)[1] == first
@@ -198,3 +203,17 @@ def test_a_broken_catalogue_file_is_refused_naming_the_file(tmp_path, monkeypatc
     with pytest.raises(CatalogueError) as refused:
         secret_catalogue._load("test")
     assert str(refused.value) == problem.format(dir=tmp_path)
+
+
+def test_the_catalogues_load_under_a_locale_that_is_not_utf_8():
+    # The files are UTF-8 (« » mark the examples); a server's locale may be C with the coercion
+    # to UTF-8 turned off, or GB 18030 on a Chinese installation, so the reading names it.
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    code = ("import locale, sys\nfrom probes import secret_catalogue as c\n"
+            "print(locale.getpreferredencoding(False), [len(c.load(v).statements) for v in c.VENDORS])")
+    run = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    encoding, counts = run.stdout.split(" ", 1)
+    assert encoding != "UTF-8"  # the locale really was another one
+    assert counts.strip() == str([len(secret_catalogue.load(vendor).statements) for vendor in secret_catalogue.VENDORS])
