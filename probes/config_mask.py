@@ -257,38 +257,58 @@ class Masker:
         if not key:
             raise ValueError("the mask key is empty: masks made with an empty key could be checked against "
                              "guessed passwords")
-        blocks = self.blocks
         lines = text.split("\n")
         open_block: Optional[Block] = None
+        blocks = self.blocks
         for index, line in enumerate(lines):
-            if open_block is not None:
-                end = open_block.end.search(line)
-                if end is None:
-                    lines[index] = _mask_stretch(line, 0, len(line), key)
-                    continue
-                open_block = None
-                line = _mask_stretch(line, 0, end.start(), key)  # a key's last characters before its END
-            elif blocks and "-----BEGIN" in line:  # every block's begin holds it (the catalogue loader checks)
-                for block in blocks:
-                    begin = block.begin.search(line)
-                    if begin is not None:
-                        # The key may follow on the same line, its END too: a JSON file's
-                        # "private_key": "-----BEGIN ...\\nMIIE...\\n-----END ...", a one-line paste.
-                        end = block.end.search(line, begin.end())
-                        line = _mask_stretch(line, begin.end(), end.start() if end else len(line), key)
-                        open_block = None if end else block
-                        break
-            lines[index] = self.mask_line(line, key)
+            if open_block is None and (not blocks or "-----BEGIN" not in line):  # nearly every line
+                lines[index] = self.mask_line(line, key)
+                continue
+            stretches, open_block = self._key_text(line, open_block)
+            masked = _mask_stretches(line, stretches, key)
+            # a line of key text and nothing else is done; any other goes through the rules too
+            lines[index] = masked if stretches == [(0, len(line))] else self.mask_line(masked, key)
         return "\n".join(lines)
 
+    def _key_text(self, line: str, open_block: Optional[Block]) -> tuple[list[tuple[int, int]], Optional[Block]]:
+        """The stretches of `line` inside a block, and the block still open at its end.
 
-def _mask_stretch(line: str, start: int, end: int, key: bytes) -> str:
-    """`line` with line[start:end], blanks at its edges left out, as one mask (unless it is one)."""
-    body = line[start:end].strip()
-    if not body or _MASKED.fullmatch(body):
-        return line
-    at = line.index(body, start)
-    return line[:at] + secret_mask(body, key) + line[at + len(body):]
+        A block may begin, or end, anywhere on a line: a JSON key file holds a whole PEM key on
+        one line ("private_key": "-----BEGIN ...\\nMIIE...\\n-----END ..."), and files joined
+        with `cat` put one key's END and the next key's BEGIN on one line when the first file
+        lacks its last newline."""
+        stretches: list[tuple[int, int]] = []
+        position = 0
+        while True:
+            if open_block is not None:
+                end = open_block.end.search(line, position)
+                if end is None:
+                    stretches.append((position, len(line)))
+                    return stretches, open_block
+                stretches.append((position, end.start()))
+                open_block, position = None, end.end()
+            # every block's begin holds "-----BEGIN" (the catalogue loader checks)
+            if "-----BEGIN" not in line[position:]:
+                return stretches, None
+            found = [(begin.start(), begin.end(), block) for block in self.blocks
+                     if (begin := block.begin.search(line, position)) is not None]
+            if not found:
+                return stretches, None
+            _, position, open_block = min(found, key=lambda begin: begin[0])
+
+
+def _mask_stretches(line: str, stretches: list[tuple[int, int]], key: bytes) -> str:
+    """`line` with each stretch, blanks at its edges left out, as one mask (unless it is one)."""
+    out, position = [], 0
+    for start, end in stretches:
+        segment = line[start:end]
+        body = segment.strip()
+        if not body or _MASKED.fullmatch(body):
+            continue
+        at = start + len(segment) - len(segment.lstrip())
+        out += [line[position:at], secret_mask(body, key)]
+        position = at + len(body)
+    return "".join(out) + line[position:] if out else line
 
 
 def _fingerprint(rules: Sequence[SecretRule], blocks: Sequence[Block]) -> str:

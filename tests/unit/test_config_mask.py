@@ -48,6 +48,20 @@ def test_a_claim_starting_inside_an_earlier_one_takes_only_its_own_end():
     assert engine.mask_line("x ABCDEF GHI", KEY) == f"x {m('ABCDEF')} {m('GHI')}"
 
 
+def test_a_claim_starting_inside_an_earlier_one_with_others_around_it_takes_only_its_own_end():
+    # The earlier claim it starts in is found among several, before and after it.
+    after = masker(rule(r"x (?P<secret>ABCDEF)"), rule(r"(?P<secret>JK)$"), rule(r"x ABC(?P<secret>DEF GHI)"))
+    assert after.mask_line("x ABCDEF GHI JK", KEY) == f"x {m('ABCDEF')} {m('GHI')} {m('JK')}"
+    before = masker(rule(r"k (?P<secret>a1)"), rule(r"k a1 (?P<secret>BCDEF)"), rule(r"k a1 BC(?P<secret>DEF GH)"))
+    assert before.mask_line("k a1 BCDEF GH", KEY) == f"k {m('a1')} {m('BCDEF')} {m('GH')}"
+
+
+def test_a_claim_of_blanks_alone_masks_nothing_even_at_the_end_of_the_line():
+    engine = masker(rule(r'psk="(?P<secret>[^"]*)"?'))
+    assert engine.mask_line('psk="   ', KEY) == 'psk="   '
+    assert engine.mask_line('psk=""', KEY) == 'psk=""'
+
+
 def test_a_wide_claim_over_several_earlier_ones_masks_each_gap_alone():
     engine = masker(rule(r"k (?P<secret>a1) "), rule(r"b (?P<secret>c2) "), rule(r"k (?P<secret>.*)"))
     assert engine.mask_line("k a1 b c2 d e", KEY) == f"k {m('a1')} {m('b')} {m('c2')} {m('d e')}"
@@ -148,6 +162,22 @@ def test_a_private_key_on_the_line_of_its_begin_is_masked_and_the_lines_after_it
               "CQEAu1SU1LfV -----END RSA PRIVATE KEY-----\nhostname x")
     assert masker(blocks=(PEM,)).mask(pasted, KEY) == (f"ssl key -----BEGIN RSA PRIVATE KEY----- {m('MIIEowIBAAK')}\n"
                                                        f"{m('CQEAu1SU1LfV')} -----END RSA PRIVATE KEY-----\nhostname x")
+
+
+def test_a_key_beginning_on_the_line_where_the_previous_one_ends_is_masked():
+    # `cat a.key b.key` when a.key lacks its last newline: "-----END ...----------BEGIN ...".
+    text = ("-----BEGIN RSA PRIVATE KEY-----\nAAAAfirst\n-----END RSA PRIVATE KEY----------BEGIN EC PRIVATE KEY-----\n"
+            "BBBBsecond\n-----END EC PRIVATE KEY-----\nafter")
+    assert masker(blocks=(PEM,)).mask(text, KEY).split("\n") == [
+        "-----BEGIN RSA PRIVATE KEY-----", m("AAAAfirst"),
+        "-----END RSA PRIVATE KEY----------BEGIN EC PRIVATE KEY-----", m("BBBBsecond"), "-----END EC PRIVATE KEY-----", "after"]
+
+
+def test_text_around_a_one_line_key_goes_through_the_rules():
+    engine = masker(rule(r"password (?P<secret>\S+)"), blocks=(PEM,))
+    line = "password Pw1 -----BEGIN PRIVATE KEY----- MIIE -----END PRIVATE KEY----- password Pw2"
+    assert engine.mask(line, KEY) == (f"password {m('Pw1')} -----BEGIN PRIVATE KEY----- {m('MIIE')} -----END PRIVATE "
+                                      f"KEY----- password {m('Pw2')}")
 
 
 # -- the mask itself --------------------------------------------------------------------------
