@@ -52,8 +52,10 @@ from typing import Iterable, Optional, Sequence
 from probes.secret_catalogue import BLOB, ENCODING_WORDS, VALUE, Block, Statement
 
 # Bump when the engine changes what it produces for the same rules; the catalogue's own
-# changes are seen by the fingerprint of the rules themselves.
-MASKER_SCHEME = 2
+# changes are seen by the fingerprint of the rules themselves. 3: patterns starting with `^`
+# are searched along the line (a profile's `^a|b` missed `b` after the start); a private key on
+# the line of its BEGIN is masked (it leaked, and every line after it was masked).
+MASKER_SCHEME = 3
 
 MASK_FORMAT = "<secret:{}>"
 _MASKED = re.compile(r"<secret:[0-9a-f]{8}>")
@@ -75,15 +77,12 @@ class SecretRule:
     first_words: Optional[tuple[str, ...]] = None  # statement forms: only lines starting with one of these
     needs: tuple[str, ...] = ()  # lower-case substrings that must all be in the line
     needs_any: tuple[str, ...] = ()  # lower-case substrings of which one must be in the line
-    anchored: bool = False  # the pattern starts with ^: one attempt at the start of the line
     fallback: bool = False  # tried only on lines no precise rule (profile, catalogue) found a secret in
 
     def __post_init__(self) -> None:
         # One regex search for "any of these words" is several times cheaper than a loop of `in` tests.
         object.__setattr__(self, "_needs_any_pattern",
                            re.compile("|".join(re.escape(word) for word in self.needs_any)) if self.needs_any else None)
-        object.__setattr__(self, "anchored", re.sub(r"^\(\?[aiLmsux]+\)", "", self.pattern.pattern).startswith("^")
-                           and not self.pattern.flags & re.MULTILINE)
 
     @classmethod
     def from_statement(cls, statement: Statement) -> "SecretRule":
@@ -108,7 +107,11 @@ _ENCODING = (r"(?:" + "|".join(ENCODING_WORDS)
              r"|hmac-(?:md5|sha[\w-]*)|aes(?:128|192|256)?(?:[_-](?:ctr|cbc|gcm|cfb))?|3des(?:[_-]cbc)?"
              r"|des(?:56)?(?:[_-]cbc)?|sm3|sm4|rfc\d+|usual|nonstandard)")
 _QUALIFIER_WORDS = r"(?:read|write|ro|rw|local|remote|inbound|outbound|ah|esp|authentication|accounting|authorization)"
-_QUALIFIER = (r"(?:\d+|" + _ADDRESS + "|" + _ENCODING + "|" + _QUALIFIER_WORDS
+# Digits between a keyword and its value are a type digit or a key id (`authentication-key 1 md5
+# VALUE`), at most 5 of them: a longer number is the value itself ("123456" is the commonest
+# password there is), so `community 123456 version 2c` masks the number, not `version`.
+_KEY_ID = r"\d{1,5}"
+_QUALIFIER = (r"(?:" + _KEY_ID + "|" + _ADDRESS + "|" + _ENCODING + "|" + _QUALIFIER_WORDS
               + r"|(?:level|role|key-id|user-role)\s+\S+)(?!\S)")
 _STRONG = (r"[\w-]*(?:password|passwd|passphrase|pass-phrase|secret)|community|securityname|cipher-securityname"
            r"|irreversible-cipher|cipher|simple|plain|key|key-string|shared-key|pre-shared-key|preshared-key"
@@ -149,10 +152,10 @@ GENERIC_RULES: tuple[SecretRule, ...] = (
     _net("keyword followed by a value",
          _WORD_START + r"(?<!set )(?<!apply )(?<!match )(?<!delete )(?<!additive )(?<!tunnel )(?<!ssh server )"
          r"(?<!ssh client )(?<!algorithm )(?:" + _STRONG + ")" + _WORD_END
-         + r"(?!\s+\d+\s*$)"  # `key 1` alone is a key chain's key id
+         + r"(?!(?<=key)\s+" + _KEY_ID + r"\s*$)"  # `key 1` alone is a key chain's key id; `password 123456` a value
          + r"(?:\s+" + _QUALIFIER + r")*\s+" + _NET_VALUE, _KEYWORD_HINTS, fallback=True),
     _net("authentication/auth/privacy keyword, an algorithm, a value",
-         _WORD_START + r"(?:" + _WEAK + ")" + _WORD_END + r"(?:\s+\d+)*\s+" + _ENCODING + r"(?!\S)"
+         _WORD_START + r"(?:" + _WEAK + ")" + _WORD_END + r"(?:\s+" + _KEY_ID + r")*\s+" + _ENCODING + r"(?!\S)"
          + r"(?:\s+" + _QUALIFIER + r")*\s+" + _NET_VALUE, ("auth", "priv"), fallback=True),
     _net("NAME = value (NAME holds password, secret, psk, token, api key, private key)",
          r"(?<![\w.-])[\w.-]*(?:pass(?:wd|word|phrase)|secret|psk|token|api_?key|private_?key|pre_?shared_?key)"
@@ -203,12 +206,7 @@ class Masker:
     @property
     def fingerprint(self) -> str:
         """Changes whenever what this masker masks may change: its scheme, rules and blocks."""
-        digest = hashlib.sha256(f"scheme {MASKER_SCHEME}\n".encode())
-        for rule in self.rules:
-            digest.update(f"{rule.source}\0{rule.pattern.pattern}\0{rule.pattern.flags}\0{rule.groups}\n".encode())
-        for block in self.blocks:
-            digest.update(f"{block.ref}\0{block.begin.pattern}\0{block.end.pattern}\n".encode())
-        return f"{MASKER_SCHEME}-{digest.hexdigest()[:16]}"
+        return _fingerprint(self.rules, self.blocks)
 
     def secret_spans(self, line: str) -> list[tuple[int, int]]:
         """Where the secrets of one line are (already masked values excluded), in order."""
@@ -232,12 +230,9 @@ class Masker:
                     continue
                 if rule._needs_any_pattern is not None and rule._needs_any_pattern.search(lower) is None:
                     continue
-            if rule.anchored:
-                found = rule.pattern.match(line)
-                matches = (found,) if found is not None else ()
-            else:
-                matches = rule.pattern.finditer(line)
-            for found in matches:
+            # Searched along the whole line even when the pattern starts with `^`: in `^a|b` the
+            # anchor binds the first alternative only (re gives a `^` pattern one attempt anyway).
+            for found in rule.pattern.finditer(line):
                 precise = precise or not rule.source.startswith("generic:")
                 for group in rule.groups:
                     start, end = found.span(group)
@@ -262,24 +257,70 @@ class Masker:
         if not key:
             raise ValueError("the mask key is empty: masks made with an empty key could be checked against "
                              "guessed passwords")
-        blocks = self.blocks
         lines = text.split("\n")
         open_block: Optional[Block] = None
+        blocks = self.blocks
         for index, line in enumerate(lines):
-            if open_block is not None:
-                if open_block.end.search(line):
-                    open_block = None
-                else:
-                    body = line.strip()
-                    if body and not _MASKED.fullmatch(body):
-                        lines[index] = line[:len(line) - len(line.lstrip())] + secret_mask(body, key)
-                    continue
-            elif blocks and "-----BEGIN" in line:
-                open_block = next((block for block in blocks if block.begin.search(line)), None)
-                if open_block is not None:
-                    continue
-            lines[index] = self.mask_line(line, key)
+            if open_block is None and (not blocks or "-----BEGIN" not in line):  # nearly every line
+                lines[index] = self.mask_line(line, key)
+                continue
+            stretches, open_block = self._key_text(line, open_block)
+            masked = _mask_stretches(line, stretches, key)
+            # a line of key text and nothing else is done; any other goes through the rules too
+            lines[index] = masked if stretches == [(0, len(line))] else self.mask_line(masked, key)
         return "\n".join(lines)
+
+    def _key_text(self, line: str, open_block: Optional[Block]) -> tuple[list[tuple[int, int]], Optional[Block]]:
+        """The stretches of `line` inside a block, and the block still open at its end.
+
+        A block may begin, or end, anywhere on a line: a JSON key file holds a whole PEM key on
+        one line ("private_key": "-----BEGIN ...\\nMIIE...\\n-----END ..."), and files joined
+        with `cat` put one key's END and the next key's BEGIN on one line when the first file
+        lacks its last newline."""
+        stretches: list[tuple[int, int]] = []
+        position = 0
+        while True:
+            if open_block is not None:
+                end = open_block.end.search(line, position)
+                if end is None:
+                    stretches.append((position, len(line)))
+                    return stretches, open_block
+                stretches.append((position, end.start()))
+                open_block, position = None, end.end()
+            # every block's begin holds "-----BEGIN" (the catalogue loader checks)
+            if "-----BEGIN" not in line[position:]:
+                return stretches, None
+            found = [(begin.start(), begin.end(), block) for block in self.blocks
+                     if (begin := block.begin.search(line, position)) is not None]
+            if not found:
+                return stretches, None
+            _, position, open_block = min(found, key=lambda begin: begin[0])
+
+
+def _mask_stretches(line: str, stretches: list[tuple[int, int]], key: bytes) -> str:
+    """`line` with each stretch, blanks at its edges left out, as one mask (unless it is one)."""
+    out, position = [], 0
+    for start, end in stretches:
+        segment = line[start:end]
+        body = segment.strip()
+        if not body or _MASKED.fullmatch(body):
+            continue
+        at = start + len(segment) - len(segment.lstrip())
+        out += [line[position:at], secret_mask(body, key)]
+        position = at + len(body)
+    return "".join(out) + line[position:] if out else line
+
+
+def _fingerprint(rules: Sequence[SecretRule], blocks: Sequence[Block]) -> str:
+    # Not a property itself: mutation testing (scripts/mutation.sh) leaves decorated functions unmutated.
+    digest = hashlib.sha256(f"scheme {MASKER_SCHEME}\n".encode())
+    for rule in rules:
+        # The pre-checks too: a line they turn away is never searched, so they decide what is masked.
+        digest.update(f"{rule.source}\0{rule.pattern.pattern}\0{rule.pattern.flags}\0{rule.groups}\0"
+                      f"{rule.first_words}\0{rule.needs}\0{rule.needs_any}\0{rule.fallback}\n".encode())
+    for block in blocks:
+        digest.update(f"{block.ref}\0{block.begin.pattern}\0{block.end.pattern}\n".encode())
+    return f"{MASKER_SCHEME}-{digest.hexdigest()[:16]}"
 
 
 def _claim(occupied: list[tuple[int, int]], pieces: list[tuple[int, int]], start: int, end: int, line: str) -> None:
@@ -306,7 +347,3 @@ def _claim(occupied: list[tuple[int, int]], pieces: list[tuple[int, int]], start
         if piece_start < piece_end:
             bisect.insort(occupied, (piece_start, piece_end))
             pieces.append((piece_start, piece_end))
-
-
-def build(rules: Sequence[SecretRule], blocks: Sequence[Block] = ()) -> Masker:
-    return Masker(tuple(rules), tuple(blocks))

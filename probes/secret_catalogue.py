@@ -31,10 +31,11 @@ language close to the references' own notation, matched against one configuratio
 
 A statement whose syntax is not token-shaped (a Linux `/etc/shadow` line, `psk="..."`) gives a
 `regex` instead, with named groups `secret`, `secret2`, ... to mask; `block` entries mask every
-line between a `begin` and an `end` line (a PEM private key). Every entry has at least one
-example with each secret value between « and »: the unit tests plant each example, mask it,
-and require the result to be the example with exactly those values masked and everything else
-kept, and the integration tests send all of them through real SSH sessions.
+line between a `begin` and an `end` line (a PEM private key; `begin` holds the literal
+`-----BEGIN`). Every entry has at least one example with each secret value between « and »:
+the unit tests plant each example, mask it, and require the result to be the example with
+exactly those values masked and everything else kept, and the integration tests send all of
+them through real SSH sessions.
 """
 
 from __future__ import annotations
@@ -126,9 +127,7 @@ class _Form:
         return self.tokens[self.position] if self.position < len(self.tokens) else None
 
     def compile(self) -> tuple[str, Optional[tuple[str, ...]]]:
-        body = self.sequence(top=True, stop=())
-        if self.peek() is not None:
-            raise self.fail(f"unexpected {self.peek()!r}")
+        body = self.sequence(top=True, stop=())  # all of it: a stray `]`, `}` or `|` is refused by `element`
         if not self.secrets:
             raise self.fail("has no SECRET")
         first, _ = _first_words(self.tokens, 0, ())
@@ -277,9 +276,15 @@ def _statement(vendor: str, where: str, entry: dict) -> object:
     if "block" in entry:
         block = entry["block"]
         try:
-            return Block(vendor, ref, re.compile(block["begin"]), re.compile(block["end"]), tuple(examples))
+            compiled = Block(vendor, ref, re.compile(block["begin"]), re.compile(block["end"]), tuple(examples))
         except (KeyError, TypeError, re.error) as exc:
             raise CatalogueError(f"{where} ({ref}): block needs `begin` and `end` regular expressions: {exc}") from None
+        # The masker looks for a block's start only on lines holding "-----BEGIN" (one substring
+        # test per line, not a search per block).
+        if "-----BEGIN" not in block["begin"]:
+            raise CatalogueError(f"{where} ({ref}): a block's `begin` must match a PEM armour line: put the literal "
+                                 "-----BEGIN in it")
+        return compiled
     for example in examples:
         if not planted(example)[1]:
             raise CatalogueError(f"{where} ({ref}): example {example!r} marks no «secret»")
@@ -320,6 +325,11 @@ def _leading_words(form: str) -> str:
 @lru_cache(maxsize=None)
 def load(vendor: str) -> Catalogue:
     """The catalogue of one vendor (probes/config_secrets/VENDOR.yaml), compiled."""
+    return _load(vendor)
+
+
+def _load(vendor: str) -> Catalogue:
+    # Not decorated itself: mutation testing (scripts/mutation.sh) leaves decorated functions unmutated.
     path = CATALOGUE_DIR / f"{vendor}.yaml"
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

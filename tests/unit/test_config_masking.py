@@ -83,6 +83,38 @@ def test_a_whole_planted_configuration_leaks_nothing_through_prepare(vendor):
                                      for example in examples]
 
 
+def _with_separators(example: str, separator: str) -> str:
+    """The example with every blank between words replaced, except inside the planted secrets."""
+    return re.sub(r"(?<=\S) (?=\S)(?![^«]*»)", separator, example)
+
+
+@pytest.mark.parametrize("separator", ["\t", "  "], ids=["tab", "two-spaces"])
+@pytest.mark.parametrize("vendor, example", EXAMPLES)
+def test_a_statement_is_masked_the_same_whatever_blanks_separate_its_words(vendor, example, separator):
+    # Linux files are written by hand (tabs in ntp.keys, aligned columns in snmpd.conf); the form
+    # language takes any run of blanks, so every statement, form or regex, must do the same.
+    spaced = _with_separators(example, separator)
+    line = PLANTED.sub(lambda m: m.group(1), spaced)
+    assert mask(line, rules_for(vendor), KEY) == PLANTED.sub(lambda m: expected_mask(m.group(1)), spaced)
+
+
+def _plain_word_examples() -> list:
+    """Examples whose secrets could as well be digits (not cipher blobs, hashes or hex keys)."""
+    return [example for example in EXAMPLES
+            if all(re.fullmatch(r"[A-Za-z0-9!@#._+=/-]+", secret) and not secret.startswith(("$", "%", "0x", "{"))
+                   for secret in PLANTED.findall(example.values[1]))]
+
+
+@pytest.mark.parametrize("number", ["123456", "20240601"])
+@pytest.mark.parametrize("vendor, example", _plain_word_examples())
+def test_a_numeric_secret_is_masked_wherever_a_word_would_be(vendor, example, number):
+    # "123456" is the most common password there is. A digit slot before the value (a type digit,
+    # a key id) must never take it, and an all-digit value is a value, not a key chain's key id.
+    line = PLANTED.sub(number, example)
+    for rule_set in (vendor, "all"):
+        assert mask(line, rules_for(rule_set), KEY) == PLANTED.sub(expected_mask(number), example)
+
+
 # -- the two statements of the report, by name -------------------------------------------------------
 
 @pytest.mark.parametrize("rule_set", ["huawei_vrp", "h3c_comware"])
@@ -141,10 +173,26 @@ def test_a_terminated_blob_keeps_what_follows_it():
     ("backup url ftp://noc:", "UrlPassw0rd", "@10.0.0.5/configs"),
     ("mysterious_password = ", "EqualsPw10", ""),
     ("wireless psk pass-phrase ", "NetPhrase11", " aes"),
+    # all-digit values: a value, not a key id, when nothing follows or when something does
+    ("some-feature password ", "123456", ""),
+    ("trap-receiver 10.0.0.9 community ", "123456", " version 2c"),
+    ("radius-profile key ", "998877", " retransmit 3"),
+    ("ntp-like authentication-key 1 md5 ", "12345678", " 7"),
+    ("foo secret 5 ", "20240601", " level 3"),
+    ("DB_PASSWORD = ", "EnvPw12", ""),  # keywords in any case: environment files shout
 ])
 def test_the_generic_net_masks_values_after_its_words(before, value, after):
     masked = mask(before + value + after, rules_for("generic"), KEY)
     assert masked == before + expected_mask(value) + after
+
+
+@pytest.mark.parametrize("stored", ["%^%#Blob1%^%#", "$1$saltsalt$HashHashHash"])
+def test_the_generic_net_masks_a_stored_secret_and_a_clear_one_on_the_same_line(stored):
+    # Finding a cipher text or a hash does not make the keyword net stay out: only a profile or
+    # catalogue statement does, because it knows where the line's secrets are.
+    line = f"vpn-profile p1 pre-shared-key cipher {stored} xauth password Pw2"
+    assert mask(line, rules_for("generic"), KEY) == (
+        f"vpn-profile p1 pre-shared-key cipher {expected_mask(stored)} xauth password {expected_mask('Pw2')}")
 
 
 def test_a_pem_private_key_block_is_masked_line_by_line_and_its_frame_kept():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.lineproto import MAX_KEY_BYTES, MAX_LINE_BYTES, LineTooLong, describe_line, encode, encode_batch
+from monitor.lineproto import (MAX_KEY_BYTES, MAX_LINE_BYTES, LineTooLong, describe, describe_line, encode,
+                              encode_batch)
 from probes.base import ResultCode, Sample
 
 T = 1_700_000_000_123_456_789
@@ -187,6 +188,20 @@ def test_the_limits_count_utf8_bytes_of_the_escaped_key():
         encode(Sample("m", {"d": " " * 40_000}, {"v": 1}, T))
 
 
+def test_a_refused_line_says_what_was_too_long_how_long_and_the_limit():
+    with pytest.raises(LineTooLong) as refused:
+        encode(Sample("m", {"d": "x" * 70_000}, {"v": 1}, T))
+    assert str(refused.value) == "series key (measurement and tags) of 70004 bytes is over the servers' limit of 65535"
+    with pytest.raises(LineTooLong) as refused:
+        encode(Sample("m", {}, {"s": "y" * 270_000}, T))
+    assert str(refused.value) == "line of 270026 bytes is over the servers' limit of 262144"
+
+
+def test_a_name_is_shown_whole_up_to_60_characters():
+    assert describe("icmp", "d" * 60) == "icmp device=" + "d" * 60
+    assert describe("m" * 61, None) == "m" * 60 + "... (61 characters)"
+
+
 def test_a_line_over_262144_bytes_is_refused():
     # VictoriaMetrics' -influx.maxLineSize: it answered 400 and lost the lines after it.
     assert len(encode(Sample("ssh", {"device": "r1"}, {"out": "y" * 200_000}, T))) < MAX_LINE_BYTES
@@ -199,6 +214,8 @@ def test_a_line_over_262144_bytes_is_refused():
     (b"icmp,address=10.0.0.1,device=sw-1,site=a up=1i 1", "icmp device=sw-1"),
     (b"icmp,device=sw\\ 1,site=x secret=\"a b\" 1", "icmp device=sw\\ 1"),
     ("my\\,m,d=1 v=1 1", "my\\,m"),  # no device tag: the measurement alone
+    (b'ssh detail="hunter2 x" 1', "ssh"),  # no tags at all: still never a field
+    (b"icmp,device=sw\xff1 up=1i 1", "icmp device=sw\ufffd1"),  # bytes that are no UTF-8: replaced, no error
 ])
 def test_describe_line_names_measurement_and_device_only(line, expected):
     assert describe_line(line) == expected
