@@ -166,13 +166,15 @@ GENERIC_RULES: tuple[SecretRule, ...] = (
 )
 
 # Any private key printed into a configuration (a `cat` of a server's files, an appliance's
-# certificate store): every line between BEGIN and END.
+# certificate store): everything between BEGIN and END. Each pattern matches its whole armour:
+# what follows it on the line is key text.
 GENERIC_BLOCKS: tuple[Block, ...] = (
     Block("generic", "PEM private key (-----BEGIN ... PRIVATE KEY----- ... -----END ... PRIVATE KEY-----)",
           re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"),
           re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"), ()),
     Block("generic", "OpenVPN static key (-----BEGIN OpenVPN Static key V1----- ... -----END ...)",
-          re.compile(r"-----BEGIN OpenVPN Static key"), re.compile(r"-----END OpenVPN Static key"), ()),
+          re.compile(r"-----BEGIN OpenVPN Static key V\d+-----"),
+          re.compile(r"-----END OpenVPN Static key V\d+-----"), ()),
 )
 
 
@@ -264,51 +266,53 @@ class Masker:
             if open_block is None and (not blocks or "-----BEGIN" not in line):  # nearly every line
                 lines[index] = self.mask_line(line, key)
                 continue
-            stretches, open_block = self._key_text(line, open_block)
-            masked = _mask_stretches(line, stretches, key)
-            # a line of key text and nothing else is done; any other goes through the rules too
-            lines[index] = masked if stretches == [(0, len(line))] else self.mask_line(masked, key)
+            regions, open_block = self._blocks_on(line, open_block)
+            out, position = [], 0
+            for start, end, key_start, key_end in regions:
+                # the armour stays as it is; only the text outside blocks goes through the rules
+                out += [self.mask_line(line[position:start], key), line[start:key_start],
+                        _mask_stretch(line[key_start:key_end], key), line[key_end:end]]
+                position = end
+            out.append(self.mask_line(line[position:], key))
+            lines[index] = "".join(out)
         return "\n".join(lines)
 
-    def _key_text(self, line: str, open_block: Optional[Block]) -> tuple[list[tuple[int, int]], Optional[Block]]:
-        """The stretches of `line` inside a block, and the block still open at its end.
+    def _blocks_on(self, line: str, open_block: Optional[Block]) -> tuple[list[tuple[int, int, int, int]],
+                                                                          Optional[Block]]:
+        """Each block's part of `line` as (start, end, key start, key end), the armour between
+        start and key start and between key end and end; and the block still open at its end.
 
         A block may begin, or end, anywhere on a line: a JSON key file holds a whole PEM key on
         one line ("private_key": "-----BEGIN ...\\nMIIE...\\n-----END ..."), and files joined
         with `cat` put one key's END and the next key's BEGIN on one line when the first file
         lacks its last newline."""
-        stretches: list[tuple[int, int]] = []
-        position = 0
+        regions: list[tuple[int, int, int, int]] = []
+        start = position = 0
         while True:
             if open_block is not None:
                 end = open_block.end.search(line, position)
                 if end is None:
-                    stretches.append((position, len(line)))
-                    return stretches, open_block
-                stretches.append((position, end.start()))
+                    regions.append((start, len(line), position, len(line)))
+                    return regions, open_block
+                regions.append((start, end.end(), position, end.start()))
                 open_block, position = None, end.end()
             # every block's begin holds "-----BEGIN" (the catalogue loader checks)
             if "-----BEGIN" not in line[position:]:
-                return stretches, None
+                return regions, None
             found = [(begin.start(), begin.end(), block) for block in self.blocks
                      if (begin := block.begin.search(line, position)) is not None]
             if not found:
-                return stretches, None
-            _, position, open_block = min(found, key=lambda begin: begin[0])
+                return regions, None
+            start, position, open_block = min(found, key=lambda begin: begin[0])
 
 
-def _mask_stretches(line: str, stretches: list[tuple[int, int]], key: bytes) -> str:
-    """`line` with each stretch, blanks at its edges left out, as one mask (unless it is one)."""
-    out, position = [], 0
-    for start, end in stretches:
-        segment = line[start:end]
-        body = segment.strip()
-        if not body or _MASKED.fullmatch(body):
-            continue
-        at = start + len(segment) - len(segment.lstrip())
-        out += [line[position:at], secret_mask(body, key)]
-        position = at + len(body)
-    return "".join(out) + line[position:] if out else line
+def _mask_stretch(text: str, key: bytes) -> str:
+    """Key text as one mask, blanks at its edges kept (unchanged if blank or a mask already)."""
+    body = text.strip()
+    if not body or _MASKED.fullmatch(body):
+        return text
+    at = len(text) - len(text.lstrip())
+    return text[:at] + secret_mask(body, key) + text[at + len(body):]
 
 
 def _fingerprint(rules: Sequence[SecretRule], blocks: Sequence[Block]) -> str:

@@ -32,7 +32,7 @@ language close to the references' own notation, matched against one configuratio
 A statement whose syntax is not token-shaped (a Linux `/etc/shadow` line, `psk="..."`) gives a
 `regex` instead, with named groups `secret`, `secret2`, ... to mask; `block` entries mask every
 line between a `begin` and an `end` line (a PEM private key; `begin` holds the literal
-`-----BEGIN`). Every entry has at least one example with each secret value between « and »:
+`-----BEGIN`, and both match the whole armour: what follows it on its line is key text). Every entry has at least one example with each secret value between « and »:
 the unit tests plant each example, mask it, and require the result to be the example with
 exactly those values masked and everything else kept, and the integration tests send all of
 them through real SSH sessions.

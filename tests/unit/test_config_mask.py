@@ -127,6 +127,14 @@ def test_a_block_keeps_its_frame_its_blank_lines_and_its_indentation():
         "  -----END EC PRIVATE KEY-----", "after"]
 
 
+def test_an_openvpn_static_key_keeps_its_frame():
+    text = ("<tls-auth>\n-----BEGIN OpenVPN Static key V1-----\nf00dcafe\n-----END OpenVPN Static key V1-----\n"
+            "</tls-auth>")
+    assert mask(text, rules_for("generic"), KEY).split("\n") == [
+        "<tls-auth>", "-----BEGIN OpenVPN Static key V1-----", m("f00dcafe"), "-----END OpenVPN Static key V1-----",
+        "</tls-auth>"]
+
+
 def test_a_masked_block_masked_again_is_unchanged():
     text = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nIBAAKC\n-----END RSA PRIVATE KEY-----"
     engine = masker(blocks=(PEM,))
@@ -168,9 +176,25 @@ def test_a_key_beginning_on_the_line_where_the_previous_one_ends_is_masked():
     # `cat a.key b.key` when a.key lacks its last newline: "-----END ...----------BEGIN ...".
     text = ("-----BEGIN RSA PRIVATE KEY-----\nAAAAfirst\n-----END RSA PRIVATE KEY----------BEGIN EC PRIVATE KEY-----\n"
             "BBBBsecond\n-----END EC PRIVATE KEY-----\nafter")
+    joined = "-----END RSA PRIVATE KEY----------BEGIN EC PRIVATE KEY-----"
     assert masker(blocks=(PEM,)).mask(text, KEY).split("\n") == [
-        "-----BEGIN RSA PRIVATE KEY-----", m("AAAAfirst"),
-        "-----END RSA PRIVATE KEY----------BEGIN EC PRIVATE KEY-----", m("BBBBsecond"), "-----END EC PRIVATE KEY-----", "after"]
+        "-----BEGIN RSA PRIVATE KEY-----", m("AAAAfirst"), joined, m("BBBBsecond"), "-----END EC PRIVATE KEY-----",
+        "after"]
+    # the second key's text may start on that line too
+    same_line = ("-----BEGIN RSA PRIVATE KEY-----\nAAAAfirst\n"
+                 "-----END RSA PRIVATE KEY----------BEGIN EC PRIVATE KEY-----B2")
+    assert masker(blocks=(PEM,)).mask(same_line, KEY).split("\n")[2] == (
+        f"-----END RSA PRIVATE KEY----------BEGIN EC PRIVATE KEY-----{m('B2')}")
+
+
+def test_every_key_of_a_minified_json_line_is_masked():
+    # Minified JSON puts a whole file on one line: here an OpenVPN static key, then a PEM key.
+    line = ('{"tls_auth":"-----BEGIN OpenVPN Static key V1-----\\nf00d\\n-----END OpenVPN Static key V1-----",'
+            '"key":"-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----","port":1194}')
+    static_key, private_key = m("\\nf00d\\n"), m("\\nMIIE\\n")
+    assert mask(line, rules_for("generic"), KEY) == (
+        f'{{"tls_auth":"-----BEGIN OpenVPN Static key V1-----{static_key}-----END OpenVPN Static key V1-----",'
+        f'"key":"-----BEGIN PRIVATE KEY-----{private_key}-----END PRIVATE KEY-----","port":1194}}')
 
 
 def test_text_around_a_one_line_key_goes_through_the_rules():
