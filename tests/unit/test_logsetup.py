@@ -1,6 +1,5 @@
 """Log lines: one event per line; under the journal a priority prefix and no timestamp."""
 
-import logging
 import os
 import subprocess
 import sys
