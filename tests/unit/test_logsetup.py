@@ -20,15 +20,7 @@ logging.getLogger("netvigil").debug("not shown")
 
 
 def _run(tmp_path, journal: bool) -> list[str]:
-    err = tmp_path / "stderr.txt"
-    with open(err, "wb") as handle:
-        env = dict(os.environ)
-        env.pop("JOURNAL_STREAM", None)
-        if journal:
-            stat = os.fstat(handle.fileno())
-            env["JOURNAL_STREAM"] = f"{stat.st_dev}:{stat.st_ino}"
-        subprocess.run([sys.executable, "-c", SCRIPT], stderr=handle, env=env, cwd=REPO, check=True)
-    return err.read_text().splitlines()
+    return _run_script(tmp_path, SCRIPT, journal).decode().splitlines()
 
 
 def test_under_the_journal_lines_carry_priority_and_no_timestamp(tmp_path):
