@@ -105,6 +105,15 @@ def test_the_fallback_net_stays_out_of_a_line_a_precise_rule_found_a_secret_in()
     assert engine.mask_line("guest role admin", KEY) == f"guest role {m('admin')}"
 
 
+def test_the_keyword_net_is_a_fallback_behind_a_profile_secret_rule():
+    # A site's profile knows this statement: its token is the secret, and the key file path
+    # after it stays readable in diffs. Without the profile rule the net guesses the path.
+    line = "app-auth T0KEN-1 key /etc/app/app.key"
+    assert mask(line, rules_for("huawei_vrp", extra_secrets=[r"^app-auth (?P<secret>\S+)"]), KEY) == (
+        f"app-auth {m('T0KEN-1')} key /etc/app/app.key")
+    assert mask(line, rules_for("huawei_vrp"), KEY) == f"app-auth T0KEN-1 key {m('/etc/app/app.key')}"
+
+
 def test_cipher_texts_and_url_passwords_are_masked_on_a_line_a_catalogue_statement_masked():
     # The net's "anywhere" rules are no fallback: a blob or a URL password elsewhere on a line
     # is a secret whatever else the line holds.

@@ -59,6 +59,8 @@ def test_every_vendor_has_a_catalogue_with_references():
     ('a SECRET', 'a "quoted pass" x', ['"quoted pass"'], ("a",)),
     ("a { only } SECRET", "a only Pw7", ["Pw7"], ("a",)),  # a choice of one
     ("A <user> B SECRET", "a bob b Pw8", ["Pw8"], ("a", "b")),  # keywords in any case
+    # three values (a user's password and both SNMPv3 keys): each gets a group name of its own
+    ("a SECRET b SECRET c SECRET", "a P1 b P2 c P3", ["P1", "P2", "P3"], ("a", "b", "c")),
 ])
 def test_forms_compile_to_what_they_say(form, line, secrets, needs):
     pattern, first, required = compile_form(form)
