@@ -52,7 +52,7 @@ from typing import Optional
 import yaml
 
 from monitor import config, inventory, yamlfile
-from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
+from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from probes.icmp_settings import IcmpSettings
 
 CLASS_SYNONYMS: dict[str, str] = {
