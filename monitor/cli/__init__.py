@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import select
 import signal
 import sys
 import warnings
@@ -159,15 +160,16 @@ def _quiet_third_party_warnings() -> None:
 
 
 def _stdout_closed() -> bool:
-    """Whether standard output is a pipe whose reader has gone (after a BrokenPipeError: it may
-    also have come from a socket the command used, which must stay a visible failure)."""
+    """Whether standard output is a pipe (or socket) whose reader has gone. Asked after a
+    BrokenPipeError, which may also come from a socket the command used: that one must stay a
+    visible failure. The kernel reports a pipe without readers as POLLERR to its writer."""
     try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        return True
-    except (OSError, ValueError):
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a test's capture, or closed
         return False
-    return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _fd, events in poller.poll(0))
 
 
 def _silence_stdout() -> None:
@@ -195,7 +197,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         _silence_stdout()
         return EXIT_BROKEN_PIPE
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -74,6 +74,8 @@ def _run(command, args) -> int:
         for line in exc.lines:
             print(line, file=sys.stderr)
         return exc.code
+    except BrokenPipeError:
+        raise  # standard output closed (`| head`): monitor.cli.main ends quietly
     except Exception as exc:  # noqa: BLE001 - a bug: say where, without the message (it may hold values)
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         print(f"netvigil {args.command_key}: internal error {type(exc).__name__} at {frame.filename}:"

@@ -49,6 +49,8 @@ def in_state_dir(command):
     def run(args) -> int:
         try:
             return command(args)
+        except BrokenPipeError:
+            raise  # standard output closed (`| head`): monitor.cli.main ends quietly
         except OSError as exc:
             where = exc.filename or "the state directory"
             raise _Refused(f"netvigil {args.command_key}: {where}: {exc.strerror or exc}; the configuration "
