@@ -8,10 +8,13 @@ import importlib
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
 from monitor import cli
+from monitor.outputs.embedded import EmbeddedStore
+from probes.base import Sample
 from tests.support import REPO, VENV_BIN
 
 NETVIGIL = str(VENV_BIN / "netvigil")
@@ -91,6 +94,20 @@ def test_a_closed_pipe_ends_the_command_quietly(argv, code, stderr, tmp_path):
     assert result.stderr.startswith(stderr) and (stderr.endswith(" ") or result.stderr == stderr), result.stderr
     assert result.returncode == code
     assert cli.EXIT_BROKEN_PIPE == 128 + signal.SIGPIPE  # what a shell shows for `yes | head -1`'s yes
+
+
+def test_status_with_a_table_into_a_closed_pipe_ends_quietly(tmp_path):
+    """`netvigil status | head` with something to show (the last values of a stopped daemon)."""
+    settings = _settings(tmp_path)
+    store = EmbeddedStore(tmp_path / "state" / "metrics.db", retention_days=1)
+    store.write([Sample("icmp", {"device": "sw-01", "address": "127.0.0.1"},
+                        {"up": True, "rtt_avg_ms": 0.05, "loss_pct": 0.0, "jitter_ms": 0.01}, time.time_ns())])
+    store.close()
+    shown = subprocess.run([NETVIGIL, "status", "-c", str(settings)], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and "sw-01" in shown.stdout and shown.stderr == ""  # what the pipe would get
+    result = _into_closed_pipe([NETVIGIL, "status", "-c", str(settings)])
+    assert result.stderr == ""
+    assert result.returncode == cli.EXIT_BROKEN_PIPE
 
 
 def test_head_reads_the_first_line_and_the_command_ends_quietly():
