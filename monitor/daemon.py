@@ -18,15 +18,14 @@ import sqlite3
 import time
 from typing import Optional
 
-from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
+from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from monitor import config as config_module
-from monitor import logsetup
 from monitor.control import AlreadyRunning, ControlServer
 from monitor.outputs import Outputs
 from monitor.scheduler import Batch, ProbeScheduler, plan
 from monitor.sdnotify import Notifier
 from monitor.state import DeviceStates
-from monitor.statefiles import PRIVATE_UMASK, make_private
+from monitor.statefiles import make_private
 from probes import icmp
 from probes.base import ProbeError, Sample, Target
 from probes.snmp import SnmpPoller
@@ -765,18 +764,3 @@ def _output_dict(stats) -> dict:
     return {key: getattr(stats, key) for key in (
         "name", "queued_points", "spooled_points", "spooled_bytes", "written_points", "dropped_points",
         "rejected_points", "last_error", "healthy")}
-
-
-def run_command(args) -> int:
-    try:
-        cfg = config_module.load(args.config)
-    except config_module.ConfigError as exc:
-        logsetup.configure("info")
-        for problem in exc.problems:
-            log.error("%s", problem)
-        log.error("not started: %d configuration problem(s); fix them and run `netvigil check -c %s`",
-                  len(exc.problems), args.config)
-        return EXIT_CONFIG
-    logsetup.configure(cfg.settings.log_level)
-    os.umask(PRIVATE_UMASK)  # what the unit's UMask=0077 does, for a daemon started by hand
-    return asyncio.run(Daemon(cfg).run())

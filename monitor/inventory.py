@@ -22,8 +22,8 @@ from typing import Any, Mapping, Optional, Sequence
 
 from pydantic import ValidationError
 
-from monitor.config import (ConfigError, booleans_for_numbers, describe_error, did_you_mean, shown_value,
-                            unknown_key)
+from monitor.problems import (ConfigError, booleans_for_numbers, describe_error, did_you_mean, shown_value,
+                              unknown_key)
 from monitor.yamlfile import Document, format_path
 from probes.base import Target
 from probes.icmp_settings import IcmpOverride, IcmpSettings

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable, Optional, Sequence
 
-from monitor.logsetup import escape_controls
 from probes.base import Sample
 
 # `error_code` of the snmp sample (probes.snmp.ErrorCode) as shown in `status`; kept here as
@@ -183,53 +182,3 @@ def sort_worst_first(rows: list[dict]) -> list[dict]:
                 -(row.get("loss_pct") or 0.0), -(row.get("jitter_ms") or 0.0), -(row.get("rtt_avg_ms") or 0.0),
                 row["device"])
     return sorted(rows, key=key)
-
-
-def _number(value: Optional[float], digits: int) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def render_table(rows: Sequence[dict]) -> str:
-    """The `netvigil status` table, one device a line, worst first."""
-    header = ("DEVICE", "ADDRESS", "CLASS", "SITE", "STATE", "RTT ms", "LOSS %", "JITTER ms", "SNMP", "SSH", "CONFIG",
-              "LAST SEEN", "SINCE")
-    lines = [header]
-    for row in rows:
-        lines.append((
-            row["device"], row["address"], row["class"], row["site"], row["state"].upper(),
-            _number(row.get("rtt_avg_ms"), 2), _number(row.get("loss_pct"), 1), _number(row.get("jitter_ms"), 2),
-            row.get("snmp") or "-", row.get("ssh") or "-", row.get("config") or "-", _short_time(row.get("last_seen")), _short_time(row.get("since")),
-        ))
-    out = [format_columns(lines)]
-    for row in rows:
-        # Error sentences quote what devices said: escape sequences in them must not drive the
-        # operator's terminal (colours, cursor moves, a line that overwrites another).
-        if row.get("error"):
-            out.append(f"  {row['device']}: {escape_controls(row['error'])}")
-        for key in ("snmp_error", "ssh_error"):
-            if row.get(key):
-                out.append(f"  {row['device']}: {escape_controls(row[key])}")
-    return "\n".join(out)
-
-
-def _short_time(value: Optional[str]) -> str:
-    if not value:
-        return "-"
-    local = datetime.fromisoformat(value).astimezone()
-    return local.strftime("%m-%d %H:%M:%S")
-
-
-def format_columns(lines: Sequence[Sequence[str]]) -> str:
-    """Rows of cells as aligned columns (the first row is the header); control characters in a
-    cell (e.g. a port alias an agent sent) are shown escaped, never sent to the terminal."""
-    if not lines:
-        return ""
-    lines = [[escape_controls(str(cell)) for cell in line] for line in lines]
-    widths = [max(_width(line[i]) for line in lines) for i in range(len(lines[0]))]
-    return "\n".join("  ".join(cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(line)).rstrip()
-                     for line in lines)
-
-
-def _width(text: str) -> int:
-    # Chinese site and device names take two terminal columns per character.
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)

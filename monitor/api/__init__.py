@@ -1,5 +1,5 @@
 """The HTTP API: settings (settings.py), what handlers call (service.py), the aiohttp server
 (server.py), the Prometheus exposition (metrics.py) and its OpenAPI document (openapi.yaml).
 
-Nothing is imported here: monitor.config imports monitor.api.settings, and the server
-imports monitor.config, so an eager import would be circular."""
+Nothing is imported here: loading the settings (monitor.config imports monitor.api.settings)
+must not load the server, aiohttp and the Prometheus client."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import difflib
 import hmac
 import json
 import logging
@@ -45,6 +44,7 @@ from monitor.api.service import BadRequest, FaultService, Unavailable
 from monitor.api.settings import TOKEN_HOWTO, ApiSettings, is_loopback
 from monitor.faults.model import Selector, parse_duration
 from monitor.faults.store import FaultError, FaultNotFound, FaultStateError
+from monitor.problems import did_you_mean
 
 log = logging.getLogger("netvigil.api")
 
@@ -550,11 +550,6 @@ def _validation_sentence(exc: ValidationError, model: type[BaseModel]) -> str:
              for error in errors[:5]]
     more = len(errors) - len(parts)
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
-
-
-def did_you_mean(word: str, choices) -> str:
-    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{matches[0]}'?)" if matches else ""
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")

@@ -19,13 +19,16 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterator, Optional, Protocol
+from typing import TYPE_CHECKING, Iterator, Optional, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import aiohttp
 
 from monitor.notify.message import Message, iso
-from monitor.notify.settings import ChannelSettings, WebhookSettings
+from monitor.problems import did_you_mean
+
+if TYPE_CHECKING:  # annotations only: the settings import this module to check an apprise URL
+    from monitor.notify.settings import ChannelSettings, WebhookSettings
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +156,6 @@ def apprise_url_problem(url: str) -> Optional[str]:
     if _instantiate(url) is not None:
         return None
     from apprise.apprise import N_MGR
-
-    from monitor.config import did_you_mean
 
     schemes = sorted(N_MGR.schemas())
     if scheme not in schemes and scheme not in ("http", "https"):

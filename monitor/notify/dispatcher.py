@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from monitor.faults.model import Alert
+from monitor.faults.model import Alert, format_duration
 from monitor.notify import channels as channel_kinds
 from monitor.notify.message import OPENING_EVENTS, Message, render, render_summary
 from monitor.notify.outbox import Escalation, Outbox
@@ -528,6 +528,4 @@ class AlertDispatcher:
 
 
 def _duration(seconds: float) -> str:
-    from monitor.faults.model import format_duration
-
     return format_duration(seconds)

@@ -23,6 +23,7 @@ from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, 
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.faults.model import Selector, check_severities
+from monitor.problems import did_you_mean
 
 # Lower case only: environment variable names and secret file names reach pydantic-settings
 # lower-cased, so a channel called `OnCall` could never get its URL from either.
@@ -237,9 +238,6 @@ def _reference_errors(data: dict) -> list[InitErrorDetails]:
     def check(loc: tuple, kind: str, name: Any, known: list[str], where_defined: str) -> None:
         if not isinstance(name, str) or name in known:
             return  # a wrong type is reported by validation itself
-        # Imported only now: config imports this module (and builds its defaults) while loading.
-        from monitor.config import did_you_mean
-
         hint = did_you_mean(name, sorted(known)) or (f" (known: {', '.join(sorted(known))})" if known
                                                      else f"; define it under {where_defined}")
         errors.append(_value_error(loc, name, f"unknown {kind} '{name}'{hint}"))
@@ -263,7 +261,7 @@ def _reference_errors(data: dict) -> list[InitErrorDetails]:
 
 
 def _value_error(loc: tuple, value: Any, message: str) -> InitErrorDetails:
-    # type "value_error" with ctx.error: monitor.config.describe_error prints the sentence as is.
+    # type "value_error" with ctx.error: monitor.problems.describe_error prints the sentence as is.
     return InitErrorDetails(type=PydanticCustomError("value_error", "{error}", {"error": message}),
                             loc=loc, input=value)
 
@@ -285,8 +283,6 @@ def missing_secrets(settings: NotificationSettings) -> list[str]:
 
 def unknown_group_problems(settings: NotificationSettings, names: Collection[str], key: str) -> list[str]:
     """Sentences for group names used outside this section (e.g. heightened_watch.extra_groups)."""
-    from monitor.config import did_you_mean
-
     return [f"{key}[{index}]: unknown notification group '{name}'{did_you_mean(name, sorted(settings.groups))}"
             for index, name in enumerate(names) if name not in settings.groups]
 
@@ -294,8 +290,6 @@ def unknown_group_problems(settings: NotificationSettings, names: Collection[str
 def route_problems(settings: NotificationSettings, *, sites: Collection[str], classes: Collection[str]) -> list[str]:
     """Sentences for routes whose match names a site or class the inventory does not have: such a
     route would silently never match, and its faults would go to the default groups."""
-    from monitor.config import did_you_mean
-
     problems = []
     for r, route in enumerate(settings.routes):
         for key, word, known, values in (("sites", "site", sites, route.match.sites),

@@ -7,7 +7,7 @@
     transitions = engine.evaluate(samples, heightened=False)
 
 expr.py (conditions, templates), model.py (rule files), engine.py (state), settings.py
-(`rules:` settings), cli.py (`netvigil rules test|list`). Nothing is imported here on
-purpose: monitor/config.py imports monitor.rules.settings, and model.py imports
-monitor.config, so an eager import here would be circular.
+(`rules:` settings); `netvigil rules test|list` is monitor/cli/rules.py. Nothing is imported
+here on purpose: loading the settings (monitor.config imports monitor.rules.settings) need not
+load the engine.
 """

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Literal, Optional, Sequence, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor import yamlfile
-from monitor.config import ConfigError, describe_error, did_you_mean, unknown_key
+from monitor.problems import ConfigError, describe_error, did_you_mean, unknown_key
 from monitor.faults.model import Selector, format_duration, parse_duration
 from monitor.rules.expr import (CompiledCondition, ExprError, Template, compile_condition, compile_template)
 from monitor.rules.settings import SITE_RULES, RulesSettings

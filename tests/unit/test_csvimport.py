@@ -9,7 +9,8 @@ import subprocess
 import pytest
 import yaml
 
-from monitor import cli, config, csvimport, inventory
+from monitor import cli, config, inventory
+from monitor.cli import inventory as csvimport
 from tests.support import REPO, VENV_BIN
 
 CSV = REPO / "tests" / "data" / "csv"

@@ -1,4 +1,4 @@
-"""`netvigil rules test` and `netvigil rules list` (monitor/rules/cli.py), run in-process."""
+"""`netvigil rules test` and `netvigil rules list` (monitor/cli/rules.py), run in-process."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 import pytest
 
 from monitor import lineproto
-from monitor.rules import cli
+from monitor.cli import rules as cli
 from monitor.rules.model import load_paths
 from probes.base import Sample
 from tests.support import REPO

@@ -1,7 +1,8 @@
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from monitor.state import DeviceStates, render_table
+from monitor.cli.tables import render_table
+from monitor.state import DeviceStates
 from probes.base import Sample
 
 

@@ -1,4 +1,4 @@
-"""What every command-line module shares: a refusal with an exit code, and loading the
+"""What every command module shares: a refusal with an exit code, and loading the
 configuration with its problems as sentences. Light on imports: `netvigil --help` and the
 parser of every command load this."""
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from monitor.cli import EXIT_CONFIG
+from monitor.problems import EXIT_CONFIG
 
 
 class Refused(Exception):
@@ -20,6 +20,8 @@ class Refused(Exception):
 
 
 def load_config(path: Optional[Path]):
+    # Imported on use: the parser of every command (and `netvigil --help`) imports this module,
+    # and the settings models cost ~270 ms of start-up.
     from monitor import config as config_module
 
     try:

@@ -1,5 +1,4 @@
-"""SNMP commands for people: `netvigil profiles list`, `netvigil probe DEVICE --kind snmp`,
-`netvigil snmp walk DEVICE [OID]`.
+"""SNMP commands for people: `netvigil probe DEVICE --kind snmp`, `netvigil snmp walk DEVICE [OID]`.
 
 They use the daemon's own code (client, poller, profiles) with the device's effective
 settings from the inventory, so what they show is what the daemon would do. Credentials
@@ -13,17 +12,17 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from pathlib import Path
 
-from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
-from monitor.clitools import Refused, load_config, run
+from monitor.cli.common import Refused as _Refused, load_config as _config, run as _run
+from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from probes import snmp_profiles
-from probes.snmp_ber import Kind, Value
+from probes.names import NameCache
+from probes.snmp import SnmpPoller
+from probes.snmp_ber import Kind, OidError, Value, canonical_oid
+from probes.snmp_client import ErrorKind, RequestOptions, SnmpClient, SnmpError, SnmpResult
+from probes.snmp_settings import missing_secrets
 
 DEFAULT_WALK_ROOT = "1.3.6.1.2.1"  # mib-2, as snmpwalk does without an OID
-
-
-_Refused, _config, _run = Refused, load_config, run  # shared with the other command modules
 
 
 def _device(args):
@@ -40,76 +39,10 @@ def _device(args):
         raise _Refused(f"netvigil {args.command_key}: device {device.name!r} has no SNMP credential; set "
                        f"probes.snmp.credential, or snmp: {{credential: NAME}} for its class, site or the device "
                        f"({device.source})", EXIT_CONFIG)
-    from probes.snmp_settings import missing_secrets
-
     missing = missing_secrets(device.snmp, {device.snmp.credential})
     if missing:
         raise _Refused("\n".join(missing), EXIT_CONFIG)
     return cfg, device
-
-
-# -- netvigil profiles list ------------------------------------------------------------------------
-
-def profiles_command(args) -> int:
-    return _run(_profiles, args)
-
-
-def _profiles(args) -> int:
-    from probes import ssh_profiles
-
-    directories = [snmp_profiles.PACKAGED_PROFILES]
-    ssh_directories: list[Path] = []
-    if args.config is not None:
-        probes = _config(args.config).settings.probes
-        directories += list(probes.snmp.profile_dirs)
-        ssh_directories = list(probes.ssh.profile_dirs)
-    else:
-        directories.append(snmp_profiles.SITE_PROFILES)
-        ssh_directories = [Path("/etc/netvigil/ssh_profiles")]
-    try:
-        found = snmp_profiles.load_all(directories)
-        found_ssh = ssh_profiles.load_profiles(ssh_directories, check_drivers=True)
-    except snmp_profiles.ProfileError as exc:
-        raise _Refused(str(exc), EXIT_CONFIG) from None
-    rows = []
-    for profile in sorted(found.values(), key=lambda p: p.name):
-        measurements = ([profile.measurement] if profile.measurement else []) + [t.measurement for t in profile.tables]
-        rows.append({"kind": "snmp", "name": profile.name, "classes": list(profile.match.classes),
-                     "sysobjectid": list(profile.match.sysobjectid), "measurements": measurements,
-                     "description": profile.description})
-    for profile in sorted(found_ssh.values(), key=lambda p: p.name):
-        measurements = ["ssh", "ssh_command"] + [m for c in profile.commands for m in (
-            [c.rows.measurement] if c.rows else []) + ([c.textfsm.measurement] if c.textfsm else [])]
-        rows.append({"kind": "ssh", "name": profile.name, "driver": profile.driver,
-                     "device_type": profile.device_type, "commands": [c.command for c in profile.commands],
-                     "config_command": profile.config.command if profile.config else None,
-                     "measurements": list(dict.fromkeys(measurements)), "description": profile.description})
-    if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return EXIT_OK
-    print("SNMP profiles (chosen by class and sysObjectID):")
-    for row in rows:
-        if row["kind"] != "snmp":
-            continue
-        selection = []
-        if row["classes"]:
-            selection.append("classes " + ",".join(row["classes"]))
-        if row["sysobjectid"]:
-            selection.append("sysObjectID " + ",".join(row["sysobjectid"]))
-        print(f"{row['name']}: {row['description']}")
-        print(f"    selected by: {'; '.join(selection) or 'only when named in settings (profiles:)'}")
-        print(f"    writes: {', '.join(row['measurements'])}")
-    print("\nSSH command profiles (named in ssh: {profiles: [...]}):")
-    for row in rows:
-        if row["kind"] != "ssh":
-            continue
-        driver = "exec channels" if row["driver"] == "exec" else f"netmiko {row['device_type']}"
-        print(f"{row['name']}: {row['description']}")
-        print(f"    runs ({driver}): {'; '.join(row['commands']) or 'nothing (a login check)'}")
-        if row["config_command"]:
-            print(f"    backup: {row['config_command']}")
-        print(f"    writes: {', '.join(row['measurements'])}")
-    return EXIT_OK
 
 
 # -- netvigil probe DEVICE --kind snmp -------------------------------------------------------------
@@ -137,9 +70,6 @@ def _probe(args) -> int:
 
 async def _poll_twice(cfg, device):
     """Rates need two readings: a second poll 1 s after the first when counters are involved."""
-    from probes.snmp import SnmpPoller
-    from probes.snmp_client import SnmpClient
-
     settings = device.snmp
     client = SnmpClient(max_in_flight_per_agent=settings.max_in_flight_per_device)
     try:
@@ -185,8 +115,6 @@ def walk_command(args) -> int:
 
 
 def _walk(args) -> int:
-    from probes.snmp_ber import OidError, canonical_oid
-
     try:
         root = canonical_oid(args.oid or DEFAULT_WALK_ROOT)
     except OidError as exc:
@@ -208,9 +136,6 @@ def _walk(args) -> int:
 
 
 async def _walk_device(device, root: str):
-    from probes.names import NameCache
-    from probes.snmp_client import RequestOptions, SnmpClient, SnmpError, SnmpResult, ErrorKind
-
     settings = device.snmp
     address = device.address
     resolved = await NameCache().resolve([address])

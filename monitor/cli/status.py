@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import sys
 
-from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from monitor import config as config_module
+from monitor.cli.tables import render_table
 from monitor.control import query_status
-from monitor.state import SNMP_STATES, SSH_STATES, answered, first_state, iso, render_table, sort_worst_first
-
+from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
+from monitor.state import SNMP_STATES, SSH_STATES, answered, first_state, iso, sort_worst_first
 
 
 class _Unreadable(Exception):
@@ -21,6 +21,7 @@ class _Unreadable(Exception):
 
 
 def _rows_from_embedded(cfg) -> list[dict] | None:
+    # Imported on use: only when no daemon answers (the embedded store pulls in the outputs).
     import sqlite3
 
     from monitor.outputs.embedded import EmbeddedStore

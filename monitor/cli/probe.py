@@ -10,7 +10,7 @@ import asyncio
 import json
 import sys
 
-from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
+from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from probes import icmp
 from probes.base import ResultCode, Target
 from probes.icmp_settings import IcmpSettings
@@ -30,6 +30,7 @@ def _with(settings: IcmpSettings, **changes) -> IcmpSettings:
 def _target_and_settings(args) -> tuple[Target, IcmpSettings]:
     """From the inventory when a config is given and names the device, else a bare address."""
     if args.config is not None:
+        # Imported on use: a bare address needs no settings, and they cost ~270 ms of start-up.
         from monitor import config as config_module
 
         cfg = config_module.load(args.config)  # ConfigError is handled by the caller
@@ -61,14 +62,16 @@ async def _probe(target: Target, settings: IcmpSettings) -> tuple[str, dict, lis
 
 
 def probe_command(args) -> int:
+    # The other kinds' modules are imported on use: an ICMP probe need not load the SNMP engine,
+    # nor asyncssh and netmiko.
     if args.kind == "snmp":
-        from monitor import snmpcli
+        from monitor.cli import snmp
 
-        return snmpcli.probe_command(args)
+        return snmp.probe_command(args)
     if args.kind == "ssh":
-        from monitor import sshcli
+        from monitor.cli import ssh
 
-        return sshcli.probe_command(args)
+        return ssh.probe_command(args)
     if args.count is not None and not 1 <= args.count <= 1000:
         print("netvigil probe: --count must be between 1 and 1000", file=sys.stderr)
         return EXIT_CONFIG

@@ -23,9 +23,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from monitor.faults.model import DeviceInfo, Transition
+from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
+from monitor.rules.expr import readable
+from monitor.rules.settings import RulesSettings
 from probes.base import Sample
 
-EXIT_OK, EXIT_RUNTIME, EXIT_INPUT = 0, 1, 2  # as monitor.cli (not imported: it imports this module)
+EXIT_INPUT = EXIT_CONFIG  # a rule, the settings or a samples line is wrong
 
 
 class SamplesError(ValueError):
@@ -40,7 +43,7 @@ class _Refused(Exception):
 
 
 def add_rules_parser(sub) -> None:
-    """`rules test` and `rules list` under the top-level sub-parsers of monitor/cli.py."""
+    """`rules test` and `rules list` under the top-level sub-parsers of monitor.cli."""
     rules = sub.add_parser("rules", help="fault rules: list them, test them against recorded samples")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="COMMAND", required=True)
     test = rules_sub.add_parser("test", help="replay samples through rules and show what would open and clear")
@@ -71,6 +74,8 @@ def _run(command, args) -> int:
         for line in exc.lines:
             print(line, file=sys.stderr)
         return exc.code
+    except BrokenPipeError:
+        raise  # standard output closed (`| head`): monitor.cli.main ends quietly
     except Exception as exc:  # noqa: BLE001 - a bug: say where, without the message (it may hold values)
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         print(f"netvigil {args.command_key}: internal error {type(exc).__name__} at {frame.filename}:"
@@ -79,6 +84,8 @@ def _run(command, args) -> int:
 
 
 def _config(path: Path):
+    # The settings, the rule files and the engine are imported on use (here, in _list and in
+    # _test): every command's parser, and `netvigil --help`, import this module for its parser.
     from monitor import config as config_module
 
     try:
@@ -90,8 +97,6 @@ def _config(path: Path):
 def _rules_settings(cfg):
     """The `rules` settings of a loaded configuration (defaults until the settings model has them);
     relative directories are relative to the settings file."""
-    from monitor.rules.settings import RulesSettings
-
     settings = getattr(cfg.settings, "rules", None) if cfg is not None else None
     if settings is None:
         return RulesSettings()
@@ -220,8 +225,6 @@ def _as_json(t: Transition) -> dict:
 
 def _print_human(transitions: list[Transition], still_open: list, sample_count: int, rule_count: int) -> None:
     """One line per open and clear; a run of updates of one key becomes one `UPDATE xN` line."""
-    from monitor.rules.expr import readable
-
     lines: list[tuple[int, int, str]] = []
     updates: dict[tuple, list] = {}  # key -> [first_ns, last_ns, count, last value, worst value, higher_is_worse]
 

@@ -1,47 +1,62 @@
 """Command line: `netvigil run|status|probe|check|inventory import|profiles list|snmp walk|config ...|
 rules ...|faults|ack|resolve|close|maintenance ...`.
 
-Exit codes: 0 ok, 1 runtime failure, 2 configuration error. Commands import their
-module lazily so `netvigil check` on a 7,000-device inventory does not pay for the
-InfluxDB client or the scheduler.
+One module per command in this package (run, status, probe, check, inventory, profiles, snmp,
+ssh, config, rules, faults); `common` holds what they share and `tables` prints columns. No
+library module imports this package. Exit codes (monitor.problems): 0 ok, 1 runtime failure,
+2 configuration error. Commands import their module lazily so `netvigil check` on a
+7,000-device inventory does not pay for the InfluxDB client or the scheduler.
+
+What every command gets from `main`: output into a closed pipe (`netvigil status | head`)
+ends quietly, as it does for other Unix tools, and third-party deprecation warnings raised at
+import time (asyncssh's use of DSA from cryptography) are not shown to the person at the
+console.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import select
+import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
-EXIT_OK = 0
-EXIT_RUNTIME = 1
-EXIT_CONFIG = 2
+from monitor.cli.faults import add_parsers as add_fault_parsers
+from monitor.cli.rules import add_rules_parser
+from monitor.problems import EXIT_RUNTIME
+
+# What a shell reports for a command that a closed pipe ended (SIGPIPE), e.g. `ls -R / | head`
+# under `set -o pipefail`: the same status for netvigil.
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
 DEFAULT_CONFIG = Path("/etc/netvigil/netvigil.yaml")
 
 # command name -> "module:function"; each function takes the parsed args and returns an exit code.
 COMMANDS = {
-    "run": "monitor.daemon:run_command",
-    "status": "monitor.status:status_command",
-    "probe": "monitor.oneshot:probe_command",
-    "check": "monitor.check:check_command",
-    "inventory import": "monitor.csvimport:import_command",
-    "profiles list": "monitor.snmpcli:profiles_command",
-    "snmp walk": "monitor.snmpcli:walk_command",
-    "config history": "monitor.sshcli:history_command",
-    "config diff": "monitor.sshcli:diff_command",
-    "config fetch": "monitor.sshcli:fetch_command",
-    "rules test": "monitor.rules.cli:rules_test_command",
-    "rules list": "monitor.rules.cli:rules_list_command",
-    "faults": "monitor.faults.cli:faults_command",
-    "faults show": "monitor.faults.cli:show_command",
-    "ack": "monitor.faults.cli:ack_command",
-    "resolve": "monitor.faults.cli:resolve_command",
-    "close": "monitor.faults.cli:close_command",
-    "maintenance add": "monitor.faults.cli:maintenance_add_command",
-    "maintenance list": "monitor.faults.cli:maintenance_list_command",
-    "maintenance end": "monitor.faults.cli:maintenance_end_command",
+    "run": "monitor.cli.run:run_command",
+    "status": "monitor.cli.status:status_command",
+    "probe": "monitor.cli.probe:probe_command",
+    "check": "monitor.cli.check:check_command",
+    "inventory import": "monitor.cli.inventory:import_command",
+    "profiles list": "monitor.cli.profiles:profiles_command",
+    "snmp walk": "monitor.cli.snmp:walk_command",
+    "config history": "monitor.cli.config:history_command",
+    "config diff": "monitor.cli.config:diff_command",
+    "config fetch": "monitor.cli.config:fetch_command",
+    "rules test": "monitor.cli.rules:rules_test_command",
+    "rules list": "monitor.cli.rules:rules_list_command",
+    "faults": "monitor.cli.faults:faults_command",
+    "faults show": "monitor.cli.faults:show_command",
+    "ack": "monitor.cli.faults:ack_command",
+    "resolve": "monitor.cli.faults:resolve_command",
+    "close": "monitor.cli.faults:close_command",
+    "maintenance add": "monitor.cli.faults:maintenance_add_command",
+    "maintenance list": "monitor.cli.faults:maintenance_list_command",
+    "maintenance end": "monitor.cli.faults:maintenance_end_command",
 }
 
 
@@ -125,23 +140,60 @@ def build_parser() -> argparse.ArgumentParser:
     _finish(_device_command(config_sub, "fetch", "fetch the running configuration now and store it if changed"),
             "config fetch")
 
-    from monitor.faults.cli import add_parsers as add_fault_parsers
-    from monitor.rules.cli import add_rules_parser
-
     add_rules_parser(sub)
     add_fault_parsers(sub, _finish)
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    module_name, func_name = COMMANDS[args.command_key].split(":")
-    command = getattr(importlib.import_module(module_name), func_name)
+def _quiet_third_party_warnings() -> None:
+    """asyncssh (imported by every SSH path, and by `run`) touches cryptography's DSA classes at
+    import, and cryptography answers with five CryptographyDeprecationWarning lines on stderr:
+    noise a person cannot act on. Only that category from asyncssh's modules is silenced, and
+    not when the user asked for warnings (-W, PYTHONWARNINGS)."""
+    if sys.warnoptions:
+        return
     try:
-        return int(command(args))
-    except KeyboardInterrupt:
-        return EXIT_RUNTIME
+        from cryptography.utils import CryptographyDeprecationWarning  # ~4 ms; already loaded by SSH paths
+    except ImportError:
+        return
+    warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning, module=r"asyncssh(\.|$)")
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe (or socket) whose reader has gone. Asked after a
+    BrokenPipeError, which may also come from a socket the command used: that one must stay a
+    visible failure. The kernel reports a pipe without readers as POLLERR to its writer."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a test's capture, or closed
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _fd, events in poller.poll(0))
+
+
+def _silence_stdout() -> None:
+    # The interpreter flushes stdout once more at exit; into a closed pipe that would print
+    # "Exception ignored ... BrokenPipeError". Point the descriptor at /dev/null instead.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    _quiet_third_party_warnings()
+    try:
+        args = build_parser().parse_args(argv)
+        module_name, func_name = COMMANDS[args.command_key].split(":")
+        command = getattr(importlib.import_module(module_name), func_name)
+        try:
+            code = int(command(args))
+        except KeyboardInterrupt:
+            return EXIT_RUNTIME
+        sys.stdout.flush()  # inside the guard: the last lines may only reach the pipe here
+        return code
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE

@@ -11,7 +11,9 @@ import sys
 import traceback
 
 from monitor import config
-from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
+from monitor.config import missing_secrets
+from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
+from probes.ssh_profiles import ProfileError, load_profiles
 
 
 def check_command(args) -> int:
@@ -32,16 +34,12 @@ def check_command(args) -> int:
               "please report it", file=sys.stderr)
         return EXIT_RUNTIME
     inventory = cfg.inventory
-    from probes.ssh_profiles import ProfileError, load_profiles
-
     try:  # the netmiko device types of the SSH profiles (config.load skips that for speed)
         load_profiles(cfg.settings.probes.ssh.profile_dirs, check_drivers=True)
     except ProfileError as exc:
         print(f"{exc} (probes.ssh.profile_dirs)", file=sys.stderr)
         print("1 problem(s) found", file=sys.stderr)
         return EXIT_CONFIG
-    from monitor.config import missing_secrets
-
     for sentence in missing_secrets(cfg):
         # Not an error here: the daemon's credential directory is not visible from this shell.
         print(f"warning: {sentence}; the daemon will not start without it", file=sys.stderr)

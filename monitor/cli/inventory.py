@@ -52,7 +52,7 @@ from typing import Optional
 import yaml
 
 from monitor import config, inventory, yamlfile
-from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
+from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from probes.icmp_settings import IcmpSettings
 
 CLASS_SYNONYMS: dict[str, str] = {
@@ -326,6 +326,8 @@ def import_command(args) -> int:
     """Convert `args.csv` to inventory YAML (to `args.output`, or standard output)."""
     try:
         return _import(args)
+    except BrokenPipeError:
+        raise  # standard output closed (`| head`): monitor.cli.main ends quietly
     except Exception as exc:  # noqa: BLE001 - a bug; say where without the message (it may quote data)
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         print(f"netvigil inventory import: internal error {type(exc).__name__} at {frame.filename}:{frame.lineno}; "

@@ -22,14 +22,18 @@ import time
 from datetime import datetime
 from typing import Optional
 
-from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
+from monitor.cli.common import Refused as _Refused, load_config as _config, run as _run
+from monitor.cli.tables import format_columns
+from monitor.faults.model import Selector, format_duration, parse_duration
 from monitor.logsetup import escape_controls
-from monitor.clitools import Refused as _Refused, load_config as _config, run as _run
+from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, did_you_mean
 
 FAULTS_FILE = "faults.db"
 
 
 def _store(cfg, must_exist: bool = True):
+    # The store is imported on use (here and in _changing): every command's parser, and
+    # `netvigil --help`, import this module for add_parsers.
     from monitor.faults.store import FaultStore
 
     path = cfg.settings.state_dir / FAULTS_FILE
@@ -70,8 +74,6 @@ def _when(seconds: Optional[float]) -> str:
 
 
 def _span(seconds: Optional[float]) -> str:
-    from monitor.faults.model import format_duration
-
     return "-" if seconds is None else format_duration(seconds)
 
 
@@ -112,8 +114,6 @@ def _faults(args) -> int:
 
 
 def _fault_table(faults, now: float) -> str:
-    from monitor.state import format_columns
-
     lines = [("ID", "STATE", "SEVERITY", "DEVICE", "RULE", "OPENED", "FOR", "ACK", "NOTE")]
     for fault in faults:
         end = fault.resolved_at or now
@@ -270,8 +270,6 @@ def _parse_time(text: str, what: str) -> float:
 
 
 def _maintenance_add(args) -> int:
-    from monitor.faults.model import Selector, parse_duration
-
     cfg = _config(args.config)
     selector = Selector(devices=args.device or [], sites=args.site or [], classes=args.device_class or [],
                         tags=args.tag or [])
@@ -303,8 +301,7 @@ def _maintenance_add(args) -> int:
 
 
 def _unknown_references(cfg, selector) -> list[str]:
-    from monitor.config import did_you_mean
-    from monitor.inventory import DEVICE_CLASSES
+    from monitor.inventory import DEVICE_CLASSES  # on use, like the store: see _store
 
     devices = {device.name for device in cfg.inventory.devices}
     problems = []
@@ -329,8 +326,6 @@ def maintenance_list_command(args) -> int:
 
 
 def _maintenance_list(args) -> int:
-    from monitor.state import format_columns
-
     cfg = _config(args.config)
     store = _store(cfg, must_exist=False)
     windows = store.list_maintenance(include_ended=args.all)
