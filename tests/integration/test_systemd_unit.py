@@ -124,6 +124,46 @@ def test_sysusers_file_creates_the_units_user(tmp_path):
     assert int(passwd[user][2]) < 1000, "a system user"
 
 
+INSTALL = REPO / "scripts" / "install-systemd.sh"
+
+
+def test_the_install_script_points_the_unit_at_another_prefix(tmp_path):
+    analyze = require_binary("systemd-analyze")
+    require_binary("systemd-sysusers")
+    prefix = tmp_path / "srv" / "netvigil"  # a checkout that is not /opt/netvigil
+    root = tmp_path / "root"
+    for venv_bin in (prefix / ".venv" / "bin", root / str(prefix).lstrip("/") / ".venv" / "bin"):
+        venv_bin.mkdir(parents=True)
+        (venv_bin / "netvigil").symlink_to(VENV_BIN / "netvigil")
+    result = subprocess.run(["bash", str(INSTALL), "--prefix", str(prefix), "--root", str(root)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    installed = root / "etc/systemd/system/netvigil.service"
+    settings = unit_settings(installed)
+    assert only(settings, "ExecStart") == f"{prefix}/.venv/bin/netvigil run -c /etc/netvigil/netvigil.yaml"
+    assert settings[("Unit", "Documentation")] == [f"file://{prefix}/README.md"]
+    # everything else is the shipped unit, unchanged
+    changed = [line for line in installed.read_text().splitlines() if line not in UNIT.read_text().splitlines()]
+    assert [line.split("=")[0] for line in changed] == ["Documentation", "ExecStart"]
+    verify = subprocess.run([analyze, "verify", str(installed)], capture_output=True, text=True, timeout=60)
+    complaints = [line for line in (verify.stdout + verify.stderr).splitlines() if "netvigil" in line]
+    assert verify.returncode == 0 and complaints == [], verify.stdout + verify.stderr
+    assert (root / "etc/sysusers.d/netvigil.conf").read_text() == SYSUSERS.read_text()
+    assert any(line.startswith("netvigil:") for line in (root / "etc/passwd").read_text().splitlines())
+
+
+@pytest.mark.parametrize("prefix, problem", [
+    ("/home/ops/netvigil", "hidden from the service by ProtectHome=yes"),
+    ("relative/netvigil", "must be an absolute path"),
+    ("/srv/no-venv-here", "does not exist; run scripts/setup-venv.sh"),
+])
+def test_the_install_script_refuses_a_prefix_the_service_could_not_start_from(tmp_path, prefix, problem):
+    result = subprocess.run(["bash", str(INSTALL), "--prefix", prefix, "--root", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and problem in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "etc").exists()  # nothing half-installed
+
+
 # --- the sandbox, rebuilt without systemd -----------------------------------------------------
 
 SECCOMP_LOADER = r'''
