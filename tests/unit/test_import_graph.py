@@ -12,6 +12,8 @@ reader trips over.
 from __future__ import annotations
 
 import ast
+import re
+import tomllib
 from pathlib import Path
 
 from tests.support import REPO
@@ -167,6 +169,22 @@ def test_no_library_module_imports_the_command_line():
                  if module != CLI and not module.startswith(CLI + ".")
                  for target, line in sorted(edges.items()) if target == CLI or target.startswith(CLI + ".")]
     assert not offenders, "library modules import the command line:\n" + "\n".join(offenders)
+
+
+def test_the_daemon_imports_none_of_the_test_only_references():
+    # pysnmp and icmplib are in the `test` extra only: the encodings and the speed of the
+    # hand-written paths are checked against them, the daemon must not need them.
+    test_only = ("pysnmp", "pyasn1", "icmplib")
+    offenders = []
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            for node in _imports(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+                names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                offenders += [f"{path.relative_to(REPO)}:{node.lineno} imports {name}" for name in names
+                              if name.split(".")[0] in test_only]
+    assert not offenders, "\n".join(offenders)
+    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not [d for d in dependencies if re.split(r"[<>=\[ ;]", d)[0].lower() in test_only]
 
 
 def test_a_circle_through_a_function_level_import_is_found_and_named(tmp_path):
