@@ -34,9 +34,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 NETVIGIL = str(Path(sys.executable).parent / "netvigil")
 
-from tests.netlab import drop_input, nft_table  # noqa: E402
-from tests.support import free_port  # noqa: E402
-from tests.webhook_receiver import WebhookReceiver  # noqa: E402
+from lab.netlab import drop_input, nft_table  # noqa: E402
+from lab.support import free_port  # noqa: E402
+from lab.webhook_receiver import WebhookReceiver  # noqa: E402
 
 INTERVAL_S = 30.0  # the default probes.icmp.interval_s
 BOUND_S = INTERVAL_S + 10

@@ -59,10 +59,10 @@ from probes.base import Target  # noqa: E402
 from probes.snmp import SnmpPoller  # noqa: E402
 from probes.snmp_client import SnmpClient  # noqa: E402
 from probes.snmp_settings import SnmpSettings  # noqa: E402
-from tests.netlab import loopback_addresses  # noqa: E402
-from tests.servers import VictoriaMetrics  # noqa: E402
-from tests.snmplab import COMMUNITY, Snmpd, _free_udp_port  # noqa: E402
-from tests.support import free_port, require_binary, wait_until  # noqa: E402
+from lab.netlab import loopback_addresses  # noqa: E402
+from lab.servers import VictoriaMetrics  # noqa: E402
+from lab.snmplab import COMMUNITY, Snmpd, free_udp_port  # noqa: E402
+from lab.support import free_port, require_binary, wait_until  # noqa: E402
 
 NETVIGIL = str(Path(sys.executable).parent / "netvigil")
 TEN_OIDS = [
@@ -306,7 +306,7 @@ def _hundred_agents():
     addresses = loopback_addresses(100)
     with tempfile.TemporaryDirectory(prefix="nv-snmp-bench-") as work:
         work = Path(work)
-        port = _free_udp_port(addresses)
+        port = free_udp_port(addresses)
         others = ",".join(f"udp:{address}:{port}" for address in addresses[1:])
         agent = Snmpd(work / "snmpd", address=addresses[0], port=port, users=(), extra_conf=f"agentAddress {others}\n")
         agent.start()

@@ -1,6 +1,6 @@
 """The `influxdb` (v2 API) output: points read back from VictoriaMetrics, and every error class.
 
-Read-back tests use a real VictoriaMetrics. The error-class tests use tests/fake_influx.py
+Read-back tests use a real VictoriaMetrics. The error-class tests use lab/fake_influx.py
 because VictoriaMetrics answers 204 to everything and no InfluxDB 2.x exists for this
 machine (LAB.md §2, §3); each of those tests says which answer it needs from the fake.
 """
@@ -18,8 +18,8 @@ from monitor.lineproto import encode
 from monitor.outputs import Outputs
 from monitor.outputs.settings import OutputsSettings
 from probes.base import Sample
-from tests.fake_influx import ACCEPT, Answer
-from tests.servers import eventually
+from lab.fake_influx import ACCEPT, Answer
+from lab.servers import eventually
 
 pytestmark = pytest.mark.integration
 

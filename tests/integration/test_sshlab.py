@@ -14,8 +14,8 @@ import asyncssh
 import pytest
 from netmiko import ConnectHandler
 
-from tests.sshlab import TEST_USER, Sshd
-from tests.sshsim import (CONFIG_COMMAND, ERROR_UNRECOGNIZED, MORE, SCREEN_LENGTH_INFO, CliSim, EndlessBanner,
+from lab.sshlab import TEST_USER, Sshd
+from lab.sshsim import (CONFIG_COMMAND, ERROR_UNRECOGNIZED, MORE, SCREEN_LENGTH_INFO, CliSim, EndlessBanner,
                           capture, fleet_addresses)
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from monitor import cli, config, csvimport, inventory
-from tests.support import REPO, VENV_BIN
+from lab.support import REPO, VENV_BIN
 
 CSV = REPO / "tests" / "data" / "csv"
 

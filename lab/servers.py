@@ -21,7 +21,7 @@ from typing import Callable, Optional, Sequence
 
 import pytest
 
-from tests.support import Process, free_port, require_binary, wait_until
+from lab.support import Process, free_port, require_binary, wait_until
 
 
 def _http(url: str, data: Optional[bytes] = None, headers: Optional[dict] = None,

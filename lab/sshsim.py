@@ -31,7 +31,7 @@ behind a CLI that behaves the way netmiko's `huawei` driver expects (LAB.md sect
 every 0.2 s (RFC 4253 section 4.2 allows lines before `SSH-2.0-`) and never a version, so
 a client hangs until its own timeout.
 
-`python -m tests.sshsim --first-address 127.1.0.1 --count 1000 --port 2222 [--hostkey FILE]`
+`python -m lab.sshsim --first-address 127.1.0.1 --count 1000 --port 2222 [--hostkey FILE]`
 runs a fleet, one CliSim per consecutive loopback address on the same port, in one event
 loop, and prints `ready N` when all listen. Addresses outside 127.0.0.0/8 are refused.
 
@@ -57,7 +57,9 @@ from typing import Iterable, Optional, Sequence, Union
 import asyncssh
 import pytest
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ssh" / "huawei_vrp"
+from lab import support
+
+FIXTURES = support.FIXTURES / "ssh" / "huawei_vrp"
 
 #: command -> capture file (tests/fixtures/ssh/huawei_vrp/); display current-configuration is `config`.
 CAPTURE_FILES: dict[str, str] = {

@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 from aiohttp import web
 
-from tests.support import free_port
+from lab.support import free_port
 
 
 @dataclass
