@@ -14,7 +14,7 @@ this process (a real aiohttp server). Then:
    intervals (target: exactly one, naming the devices behind the core), plus the CPU the
    rule engine used over the whole run (target: below 5 % of one core) and the daemon's CPU.
 
-No peer tool is named by the issue for this; the figures are printed against the targets.
+No peer tool does this part; the figures are printed against the targets.
 """
 
 from __future__ import annotations

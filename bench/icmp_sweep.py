@@ -10,7 +10,7 @@ For each N it sweeps 127.1.0.0/16 addresses (the kernel answers all of 127/8) pl
 with a known 50 ms delay in a network namespace (lab/netlab.py: a userspace responder,
 since this kernel has no netem), one echo per address, and prints side by side:
 wall time, CPU seconds, CPU per echo, false downs (a live address reported down) and the
-RTT reported for the 50 ms host while the sweep runs. Targets (issue #2): 10,000 addresses
+RTT reported for the 50 ms host while the sweep runs. Targets: 10,000 addresses
 in at most 1.5 s wall, at most 60 us CPU per echo, zero false downs, the 50 ms host within
 +-2 ms.
 """

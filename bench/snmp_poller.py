@@ -18,7 +18,7 @@ Run as root from the repository root:
    10.234.0.0/18 local ("AnyIP" route), so each device has its own address and its own
    1-request-in-flight gate, as a real fleet does. Printed: daemon CPU, polls/s, devices
    whose last poll was ok, scheduler lag (max over the run, from netvigil_scheduler), runs
-   skipped. Targets (issue #3): lag < 5 s; every device ok.
+   skipped. Targets: lag < 5 s; every device ok.
 
 snmpd does not implement UPS-MIB, so the UPS-sized profile reads the same number of scalars
 and table rows from MIBs snmpd has (UCD-SNMP); per poll it costs the same requests and

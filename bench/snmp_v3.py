@@ -18,7 +18,7 @@ target is judged on: flat out, snmpd answers v3 at about half the v2c rate on th
 machine (it does crypto too), so each event-loop wakeup carries fewer answers and the fixed
 cost of a wakeup (epoll, the loopback send path) is shared by fewer polls; at the same rate
 both versions get the same wakeup pattern and the difference is the v3 work itself.
-Targets (issue): v3 authPriv within 1.5x of the v2c CPU per 10-OID GET, and at most 600 us
+Targets: v3 authPriv within 1.5x of the v2c CPU per 10-OID GET, and at most 600 us
 absolute. Engine discovery and key localization happen in the warm-up, as they do once per
 agent in the daemon.
 """

@@ -28,10 +28,10 @@ Run as root from the repository root:
    cpu-usage, memory-usage, version, device) through netvigil's path (SshProber -> CliPool ->
    netmiko with quit + transport close, samples parsed) and through plain netmiko as commonly
    used (ConnectHandler(device_type="huawei"), 4 x send_command, disconnect(), which waits
-   about 2 s for silence, LAB.md section 7), each on a ThreadPoolExecutor of the same size.
+   about 2 s for silence to check for configuration mode), each on a ThreadPoolExecutor of the same size.
    Printed: sessions/s, wall time per session, CPU per session (this process), and ratios.
 
-Targets (issue): every one of the N devices probed OK within one 60 s cycle; ICMP and SNMP
+Targets: every one of the N devices probed OK within one 60 s cycle; ICMP and SNMP
 scheduler lag < 2 s; no session ends without a prompt (COMMAND_TIMEOUT: the simulator answers
 every command at once, so each is a false fault). The exit status is 1 when a target is missed.
 Every process is started and stopped by its own pid; temp dirs are removed, also on Ctrl-C.

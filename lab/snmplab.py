@@ -1,7 +1,7 @@
 """The SNMP test lab: a real net-snmp `snmpd` and an `snmpsim` replaying recordings of real devices.
 
-Every SNMP test and benchmark starts its agents from here (LAB.md sections 4 and 5, measured
-on this machine; the pitfalls found while building this module are noted where they matter).
+Every SNMP test and benchmark starts its agents from here (measured on this machine; the
+pitfalls found while building this module are noted where they matter).
 
 * `Snmpd(tmp_dir)` - net-snmp snmpd 5.9.3 on a free UDP port of 127.0.0.1 (or any other
   127.x address, for per-device fault tests with `lab/netlab.py`). v1/v2c community
@@ -243,7 +243,7 @@ V3_USERS: tuple[V3User, ...] = (
 V3_USERS_BY_NAME: dict[str, V3User] = {user.name: user for user in V3_USERS}
 NOAUTH_USER = V3_USERS_BY_NAME["nv-noauth"]
 
-#: The v3 user of every SnmpSim (LAB.md: snmpsim's default would be MD5/DES "simulator").
+#: The v3 user of every SnmpSim (snmpsim's default would be MD5/DES "simulator").
 SIM_USER = V3User("nv-sim", "SHA", "A:nv-sim:s3cret", "AES", "P:nv-sim:s3cret")
 
 
@@ -392,7 +392,7 @@ def _wait_ready(process: Process, answers: Callable[[], bool], timeout_s: float,
 class Snmpd(ServerProcess):
     """net-snmp snmpd with `COMMUNITY` (v1/v2c, from 127.0.0.0/8) and every `V3_USERS` user.
 
-    Pitfall found here (not in LAB.md): with `-C`, snmpd reads no default config files, and
+    Pitfall found here: with `-C`, snmpd reads no default config files, and
     that includes its own persistent file, so each start got a new random engine ID with
     snmpEngineBoots 1. The persistent file is therefore passed explicitly
     (`-c snmpd.conf,persist/snmpd.conf`): the engine ID survives restarts, boots go 1, 2, 3,
@@ -524,7 +524,8 @@ class SnmpSim(ServerProcess):
     """snmpsim-command-responder on a free UDP port of one or more addresses (same port on each).
 
     `recordings`: recordings to serve (default: ALL_RECORDINGS, the first ten and the project's own), as copies
-    (LAB.md §5: symlinks collapse into one community). `extra_files`: {"name": snmprec text};
+    (symlinks collapse into one community: snmpsim names it after the link's target and drops
+    the others as duplicates). `extra_files`: {"name": snmprec text};
     "name" (or "site1/name", optionally ending ".snmprec") becomes a community and a v3
     context name. Lines may use variation modules, e.g.::
 
@@ -536,7 +537,7 @@ class SnmpSim(ServerProcess):
     way to "reboot" a simulated device.) Every address serves every community.
 
     Start: 0.7 s for the first ten recordings (index built cold in the private cache dir).
-    Stop: SIGTERM ends it at once here (about 0.01 s including the wait); LAB.md's 1.2 s was a
+    Stop: SIGTERM ends it at once here (about 0.01 s including the wait); an earlier 1.2 s was a
     `kill -0` loop seeing the unreaped zombie. Still, share the session `snmpsim` for reads.
     """
 
@@ -592,7 +593,8 @@ class SnmpSim(ServerProcess):
 
     @property
     def argv(self) -> list[str]:
-        # Order matters (LAB.md §5): everything after --v3-engine-id belongs to that engine.
+        # Order matters: everything after --v3-engine-id belongs to that engine (a --data-dir
+        # before the first one makes an extra engine, which fails for want of an endpoint).
         argv = [self.binary, f"--cache-dir={self.cache_dir}", f"--log-level={self.log_level}",
                 "--v3-engine-id=auto", f"--data-dir={self.data_dir}"]
         for user in self.v3_users:
@@ -602,7 +604,8 @@ class SnmpSim(ServerProcess):
 
     def start(self) -> "SnmpSim":
         assert self.process is None, "already running"
-        env = dict(os.environ, SNMPSIM_ALLOW_ROOT="true")  # LAB.md §5: as root it refuses otherwise
+        env = dict(os.environ, SNMPSIM_ALLOW_ROOT="true")  # as root it refuses otherwise, and dropping
+        # privileges breaks imports from an interpreter under /root (mode 0700)
         started = time.monotonic()
         self.process = Process(self.argv, self.log_path, env=env, cwd=self.dir)
         for address in self.addresses:

@@ -2,7 +2,7 @@
 
 netvigil's SSH probes run commands on Linux hosts (`uptime`, `df -P /`, `cat /proc/loadavg`,
 `nproc`) with a key, a passphrase-protected key or a password; only a real sshd shows how a
-real server answers each of them (LAB.md section 7 has the recipe this follows).
+real server answers each of them.
 Network devices are simulated separately, in lab/sshsim.py.
 
 * `Sshd(tmp_dir)` - OpenSSH sshd on a free port of 127.0.0.1. `start()` writes an ed25519

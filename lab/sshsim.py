@@ -3,7 +3,7 @@
 netvigil's SSH probes talk to switches and routers, not to Linux: an interactive PTY shell
 with a `<HOSTNAME>` prompt, paging, `Error:` lines instead of exit codes. No real device
 runs here, so `CliSim` replays real Huawei VRP captures (tests/fixtures/ssh/SOURCES.md)
-behind a CLI that behaves the way netmiko's `huawei` driver expects (LAB.md section 7):
+behind a CLI that behaves the way netmiko's `huawei` driver expects (read from its DEBUG log):
 
 * login info line, then the prompt `<HOSTNAME>`; typed characters are echoed (asyncssh's
   line editor), output lines end in `\\r\\n` on the PTY;

@@ -2,7 +2,7 @@
 
 Does every v3 user of the lab snmpd answer, do wrong keys fail the way a real agent fails, does
 a restart look like a reboot (same engine ID, engineBoots + 1, uptime from 0), and does snmpsim
-replay every shared recording of a real device value for value, quirks included?
+replay every recording of a real device value for value, quirks included?
 
 One session-wide snmpd and snmpsim serve the read-only checks; only the tests that restart or
 SET something start their own.
@@ -164,7 +164,7 @@ def _expected(tag: str, value: str):
         return "OID", value.lstrip(".")
     if tag == "64":
         return "IpAddress", value
-    raise AssertionError(f"tag {tag} not in the shared recordings (fixtures/README.md)")
+    raise AssertionError(f"tag {tag} not in the recordings (tests/fixtures/devices/README.md)")
 
 
 def _served(vb):

@@ -29,7 +29,7 @@ def netmiko_session(sim: CliSim, **extra):
 
 
 def close_quickly(conn) -> None:
-    """disconnect() waits 2 s for silence (LAB.md section 7); tests close at once."""
+    """disconnect() waits 2 s for silence to check for configuration mode; tests close at once."""
     conn.write_channel("quit\n")
     conn.paramiko_cleanup()
 
