@@ -51,7 +51,7 @@ def test_no_tracked_text_quotes_an_issue_number():
 def test_the_patterns_catch_what_they_are_for():
     for text in ("see ../" "shared/fixtures", "(" "LAB" ".md §5)", "DOMAIN" ".md's classes"):
         assert OUTSIDE.search(text), text
-    for text in ("Target (issue " "#3):", "follow (issues " "#4, #5)", "fixed (" "#12)", "Issue " "12 asks",
+    for text in ("Target (issue " "#3):", "follow (issues " "#4, " "#5)", "fixed (" "#12)", "Issue " "12 asks",
                  "librenms PR " "#15602"):
         assert ISSUE_NUMBER.search(text), text
     for text in ("Sensor#1", "{tag:" "#04x}", "cipher %^%" "#0spfK3y", '".#10-sites.yaml"', "issuer"):
