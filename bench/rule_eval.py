@@ -3,9 +3,9 @@
 Run from the repository root:
     .venv/bin/python -m bench.rule_eval [--devices 10000] [--minutes 3] [--failing 0.05]
 
-The fleet mixes the device classes of the deployments netvigil is built for (cameras, switches, NVRs, codecs,
-phones, servers, UPS, environment monitors, MCUs, "other"). One simulated minute of samples,
-what the daemon hands the engine per minute:
+The fleet mixes the device classes of the deployments netvigil is built for (cameras, switches,
+NVRs, codecs, phones, servers, UPS, environment monitors, MCUs, "other"). One simulated minute
+of samples, what the daemon hands the engine per minute:
   * ICMP every 30 s for every device (2 samples);
   * SNMP every 60 s for every device except cameras and "other": `snmp` and `snmp_system`;
     10 `snmp_if` rows for switches, routers, MCUs, codecs, NVRs and servers; `snmp_host`,

@@ -28,7 +28,8 @@ Run as root from the repository root:
    cpu-usage, memory-usage, version, device) through netvigil's path (SshProber -> CliPool ->
    netmiko with quit + transport close, samples parsed) and through plain netmiko as commonly
    used (ConnectHandler(device_type="huawei"), 4 x send_command, disconnect(), which waits
-   about 2 s for silence to check for configuration mode), each on a ThreadPoolExecutor of the same size.
+   about 2 s for silence to check for configuration mode), each on a ThreadPoolExecutor of the
+   same size.
    Printed: sessions/s, wall time per session, CPU per session (this process), and ratios.
 
 Targets: every one of the N devices probed OK within one 60 s cycle; ICMP and SNMP

@@ -523,7 +523,8 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 class SnmpSim(ServerProcess):
     """snmpsim-command-responder on a free UDP port of one or more addresses (same port on each).
 
-    `recordings`: recordings to serve (default: ALL_RECORDINGS, the first ten and the project's own), as copies
+    `recordings`: recordings to serve (default: ALL_RECORDINGS, the first ten and the project's
+    own), as copies
     (symlinks collapse into one community: snmpsim names it after the link's target and drops
     the others as duplicates). `extra_files`: {"name": snmprec text};
     "name" (or "site1/name", optionally ending ".snmprec") becomes a community and a v3
@@ -689,7 +690,8 @@ def typed_rows(varbinds: Mapping[str, "VarBind"]) -> list[tuple]:
 
 
 def recording_values(name: str) -> dict[str, tuple[str, str]]:
-    """Recording `name` (one of the first ten or the project's own) as {oid: (tag, value)}, read from the original."""
+    """Recording `name` (one of the first ten or the project's own) as {oid: (tag, value)},
+    read from the original."""
     values = {}
     for line in recording_path(name).read_text().splitlines():
         if line.strip():
