@@ -14,7 +14,7 @@ this process (a real aiohttp server). Then:
    intervals (target: exactly one, naming the devices behind the core), plus the CPU the
    rule engine used over the whole run (target: below 5 % of one core) and the daemon's CPU.
 
-No peer tool is named by the issue for this; the figures are printed against the targets.
+No peer tool does this part; the figures are printed against the targets.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 NETVIGIL = str(Path(sys.executable).parent / "netvigil")
 
-from tests.netlab import drop_input, nft_table  # noqa: E402
-from tests.support import free_port  # noqa: E402
-from tests.webhook_receiver import WebhookReceiver  # noqa: E402
+from lab.netlab import drop_input, nft_table  # noqa: E402
+from lab.support import free_port  # noqa: E402
+from lab.webhook_receiver import WebhookReceiver  # noqa: E402
 
 INTERVAL_S = 30.0  # the default probes.icmp.interval_s
 BOUND_S = INTERVAL_S + 10

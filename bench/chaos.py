@@ -127,8 +127,8 @@ async def _hostile_requests(port: int, token: str) -> dict:
 def requests(full: bool) -> tuple[bool, str]:
     import subprocess
 
-    from tests.netlab import drop_input, loopback_addresses, nft_table
-    from tests.support import free_port
+    from lab.netlab import drop_input, loopback_addresses, nft_table
+    from lab.support import free_port
 
     netvigil = str(Path(sys.executable).parent / "netvigil")
     token = "chaos-token-abcdef0123456789"
@@ -228,7 +228,7 @@ def secrets(full: bool) -> tuple[bool, str]:
 
 def snmp(full: bool) -> tuple[bool, str]:
     from bench.chaos_snmp import run_scenario
-    from tests.udpfake import HOSTILE_BEHAVIOURS
+    from lab.udpfake import HOSTILE_BEHAVIOURS
 
     parts, ok = [], True
     for behaviour in HOSTILE_BEHAVIOURS:

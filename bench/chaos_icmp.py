@@ -5,7 +5,7 @@ Run as root from the repository root:  .venv/bin/python -m bench.chaos_icmp [--d
 Inside a network namespace of its own (nothing leaves it): the daemon probes `--devices`
 loopback addresses every 5 s (3 echoes) with faults and the embedded store on; one of them,
 the victim, has its traffic dropped by nftables, so its `device_unreachable` fault opens. Then
-tests/icmp_forger.py sniffs the requests to the other devices and answers for the victim
+lab/icmp_forger.py sniffs the requests to the other devices and answers for the victim
 (neighbouring tokens, replays, duplicates) for `--seconds`. What must hold: not one `icmp`
 sample of the victim says up, its fault stays open (no RESOLVED), every other device stays up
 with all its echoes counted once. Prints what the forger sent and what the daemon recorded;
@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.netlab import SILENT, netns_hosts  # noqa: E402
-from tests.support import Process  # noqa: E402
+from lab.netlab import SILENT, netns_hosts  # noqa: E402
+from lab.support import Process  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 NETVIGIL = str(Path(sys.executable).parent / "netvigil")
@@ -70,7 +70,7 @@ def run(devices: int = 50, seconds: float = 60.0) -> dict:
                     if time.monotonic() > deadline or not daemon.alive():
                         raise RuntimeError(f"the victim's fault never opened:\n{daemon.log()[-3000:]}")
                     time.sleep(1)
-                forger = subprocess.Popen(lab.exec_argv(sys.executable, str(REPO / "tests" / "icmp_forger.py"),
+                forger = subprocess.Popen(lab.exec_argv(sys.executable, str(REPO / "lab" / "icmp_forger.py"),
                                                         "--impersonate", VICTIM),
                                           stdout=subprocess.PIPE, text=True)
                 if forger.stdout.readline().strip() != "ready":

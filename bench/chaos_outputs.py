@@ -10,7 +10,7 @@ Run as root (ICMP) from the repository root:
 like "120 s outage at 500 devices lost 0 of 21,404 samples with 0 duplicates and 0 order
 inversions" and the details. What happens, with real processes only:
 
-1. A real VictoriaMetrics behind a fault-injecting proxy (tests/write_proxy.py), which
+1. A real VictoriaMetrics behind a fault-injecting proxy (lab/write_proxy.py), which
    records the order in which points reached the server. `netvigil run` probes N loopback
    devices every `--interval-s`, writing through the proxy; its embedded store is on and
    keeps the reference copy of every sample (`samples written`).
@@ -57,8 +57,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.servers import VictoriaMetrics  # noqa: E402
-from tests.write_proxy import WriteProxy, duplicates, order_inversions  # noqa: E402
+from lab.servers import VictoriaMetrics  # noqa: E402
+from lab.write_proxy import WriteProxy, duplicates, order_inversions  # noqa: E402
 
 NETVIGIL = str(Path(sys.executable).parent / "netvigil")
 # A sample is still only in the writer's memory for its probe run (0.8 s here), then up to

@@ -43,12 +43,12 @@ warnings.filterwarnings("ignore")  # aiosmtpd's notes about AUTH without TLS: lo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.mailserver import MailServer  # noqa: E402
-from tests.netlab import drop_input, loopback_addresses, nft_table  # noqa: E402
-from tests.snmplab import V3_USERS_BY_NAME, Snmpd  # noqa: E402
-from tests.sshsim import CliSim, default_config  # noqa: E402
-from tests.support import Process, free_port  # noqa: E402
-from tests.webhook_receiver import WebhookReceiver  # noqa: E402
+from lab.mailserver import MailServer  # noqa: E402
+from lab.netlab import drop_input, loopback_addresses, nft_table  # noqa: E402
+from lab.snmplab import V3_USERS_BY_NAME, Snmpd  # noqa: E402
+from lab.sshsim import CliSim, default_config  # noqa: E402
+from lab.support import Process, free_port  # noqa: E402
+from lab.webhook_receiver import WebhookReceiver  # noqa: E402
 
 NETVIGIL = str(Path(sys.executable).parent / "netvigil")
 SECRETS = {

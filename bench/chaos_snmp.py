@@ -3,8 +3,8 @@
 Run from the repository root:
     .venv/bin/python -m bench.chaos_snmp [--polls 5] [--behaviour ever-longer] [--seed 11]
 
-One real net-snmp snmpd (tests/snmplab.py) answers the GETs; in front of it, one agent per
-hostile behaviour of tests/udpfake.py answers every table walk the way no real agent would:
+One real net-snmp snmpd (lab/snmplab.py) answers the GETs; in front of it, one agent per
+hostile behaviour of lab/udpfake.py answers every table walk the way no real agent would:
 
 * `ever-longer`: every OID longer than the one before, random sub-identifiers, no end of the
   table (new random row indexes each poll: the reported cardinality explosion);
@@ -41,8 +41,8 @@ from probes.base import Target  # noqa: E402
 from probes.snmp import ErrorCode, SnmpPoller  # noqa: E402
 from probes.snmp_client import SnmpClient  # noqa: E402
 from probes.snmp_settings import SnmpSettings  # noqa: E402
-from tests.snmplab import COMMUNITY, Snmpd  # noqa: E402
-from tests.udpfake import HOSTILE_BEHAVIOURS, hostile_agent  # noqa: E402
+from lab.snmplab import COMMUNITY, Snmpd  # noqa: E402
+from lab.udpfake import HOSTILE_BEHAVIOURS, hostile_agent  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class PollFigures:
 
 
 def run_scenario(behaviour: str, polls: int = 5, seed: int = 11, store_dir: Path | None = None) -> list[PollFigures]:
-    """Poll one hostile agent (`behaviour` of tests/udpfake.HOSTILE_BEHAVIOURS) `polls` times
+    """Poll one hostile agent (`behaviour` of lab/udpfake.py HOSTILE_BEHAVIOURS) `polls` times
     with the default SNMP settings; samples go to an embedded store in `store_dir` (a
     temporary directory if None). Starts and stops its own snmpd and agent."""
     with tempfile.TemporaryDirectory(prefix="nv-chaos-snmp-") as work:

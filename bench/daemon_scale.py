@@ -8,7 +8,7 @@ echoes per second, how many devices are up, scheduler lag (max), runs skipped, a
 output backlog. A device reported down here is a false down.
 
 Echoes are counted by the kernel, not worked out from the settings: an nftables table
-(tests/netlab.py) counts the echo requests the host sends to 127.2.0.0/16 and the replies it
+(lab/netlab.py) counts the echo requests the host sends to 127.2.0.0/16 and the replies it
 gets back during the measured window. A daemon that skipped runs, sent fewer echoes than
 configured, or stalled would otherwise still be credited with the configured rate, and its
 CPU per echo would look better than it is.
@@ -28,7 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from tests.netlab import count_packets, nft_table  # noqa: E402
+from lab.netlab import count_packets, nft_table  # noqa: E402
 
 NETVIGIL = str(Path(sys.executable).parent / "netvigil")
 DEVICES_NET = "127.2.0.0/16"

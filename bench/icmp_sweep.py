@@ -7,10 +7,10 @@ Run as root from the repository root:  .venv/bin/python -m bench.icmp_sweep [--s
 show), swept in the same rounds, so a change to the probe is printed before/after side by side.
 
 For each N it sweeps 127.1.0.0/16 addresses (the kernel answers all of 127/8) plus one host
-with a known 50 ms delay in a network namespace (tests/netlab.py: a userspace responder,
+with a known 50 ms delay in a network namespace (lab/netlab.py: a userspace responder,
 since this kernel has no netem), one echo per address, and prints side by side:
 wall time, CPU seconds, CPU per echo, false downs (a live address reported down) and the
-RTT reported for the 50 ms host while the sweep runs. Targets (issue #2): 10,000 addresses
+RTT reported for the 50 ms host while the sweep runs. Targets: 10,000 addresses
 in at most 1.5 s wall, at most 60 us CPU per echo, zero false downs, the 50 ms host within
 +-2 ms.
 """
@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from probes import icmp  # noqa: E402
 from probes.base import Target  # noqa: E402
 from probes.icmp_settings import IcmpSettings  # noqa: E402
-from tests.netlab import netns_hosts  # noqa: E402
+from lab.netlab import netns_hosts  # noqa: E402
 
 DELAY_MS = 50.0
 

@@ -1,11 +1,11 @@
-"""Benchmark: CPU cost of rule evaluation for a 10,000-device fleet (issue: < 5 % of one core).
+"""Benchmark: CPU cost of rule evaluation for a 10,000-device fleet (target: < 5 % of one core).
 
 Run from the repository root:
     .venv/bin/python -m bench.rule_eval [--devices 10000] [--minutes 3] [--failing 0.05]
 
-The fleet mixes the classes of DOMAIN.md's deployments (cameras, switches, NVRs, codecs,
-phones, servers, UPS, environment monitors, MCUs, "other"). One simulated minute of samples,
-what the daemon hands the engine per minute:
+The fleet mixes the device classes of the deployments netvigil is built for (cameras, switches,
+NVRs, codecs, phones, servers, UPS, environment monitors, MCUs, "other"). One simulated minute
+of samples, what the daemon hands the engine per minute:
   * ICMP every 30 s for every device (2 samples);
   * SNMP every 60 s for every device except cameras and "other": `snmp` and `snmp_system`;
     10 `snmp_if` rows for switches, routers, MCUs, codecs, NVRs and servers; `snmp_host`,

@@ -18,7 +18,7 @@ Run as root from the repository root:
    10.234.0.0/18 local ("AnyIP" route), so each device has its own address and its own
    1-request-in-flight gate, as a real fleet does. Printed: daemon CPU, polls/s, devices
    whose last poll was ok, scheduler lag (max over the run, from netvigil_scheduler), runs
-   skipped. Targets (issue #3): lag < 5 s; every device ok.
+   skipped. Targets: lag < 5 s; every device ok.
 
 snmpd does not implement UPS-MIB, so the UPS-sized profile reads the same number of scalars
 and table rows from MIBs snmpd has (UCD-SNMP); per poll it costs the same requests and
@@ -59,10 +59,10 @@ from probes.base import Target  # noqa: E402
 from probes.snmp import SnmpPoller  # noqa: E402
 from probes.snmp_client import SnmpClient  # noqa: E402
 from probes.snmp_settings import SnmpSettings  # noqa: E402
-from tests.netlab import loopback_addresses  # noqa: E402
-from tests.servers import VictoriaMetrics  # noqa: E402
-from tests.snmplab import COMMUNITY, Snmpd, _free_udp_port  # noqa: E402
-from tests.support import free_port, require_binary, wait_until  # noqa: E402
+from lab.netlab import loopback_addresses  # noqa: E402
+from lab.servers import VictoriaMetrics  # noqa: E402
+from lab.snmplab import COMMUNITY, Snmpd, free_udp_port  # noqa: E402
+from lab.support import free_port, require_binary, wait_until  # noqa: E402
 
 NETVIGIL = str(Path(sys.executable).parent / "netvigil")
 TEN_OIDS = [
@@ -306,7 +306,7 @@ def _hundred_agents():
     addresses = loopback_addresses(100)
     with tempfile.TemporaryDirectory(prefix="nv-snmp-bench-") as work:
         work = Path(work)
-        port = _free_udp_port(addresses)
+        port = free_udp_port(addresses)
         others = ",".join(f"udp:{address}:{port}" for address in addresses[1:])
         agent = Snmpd(work / "snmpd", address=addresses[0], port=port, users=(), extra_conf=f"agentAddress {others}\n")
         agent.start()

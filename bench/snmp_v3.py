@@ -2,7 +2,7 @@
 
 Run from the repository root:  .venv/bin/python -m bench.snmp_v3 [--seconds 3] [--pollers 10]
 
-Starts one net-snmp snmpd of the SNMP test lab (tests/snmplab.py `Snmpd`) with the community
+Starts one net-snmp snmpd of the SNMP test lab (lab/snmplab.py `Snmpd`) with the community
 and three v3 users (SHA/AES-128, SHA-256/AES-256 Blumenthal, and the noAuthNoPriv one) on
 `--pollers` loopback addresses of this process, and prints side by side:
 
@@ -18,7 +18,7 @@ target is judged on: flat out, snmpd answers v3 at about half the v2c rate on th
 machine (it does crypto too), so each event-loop wakeup carries fewer answers and the fixed
 cost of a wakeup (epoll, the loopback send path) is shared by fewer polls; at the same rate
 both versions get the same wakeup pattern and the difference is the v3 work itself.
-Targets (issue): v3 authPriv within 1.5x of the v2c CPU per 10-OID GET, and at most 600 us
+Targets: v3 authPriv within 1.5x of the v2c CPU per 10-OID GET, and at most 600 us
 absolute. Engine discovery and key localization happen in the warm-up, as they do once per
 agent in the daemon.
 """
@@ -39,8 +39,8 @@ from bench.snmp_codec import TEN_OIDS, _poll_for, codec_ours  # noqa: E402
 from probes.snmp_ber import VERSION_2C, PduTemplate, PduType, RequestTemplate  # noqa: E402
 from probes.snmp_client import Agent, RequestOptions, SnmpClient, UsmUser  # noqa: E402
 from probes.snmp_usm import UsmSession, encode_discovery, decode_v3, parse_v3  # noqa: E402
-from tests.netlab import loopback_addresses  # noqa: E402
-from tests.snmplab import COMMUNITY, V3_USERS_BY_NAME, Snmpd, _free_udp_port  # noqa: E402
+from lab.netlab import loopback_addresses  # noqa: E402
+from lab.snmplab import COMMUNITY, V3_USERS_BY_NAME, Snmpd, free_udp_port  # noqa: E402
 
 RATIO_TARGET = 1.5
 ABSOLUTE_TARGET_US = 600.0
@@ -134,7 +134,7 @@ def main() -> int:
     addresses = loopback_addresses(args.pollers)
     users = [V3_USERS_BY_NAME[name] for _, name, _ in V3_CASES]
     with tempfile.TemporaryDirectory(prefix="nv-snmp-v3-bench-") as work:
-        port = _free_udp_port(addresses)
+        port = free_udp_port(addresses)
         others = ",".join(f"udp:{address}:{port}" for address in addresses[1:])
         snmpd = Snmpd(Path(work), address=addresses[0], port=port, users=users,
                       extra_conf=f"agentAddress {others}\n" if others else "")

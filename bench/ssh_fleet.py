@@ -4,11 +4,11 @@ Run as root from the repository root:
     .venv/bin/python -m bench.ssh_fleet [--devices 1000] [--snmp-devices 200] [--seconds 150]
                                         [--workers 16[,32]] [--peer-devices 200] [--fleet-procs 2]
 
-1. Fleet: N simulated VRP CLIs (tests/sshsim.py) on 127.1.0.1 .. (consecutive), one port, one
+1. Fleet: N simulated VRP CLIs (lab/sshsim.py) on 127.1.0.1 .. (consecutive), one port, one
    shared ed25519 host key, split over `--fleet-procs` processes (asyncssh is CPU-bound: one
    event loop serving every login of the fleet competes with the daemon for the 2 cores).
    A known_hosts file with one line per address is written for netvigil.
-2. snmpd (net-snmp, as tests/snmplab.py runs it), one per 100 of the addresses 127.2.0.1 .. 127.2.0.M
+2. snmpd (net-snmp, as lab/snmplab.py runs it), one per 100 of the addresses 127.2.0.1 .. 127.2.0.M
    (`agentAddress` list, loopback only), v2c community from its own config.
 3. `netvigil run` with the N devices (class switch, `ssh: {credential, profiles: [huawei_vrp],
    interval_s: 60, session_timeout_s: 50}`, ICMP every 10 s) and the M SNMP devices (system +
@@ -28,10 +28,11 @@ Run as root from the repository root:
    cpu-usage, memory-usage, version, device) through netvigil's path (SshProber -> CliPool ->
    netmiko with quit + transport close, samples parsed) and through plain netmiko as commonly
    used (ConnectHandler(device_type="huawei"), 4 x send_command, disconnect(), which waits
-   about 2 s for silence, LAB.md section 7), each on a ThreadPoolExecutor of the same size.
+   about 2 s for silence to check for configuration mode), each on a ThreadPoolExecutor of the
+   same size.
    Printed: sessions/s, wall time per session, CPU per session (this process), and ratios.
 
-Targets (issue): every one of the N devices probed OK within one 60 s cycle; ICMP and SNMP
+Targets: every one of the N devices probed OK within one 60 s cycle; ICMP and SNMP
 scheduler lag < 2 s; no session ends without a prompt (COMMAND_TIMEOUT: the simulator answers
 every command at once, so each is a false fault). The exit status is 1 when a target is missed.
 Every process is started and stopped by its own pid; temp dirs are removed, also on Ctrl-C.
@@ -62,9 +63,9 @@ sys.path.insert(0, str(REPO))
 
 import asyncssh  # noqa: E402
 
-from tests.snmplab import COMMUNITY, Snmpd, _free_udp_port  # noqa: E402
-from tests.sshsim import fleet_addresses  # noqa: E402
-from tests.support import free_port  # noqa: E402
+from lab.snmplab import COMMUNITY, Snmpd, free_udp_port  # noqa: E402
+from lab.sshsim import fleet_addresses  # noqa: E402
+from lab.support import free_port  # noqa: E402
 
 NETVIGIL = str(Path(sys.executable).parent / "netvigil")
 USER, PASSWORD = "admin", "Admin@123"
@@ -129,7 +130,7 @@ class Fleet:
         started = time.monotonic()
         for n, chunk in enumerate(self.chunks):
             self.processes.append(subprocess.Popen(
-                [sys.executable, "-m", "tests.sshsim", "--first-address", chunk[0], "--count", str(len(chunk)),
+                [sys.executable, "-m", "lab.sshsim", "--first-address", chunk[0], "--count", str(len(chunk)),
                  "--port", str(self.port), "--hostkey", str(self.key_path)],
                 cwd=REPO, stdout=subprocess.PIPE, stderr=open(self.work / f"fleet{n}.log", "wb"), text=True))
         for n, (process, chunk) in enumerate(zip(self.processes, self.chunks)):
@@ -493,7 +494,7 @@ def main() -> int:
         fleet = Fleet(work, fleet_addresses("127.1.0.1", args.devices), args.fleet_procs)
         ready_s = fleet.start()
         snmp_addresses = fleet_addresses("127.2.0.1", args.snmp_devices) if args.snmp_devices else []
-        port = _free_udp_port(snmp_addresses or ["127.0.0.1"])
+        port = free_udp_port(snmp_addresses or ["127.0.0.1"])
         # net-snmp 5.9.3 listened on only the first 121 of 200 `agentAddress` lines (found here:
         # the rest timed out), so one snmpd per 100 addresses.
         for n, i in enumerate(range(0, len(snmp_addresses), SNMPD_ADDRESSES)):

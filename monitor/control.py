@@ -1,8 +1,8 @@
 """The daemon's control socket: a small HTTP API on a unix socket under the state directory.
 
-`netvigil status` asks it for every device's state; later issues add faults and
-acknowledgements. A unix socket (not a TCP port) so that only users who may read the state
-directory can talk to it, with no port to configure or firewall.
+`netvigil status` asks it for every device's state (GET /status). A unix socket (not a TCP
+port) so that only users who may read the state directory can talk to it, with no port to
+configure or firewall.
 """
 
 from __future__ import annotations

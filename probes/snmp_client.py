@@ -1,7 +1,7 @@
 """SNMP v1/v2c/v3 client for thousands of agents over one UDP socket per address family.
 
 Why not pysnmp's engine on the hot path: it costs about 2 ms of CPU per 10-OID GET here and
-issue #3 allows 0.4 ms (see probes/snmp_ber.py and bench/snmp_codec.py). Like the ICMP
+the budget is 0.4 ms (see probes/snmp_ber.py and bench/snmp_codec.py). Like the ICMP
 Pinger, this client keeps one non-blocking socket per family, sends requests carrying random
 request ids, and demultiplexes answers by id in a reader callback, checking that each answer
 comes from the address and port it was sent to. Retries reuse the request id, so a late

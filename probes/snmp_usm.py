@@ -18,7 +18,7 @@ adds what v3 needs around the PDU codec of probes/snmp_ber.py:
 Protocols: HMAC-MD5-96, HMAC-SHA-96 (RFC 3414), HMAC-SHA-2 (RFC 7860); DES-CBC (RFC 3414),
 AES-128-CFB (RFC 3826), AES-192/256-CFB with either key extension. 3DES is left out: the
 net-snmp agent of the test lab cannot do it, so nothing here could be tested against a real
-agent (tests/snmplab.py UNSUPPORTED).
+agent (lab/snmplab.py UNSUPPORTED).
 
 Decoding never trusts the input: lengths are checked against their container, and any defect
 raises `SnmpDecodeError` whose reason never quotes packet contents; a well-formed message

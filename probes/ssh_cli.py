@@ -14,7 +14,7 @@ event loop, never the default executor other code shares), and:
   transport, which makes the blocked thread's next read fail at once, so a hung device frees
   its worker within about a second of its deadline;
 * logging out skips netmiko's `disconnect()`, which waits 2 s of silence to check for
-  configuration mode (LAB.md section 7): we send the CLI's `quit` and close the transport.
+  configuration mode: we send the CLI's `quit` and close the transport.
 """
 
 from __future__ import annotations

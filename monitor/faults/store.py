@@ -321,7 +321,8 @@ class FaultStore:
         self._depth = 0  # nesting of transaction(): 0 means "each method commits itself"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._create_private(self.path)
-        # isolation_level=None: BEGIN/COMMIT are ours (LAB.md §8). The timeout matches
+        # isolation_level=None: BEGIN/COMMIT are ours (Python 3.11's implicit transaction, left
+        # open by a failed INSERT, made a later BEGIN fail). The timeout matches
         # busy_timeout so a CLI ack waits out a daemon batch instead of failing.
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=BUSY_TIMEOUT_MS / 1000)

@@ -116,7 +116,8 @@ class Outbox:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        # isolation_level=None: explicit BEGIN IMMEDIATE / COMMIT (LAB.md §8).
+        # isolation_level=None: explicit BEGIN IMMEDIATE / COMMIT (Python 3.11's implicit
+        # transaction, left open by a failed INSERT, made a later BEGIN fail).
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

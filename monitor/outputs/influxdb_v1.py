@@ -1,8 +1,8 @@
 """Transport of the `influxdb_v1` output: POST {url}/write of InfluxDB 1.x, with aiohttp.
 
-influxdb-client cannot talk to 1.x before 1.8 (no /api/v2 routes: LAB.md §1), and many NOCs
-still run 1.x. Credentials go in a basic-auth header, never in the query string, so they
-cannot end up in a proxy's access log or in an error message that quotes the URL.
+influxdb-client cannot talk to 1.x before 1.8 (1.6.7 answers 404 on every /api/v2 route), and
+many NOCs still run 1.x. Credentials go in a basic-auth header, never in the query string, so
+they cannot end up in a proxy's access log or in an error message that quotes the URL.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 
 from monitor.faults.store import FaultStore
 from tests.integration.test_api import AUTH, TOKEN, open_fault, start_api, store  # noqa: F401,F811 - fixtures
-from tests.support import VENV_BIN
+from lab.support import VENV_BIN
 
 pytestmark = pytest.mark.integration
 

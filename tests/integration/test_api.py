@@ -32,7 +32,7 @@ from monitor.api.settings import ApiSettings
 from monitor.faults.model import DeviceInfo, Selector
 from monitor.faults.settings import SlaSettings
 from monitor.faults.store import FaultStore
-from tests.support import VENV_BIN, Process, free_port, require_root, wait_until
+from lab.support import VENV_BIN, Process, free_port, require_root, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """Every statement form of the secret catalogues, planted with secrets, through real SSH sessions:
 netmiko's own `huawei`, `hp_comware` and `cisco_ios` drivers against the CLI simulator
-(tests/sshsim.py), and an exec channel of a real OpenSSH sshd reading Linux files. After a
+(lab/sshsim.py), and an exec channel of a real OpenSSH sshd reading Linux files. After a
 first backup and a second one in which every secret changed, no planted secret may be in a
 stored file, a diff, the `config_changed` sample, or (the daemon test) the daemon's log,
 InfluxDB, the embedded store, `netvigil config diff` or the HTTP API. Versions a leaky masker
@@ -32,9 +32,9 @@ from probes.ssh_backup import backup
 from probes.ssh_hostkeys import HostKeyStore
 from probes.ssh_profiles import load_profiles
 from probes.ssh_settings import SshSettings
-from tests.servers import INFLUXD_ADMIN
-from tests.sshsim import CliSim
-from tests.support import free_port, wait_until
+from lab.servers import INFLUXD_ADMIN
+from lab.sshsim import CliSim
+from lab.support import free_port, wait_until
 
 pytestmark = pytest.mark.integration
 

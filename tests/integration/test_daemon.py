@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import VENV_BIN, Process, require_root, wait_until
+from lab.support import VENV_BIN, Process, require_root, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

@@ -17,7 +17,7 @@ from monitor.outputs import Outputs
 from monitor.outputs.embedded import EmbeddedStore, LatestRow, read_latest
 from monitor.outputs.settings import OutputsSettings
 from probes.base import Sample
-from tests.support import REPO
+from lab.support import REPO
 
 pytestmark = pytest.mark.integration
 

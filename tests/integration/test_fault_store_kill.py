@@ -14,7 +14,7 @@ import pytest
 
 from monitor.faults.store import FaultStore
 from tests import fault_writer
-from tests.support import REPO
+from lab.support import REPO
 
 pytestmark = pytest.mark.integration
 

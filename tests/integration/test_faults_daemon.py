@@ -21,10 +21,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.mailserver import MAIL_PASSWORD, MAIL_USER
-from tests.netlab import drop_input, loopback_addresses, nft_table
-from tests.snmplab import COMMUNITY
-from tests.support import VENV_BIN, Process, free_port, require_root
+from lab.mailserver import MAIL_PASSWORD, MAIL_USER
+from lab.netlab import drop_input, loopback_addresses, nft_table
+from lab.snmplab import COMMUNITY
+from lab.support import VENV_BIN, Process, free_port, require_root
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

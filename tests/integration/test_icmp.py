@@ -1,5 +1,5 @@
 """The ICMP probe against real hosts: loopback, and hosts made down, lossy, slow or unable to
-send with nftables and a network namespace this test creates (tests/netlab.py)."""
+send with nftables and a network namespace this test creates (lab/netlab.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from probes import icmp
 from probes.base import ResultCode, Target
 from probes.icmp_settings import IcmpSettings
-from tests.netlab import SILENT, drop_input, drop_output, lossy_input, netns_hosts, nft_table
-from tests.support import VENV_BIN, require_root
+from lab.netlab import SILENT, drop_input, drop_output, lossy_input, netns_hosts, nft_table
+from lab.support import VENV_BIN, require_root
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -205,7 +205,7 @@ asyncio.run(main())
 
 def test_a_name_server_that_never_answers_does_not_hold_up_literal_addresses(tmp_path):
     require_root()
-    from tests.support import REPO
+    from lab.support import REPO
 
     script = tmp_path / "slow_dns.py"
     script.write_text(SLOW_DNS_SCRIPT)
@@ -269,7 +269,7 @@ def test_forged_replies_cannot_make_a_dropped_device_look_up(mode, tmp_path):
     # next), replays of observed payloads, and duplicates of the real replies. All of it runs
     # inside a namespace of this test: its own loopback, nft table and ping_group_range.
     require_root()
-    from tests.support import REPO
+    from lab.support import REPO
 
     script = tmp_path / "forgery.py"
     script.write_text(FORGERY_SCRIPT)
@@ -282,7 +282,7 @@ def test_forged_replies_cannot_make_a_dropped_device_look_up(mode, tmp_path):
                              f" ip daddr {victim} drop\n }}\n}}\n")
         result = subprocess.run(
             lab.exec_argv(str(VENV_BIN / "python"), str(script), str(REPO), mode, victim, ",".join(live),
-                          str(REPO / "tests" / "icmp_forger.py")),
+                          str(REPO / "lab" / "icmp_forger.py")),
             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)

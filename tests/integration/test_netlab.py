@@ -1,4 +1,4 @@
-"""The network lab itself (tests/netlab.py): does each fault look like what it claims, and is
+"""The network lab itself (lab/netlab.py): does each fault look like what it claims, and is
 everything gone afterwards, even after an exception or a crashed run?
 
 Measured with iputils `ping`, an independent tool. Another test running a raw-socket ICMP
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests import netlab
-from tests.netlab import (SILENT, Host, cleanup_stale, count_packets, drop_input, drop_output, leftovers,
+from lab import netlab
+from lab.netlab import (SILENT, Host, cleanup_stale, count_packets, drop_input, drop_output, leftovers,
                           loopback_addresses, lossy_input, netns_hosts, nft_table)
-from tests.support import REPO, require_binary, require_root, wait_until
+from lab.support import REPO, require_binary, require_root, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -236,7 +236,7 @@ def test_a_crashed_run_is_cleaned_up_by_the_next_one(tmp_path):
     script = tmp_path / "crash.py"
     script.write_text(textwrap.dedent("""
         import os, sys
-        from tests.netlab import drop_input, loopback_addresses, netns_hosts, nft_table
+        from lab.netlab import drop_input, loopback_addresses, netns_hosts, nft_table
         with nft_table([drop_input(loopback_addresses(1)[0])]) as table, netns_hosts({"a": (5, 0)}) as lab:
             print(lab.responder_pid, lab.netns, lab.veth, table.name, flush=True)
             sys.stdin.readline()

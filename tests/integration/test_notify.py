@@ -12,13 +12,13 @@ import pytest
 from monitor.faults.model import Alert, DeviceInfo
 from monitor.notify.dispatcher import AlertDispatcher
 from monitor.notify.settings import NotificationSettings
-from tests.mailserver import MAIL_PASSWORD, MAIL_USER
-from tests.servers import eventually
-from tests.support import free_port
-from tests.webhook_receiver import WebhookReceiver
+from lab.mailserver import MAIL_PASSWORD, MAIL_USER
+from lab.servers import eventually
+from lab.support import free_port
+from lab.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.integration,
-              # AUTH without TLS is what the loopback SMTP server needs (tests/mailserver.py).
+              # AUTH without TLS is what the loopback SMTP server needs (lab/mailserver.py).
               pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")]
 
 FAST_RETRY = {"attempts": 5, "initial_backoff_s": 0.05, "max_backoff_s": 0.2}

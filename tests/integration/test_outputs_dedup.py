@@ -17,7 +17,7 @@ import pytest
 from monitor.outputs import Outputs
 from monitor.outputs.settings import OutputsSettings
 from probes.base import Sample
-from tests.servers import INFLUXD_ADMIN, VictoriaMetrics, eventually
+from lab.servers import INFLUXD_ADMIN, VictoriaMetrics, eventually
 
 pytestmark = pytest.mark.integration
 

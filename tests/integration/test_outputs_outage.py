@@ -2,7 +2,7 @@
 
 Samples carry a sequence number (`seq`) and are submitted continuously; after the outage
 every number must be on the server exactly once. Replay *order* is shown with the fake
-(tests/fake_influx.py), which records arrival order: neither VictoriaMetrics nor influxd
+(lab/fake_influx.py), which records arrival order: neither VictoriaMetrics nor influxd
 can say in which order points arrived.
 """
 
@@ -20,8 +20,8 @@ from monitor.outputs import Outputs
 from monitor.outputs import writer as writer_module
 from monitor.outputs.settings import OutputsSettings
 from probes.base import Sample
-from tests.fake_influx import ACCEPT, Answer, FakeInflux
-from tests.servers import INFLUXD_ADMIN, eventually
+from lab.fake_influx import ACCEPT, Answer, FakeInflux
+from lab.servers import INFLUXD_ADMIN, eventually
 
 pytestmark = pytest.mark.integration
 

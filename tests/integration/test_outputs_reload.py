@@ -1,7 +1,7 @@
 """The whole daemon: a reload that changes `outputs` during an outage loses nothing and keeps order.
 
 A real `netvigil run` probes 20 loopback devices every 5 s and writes through a
-fault-injecting proxy (tests/write_proxy.py) to a real VictoriaMetrics. The proxy closes
+fault-injecting proxy (lab/write_proxy.py) to a real VictoriaMetrics. The proxy closes
 its port for the outage and records the order in which points reached the server; the
 daemon's embedded store keeps the reference copy of every sample it produced.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_daemon import INVENTORY, _devices, _start, _status, workdir  # noqa: F401
-from tests.support import wait_until
-from tests.write_proxy import WriteProxy, duplicates, order_inversions
+from lab.support import wait_until
+from lab.write_proxy import WriteProxy, duplicates, order_inversions
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

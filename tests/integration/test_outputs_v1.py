@@ -11,7 +11,7 @@ import pytest
 from monitor.outputs import Outputs
 from monitor.outputs.settings import OutputsSettings
 from probes.base import Sample
-from tests.servers import INFLUXD_ADMIN, eventually
+from lab.servers import INFLUXD_ADMIN, eventually
 
 pytestmark = pytest.mark.integration
 

@@ -1,8 +1,8 @@
 """The `influxdb` (v2 API) output: points read back from VictoriaMetrics, and every error class.
 
-Read-back tests use a real VictoriaMetrics. The error-class tests use tests/fake_influx.py
+Read-back tests use a real VictoriaMetrics. The error-class tests use lab/fake_influx.py
 because VictoriaMetrics answers 204 to everything and no InfluxDB 2.x exists for this
-machine (LAB.md §2, §3); each of those tests says which answer it needs from the fake.
+machine (Debian bookworm and PyPI have clients only); each of those tests says which answer it needs from the fake.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from monitor.lineproto import encode
 from monitor.outputs import Outputs
 from monitor.outputs.settings import OutputsSettings
 from probes.base import Sample
-from tests.fake_influx import ACCEPT, Answer
-from tests.servers import eventually
+from lab.fake_influx import ACCEPT, Answer
+from lab.servers import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -221,7 +221,7 @@ async def test_503_and_slow_answers_are_retried(fake_influx, tmp_path):
 async def test_400_for_one_malformed_line_loses_only_that_line(fake_influx, tmp_path, caplog):
     """Fake: InfluxDB 2.x answers 400 to the whole request when one line does not parse and
     stores none of it; no 2.x server runs here, and VictoriaMetrics answers 204 to malformed
-    lines (LAB.md §2). The same split against a real influxd is in test_outputs_v1.py."""
+    lines and skips them. The same split against a real influxd is in test_outputs_v1.py."""
     bad = 'bad,device=sw-7 v=,secret="hunter2" 1'
 
     def answer(body: bytes) -> Answer:

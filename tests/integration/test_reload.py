@@ -12,7 +12,7 @@ from collections import defaultdict
 import pytest
 
 from tests.integration.test_daemon import INVENTORY, _start, _status, workdir  # noqa: F401 - fixture
-from tests.support import wait_until
+from lab.support import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

@@ -1,7 +1,7 @@
 """The SNMP client against real net-snmp agents on loopback, and against a fake agent for the
 answers no real agent gives on demand (garbage, wrong request ids, broken GETBULK).
 
-The real agents come from the SNMP test lab (tests/snmplab.py): the session-wide `snmpd`
+The real agents come from the SNMP test lab (lab/snmplab.py): the session-wide `snmpd`
 fixture for reads, `snmpd_factory` for agents of a test's own (one on [::1] too, one on an
 address of this process that gets dropped). Walks are compared with `snmpwalk -On` of the
 same agent.
@@ -22,22 +22,22 @@ import pytest
 from probes.snmp_ber import (NO_SUCH_OBJECT, REQUEST_PDUS, Kind, Message, PduType, Value,
                              decode_message, encode_message, encode_pdu)
 from probes.snmp_client import Agent, ErrorKind, RequestOptions, SnmpClient
-from tests.netlab import drop_input, loopback_addresses, nft_table
+from lab.netlab import drop_input, loopback_addresses, nft_table
 # COMMUNITY: never to appear in any result, repr or log line
-from tests.snmplab import COMMUNITY, Snmpd, VarBind, typed_rows
-from tests.support import free_port, require_binary, require_root
-from tests.udpfake import hostile_agent
+from lab.snmplab import COMMUNITY, Snmpd, VarBind, typed_rows
+from lab.support import free_port, require_binary, require_root
+from lab.udpfake import hostile_agent
 
 pytestmark = pytest.mark.integration
 
 SYS_UPTIME, SYS_DESCR, SYS_NAME = "1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.5.0"
 IF_TABLE, HR_STORAGE_TABLE = "1.3.6.1.2.1.2.2", "1.3.6.1.2.1.25.2.3"
 FAST = RequestOptions(timeout_s=0.3, retries=0)
-SYS_NAME_VALUE = b"netvigil-snmpd"  # the sysName in every tests/snmplab.py Snmpd's snmpd.conf
+SYS_NAME_VALUE = b"netvigil-snmpd"  # the sysName in every lab/snmplab.py Snmpd's snmpd.conf
 
 
 # --- a real agent -----------------------------------------------------------------------------
-# `snmpd` (session) and `snmpd_factory` are tests/snmplab.py's fixtures, imported by tests/conftest.py.
+# `snmpd` (session) and `snmpd_factory` are lab/snmplab.py's fixtures, imported by tests/conftest.py.
 
 def agent_of(snmpd: Snmpd, version: str = "v2c", community: Optional[str] = None,
              host: Optional[str] = None) -> Agent:
@@ -283,7 +283,7 @@ async def test_enormous_walk_is_capped_per_device(snmpd, client):
 
 
 async def test_a_walk_with_ever_longer_oids_stops_at_the_first_index_past_the_cap(snmpd, client):
-    """An agent answering a walk with ever-longer random OIDs (a fake, tests/udpfake.py: no real
+    """An agent answering a walk with ever-longer random OIDs (a fake, lab/udpfake.py: no real
     agent does this) is stopped at the first OID whose index passes max_index_length, not after
     max_walk_varbinds of them."""
     agent = hostile_agent(snmpd.endpoint, "ever-longer")

@@ -14,10 +14,10 @@ import pytest
 
 from monitor.outputs.embedded import EmbeddedStore
 from tests.integration.test_daemon import NETVIGIL, _start, _status, workdir  # noqa: F401 - fixture
-from tests.netlab import loopback_addresses
-from tests.snmplab import COMMUNITY, recording_path
-from tests.support import wait_until
-from tests.udpfake import hostile_agent
+from lab.netlab import loopback_addresses
+from lab.snmplab import COMMUNITY, recording_path
+from lab.support import wait_until
+from lab.udpfake import hostile_agent
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -134,7 +134,7 @@ def _series(metrics_db: Path, device: str) -> tuple[set, int]:
 def test_a_hostile_agent_cannot_grow_the_series_and_status_says_why(workdir, server_snmpd, snmpsim_factory):
     """Two broken devices in a running daemon writing to its embedded store. `hostile`: an agent
     that answers every table walk with ever-longer random OIDs, new ones each poll (a fake,
-    tests/udpfake.py, in front of a real snmpd that answers the GETs: no real agent behaves
+    lab/udpfake.py, in front of a real snmpd that answers the GETs: no real agent behaves
     like this on demand). Before the bounds every invented row was a new series each poll
     (58,476 series and a 47 MB store in 100 s in the report). `ups-1`: a real UPS recording
     (abbups) with its charge as an OctetString where UPS-MIB has an INTEGER, through snmpsim."""

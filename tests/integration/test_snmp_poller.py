@@ -1,7 +1,7 @@
 """The SNMP poller end to end: real agents (net-snmp snmpd; snmpsim replaying recordings of
 real devices), profiles selected by class and sysObjectID, counters turned into rates,
 reboots, dead and broken agents. Each test's agents are its own or the session's read-only
-ones from tests/snmplab.py."""
+ones from lab/snmplab.py."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from probes.base import ResultCode, Target
 from probes.snmp import ErrorCode, SnmpPoller
 from probes.snmp_client import SnmpClient
 from probes.snmp_settings import SnmpSettings
-from tests import snmprec
-from tests.netlab import drop_input, loopback_addresses, nft_table
-from tests.snmplab import ALL_RECORDINGS, COMMUNITY, recording_path
-from tests.support import require_root, wait_until
-from tests.udpfake import UdpResponder, hostile_agent
+from lab import snmprec
+from lab.netlab import drop_input, loopback_addresses, nft_table
+from lab.snmplab import ALL_RECORDINGS, COMMUNITY, recording_path
+from lab.support import require_root, wait_until
+from lab.udpfake import UdpResponder, hostile_agent
 
 pytestmark = pytest.mark.integration
 
@@ -265,7 +265,7 @@ async def test_a_hostile_agent_gets_none_of_its_invented_rows_written(snmpd, pol
     """The agent answers the walks of ifTable and ifXTable with rows it invents each poll (endless
     random indexes, ever-longer random OIDs) or breaks off half way with a malformed answer; the
     rest (system group, host resources) comes from a real snmpd. A fake: no real agent behaves
-    like this on demand (tests/udpfake.py). Before the bounds, every invented row became a
+    like this on demand (lab/udpfake.py). Before the bounds, every invented row became a
     series: thousands per poll, new ones each poll."""
     agent = hostile_agent(snmpd.endpoint, behaviour, subtrees=(IF_TABLE, IF_X_TABLE))
     device = target("server-1", "127.0.0.1", "server")

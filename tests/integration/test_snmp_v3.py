@@ -19,8 +19,8 @@ import pytest
 import probes.snmp_usm as snmp_usm
 from probes.snmp_ber import Kind, Value
 from probes.snmp_client import Agent, ErrorKind, RequestOptions, SnmpClient, SnmpResult, UsmUser
-from tests.snmplab import COMMUNITY, V3_USERS, V3_USERS_BY_NAME, Snmpd, V3User, typed_rows
-from tests.udpfake import UdpResponder, ask
+from lab.snmplab import COMMUNITY, V3_USERS, V3_USERS_BY_NAME, Snmpd, V3User, typed_rows
+from lab.udpfake import UdpResponder, ask
 
 pytestmark = pytest.mark.integration
 

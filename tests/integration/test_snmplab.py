@@ -1,8 +1,8 @@
-"""The SNMP test lab itself (tests/snmplab.py), checked with net-snmp's own tools (`snmpget -On`).
+"""The SNMP test lab itself (lab/snmplab.py), checked with net-snmp's own tools (`snmpget -On`).
 
 Does every v3 user of the lab snmpd answer, do wrong keys fail the way a real agent fails, does
 a restart look like a reboot (same engine ID, engineBoots + 1, uptime from 0), and does snmpsim
-replay every shared recording of a real device value for value, quirks included?
+replay every recording of a real device value for value, quirks included?
 
 One session-wide snmpd and snmpsim serve the read-only checks; only the tests that restart or
 SET something start their own.
@@ -15,13 +15,13 @@ import os
 
 import pytest
 
-from tests.netlab import drop_input, loopback_addresses, nft_table
-from tests.snmplab import (ALL_RECORDINGS, AUTH_PROTOCOLS, COMMUNITY, NOAUTH_USER, PRIV_PROTOCOLS, PROJECT_RECORDINGS,
+from lab.netlab import drop_input, loopback_addresses, nft_table
+from lab.snmplab import (ALL_RECORDINGS, AUTH_PROTOCOLS, COMMUNITY, NOAUTH_USER, PRIV_PROTOCOLS, PROJECT_RECORDINGS,
                            PROJECT_SNMPREC_DIR, RECORDINGS, SIM_USER, SNMPREC_DIR, recording_path,
                            SYS_DESCR, SYS_NAME, SYS_OBJECT_ID, SYS_UPTIME, V3_USERS, SnmpToolError, V3User,
                            recording_values, snmpd, snmpd_factory, private_snmpd, snmpsim,  # noqa: F401 (fixtures)
                            snmpsim_factory)
-from tests.support import require_root
+from lab.support import require_root
 
 pytestmark = pytest.mark.integration
 
@@ -164,7 +164,7 @@ def _expected(tag: str, value: str):
         return "OID", value.lstrip(".")
     if tag == "64":
         return "IpAddress", value
-    raise AssertionError(f"tag {tag} not in the shared recordings (fixtures/README.md)")
+    raise AssertionError(f"tag {tag} not in the recordings (tests/fixtures/devices/README.md)")
 
 
 def _served(vb):

@@ -18,8 +18,8 @@ from types import SimpleNamespace
 import pytest
 
 from tests.integration.test_daemon import NETVIGIL, _start, _status, workdir  # noqa: F401 - fixture
-from tests.sshsim import CliSim
-from tests.support import wait_until
+from lab.sshsim import CliSim
+from lab.support import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

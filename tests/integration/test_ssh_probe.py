@@ -23,7 +23,7 @@ from probes.ssh import ErrorCode, SshProber
 from probes.ssh_hostkeys import HostKeyStore
 from probes.ssh_profiles import load_profiles
 from probes.ssh_settings import SshSettings
-from tests.sshsim import CliSim, EndlessBanner, capture
+from lab.sshsim import CliSim, EndlessBanner, capture
 
 pytestmark = pytest.mark.integration
 

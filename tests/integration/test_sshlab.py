@@ -14,8 +14,8 @@ import asyncssh
 import pytest
 from netmiko import ConnectHandler
 
-from tests.sshlab import TEST_USER, Sshd
-from tests.sshsim import (CONFIG_COMMAND, ERROR_UNRECOGNIZED, MORE, SCREEN_LENGTH_INFO, CliSim, EndlessBanner,
+from lab.sshlab import TEST_USER, Sshd
+from lab.sshsim import (CONFIG_COMMAND, ERROR_UNRECOGNIZED, MORE, SCREEN_LENGTH_INFO, CliSim, EndlessBanner,
                           capture, fleet_addresses)
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,7 @@ def netmiko_session(sim: CliSim, **extra):
 
 
 def close_quickly(conn) -> None:
-    """disconnect() waits 2 s for silence (LAB.md section 7); tests close at once."""
+    """disconnect() waits 2 s for silence to check for configuration mode; tests close at once."""
     conn.write_channel("quit\n")
     conn.paramiko_cleanup()
 

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from tests.integration.test_daemon import INVENTORY, NETVIGIL, _devices, workdir  # noqa: F401 - fixture
-from tests.support import Process, require_root, wait_until
+from lab.support import Process, require_root, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

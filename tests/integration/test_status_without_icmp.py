@@ -10,8 +10,8 @@ import pytest
 
 from tests.integration.test_daemon import NETVIGIL, _start, _status, workdir  # noqa: F401 - fixture
 from tests.integration.test_snmp_daemon import _credentials
-from tests.netlab import loopback_addresses
-from tests.support import wait_until
+from lab.netlab import loopback_addresses
+from lab.support import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

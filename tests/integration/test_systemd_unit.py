@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, VENV_BIN, Process, require_binary, require_root, wait_until
+from lab.support import REPO, VENV_BIN, Process, require_binary, require_root, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from monitor import cli
-from tests.support import REPO, VENV_BIN
+from lab.support import REPO, VENV_BIN
 
 BROKEN = REPO / "tests" / "data" / "broken"
 

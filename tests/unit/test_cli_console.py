@@ -15,7 +15,7 @@ import pytest
 from monitor import cli
 from monitor.outputs.embedded import EmbeddedStore
 from probes.base import Sample
-from tests.support import REPO, VENV_BIN
+from lab.support import REPO, VENV_BIN
 
 NETVIGIL = str(VENV_BIN / "netvigil")
 

@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from monitor import cli, config
-from tests.support import REPO
+from lab.support import REPO
 
 INVENTORY = """\
 sites:

@@ -11,7 +11,7 @@ import yaml
 
 from monitor import cli, config, inventory
 from monitor.cli import inventory as csvimport
-from tests.support import REPO, VENV_BIN
+from lab.support import REPO, VENV_BIN
 
 CSV = REPO / "tests" / "data" / "csv"
 

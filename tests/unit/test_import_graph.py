@@ -16,7 +16,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from tests.support import REPO
+from lab.support import REPO
 
 PACKAGES = ("monitor", "probes")
 CLI = "monitor.cli"

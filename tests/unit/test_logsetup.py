@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from tests.support import REPO
+from lab.support import REPO
 
 SCRIPT = """
 import logging, sys

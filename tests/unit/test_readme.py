@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tests.support import REPO
+from lab.support import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
 from readme_section import section  # noqa: E402

@@ -12,7 +12,7 @@ from monitor import lineproto
 from monitor.cli import rules as cli
 from monitor.rules.model import load_paths
 from probes.base import Sample
-from tests.support import REPO
+from lab.support import REPO
 
 DATA = REPO / "tests" / "data" / "rules"
 SHIPPED = REPO / "monitor" / "rules" / "defaults"

@@ -16,7 +16,7 @@ from monitor.rules.model import load_rules
 from monitor.rules.settings import RulesSettings
 from probes import snmp_profiles as sp
 from probes.base import Sample
-from tests import snmprec
+from lab import snmprec
 
 PROFILES = sp.load_all([sp.PACKAGED_PROFILES])
 RULES = load_rules(RulesSettings(dirs=[]))

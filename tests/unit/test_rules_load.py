@@ -9,7 +9,7 @@ import pytest
 
 from monitor.rules.model import SHIPPED_RULES, RulesError, load_paths, load_rules
 from monitor.rules.settings import SITE_RULES, RulesSettings
-from tests.support import REPO
+from lab.support import REPO
 
 DATA = REPO / "tests" / "data" / "rules"
 BROKEN = DATA / "broken"

@@ -1,5 +1,5 @@
 """Shipped SNMP profiles against recorded walks of real devices (LibreNMS recordings in
-../shared/fixtures and tests/fixtures/snmprec, with the values LibreNMS extracted as the
+tests/fixtures/devices and tests/fixtures/snmprec, with the values LibreNMS extracted as the
 reference), and the profile engine's own rules."""
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import math
 import pytest
 
 from probes import snmp_profiles as sp
-from tests import snmprec
-from tests.support import SHARED
+from lab import snmprec
 
 PROFILES = sp.load_all([sp.PACKAGED_PROFILES])
 TAGS = {"device": "dev", "class": "ups"}
@@ -57,7 +56,7 @@ def test_ups_profile_on_a_real_three_phase_ups():
 
 
 def test_ups_values_agree_with_what_librenms_extracted():
-    expected = json.loads((SHARED / "fixtures" / "expected" / "abbups_abbups.json").read_text())
+    expected = json.loads((snmprec.EXPECTED / "abbups_abbups.json").read_text())
     sensors = {s["sensor_oid"].lstrip("."): s["sensor_current"] for s in expected["sensors"]["discovery"]["sensors"]}
     ups = _by_measurement(_samples("ups", "abbups_abbups"))["ups"][0].fields
     assert ups["charge_pct"] == sensors["1.3.6.1.2.1.33.1.2.4.0"]
@@ -101,7 +100,7 @@ def test_host_profile_on_openwrt_matches_librenms():
     assert cpus == [2, 3]
     storage = {s.tags["name"]: s.fields for s in samples["snmp_storage"]}
     assert storage["/overlay"]["used_pct"] == pytest.approx(5268 / 5963 * 100)
-    expected = json.loads((SHARED / "fixtures" / "expected" / "openwrt.json").read_text())
+    expected = json.loads((snmprec.EXPECTED / "openwrt.json").read_text())
     overlay = [s for s in expected["storage"]["discovery"]["storage"] if s["storage_descr"] == "/overlay"][0]
     assert round(storage["/overlay"]["used_pct"]) == round(overlay["storage_perc"])
     assert storage["/overlay"]["size_bytes"] == 5963 * 4096
@@ -205,7 +204,7 @@ def test_environment_monitor_probes_and_inputs():
     inputs = {s.tags["name"]: s.fields for s in samples["env_input"]}
     assert set(inputs) == {f"Binary {i}" for i in range(1, 7)}
     assert inputs["Binary 1"] == {"value": 0, "alarm": 0}
-    expected = json.loads((SHARED / "fixtures" / "expected" / "hwg-poseidon.json").read_text())
+    expected = json.loads((snmprec.EXPECTED / "hwg-poseidon.json").read_text())
     reference = {s["sensor_descr"]: s["sensor_current"] for s in expected["sensors"]["discovery"]["sensors"]
                  if s["sensor_class"] in ("temperature", "humidity")}
     for name, (_unit, fields) in sensors.items():
@@ -295,7 +294,7 @@ def test_hikvision_nvr_memory_and_disk():
     assert (disk.fields["capacity_mb"], disk.fields["free_mb"]) == (3815447, 2715648)
     assert disk.fields["used_pct"] == pytest.approx((3815447 - 2715648) / 3815447 * 100)
     assert "status" not in disk.fields        # hikDiskStatus is not in the recording
-    # The shared `hikvision` recording is detection only: no sample rather than zeros.
+    # The `hikvision` recording of tests/fixtures/devices is detection only: no sample rather than zeros.
     assert _samples("hikvision", "hikvision") == []
 
 

@@ -67,7 +67,7 @@ def _pysnmp_auth(auth: str):
 
 
 def _pysnmp_priv(priv: str):
-    # tests/snmplab.py PRIV_PROTOCOLS: pysnmp's AesBlumenthal* are net-snmp AES-192/256 (Blumenthal),
+    # lab/snmplab.py PRIV_PROTOCOLS: pysnmp's AesBlumenthal* are net-snmp AES-192/256 (Blumenthal),
     # its plain Aes192/Aes256 are net-snmp AES-192-C/256-C (Reeder).
     from pysnmp.proto.secmod.eso.priv import aes192, aes256
     from pysnmp.proto.secmod.rfc3414.priv import des

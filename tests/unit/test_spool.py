@@ -14,7 +14,7 @@ import zlib
 import pytest
 
 from monitor.outputs.spool import Batch, Spool, SpoolBusy
-from tests.support import REPO
+from lab.support import REPO
 
 MB = 1024 * 1024
 

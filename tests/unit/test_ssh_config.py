@@ -162,7 +162,7 @@ def test_rows_one_sample_per_matching_line():
 
 
 def test_textfsm_rows_come_from_ntc_templates():
-    from tests.sshsim import capture
+    from lab.sshsim import capture
 
     profile = load_profiles([])["huawei_vrp"]
     spec = next(c for c in profile.commands if c.name == "device")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from monitor import config
 from monitor.daemon import all_batches
-from tests.support import REPO
+from lab.support import REPO
 
 
 def _intervals(batches, kind: str) -> set[float]:

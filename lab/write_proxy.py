@@ -27,7 +27,7 @@ from typing import Optional
 import aiohttp
 from aiohttp import web
 
-from tests.support import free_port
+from lab.support import free_port
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,21 @@
 OID -> value, the shape probes.snmp_profiles.extract takes. For pure profile tests; the
 integration tests serve the same files with snmpsim and fetch them over SNMP.
 
-Recordings live in two places: the shared ones in ../shared/fixtures/snmprec/ and the
-project's own in tests/fixtures/snmprec/ (SOURCES.md there says where each comes from).
+Recordings live in two places: the first ten in tests/fixtures/devices/snmprec/ (README.md
+one level up says where each comes from, and expected/ beside it holds LibreNMS's reading of
+three of them) and the project's own in tests/fixtures/snmprec/ (SOURCES.md there).
 A name is looked up in both; the two sets must not share a name."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support import REPO, SHARED
+from lab.support import FIXTURES
 
-RECORDINGS = SHARED / "fixtures" / "snmprec"
-PROJECT_RECORDINGS = REPO / "tests" / "fixtures" / "snmprec"
+RECORDINGS = FIXTURES / "devices" / "snmprec"
+PROJECT_RECORDINGS = FIXTURES / "snmprec"
+#: LibreNMS's own reading of some of the recordings in RECORDINGS: <name>.json.
+EXPECTED = FIXTURES / "devices" / "expected"
 DIRECTORIES = (RECORDINGS, PROJECT_RECORDINGS)
 _INTEGER_TYPES = {"2", "65", "66", "67", "70"}
 
@@ -41,7 +44,7 @@ def read(name: str) -> dict:
 
 
 def names() -> list[str]:
-    """Every recording, shared and the project's own."""
+    """Every recording, the first ten and the project's own."""
     return sorted(p.stem for directory in DIRECTORIES for p in directory.glob("*.snmprec"))
 
 

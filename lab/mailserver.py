@@ -18,7 +18,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tests.support import free_port
+from lab.support import free_port
 
 
 @dataclass(frozen=True)

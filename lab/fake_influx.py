@@ -1,11 +1,11 @@
 """A small fake of InfluxDB 2.x: POST /api/v2/write, GET /ping, GET /health.
 
-Why a fake at all: the writer must be shown to handle 401, 404, 413, 429 with Retry-After,
-503 and 400, and no real server here sends them on /api/v2/write. VictoriaMetrics, the only
-/api/v2/write server installable on this machine, answers 204 to everything, even to
-malformed lines; no InfluxDB 2.x or 3.x exists for Debian bookworm or on PyPI (LAB.md §2,
-§3). Everything a real server *can* show (points arriving, tags, values, outages) is tested
-against VictoriaMetrics and influxd instead.
+Why a fake at all: the writer must be shown to handle 401, 404, 413, 429 with Retry-After, 503
+and 400, and no real server here sends them on /api/v2/write. VictoriaMetrics, the only
+/api/v2/write server installable on this machine, answers 204 to everything, even to malformed
+lines; no InfluxDB 2.x or 3.x exists for Debian bookworm or on PyPI (apt-cache search and pip
+download find clients only). Everything a real server *can* show (points arriving, tags,
+values, outages) is tested against VictoriaMetrics and influxd instead.
 
 The fake runs inside the test's event loop. `answer` decides each reply from the request
 body; the default accepts everything. Accepted bodies (gzip undone) are kept in arrival
@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 from aiohttp import web
 
-from tests.support import free_port
+from lab.support import free_port
 
 
 @dataclass

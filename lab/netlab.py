@@ -7,12 +7,12 @@ The kernel here has nftables and network namespaces but no netem, so:
   requests is lost), `drop_output` (the request cannot even be sent: EPERM on sendto); and
   counts them without dropping (`count_packets`, read with `table.counters()`).
 * `netns_hosts(spec)` creates one network namespace behind a veth pair with hosts
-  10.231.X.2, .3, ... answered by `tests/icmp_responder.py` with a per-host delay and
+  10.231.X.2, .3, ... answered by `lab/icmp_responder.py` with a per-host delay and
   loss, or left ICMP-silent (up, but echo requests go unanswered).
 
 From a pytest test (mark it `integration` and `root`)::
 
-    from tests.netlab import SILENT, drop_input, loopback_addresses, lossy_input, netns_hosts, nft_table
+    from lab.netlab import SILENT, drop_input, loopback_addresses, lossy_input, netns_hosts, nft_table
 
     def test_down_lossy_and_slow():
         down, lossy = loopback_addresses(2)          # 127.X.Y.1, .2: this process's own
@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Literal, Mapping, NamedTuple, Optional, Sequence, Union
 
-from tests.support import Process, require_binary, require_root, wait_until
+from lab.support import Process, require_binary, require_root, wait_until
 
 PREFIX = "nvt"
 RESPONDER = Path(__file__).resolve().parent / "icmp_responder.py"

@@ -1,6 +1,6 @@
 """Userspace ICMP echo responder for the test lab: per-address delay and loss.
 
-The kernel here has no netem, so `tests/netlab.py` runs this inside a network namespace
+The kernel here has no netem, so `lab/netlab.py` runs this inside a network namespace
 whose kernel echo replies are switched off (`net.ipv4.icmp_echo_ignore_all=1`) and this
 process answers instead:
 

@@ -2,8 +2,8 @@
 
 netvigil's SSH probes run commands on Linux hosts (`uptime`, `df -P /`, `cat /proc/loadavg`,
 `nproc`) with a key, a passphrase-protected key or a password; only a real sshd shows how a
-real server answers each of them (LAB.md section 7 has the recipe this follows).
-Network devices are simulated separately, in tests/sshsim.py.
+real server answers each of them.
+Network devices are simulated separately, in lab/sshsim.py.
 
 * `Sshd(tmp_dir)` - OpenSSH sshd on a free port of 127.0.0.1. `start()` writes an ed25519
   host key, a client key without passphrase (`client_key_path`), one with the passphrase
@@ -38,7 +38,7 @@ from typing import Optional
 
 import pytest
 
-from tests.support import Process, ServerProcess, free_port, require_binary, require_root, wait_until
+from lab.support import Process, ServerProcess, free_port, require_binary, require_root, wait_until
 
 TEST_USER = "nvssh"
 

@@ -15,7 +15,7 @@ from typing import Any, Optional
 import pytest
 from aiohttp import web
 
-from tests.support import free_port
+from lab.support import free_port
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Real metrics servers on free loopback ports, started and stopped by their own pid.
 
-`VictoriaMetrics` is the only /api/v2/write server installable here (LAB.md §2, §3);
-`InfluxD` is InfluxDB 1.6.7 for the v1 /write API (LAB.md §1). Both can be stopped and
+`VictoriaMetrics` is the only /api/v2/write server installable here (Debian bookworm and PyPI
+have no InfluxDB 2.x or 3.x); `InfluxD` is InfluxDB 1.6.7 for the v1 /write API (it has no
+/api/v2 routes). Both can be stopped and
 started again on the same data directory, which the outage tests rely on. The helpers are
 synchronous: async tests call them through `asyncio.to_thread`, so the outputs under test
 keep running while a helper waits.
@@ -21,7 +22,7 @@ from typing import Callable, Optional, Sequence
 
 import pytest
 
-from tests.support import Process, free_port, require_binary, wait_until
+from lab.support import Process, free_port, require_binary, wait_until
 
 
 def _http(url: str, data: Optional[bytes] = None, headers: Optional[dict] = None,
@@ -68,8 +69,8 @@ class VictoriaMetrics:
                timeout_s: float = 10.0) -> list[dict]:
         """Raw series matching `match` (JSON lines of /api/v1/export).
 
-        Polls force_flush + export, because a new series takes up to ~10 s to become
-        visible otherwise (LAB.md §2), until `until(rows)` holds. Without `until`: until
+        Polls force_flush + export, because a new series took 3.4-9.4 s to become
+        visible otherwise (0.2-1.0 s with the flush), until `until(rows)` holds. Without `until`: until
         the answer is non-empty and has not changed for SETTLE_S, since series written
         together do not become visible together. Returns the last answer at the deadline
         rather than raising, so the test's own assertion shows what was there.

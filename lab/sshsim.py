@@ -3,7 +3,7 @@
 netvigil's SSH probes talk to switches and routers, not to Linux: an interactive PTY shell
 with a `<HOSTNAME>` prompt, paging, `Error:` lines instead of exit codes. No real device
 runs here, so `CliSim` replays real Huawei VRP captures (tests/fixtures/ssh/SOURCES.md)
-behind a CLI that behaves the way netmiko's `huawei` driver expects (LAB.md section 7):
+behind a CLI that behaves the way netmiko's `huawei` driver expects (read from its DEBUG log):
 
 * login info line, then the prompt `<HOSTNAME>`; typed characters are echoed (asyncssh's
   line editor), output lines end in `\\r\\n` on the PTY;
@@ -31,7 +31,7 @@ behind a CLI that behaves the way netmiko's `huawei` driver expects (LAB.md sect
 every 0.2 s (RFC 4253 section 4.2 allows lines before `SSH-2.0-`) and never a version, so
 a client hangs until its own timeout.
 
-`python -m tests.sshsim --first-address 127.1.0.1 --count 1000 --port 2222 [--hostkey FILE]`
+`python -m lab.sshsim --first-address 127.1.0.1 --count 1000 --port 2222 [--hostkey FILE]`
 runs a fleet, one CliSim per consecutive loopback address on the same port, in one event
 loop, and prints `ready N` when all listen. Addresses outside 127.0.0.0/8 are refused.
 
@@ -57,7 +57,9 @@ from typing import Iterable, Optional, Sequence, Union
 import asyncssh
 import pytest
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ssh" / "huawei_vrp"
+from lab import support
+
+FIXTURES = support.FIXTURES / "ssh" / "huawei_vrp"
 
 #: command -> capture file (tests/fixtures/ssh/huawei_vrp/); display current-configuration is `config`.
 CAPTURE_FILES: dict[str, str] = {

@@ -1,22 +1,22 @@
 """The SNMP test lab: a real net-snmp `snmpd` and an `snmpsim` replaying recordings of real devices.
 
-Every SNMP test and benchmark starts its agents from here (LAB.md sections 4 and 5, measured
-on this machine; the pitfalls found while building this module are noted where they matter).
+Every SNMP test and benchmark starts its agents from here (measured on this machine; the
+pitfalls found while building this module are noted where they matter).
 
 * `Snmpd(tmp_dir)` - net-snmp snmpd 5.9.3 on a free UDP port of 127.0.0.1 (or any other
-  127.x address, for per-device fault tests with `tests/netlab.py`). v1/v2c community
+  127.x address, for per-device fault tests with `lab/netlab.py`). v1/v2c community
   `COMMUNITY` (a secret that must never appear in a log) and one SNMPv3 USM user for every
   auth/priv combination this snmpd build supports (`V3_USERS`, data to iterate over).
   `restart()` keeps the persistent directory, so the engine ID stays and snmpEngineBoots
   goes up by one: a device "reboot" for v3 re-discovery and uptime-reset tests.
 * `SnmpSim(tmp_dir, recordings=[...], extra_files={...})` - snmpsim-command-responder
-  serving *copies* of /work/shared/fixtures/snmprec/*.snmprec (the community is the file
+  serving *copies* of tests/fixtures/{devices/,}snmprec/*.snmprec (the community is the file
   name; for v3 the context name is the file name) plus files written by the test, which may
   use the `writecache` and `numeric` variation modules so values can change under a test.
 * pytest fixtures at the bottom: `snmpd`, `private_snmpd`, `snmpd_factory`, `snmpsim`,
   `snmpsim_factory`. tests/conftest.py imports them.
 
-Both servers are started and stopped by their own pid (tests.support.Process). Readiness is
+Both servers are started and stopped by their own pid (lab.support.Process). Readiness is
 an `snmpget` that gets an answer. A missing binary is a failure, never a skip. Measured here:
 snmpd ready in 0.24 s with the 43 users (0.08 s with one: createUser localizes keys at start),
 restart 0.25-0.31 s; snmpsim ready in 0.57 s with all ten recordings; both stop in < 0.02 s.
@@ -62,24 +62,24 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import pytest
 
-from tests.support import SHARED, VENV_BIN, Process, ServerProcess, free_port, require_binary
+from lab.support import FIXTURES, VENV_BIN, Process, ServerProcess, free_port, require_binary
 
 # -- constants ---------------------------------------------------------------------------------
 
-FIXTURES = SHARED / "fixtures"
-SNMPREC_DIR = FIXTURES / "snmprec"
+#: The first ten recordings of real devices (tests/fixtures/devices/README.md).
+SNMPREC_DIR = FIXTURES / "devices" / "snmprec"
 #: The project's own recordings of real devices (tests/fixtures/snmprec/SOURCES.md).
-PROJECT_SNMPREC_DIR = Path(__file__).resolve().parent / "fixtures" / "snmprec"
-#: Names (file name without .snmprec) of the shared recordings of real devices.
+PROJECT_SNMPREC_DIR = FIXTURES / "snmprec"
+#: Names (file name without .snmprec) of the first ten recordings of real devices.
 RECORDINGS: tuple[str, ...] = tuple(sorted(p.stem for p in SNMPREC_DIR.glob("*.snmprec")))
 #: Names of the project's own recordings.
 PROJECT_RECORDINGS: tuple[str, ...] = tuple(sorted(p.stem for p in PROJECT_SNMPREC_DIR.glob("*.snmprec")))
-#: Every recording SnmpSim can serve (shared first); a name must not be in both sets.
+#: Every recording SnmpSim can serve (the first ten first); a name must not be in both sets.
 ALL_RECORDINGS: tuple[str, ...] = RECORDINGS + PROJECT_RECORDINGS
 
 
 def recording_path(name: str) -> Path:
-    """The file of recording `name`, shared or the project's own."""
+    """The file of recording `name`, one of the first ten or the project's own."""
     for directory in (SNMPREC_DIR, PROJECT_SNMPREC_DIR):
         path = directory / f"{name}.snmprec"
         if path.is_file():
@@ -243,7 +243,7 @@ V3_USERS: tuple[V3User, ...] = (
 V3_USERS_BY_NAME: dict[str, V3User] = {user.name: user for user in V3_USERS}
 NOAUTH_USER = V3_USERS_BY_NAME["nv-noauth"]
 
-#: The v3 user of every SnmpSim (LAB.md: snmpsim's default would be MD5/DES "simulator").
+#: The v3 user of every SnmpSim (snmpsim's default would be MD5/DES "simulator").
 SIM_USER = V3User("nv-sim", "SHA", "A:nv-sim:s3cret", "AES", "P:nv-sim:s3cret")
 
 
@@ -361,7 +361,8 @@ def _udp_port_free(host: str, port: int) -> bool:
     return True
 
 
-def _free_udp_port(addresses: Sequence[str]) -> int:
+def free_udp_port(addresses: Sequence[str]) -> int:
+    """A UDP port free on every one of `addresses` (servers of the lab listen on one port on each)."""
     for _ in range(100):
         port = free_port(socket.SOCK_DGRAM, host=addresses[0])
         if all(_udp_port_free(address, port) for address in addresses[1:]):
@@ -374,7 +375,7 @@ Auth = Union[None, str, V3User]
 
 def _wait_ready(process: Process, answers: Callable[[], bool], timeout_s: float, what: str) -> None:
     """Poll `answers()` until true; fail at once, with the log, if the server exits meanwhile
-    (tests.support.wait_until would swallow that and wait out its whole timeout)."""
+    (lab.support.wait_until would swallow that and wait out its whole timeout)."""
     deadline = time.monotonic() + timeout_s
     while True:
         if not process.alive():
@@ -391,7 +392,7 @@ def _wait_ready(process: Process, answers: Callable[[], bool], timeout_s: float,
 class Snmpd(ServerProcess):
     """net-snmp snmpd with `COMMUNITY` (v1/v2c, from 127.0.0.0/8) and every `V3_USERS` user.
 
-    Pitfall found here (not in LAB.md): with `-C`, snmpd reads no default config files, and
+    Pitfall found here: with `-C`, snmpd reads no default config files, and
     that includes its own persistent file, so each start got a new random engine ID with
     snmpEngineBoots 1. The persistent file is therefore passed explicitly
     (`-c snmpd.conf,persist/snmpd.conf`): the engine ID survives restarts, boots go 1, 2, 3,
@@ -420,7 +421,7 @@ class Snmpd(ServerProcess):
         self.conf_path = self.dir / "snmpd.conf"
         self.log_path = self.dir / "snmpd.log"
         self.conf_path.write_text(
-            "# netvigil test lab (tests/snmplab.py); run with -C, so no system config is read\n"
+            "# netvigil test lab (lab/snmplab.py); run with -C, so no system config is read\n"
             f"[snmp] persistentDir {self.persist_dir}\n"
             f"agentAddress udp:{address}:{self.port}\n"
             "sysLocation netvigil-lab\nsysContact noc@example.invalid\nsysName netvigil-snmpd\nsysServices 72\n"
@@ -522,8 +523,10 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 class SnmpSim(ServerProcess):
     """snmpsim-command-responder on a free UDP port of one or more addresses (same port on each).
 
-    `recordings`: recordings to serve (default: ALL_RECORDINGS, the shared and the project's own), as copies
-    (LAB.md §5: symlinks collapse into one community). `extra_files`: {"name": snmprec text};
+    `recordings`: recordings to serve (default: ALL_RECORDINGS, the first ten and the project's
+    own), as copies
+    (symlinks collapse into one community: snmpsim names it after the link's target and drops
+    the others as duplicates). `extra_files`: {"name": snmprec text};
     "name" (or "site1/name", optionally ending ".snmprec") becomes a community and a v3
     context name. Lines may use variation modules, e.g.::
 
@@ -534,8 +537,8 @@ class SnmpSim(ServerProcess):
     (`function=random` does not work; writecache values are lost on restart(), which is another
     way to "reboot" a simulated device.) Every address serves every community.
 
-    Start: 0.7 s for all ten shared recordings (index built cold in the private cache dir).
-    Stop: SIGTERM ends it at once here (about 0.01 s including the wait); LAB.md's 1.2 s was a
+    Start: 0.7 s for the first ten recordings (index built cold in the private cache dir).
+    Stop: SIGTERM ends it at once here (about 0.01 s including the wait); an earlier 1.2 s was a
     `kill -0` loop seeing the unreaped zombie. Still, share the session `snmpsim` for reads.
     """
 
@@ -581,7 +584,7 @@ class SnmpSim(ServerProcess):
         if not self.communities:
             raise ValueError("nothing to serve: give recordings or extra_files")
         self.addresses = tuple(addresses)
-        self.port = port or _free_udp_port(self.addresses)
+        self.port = port or free_udp_port(self.addresses)
         self.v3_users = tuple(v3_users)
         self.log_level = log_level
         self.log_path = self.dir / "snmpsim.log"
@@ -591,7 +594,8 @@ class SnmpSim(ServerProcess):
 
     @property
     def argv(self) -> list[str]:
-        # Order matters (LAB.md §5): everything after --v3-engine-id belongs to that engine.
+        # Order matters: everything after --v3-engine-id belongs to that engine (a --data-dir
+        # before the first one makes an extra engine, which fails for want of an endpoint).
         argv = [self.binary, f"--cache-dir={self.cache_dir}", f"--log-level={self.log_level}",
                 "--v3-engine-id=auto", f"--data-dir={self.data_dir}"]
         for user in self.v3_users:
@@ -601,7 +605,8 @@ class SnmpSim(ServerProcess):
 
     def start(self) -> "SnmpSim":
         assert self.process is None, "already running"
-        env = dict(os.environ, SNMPSIM_ALLOW_ROOT="true")  # LAB.md §5: as root it refuses otherwise
+        env = dict(os.environ, SNMPSIM_ALLOW_ROOT="true")  # as root it refuses otherwise, and dropping
+        # privileges breaks imports from an interpreter under /root (mode 0700)
         started = time.monotonic()
         self.process = Process(self.argv, self.log_path, env=env, cwd=self.dir)
         for address in self.addresses:
@@ -685,7 +690,8 @@ def typed_rows(varbinds: Mapping[str, "VarBind"]) -> list[tuple]:
 
 
 def recording_values(name: str) -> dict[str, tuple[str, str]]:
-    """Recording `name` (shared or the project's own) as {oid: (tag, value)}, read from the original."""
+    """Recording `name` (one of the first ten or the project's own) as {oid: (tag, value)},
+    read from the original."""
     values = {}
     for line in recording_path(name).read_text().splitlines():
         if line.strip():
@@ -716,7 +722,7 @@ def private_snmpd(tmp_path) -> Snmpd:
 def snmpd_factory(tmp_path) -> Callable[..., Snmpd]:
     """`make(address="127.0.0.1", **Snmpd kwargs)` -> a started Snmpd; all stopped after the test.
 
-    For a second device, use an address of this process's own (tests.netlab.loopback_addresses),
+    For a second device, use an address of this process's own (lab.netlab.loopback_addresses),
     since drop_input() refuses 127.0.0.1: `nft_table([drop_input(dead.address, f"udp dport {dead.port}")])`.
     """
     servers: list[Snmpd] = []

@@ -12,7 +12,7 @@ Standard library only; needs root (raw sockets). Run it inside a network namespa
 made, or on loopback: it only answers what it sees and sends to the sender of what it saw.
 Prints "ready" once listening; on SIGTERM prints a JSON line with what it sent, and exits.
 
-    python tests/icmp_forger.py --impersonate 127.0.0.9 [--window 64]
+    python lab/icmp_forger.py --impersonate 127.0.0.9 [--window 64]
 """
 
 from __future__ import annotations
