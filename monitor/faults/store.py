@@ -44,16 +44,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
+# The errors live with the maintenance windows' in errors.py; callers still import them from here.
 from monitor.faults.errors import (AUTO, FaultError, FaultInputError, FaultNotFound, FaultStateError, person,
                                    required_text)
 from monitor.faults.maintenance import MaintenanceWindows
 from monitor.faults.model import SEVERITY_RANK, DeviceInfo, iso_time
 from monitor.faults.settings import BudgetSettings, SlaSettings
 from monitor.sqlitedb import Database
-
-# Re-exported: callers catch the errors as monitor.faults.store.FaultError etc.
-__all__ = ["AUTO", "CLOCK_EVENTS", "Fault", "FaultError", "FaultInputError", "FaultNotFound", "FaultStateError",
-           "FaultStore", "Note", "SCHEMA_VERSION", "month_bounds"]
 
 SCHEMA_VERSION = 1
 CLOCK_EVENTS = ("ack_warning", "ack_breach", "resolve_warning", "resolve_breach")
