@@ -29,19 +29,22 @@ What every store gets, and why:
 * `close()` checkpoints with TRUNCATE so a stopped daemon leaves one file even while another
   process still has the database open.
 
-One connection, shared by threads: every call holds `lock` (re-entrant, so a store may hold
-it across a read and a `write()`).
+One connection, shared by threads: `write()` holds `lock` (re-entrant) for the whole
+transaction. `execute` is the connection's own method, with no wrapper on the hot path
+(measured: a locking wrapper doubled the cost of a `SELECT 1`, 0.8 -> 1.7 µs; a fault batch
+runs ten statements per fault), so a store whose methods run in several threads holds `lock`
+around its reads: sqlite3 serialises single calls, not a read against another thread's open
+transaction on the same connection.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, Sequence
+from typing import Optional
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +79,10 @@ class Database:
         except BaseException:
             self.connection.close()
             raise
+        self.execute = self.connection.execute
+        self.executemany = self.connection.executemany
 
     # -- reading (and statements outside a transaction) -----------------------------------
-
-    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
-        with self.lock:
-            return self.connection.execute(sql, parameters)
-
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
-        with self.lock:
-            return self.connection.executemany(sql, rows)
 
     def executescript(self, script: str) -> None:
         """Run a script (a schema); it COMMITs first, so never inside `write()`."""
@@ -101,38 +98,11 @@ class Database:
 
     # -- writing --------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> "_Transaction":
         """A write transaction: BEGIN IMMEDIATE, COMMIT at the end, ROLLBACK when the block (or
-        the COMMIT) raises. Inside another `write()` it is a savepoint of that transaction."""
-        with self.lock:
-            outer = self._depth == 0
-            savepoint = f"s{self._depth}"
-            self.connection.execute("BEGIN IMMEDIATE" if outer else f"SAVEPOINT {savepoint}")
-            self._depth += 1
-            try:
-                yield self.connection
-            except BaseException:
-                self._depth -= 1
-                self._undo(outer, savepoint)
-                raise
-            self._depth -= 1
-            try:
-                self.connection.execute("COMMIT" if outer else f"RELEASE {savepoint}")
-            except BaseException:
-                self._undo(outer, savepoint)
-                raise
-
-    def _undo(self, outer: bool, savepoint: str) -> None:
-        # SQLite rolls a transaction back by itself after some errors (a full disk, an
-        # interrupt); a second ROLLBACK would then raise and hide the error that matters.
-        if not self.connection.in_transaction:
-            return
-        if outer:
-            self.connection.execute("ROLLBACK")
-        else:
-            self.connection.execute(f"ROLLBACK TO {savepoint}")
-            self.connection.execute(f"RELEASE {savepoint}")
+        the COMMIT) raises; `with db.write() as connection:`. Inside another `write()` it is a
+        savepoint of that transaction."""
+        return _Transaction(self)
 
     # -- closing --------------------------------------------------------------------------
 
@@ -147,6 +117,58 @@ class Database:
                             self.path, error)
             finally:
                 self.connection.close()
+
+
+class _Transaction:
+    # A class rather than @contextlib.contextmanager: an empty transaction measured 6.2 µs
+    # against 7.5 µs (hand-written BEGIN/COMMIT: 5.6 µs).
+    __slots__ = ("_db", "_savepoint")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._savepoint: Optional[str] = None  # None: the outer transaction
+
+    def __enter__(self) -> sqlite3.Connection:
+        db = self._db
+        db.lock.acquire()
+        try:
+            if db._depth == 0:
+                db.connection.execute("BEGIN IMMEDIATE")
+            else:
+                self._savepoint = f"s{db._depth}"
+                db.connection.execute(f"SAVEPOINT {self._savepoint}")
+        except BaseException:
+            db.lock.release()
+            raise
+        db._depth += 1
+        return db.connection
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        db = self._db
+        db._depth -= 1
+        try:
+            if exc_type is not None:
+                self._undo()
+                return
+            try:
+                db.connection.execute("COMMIT" if self._savepoint is None else f"RELEASE {self._savepoint}")
+            except BaseException:
+                self._undo()
+                raise
+        finally:
+            db.lock.release()
+
+    def _undo(self) -> None:
+        connection = self._db.connection
+        # SQLite rolls a transaction back by itself after some errors (a full disk, an
+        # interrupt); a second ROLLBACK would then raise and hide the error that matters.
+        if not connection.in_transaction:
+            return
+        if self._savepoint is None:
+            connection.execute("ROLLBACK")
+        else:
+            connection.execute(f"ROLLBACK TO {self._savepoint}")
+            connection.execute(f"RELEASE {self._savepoint}")
 
 
 def create_private(path: Path) -> None:

@@ -81,9 +81,10 @@ class MaintenanceWindows:
         return found[0]
 
     def _windows(self, where: str, params: Sequence[Any] = ()) -> builtins.list[MaintenanceWindow]:
-        rows = self._db.execute(
-            "SELECT id, name, selector, starts_at, ends_at, recurrence, created_by, created_at, ended_at, "
-            f"ended_by FROM maintenance {where} ORDER BY starts_at, id", params).fetchall()
+        with self._db.lock:
+            rows = self._db.execute(
+                "SELECT id, name, selector, starts_at, ends_at, recurrence, created_by, created_at, ended_at, "
+                f"ended_by FROM maintenance {where} ORDER BY starts_at, id", params).fetchall()
         return [MaintenanceWindow(row[0], row[1], Selector.model_validate_json(row[2]), row[3], row[4],
                                   Recurrence.model_validate_json(row[5]) if row[5] else None, *row[6:])
                 for row in rows]
