@@ -32,7 +32,7 @@ def check_command(args) -> int:
               "please report it", file=sys.stderr)
         return EXIT_RUNTIME
     inventory = cfg.inventory
-    from probes.ssh_profiles import ProfileError, load_profiles
+    from probes.ssh.profiles import ProfileError, load_profiles
 
     try:  # the netmiko device types of the SSH profiles (config.load skips that for speed)
         load_profiles(cfg.settings.probes.ssh.profile_dirs, check_drivers=True)

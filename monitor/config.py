@@ -32,9 +32,9 @@ from monitor.notify.settings import NotificationSettings
 from monitor.outputs.settings import OutputsSettings
 from monitor.rules.settings import RulesSettings
 from monitor.scheduler_settings import SchedulerSettings
-from probes.icmp_settings import IcmpSettings
-from probes.snmp_settings import SnmpSettings
-from probes.ssh_settings import SshSettings
+from probes.icmp.settings import IcmpSettings
+from probes.snmp.settings import SnmpSettings
+from probes.ssh.settings import SshSettings
 
 if TYPE_CHECKING:
     from monitor.inventory import Inventory
@@ -600,7 +600,7 @@ def _fallback_inputs(origins: _Origins, base: Path) -> tuple[Optional[list[Path]
 
 def _profile_names(snmp: SnmpSettings, problems: list[str]) -> Optional[frozenset[str]]:
     """Names of the SNMP profiles (shipped + profile_dirs); a broken profile file is a problem."""
-    from probes import snmp_profiles
+    from probes.snmp import profiles as snmp_profiles
 
     try:
         return frozenset(snmp_profiles.load_all([snmp_profiles.PACKAGED_PROFILES, *snmp.profile_dirs]))
@@ -612,7 +612,8 @@ def _profile_names(snmp: SnmpSettings, problems: list[str]) -> Optional[frozense
 def missing_secrets(cfg: "Config") -> list[str]:
     """Sentences for every secret a credential in use lacks (SNMP and SSH): the daemon does not
     start without them, `check` warns."""
-    from probes import snmp_settings, ssh_settings
+    from probes.snmp import settings as snmp_settings
+    from probes.ssh import settings as ssh_settings
 
     from monitor.notify.settings import missing_secrets as missing_channel_secrets
 
@@ -626,7 +627,7 @@ def _ssh_profiles(ssh: SshSettings, problems: list[str]) -> Optional[dict]:
     """The SSH command profiles (shipped + profile_dirs); broken files and unknown names in
     `probes.ssh.profiles` are problems."""
     from monitor.inventory import ssh_profile_mix
-    from probes import ssh_profiles
+    from probes.ssh import profiles as ssh_profiles
 
     try:
         profiles = ssh_profiles.load_profiles(ssh.profile_dirs)

@@ -27,15 +27,15 @@ from monitor.scheduler import Batch, ProbeScheduler, plan
 from monitor.sdnotify import Notifier
 from monitor.state import DeviceStates
 from monitor.statefiles import PRIVATE_UMASK, make_private
-from probes import icmp
+from probes.icmp import pinger as icmp
 from probes.base import ProbeError, Sample, Target
-from probes.snmp import SnmpPoller
-from probes.snmp_client import SnmpClient
-from probes.snmp_profiles import PACKAGED_PROFILES, ProfileError, load_all
-from probes.ssh import SshProber
-from probes.ssh_backup import backup as ssh_backup
-from probes.ssh_hostkeys import HostKeyStore
-from probes.ssh_profiles import load_profiles as load_ssh_profiles
+from probes.snmp.poller import SnmpPoller
+from probes.snmp.client import SnmpClient
+from probes.snmp.profiles import PACKAGED_PROFILES, ProfileError, load_all
+from probes.ssh.prober import SshProber
+from probes.ssh.backup import backup as ssh_backup
+from probes.ssh.hostkeys import HostKeyStore
+from probes.ssh.profiles import load_profiles as load_ssh_profiles
 
 log = logging.getLogger("netvigil")
 
@@ -708,8 +708,8 @@ class Daemon:
                      len(done), changed)
 
     def _config_rules(self, device: str):
-        """The rules the device's configuration fetches are masked with (probes/ssh_backup.backup_rules)."""
-        from probes.ssh_backup import backup_rules
+        """The rules the device's configuration fetches are masked with (probes/ssh/backup.backup_rules)."""
+        from probes.ssh.backup import backup_rules
 
         found = self.cfg.inventory.by_name(device)
         return backup_rules(self.ssh.profiles if self.ssh is not None else {}, found.ssh if found is not None else None)

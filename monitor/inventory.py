@@ -26,9 +26,9 @@ from monitor.config import (ConfigError, booleans_for_numbers, describe_error, d
                             unknown_key)
 from monitor.yamlfile import Document, format_path
 from probes.base import Target
-from probes.icmp_settings import IcmpOverride, IcmpSettings
-from probes.snmp_settings import SnmpOverride, SnmpSettings
-from probes.ssh_settings import SshOverride, SshSettings
+from probes.icmp.settings import IcmpOverride, IcmpSettings
+from probes.snmp.settings import SnmpOverride, SnmpSettings
+from probes.ssh.settings import SshOverride, SshSettings
 
 DEVICE_CLASSES = ("mcu", "codec", "phone", "switch", "router", "ups", "nvr", "camera", "server", "env_sensor", "other")
 RESERVED_TAG_KEYS = ("device", "address", "class", "site")

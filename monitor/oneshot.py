@@ -11,9 +11,9 @@ import json
 import sys
 
 from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
-from probes import icmp
+from probes.icmp import pinger as icmp
 from probes.base import ResultCode, Target
-from probes.icmp_settings import IcmpSettings
+from probes.icmp.settings import IcmpSettings
 
 DEFAULT_COUNT_WITHOUT_CONFIG = 5
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from monitor.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from monitor.clitools import Refused, load_config, run
-from probes import snmp_profiles
-from probes.snmp_ber import Kind, Value
+from probes.snmp import profiles as snmp_profiles
+from probes.snmp.ber import Kind, Value
 
 DEFAULT_WALK_ROOT = "1.3.6.1.2.1"  # mib-2, as snmpwalk does without an OID
 
@@ -40,7 +40,7 @@ def _device(args):
         raise _Refused(f"netvigil {args.command_key}: device {device.name!r} has no SNMP credential; set "
                        f"probes.snmp.credential, or snmp: {{credential: NAME}} for its class, site or the device "
                        f"({device.source})", EXIT_CONFIG)
-    from probes.snmp_settings import missing_secrets
+    from probes.snmp.settings import missing_secrets
 
     missing = missing_secrets(device.snmp, {device.snmp.credential})
     if missing:
@@ -55,7 +55,7 @@ def profiles_command(args) -> int:
 
 
 def _profiles(args) -> int:
-    from probes import ssh_profiles
+    from probes.ssh import profiles as ssh_profiles
 
     directories = [snmp_profiles.PACKAGED_PROFILES]
     ssh_directories: list[Path] = []
@@ -137,8 +137,8 @@ def _probe(args) -> int:
 
 async def _poll_twice(cfg, device):
     """Rates need two readings: a second poll 1 s after the first when counters are involved."""
-    from probes.snmp import SnmpPoller
-    from probes.snmp_client import SnmpClient
+    from probes.snmp.poller import SnmpPoller
+    from probes.snmp.client import SnmpClient
 
     settings = device.snmp
     client = SnmpClient(max_in_flight_per_agent=settings.max_in_flight_per_device)
@@ -185,7 +185,7 @@ def walk_command(args) -> int:
 
 
 def _walk(args) -> int:
-    from probes.snmp_ber import OidError, canonical_oid
+    from probes.snmp.ber import OidError, canonical_oid
 
     try:
         root = canonical_oid(args.oid or DEFAULT_WALK_ROOT)
@@ -209,7 +209,7 @@ def _walk(args) -> int:
 
 async def _walk_device(device, root: str):
     from probes.names import NameCache
-    from probes.snmp_client import RequestOptions, SnmpClient, SnmpError, SnmpResult, ErrorKind
+    from probes.snmp.client import RequestOptions, SnmpClient, SnmpError, SnmpResult, ErrorKind
 
     settings = device.snmp
     address = device.address

@@ -35,7 +35,7 @@ def _device(args, need_credential: bool = True):
             raise _Refused(f"netvigil {args.command_key}: device {device.name!r} has no SSH credential; set "
                            f"probes.ssh.credential, or ssh: {{credential: NAME}} for its class, site or the device "
                            f"({device.source})", EXIT_CONFIG)
-        from probes.ssh_settings import missing_secrets
+        from probes.ssh.settings import missing_secrets
 
         missing = missing_secrets(cfg.settings.probes.ssh, {device.ssh.credential})
         if missing:
@@ -61,8 +61,8 @@ def _store(cfg):
     """The daemon's configuration store, masking with the rules the daemon's fetches use, so
     versions an older masker left secrets in are masked before anything is shown."""
     from monitor.config_store import ConfigStore
-    from probes.ssh_backup import backup_rules
-    from probes.ssh_profiles import ProfileError, load_profiles
+    from probes.ssh.backup import backup_rules
+    from probes.ssh.profiles import ProfileError, load_profiles
 
     try:
         profiles = load_profiles(cfg.settings.probes.ssh.profile_dirs)
@@ -77,9 +77,9 @@ def _store(cfg):
 
 
 def _prober(cfg):
-    from probes.ssh import SshProber
-    from probes.ssh_hostkeys import HostKeyStore
-    from probes.ssh_profiles import ProfileError, load_profiles
+    from probes.ssh.prober import SshProber
+    from probes.ssh.hostkeys import HostKeyStore
+    from probes.ssh.profiles import ProfileError, load_profiles
 
     ssh = cfg.settings.probes.ssh
     try:
@@ -187,8 +187,8 @@ def fetch_command(args) -> int:
 
 
 def _fetch(args) -> int:
-    from probes.ssh_backup import backup
-    from probes.ssh import ErrorCode
+    from probes.ssh.backup import backup
+    from probes.ssh.prober import ErrorCode
 
     cfg, device = _device(args)
     store = _store(cfg)

@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from probes import snmp_profiles as sp
+from probes.snmp import profiles as sp
 from tests import snmprec
 from tests.support import SHARED
 

@@ -47,11 +47,11 @@ from typing import Callable, Mapping, Optional, Sequence
 
 from probes.base import ProbeError, ResultCode, Sample, Target
 from probes.names import NameCache
-from probes.snmp_ber import Kind
-from probes.snmp_client import ErrorKind, RequestOptions, SnmpClient, SnmpError, SnmpResult
-from probes.snmp_profiles import (EXPECTED_NUMBER, CounterState, Profile, RowFilter, TableSpec, WrongTypes, extract,
+from probes.snmp.ber import Kind
+from probes.snmp.client import ErrorKind, RequestOptions, SnmpClient, SnmpError, SnmpResult
+from probes.snmp.profiles import (EXPECTED_NUMBER, CounterState, Profile, RowFilter, TableSpec, WrongTypes, extract,
                                   select)
-from probes.snmp_settings import SnmpSettings
+from probes.snmp.settings import SnmpSettings
 
 log = logging.getLogger("netvigil.snmp")
 

@@ -15,7 +15,7 @@ channels, or all through one vendor CLI) and the output becomes samples:
 
 Bounds: at most `max_sessions` sessions at once overall and one per device (a command check
 and a backup of the same device wait for each other), netmiko sessions on `cli_workers`
-threads, and every phase of a session under its own timeout (probes/ssh_exec.py).
+threads, and every phase of a session under its own timeout (probes/ssh/exec.py).
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ import time
 from typing import Callable, Mapping, Optional, Sequence
 
 from probes.base import ProbeError, ResultCode, Sample, Target
-from probes.ssh_cli import CliPool, CliSession
-from probes.ssh_exec import Login, SessionFailed, SessionResult, run_exec_session
-from probes.ssh_hostkeys import HostKeyStore
-from probes.ssh_profiles import SshProfile, cli_error, command_samples
-from probes.ssh_settings import SshCredential, SshSettings
+from probes.ssh.cli import CliPool, CliSession
+from probes.ssh.exec import Login, SessionFailed, SessionResult, run_exec_session
+from probes.ssh.hostkeys import HostKeyStore
+from probes.ssh.profiles import SshProfile, cli_error, command_samples
+from probes.ssh.settings import SshCredential, SshSettings
 
 log = logging.getLogger("netvigil.ssh")
 
