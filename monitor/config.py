@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, create_model,
+                      field_validator)
 from pydantic_settings import (BaseSettings, EnvSettingsSource, NestedSecretsSettingsSource, NoDecode,
                                PydanticBaseSettingsSource, SettingsConfigDict)
 from pydantic_settings.exceptions import SettingsError
@@ -33,6 +34,7 @@ from monitor.outputs.settings import OutputsSettings
 from monitor.rules.settings import RulesSettings
 from monitor.scheduler_settings import SchedulerSettings
 from probes.icmp.settings import IcmpSettings
+from probes.registry import KINDS
 from probes.snmp.settings import SnmpSettings
 from probes.ssh.settings import SshSettings
 
@@ -44,12 +46,9 @@ NESTED_DELIMITER = "__"
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"  # set by systemd for LoadCredential=
 
 
-class ProbesSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    icmp: IcmpSettings = IcmpSettings()
-    snmp: SnmpSettings = SnmpSettings()
-    ssh: SshSettings = SshSettings()
+# `probes:` of the settings file: one section per kind in probes/registry.py, each its own model.
+ProbesSettings = create_model("ProbesSettings", __config__=ConfigDict(extra="forbid"),
+                              **{name: (kind.settings, kind.settings()) for name, kind in KINDS.items()})
 
 
 def _default_state_dir() -> Path:
@@ -610,17 +609,16 @@ def _profile_names(snmp: SnmpSettings, problems: list[str]) -> Optional[frozense
 
 
 def missing_secrets(cfg: "Config") -> list[str]:
-    """Sentences for every secret a credential in use lacks (SNMP and SSH): the daemon does not
-    start without them, `check` warns."""
-    from probes.snmp import settings as snmp_settings
-    from probes.ssh import settings as ssh_settings
-
+    """Sentences for every secret a credential in use lacks (SNMP, SSH, notification channels):
+    the daemon does not start without them, `check` warns."""
     from monitor.notify.settings import missing_secrets as missing_channel_secrets
 
     devices, probes = cfg.inventory.devices, cfg.settings.probes
-    return (snmp_settings.missing_secrets(probes.snmp, snmp_settings.used_credentials(devices))
-            + ssh_settings.missing_secrets(probes.ssh, ssh_settings.used_credentials(devices))
-            + missing_channel_secrets(cfg.settings.notifications))
+    sentences = []
+    for name, kind in KINDS.items():
+        if kind.missing_secrets is not None:
+            sentences += kind.missing_secrets(getattr(probes, name), devices)
+    return sentences + missing_channel_secrets(cfg.settings.notifications)
 
 
 def _ssh_profiles(ssh: SshSettings, problems: list[str]) -> Optional[dict]:
@@ -710,7 +708,8 @@ def _load(path: Path, exclude: Optional[Path]) -> Config:
             except OSError as exc:
                 problems.append(f"{name}: cannot read: {exc.strerror or exc}")
         try:
-            inventory = inventory_module.resolve(documents, icmp, snmp, profiles, ssh, ssh_profiles)
+            bases = {name: getattr(settings.probes, name) for name in KINDS} if settings is not None else {"icmp": icmp}
+            inventory = inventory_module.resolve(documents, bases, {"snmp": profiles, "ssh": ssh_profiles})
         except ConfigError as exc:
             problems += exc.problems
     if settings is not None:
@@ -746,6 +745,7 @@ def _alerting_problems(settings: Settings, inventory: "Inventory") -> list[str]:
         if name not in DEVICE_CLASSES:
             problems.append(f"faults.budget.classes[{index}]: unknown class '{name}'{did_you_mean(name, DEVICE_CLASSES)}")
     for kind in faults.heightened_watch.probe_intervals:
-        if kind not in ("icmp", "snmp", "ssh"):
-            problems.append(f"faults.heightened_watch.probe_intervals.{kind}: unknown probe kind; use icmp, snmp or ssh")
+        if kind not in KINDS:
+            problems.append(f"faults.heightened_watch.probe_intervals.{kind}: unknown probe kind; use "
+                            f"{', '.join(list(KINDS)[:-1])} or {list(KINDS)[-1]}")
     return problems
