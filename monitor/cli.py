@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from probes.registry import KINDS
+
 EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_CONFIG = 2
@@ -79,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     probe = sub.add_parser("probe", help="probe one device (name or bare address) once and print the result")
     probe.add_argument("target", help="a device name from the inventory, or an IP address / host name")
-    probe.add_argument("--kind", choices=["icmp", "snmp", "ssh"], default="icmp",
+    probe.add_argument("--kind", choices=list(KINDS), default="icmp",
                        help="probe kind (default: icmp); snmp and ssh show the profiles a device gets and what "
                             "they extract")
     probe.add_argument("--count", type=int, help="echo requests (default: from settings, or 5 without a config)")

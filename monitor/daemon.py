@@ -74,10 +74,12 @@ class Daemon:
         await self.probing.run(batch)
 
     def _handle_probed(self, kind: str, probed: Probed) -> None:
+        self._handle(probed.samples)
+        # After the samples: a kind with several samples per device (TCP ports) clears the
+        # sentence on an ok one, and must keep the sentence of the one that failed.
         for target, error in probed.errors:
             self.states.note_error(target.device, error.detail, kind=kind)
             log.debug("%s (%s): %s", target.device, target.address, error.detail)
-        self._handle(probed.samples)
 
     def _handle(self, samples: list[Sample]) -> None:
         self.states.update(samples)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Annotated, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from probes.base import merge_overrides
 
-Port = Field(ge=1, le=65_535)
+Port = Annotated[int, Field(ge=1, le=65_535)]
 
 
 class TcpOverride(BaseModel):
@@ -17,7 +17,7 @@ class TcpOverride(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: Optional[bool] = None
-    ports: Optional[tuple[int, ...]] = Field(None, max_length=64)
+    ports: Optional[tuple[Port, ...]] = Field(None, max_length=64)
     interval_s: Optional[float] = Field(None, ge=1, le=86_400)
     timeout_s: Optional[float] = Field(None, gt=0, le=60)
 
@@ -30,7 +30,7 @@ class TcpSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(True, description="connect to the `ports` of devices that have some")
-    ports: tuple[int, ...] = Field((), max_length=64, description="TCP ports to connect to, e.g. [22, 443]")
+    ports: tuple[Port, ...] = Field((), max_length=64, description="TCP ports to connect to, e.g. [22, 443]")
     interval_s: float = Field(60.0, ge=1, le=86_400, description="seconds between runs for one device")
     timeout_s: float = Field(3.0, gt=0, le=60, description="wait for the handshake (a dropped SYN is a timeout)")
     max_connects: int = Field(256, ge=1, le=100_000, description="connections being opened at once, all devices")
@@ -38,9 +38,6 @@ class TcpSettings(BaseModel):
 
     @model_validator(mode="after")
     def _valid(self) -> "TcpSettings":
-        bad = [port for port in self.ports if not 1 <= port <= 65_535]
-        if bad:
-            raise ValueError(f"ports: {', '.join(map(str, bad))} not between 1 and 65535")
         if self.timeout_s >= self.interval_s:
             raise ValueError(f"timeout_s = {self.timeout_s:g} s must be shorter than interval_s = {self.interval_s:g} s")
         return self
