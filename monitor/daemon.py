@@ -1,8 +1,8 @@
 """`netvigil run`: the daemon. Wires config, probes, scheduler, outputs and systemd together.
 
-Lifecycle: load the configuration (exit 2 on problems) -> open ICMP sockets (exit 1 with a
-sentence if not permitted) -> start outputs (spool replay begins) -> arm the schedule ->
-READY=1. SIGHUP re-reads settings and inventory: a valid change is applied in place (state
+Lifecycle: load the configuration (exit 2 on problems) -> start every kind's prober
+(monitor/probing.py; exit 1 with a sentence if one cannot, e.g. ICMP sockets not permitted)
+-> start outputs (spool replay begins) -> arm the schedule -> READY=1. SIGHUP re-reads settings and inventory: a valid change is applied in place (state
 and spool kept), an invalid one is logged problem by problem and the old configuration
 keeps running. SIGTERM/SIGINT: no new runs, running ones finish or are cut, outputs flush
 (what cannot be written is spooled), exit 0 within scheduler.shutdown_timeout_s.
