@@ -158,3 +158,27 @@ def test_the_daemon_probes_tcp_ports_into_the_embedded_store(tmp_path, listener)
     assert rows["web"]["tcp_error"] == f"tcp/{closed}: connection refused"
     assert rows["other"]["tcp"] == "ok" and rows["switch"]["state"] == "unmonitored"
     assert "Traceback" not in process.log()
+
+
+def test_probe_command_runs_a_kind_from_the_map(tmp_path, listener):
+    closed = free_port()
+    (tmp_path / "inventory.yaml").write_text(
+        "sites:\n  - {name: room, level: room}\n"
+        "devices:\n  - {name: web, address: 127.0.0.1, class: server, site: room, tcp: {ports: [%d, %d]}}\n"
+        "  - {name: quiet, address: 127.0.0.2, class: server, site: room}\n" % (listener, closed))
+    settings = tmp_path / "netvigil.yaml"
+    settings.write_text("inventory: [inventory.yaml]\nstate_dir: state\n")
+
+    def probe(*args):
+        return subprocess.run([NETVIGIL, "probe", *args, "--kind", "tcp", "-c", str(settings)], capture_output=True,
+                              text=True, timeout=60)
+
+    answer = probe("web", "--json")
+    assert answer.returncode == 1, answer.stderr  # one port refused: like ping, not everything answered
+    shown = json.loads(answer.stdout)
+    assert [(s["tags"]["port"], s["fields"]["up"]) for s in shown["samples"]] == [(str(listener), 1), (str(closed), 0)]
+    assert shown["errors"] == [f"tcp/{closed}: connection refused"]
+    text = probe("web").stdout
+    assert f"web tcp port={listener}: up 1" in text and f"tcp/{closed}: connection refused" in text
+    off = probe("quiet")
+    assert off.returncode == 2 and "tcp is not on for quiet" in off.stderr and "Traceback" not in off.stderr

@@ -107,3 +107,15 @@ def test_every_started_prober_has_the_one_shape():
         assert all(callable(getattr(plugin, name, None)) for name in ("probe", "reconfigure", "close"))
         assert plugin.kind in KINDS
     assert isinstance(TcpPlugin(TcpSettings()), Prober)
+
+
+def test_a_device_answers_for_every_kind_and_nothing_else():
+    inv = _resolve("""\
+sites: [{name: room, level: room}]
+devices:
+  - {name: web, address: 127.0.0.1, class: server, site: room}
+""")
+    device = inv.by_name("web")
+    assert {name: getattr(device, name) for name in KINDS} == dict(device.probes)
+    with pytest.raises(AttributeError, match="no attribute 'tcpp'"):
+        device.tcpp  # noqa: B018
