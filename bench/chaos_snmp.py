@@ -36,11 +36,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from monitor.outputs.embedded import EmbeddedStore  # noqa: E402
-from probes import snmp_profiles  # noqa: E402
+from probes.snmp import profiles as snmp_profiles  # noqa: E402
 from probes.base import Target  # noqa: E402
-from probes.snmp import ErrorCode, SnmpPoller  # noqa: E402
-from probes.snmp_client import SnmpClient  # noqa: E402
-from probes.snmp_settings import SnmpSettings  # noqa: E402
+from probes.snmp.poller import ErrorCode, SnmpPoller  # noqa: E402
+from probes.snmp.client import SnmpClient  # noqa: E402
+from probes.snmp.settings import SnmpSettings  # noqa: E402
 from lab.snmplab import COMMUNITY, Snmpd  # noqa: E402
 from lab.udpfake import HOSTILE_BEHAVIOURS, hostile_agent  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""How long normalising and masking a large configuration takes (probes/config_text.prepare).
+"""How long normalising and masking a large configuration takes (probes/devconfig/text.prepare).
 
 Masking runs on every fetched configuration, and once more when the store saves it, so it
 must stay cheap next to the SSH session itself. The repository holds no large real capture
@@ -24,11 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from probes.config_text import prepare, rules_for
+from probes.devconfig.text import prepare, rules_for
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "ssh" / "huawei_vrp" / "display_current-configuration.txt"
-CATALOGUES = ROOT / "probes" / "config_secrets"
+CATALOGUES = ROOT / "probes" / "devconfig" / "catalogues"
 KEY = bytes(range(32))
 
 

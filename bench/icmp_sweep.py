@@ -3,7 +3,7 @@
 Run as root from the repository root:  .venv/bin/python -m bench.icmp_sweep [--sizes 1000 10000]
                                          [--before GIT-REF]
 
-`--before REF` adds netvigil's probe as it was at that commit (probes/icmp.py read with git
+`--before REF` adds netvigil's probe as it was at that commit (probes/icmp/pinger.py read with git
 show), swept in the same rounds, so a change to the probe is printed before/after side by side.
 
 For each N it sweeps 127.1.0.0/16 addresses (the kernel answers all of 127/8) plus one host
@@ -32,9 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from probes import icmp  # noqa: E402
+from probes.icmp import pinger as icmp  # noqa: E402
 from probes.base import Target  # noqa: E402
-from probes.icmp_settings import IcmpSettings  # noqa: E402
+from probes.icmp.settings import IcmpSettings  # noqa: E402
 from lab.netlab import netns_hosts  # noqa: E402
 
 DELAY_MS = 50.0
@@ -55,15 +55,22 @@ def _cpu_children() -> float:
 
 
 def probe_module_at(ref: str):
-    """probes/icmp.py as it was at git `ref`, loaded as a module of its own."""
+    """probes/icmp/pinger.py as it was at git `ref`, loaded as a module of its own."""
     import importlib.util
 
-    source = subprocess.run(["git", "show", f"{ref}:probes/icmp.py"], capture_output=True, text=True, check=True,
-                            cwd=Path(__file__).resolve().parent.parent).stdout
+    root = Path(__file__).resolve().parent.parent
+    for path in ("probes/icmp/pinger.py", "probes/icmp.py"):  # the probe was one flat module before the packages
+        shown = subprocess.run(["git", "show", f"{ref}:{path}"], capture_output=True, text=True, cwd=root)
+        if shown.returncode == 0:
+            break
+    else:
+        raise SystemExit(f"--before {ref}: no ICMP probe at that commit ({shown.stderr.strip()})")
+    # Its settings model is the same class under its new module name.
+    source = shown.stdout.replace("from probes.icmp_settings import", "from probes.icmp.settings import")
     spec = importlib.util.spec_from_loader(f"icmp_at_{ref}", loader=None)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
-    exec(compile(source, f"probes/icmp.py@{ref}", "exec"), module.__dict__)  # noqa: S102 - our own history
+    exec(compile(source, f"probes/icmp/pinger.py@{ref}", "exec"), module.__dict__)  # noqa: S102 - our own history
     return module
 
 
@@ -149,7 +156,7 @@ def main() -> int:
                         help="skip the ping-socket sweep (it widens net.ipv4.ping_group_range for the run "
                              "and restores it afterwards)")
     parser.add_argument("--before", metavar="GIT-REF",
-                        help="also sweep with probes/icmp.py as it was at this commit (before/after)")
+                        help="also sweep with probes/icmp/pinger.py as it was at this commit (before/after)")
     args = parser.parse_args()
     before = probe_module_at(args.before) if args.before else None
     if os.geteuid() != 0:

@@ -6,7 +6,7 @@ Starts one net-snmp snmpd of the SNMP test lab (lab/snmplab.py `Snmpd`, no v3 us
 on 100 loopback addresses of this process (127.X.Y.1-100, lab/netlab.py) and prints:
 
 1. codec only: encode the request + decode the real 10-OID answer, netvigil
-   (probes/snmp_ber.py) against pysnmp's message API + pyasn1's BER codec;
+   (probes/snmp/ber.py) against pysnmp's message API + pyasn1's BER codec;
 2. the whole client path at 10 concurrent pollers (10 agents): netvigil's SnmpClient against
    pysnmp's hlapi `get_cmd` (asyncio, lookupMib=False, numeric OIDs, one engine);
 3. netvigil's client alone at concurrency 1, 10 and 100 (one agent per poller, the default
@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from probes.snmp_ber import VERSION_2C, PduType, RequestTemplate, decode_message  # noqa: E402
-from probes.snmp_client import Agent, RequestOptions, SnmpClient  # noqa: E402
+from probes.snmp.ber import VERSION_2C, PduType, RequestTemplate, decode_message  # noqa: E402
+from probes.snmp.client import Agent, RequestOptions, SnmpClient  # noqa: E402
 from lab.snmplab import COMMUNITY, Snmpd, free_udp_port  # noqa: E402
 from lab.netlab import loopback_addresses  # noqa: E402
 

@@ -54,11 +54,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from probes import snmp_profiles  # noqa: E402
+from probes.snmp import profiles as snmp_profiles  # noqa: E402
 from probes.base import Target  # noqa: E402
-from probes.snmp import SnmpPoller  # noqa: E402
-from probes.snmp_client import SnmpClient  # noqa: E402
-from probes.snmp_settings import SnmpSettings  # noqa: E402
+from probes.snmp.poller import SnmpPoller  # noqa: E402
+from probes.snmp.client import SnmpClient  # noqa: E402
+from probes.snmp.settings import SnmpSettings  # noqa: E402
 from lab.netlab import loopback_addresses  # noqa: E402
 from lab.servers import VictoriaMetrics  # noqa: E402
 from lab.snmplab import COMMUNITY, Snmpd, free_udp_port  # noqa: E402
@@ -238,7 +238,7 @@ class _ReplayedClient:
     """Answers GETs and walks from memory (the same methods and results as SnmpClient)."""
 
     def __init__(self, ports: int) -> None:
-        from probes.snmp_ber import NO_SUCH_OBJECT, Kind, Value
+        from probes.snmp.ber import NO_SUCH_OBJECT, Kind, Value
 
         self.missing = NO_SUCH_OBJECT
         self.scalars = {"1.3.6.1.2.1.1.1.0": Value(Kind.OCTETS, b"bench switch"),
@@ -267,12 +267,12 @@ class _ReplayedClient:
             self.columns[column] = tuple(rows)
 
     async def get(self, agent, oids, options=None):
-        from probes.snmp_client import SnmpResult
+        from probes.snmp.client import SnmpResult
 
         return SnmpResult(tuple((oid, self.scalars.get(oid, self.missing)) for oid in oids), None, 1)
 
     async def walk(self, agent, root, options=None):
-        from probes.snmp_client import SnmpResult
+        from probes.snmp.client import SnmpResult
 
         return SnmpResult(self.columns.get(root, ()), None, 1, "getbulk")
 

@@ -7,7 +7,7 @@ and three v3 users (SHA/AES-128, SHA-256/AES-256 Blumenthal, and the noAuthNoPri
 `--pollers` loopback addresses of this process, and prints side by side:
 
 1. codec only: encode the request + decode (verify, decrypt, decode) the real 10-OID answer
-   (v2c: probes/snmp_ber.py; v3: probes/snmp_usm.py UsmSession);
+   (v2c: probes/snmp/ber.py; v3: probes/snmp/usm.py UsmSession);
 2. the whole SnmpClient path, `--pollers` pollers (one agent address each), twice:
    paced at the same `--rate` polls/s for v2c and v3 (how the daemon polls: a fixed number
    of devices per interval), and flat out (as fast as snmpd answers). CPU per poll and the
@@ -36,9 +36,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.snmp_codec import TEN_OIDS, _poll_for, codec_ours  # noqa: E402
-from probes.snmp_ber import VERSION_2C, PduTemplate, PduType, RequestTemplate  # noqa: E402
-from probes.snmp_client import Agent, RequestOptions, SnmpClient, UsmUser  # noqa: E402
-from probes.snmp_usm import UsmSession, encode_discovery, decode_v3, parse_v3  # noqa: E402
+from probes.snmp.ber import VERSION_2C, PduTemplate, PduType, RequestTemplate  # noqa: E402
+from probes.snmp.client import Agent, RequestOptions, SnmpClient, UsmUser  # noqa: E402
+from probes.snmp.usm import UsmSession, encode_discovery, decode_v3, parse_v3  # noqa: E402
 from lab.netlab import loopback_addresses  # noqa: E402
 from lab.snmplab import COMMUNITY, V3_USERS_BY_NAME, Snmpd, free_udp_port  # noqa: E402
 

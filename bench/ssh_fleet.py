@@ -349,10 +349,10 @@ def peer_netmiko(addresses: list[str], port: int, workers: int) -> dict:
 
 def netvigil_path(addresses: list[str], port: int, workers: int, known_hosts: Path) -> dict:
     from probes.base import Target
-    from probes.ssh import SshProber
-    from probes.ssh_hostkeys import HostKeyStore
-    from probes.ssh_profiles import load_profiles
-    from probes.ssh_settings import SshSettings
+    from probes.ssh.prober import SshProber
+    from probes.ssh.hostkeys import HostKeyStore
+    from probes.ssh.profiles import load_profiles
+    from probes.ssh.settings import SshSettings
 
     settings = SshSettings.model_validate({
         "credentials": {"lab": {"username": USER, "password": PASSWORD}}, "credential": "lab",

@@ -666,9 +666,9 @@ class SnmpSim(ServerProcess):
 
 
 def typed_rows(varbinds: Mapping[str, "VarBind"]) -> list[tuple]:
-    """(oid, probes.snmp_ber.Kind, value) of a net-snmp tool's `-Ox` output (strings in hex, so
+    """(oid, probes.snmp.ber.Kind, value) of a net-snmp tool's `-Ox` output (strings in hex, so
     bytes compare exactly), endOfMibView left out: what netvigil's client returns, to compare."""
-    from probes.snmp_ber import Kind
+    from probes.snmp.ber import Kind
 
     kinds = {"INTEGER": Kind.INTEGER, "Counter32": Kind.COUNTER32, "Gauge32": Kind.GAUGE32,
              "Counter64": Kind.COUNTER64, "Timeticks": Kind.TIMETICKS}

@@ -1,5 +1,5 @@
 """Read the recorded walks of real devices (snmpsim's `OID|TYPE|VALUE` format) into
-OID -> value, the shape probes.snmp_profiles.extract takes. For pure profile tests; the
+OID -> value, the shape probes.snmp.profiles.extract takes. For pure profile tests; the
 integration tests serve the same files with snmpsim and fetch them over SNMP.
 
 Recordings live in two places: the first ten in tests/fixtures/devices/snmprec/ (README.md

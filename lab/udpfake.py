@@ -23,7 +23,7 @@ import socket
 import threading
 from typing import Callable, Iterable
 
-from probes.snmp_ber import (MAX_SUBIDS, REQUEST_PDUS, Kind, Message, PduType, SnmpDecodeError, Value,
+from probes.snmp.ber import (MAX_SUBIDS, REQUEST_PDUS, Kind, Message, PduType, SnmpDecodeError, Value,
                              decode_message, encode_message, encode_pdu)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, create_model, field_validator
 from pydantic_settings import (BaseSettings, EnvSettingsSource, NestedSecretsSettingsSource, NoDecode,
                                PydanticBaseSettingsSource, SettingsConfigDict)
 from pydantic_settings.exceptions import SettingsError
@@ -37,22 +37,19 @@ from monitor.outputs.settings import OutputsSettings
 from monitor.rules.settings import RulesSettings
 from monitor.scheduler_settings import SchedulerSettings
 from monitor.rules.model import RulesError, load_rules
-from probes import snmp_settings, ssh_settings
-from probes.icmp_settings import IcmpSettings
-from probes.snmp_settings import SnmpSettings
-from probes.ssh_settings import SshSettings
+from probes.icmp.settings import IcmpSettings
+from probes.registry import KINDS
+from probes.snmp.settings import SnmpSettings
+from probes.ssh.settings import SshSettings
 
 ENV_PREFIX = "NETVIGIL_"
 NESTED_DELIMITER = "__"
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"  # set by systemd for LoadCredential=
 
 
-class ProbesSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    icmp: IcmpSettings = IcmpSettings()
-    snmp: SnmpSettings = SnmpSettings()
-    ssh: SshSettings = SshSettings()
+# `probes:` of the settings file: one section per kind in probes/registry.py, each its own model.
+ProbesSettings = create_model("ProbesSettings", __config__=ConfigDict(extra="forbid"),
+                              **{name: (kind.settings, kind.settings()) for name, kind in KINDS.items()})
 
 
 def _default_state_dir() -> Path:
@@ -436,7 +433,7 @@ def _profile_names(snmp: SnmpSettings, problems: list[str]) -> Optional[frozense
     """Names of the SNMP profiles (shipped + profile_dirs); a broken profile file is a problem."""
     # Imported on use, like ssh_profiles below: `status` reads only the settings (load_settings)
     # and need not pay for the profile models (~20 ms of a ~300 ms start).
-    from probes import snmp_profiles
+    from probes.snmp import profiles as snmp_profiles
 
     try:
         return frozenset(snmp_profiles.load_all([snmp_profiles.PACKAGED_PROFILES, *snmp.profile_dirs]))
@@ -446,18 +443,20 @@ def _profile_names(snmp: SnmpSettings, problems: list[str]) -> Optional[frozense
 
 
 def missing_secrets(cfg: Config) -> list[str]:
-    """Sentences for every secret a credential in use lacks (SNMP and SSH): the daemon does not
-    start without them, `check` warns."""
+    """Sentences for every secret a credential in use lacks (SNMP, SSH, notification channels):
+    the daemon does not start without them, `check` warns."""
     devices, probes = cfg.inventory.devices, cfg.settings.probes
-    return (snmp_settings.missing_secrets(probes.snmp, snmp_settings.used_credentials(devices))
-            + ssh_settings.missing_secrets(probes.ssh, ssh_settings.used_credentials(devices))
-            + missing_channel_secrets(cfg.settings.notifications))
+    sentences = []
+    for name, kind in KINDS.items():
+        if kind.missing_secrets is not None:
+            sentences += kind.missing_secrets(getattr(probes, name), devices)
+    return sentences + missing_channel_secrets(cfg.settings.notifications)
 
 
 def _ssh_profiles(ssh: SshSettings, problems: list[str]) -> Optional[dict]:
     """The SSH command profiles (shipped + profile_dirs); broken files and unknown names in
     `probes.ssh.profiles` are problems."""
-    from probes import ssh_profiles  # on use: see _profile_names
+    from probes.ssh import profiles as ssh_profiles  # on use: see _profile_names
 
     try:
         profiles = ssh_profiles.load_profiles(ssh.profile_dirs)
@@ -538,7 +537,8 @@ def _load(path: Path, exclude: Optional[Path]) -> Config:
             except OSError as exc:
                 problems.append(f"{name}: cannot read: {exc.strerror or exc}")
         try:
-            inventory = inventory_module.resolve(documents, icmp, snmp, profiles, ssh, ssh_profiles)
+            bases = {name: getattr(settings.probes, name) for name in KINDS} if settings is not None else {"icmp": icmp}
+            inventory = inventory_module.resolve(documents, bases, {"snmp": profiles, "ssh": ssh_profiles})
         except ConfigError as exc:
             problems += exc.problems
     if settings is not None:
@@ -569,6 +569,7 @@ def _alerting_problems(settings: Settings, inventory: Inventory) -> list[str]:
         if name not in DEVICE_CLASSES:
             problems.append(f"faults.budget.classes[{index}]: unknown class '{name}'{did_you_mean(name, DEVICE_CLASSES)}")
     for kind in faults.heightened_watch.probe_intervals:
-        if kind not in ("icmp", "snmp", "ssh"):
-            problems.append(f"faults.heightened_watch.probe_intervals.{kind}: unknown probe kind; use icmp, snmp or ssh")
+        if kind not in KINDS:
+            problems.append(f"faults.heightened_watch.probe_intervals.{kind}: unknown probe kind; use "
+                            f"{', '.join(list(KINDS)[:-1])} or {list(KINDS)[-1]}")
     return problems

@@ -10,7 +10,7 @@ fsynced). Leftover temporary files are ignored by readers and removed by the nex
 Layout under `root` (e.g. state_dir/configs, mode 0700; files 0600, since a configuration is
 sensitive even with its secrets masked):
 
-    .mask-key                            32 random bytes: the HMAC key of probes/config_text.mask
+    .mask-key                            32 random bytes: the HMAC key of probes/devconfig/text.mask
     SW-CORE-01/                          one directory per device, its name percent-encoded
         .lock                            flock target
         meta.json                        {"device", "next_number", "last_checked", "masked_with"}
@@ -24,7 +24,7 @@ reused, even after pruning or after an operator deletes files. Times are whole U
 
 Re-masking. A store opened with `rules_for_device` (the daemon, `netvigil config ...`) keeps
 every version masked with the rules the device's fetches use now: meta.json records the
-`masked_with` fingerprint of those rules (probes/config_text.ConfigRules.fingerprint), and when
+`masked_with` fingerprint of those rules (probes/devconfig/text.ConfigRules.fingerprint), and when
 it differs (a newer catalogue after an upgrade, a changed profile) every stored version is
 masked again (masking is idempotent: masks already there stay), changed files are rewritten
 atomically, and the fingerprint is written last. So it runs once per device and rules; a kill
@@ -225,7 +225,7 @@ def _unified_diff(old: str, new: str, old_label: str, new_label: str) -> tuple[s
 class ConfigStore:
     """Versioned configurations of all devices under one directory.
 
-    `rules_for_device(device)` gives the probes/config_text.ConfigRules a device's fetches are
+    `rules_for_device(device)` gives the probes/devconfig/text.ConfigRules a device's fetches are
     masked with; with it the store re-masks stored versions whose rules changed (module
     docstring). Without it (tools, tests) stored text is never rewritten."""
 
@@ -418,7 +418,7 @@ class ConfigStore:
                 # fetch masked it already; masking is idempotent, so this only catches a fetch made
                 # with other rules, e.g. across a reload).
                 self._remask_locked(directory, device)
-                from probes.config_text import mask
+                from probes.devconfig.text import mask
 
                 text = mask(text, self.rules_for_device(device), self.mask_key())
                 data = text.encode("utf-8")
@@ -481,7 +481,7 @@ class ConfigStore:
     def _remask_locked(self, directory: Path, device: str) -> Optional[Remasked]:
         if self.rules_for_device is None:
             return None
-        from probes.config_text import mask
+        from probes.devconfig.text import mask
 
         rules = self.rules_for_device(device)
         meta = self._meta(directory)

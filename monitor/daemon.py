@@ -1,8 +1,8 @@
 """`netvigil run`: the daemon. Wires config, probes, scheduler, outputs and systemd together.
 
-Lifecycle: load the configuration (exit 2 on problems) -> open ICMP sockets (exit 1 with a
-sentence if not permitted) -> start outputs (spool replay begins) -> arm the schedule ->
-READY=1. SIGHUP re-reads settings and inventory: a valid change is applied in place (state
+Lifecycle: load the configuration (exit 2 on problems) -> start every kind's prober
+(monitor/probing.py; exit 1 with a sentence if one cannot, e.g. ICMP sockets not permitted)
+-> start outputs (spool replay begins) -> arm the schedule -> READY=1. SIGHUP re-reads settings and inventory: a valid change is applied in place (state
 and spool kept), an invalid one is logged problem by problem and the old configuration
 keeps running. SIGTERM/SIGINT: no new runs, running ones finish or are cut, outputs flush
 (what cannot be written is spooled), exit 0 within scheduler.shutdown_timeout_s.
@@ -22,19 +22,12 @@ from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from monitor import config as config_module
 from monitor.control import AlreadyRunning, ControlServer
 from monitor.outputs import Outputs
-from monitor.scheduler import Batch, ProbeScheduler, plan
+from monitor.probing import Probing, concurrency, plan_batches
+from monitor.scheduler import Batch, ProbeScheduler
 from monitor.sdnotify import Notifier
 from monitor.state import DeviceStates
 from monitor.statefiles import make_private
-from probes import icmp
-from probes.base import ProbeError, Sample, Target
-from probes.snmp import SnmpPoller
-from probes.snmp_client import SnmpClient
-from probes.snmp_profiles import PACKAGED_PROFILES, ProfileError, load_all
-from probes.ssh import SshProber
-from probes.ssh_backup import backup as ssh_backup
-from probes.ssh_hostkeys import HostKeyStore
-from probes.ssh_profiles import load_profiles as load_ssh_profiles
+from probes.base import Probed, Sample
 
 log = logging.getLogger("netvigil")
 
@@ -46,70 +39,9 @@ PRUNE_INTERVAL_S = 86_400.0
 RELOAD_SETTLE_S = 0.3
 
 
-def _watch_interval(interval_s: float, watch_s: Optional[float], run_s: float = 0.0) -> float:
-    """A heightened-watch interval shortens a device's interval, never lengthens it, and never
-    below the time one run takes."""
-    if watch_s is None:
-        return interval_s
-    return min(interval_s, max(watch_s, run_s))
-
-
-def icmp_batches(inventory, slot_s: float, watch: Optional[dict] = None) -> list[Batch]:
-    members = []
-    watch_s = (watch or {}).get("icmp")
-    for device in inventory.devices:
-        settings = device.icmp
-        if not settings.enabled:
-            continue
-        run_s = (settings.count - 1) * settings.echo_interval_ms / 1000 + settings.timeout_s
-        interval_s = _watch_interval(settings.interval_s, watch_s, run_s)
-        if interval_s != settings.interval_s:
-            settings = settings.model_copy(update={"interval_s": interval_s})
-        key = (interval_s, settings.count, settings.echo_interval_ms, settings.timeout_s)
-        members.append((device.target(), key, interval_s, settings))
-    return plan("icmp", members, slot_s)
-
-
-def snmp_batches(inventory, slot_s: float, watch: Optional[dict] = None) -> list[Batch]:
-    # Grouped by interval only: timeouts, credentials and profiles are looked up per device
-    # at run time (a batch mixes them freely).
-    watch_s = (watch or {}).get("snmp")
-    members = []
-    for device in inventory.devices:
-        if device.snmp.active:
-            interval_s = _watch_interval(device.snmp.interval_s, watch_s)
-            members.append((device.target(), (interval_s,), interval_s, None))
-    return plan("snmp", members, slot_s)
-
-
-def ssh_batches(inventory, slot_s: float, watch: Optional[dict] = None) -> list[Batch]:
-    # Command checks and configuration backups are two kinds with their own intervals; the
-    # prober's per-device lock keeps them from opening two sessions to one device at once.
-    watch_s = (watch or {}).get("ssh")
-    checks = []
-    for device in inventory.devices:
-        if device.ssh.active:
-            interval_s = _watch_interval(device.ssh.interval_s, watch_s)
-            checks.append((device.target(), (interval_s,), interval_s, None))
-    backups = [(device.target(), (device.ssh.backup_interval_s,), device.ssh.backup_interval_s, None)
-               for device in inventory.devices if device.ssh.backup_active]
-    return plan("ssh", checks, slot_s) + plan("ssh_config", backups, slot_s)
-
-
 def all_batches(inventory, slot_s: float, watch: Optional[dict] = None) -> list[Batch]:
-    """Every probe run; `watch`: heightened-watch intervals by probe kind (icmp, snmp, ssh)."""
-    return (icmp_batches(inventory, slot_s, watch) + snmp_batches(inventory, slot_s, watch)
-            + ssh_batches(inventory, slot_s, watch))
-
-
-def load_profiles(snmp_settings) -> dict:
-    return load_all([PACKAGED_PROFILES, *snmp_settings.profile_dirs])
-
-
-def concurrency(settings) -> dict[str, int]:
-    ssh_runs = settings.probes.ssh.max_concurrent_runs
-    return {"icmp": settings.probes.icmp.max_concurrent_runs, "snmp": settings.probes.snmp.max_concurrent_runs,
-            "ssh": ssh_runs, "ssh_config": ssh_runs}
+    """Every probe run; `watch`: heightened-watch intervals by probe kind (icmp, snmp, ssh, ...)."""
+    return plan_batches(inventory, slot_s, watch)
 
 
 class Daemon:
@@ -117,11 +49,7 @@ class Daemon:
         self.cfg = cfg
         self.notifier = notifier or Notifier()
         self.states = DeviceStates()
-        self.pinger: Optional[icmp.Pinger] = None
-        self.snmp_client: Optional[SnmpClient] = None
-        self.snmp: Optional[SnmpPoller] = None
-        self.ssh: Optional[SshProber] = None
-        self.config_store = None
+        self.probing = Probing(self._handle_probed)
         self.outputs: Optional[Outputs] = None
         self.scheduler: Optional[ProbeScheduler] = None
         self.control: Optional[ControlServer] = None
@@ -142,18 +70,15 @@ class Daemon:
     # -- probe runs ---------------------------------------------------------------------------
 
     async def _run_batch(self, batch: Batch) -> None:
-        if batch.kind == "icmp":
-            samples = await icmp.probe(self.pinger, batch.targets, batch.settings, on_error=self._probe_error)
-        elif batch.kind == "snmp":
-            samples = await self.snmp.probe(batch.targets, self._snmp_settings, on_error=self._snmp_error)
-        elif batch.kind == "ssh":
-            samples = await self.ssh.probe(batch.targets, self._ssh_settings, on_error=self._ssh_error)
-        elif batch.kind == "ssh_config":
-            samples = await ssh_backup(self.ssh, self.config_store, batch.targets, self._ssh_settings,
-                                       on_error=self._ssh_error)
-        else:  # pragma: no cover - nothing else is planned
-            return
-        self._handle(samples)
+        await self.probing.run(batch)
+
+    def _handle_probed(self, kind: str, probed: Probed) -> None:
+        self._handle(probed.samples)
+        # After the samples: a kind with several samples per device (TCP ports) clears the
+        # sentence on an ok one, and must keep the sentence of the one that failed.
+        for target, error in probed.errors:
+            self.states.note_error(target.device, error.detail, kind=kind)
+            log.debug("%s (%s): %s", target.device, target.address, error.detail)
 
     def _handle(self, samples: list[Sample]) -> None:
         self.states.update(samples)
@@ -164,43 +89,23 @@ class Daemon:
     async def _reprobe(self, names) -> None:
         """ICMP now, for the fault manager: a parent's state must be current before a child's
         failure is alerted. A short run (3 echoes) with the device's own timeout."""
-        by_settings: dict = {}
+        settings: dict = {}
+        targets = []
         for name in names:
             device = self.cfg.inventory.by_name(name)
             if device is None or not device.icmp.enabled:
                 continue
-            settings = device.icmp.model_copy(update={"count": min(3, device.icmp.count),
-                                                      "echo_interval_ms": min(100.0, device.icmp.echo_interval_ms)})
-            key = (settings.count, settings.echo_interval_ms, settings.timeout_s)
-            by_settings.setdefault(key, (settings, []))[1].append(device.target())
-        runs = [icmp.probe(self.pinger, targets, settings, on_error=self._probe_error)
-                for settings, targets in by_settings.values()]
-        for samples in await asyncio.gather(*runs):
-            self._handle(samples)
+            settings[name] = device.icmp.model_copy(update={
+                "count": min(3, device.icmp.count), "echo_interval_ms": min(100.0, device.icmp.echo_interval_ms)})
+            targets.append(device.target())
+        if targets:
+            await self.probing.probe("icmp", targets, settings)
 
     def _submit(self, samples: list[Sample]) -> None:
         if self._swap_buffer is not None:  # outputs are being replaced (reload): hold, then hand over
             self._swap_buffer.extend(samples)
         else:
             self.outputs.submit(samples)
-
-    def _probe_error(self, target: Target, error: ProbeError, kind: str = "icmp") -> None:
-        self.states.note_error(target.device, error.detail, kind=kind)
-        log.debug("%s (%s): %s", target.device, target.address, error.detail)
-
-    def _snmp_error(self, target: Target, error: ProbeError) -> None:
-        self._probe_error(target, error, "snmp")
-
-    def _ssh_error(self, target: Target, error: ProbeError) -> None:
-        self._probe_error(target, error, "ssh")
-
-    def _snmp_settings(self, device: str):
-        found = self.cfg.inventory.by_name(device)  # None: removed by a reload while the run was queued
-        return found.snmp if found is not None else None
-
-    def _ssh_settings(self, device: str):
-        found = self.cfg.inventory.by_name(device)
-        return found.ssh if found is not None else None
 
     # -- status -------------------------------------------------------------------------------
 
@@ -212,7 +117,7 @@ class Daemon:
             "pid": os.getpid(),
             "started_at": self.started_at,
             "config": str(self.cfg.path),
-            "icmp_mode": self.pinger.mode if self.pinger else None,
+            "icmp_mode": getattr(self.probing.probers.get("icmp"), "mode", None),
             "devices": sum(counts.values()),
             "up": counts["up"], "down": counts["down"], "pending": counts["pending"],
             "unmonitored": counts["unmonitored"],
@@ -267,12 +172,7 @@ class Daemon:
         log.error("cannot start: %s", message)
         if self.outputs is not None:
             await self.outputs.stop(timeout_s=1)
-        if self.pinger is not None:
-            self.pinger.close()
-        if self.snmp_client is not None:
-            self.snmp_client.close()
-        if self.ssh is not None:
-            self.ssh.close()
+        self.probing.close()
         if self.control is not None:
             await self.control.stop()
         await self._stop_faults()
@@ -293,7 +193,6 @@ class Daemon:
 
     async def run(self) -> int:
         settings = self.cfg.settings
-        icmp_settings = settings.probes.icmp
         missing = config_module.missing_secrets(self.cfg)
         if missing:
             for sentence in missing:
@@ -317,15 +216,9 @@ class Daemon:
             return await self._cannot_start(
                 f"state_dir {state_dir}: {exc.strerror or exc} ({exc.filename or self._control_socket_path()}); "
                 f"it must be a directory the daemon's user can write")
-        self.pinger = icmp.Pinger(icmp_settings.mode, icmp_settings.payload_bytes, icmp_settings.max_rate_pps)
-        try:
-            mode = self.pinger.open()
-        except icmp.IcmpPermissionError as exc:
-            self.pinger = None
-            return await self._cannot_start(str(exc))
-        log.info("icmp: using %s", "ping sockets (unprivileged)" if mode == "unprivileged"
-                 else "raw sockets (root or CAP_NET_RAW)")
-        await self.pinger.start()
+        problem = await self.probing.start(settings, self.cfg.inventory, {"config_store": self._config_store})
+        if problem is not None:
+            return await self._cannot_start(problem)
 
         try:
             self.outputs = Outputs.build(settings.outputs, state_dir)
@@ -336,20 +229,6 @@ class Daemon:
                 f"outputs under state_dir {state_dir}: {exc}; the spool and the embedded store need a "
                 f"writable state_dir (and metrics.db / spool/ must be files and a directory there)")
         self.states.set_inventory(self.cfg.inventory.devices)
-        snmp_settings = settings.probes.snmp
-        try:
-            profiles = load_profiles(snmp_settings)
-        except ProfileError as exc:  # changed between `load` and here
-            return await self._cannot_start(str(exc))
-        self.snmp_client = SnmpClient(max_in_flight_per_agent=snmp_settings.max_in_flight_per_device,
-                                      max_in_flight=snmp_settings.max_in_flight)
-        await self.snmp_client.start()
-        self.snmp = SnmpPoller(self.snmp_client, profiles)
-        try:
-            self.ssh = self._new_ssh_prober(settings, load_ssh_profiles(settings.probes.ssh.profile_dirs,
-                                                                                check_drivers=True))
-        except ProfileError as exc:
-            return await self._cannot_start(str(exc))
 
         self.scheduler = ProbeScheduler(settings.scheduler, self._run_batch, concurrency(settings))
         self._watch = _watch_period(settings.faults, time.time())
@@ -365,8 +244,8 @@ class Daemon:
             # From the event loop itself: if the loop is stuck, systemd stops hearing from us.
             self._spawn(self._every(self.notifier.watchdog_interval_s, self.notifier.watchdog))
         self._spawn(self._every(SELF_METRICS_INTERVAL_S, lambda: self._submit(self._self_metrics())))
-        self._spawn(self._remask_configs())
-        self._spawn(self._catch_up_backups())
+        for work in self.probing.after_start(self.cfg.inventory):
+            self._spawn(work)
         self._spawn(self._every(SELF_METRICS_INTERVAL_S, lambda: self.notifier.status(self.status_line())))
 
         problem = await self._start_faults(settings)
@@ -508,9 +387,7 @@ class Daemon:
             await self.control.stop()
         await self._stop_faults(timeout_s=max(0.5, (deadline - time.monotonic()) / 3))
         await self.outputs.stop(timeout_s=max(0.5, deadline - time.monotonic()))
-        self.pinger.close()
-        self.snmp_client.close()
-        self.ssh.close()
+        self.probing.close()
         for stats in self.outputs.stats():
             if stats.spooled_points:
                 log.info("%s: %d points kept in the spool for the next start", stats.name, stats.spooled_points)
@@ -611,20 +488,7 @@ class Daemon:
             settings = settings.model_copy(update={"outputs": old_settings.outputs})
         if settings is not new.settings:
             new = config_module.Config(new.path, settings, new.inventory)
-        old_icmp, new_icmp = old_settings.probes.icmp, settings.probes.icmp
-        if (old_icmp.mode, old_icmp.payload_bytes) != (new_icmp.mode, new_icmp.payload_bytes):
-            replacement = icmp.Pinger(new_icmp.mode, new_icmp.payload_bytes, new_icmp.max_rate_pps)
-            try:
-                replacement.open()
-            except icmp.IcmpPermissionError as exc:
-                log.error("reload: keeping the previous ICMP mode: %s", exc)
-            else:
-                await replacement.start()
-                self.pinger.close_when_idle()  # runs in flight keep their sockets until done
-                self.pinger = replacement
-        self.pinger.max_rate_pps = new_icmp.max_rate_pps
-        self._apply_snmp(old_settings.probes.snmp, settings.probes.snmp, new.inventory)
-        self._apply_ssh(old_settings.probes.ssh, settings)
+        await self.probing.reconfigure(settings, new.inventory)
         self.cfg = new
         self.states.set_inventory(new.inventory.devices)
         try:
@@ -660,81 +524,11 @@ class Daemon:
             for key in self.api.reconfigure(settings.api):
                 log.warning("reload: %s takes effect at the next restart", key)
 
-    def _apply_snmp(self, old, new, inventory) -> None:
-        try:
-            self.snmp.set_profiles(load_profiles(new))  # files may have changed even if settings did not
-        except ProfileError as exc:  # edited between `load` and here
-            log.error("reload: keeping the previous SNMP profiles: %s", exc)
-        if (old.max_in_flight, old.max_in_flight_per_device) != (new.max_in_flight, new.max_in_flight_per_device):
-            # Requests in flight finish on the old client; its socket closes once they are done.
-            replacement = SnmpClient(max_in_flight_per_agent=new.max_in_flight_per_device,
-                                     max_in_flight=new.max_in_flight)
-            retired = self.snmp_client
-            self.snmp_client = self.snmp.client = replacement
-            self._spawn(_close_when_idle(retired))
-        self.snmp.keep_only([device.name for device in inventory.devices if device.snmp.active])
-
-
-    async def _catch_up_backups(self) -> None:
-        """Back up now the devices whose last backup is older than their interval (or that have
-        none): the schedule spreads daily backups over the day, and a new device or a daemon
-        that was down should not wait up to a day for its first (or overdue) version."""
-        now = time.time()
-        devices = [device for device in self.cfg.inventory.devices if device.ssh.backup_active]
-        checked = await asyncio.to_thread(lambda: {d.name: self.config_store.last_checked(d.name) for d in devices})
-        overdue = [device.target() for device in devices
-                   if checked[device.name] is None or now - checked[device.name] > device.ssh.backup_interval_s]
-        if not overdue:
-            return
-        log.info("ssh: %d device(s) have no recent configuration backup; fetching now", len(overdue))
-        for start in range(0, len(overdue), 100):  # samples reach the outputs as they come
-            samples = await ssh_backup(self.ssh, self.config_store, overdue[start:start + 100], self._ssh_settings,
-                                       on_error=self._ssh_error)
-            self._handle(samples)  # to the rules too: a change found at start must open its fault
-
-    async def _remask_configs(self) -> None:
-        """Stored configuration versions masked again where the masking rules changed (a newer
-        secret catalogue after an upgrade, a changed profile), once. In the background: a save,
-        read or diff of a device does its own first, so nothing waits for the whole store."""
-        try:
-            done = await asyncio.to_thread(self.config_store.remask_all)
-        except (OSError, ValueError) as exc:
-            log.error("configs: stored versions not checked against the current masking rules: %s", exc)
-            return
-        if done:
-            changed = sum(1 for result in done if result.versions_changed)
-            log.info("configs: %d device(s) checked against the current masking rules, %d had versions masked again",
-                     len(done), changed)
-
-    def _config_rules(self, device: str):
-        """The rules the device's configuration fetches are masked with (probes/ssh_backup.backup_rules)."""
-        from probes.ssh_backup import backup_rules
-
-        found = self.cfg.inventory.by_name(device)
-        return backup_rules(self.ssh.profiles if self.ssh is not None else {}, found.ssh if found is not None else None)
-
-    def _new_ssh_prober(self, settings, profiles) -> SshProber:
+    def _config_store(self, rules_for_device):
+        """The store of configuration versions under state_dir (the SSH prober's backups)."""
         from monitor.config_store import ConfigStore
 
-        self.config_store = ConfigStore(settings.state_dir / "configs", rules_for_device=self._config_rules)
-        host_keys = HostKeyStore(settings.probes.ssh.known_hosts, settings.state_dir / "ssh_known_hosts")
-        return SshProber(settings.probes.ssh, profiles, host_keys)
-
-    def _apply_ssh(self, old, settings) -> None:
-        new = settings.probes.ssh
-        try:
-            profiles = load_ssh_profiles(new.profile_dirs, check_drivers=True)
-        except ProfileError as exc:  # edited between `load` and here
-            log.error("reload: keeping the previous SSH profiles: %s", exc)
-            profiles = self.ssh.profiles
-        if (old.max_sessions, old.cli_workers) != (new.max_sessions, new.cli_workers):
-            # Sessions in flight finish on the old prober's threads; new ones use the new pool.
-            retired, self.ssh = self.ssh, self._new_ssh_prober(settings, profiles)
-            retired.close()
-        else:
-            self.ssh.settings = new  # credentials and known_hosts files may have changed
-            self.ssh.host_keys.files = list(new.known_hosts)
-            self.ssh.set_profiles(profiles)
+        return ConfigStore(self.cfg.settings.state_dir / "configs", rules_for_device=rules_for_device)
 
 
 def _watch_period(faults_settings, now: float) -> Optional[str]:
@@ -751,13 +545,6 @@ async def _started_outputs(settings, state_dir) -> Outputs:
         await outputs.stop(timeout_s=1)  # closes the spool files again for the next attempt
         raise
     return outputs
-
-
-async def _close_when_idle(client: SnmpClient, limit_s: float = 120.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while client.busy() and time.monotonic() < deadline:
-        await asyncio.sleep(1)
-    client.close()
 
 
 def _output_dict(stats) -> dict:

@@ -26,9 +26,7 @@ from monitor.problems import (ConfigError, booleans_for_numbers, describe_error,
                               unknown_key)
 from monitor.yamlfile import Document, format_path
 from probes.base import Target
-from probes.icmp_settings import IcmpOverride, IcmpSettings
-from probes.snmp_settings import SnmpOverride, SnmpSettings
-from probes.ssh_settings import SshOverride, SshSettings
+from probes.registry import KINDS
 
 DEVICE_CLASSES = ("mcu", "codec", "phone", "switch", "router", "ups", "nvr", "camera", "server", "env_sensor", "other")
 RESERVED_TAG_KEYS = ("device", "address", "class", "site")
@@ -37,10 +35,8 @@ _FILE_KEYS = ("sites", "classes", "devices")
 _SITE_KEYS = ("name", "parent", "level", "label", "defaults")
 # Probe kinds whose settings a class, a site's `defaults` or a device may override:
 # kind -> (override model, settings model). The settings come from `probes.<kind>`.
-_PROBE_KINDS: dict[str, tuple[type, type]] = {"icmp": (IcmpOverride, IcmpSettings),
-                                              "snmp": (SnmpOverride, SnmpSettings),
-                                              "ssh": (SshOverride, SshSettings)}
-_PROFILE_KEYS = {"snmp": ("profiles", "skip_profiles"), "ssh": ("profiles",)}  # overrides naming profiles
+_PROBE_KINDS: dict[str, tuple[type, type]] = {name: (kind.override, kind.settings) for name, kind in KINDS.items()}
+_PROFILE_KEYS = {name: kind.profile_keys for name, kind in KINDS.items() if kind.profile_keys}  # overrides naming profiles
 _DEVICE_KEYS = ("name", "address", "class", "site", "parent", "tags", *_PROBE_KINDS)
 _OVERRIDE_KEYS = tuple(_PROBE_KINDS)  # what a class or a site's `defaults` may set for its devices
 _DEVICE_KEY_SET = frozenset(_DEVICE_KEYS)
@@ -76,11 +72,18 @@ class Device:
     site_path: tuple[str, ...]
     parents: tuple[str, ...]
     tags: tuple[str, ...]
-    icmp: IcmpSettings
-    snmp: SnmpSettings
-    ssh: SshSettings
+    probes: Mapping[str, Any]  # probe kind -> the device's effective settings; also `device.<kind>`
     sample_tags: Mapping[str, str]  # device, address, class, site, and {level: site} along the path
     source: str  # "file:line" of the device entry
+
+    def __getattr__(self, name: str) -> Any:
+        # `device.icmp`, `device.snmp`, ...: the effective settings of every kind in the registry.
+        if name != "probes" and not name.startswith("__"):
+            try:
+                return self.probes[name]
+            except KeyError:
+                pass
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def target(self) -> Target:
         return Target(device=self.name, address=self.address, tags=self.sample_tags)
@@ -576,13 +579,11 @@ class _Resolver:
             site = sites.get(raw.site) if raw.site is not None else None
             if raw.name is None or raw.address_key is None or raw.device_class is None or site is None:
                 continue  # already reported
-            icmp = self.effective("icmp", raw, site, site_overrides, effective, failures)
-            snmp = self.effective("snmp", raw, site, site_overrides, effective, failures)
-            ssh = self.effective("ssh", raw, site, site_overrides, effective, failures)
+            probes = {kind: self.effective(kind, raw, site, site_overrides, effective, failures) for kind in _PROBE_KINDS}
             tags = {"device": raw.name, "address": raw.address, "class": raw.device_class, "site": raw.site}
             tags.update(site_tags[raw.site])
             devices.append(Device(raw.name, raw.address, raw.device_class, raw.site, site.path, raw.parents,
-                                  raw.tags, icmp, snmp, ssh, MappingProxyType(tags), raw.doc.where(raw.path)))
+                                  raw.tags, MappingProxyType(probes), MappingProxyType(tags), raw.doc.where(raw.path)))
         for key, raws in failures.items():
             first, others = raws[0], len(raws) - 1
             more = f" (and {others} more device{'s' if others > 1 else ''} with the same settings)" if others else ""
@@ -632,17 +633,18 @@ def ssh_profile_mix(names: Sequence[str], profiles: Mapping) -> Optional[str]:
             "driver and device type (they share one session)")
 
 
-def resolve(documents: Sequence[Document], icmp: Optional[IcmpSettings], snmp: Optional[SnmpSettings] = None,
-            profiles: Optional[frozenset[str]] = None, ssh: Optional[SshSettings] = None,
-            ssh_profiles: Optional[Mapping] = None) -> Inventory:
+def resolve(documents: Sequence[Document], bases: Any, profiles: Optional[Mapping[str, Any]] = None) -> Inventory:
     """The inventory from its parsed files; ConfigError listing every problem, sorted by file and line.
 
-    `icmp`, `snmp` and `ssh` are `probes.<kind>` of the settings (None when invalid themselves:
-    effective settings are then not checked, and devices get the defaults).
-    `profiles` and `ssh_profiles`: the SNMP profile names and the SSH profiles (by name) that
-    exist, to check the names overrides use.
+    `bases`: probe kind -> `probes.<kind>` of the settings (missing or None when invalid
+    themselves: effective settings are then not checked, and devices get the defaults); an
+    ICMP settings object alone stands for {"icmp": it} (the CSV importer checks only that).
+    `profiles`: kind -> the profiles that exist (SNMP: names, SSH: profiles by name), to check
+    the names overrides use.
     """
-    resolver = _Resolver({"icmp": icmp, "snmp": snmp, "ssh": ssh}, {"snmp": profiles, "ssh": ssh_profiles})
+    if not isinstance(bases, Mapping):
+        bases = {"icmp": bases}
+    resolver = _Resolver(bases, profiles or {})
     for index, doc in enumerate(documents):
         for text in doc.problems:  # "name:line: ..." from the YAML reader
             line = text[len(doc.name) + 1:].split(":", 1)[0]

@@ -12,44 +12,41 @@ last stored, e.g. v12, or the kind of the last backup's error).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable, Optional, Sequence
 
 from probes.base import Sample
+from probes.registry import KINDS
 
-# `error_code` of the snmp sample (probes.snmp.ErrorCode) as shown in `status`; kept here as
-# data so `status` does not import the SNMP engine.
-SNMP_STATES = {0: "ok", 1: "timeout", 2: "send_failed", 3: "resolve_failed", 4: "auth", 5: "malformed",
-               6: "no_such_object", 7: "agent_error", 8: "walk_loop", 9: "too_many_rows", 10: "internal",
-               11: "too_many_rows_device", 12: "index_too_long", 13: "wrong_type"}
+# `error_code` of each kind's sample, by the names of the kind's own enum (probes/<kind>/errors),
+# as `status` shows them: kind -> {code: name}. The `ssh_config` sample uses the SSH codes.
+STATE_NAMES = {name: kind.state_names() for name, kind in KINDS.items() if kind.errors is not None}
+SNMP_STATES = STATE_NAMES["snmp"]
+SSH_STATES = STATE_NAMES["ssh"]
 
-# `error_code` of the ssh and ssh_config samples (probes.ssh.ErrorCode), likewise.
-SSH_STATES = {0: "ok", 1: "timeout", 2: "refused", 3: "resolve_failed", 4: "auth", 5: "auth_timeout",
-              6: "host_key_unknown", 7: "host_key_changed", 8: "command_failed", 9: "command_timeout",
-              10: "output_too_large", 11: "disconnected", 12: "session_timeout", 13: "protocol", 14: "internal"}
-
-# measurement -> (state column, its sentence column, error code names)
-_HEALTH = {"snmp": ("snmp", "snmp_error", SNMP_STATES), "ssh": ("ssh", "ssh_error", SSH_STATES)}
+# measurement -> (state column, its sentence column, error code names): every kind with error
+# codes other than ICMP (whose `up` and loss are the state itself).
+_HEALTH = {name: (name, f"{name}_error", names) for name, names in STATE_NAMES.items()}
 
 _STATE_RANK = {"down": 0, "up": 1, "pending": 2, "unmonitored": 3}
 STATES = tuple(_STATE_RANK)
 
 # Codes that mean the device itself did not answer (as opposed to answering with an error:
 # a refused login or a wrong SNMPv3 key still proves the device is there).
-_SILENT = {"snmp": {1, 2, 3}, "ssh": {1, 3}}  # timeout, send_failed, resolve_failed
+_SILENT = {name: frozenset(int(code) for code in kind.silent) for name, kind in KINDS.items()}
 
 
 def answered(measurement: str, error_code: int) -> bool:
-    """Whether an `snmp` or `ssh` sample shows the device answering: the reachability of a device
-    whose ICMP is disabled (ICMP blocked by a firewall, but managed over SNMP or SSH)."""
+    """Whether an `snmp`, `ssh` (or other kind's) sample shows the device answering: the reachability
+    of a device whose ICMP is disabled (ICMP blocked by a firewall, but managed over SNMP or SSH)."""
     return error_code not in _SILENT.get(measurement, ())
 
 
 def first_state(device) -> str:
     """State of a device nothing is known about yet: pending, or unmonitored when no probe that
-    tells reachability (ICMP, SNMP, SSH checks) is on for it (it would stay pending forever)."""
-    if device.icmp.enabled or device.snmp.active or device.ssh.active:
+    tells reachability (ICMP, SNMP, SSH checks, ...) is on for it (it would stay pending forever)."""
+    if any(kind.active(getattr(device, name)) for name, kind in KINDS.items() if hasattr(device, name)):
         return "pending"
     return "unmonitored"
 
@@ -72,10 +69,7 @@ class _DeviceState:
     last_seen_ns: Optional[int] = None
     since_ns: Optional[int] = None
     error: Optional[str] = None
-    snmp: Optional[str] = None
-    snmp_error: Optional[str] = None
-    ssh: Optional[str] = None
-    ssh_error: Optional[str] = None
+    health: dict = field(default_factory=dict)  # snmp, snmp_error, ssh, ssh_error, ... (see _HEALTH)
     config: Optional[str] = None
     by_icmp: bool = True  # reachability from ICMP; else from SNMP and SSH answers
     answers: Optional[dict] = None  # without ICMP: did the last snmp / ssh sample answer
@@ -97,26 +91,34 @@ class DeviceStates:
             if old is not None and old.address == device.address and old.by_icmp == state.by_icmp:
                 state.state, state.fields, state.since_ns = old.state, old.fields, old.since_ns
                 state.last_probe_ns, state.last_seen_ns, state.error = old.last_probe_ns, old.last_seen_ns, old.error
-                state.snmp, state.snmp_error = old.snmp, old.snmp_error
-                state.ssh, state.ssh_error, state.config = old.ssh, old.ssh_error, old.config
+                state.health, state.config = old.health, old.config
                 state.answers = old.answers
             kept[device.name] = state
         self._states = kept
 
     def update(self, samples: Sequence[Sample]) -> None:
+        failed: set[tuple[str, str]] = set()  # (device, kind) with an error among these samples
+        heard: dict[tuple[str, str], bool] = {}  # (device, kind): did any of these samples answer
         for sample in samples:
             state = self._states.get(sample.tags.get("device", ""))
             if state is None:
                 continue
             health = _HEALTH.get(sample.measurement)
-            if health is not None:  # snmp / ssh: the column shows the last error's name, or ok
+            if health is not None:  # snmp / ssh / ...: the column shows the last error's name, or ok
                 column, error_column, names = health
                 code = sample.fields.get("error_code", 0)
-                setattr(state, column, names.get(code, str(code)))
-                if not code:
-                    setattr(state, error_column, None)
+                key = (state.device, sample.measurement)
+                # A kind with several samples per device and run (TCP: one per port) shows the
+                # run's error rather than whichever port came last.
+                if key not in failed:
+                    state.health[column] = names.get(code, str(code))
+                    if code:
+                        failed.add(key)
+                    else:
+                        state.health.pop(error_column, None)
                 if not state.by_icmp:  # up while either protocol answers
-                    state.answers = {**(state.answers or {}), sample.measurement: answered(sample.measurement, code)}
+                    heard[key] = heard.get(key, False) or answered(sample.measurement, code)
+                    state.answers = {**(state.answers or {}), sample.measurement: heard[key]}
                     self._reached(state, any(state.answers.values()), sample.time_ns)
                 continue
             if sample.measurement == "ssh_config":
@@ -144,10 +146,8 @@ class DeviceStates:
     def note_error(self, device: str, detail: str, kind: str = "icmp") -> None:
         state = self._states.get(device)
         if state is not None:
-            if kind == "snmp":
-                state.snmp_error = detail
-            elif kind == "ssh":
-                state.ssh_error = detail
+            if kind in _HEALTH:
+                state.health[_HEALTH[kind][1]] = detail
             else:
                 state.error = detail
 
@@ -168,8 +168,8 @@ def _row(state: _DeviceState) -> dict:
         "state": state.state, "rtt_avg_ms": fields.get("rtt_avg_ms"), "loss_pct": fields.get("loss_pct"),
         "jitter_ms": fields.get("jitter_ms"), "last_probe": iso(state.last_probe_ns),
         "last_seen": iso(state.last_seen_ns), "since": iso(state.since_ns), "error": state.error,
-        "snmp": state.snmp, "snmp_error": state.snmp_error,
-        "ssh": state.ssh, "ssh_error": state.ssh_error, "config": state.config,
+        **{key: state.health.get(key) for column, error_column, _ in _HEALTH.values() for key in (column, error_column)},
+        "config": state.config,
     }
 
 

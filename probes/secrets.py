@@ -1,6 +1,6 @@
 """Sentences about secrets a credential lacks, the same for every probe kind.
 
-A missing secret is not a validation error (see probes/snmp_settings.py): `status` and
+A missing secret is not a validation error (see probes/snmp/settings.py): `status` and
 `check` run from a shell without the unit's $CREDENTIALS_DIRECTORY. The daemon refuses to
 start on these sentences, and `check` prints them as warnings.
 """

@@ -22,12 +22,12 @@ declare -A globs=(
   [expr]="monitor.rules.expr.*"
   [engine]="monitor.rules.engine.*"
   [lineproto]="monitor.lineproto.*"
-  [snmp_ber]="$(printf 'probes.snmp_ber.x_%s__mutmut_* ' _header read_header _small_integer read_small_integer \
+  [snmp_ber]="$(printf 'probes.snmp.ber.x_%s__mutmut_* ' _header read_header _small_integer read_small_integer \
                 _oid_text _decode_oid _decode_value _decode_varbinds decode_pdu _peek_request_id decode_message \
                 _decode_message)"
-  [config_text]="probes.config_text.*"
-  [config_mask]="probes.config_mask.*"
-  [secret_catalogue]="probes.secret_catalogue.*"
+  [config_text]="probes.devconfig.text.*"
+  [config_mask]="probes.devconfig.mask.*"
+  [secret_catalogue]="probes.devconfig.catalogue.*"
 )
 order=(expr engine lineproto snmp_ber config_text config_mask secret_catalogue)
 # Every unit test of a module, for the second look at its survivors (below).

@@ -24,7 +24,7 @@ def _names(specs, kind: str) -> list[str]:
 
 
 def reference() -> str:
-    from probes import snmp_profiles
+    from probes.snmp import profiles as snmp_profiles
 
     profiles = snmp_profiles.load_all([snmp_profiles.PACKAGED_PROFILES])
     lines = ["| profile | selected by | measurement | tags | fields |", "| --- | --- | --- | --- | --- |"]

@@ -1,4 +1,4 @@
-"""Print the secret catalogues (probes/config_secrets/*.yaml) as a Markdown table: per vendor,
+"""Print the secret catalogues (probes/devconfig/catalogues/*.yaml) as a Markdown table: per vendor,
 how many statement forms and examples, and the statements they cover.
 
 The README's "what is masked" table is this output between its markers; a unit test fails
@@ -16,7 +16,7 @@ START, END = "<!-- secret-reference:start -->", "<!-- secret-reference:end -->"
 
 
 def reference() -> str:
-    from probes import secret_catalogue
+    from probes.devconfig import catalogue as secret_catalogue
 
     lines = ["| rule set | catalogue | statement forms | planted examples | statements (first keywords) |",
              "| --- | --- | --- | --- | --- |"]

@@ -28,6 +28,7 @@ from typing import Optional, Sequence
 from monitor.cli.faults import add_parsers as add_fault_parsers
 from monitor.cli.rules import add_rules_parser
 from monitor.problems import EXIT_RUNTIME
+from probes.registry import KINDS
 
 # What a shell reports for a command that a closed pipe ended (SIGPIPE), e.g. `ls -R / | head`
 # under `set -o pipefail`: the same status for netvigil.
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     probe = sub.add_parser("probe", help="probe one device (name or bare address) once and print the result")
     probe.add_argument("target", help="a device name from the inventory, or an IP address / host name")
-    probe.add_argument("--kind", choices=["icmp", "snmp", "ssh"], default="icmp",
+    probe.add_argument("--kind", choices=list(KINDS), default="icmp",
                        help="probe kind (default: icmp); snmp and ssh show the profiles a device gets and what "
                             "they extract")
     probe.add_argument("--count", type=int, help="echo requests (default: from settings, or 5 without a config)")

@@ -13,7 +13,7 @@ import traceback
 from monitor import config
 from monitor.config import missing_secrets
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
-from probes.ssh_profiles import ProfileError, load_profiles
+from probes.ssh.profiles import ProfileError, load_profiles
 
 
 def check_command(args) -> int:

@@ -21,9 +21,9 @@ from monitor.cli.common import Refused as _Refused, run as _run
 from monitor.cli.ssh import find_device, in_state_dir, make_prober
 from monitor.config_store import ConfigStore
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
-from probes.ssh import ErrorCode
-from probes.ssh_backup import backup, backup_rules
-from probes.ssh_profiles import ProfileError, load_profiles
+from probes.ssh.prober import ErrorCode
+from probes.ssh.backup import backup, backup_rules
+from probes.ssh.profiles import ProfileError, load_profiles
 
 
 def _store(cfg):

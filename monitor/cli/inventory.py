@@ -53,7 +53,7 @@ import yaml
 
 from monitor import config, inventory, yamlfile
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
-from probes.icmp_settings import IcmpSettings
+from probes.icmp.settings import IcmpSettings
 
 CLASS_SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("交换机", "核心交换机", "汇聚交换机", "接入交换机", "sw"), "switch"),

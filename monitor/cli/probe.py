@@ -11,9 +11,9 @@ import json
 import sys
 
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
-from probes import icmp
+from probes.icmp import pinger as icmp
 from probes.base import ResultCode, Target
-from probes.icmp_settings import IcmpSettings
+from probes.icmp.settings import IcmpSettings
 
 DEFAULT_COUNT_WITHOUT_CONFIG = 5
 
@@ -72,6 +72,8 @@ def probe_command(args) -> int:
         from monitor.cli import ssh
 
         return ssh.probe_command(args)
+    if args.kind != "icmp":
+        return _probe_kind(args)
     if args.count is not None and not 1 <= args.count <= 1000:
         print("netvigil probe: --count must be between 1 and 1000", file=sys.stderr)
         return EXIT_CONFIG
@@ -110,3 +112,57 @@ def _describe(target: Target, fields: dict, errors: list, mode: str) -> str:
         text += f"; {error}"
     mode_text = "ping sockets" if mode == "unprivileged" else "raw sockets"
     return f"{text}  [icmp via {mode_text}]"
+
+
+def _probe_kind(args) -> int:
+    """Any other kind of probes/registry.py: its prober, started alone, probes the target once."""
+    from probes.base import ProbeContext, ProbeStartError
+    from probes.registry import KINDS
+
+    kind = KINDS[args.kind]
+    settings, target = kind.settings(), None
+    if args.config is not None:
+        from monitor import config as config_module
+
+        try:
+            cfg = config_module.load(args.config)
+        except config_module.ConfigError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            return EXIT_CONFIG
+        device = cfg.inventory.by_name(args.target)
+        settings = getattr(device, kind.name) if device is not None else getattr(cfg.settings.probes, kind.name)
+        target = device.target() if device is not None else None
+    if target is None:
+        target = Target(device=args.target, address=args.target, tags={"device": args.target, "address": args.target})
+    if not kind.runs(settings):
+        print(f"netvigil probe: {kind.name} is not on for {args.target}; see probes.{kind.name} in the settings "
+              f"(or `{kind.name}:` of its class, site or device)", file=sys.stderr)
+        return EXIT_CONFIG
+
+    async def once():
+        prober = await kind.start(settings, ProbeContext(None, lambda _device: settings))
+        try:
+            return await prober.probe([target], lambda _device: settings)
+        finally:
+            prober.close()
+
+    try:
+        probed = asyncio.run(once())
+    except ProbeStartError as exc:
+        print(f"netvigil probe: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    extra = [{key: value for key, value in sample.tags.items() if key not in target.tags} for sample in probed.samples]
+    if args.json:
+        print(json.dumps({"device": target.device, "address": target.address, "kind": kind.name,
+                          "samples": [{"tags": tags, "fields": dict(sample.fields)}
+                                      for tags, sample in zip(extra, probed.samples)],
+                          "errors": [error.detail for _, error in probed.errors]}, ensure_ascii=False))
+    else:
+        for tags, sample in zip(extra, probed.samples):
+            where = " ".join(f"{key}={value}" for key, value in tags.items())
+            fields = ", ".join(f"{key} {value}" for key, value in sample.fields.items())
+            print(f"{target.device} {sample.measurement} {where}: {fields}".replace("  ", " "))
+        for _, error in probed.errors:
+            print(f"  {error.detail}")
+    return EXIT_OK if probed.samples and all(sample.fields.get("up") for sample in probed.samples) else EXIT_RUNTIME

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from monitor.cli.common import Refused as _Refused, load_config as _config, run as _run
 from monitor.problems import EXIT_CONFIG, EXIT_OK
-from probes import snmp_profiles, ssh_profiles
+from probes.snmp import profiles as snmp_profiles
+from probes.ssh import profiles as ssh_profiles
 
 
 def profiles_command(args) -> int:

@@ -15,12 +15,12 @@ import sys
 
 from monitor.cli.common import Refused as _Refused, load_config as _config, run as _run
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
-from probes import snmp_profiles
+from probes.snmp import profiles as snmp_profiles
 from probes.names import NameCache
-from probes.snmp import SnmpPoller
-from probes.snmp_ber import Kind, OidError, Value, canonical_oid
-from probes.snmp_client import ErrorKind, RequestOptions, SnmpClient, SnmpError, SnmpResult
-from probes.snmp_settings import missing_secrets
+from probes.snmp.poller import SnmpPoller
+from probes.snmp.ber import Kind, OidError, Value, canonical_oid
+from probes.snmp.client import ErrorKind, RequestOptions, SnmpClient, SnmpError, SnmpResult
+from probes.snmp.settings import missing_secrets
 
 DEFAULT_WALK_ROOT = "1.3.6.1.2.1"  # mib-2, as snmpwalk does without an OID
 

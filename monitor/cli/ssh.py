@@ -17,10 +17,10 @@ import json
 from monitor.cli.common import Refused as _Refused, load_config as _config, run as _run
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from monitor.state import SSH_STATES
-from probes.ssh import SshProber
-from probes.ssh_hostkeys import HostKeyStore
-from probes.ssh_profiles import ProfileError, load_profiles
-from probes.ssh_settings import missing_secrets
+from probes.ssh.prober import SshProber
+from probes.ssh.hostkeys import HostKeyStore
+from probes.ssh.profiles import ProfileError, load_profiles
+from probes.ssh.settings import missing_secrets
 
 
 def find_device(args, need_credential: bool = True):

@@ -13,7 +13,7 @@ from monitor import config as config_module
 from monitor.cli.tables import render_table
 from monitor.control import query_status
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
-from monitor.state import SNMP_STATES, SSH_STATES, answered, first_state, iso, sort_worst_first
+from monitor.state import SSH_STATES, STATE_NAMES, answered, first_state, iso, sort_worst_first
 
 
 class _Unreadable(Exception):
@@ -33,7 +33,7 @@ def _rows_from_embedded(cfg) -> list[dict] | None:
         rows_read = EmbeddedStore.read_latest(path)
         latest = {row.device: row for row in rows_read if row.measurement == "icmp"}
         codes = {(row.device, row.measurement): row.fields for row in rows_read
-                 if row.measurement in ("snmp", "ssh", "ssh_config")}
+                 if row.measurement in STATE_NAMES or row.measurement == "ssh_config"}
         probed_at = {(row.device, row.measurement): row.time_ns for row in rows_read}
     except (sqlite3.Error, OSError) as exc:
         raise _Unreadable(f"cannot read the embedded store {path}: {exc}; run status as the daemon's user "
@@ -46,7 +46,7 @@ def _rows_from_embedded(cfg) -> list[dict] | None:
             up = row is not None and bool(fields.get("up"))
             state, last_probe = ("pending" if row is None else ("up" if up else "down")), row.time_ns if row else None
         else:  # reachability from the SNMP and SSH answers, as the daemon judges it
-            kinds = [kind for kind in ("snmp", "ssh") if (device.name, kind) in codes]
+            kinds = [kind for kind in STATE_NAMES if (device.name, kind) in codes]
             up = any(answered(kind, codes[(device.name, kind)].get("error_code", 0)) for kind in kinds)
             state = first_state(device) if not kinds else ("up" if up else "down")
             last_probe = max((probed_at[(device.name, kind)] for kind in kinds), default=None)
@@ -56,8 +56,8 @@ def _rows_from_embedded(cfg) -> list[dict] | None:
             "rtt_avg_ms": fields.get("rtt_avg_ms"), "loss_pct": fields.get("loss_pct"),
             "jitter_ms": fields.get("jitter_ms"), "last_probe": iso(last_probe),
             "last_seen": iso(last_probe) if up else None, "since": None, "error": None,
-            "snmp": _named(codes.get((device.name, "snmp")), SNMP_STATES), "snmp_error": None,
-            "ssh": _named(codes.get((device.name, "ssh")), SSH_STATES), "ssh_error": None,
+            **{key: value for kind, names in STATE_NAMES.items()
+               for key, value in ((kind, _named(codes.get((device.name, kind)), names)), (f"{kind}_error", None))},
             "config": _backup_state(codes.get((device.name, "ssh_config"))),
         })
     return sort_worst_first(rows)

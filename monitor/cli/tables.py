@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Optional, Sequence
 
 from monitor.logsetup import escape_controls
+from monitor.state import STATE_NAMES
 
 
 def _number(value: Optional[float], digits: int) -> str:
@@ -18,14 +19,16 @@ def _number(value: Optional[float], digits: int) -> str:
 
 def render_table(rows: Sequence[dict]) -> str:
     """The `netvigil status` table, one device a line, worst first."""
-    header = ("DEVICE", "ADDRESS", "CLASS", "SITE", "STATE", "RTT ms", "LOSS %", "JITTER ms", "SNMP", "SSH", "CONFIG",
-              "LAST SEEN", "SINCE")
+    kinds = list(STATE_NAMES)  # a column per probe kind with error codes: SNMP, SSH, TCP, ...
+    header = ("DEVICE", "ADDRESS", "CLASS", "SITE", "STATE", "RTT ms", "LOSS %", "JITTER ms",
+              *(kind.upper() for kind in kinds), "CONFIG", "LAST SEEN", "SINCE")
     lines = [header]
     for row in rows:
         lines.append((
             row["device"], row["address"], row["class"], row["site"], row["state"].upper(),
             _number(row.get("rtt_avg_ms"), 2), _number(row.get("loss_pct"), 1), _number(row.get("jitter_ms"), 2),
-            row.get("snmp") or "-", row.get("ssh") or "-", row.get("config") or "-", _short_time(row.get("last_seen")), _short_time(row.get("since")),
+            *(row.get(kind) or "-" for kind in kinds), row.get("config") or "-", _short_time(row.get("last_seen")),
+            _short_time(row.get("since")),
         ))
     out = [format_columns(lines)]
     for row in rows:
@@ -33,7 +36,7 @@ def render_table(rows: Sequence[dict]) -> str:
         # operator's terminal (colours, cursor moves, a line that overwrites another).
         if row.get("error"):
             out.append(f"  {row['device']}: {escape_controls(row['error'])}")
-        for key in ("snmp_error", "ssh_error"):
+        for key in (f"{kind}_error" for kind in kinds):
             if row.get(key):
                 out.append(f"  {row['device']}: {escape_controls(row[key])}")
     return "\n".join(out)

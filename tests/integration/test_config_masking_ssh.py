@@ -26,19 +26,19 @@ import yaml
 
 from monitor.config_store import ConfigStore
 from probes.base import Target
-from probes.config_text import normalise, rules_for
-from probes.ssh import SshProber
-from probes.ssh_backup import backup
-from probes.ssh_hostkeys import HostKeyStore
-from probes.ssh_profiles import load_profiles
-from probes.ssh_settings import SshSettings
+from probes.devconfig.text import normalise, rules_for
+from probes.ssh.prober import SshProber
+from probes.ssh.backup import backup
+from probes.ssh.hostkeys import HostKeyStore
+from probes.ssh.profiles import load_profiles
+from probes.ssh.settings import SshSettings
 from lab.servers import INFLUXD_ADMIN
 from lab.sshsim import CliSim
 from lab.support import free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
-CATALOGUES = Path(__file__).resolve().parents[2] / "probes" / "config_secrets"
+CATALOGUES = Path(__file__).resolve().parents[2] / "probes" / "devconfig" / "catalogues"
 PLANTED = re.compile(r"«(.*?)»")
 PROFILES = load_profiles([])
 PASSWORD = "Admin@123"

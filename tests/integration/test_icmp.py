@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from probes import icmp
+from probes.icmp import pinger as icmp
 from probes.base import ResultCode, Target
-from probes.icmp_settings import IcmpSettings
+from probes.icmp.settings import IcmpSettings
 from lab.netlab import SILENT, drop_input, drop_output, lossy_input, netns_hosts, nft_table
 from lab.support import VENV_BIN, require_root
 
@@ -168,9 +168,9 @@ async def test_ten_thousand_addresses_in_one_sweep_no_false_down_and_true_rtt():
 SLOW_DNS_SCRIPT = r"""
 import asyncio, json, socket, sys
 sys.path.insert(0, sys.argv[1])
-from probes import icmp
+from probes.icmp import pinger as icmp
 from probes.base import Target
-from probes.icmp_settings import IcmpSettings
+from probes.icmp.settings import IcmpSettings
 
 silent_dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 silent_dns.bind(("127.0.0.1", 53))  # a name server that never answers (inside this namespace)
@@ -234,9 +234,9 @@ def test_a_name_server_that_never_answers_does_not_hold_up_literal_addresses(tmp
 FORGERY_SCRIPT = r"""
 import asyncio, json, subprocess, sys
 sys.path.insert(0, sys.argv[1])
-from probes import icmp
+from probes.icmp import pinger as icmp
 from probes.base import Target
-from probes.icmp_settings import IcmpSettings
+from probes.icmp.settings import IcmpSettings
 
 mode, victim, live = sys.argv[2], sys.argv[3], sys.argv[4].split(",")
 forger = subprocess.Popen([sys.executable, sys.argv[5], "--impersonate", victim], stdout=subprocess.PIPE,

@@ -19,9 +19,9 @@ from typing import Callable, Optional
 
 import pytest
 
-from probes.snmp_ber import (NO_SUCH_OBJECT, REQUEST_PDUS, Kind, Message, PduType, Value,
+from probes.snmp.ber import (NO_SUCH_OBJECT, REQUEST_PDUS, Kind, Message, PduType, Value,
                              decode_message, encode_message, encode_pdu)
-from probes.snmp_client import Agent, ErrorKind, RequestOptions, SnmpClient
+from probes.snmp.client import Agent, ErrorKind, RequestOptions, SnmpClient
 from lab.netlab import drop_input, loopback_addresses, nft_table
 # COMMUNITY: never to appear in any result, repr or log line
 from lab.snmplab import COMMUNITY, Snmpd, VarBind, typed_rows
@@ -233,7 +233,7 @@ async def test_wrong_community_is_a_timeout_that_never_names_the_community(snmpd
 
 
 def test_agent_construction_v1_v2c_positional_and_v3_needs_a_user():
-    from probes.snmp_client import UsmUser
+    from probes.snmp.client import UsmUser
     agent = Agent("127.0.0.1", 161, "v2c", COMMUNITY)
     assert (agent.community, agent.user) == (COMMUNITY, None)
     assert COMMUNITY not in repr(agent)

@@ -204,7 +204,7 @@ def _netvigil(*args: str, env: dict | None = None) -> subprocess.CompletedProces
 
 
 def test_profiles_list_names_every_shipped_profile_and_how_it_is_chosen():
-    from probes import snmp_profiles
+    from probes.snmp import profiles as snmp_profiles
 
     result = _netvigil("profiles", "list", "--json")
     assert result.returncode == 0, result.stderr

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from probes.snmp_ber import SnmpDecodeError, decode_message
+from probes.snmp.ber import SnmpDecodeError, decode_message
 from tests.unit.test_snmp_ber import fuzz_inputs
 
 pytestmark = pytest.mark.integration

@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from probes import snmp_profiles
+from probes.snmp import profiles as snmp_profiles
 from probes.base import ResultCode, Target
-from probes.snmp import ErrorCode, SnmpPoller
-from probes.snmp_client import SnmpClient
-from probes.snmp_settings import SnmpSettings
+from probes.snmp.poller import ErrorCode, SnmpPoller
+from probes.snmp.client import SnmpClient
+from probes.snmp.settings import SnmpSettings
 from lab import snmprec
 from lab.netlab import drop_input, loopback_addresses, nft_table
 from lab.snmplab import ALL_RECORDINGS, COMMUNITY, recording_path

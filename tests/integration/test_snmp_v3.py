@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-import probes.snmp_usm as snmp_usm
-from probes.snmp_ber import Kind, Value
-from probes.snmp_client import Agent, ErrorKind, RequestOptions, SnmpClient, SnmpResult, UsmUser
+import probes.snmp.usm as snmp_usm
+from probes.snmp.ber import Kind, Value
+from probes.snmp.client import Agent, ErrorKind, RequestOptions, SnmpClient, SnmpResult, UsmUser
 from lab.snmplab import COMMUNITY, V3_USERS, V3_USERS_BY_NAME, Snmpd, V3User, typed_rows
 from lab.udpfake import UdpResponder, ask
 

@@ -11,11 +11,11 @@ import pytest
 
 from monitor.config_store import ConfigStore
 from probes.base import Target
-from probes.ssh import ErrorCode, SshProber
-from probes.ssh_backup import backup
-from probes.ssh_hostkeys import HostKeyStore
-from probes.ssh_profiles import load_profiles
-from probes.ssh_settings import SshSettings
+from probes.ssh.prober import ErrorCode, SshProber
+from probes.ssh.backup import backup
+from probes.ssh.hostkeys import HostKeyStore
+from probes.ssh.profiles import load_profiles
+from probes.ssh.settings import SshSettings
 
 pytestmark = pytest.mark.integration
 

@@ -19,10 +19,10 @@ import asyncssh
 import pytest
 
 from probes.base import Target
-from probes.ssh import ErrorCode, SshProber
-from probes.ssh_hostkeys import HostKeyStore
-from probes.ssh_profiles import load_profiles
-from probes.ssh_settings import SshSettings
+from probes.ssh.prober import ErrorCode, SshProber
+from probes.ssh.hostkeys import HostKeyStore
+from probes.ssh.profiles import load_profiles
+from probes.ssh.settings import SshSettings
 from lab.sshsim import CliSim, EndlessBanner, capture
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""probes/config_mask.py, the masking engine on its own: precedence between rules that claim
+"""probes/devconfig/mask.py, the masking engine on its own: precedence between rules that claim
 overlapping stretches of a line, the fallback net, blocks, masks already in the text, and the
 fingerprint that decides when stored versions are masked again.
 
@@ -14,9 +14,9 @@ import re
 
 import pytest
 
-from probes.config_mask import MASKER_SCHEME, Masker, SecretRule, secret_mask
-from probes.config_text import mask, rules_for
-from probes.secret_catalogue import Block
+from probes.devconfig.mask import MASKER_SCHEME, Masker, SecretRule, secret_mask
+from probes.devconfig.text import mask, rules_for
+from probes.devconfig.catalogue import Block
 
 KEY = bytes(range(32))
 

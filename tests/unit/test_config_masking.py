@@ -1,11 +1,11 @@
-"""Every secret-bearing statement of the vendor catalogues (probes/config_secrets/*.yaml) is
+"""Every secret-bearing statement of the vendor catalogues (probes/devconfig/catalogues/*.yaml) is
 masked, exactly: the planted secrets and nothing else.
 
 Each catalogue example marks its secrets «like this». The test plants the example, masks it
 with the vendor's rules, and requires the line with exactly those values replaced by their
 masks (computed here with hmac, so a mistake in the masker cannot hide behind itself): no
 secret survives, and the structure change control reads stays. This file only uses the
-public functions of probes/config_text.py and reads the catalogue files as plain YAML, so it
+public functions of probes/devconfig/text.py and reads the catalogue files as plain YAML, so it
 runs unchanged against an older masker: against the one before the catalogue it failed
 (trap-host `securityname`, `md5-password plain PEER PASSWORD` and some 60 other forms).
 """
@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from probes.config_text import mask, normalise, prepare, rules_for
+from probes.devconfig.text import mask, normalise, prepare, rules_for
 
 KEY = bytes(range(32))
-CATALOGUES = Path(__file__).resolve().parents[2] / "probes" / "config_secrets"
+CATALOGUES = Path(__file__).resolve().parents[2] / "probes" / "devconfig" / "catalogues"
 VENDORS = ("huawei_vrp", "h3c_comware", "cisco_ios", "linux")
 PLANTED = re.compile(r"«(.*?)»")
 

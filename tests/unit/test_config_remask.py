@@ -16,7 +16,7 @@ import signal
 from pathlib import Path
 
 from monitor.config_store import ConfigStore
-from probes.config_text import prepare, rules_for
+from probes.devconfig.text import prepare, rules_for
 
 DEVICE = "SW-CORE-01"
 # What the masker before the catalogue stored: the community masked, the trap host's community

@@ -1,4 +1,4 @@
-"""probes/config_text.py: volatile lines dropped, capture noise cleaned, every secret masked.
+"""probes/devconfig/text.py: volatile lines dropped, capture noise cleaned, every secret masked.
 
 Expected masks are computed here with hmac directly, so a mistake in config_text's own mask
 function cannot hide behind itself. Configuration snippets are laid out as the devices print
@@ -14,9 +14,10 @@ import re
 
 import pytest
 
-from probes import config_text, secret_catalogue
-from probes.config_text import RULE_SETS, mask, normalise, prepare, rules_for
-from probes.secret_catalogue import Block
+from probes.devconfig import text as config_text
+from probes.devconfig import catalogue as secret_catalogue
+from probes.devconfig.text import RULE_SETS, mask, normalise, prepare, rules_for
+from probes.devconfig.catalogue import Block
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))

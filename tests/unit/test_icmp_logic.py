@@ -6,7 +6,7 @@ import struct
 import pytest
 
 from probes.base import ProbeError, ResultCode
-from probes.icmp import EchoResult, _FamilySocket, _normalise, summarise
+from probes.icmp.pinger import EchoResult, _FamilySocket, _normalise, summarise
 
 
 def test_summary_of_replies_has_units_and_jitter():

@@ -8,7 +8,7 @@ import pytest
 
 from monitor import config, inventory, yamlfile
 from probes.base import Target
-from probes.icmp_settings import IcmpSettings
+from probes.icmp.settings import IcmpSettings
 
 SITES = """\
 sites:

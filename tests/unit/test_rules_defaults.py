@@ -14,7 +14,7 @@ from monitor.faults.model import DeviceInfo
 from monitor.rules.engine import RuleEngine
 from monitor.rules.model import load_rules
 from monitor.rules.settings import RulesSettings
-from probes import snmp_profiles as sp
+from probes.snmp import profiles as sp
 from probes.base import Sample
 from lab import snmprec
 

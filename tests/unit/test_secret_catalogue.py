@@ -1,4 +1,4 @@
-"""probes/secret_catalogue.py: the catalogue files load, every entry does its own work, and a
+"""probes/devconfig/catalogue.py: the catalogue files load, every entry does its own work, and a
 broken entry is refused with a sentence naming the file, the entry and the fix."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from probes import secret_catalogue
-from probes.config_mask import Masker, secret_mask
-from probes.secret_catalogue import CatalogueError, compile_form, planted
+from probes.devconfig import catalogue as secret_catalogue
+from probes.devconfig.mask import Masker, secret_mask
+from probes.devconfig.catalogue import CatalogueError, compile_form, planted
 
 
 def _statements():
@@ -212,7 +212,7 @@ def test_the_catalogues_load_under_a_locale_that_is_not_utf_8():
     # to UTF-8 turned off, or GB 18030 on a Chinese installation, so the reading names it.
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
-    code = ("import locale, sys\nfrom probes import secret_catalogue as c\n"
+    code = ("import locale, sys\nfrom probes.devconfig import catalogue as c\n"
             "print(locale.getpreferredencoding(False), [len(c.load(v).statements) for v in c.VENDORS])")
     run = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr

@@ -15,8 +15,8 @@ import pytest
 from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import api
 
-from probes import snmp_ber
-from probes.snmp_ber import (END_OF_MIB_VIEW, NO_SUCH_INSTANCE, NO_SUCH_OBJECT, NULL, VERSION_1, VERSION_2C, Kind,
+from probes.snmp import ber as snmp_ber
+from probes.snmp.ber import (END_OF_MIB_VIEW, NO_SUCH_INSTANCE, NO_SUCH_OBJECT, NULL, VERSION_1, VERSION_2C, Kind,
                              Message, OidError, PduType, RequestTemplate, SnmpDecodeError, Value, canonical_oid,
                              decode_message, encode_message, encode_pdu, encode_request)
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from monitor import config
-from probes.snmp_settings import SnmpCredential, SnmpSettings, missing_secrets, used_credentials
+from probes.snmp.settings import SnmpCredential, SnmpSettings, missing_secrets, used_credentials
 from tests.unit.test_config import _clean_environment, problems_of, secret_file, write_settings  # noqa: F401
 
 COMMUNITY = "Pr1vate-C0mmunity"

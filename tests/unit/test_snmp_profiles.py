@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from probes import snmp_profiles as sp
+from probes.snmp import profiles as sp
 from lab import snmprec
 
 PROFILES = sp.load_all([sp.PACKAGED_PROFILES])

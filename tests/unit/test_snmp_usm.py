@@ -1,4 +1,4 @@
-"""SNMPv3 USM codec (probes/snmp_usm.py): key derivation against RFC 3414's own test vectors and
+"""SNMPv3 USM codec (probes/snmp/usm.py): key derivation against RFC 3414's own test vectors and
 against pysnmp (the reference implementation in this venv, used only here), encryption round
 trips, and decoding of hostile input: a real v3 answer cut short at every length and with
 every byte flipped must give SnmpDecodeError (or its USM subclass), never another exception.
@@ -16,12 +16,12 @@ import random
 import pytest
 from pyasn1.type.univ import OctetString  # pysnmp's key functions take engine IDs as OctetString
 
-from probes.snmp_ber import REQUEST_PDUS, Kind, PduTemplate, PduType, SnmpDecodeError, Value, decode_pdu, encode_pdu
-from probes.snmp_usm import (AUTH_PROTOCOLS, FLAG_AUTH, FLAG_PRIV, FLAG_REPORTABLE, PRIV_PROTOCOLS,
+from probes.snmp.ber import REQUEST_PDUS, Kind, PduTemplate, PduType, SnmpDecodeError, Value, decode_pdu, encode_pdu
+from probes.snmp.usm import (AUTH_PROTOCOLS, FLAG_AUTH, FLAG_PRIV, FLAG_REPORTABLE, PRIV_PROTOCOLS,
                              UsmSecurityError, UsmSession, UsmUser, decode_v3, encode_discovery,
                              extend_key_blumenthal, extend_key_reeder, is_v3, localize_key, localized_priv_key,
                              parse_v3, password_to_key, usm_keys)
-import probes.snmp_usm as snmp_usm
+import probes.snmp.usm as snmp_usm
 
 RFC_ENGINE_ID = bytes.fromhex("000000000000000000000002")
 ENGINE_ID = bytes.fromhex("80001f8880a5e6ca1ae63d016b00000000")  # the form net-snmp uses
@@ -318,7 +318,7 @@ def test_pysnmp_built_report_decodes():
 
 
 def test_v1_v2c_messages_are_not_v3():
-    from probes.snmp_ber import VERSION_2C, RequestTemplate
+    from probes.snmp.ber import VERSION_2C, RequestTemplate
     request = RequestTemplate(VERSION_2C, b"public", PduType.GET, [SYS_NAME]).encode(1 << 24)
     assert not is_v3(request) and not is_v3(b"") and not is_v3(b"\x30\x03\x02\x01")
     with pytest.raises(SnmpDecodeError, match="not an SNMPv3"):

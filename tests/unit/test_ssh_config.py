@@ -10,9 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from monitor import config
-from probes.snmp_profiles import ProfileError
-from probes.ssh_profiles import SshProfile, command_samples, load_profiles, textfsm_table
-from probes.ssh_settings import SshCredential, SshSettings
+from probes.snmp.profiles import ProfileError
+from probes.ssh.profiles import SshProfile, command_samples, load_profiles, textfsm_table
+from probes.ssh.settings import SshCredential, SshSettings
 from tests.unit.test_config import _clean_environment, problems_of, secret_file, write_settings  # noqa: F401
 
 PASSWORD = "Ssh-Pa55word!"

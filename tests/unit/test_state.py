@@ -93,6 +93,6 @@ def test_every_snmp_error_code_has_its_name_in_status():
     """`status` names an SNMP error by the name of its ErrorCode (the table is kept apart so
     `status` does not import the SNMP engine; this keeps the two in step)."""
     from monitor.state import SNMP_STATES
-    from probes.snmp import ErrorCode
+    from probes.snmp.poller import ErrorCode
 
     assert SNMP_STATES == {code.value: "ok" if code is ErrorCode.NONE else code.name.lower() for code in ErrorCode}

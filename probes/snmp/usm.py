@@ -1,8 +1,8 @@
 """SNMPv3 with the User-based Security Model (USM) for the hand-written hot path. Pure: no I/O.
 
-Why by hand: the poller's SNMP client (probes/snmp_client.py) exists because pysnmp costs
+Why by hand: the poller's SNMP client (probes/snmp/client.py) exists because pysnmp costs
 about 2 ms of CPU per GET; going through pysnmp for v3 would bring that back. This module
-adds what v3 needs around the PDU codec of probes/snmp_ber.py:
+adds what v3 needs around the PDU codec of probes/snmp/ber.py:
 
 * `UsmUser`: a user's name, protocols and pass phrases (never in a repr or an error);
 * key derivation: password to key (RFC 3414 A.2), localization to an engine ID, and the two
@@ -45,7 +45,7 @@ except ImportError:  # pragma: no cover - older cryptography
     from cryptography.hazmat.primitives.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers.modes import CBC, ECB
 
-from probes.snmp_ber import (ANSWER_PDUS, Pdu, PduType, SnmpDecodeError, _length, decode_pdu,
+from probes.snmp.ber import (ANSWER_PDUS, Pdu, PduType, SnmpDecodeError, _length, decode_pdu,
                              read_header, read_small_integer)
 
 AuthProtocol = Literal["none", "md5", "sha", "sha224", "sha256", "sha384", "sha512"]

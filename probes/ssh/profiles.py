@@ -1,6 +1,6 @@
 """SSH command profiles: which commands to run on a kind of device and how output becomes fields.
 
-Profiles are data (probes/ssh_profiles/*.yaml, and `probes.ssh.profile_dirs` to add or
+Profiles are data (probes/ssh/packaged/*.yaml, and `probes.ssh.profile_dirs` to add or
 replace), like the SNMP profiles, so a NOC engineer can add a vendor's status command
 without touching code. A profile says:
 
@@ -18,7 +18,7 @@ without touching code. A profile says:
   (`Normal: 1`) so states can be graphed and compared; `expect` and `forbid` patterns that
   set the command's `ok` field.
 * `config`: the command that prints the running configuration and the rule set
-  (probes/config_text.py) that normalises and masks it.
+  (probes/devconfig/text.py) that normalises and masks it.
 
 Values that read as numbers ("17%", "1,024") become floats; `map` turns states into numbers;
 other text is dropped unless the profile lists it in `text`. A TextFSM or rows sample with
@@ -36,9 +36,9 @@ from typing import Literal, Mapping, Optional, Sequence
 from pydantic import Field, model_validator
 
 from probes.base import FieldValue, Sample
-from probes.snmp_profiles import ProfileError, _Strict, load_all  # noqa: F401 - ProfileError re-exported
+from probes.snmp.profiles import ProfileError, _Strict, load_all  # noqa: F401 - ProfileError re-exported
 
-PACKAGED_PROFILES = Path(__file__).resolve().parent / "ssh_profiles"
+PACKAGED_PROFILES = Path(__file__).resolve().parent / "packaged"
 
 _NAME = r"^[a-z][a-z0-9_]*$"
 _NUMBER = re.compile(r"^[-+]?(\d[\d,]*)?\.?\d+([eE][-+]?\d+)?$")
@@ -101,13 +101,13 @@ class CommandSpec(_Strict):
 class ConfigSpec(_Strict):
     command: Optional[str] = Field(None, min_length=1, description="prints the running configuration (null: "
                                    "the device's backup_command says what to back up, e.g. a server's files)")
-    rules: str = Field("generic", description="rule set of probes/config_text.py (vendor secret catalogue)")
+    rules: str = Field("generic", description="rule set of probes/devconfig/text.py (vendor secret catalogue)")
     volatile: tuple[str, ...] = Field((), description="more lines that change by themselves")
     secrets: tuple[str, ...] = Field((), description="more secret patterns (group `secret` is masked)")
 
     @model_validator(mode="after")
     def _rules_exist(self) -> "ConfigSpec":
-        from probes.config_text import rules_for
+        from probes.devconfig.text import rules_for
 
         rules_for(self.rules, self.volatile, self.secrets)  # ValueError names the problem
         return self

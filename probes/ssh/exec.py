@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 
 import asyncssh
 
-from probes.ssh_hostkeys import (HostKeyChanged, HostKeyStore, HostKeyUnknown, changed_message, openssh_line,
+from probes.ssh.hostkeys import (HostKeyChanged, HostKeyStore, HostKeyUnknown, changed_message, openssh_line,
                                  unknown_message)
 
 

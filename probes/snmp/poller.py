@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import enum
 import functools
 import ipaddress
 import logging
@@ -47,11 +46,12 @@ from typing import Callable, Mapping, Optional, Sequence
 
 from probes.base import ProbeError, ResultCode, Sample, Target
 from probes.names import NameCache
-from probes.snmp_ber import Kind
-from probes.snmp_client import ErrorKind, RequestOptions, SnmpClient, SnmpError, SnmpResult
-from probes.snmp_profiles import (EXPECTED_NUMBER, CounterState, Profile, RowFilter, TableSpec, WrongTypes, extract,
+from probes.snmp.ber import Kind
+from probes.snmp.client import ErrorKind, RequestOptions, SnmpClient, SnmpError, SnmpResult
+from probes.snmp.profiles import (EXPECTED_NUMBER, CounterState, Profile, RowFilter, TableSpec, WrongTypes, extract,
                                   select)
-from probes.snmp_settings import SnmpSettings
+from probes.snmp.errors import ErrorCode
+from probes.snmp.settings import SnmpSettings
 
 log = logging.getLogger("netvigil.snmp")
 
@@ -62,25 +62,6 @@ SYS_NAME = "1.3.6.1.2.1.1.5.0"
 SYSTEM_OIDS = (SYS_DESCR, SYS_OBJECT_ID, SYS_UPTIME, SYS_NAME)
 INTERFACE_MEASUREMENT = "snmp_if"  # what `interfaces:` filters
 
-
-class ErrorCode(enum.IntEnum):
-    """`error_code` of the `snmp` sample: why a poll failed (0: it did not). Integers, since
-    several InfluxDB-compatible stores turn string fields into 0."""
-
-    NONE = 0
-    TIMEOUT = 1  # no answer (in v1/v2c also what a wrong community looks like)
-    SEND_FAILED = 2
-    RESOLVE_FAILED = 3
-    AUTH = 4  # v3 USM: unknown user, wrong digest, decryption error; or authorizationError
-    MALFORMED = 5  # answers that are not valid SNMP (truncated, wrong ids, garbage)
-    NO_SUCH_OBJECT = 6  # the agent has none of the objects the profiles read
-    AGENT_ERROR = 7  # genErr and other error-status values, tooBig for a single OID
-    WALK_LOOP = 8  # a table walk that did not advance
-    TOO_MANY_ROWS = 9  # a table longer than max_rows_per_table (or a column walk longer than max_walk_varbinds)
-    INTERNAL = 10  # a bug in netvigil: logged with its traceback
-    TOO_MANY_ROWS_DEVICE = 11  # the device's tables together longer than max_rows_per_device
-    INDEX_TOO_LONG = 12  # a row index longer than max_index_length sub-identifiers
-    WRONG_TYPE = 13  # a value of a type its profile field cannot use (text where a number belongs)
 
 
 _ERROR_CODES = {

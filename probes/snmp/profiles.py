@@ -1,6 +1,6 @@
 """Declarative SNMP device profiles: which OIDs to fetch and how they become samples.
 
-A profile is data (YAML under probes/profiles/, extendable from /etc/netvigil/profiles/),
+A profile is data (YAML under probes/snmp/packaged/, extendable from /etc/netvigil/profiles/),
 not code: scalars and table columns, each mapped to a field (with unit in its name, a
 scale, a plausible range) or to a tag. This module loads profiles, says which OIDs a set
 of profiles needs, and turns fetched values into `Sample`s. Rates from counters keep a
@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from probes.base import Sample
 
-PACKAGED_PROFILES = Path(__file__).resolve().parent / "profiles"
+PACKAGED_PROFILES = Path(__file__).resolve().parent / "packaged"
 SITE_PROFILES = Path("/etc/netvigil/profiles")
 
 _NAME = r"^[a-z][a-z0-9_]*$"

@@ -1,4 +1,4 @@
-"""The per-vendor catalogue of secret-bearing configuration statements (data in probes/config_secrets/).
+"""The per-vendor catalogue of secret-bearing configuration statements (data in probes/devconfig/catalogues/).
 
 Masking that depends on one regular expression per statement someone happened to remember
 leaks the statements nobody remembered (a VRP trap host's `securityname public`, LDP's
@@ -48,7 +48,7 @@ from typing import Optional
 
 import yaml
 
-CATALOGUE_DIR = Path(__file__).resolve().parent / "config_secrets"
+CATALOGUE_DIR = Path(__file__).resolve().parent / "catalogues"
 VENDORS = ("huawei_vrp", "h3c_comware", "cisco_ios", "linux")
 
 # A VRP/Comware reversible cipher text. VRP5/VRP8 write `%^%#...%^%#`, older releases `%@%@...%@%@`
@@ -324,7 +324,7 @@ def _leading_words(form: str) -> str:
 
 @lru_cache(maxsize=None)
 def load(vendor: str) -> Catalogue:
-    """The catalogue of one vendor (probes/config_secrets/VENDOR.yaml), compiled."""
+    """The catalogue of one vendor (probes/devconfig/catalogues/VENDOR.yaml), compiled."""
     return _load(vendor)
 
 

@@ -1,7 +1,7 @@
 """SNMP v1/v2c/v3 client for thousands of agents over one UDP socket per address family.
 
 Why not pysnmp's engine on the hot path: it costs about 2 ms of CPU per 10-OID GET here and
-the budget is 0.4 ms (see probes/snmp_ber.py and bench/snmp_codec.py). Like the ICMP
+the budget is 0.4 ms (see probes/snmp/ber.py and bench/snmp_codec.py). Like the ICMP
 Pinger, this client keeps one non-blocking socket per family, sends requests carrying random
 request ids, and demultiplexes answers by id in a reader callback, checking that each answer
 comes from the address and port it was sent to. Retries reuse the request id, so a late
@@ -12,7 +12,7 @@ Errors are data: `get` and `walk` return an `SnmpResult` holding varbinds or an 
 raise. Nothing this module produces (results, reprs, counters) contains a community string,
 a pass phrase or a key.
 
-SNMPv3 (USM, probes/snmp_usm.py): the request id sits inside a scoped PDU that may be
+SNMPv3 (USM, probes/snmp/usm.py): the request id sits inside a scoped PDU that may be
 encrypted, so v3 answers are matched by msgID, in a table of their own next to the v1/v2c
 one (the v1/v2c path does not change). Each agent's engine ID, boots and time are discovered
 once and kept in a bounded cache keyed by (host, port) that outlives the per-agent state
@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Optional, Sequence, Union
 
 from probes.base import ResultCode
-from probes.snmp_ber import (EXCEPTION_KINDS, NO_SUCH_OBJECT, REQUEST_ID_MAX, REQUEST_ID_MIN, VERSION_1,
+from probes.snmp.ber import (EXCEPTION_KINDS, NO_SUCH_OBJECT, REQUEST_ID_MAX, REQUEST_ID_MIN, VERSION_1,
                              VERSION_2C, Kind, Pdu, PduTemplate, PduType, RequestTemplate, SnmpDecodeError, Value,
                              VarBind, canonical_oid, decode_message)
-from probes.snmp_usm import (FLAG_AUTH, FLAG_PRIV, NOT_IN_TIME_WINDOWS, REPORTS, UNKNOWN_ENGINE_IDS, USM_REPORTS,
+from probes.snmp.usm import (FLAG_AUTH, FLAG_PRIV, NOT_IN_TIME_WINDOWS, REPORTS, UNKNOWN_ENGINE_IDS, USM_REPORTS,
                              UsmSecurityError, UsmSession, UsmUser, V3Message, encode_discovery, is_v3,
                              open_unauthenticated, parse_v3)
 

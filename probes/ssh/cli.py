@@ -28,9 +28,9 @@ from typing import Optional, Sequence
 
 import paramiko
 
-from probes.ssh_exec import (CommandResult, Login, SessionFailed, SessionResult, broke_during, command_timed_out,
+from probes.ssh.exec import (CommandResult, Login, SessionFailed, SessionResult, broke_during, command_timed_out,
                              output_too_large, session_timed_out)
-from probes.ssh_hostkeys import (HostKeyChanged, HostKeyStore, HostKeyUnknown, changed_message, fingerprint,
+from probes.ssh.hostkeys import (HostKeyChanged, HostKeyStore, HostKeyUnknown, changed_message, fingerprint,
                                  known_hosts_name, openssh_line, unknown_message)
 
 _QUIT = {"huawei": "quit", "hp_comware": "quit", "cisco_ios": "exit", "linux": "exit"}

@@ -93,13 +93,13 @@ class SnmpCredential(BaseModel):
 
     def agent(self, host: str, port: int):
         """The client's `Agent` for an IP literal and port (secrets go to the client only)."""
-        from probes.snmp_client import Agent
+        from probes.snmp.client import Agent
 
         if self.missing():
             raise ValueError(f"credential lacks {', '.join(self.missing())}")  # checked before any poll
         if self.version != "v3":
             return Agent(host, port, self.version, self.community.get_secret_value())
-        from probes.snmp_usm import UsmUser
+        from probes.snmp.usm import UsmUser
 
         user = UsmUser(self.user, self.auth_protocol,
                        self.auth_passphrase.get_secret_value() if self.auth_passphrase else "",

@@ -9,7 +9,7 @@ decoded OIDs. pysnmp stays the reference: tests/unit/test_snmp_ber.py compares b
 pyasn1's encoder both ways, and bench/snmp_codec.py measures the difference.
 
 Layering: a message is version + security part + PDU. For v1 and v2c the security part is
-the community string (`encode_message`, `decode_message`); SNMPv3 (probes/snmp_usm.py)
+the community string (`encode_message`, `decode_message`); SNMPv3 (probes/snmp/usm.py)
 wraps the same PDU in a scoped PDU with USM parameters, encoding it from a `PduTemplate`
 and decoding it with `decode_pdu`.
 
@@ -127,7 +127,7 @@ class SnmpDecodeError(ValueError):
     can tell which request the broken answer belongs to.
     """
 
-    # SNMPv3: the msgID, when the message got as far as a readable one (set by probes/snmp_usm.py).
+    # SNMPv3: the msgID, when the message got as far as a readable one (set by probes/snmp/usm.py).
     msg_id: Optional[int] = None
 
     def __init__(self, reason: str, request_id: Optional[int] = None) -> None:

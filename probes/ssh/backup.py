@@ -4,7 +4,7 @@ The configuration command comes from `backup_command` (per class or device) or e
 the first of the device's profiles that has a `config:` section (its rule set normalises
 and masks the text; with no such profile, every vendor's secret catalogue applies).
 What is stored, compared and shown is the prepared text: volatile lines removed, secrets
-replaced by keyed hashes (probes/config_text.py), so a password change is still a change.
+replaced by keyed hashes (probes/devconfig/text.py), so a password change is still a change.
 
 A fetch that fails, or whose output is empty or an error message, stores nothing: an empty
 "configuration" would otherwise look like the whole configuration was deleted.
@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
 from probes.base import ProbeError, ResultCode, Sample, Target
-from probes.config_text import ConfigRules, prepare, rules_for
-from probes.ssh import (MAX_DIFF_CHARS, RESULT_CODES, ErrorCallback, ErrorCode, SettingsLookup, SshProber,
+from probes.devconfig.text import ConfigRules, prepare, rules_for
+from probes.ssh.prober import (MAX_DIFF_CHARS, RESULT_CODES, ErrorCallback, ErrorCode, SettingsLookup, SshProber,
                         first_line)
-from probes.ssh_exec import SessionFailed
-from probes.ssh_profiles import SshProfile, cli_error
-from probes.ssh_settings import SshSettings
+from probes.ssh.exec import SessionFailed
+from probes.ssh.profiles import SshProfile, cli_error
+from probes.ssh.settings import SshSettings
 
 
 @dataclass

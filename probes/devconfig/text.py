@@ -11,9 +11,9 @@ to ignore diffs. Two things therefore happen to the text a device prints:
   stays: a software upgrade changes the version line, and an upgrade must be seen.
 * `mask` replaces every secret (passwords, keys, SNMP communities, pre-shared keys, cipher
   strings, even the vendors' reversible "encrypted" forms, which are not protection) with
-  `<secret:1a2b3c4d>`, a keyed hash (probes/config_mask.py). What is secret comes from the
-  vendor's catalogue of secret-bearing statements (probes/config_secrets/*.yaml, compiled by
-  probes/secret_catalogue.py) and a generic keyword net behind it.
+  `<secret:1a2b3c4d>`, a keyed hash (probes/devconfig/mask.py). What is secret comes from the
+  vendor's catalogue of secret-bearing statements (probes/devconfig/catalogues/*.yaml, compiled by
+  probes/devconfig/catalogue.py) and a generic keyword net behind it.
 
 A rule set is named after a vendor: its `volatile` patterns (data below) drop a whole line
 (`re.search` on the line without its newline) and its masker is the profile's own `secrets`
@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Mapping, Sequence
 
-from probes import secret_catalogue
-from probes.config_mask import GENERIC_BLOCKS, GENERIC_RULES, Masker, SecretRule
+from probes.devconfig import catalogue as secret_catalogue
+from probes.devconfig.mask import GENERIC_BLOCKS, GENERIC_RULES, Masker, SecretRule
 
 VENDOR_SETS = secret_catalogue.VENDORS
 RULE_SET_NAMES = ("generic", *VENDOR_SETS, "all")

@@ -27,6 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from probes.base import merge_overrides
 from probes.secrets import missing_secret_sentences
 
+BACKUP_JOB = "ssh_config"  # the job (and the sample measurement) of configuration backups
+
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 HostKeyPolicy = Literal["known_hosts", "tofu"]
 

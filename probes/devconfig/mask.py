@@ -12,7 +12,7 @@ a line wins it; a later, wider match masks only what is left of it):
 
 1. a profile's own `secrets` patterns (regular expressions, group `secret`);
 2. the vendor's catalogue of every secret-bearing statement of its command reference
-   (probes/secret_catalogue.py, data in probes/config_secrets/): exact, and keeps all
+   (probes/devconfig/catalogue.py, data in probes/devconfig/catalogues/): exact, and keeps all
    structure around the value;
 3. the generic net, for whatever the catalogue misses: cipher blobs and crypt hashes
    anywhere, a value after any of the words password / passwd / passphrase / secret /
@@ -49,7 +49,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
-from probes.secret_catalogue import BLOB, ENCODING_WORDS, VALUE, Block, Statement
+from probes.devconfig.catalogue import BLOB, ENCODING_WORDS, VALUE, Block, Statement
 
 # Bump when the engine changes what it produces for the same rules; the catalogue's own
 # changes are seen by the fingerprint of the rules themselves. 3: patterns starting with `^`

@@ -15,48 +15,28 @@ channels, or all through one vendor CLI) and the output becomes samples:
 
 Bounds: at most `max_sessions` sessions at once overall and one per device (a command check
 and a backup of the same device wait for each other), netmiko sessions on `cli_workers`
-threads, and every phase of a session under its own timeout (probes/ssh_exec.py).
+threads, and every phase of a session under its own timeout (probes/ssh/exec.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import time
 from typing import Callable, Mapping, Optional, Sequence
 
 from probes.base import ProbeError, ResultCode, Sample, Target
-from probes.ssh_cli import CliPool, CliSession
-from probes.ssh_exec import Login, SessionFailed, SessionResult, run_exec_session
-from probes.ssh_hostkeys import HostKeyStore
-from probes.ssh_profiles import SshProfile, cli_error, command_samples
-from probes.ssh_settings import SshCredential, SshSettings
+from probes.ssh.cli import CliPool, CliSession
+from probes.ssh.exec import Login, SessionFailed, SessionResult, run_exec_session
+from probes.ssh.hostkeys import HostKeyStore
+from probes.ssh.profiles import SshProfile, cli_error, command_samples
+from probes.ssh.errors import ErrorCode
+from probes.ssh.settings import SshCredential, SshSettings
 
 log = logging.getLogger("netvigil.ssh")
 
 MAX_DIFF_CHARS = 32_000  # InfluxDB string fields top out at 64 KiB; the whole diff is in `config diff`
 
-
-class ErrorCode(enum.IntEnum):
-    """`error_code` of the `ssh` and `ssh_config` samples (0: none). Integers: several
-    InfluxDB-compatible stores turn string fields into 0."""
-
-    NONE = 0
-    TIMEOUT = 1  # no SSH connection within connect_timeout_s (TCP, banner, key exchange)
-    REFUSED = 2  # connection refused, no route
-    RESOLVE_FAILED = 3
-    AUTH = 4  # login refused, or the credential's key cannot be read
-    AUTH_TIMEOUT = 5
-    HOST_KEY_UNKNOWN = 6
-    HOST_KEY_CHANGED = 7  # a security event: rules open a record on it
-    COMMAND_FAILED = 8  # non-zero exit status, CLI error, output not as the profile expects
-    COMMAND_TIMEOUT = 9
-    OUTPUT_TOO_LARGE = 10
-    DISCONNECTED = 11  # the connection broke after login
-    SESSION_TIMEOUT = 12
-    PROTOCOL = 13  # SSH-level failure (no common algorithm, garbage instead of SSH)
-    INTERNAL = 14  # a bug in netvigil: logged with its traceback
 
 
 # Failures where nothing SSH answered: `up` is 0. A server that refuses our login or shows a

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 from probes.base import ProbeError, ResultCode, Sample, Target
-from probes.icmp_settings import IcmpSettings
+from probes.icmp.settings import IcmpSettings
 from probes.names import NameCache
 
 MEASUREMENT = "icmp"
