@@ -98,12 +98,12 @@ def test_the_check_finds_broken_files_anchors_and_links_out_of_the_repository(tm
 
     (tmp_path / "docs" / "ops.md").write_text(
         "# Operations\n\n## Reliability, security\n\n[back](../README.md#tool)\n"
-        "[typo](../READNE.md) [out](../../elsewhere/LAB.md) [self](#operation)\n")
+        "[typo](../READNE.md) [out](../../elsewhere/notes.md) [self](#operation)\n")
     assert broken_links(tmp_path, documents(tmp_path)) == [
         "README.md: link to docs/ops.md#reliability-and-security: no heading with the anchor"
         " #reliability-and-security in docs/ops.md",
         "docs/ops.md: link to ../READNE.md: no file ../READNE.md",
-        "docs/ops.md: link to ../../elsewhere/LAB.md leaves the repository",
+        "docs/ops.md: link to ../../elsewhere/notes.md leaves the repository",
         "docs/ops.md: link to #operation: no heading with the anchor #operation in docs/ops.md",
     ]
 
