@@ -14,7 +14,8 @@ from lab.support import REPO
 
 FENCE = re.compile(r"^\s*(```|~~~)")
 HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
-CODE_SPAN = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)", re.DOTALL)
+# A code span may wrap lines but, like every inline, ends with its paragraph.
+CODE_SPAN = re.compile(r"(`+)(?!`)(?:(?!\n[ \t]*\n).)*?(?<!`)\1(?!`)", re.DOTALL)
 LINK = re.compile(r"\[([^\[\]]*)\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
@@ -90,7 +91,7 @@ def test_the_check_finds_broken_files_anchors_and_links_out_of_the_repository(tm
     (tmp_path / "README.md").write_text(
         "# Tool\n\n## SSH: command checks and `backup`\n\n## Notes\n\n## Notes\n\n"
         "[a](docs/ops.md#reliability-and-security) [b](#ssh-command-checks-and-backup)\n"
-        "[c](#notes-1) [d](https://example.org/x#y) `[e](docs/gone.md)`\n\n"
+        "[c](#notes-1) [d](https://example.org/x#y) `[e](docs/gone.md)` `a\nb`\n\n"
         "```\n[f](docs/gone.md)\n```\n")
     (tmp_path / "docs" / "ops.md").write_text(
         "# Operations\n\n## Reliability and security\n\n[back](../README.md#tool)\n")
@@ -98,13 +99,15 @@ def test_the_check_finds_broken_files_anchors_and_links_out_of_the_repository(tm
 
     (tmp_path / "docs" / "ops.md").write_text(
         "# Operations\n\n## Reliability, security\n\n[back](../README.md#tool)\n"
-        "[typo](../READNE.md) [out](../../elsewhere/notes.md) [self](#operation)\n")
+        "[typo](../READNE.md) [out](../../elsewhere/notes.md) [self](#operation)\n"
+        "\nan unclosed ` does not hide\n\n[the next paragraph](#gone) and `code`\n")
     assert broken_links(tmp_path, documents(tmp_path)) == [
         "README.md: link to docs/ops.md#reliability-and-security: no heading with the anchor"
         " #reliability-and-security in docs/ops.md",
         "docs/ops.md: link to ../READNE.md: no file ../READNE.md",
         "docs/ops.md: link to ../../elsewhere/notes.md leaves the repository",
         "docs/ops.md: link to #operation: no heading with the anchor #operation in docs/ops.md",
+        "docs/ops.md: link to #gone: no heading with the anchor #gone in docs/ops.md",
     ]
 
 
