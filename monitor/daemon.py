@@ -419,7 +419,7 @@ class Daemon:
         await self.dispatcher.start()
         self.faults = FaultManager(
             store=store, engine=RuleEngine(rules, devices, settings.rules),
-            calendar=Calendar(settings.faults, store.list_maintenance()), settings=settings.faults,
+            calendar=Calendar(settings.faults, store.maintenance.list()), settings=settings.faults,
             devices=devices, emit=self._submit, dispatcher=self.dispatcher, reprobe=self._reprobe)
         try:
             restored = self.faults.restore()
@@ -653,7 +653,7 @@ class Daemon:
             self.faults.set_rules(rules, settings.rules)
         from monitor.faults.calendar import Calendar
 
-        self.faults.set_settings(settings.faults, Calendar(settings.faults, self.fault_store.list_maintenance()))
+        self.faults.set_settings(settings.faults, Calendar(settings.faults, self.fault_store.maintenance.list()))
         self.faults.set_inventory([DeviceInfo.from_device(device) for device in inventory.devices])
         self.dispatcher.set_settings(settings.notifications, settings.faults.heightened_watch.extra_groups)
         if self.api is not None:

@@ -142,7 +142,7 @@ class FaultService:
     # -- maintenance ------------------------------------------------------------------------------
 
     def list_maintenance(self, include_ended: bool = False) -> list[dict]:
-        return [window.to_dict(self.zone) for window in self.store.list_maintenance(include_ended=include_ended)]
+        return [window.to_dict(self.zone) for window in self.store.maintenance.list(include_ended=include_ended)]
 
     def add_maintenance(self, name: str, selector: Selector, *, start: Optional[str], end: Optional[str],
                         duration_s: Optional[float], by: str) -> dict:
@@ -174,13 +174,13 @@ class FaultService:
         if ends_at - starts_at > MAX_MAINTENANCE_S:
             raise BadRequest("a window lasts at most 366 days; longer windows belong in faults.maintenance "
                              "in the settings file")
-        window = self.store.add_maintenance(name, selector, starts_at, ends_at, by=by)
+        window = self.store.maintenance.add(name, selector, starts_at, ends_at, by=by)
         self._refresh_calendar()
         log.info("maintenance %s '%s' added by %s through the API: %s", window.id, name, by, selector.describe())
         return window.to_dict(self.zone)
 
     def end_maintenance(self, window_id: int, by: str) -> dict:
-        window = self.store.end_maintenance(window_id, by=by)
+        window = self.store.maintenance.end(window_id, by=by)
         self._refresh_calendar()
         log.info("maintenance %s ended by %s through the API", window_id, by)
         return window.to_dict(self.zone)
@@ -193,7 +193,7 @@ class FaultService:
         calendar = getattr(self.manager, "calendar", None)
         refresh = getattr(calendar, "set_store_windows", None)
         if refresh is not None:
-            refresh(self.store.list_maintenance())
+            refresh(self.store.maintenance.list())
 
     def _unknown_references(self, selector: Selector) -> list[str]:
         """Names that match nothing in the inventory (a typo would silence nobody); only known

@@ -294,7 +294,7 @@ def _maintenance_add(args) -> int:
         raise _Refused(f"netvigil maintenance add: the window ends ({_when(end)}) before it starts "
                        f"({_when(start)})", EXIT_CONFIG)
     store = _store(cfg, must_exist=False)
-    window = _changing(lambda: store.add_maintenance(args.name, selector, start, end, by=_who(args)))
+    window = _changing(lambda: store.maintenance.add(args.name, selector, start, end, by=_who(args)))
     print(f"maintenance {window.id} '{args.name}' from {_when(start)} to {_when(end)} for {selector.describe()}: "
           f"faults there are recorded but not alerted")
     return EXIT_OK
@@ -328,7 +328,7 @@ def maintenance_list_command(args) -> int:
 def _maintenance_list(args) -> int:
     cfg = _config(args.config)
     store = _store(cfg, must_exist=False)
-    windows = store.list_maintenance(include_ended=args.all)
+    windows = store.maintenance.list(include_ended=args.all)
     configured = cfg.settings.faults.maintenance
     if args.json:
         json.dump({"windows": [window.to_dict() for window in windows],
@@ -359,7 +359,7 @@ def maintenance_end_command(args) -> int:
 
 def _maintenance_end(args) -> int:
     store = _store(_config(args.config))
-    window = _changing(lambda: store.end_maintenance(args.id, by=_who(args)))
+    window = _changing(lambda: store.maintenance.end(args.id, by=_who(args)))
     print(f"maintenance {window.id} '{window.name}' ended; faults there alert again")
     return EXIT_OK
 

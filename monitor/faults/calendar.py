@@ -20,7 +20,7 @@ from typing import Iterator, Optional, Sequence
 
 from monitor.faults.model import DeviceInfo, Selector
 from monitor.faults.settings import FaultsSettings, Recurrence, SlaSettings, WatchPeriod, parse_day
-from monitor.faults.store import MaintenanceWindow
+from monitor.faults.maintenance import MaintenanceWindow
 
 _DAY = dt.timedelta(days=1)
 # How far ahead next_change() looks for the next occurrence of a recurring window; beyond

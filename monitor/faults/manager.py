@@ -87,8 +87,7 @@ class FaultManager:
 
     def set_rules(self, rules, settings) -> None:
         """Reload: the engine keeps the state of unchanged rules; removed rules' faults clear."""
-        self.engine._settings = settings  # flap defaults, read when rules are prepared
-        dropped = self.engine.set_rules(rules)
+        dropped = self.engine.set_rules(rules, settings)
         if dropped:
             self._apply(dropped)
 
@@ -141,7 +140,7 @@ class FaultManager:
                                             None))
 
     def _reachability_rules(self) -> set[str]:
-        return {rule.name for rule in self.engine._rules.rules if rule.reachability}
+        return self.engine.reachability_rule_names()
 
     # -- the sample path -------------------------------------------------------------------------
 
@@ -241,7 +240,7 @@ class FaultManager:
         except Exception:  # noqa: BLE001 - without fresh parents the children are judged on what is known
             log.exception("faults: re-probing %s failed", ", ".join(parents))
         held = [t for device in devices for t in self._held.pop(device, [])]
-        current = {rule.name for rule in self.engine._rules.rules} | {"flapping"}
+        current = self.engine.rule_names() | {"flapping"}
         # A reload while the re-probe ran may have removed the device or the rule.
         held = [t for t in held if t.device in self.devices and t.rule in current]
         if held:
@@ -476,7 +475,7 @@ class FaultManager:
         if version == self._data_version:
             return
         self._data_version = version
-        self.calendar.set_store_windows(self.store.list_maintenance())
+        self.calendar.set_store_windows(self.store.maintenance.list())
         self._calendar_due = 0.0
         unresolved = {fault.id for fault in self.store.unresolved()}
         for key, fault_id in list(self.open_ids.items()):
@@ -540,7 +539,7 @@ class FaultManager:
 
     def maintenance_changed(self) -> None:
         """A window was added or ended through the API: apply it now."""
-        self.calendar.set_store_windows(self.store.list_maintenance())
+        self.calendar.set_store_windows(self.store.maintenance.list())
         self._calendar_due = 0.0
 
     def set_settings(self, settings, calendar) -> None:

@@ -15,12 +15,22 @@ Everything here is plain data with no I/O.
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def iso_time(seconds: Optional[float], tz: Optional[dt.tzinfo]) -> Optional[str]:
+    """Unix seconds as ISO text to the second, in `tz` (default: the machine's zone)."""
+    if seconds is None:
+        return None
+    moment = dt.datetime.fromtimestamp(seconds, tz) if tz else dt.datetime.fromtimestamp(seconds).astimezone()
+    return moment.isoformat(timespec="seconds")
+
 
 SEVERITIES = ("critical", "major", "minor", "warning")  # most severe first
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}

@@ -1,9 +1,10 @@
-"""Fault records in SQLite: lifecycle, contract clocks, monthly counts, CLI-added maintenance.
+"""Fault records in SQLite: lifecycle, contract clocks, monthly counts.
 
 One file, `<state_dir>/faults.db`, opened by the daemon and by CLI commands at the same time:
 the CLI writes acknowledgements directly and the daemon notices through `data_version()`.
 So every method is one short transaction of its own (or part of the caller's
-`transaction()`), and nothing is cached between calls.
+`transaction()`), and nothing is cached between calls. The same file keeps the maintenance
+windows added from the CLI or API (`monitor/faults/maintenance.py`, `FaultStore.maintenance`).
 
 Durability: WAL with `synchronous=FULL`, so a commit that returned survives kill -9 and a
 power cut. Measured here (ext4 on a virtual disk): one open or acknowledge commits in
@@ -37,19 +38,21 @@ import builtins
 import contextlib
 import datetime as dt
 import json
-import os
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
-from monitor.faults.model import SEVERITY_RANK, DeviceInfo, Selector
-from monitor.faults.settings import BudgetSettings, Recurrence, SlaSettings
+# The errors live with the maintenance windows' in errors.py; callers still import them from here.
+from monitor.faults.errors import (AUTO, FaultError, FaultInputError, FaultNotFound, FaultStateError, person,
+                                   required_text)
+from monitor.faults.maintenance import MaintenanceWindows
+from monitor.faults.model import SEVERITY_RANK, DeviceInfo, iso_time
+from monitor.faults.settings import BudgetSettings, SlaSettings
+from monitor.sqlitedb import Database
 
 SCHEMA_VERSION = 1
-AUTO = "auto"  # resolved_by of a fault whose clear condition held
 CLOCK_EVENTS = ("ack_warning", "ack_breach", "resolve_warning", "resolve_breach")
 BUSY_TIMEOUT_MS = 5000
 
@@ -119,29 +122,6 @@ CREATE TABLE maintenance (
     ended_by   TEXT
 );
 """
-
-
-class FaultError(Exception):
-    """A sentence a person can act on (the CLI prints it as is)."""
-
-
-class FaultNotFound(FaultError):
-    pass
-
-
-class FaultStateError(FaultError):
-    """The fault is not in a state that allows this (already closed, still open, ...)."""
-
-
-class FaultInputError(FaultError):
-    """A required text is missing or a value is out of range."""
-
-
-def _iso(seconds: Optional[float], tz: Optional[dt.tzinfo]) -> Optional[str]:
-    if seconds is None:
-        return None
-    moment = dt.datetime.fromtimestamp(seconds, tz) if tz else dt.datetime.fromtimestamp(seconds).astimezone()
-    return moment.isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,14 +208,14 @@ class Fault:
         out: dict[str, Any] = {}
         for name, value in ((name, getattr(self, name)) for name in _FAULT_COLUMNS):
             if name in _TIME_FIELDS:
-                out[name] = _iso(value, tz)
+                out[name] = iso_time(value, tz)
                 out[f"{name}_unix"] = value
             else:
                 out[name] = list(value) if isinstance(value, tuple) else value
         out["state"] = self.state
         out["time_to_ack_s"] = self.time_to_ack_s
         out["time_to_resolve_s"] = self.time_to_resolve_s
-        out["notes"] = [{"at": _iso(note.at, tz), "at_unix": note.at, "author": note.author, "text": note.text}
+        out["notes"] = [{"at": iso_time(note.at, tz), "at_unix": note.at, "author": note.author, "text": note.text}
                         for note in self.notes]
         return out
 
@@ -244,31 +224,6 @@ _FAULT_COLUMNS = tuple(f.name for f in fields(Fault) if f.name != "notes")
 _BOOL_COLUMNS = frozenset({"higher_is_worse", "in_maintenance", "heightened", "ack_warned", "ack_breached",
                            "resolve_warned", "resolve_breached"})
 _SELECT_FAULT = f"SELECT {', '.join(_FAULT_COLUMNS)} FROM fault"
-
-
-@dataclass(frozen=True, slots=True)
-class MaintenanceWindow:
-    """A maintenance window added from the CLI or API (configured ones live in the settings)."""
-
-    id: int
-    name: str
-    selector: Selector
-    starts_at: float
-    ends_at: Optional[float]
-    recurrence: Optional[Recurrence]
-    created_by: str
-    created_at: float
-    ended_at: Optional[float] = None
-    ended_by: Optional[str] = None
-
-    def to_dict(self, tz: Optional[dt.tzinfo] = None) -> dict[str, Any]:
-        out = {name: getattr(self, name) for name in ("id", "name", "created_by", "ended_by")}
-        out["selector"] = self.selector.model_dump()
-        out["recurrence"] = self.recurrence.model_dump(mode="json") if self.recurrence else None
-        for name in ("starts_at", "ends_at", "created_at", "ended_at"):
-            out[name] = _iso(getattr(self, name), tz)
-            out[f"{name}_unix"] = getattr(self, name)
-        return out
 
 
 def month_bounds(year: int, month: int, tz: dt.tzinfo) -> tuple[float, float]:
@@ -288,20 +243,6 @@ def _statements(script: str) -> Iterator[str]:
             pending = ""
 
 
-def _text(value: Optional[str], what: str) -> str:
-    text = (value or "").strip()
-    if not text:
-        raise FaultInputError(f"{what} must not be empty")
-    return text
-
-
-def _person(by: Optional[str]) -> str:
-    name = _text(by, "the name of who does this (--by NAME)")
-    if name == AUTO:
-        raise FaultInputError(f"'{AUTO}' is reserved for automatic resolution; give a person's name")
-    return name
-
-
 def _worse(value: Optional[float], than: Optional[float], higher_is_worse: bool) -> bool:
     if value is None:
         return False
@@ -317,39 +258,26 @@ class FaultStore:
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self.clock = clock
-        self._lock = threading.RLock()
-        self._depth = 0  # nesting of transaction(): 0 means "each method commits itself"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._create_private(self.path)
-        # isolation_level=None: BEGIN/COMMIT are ours (Python 3.11's implicit transaction, left
-        # open by a failed INSERT, made a later BEGIN fail). The timeout matches
-        # busy_timeout so a CLI ack waits out a daemon batch instead of failing.
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=BUSY_TIMEOUT_MS / 1000)
         try:
-            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
+            # The busy timeout lets a CLI ack wait out a daemon batch instead of failing.
+            self._db = Database(self.path, synchronous="FULL", busy_timeout_s=BUSY_TIMEOUT_MS / 1000,
+                                foreign_keys=True)
+        except sqlite3.DatabaseError as error:
+            raise self._unreadable(error) from None
+        self._lock = self._db.lock
+        try:
             self._migrate()
         except sqlite3.DatabaseError as error:
-            self._db.close()
-            raise FaultError(f"{self.path}: cannot open the fault database ({error}); "
-                             f"move the file aside to start a new one") from None
+            self._db.connection.close()
+            raise self._unreadable(error) from None
         except BaseException:
-            self._db.close()
+            self._db.connection.close()
             raise
+        self.maintenance = MaintenanceWindows(self._db, clock)
 
-    @staticmethod
-    def _create_private(path: Path) -> None:
-        # Fault records name devices, sites and people: owner-only whatever the umask is.
-        # SQLite gives the -wal and -shm files the mode of the main file.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            if os.fstat(fd).st_mode & 0o777 != 0o600:
-                os.fchmod(fd, 0o600)
-        finally:
-            os.close(fd)
+    def _unreadable(self, error: sqlite3.DatabaseError) -> FaultError:
+        return FaultError(f"{self.path}: cannot open the fault database ({error}); "
+                          f"move the file aside to start a new one")
 
     def _migrate(self) -> None:
         with self._write():
@@ -371,15 +299,7 @@ class FaultStore:
 
     def disconnect(self) -> None:
         """Close the database (`close()` closes a fault)."""
-        with self._lock:
-            try:
-                # Fold the WAL back so a stopped daemon leaves one file; harmless when the
-                # other process still has the database open (it checkpoints what it can).
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.OperationalError:
-                pass
-            finally:
-                self._db.close()
+        self._db.close()
 
     # -- transactions --------------------------------------------------------------------
 
@@ -389,34 +309,14 @@ class FaultStore:
         with self._write():
             yield self
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[None]:
+    def _write(self) -> contextlib.AbstractContextManager:
         """BEGIN IMMEDIATE ... COMMIT, or a savepoint inside an outer transaction, so a
         failed call inside a batch undoes only itself if the caller handles its error."""
-        with self._lock:
-            if self._depth == 0:
-                self._db.execute("BEGIN IMMEDIATE")
-            else:
-                self._db.execute(f"SAVEPOINT s{self._depth}")
-            self._depth += 1
-            try:
-                yield
-            except BaseException:
-                self._depth -= 1
-                if self._depth == 0:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                else:
-                    self._db.execute(f"ROLLBACK TO s{self._depth}")
-                    self._db.execute(f"RELEASE s{self._depth}")
-                raise
-            self._depth -= 1
-            self._db.execute("COMMIT" if self._depth == 0 else f"RELEASE s{self._depth}")
+        return self._db.write()
 
     def data_version(self) -> int:
         """Changes when ANOTHER connection committed (how the daemon notices CLI acks)."""
-        with self._lock:
-            return self._db.execute("PRAGMA data_version").fetchone()[0]
+        return self._db.data_version()
 
     # -- reading -------------------------------------------------------------------------
 
@@ -544,13 +444,13 @@ class FaultStore:
         """Someone took the fault. Again by the same person: no change (the note is still added)."""
         return self._once(fault_id, by, note, at, "acknowledged", lambda fault: (
             f"fault {fault_id} was already acknowledged by {fault.acknowledged_by} at "
-            f"{_iso(fault.acknowledged_at, None)}; add a note instead if you are helping"))
+            f"{iso_time(fault.acknowledged_at, None)}; add a note instead if you are helping"))
 
     def resolve(self, fault_id: int, by: str, *, note: Optional[str] = None, at: Optional[float] = None) -> Fault:
         """Resolved by hand (the condition may still hold; the rule then opens it again later)."""
         def already(fault: Fault) -> str:
             who = "automatically" if fault.resolved_by == AUTO else f"by {fault.resolved_by}"
-            return (f"fault {fault_id} was already resolved {who} at {_iso(fault.resolved_at, None)}; "
+            return (f"fault {fault_id} was already resolved {who} at {iso_time(fault.resolved_at, None)}; "
                     f"close it with the analysis (netvigil close {fault_id} --by NAME --cause ... "
                     f"--resolution ... --prevention ...)")
         return self._once(fault_id, by, note, at, "resolved", already)
@@ -559,7 +459,7 @@ class FaultStore:
               already: Callable[[Fault], str]) -> Fault:
         """Set `<step>_at` / `<step>_by` (acknowledged, resolved) once: again by the same person
         changes nothing (a retried click or command), by someone else is refused with `already`."""
-        by = _person(by)
+        by = person(by)
         at = self.clock() if at is None else at
         with self._write():
             fault = self.get(fault_id)
@@ -576,7 +476,7 @@ class FaultStore:
     def close(self, fault_id: int, by: str, *, cause: str, resolution: str, prevention: str,
               at: Optional[float] = None) -> Fault:
         """The analysis report is written: cause, how it was resolved, what prevents a repeat."""
-        by = _person(by)
+        by = person(by)
         texts = {"cause": cause, "resolution": resolution, "prevention": prevention}
         empty = [name for name, text in texts.items() if not (text or "").strip()]
         if empty:
@@ -597,8 +497,8 @@ class FaultStore:
 
     def add_note(self, fault_id: int, author: str, text: str, *, at: Optional[float] = None) -> Fault:
         """A note in any state, closed included (later findings belong to the record)."""
-        author = _person(author)
-        text = _text(text, "the note")
+        author = person(author)
+        text = required_text(text, "the note")
         at = self.clock() if at is None else at
         with self._write():
             self.get(fault_id)
@@ -704,63 +604,6 @@ class FaultStore:
         over = [(device, count) for device, count in counts.items() if count > budget.faults_per_month]
         return sorted(over, key=lambda item: (-item[1], item[0]))
 
-    # -- maintenance windows from the CLI / API ------------------------------------------
-
-    def add_maintenance(self, name: str, selector: Selector, starts_at: float, ends_at: Optional[float], *,
-                        recurrence: Optional[Recurrence] = None, by: str) -> MaintenanceWindow:
-        """A one-off window [starts_at, ends_at), or with `recurrence` a series whose
-        occurrences open from starts_at until ends_at (None: for ever)."""
-        name = _text(name, "the window's name")
-        by = _person(by)
-        if recurrence is None and ends_at is None:
-            raise FaultInputError("a one-off maintenance window needs an end")
-        if ends_at is not None and ends_at <= starts_at:
-            raise FaultInputError("the maintenance window must end after it starts")
-        created_at = self.clock()
-        with self._write():
-            cursor = self._db.execute(
-                "INSERT INTO maintenance (name, selector, starts_at, ends_at, recurrence, created_by, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (name, selector.model_dump_json(), starts_at, ends_at,
-                 recurrence.model_dump_json() if recurrence else None, by, created_at))
-            return self._maintenance(cursor.lastrowid)
-
-    def _maintenance(self, window_id: int) -> MaintenanceWindow:
-        found = self._windows("WHERE id = ?", (window_id,))
-        if not found:
-            raise FaultNotFound(f"there is no maintenance window {window_id}")
-        return found[0]
-
-    def _windows(self, where: str, params: Sequence[Any] = ()) -> builtins.list[MaintenanceWindow]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, name, selector, starts_at, ends_at, recurrence, created_by, created_at, ended_at, "
-                f"ended_by FROM maintenance {where} ORDER BY starts_at, id", params).fetchall()
-        return [MaintenanceWindow(row[0], row[1], Selector.model_validate_json(row[2]), row[3], row[4],
-                                  Recurrence.model_validate_json(row[5]) if row[5] else None, *row[6:])
-                for row in rows]
-
-    def list_maintenance(self, include_ended: bool = False, *, at: Optional[float] = None
-                         ) -> builtins.list[MaintenanceWindow]:
-        """Windows that are current or still to come (all of them with include_ended)."""
-        if include_ended:
-            return self._windows("")
-        at = self.clock() if at is None else at
-        return self._windows("WHERE ended_at IS NULL AND (ends_at IS NULL OR ends_at > ?)", (at,))
-
-    def end_maintenance(self, window_id: int, *, at: Optional[float] = None, by: str) -> MaintenanceWindow:
-        """End a window (or cancel a future one) now; its faults stay marked as they were."""
-        by = _person(by)
-        at = self.clock() if at is None else at
-        with self._write():
-            window = self._maintenance(window_id)
-            if window.ended_at is not None:
-                raise FaultStateError(f"maintenance window {window_id} was already ended by {window.ended_by}")
-            if window.ends_at is not None and window.ends_at <= at:
-                raise FaultStateError(f"maintenance window {window_id} is already over")
-            self._db.execute("UPDATE maintenance SET ended_at = ?, ended_by = ? WHERE id = ?", (at, by, window_id))
-            return self._maintenance(window_id)
-
     # -- retention -----------------------------------------------------------------------
 
     def prune(self, older_than_s: float, *, now: Optional[float] = None) -> int:
@@ -770,7 +613,7 @@ class FaultStore:
         with self._write():
             deleted = self._db.execute("DELETE FROM fault WHERE closed_at IS NOT NULL AND closed_at < ?",
                                        (cutoff,)).rowcount
-            self._db.execute("DELETE FROM maintenance WHERE COALESCE(ended_at, ends_at) < ?", (cutoff,))
+            self.maintenance.prune(cutoff)
         return deleted
 
     # `list` last: inside the class body, later annotations would otherwise see this method.

@@ -20,13 +20,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from monitor.faults.model import Alert, DeviceInfo
 from monitor.notify.message import Message
+from monitor.sqlitedb import Database
 
 STATUSES = ("pending", "sent", "failed", "folded")
 
@@ -114,33 +114,20 @@ class Outbox:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        # isolation_level=None: explicit BEGIN IMMEDIATE / COMMIT (Python 3.11's implicit
-        # transaction, left open by a failed INSERT, made a later BEGIN fail).
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(_SCHEMA)
+        self._db = Database(self.path, synchronous="NORMAL", busy_timeout_s=10)
+        self._lock = self._db.lock
+        try:
+            self._db.executescript(_SCHEMA)
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
-        with self._lock:
-            try:
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            finally:
-                self._db.close()
+        self._db.close()
 
     def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(self._db)
-                self._db.execute("COMMIT")
-                return result
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._db.write() as db:
+            return work(db)
 
     # -- messages ----------------------------------------------------------------------------
 

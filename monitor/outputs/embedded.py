@@ -23,13 +23,13 @@ import json
 import logging
 import math
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
 
 from monitor.outputs.writer import OutputStats
+from monitor.sqlitedb import Database
 from probes.base import Sample
 
 log = logging.getLogger(__name__)
@@ -78,16 +78,17 @@ class EmbeddedStore:
     def __init__(self, path: Path, retention_days: float) -> None:
         self.path = Path(path)
         self.retention_days = retention_days
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
-        self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL: in WAL mode a crash of the process loses nothing committed; only a power
         # loss may lose the last commits. Right for metrics, and ~2x faster than FULL here.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._series: dict[tuple[str, str], int] = dict(
-            ((m, t), i) for i, m, t in self._db.execute("SELECT id, measurement, tags FROM series"))
+        self._db = Database(self.path, synchronous="NORMAL", busy_timeout_s=10)
+        self._lock = self._db.lock
+        try:
+            self._db.executescript(_SCHEMA)
+            self._series: dict[tuple[str, str], int] = dict(
+                ((m, t), i) for i, m, t in self._db.execute("SELECT id, measurement, tags FROM series"))
+        except BaseException:
+            self._db.close()
+            raise
 
     def write(self, samples: Sequence[Sample]) -> int:
         """Store samples in one transaction; returns how many were stored.
@@ -113,20 +114,17 @@ class EmbeddedStore:
         if not rows:
             return 0
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                points = [(self._series_id(m, t), ns, f) for m, t, ns, f in rows]
-                self._db.executemany("INSERT INTO point (series_id, time_ns, fields) VALUES (?, ?, ?)", points)
-                # The WHERE keeps a late, older sample from overwriting a newer state.
-                self._db.executemany(
-                    "INSERT INTO latest (device, measurement, time_ns, tags, fields) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT (device, measurement) DO UPDATE SET time_ns = excluded.time_ns, "
-                    "tags = excluded.tags, fields = excluded.fields WHERE excluded.time_ns >= latest.time_ns",
-                    list(latest.values()))
-                self._db.execute("COMMIT")
+                with self._db.write() as db:
+                    points = [(self._series_id(m, t), ns, f) for m, t, ns, f in rows]
+                    db.executemany("INSERT INTO point (series_id, time_ns, fields) VALUES (?, ?, ?)", points)
+                    # The WHERE keeps a late, older sample from overwriting a newer state.
+                    db.executemany(
+                        "INSERT INTO latest (device, measurement, time_ns, tags, fields) VALUES (?, ?, ?, ?, ?) "
+                        "ON CONFLICT (device, measurement) DO UPDATE SET time_ns = excluded.time_ns, "
+                        "tags = excluded.tags, fields = excluded.fields WHERE excluded.time_ns >= latest.time_ns",
+                        list(latest.values()))
             except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
                 # Series ids created in the rolled-back transaction no longer exist.
                 self._series = dict(((m, t), i) for i, m, t in
                                     self._db.execute("SELECT id, measurement, tags FROM series"))
@@ -139,29 +137,18 @@ class EmbeddedStore:
         Call again while it returns `max_rows`: each call is one short transaction.
         """
         cutoff = (now_ns if now_ns is not None else time.time_ns()) - int(self.retention_days * _NS_PER_DAY)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                deleted = self._db.execute(
-                    "DELETE FROM point WHERE rowid IN "
-                    "(SELECT rowid FROM point WHERE time_ns < ? ORDER BY time_ns LIMIT ?)",
-                    (cutoff, max_rows)).rowcount
-                if deleted < max_rows:
-                    # History is clean: also forget devices not heard of for the whole retention.
-                    self._db.execute("DELETE FROM latest WHERE time_ns < ?", (cutoff,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+        with self._db.write() as db:
+            deleted = db.execute(
+                "DELETE FROM point WHERE rowid IN "
+                "(SELECT rowid FROM point WHERE time_ns < ? ORDER BY time_ns LIMIT ?)",
+                (cutoff, max_rows)).rowcount
+            if deleted < max_rows:
+                # History is clean: also forget devices not heard of for the whole retention.
+                db.execute("DELETE FROM latest WHERE time_ns < ?", (cutoff,))
         return deleted
 
     def close(self) -> None:
-        with self._lock:
-            try:
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            finally:
-                self._db.close()
+        self._db.close()
 
     @classmethod
     def read_latest(cls, path: Path) -> list[LatestRow]:

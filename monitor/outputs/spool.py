@@ -19,18 +19,19 @@ line of defence the counts are re-read from the file whenever another connection
 committed to it (`PRAGMA data_version`), and `is_empty` always asks the file.
 
 Thread-safe: the writer calls these methods through `asyncio.to_thread` so an fsync never
-stalls the event loop; one lock serialises them.
+stalls the event loop; the database's lock serialises them.
 """
 
 from __future__ import annotations
 
 import errno
-import sqlite3
 import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
+
+from monitor.sqlitedb import Database
 
 # Spool files open in this process (resolved paths), to keep one owner per file.
 _open_paths: set[Path] = set()
@@ -84,8 +85,6 @@ class Spool:
         self.path = Path(path)
         self.max_bytes = int(max_bytes)
         self.label = label or self.path.stem
-        self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._owned = self.path.resolve()
         with _open_paths_lock:
             if self._owned in _open_paths:
@@ -99,19 +98,14 @@ class Spool:
         self._dropped_points = 0
 
     def _open(self) -> None:
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves (Python's implicit transactions
-        # broke a later explicit BEGIN after a failed statement).
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        # auto_vacuum lets an emptied spool give its pages back to the file system. FULL: a
+        # committed batch survives power loss too, not only kill -9. Commits happen once per
+        # batch (seconds apart), so the fsync is affordable.
+        self._db = Database(self.path, synchronous="FULL", busy_timeout_s=10, auto_vacuum="INCREMENTAL")
+        self._lock = self._db.lock
         try:
-            # auto_vacuum only takes effect before the first table exists; it lets an emptied
-            # spool give its pages back to the file system.
-            self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # FULL: a committed batch survives power loss too, not only kill -9. Commits happen
-            # once per batch (seconds apart), so the fsync is affordable.
-            self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
-            self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            self._data_version = self._db.data_version()
             self._recount()
         except BaseException:
             self._db.close()
@@ -159,12 +153,11 @@ class Spool:
         """Forget a batch the server has accepted (or that can never be written)."""
         with self._lock:
             self._refresh()
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._delete(batch_id)
-                self._db.execute("COMMIT")
+                with self._db.write():
+                    self._delete(batch_id)
             except BaseException:
-                self._rollback()
+                self._recount()
                 raise
             if self._batches == 0:
                 self._db.execute("PRAGMA incremental_vacuum").fetchall()
@@ -174,16 +167,15 @@ class Spool:
         rows = [self._row(part) for part in parts]
         with self._lock:
             self._refresh()
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._delete(batch_id)
-                first = batch_id - len(rows) + 1
-                self._db.executemany(
-                    "INSERT INTO batch (id, points, nbytes, body) VALUES (?, ?, ?, ?)",
-                    [(first + i, *row) for i, row in enumerate(rows)])
-                self._db.execute("COMMIT")
+                with self._db.write():
+                    self._delete(batch_id)
+                    first = batch_id - len(rows) + 1
+                    self._db.executemany(
+                        "INSERT INTO batch (id, points, nbytes, body) VALUES (?, ?, ?, ?)",
+                        [(first + i, *row) for i, row in enumerate(rows)])
             except BaseException:
-                self._rollback()
+                self._recount()
                 raise
             self._count_in(rows)
 
@@ -191,10 +183,8 @@ class Spool:
         """Close the file; from now on another Spool may open it."""
         with self._lock:
             try:
-                # Fold the WAL back into the main file so a stopped daemon leaves one file.
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            finally:
                 self._db.close()
+            finally:
                 self._release()
 
     # -- internals (callers hold self._lock) --------------------------------------------
@@ -209,16 +199,10 @@ class Spool:
         data_version changes only for other connections' commits, so the usual case costs one
         cheap PRAGMA and no scan.
         """
-        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        version = self._db.data_version()
         if version != self._data_version:
             self._data_version = version
             self._recount()
-
-    def _rollback(self) -> None:
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
-        # Counters may have moved inside the failed transaction: re-read the truth.
-        self._recount()
 
     @staticmethod
     def _row(batch: Batch) -> tuple[int, int, bytes]:
@@ -243,21 +227,21 @@ class Spool:
             return 0
         with self._lock:
             self._refresh()
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                if at_front:
-                    low = self._db.execute("SELECT MIN(id) FROM batch").fetchone()[0]
-                    first = (low if low is not None else 1) - len(rows)
-                    self._db.executemany(
-                        "INSERT INTO batch (id, points, nbytes, body) VALUES (?, ?, ?, ?)",
-                        [(first + i, *row) for i, row in enumerate(rows)])
-                else:
-                    self._db.executemany("INSERT INTO batch (points, nbytes, body) VALUES (?, ?, ?)", rows)
-                self._count_in(rows)
-                _, dropped_points = self._enforce_bound()
-                self._db.execute("COMMIT")
+                with self._db.write():
+                    if at_front:
+                        low = self._db.execute("SELECT MIN(id) FROM batch").fetchone()[0]
+                        first = (low if low is not None else 1) - len(rows)
+                        self._db.executemany(
+                            "INSERT INTO batch (id, points, nbytes, body) VALUES (?, ?, ?, ?)",
+                            [(first + i, *row) for i, row in enumerate(rows)])
+                    else:
+                        self._db.executemany("INSERT INTO batch (points, nbytes, body) VALUES (?, ?, ?)", rows)
+                    self._count_in(rows)
+                    _, dropped_points = self._enforce_bound()
             except BaseException:
-                self._rollback()
+                # Counters may have moved inside the failed transaction: re-read the truth.
+                self._recount()
                 raise
             self._dropped_points += dropped_points
         return dropped_points

@@ -128,11 +128,21 @@ class RuleEngine:
                 table[(measurement, device.name)] = entry
         self._table = table
 
-    def set_rules(self, rules: RuleSet) -> list[Transition]:
-        """Reload the rules. Keys of a rule that survives unchanged (same name and definition)
-        keep their state. A changed rule's open keys stay open (so a false condition still
-        clears them) with their counters restarted; keys of a removed or disabled rule are
-        cleared: the returned transitions say so (the daemon passes them on like any other)."""
+    def rule_names(self) -> set[str]:
+        return {rule.name for rule in self._rules.rules}
+
+    def reachability_rule_names(self) -> set[str]:
+        """Rules that say a device does not answer at all (their faults make it "down")."""
+        return {rule.name for rule in self._rules.rules if rule.reachability}
+
+    def set_rules(self, rules: RuleSet, settings: Optional[RulesSettings] = None) -> list[Transition]:
+        """Reload the rules (and with `settings`, the flap defaults they are prepared with).
+        Keys of a rule that survives unchanged (same name and definition) keep their state. A
+        changed rule's open keys stay open (so a false condition still clears them) with their
+        counters restarted; keys of a removed or disabled rule are cleared: the returned
+        transitions say so (the daemon passes them on like any other)."""
+        if settings is not None:
+            self._settings = settings
         old_rules = self._rules
         self._rules = rules
         self._prepare_rules(rules)

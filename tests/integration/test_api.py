@@ -173,7 +173,7 @@ def _prepare_resolved(store) -> int:
 
 def _prepare_window(store) -> int:
     now = time.time()
-    return store.add_maintenance("cabling", Selector(sites=["street-03"]), now - 60, now + 3600, by="li.na").id
+    return store.maintenance.add("cabling", Selector(sites=["street-03"]), now - 60, now + 3600, by="li.na").id
 
 
 CHANGES = {
@@ -189,10 +189,10 @@ CHANGES = {
              lambda store, i: [n.text for n in store.get(i).notes] == ["vendor called"]),
     "add maintenance": (lambda store: 0, "/api/v1/maintenance",
                         {"name": "relocation", "match": {"sites": ["street-03"]}, "duration": "2h", "by": "li.na"},
-                        201, lambda store, i: [w.name for w in store.list_maintenance()] == ["relocation"]),
+                        201, lambda store, i: [w.name for w in store.maintenance.list()] == ["relocation"]),
     "end maintenance": (_prepare_window, "/api/v1/maintenance/{id}/end", {"by": "li.na"}, 200,
-                        lambda store, i: (store.list_maintenance() == []
-                                          and store.list_maintenance(True)[0].ended_by == "li.na")),
+                        lambda store, i: (store.maintenance.list() == []
+                                          and store.maintenance.list(True)[0].ended_by == "li.na")),
 }
 
 

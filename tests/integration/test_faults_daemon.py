@@ -116,7 +116,8 @@ api:
         result = self.cli("status", "--json")
         if result.returncode != 0:
             return False
-        return json.loads(result.stdout)["daemon"]["up"] == 32
+        daemon = json.loads(result.stdout)["daemon"]  # None until the daemon's control socket answers
+        return daemon is not None and daemon["up"] == 32
 
     async def api(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         async with aiohttp.ClientSession() as session:

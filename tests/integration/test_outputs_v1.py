@@ -106,7 +106,9 @@ async def test_real_404_spools_until_the_database_exists(influxd, tmp_path, capl
         await eventually(lambda: v1_stats(outputs).spooled_points == 3, what="3 points spooled")
         assert "database 'v1later' does not exist" in v1_stats(outputs).last_error
         assert "database not found" in v1_stats(outputs).last_error  # influxd's own words
-        assert any("database 'v1later' does not exist" in r.getMessage() for r in caplog.records)
+        # The spool's counts move in the worker thread before the writer logs, so wait for the line.
+        await eventually(lambda: any("database 'v1later' does not exist" in r.getMessage() for r in caplog.records),
+                         what="the warning naming the missing database")
         await asyncio.to_thread(influxd.create_database, "v1later")
         await eventually(lambda: v1_stats(outputs).written_points == 3, what="replay after CREATE DATABASE")
     await outputs.stop(5)

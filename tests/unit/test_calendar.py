@@ -187,14 +187,14 @@ def test_monthly_window_skips_months_without_the_day_and_respects_dates():
 def test_windows_from_the_store(tmp_path):
     start = at(SHANGHAI, 2026, 4, 1, 9)
     with FaultStore(tmp_path / "faults.db", clock=lambda: start) as store:
-        relocation = store.add_maintenance("relocation", Selector(devices=["street-05-cam-*"]), start,
+        relocation = store.maintenance.add("relocation", Selector(devices=["street-05-cam-*"]), start,
                                            start + 8 * 3600, by="li.wei")
-        nightly = store.add_maintenance("nightly backup", Selector(classes=["mcu"]), start, start + 3 * 86400,
+        nightly = store.maintenance.add("nightly backup", Selector(classes=["mcu"]), start, start + 3 * 86400,
                                         by="li.wei", recurrence=Recurrence(every="day", start_time="01:00",
                                                                            duration_s=3600))
         cal = calendar(heightened_watch={"periods": []})
         assert cal.maintenance_for(CAMERA, start + 60) is None
-        cal.set_store_windows(store.list_maintenance())
+        cal.set_store_windows(store.maintenance.list())
         assert cal.maintenance_for(CAMERA, start + 60) == f"relocation (#{relocation.id})"
         assert cal.active_windows(start + 60)[0].window_id == relocation.id
         # Occurrences only within the series: April 2, 3 and 4 at 01:00 (April 1 01:00 is before it starts).
@@ -204,8 +204,8 @@ def test_windows_from_the_store(tmp_path):
         assert [cal.maintenance_for(MCU, moment + 60) for moment in opens] == [None, backup, backup, backup, None]
         # Ended early by hand: from that moment it covers nothing.
         ended_at = start + 3600
-        store.end_maintenance(relocation.id, at=ended_at, by="li.wei")
-        cal.set_store_windows(store.list_maintenance(include_ended=True))
+        store.maintenance.end(relocation.id, at=ended_at, by="li.wei")
+        cal.set_store_windows(store.maintenance.list(include_ended=True))
         assert cal.maintenance_for(CAMERA, ended_at - 1) == f"relocation (#{relocation.id})"
         assert cal.maintenance_for(CAMERA, ended_at) is None
         assert cal.next_change(start + 60) == ended_at

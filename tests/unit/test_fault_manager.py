@@ -82,7 +82,7 @@ class Rig:
         self.answers: dict[str, bool] = {}  # what a re-probe finds
         engine = RuleEngine(load_rules(RulesSettings(dirs=[])), self.devices, RulesSettings(dirs=[]))
         self.manager = FaultManager(store=self.store, engine=engine,
-                                    calendar=Calendar(self.settings, self.store.list_maintenance()),
+                                    calendar=Calendar(self.settings, self.store.maintenance.list()),
                                     settings=self.settings, devices=self.devices, emit=self.events.extend,
                                     dispatcher=self.alerts, reprobe=self._reprobe, clock=self.clock)
         self.manager.restore()

@@ -213,7 +213,7 @@ def test_errors_are_sentences(store, clock):
          "unknown severity 'fatal'; use one of critical, major, minor, warning"),
         (lambda: store.set_symptom_of(fault.id, fault.id), FaultInputError,
          f"fault {fault.id} cannot be a symptom of itself"),
-        (lambda: store.end_maintenance(99, by="li.wei"), FaultNotFound, "there is no maintenance window 99"),
+        (lambda: store.maintenance.end(99, by="li.wei"), FaultNotFound, "there is no maintenance window 99"),
     ]
     for call, kind, message in cases:
         with pytest.raises(kind) as caught:
@@ -426,24 +426,24 @@ def test_over_budget_flags_the_sixth_fault_per_server(store, clock):
 # -- maintenance rows, retention --------------------------------------------------------------
 
 def test_maintenance_rows(store, clock):
-    relocation = store.add_maintenance("relocation street-03", Selector(sites=["street-03"]), T0 + 3600,
+    relocation = store.maintenance.add("relocation street-03", Selector(sites=["street-03"]), T0 + 3600,
                                        T0 + 7200, by="li.wei")
-    weekly = store.add_maintenance("mcu upgrade", Selector(classes=["mcu"]), T0, None, by="li.wei",
+    weekly = store.maintenance.add("mcu upgrade", Selector(classes=["mcu"]), T0, None, by="li.wei",
                                    recurrence=Recurrence(every="week", weekdays=["sat"], start_time="23:00",
                                                          duration_s=10800))
     assert relocation.selector.sites == ["street-03"] and relocation.created_at == T0
     assert weekly.recurrence.weekdays == ["sat"] and weekly.ends_at is None
-    assert [w.id for w in store.list_maintenance()] == [weekly.id, relocation.id]
-    ended = store.end_maintenance(relocation.id, by="zhang.min", at=T0 + 4000)
+    assert [w.id for w in store.maintenance.list()] == [weekly.id, relocation.id]
+    ended = store.maintenance.end(relocation.id, by="zhang.min", at=T0 + 4000)
     assert (ended.ended_at, ended.ended_by) == (T0 + 4000, "zhang.min")
-    assert [w.id for w in store.list_maintenance(at=T0 + 4000)] == [weekly.id]
-    assert len(store.list_maintenance(include_ended=True)) == 2
+    assert [w.id for w in store.maintenance.list(at=T0 + 4000)] == [weekly.id]
+    assert len(store.maintenance.list(include_ended=True)) == 2
     with pytest.raises(FaultStateError, match=f"^maintenance window {relocation.id} was already ended by zhang.min$"):
-        store.end_maintenance(relocation.id, by="li.wei")
+        store.maintenance.end(relocation.id, by="li.wei")
     with pytest.raises(FaultInputError, match="^the maintenance window must end after it starts$"):
-        store.add_maintenance("x", Selector(), T0, T0, by="li.wei")
+        store.maintenance.add("x", Selector(), T0, T0, by="li.wei")
     with pytest.raises(FaultInputError, match="^a one-off maintenance window needs an end$"):
-        store.add_maintenance("x", Selector(), T0, None, by="li.wei")
+        store.maintenance.add("x", Selector(), T0, None, by="li.wei")
     data = json.loads(json.dumps(weekly.to_dict(SHANGHAI)))
     assert data["recurrence"]["start_time"] == "23:00:00" and data["ends_at"] is None
 

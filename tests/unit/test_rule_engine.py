@@ -302,6 +302,28 @@ def test_default_flap_settings_come_from_rules_settings(tmp_path):
     assert "flapping" in out[1].message
 
 
+
+def test_a_reload_with_new_settings_prepares_the_rules_with_the_new_flap_defaults(tmp_path):
+    text = FLAPPY.replace("    flap: {changes: 4, window: 10m}\n", "")
+    engine = engine_for(tmp_path, text)  # default: 5 changes in 30 minutes
+    assert engine.set_rules(ruleset(tmp_path, text, "reloaded.yaml"), RulesSettings(flap_changes=2,
+                                                                                   flap_window_s=60)) == []
+    out = engine.evaluate([icmp(0, up=0)]) + engine.evaluate([icmp(10, up=1)])
+    assert actions(out)[-1] == ("open", "flapping", "codec-1", "down")
+    assert "2 changes in 1m" in out[-1].message
+    # Without settings a reload keeps those in force.
+    engine.set_rules(ruleset(tmp_path, text, "again.yaml"))
+    out = engine.evaluate([icmp(20, device="sw-1", up=0)]) + engine.evaluate([icmp(30, device="sw-1", up=1)])
+    assert actions(out)[-1] == ("open", "flapping", "sw-1", "down")
+
+
+def test_rule_names_and_the_reachability_rules(tmp_path):
+    engine = engine_for(tmp_path, FLAPPY + LOSS.replace("rules:\n", ""))
+    assert engine.rule_names() == {"down", "loss"}
+    assert engine.reachability_rule_names() == {"down"}
+    engine.set_rules(ruleset(tmp_path, LOSS, "other.yaml"))
+    assert (engine.rule_names(), engine.reachability_rule_names()) == ({"loss"}, set())
+
 DURING = """
 rules:
   - {name: loss_watch, measurement: icmp, when: "loss_pct > 1", during: heightened_watch, severity: major}
