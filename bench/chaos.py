@@ -1,10 +1,10 @@
 """Chaos, in one command: netvigil attacked and broken on purpose, as a hostile network and a
-careless operator would, with the figures the README's "Reliability and security" section quotes.
+careless operator would, with the figures docs/operations.md ("Reliability and security") quotes.
 
 Run as root from the repository root:
 
     .venv/bin/python -m bench.chaos            # short sizes, about 6 minutes
-    .venv/bin/python -m bench.chaos --full     # the README's sizes, about 15 minutes
+    .venv/bin/python -m bench.chaos --full     # the sizes docs/operations.md quotes, about 15 minutes
     .venv/bin/python -m bench.chaos --only outputs api
 
 Scenarios (each also runs alone; see its module):
@@ -251,7 +251,7 @@ def icmp(full: bool) -> tuple[bool, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="the README's sizes (longer)")
+    parser.add_argument("--full", action="store_true", help="the sizes docs/operations.md quotes (longer)")
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, help="run only these scenarios")
     args = parser.parse_args()
     if os.geteuid() != 0:

@@ -29,11 +29,11 @@ Printed: samples written (reference), received (distinct), lost (written, never 
 duplicated (received more than once: the batch in flight at the kill is sent again, since
 delivery is at least once), order inversions (a point that reached the server after a
 later point of its series), and the duplicates VictoriaMetrics *stored* (0 with `--dedup`,
-which starts it with -dedup.minScrapeInterval=1ms, as the README recommends). `extra` counts
+which starts it with -dedup.minScrapeInterval=1ms, as docs/operations.md recommends). `extra` counts
 samples received but missing from the reference: the embedded store's last second, lost
 with the process at kill -9. Likewise a sample probed in the last moments before the kill
 may be in the reference but never sent: it was only in the writer's memory (not yet cut
-into a batch and spooled), the one window kill -9 can cost (README, "Duplicates after a
+into a batch and spooled), the one window kill -9 can cost (docs/operations.md, "Duplicates after a
 crash"); `lost_at_kill` counts those. Exit status 1 if anything else was lost, arrived out
 of order, or the replay never ended.
 """

@@ -2,7 +2,7 @@
 
 Run as root from the repository root:  .venv/bin/python -m bench.chaos_secrets
 
-Twelve distinct secrets, each given the way the README says (secret files in a credentials
+Twelve distinct secrets, each given the way docs/configuration.md says (secret files in a credentials
 directory, the API token in the environment), and each *used* by a running daemon against real
 servers on loopback, most of them in a failing way, since errors are where secrets leak:
 

@@ -12,7 +12,7 @@ once) and the store's re-masking of stored versions.
     python -m bench.config_masking [--interfaces 2000] [--repeat 7]
 
 The script uses only `prepare` and `rules_for`, so the same file run in a checkout of an
-older masker measures that one (the README's before/after figures were taken that way).
+older masker measures that one (before/after figures of a masker change are taken that way).
 """
 
 from __future__ import annotations

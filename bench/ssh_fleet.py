@@ -449,7 +449,7 @@ def report_peer(ours: dict, theirs: dict, workers: int) -> None:
 
 
 def readme_table(runs: list[dict], peers: list[tuple[int, dict, dict]]) -> None:
-    print("\n== README figures ==")
+    print("\n== docs/benchmarks.md figures ==")
     print("| cli_workers | SSH devices OK per 60 s cycle | ssh duration median / p95 | login median | "
           "no prompt back | lag max icmp / snmp / ssh | daemon CPU | fleet CPU |")
     print("|---|---|---|---|---|---|---|---|")

@@ -1,7 +1,7 @@
 """Print the settings reference (every key, type, default, meaning) as a Markdown table.
 
-The README's "Configuration reference" is this output between its markers; a unit test
-fails when the two drift apart. `--write` updates README.md in place.
+The "Configuration reference" of docs/configuration.md is this output between its markers; a
+unit test fails when the two drift apart. `--write` updates docs/configuration.md in place.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pydantic import BaseModel, SecretStr
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
+DOC = "docs/configuration.md"
 
 
 def _model_of(annotation) -> type[BaseModel] | None:
@@ -116,9 +117,9 @@ def reference() -> str:
 
 
 def main() -> int:
-    from readme_section import write_or_print
+    from doc_section import write_or_print
 
-    return write_or_print(START, END, reference(), sys.argv)
+    return write_or_print(DOC, START, END, reference(), sys.argv)
 
 
 if __name__ == "__main__":

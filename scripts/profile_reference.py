@@ -1,7 +1,7 @@
 """Print the shipped SNMP profiles (selection, measurements, tags, fields) as a Markdown table.
 
-The README's "SNMP profiles" table is this output between its markers; a unit test fails
-when the two drift apart. `--write` updates README.md in place.
+The profile table of docs/snmp.md is this output between its markers; a unit test fails
+when the two drift apart. `--write` updates docs/snmp.md in place.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 START, END = "<!-- profile-reference:start -->", "<!-- profile-reference:end -->"
+DOC = "docs/snmp.md"
 
 
 def _names(specs, kind: str) -> list[str]:
@@ -50,9 +51,9 @@ def reference() -> str:
 
 
 def main() -> int:
-    from readme_section import write_or_print
+    from doc_section import write_or_print
 
-    return write_or_print(START, END, reference(), sys.argv)
+    return write_or_print(DOC, START, END, reference(), sys.argv)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Print the shipped rules (what they watch, when they open and clear, severity) and the rule
 file keys as Markdown tables.
 
-The README's "Shipped rules" and "Rule file keys" tables are this output between their
-markers; a unit test fails when they drift apart. `--write` updates README.md in place.
+The "Shipped rules" and "Rule file keys" tables of docs/faults.md are this output between
+their markers; a unit test fails when they drift apart. `--write` updates docs/faults.md in place.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 START, END = "<!-- rules-reference:start -->", "<!-- rules-reference:end -->"
+DOC = "docs/faults.md"
 
 
 def _cell(text: str) -> str:
@@ -55,9 +56,9 @@ def reference() -> str:
 
 
 def main() -> int:
-    from readme_section import write_or_print
+    from doc_section import write_or_print
 
-    return write_or_print(START, END, reference(), sys.argv)
+    return write_or_print(DOC, START, END, reference(), sys.argv)
 
 
 if __name__ == "__main__":

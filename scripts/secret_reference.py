@@ -1,8 +1,8 @@
 """Print the secret catalogues (probes/devconfig/catalogues/*.yaml) as a Markdown table: per vendor,
 how many statement forms and examples, and the statements they cover.
 
-The README's "what is masked" table is this output between its markers; a unit test fails
-when the two drift apart. `--write` updates README.md in place.
+The "what is masked" table of docs/ssh.md is this output between its markers; a unit test
+fails when the two drift apart. `--write` updates docs/ssh.md in place.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 START, END = "<!-- secret-reference:start -->", "<!-- secret-reference:end -->"
+DOC = "docs/ssh.md"
 
 
 def reference() -> str:
@@ -31,9 +32,9 @@ def reference() -> str:
 
 
 def main() -> int:
-    from readme_section import write_or_print
+    from doc_section import write_or_print
 
-    return write_or_print(START, END, reference(), sys.argv)
+    return write_or_print(DOC, START, END, reference(), sys.argv)
 
 
 if __name__ == "__main__":

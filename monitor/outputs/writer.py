@@ -11,7 +11,7 @@ outage is in submission order, and a batch is forgotten only once the server acc
 Delivery is at least once, not exactly once: a batch whose answer was lost (kill -9, a
 timeout after the server stored it) is sent again. InfluxDB overwrites such a point (same
 series, same timestamp); VictoriaMetrics keeps both unless it runs with
-`-dedup.minScrapeInterval` (README, "Duplicates after a crash").
+`-dedup.minScrapeInterval` (docs/operations.md, "Duplicates after a crash").
 
 One bad line loses only itself. A batch the server refuses as malformed (400/422 without a
 count of what it dropped) is split in halves and each half sent again, down to the single

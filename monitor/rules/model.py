@@ -1,7 +1,7 @@
 """Rule files: the rule model, and loading shipped and site rules into one checked `RuleSet`.
 
 A rule file is YAML with a top-level `rules:` list (see monitor/rules/defaults/ for the shipped
-ones and README.md "Rules" for every key). Shipped rules come with the package; every *.yaml /
+ones and docs/faults.md "Rules" for every key). Shipped rules come with the package; every *.yaml /
 *.yml in each directory of `rules.dirs` adds site rules. A site rule with the name of a
 shipped rule replaces it (that is how a threshold is changed); `rules.disable` turns rules off.
 Every problem is one line `file:line: rules[3].when: what is wrong and what to write`, all of

@@ -430,7 +430,7 @@ class Pinger:
 # -- samples -------------------------------------------------------------------------------
 
 def summarise(result: EchoResult) -> dict:
-    """Fields of one device's `icmp` sample (see README, measurement schema)."""
+    """Fields of one device's `icmp` sample (see docs/measurements.md)."""
     received = len(result.rtts_ms)
     sent = result.sent
     fields: dict = {"up": 1 if received else 0, "sent": sent, "received": received}

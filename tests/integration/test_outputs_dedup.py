@@ -1,7 +1,7 @@
 """Replay is at least once: what a server does with a batch it receives twice.
 
 A batch whose answer never came back (kill -9 of the daemon while the write was in flight,
-a timeout after the server had stored it) is sent again from the spool. The README
+a timeout after the server had stored it) is sent again from the spool. docs/operations.md
 ("Duplicates after a crash") tells operators which setting makes a server keep one sample;
 this shows that setting working on a real VictoriaMetrics 1.79.5, and what happens without it.
 InfluxDB needs no setting: a point with the same series and timestamp overwrites the first
@@ -22,7 +22,7 @@ from lab.servers import INFLUXD_ADMIN, VictoriaMetrics, eventually
 pytestmark = pytest.mark.integration
 
 T0 = 1_700_000_000_000_000_000
-DEDUP_FLAG = "-dedup.minScrapeInterval=1ms"  # the README's setting
+DEDUP_FLAG = "-dedup.minScrapeInterval=1ms"  # the setting docs/operations.md recommends
 
 
 def batch() -> list[Sample]:

@@ -168,7 +168,7 @@ def test_a_block_entry_masks_the_lines_between_its_begin_and_end():
     ({"regex": "^x (?P<secret>\\S+)"}, "shadow(5)"),  # a regex: the reference up to its colon
 ])
 def test_a_statement_is_named_by_its_leading_keywords(entry, name):
-    # The README's catalogue table lists statements by these names (scripts/secret_reference.py).
+    # docs/ssh.md's catalogue table lists statements by these names (scripts/secret_reference.py).
     entry = {"ref": "shadow(5): login:password:...", "examples": ["x «y»"], **entry}
     assert secret_catalogue._statement("test", "test.yaml: statements[0]", entry).name == name
 
