@@ -22,7 +22,7 @@ def _statements():
             yield pytest.param(statement, id=f"{vendor}-{index}")
 
 
-@pytest.mark.parametrize("statement", _statements())
+@pytest.mark.parametrize("statement", list(_statements()))
 def test_each_entry_alone_finds_exactly_the_secrets_of_its_examples(statement):
     # Not the net behind it: the entry itself, so no catalogue line is dead weight.
     for example in statement.examples:
