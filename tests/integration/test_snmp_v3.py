@@ -332,3 +332,22 @@ async def test_garbage_and_duplicates_around_the_right_answer_are_ignored(snmpd,
         assert result.ok, result.error
         assert result.values()[SYS_NAME].value == b"netvigil-snmpd"
     assert client.stats.ignored >= 3  # the duplicates came after their requests were done
+
+
+@pytest.mark.parametrize("name", ["nv-sha", "nv-sha-aes", "nv-sha-des"])
+async def test_answer_with_a_damaged_digest_is_refused(snmpd, client, relays, name):
+    """An answer whose msgAuthenticationParameters were changed on the way is not data: without this
+    check an on-path attacker could rewrite every authNoPriv value the poller stores."""
+    def damage_digest(answer: bytes) -> list[bytes]:
+        parsed = snmp_usm.parse_v3(answer)
+        start, stop = parsed.auth_params
+        if parsed.user_name == b"" or stop == start:
+            return [answer]
+        return [answer[:start] + bytes((answer[start] ^ 0xFF,)) + answer[start + 1:]]
+
+    relay = relays(snmpd, damage_digest)
+    agent = Agent("127.0.0.1", relay.port, "v3", user=usm_user(V3_USERS_BY_NAME[name]))
+    result = await client.get(agent, [SYS_NAME], RequestOptions(timeout_s=1, retries=0))
+    assert result.error is not None and result.error.kind is ErrorKind.AUTH, result
+    assert result.varbinds == ()
+
