@@ -3,7 +3,7 @@ careless operator would, with the figures docs/operations.md ("Reliability and s
 
 Run as root from the repository root:
 
-    .venv/bin/python -m bench.chaos            # short sizes, about 6 minutes
+    .venv/bin/python -m bench.chaos            # short sizes, a few minutes
     .venv/bin/python -m bench.chaos --full     # the sizes docs/operations.md quotes, about 6 minutes
     .venv/bin/python -m bench.chaos --only outputs api
 
