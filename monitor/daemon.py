@@ -151,6 +151,11 @@ class Daemon:
                 "spooled_bytes": out.spooled_bytes, "written_points": out.written_points,
                 "dropped_points": out.dropped_points, "rejected_points": out.rejected_points,
                 "healthy": int(out.healthy)}, now))
+        if self.faults is not None:
+            try:
+                samples += self.faults.snapshot()
+            except Exception:  # noqa: BLE001 - a locked or damaged fault store must not stop the self-metrics
+                log.exception("faults: could not write the open-fault snapshot")
         return samples
 
     async def _every(self, interval_s: float, action) -> None:

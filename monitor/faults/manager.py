@@ -28,7 +28,7 @@ import logging
 import time
 from typing import Awaitable, Callable, Iterable, Optional, Sequence
 
-from monitor.faults.model import Alert, DeviceInfo, Transition
+from monitor.faults.model import SEVERITIES, Alert, DeviceInfo, Transition
 from monitor.faults.topology import Topology
 from probes.base import Sample
 
@@ -580,6 +580,51 @@ class FaultManager:
         if fault.threshold is not None:
             fields["threshold"] = float(fault.threshold)
         return Sample("fault", tags, fields, time.time_ns())
+
+    def snapshot(self) -> list[Sample]:
+        """Every unresolved fault as a `fault_open` sample, and one `fault_open_count` per
+        severity (0 included), stamped now. InfluxDB has no notion of "currently open": written
+        every few seconds, the newest snapshot answers "what is open now" with a plain
+        `WHERE time > now() - 1m` query, and a resolved fault simply stops appearing."""
+        now = self.clock()
+        at_ns = int(now * 1e9)
+        counts = {severity: {"open": 0, "alerting": 0, "unacknowledged": 0, "breached": 0}
+                  for severity in SEVERITIES}
+        samples = []
+        for fault in self.store.unresolved():
+            device = self.devices.get(fault.device)
+            if device is not None and device.sample_tags:
+                tags = dict(device.sample_tags)
+            else:  # the device left the inventory but its fault is still open
+                tags = {"device": fault.device, "class": fault.device_class, "site": fault.site}
+            tags.update({"rule": fault.rule, "severity": fault.severity})
+            if fault.instance:
+                tags["instance"] = fault.instance
+            symptom = fault.symptom_of is not None or fault.id in self.symptom_ids
+            clocks = not symptom and not fault.in_maintenance  # symptoms and planned work run no SLA clock
+            acknowledged = fault.acknowledged_at is not None
+            fields = {"id": fault.id, "age_s": round(max(0.0, now - fault.opened_at), 1),
+                      "ack": int(acknowledged), "symptom": int(symptom),
+                      "maintenance": int(bool(fault.in_maintenance)), "occurrences": fault.occurrences}
+            breached = False
+            if clocks:
+                fields["resolve_left_s"] = round(fault.resolve_deadline - now, 1)
+                breached = fault.resolve_breached or now > fault.resolve_deadline
+                if not acknowledged:
+                    fields["ack_left_s"] = round(fault.ack_deadline - now, 1)
+                breached = breached or fault.ack_breached or (fault.acknowledged_at or now) > fault.ack_deadline
+            fields["breached"] = int(breached)
+            if fault.last_value is not None:
+                fields["value"] = float(fault.last_value)
+            samples.append(Sample("fault_open", tags, fields, at_ns))
+            count = counts.setdefault(fault.severity, {"open": 0, "alerting": 0, "unacknowledged": 0, "breached": 0})
+            count["open"] += 1
+            count["alerting"] += int(clocks)
+            count["unacknowledged"] += int(clocks and not acknowledged)
+            count["breached"] += int(breached)
+        for severity, count in counts.items():
+            samples.append(Sample("fault_open_count", {"severity": severity}, dict(count), at_ns))
+        return samples
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -302,3 +302,42 @@ async def test_rule_evaluation_time_is_accounted(tmp_path):
     rig = Rig(tmp_path, NOVEMBER)
     rig.feed(_everyone(rig, True))
     assert rig.manager.stats["samples"] == 33 and rig.manager.stats["eval_seconds"] > 0
+
+
+async def test_snapshot_lists_open_faults_with_sla_time_left_and_counts_every_severity(tmp_path):
+    rig = Rig(tmp_path, NOVEMBER)
+    rig.feed(_everyone(rig, True))
+    rig.feed({"server": False})
+    await rig.settle()
+    rig.clock.now += 60
+    samples = rig.manager.snapshot()
+    rows = [s for s in samples if s.measurement == "fault_open"]
+    assert len(rows) == 1
+    row = rows[0]
+    fault = rig.store.list(open_only=True)[0]
+    assert row.tags["device"] == "server" and row.tags["severity"] == fault.severity
+    assert row.tags["rule"] == fault.rule
+    assert row.fields["id"] == fault.id and row.fields["ack"] == 0 and row.fields["breached"] == 0
+    assert row.fields["age_s"] == pytest.approx(rig.clock.now - fault.opened_at, abs=0.1)
+    assert row.fields["ack_left_s"] == pytest.approx(fault.ack_deadline - rig.clock.now, abs=0.1)
+    assert row.fields["resolve_left_s"] == pytest.approx(fault.resolve_deadline - rig.clock.now, abs=0.1)
+    assert row.time_ns == int(rig.clock.now * 1e9)
+    counts = {s.tags["severity"]: s.fields for s in samples if s.measurement == "fault_open_count"}
+    assert set(counts) == {"critical", "major", "minor", "warning"}  # 0 is a value, not a gap
+    assert counts[fault.severity] == {"open": 1, "alerting": 1, "unacknowledged": 1, "breached": 0}
+    assert sum(c["open"] for c in counts.values()) == 1
+    assert all(isinstance(v, (int, float)) for s in samples for v in s.fields.values())  # no strings
+
+    # Past the acknowledge deadline: time left goes negative and the fault counts as breached.
+    rig.clock.now = fault.ack_deadline + 30
+    row = next(s for s in rig.manager.snapshot() if s.measurement == "fault_open")
+    assert row.fields["ack_left_s"] == pytest.approx(-30, abs=0.1) and row.fields["breached"] == 1
+
+    # Acknowledged: no acknowledge clock left; resolved: gone from the snapshot, counts back to 0.
+    rig.manager.acknowledge(fault.id, "ops")
+    row = next(s for s in rig.manager.snapshot() if s.measurement == "fault_open")
+    assert row.fields["ack"] == 1 and "ack_left_s" not in row.fields
+    rig.manager.resolve(fault.id, "ops")
+    samples = rig.manager.snapshot()
+    assert not [s for s in samples if s.measurement == "fault_open"]
+    assert all(s.fields["open"] == 0 for s in samples if s.measurement == "fault_open_count")
