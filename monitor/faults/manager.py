@@ -610,8 +610,9 @@ class FaultManager:
             if clocks:
                 fields["resolve_left_s"] = round(fault.resolve_deadline - now, 1)
                 breached = fault.resolve_breached or now > fault.resolve_deadline
-                if not acknowledged:
-                    fields["ack_left_s"] = round(fault.ack_deadline - now, 1)
+                # Frozen at the acknowledgement (negative: acknowledged late), so the field is
+                # always written and `last()` over a window never finds an older, running value.
+                fields["ack_left_s"] = round(fault.ack_deadline - (fault.acknowledged_at or now), 1)
                 breached = breached or fault.ack_breached or (fault.acknowledged_at or now) > fault.ack_deadline
             fields["breached"] = int(breached)
             if fault.last_value is not None:
