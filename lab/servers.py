@@ -173,6 +173,15 @@ class InfluxD:
     def create_database(self, name: str) -> None:
         self._post_query(f'CREATE DATABASE "{name}"')
 
+    def results(self, q: str, db: str) -> dict:
+        """The first statement's raw result ({"series": [...]} or {"error": "..."}), epoch=ns;
+        for callers that report a failing query themselves."""
+        params = urllib.parse.urlencode({"q": q, "db": db, "epoch": "ns"})
+        status, body = _http(f"{self.url}/query?{params}", headers=self._headers())
+        if status != 200:
+            return {"error": f"HTTP {status}: {body[:300]!r}"}
+        return json.loads(body)["results"][0]
+
     def query(self, q: str, db: str) -> list[dict]:
         """Rows of the first series of an InfluxQL query, as dicts (epoch=ns); [] when none."""
         params = urllib.parse.urlencode({"q": q, "db": db, "epoch": "ns"})
