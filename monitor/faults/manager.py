@@ -24,6 +24,7 @@ acknowledgement stops escalation.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from typing import Awaitable, Callable, Iterable, Optional, Sequence
@@ -579,7 +580,29 @@ class FaultManager:
             fields["value"] = float(fault.last_value)
         if fault.threshold is not None:
             fields["threshold"] = float(fault.threshold)
+        fields.update(self._sla_fields(fault))
         return Sample("fault", tags, fields, time.time_ns())
+
+    @staticmethod
+    def _sla_fields(fault) -> dict:
+        """Times to acknowledge and resolve with the contract's allowance for each, so a panel
+        can set what happened against the SLA from the `fault` events alone (the fault store
+        is on the daemon's host, out of Grafana's reach). Symptoms and faults in maintenance
+        run no clock and get none."""
+        if fault.symptom_of is not None or fault.in_maintenance:
+            return {}
+        fields = {"ack_sla_s": round(fault.ack_deadline - fault.opened_at, 1),
+                  "resolve_sla_s": round(fault.resolve_deadline - fault.opened_at, 1)}
+        if fault.acknowledged_at is not None:
+            fields["ack_s"] = round(fault.acknowledged_at - fault.opened_at, 1)
+            fields["ack_breached"] = int(bool(fault.ack_breached) or fault.acknowledged_at > fault.ack_deadline)
+        if fault.resolved_at is not None:
+            fields["resolve_s"] = round(fault.resolved_at - fault.opened_at, 1)
+            fields["resolve_breached"] = int(bool(fault.resolve_breached) or fault.resolved_at > fault.resolve_deadline)
+            if fault.acknowledged_at is None:
+                # Never acknowledged: the acknowledge clock ran out unless the fault went first.
+                fields["ack_breached"] = int(bool(fault.ack_breached) or fault.resolved_at > fault.ack_deadline)
+        return fields
 
     def snapshot(self) -> list[Sample]:
         """Every unresolved fault as a `fault_open` sample, and one `fault_open_count` per
@@ -625,6 +648,35 @@ class FaultManager:
             count["breached"] += int(breached)
         for severity, count in counts.items():
             samples.append(Sample("fault_open_count", {"severity": severity}, dict(count), at_ns))
+        return samples + self.budget_snapshot(now)
+
+    def budget_snapshot(self, now: float) -> list[Sample]:
+        """This calendar month's root faults against the budget: one `fault_budget` sample per
+        device (of the budget's classes) with a fault this month, and one `fault_budget_count`
+        with how many are over it (0 included, so "none over" is a 0 on the wall screen).
+        Counted the way `netvigil faults` and GET /budget count them (FaultStore.monthly_counts)."""
+        budget = self.settings.budget
+        zone = self.settings.zone()
+        local = dt.datetime.fromtimestamp(now, zone)
+        at_ns = int(now * 1e9)
+        samples, over = [], 0
+        for name, count in sorted(self.store.monthly_counts(local.year, local.month, zone).items()):
+            device = self.devices.get(name)
+            if budget.classes and (device is None or device.device_class not in budget.classes):
+                continue
+            if device is None:  # left the inventory, still counted this month
+                tags = {"device": name}
+            elif device.sample_tags:
+                tags = dict(device.sample_tags)
+            else:
+                tags = {"device": name, "class": device.device_class, "site": device.site}
+            is_over = count > budget.faults_per_month
+            over += is_over
+            samples.append(Sample("fault_budget", tags, {"faults": count, "budget": budget.faults_per_month,
+                                                         "left": budget.faults_per_month - count,
+                                                         "over": int(is_over)}, at_ns))
+        samples.append(Sample("fault_budget_count", {}, {"over": over, "with_faults": len(samples),
+                                                         "budget": budget.faults_per_month}, at_ns))
         return samples
 
     def _spawn(self, coro) -> None:

@@ -343,3 +343,49 @@ async def test_snapshot_lists_open_faults_with_sla_time_left_and_counts_every_se
     samples = rig.manager.snapshot()
     assert not [s for s in samples if s.measurement == "fault_open"]
     assert all(s.fields["open"] == 0 for s in samples if s.measurement == "fault_open_count")
+
+
+async def test_resolve_events_carry_ack_and_resolve_times_against_the_sla(tmp_path):
+    rig = Rig(tmp_path, NOVEMBER)
+    rig.feed(_everyone(rig, True))
+    rig.feed({"server": False})
+    await rig.settle()
+    fault = rig.store.list(open_only=True)[0]
+    opened = [s for s in rig.events if s.measurement == "fault" and s.fields["event"] == 1]
+    assert opened[0].fields["ack_sla_s"] == pytest.approx(fault.ack_deadline - fault.opened_at, abs=0.1)
+    assert "ack_s" not in opened[0].fields and "resolve_s" not in opened[0].fields
+    rig.clock.now = fault.ack_deadline + 30  # acknowledged 30 s late
+    rig.manager.acknowledge(fault.id, "ops")
+    rig.clock.now += 60
+    rig.manager.resolve(fault.id, "ops")
+    resolved = [s for s in rig.events if s.measurement == "fault" and s.fields["event"] == 4][-1]
+    assert resolved.fields["ack_s"] == pytest.approx(fault.ack_deadline + 30 - fault.opened_at, abs=0.1)
+    assert resolved.fields["ack_breached"] == 1
+    assert resolved.fields["resolve_s"] == pytest.approx(fault.ack_deadline + 90 - fault.opened_at, abs=0.1)
+    assert resolved.fields["resolve_sla_s"] == pytest.approx(fault.resolve_deadline - fault.opened_at, abs=0.1)
+    assert resolved.fields["resolve_breached"] == int(fault.ack_deadline + 90 > fault.resolve_deadline)
+
+
+async def test_budget_snapshot_counts_this_months_root_faults_per_device(tmp_path):
+    settings = FaultsSettings(timezone="Asia/Shanghai", budget={"faults_per_month": 1})
+    rig = Rig(tmp_path, NOVEMBER, settings=settings)
+    rig.feed(_everyone(rig, True))
+    budget = {s.measurement: s for s in rig.manager.snapshot() if s.measurement.startswith("fault_budget")}
+    assert budget == {"fault_budget_count": budget["fault_budget_count"]}  # nobody yet: the total alone
+    assert budget["fault_budget_count"].fields == {"over": 0, "with_faults": 0, "budget": 1}
+    for _ in range(2):  # two faults of the server this month (each resolved, then a new one)
+        rig.feed({"server": False})
+        await rig.settle()
+        rig.manager.resolve(rig.store.list(open_only=True)[0].id, "ops")
+        rig.clock.now += settings.reopen_window_s + 60
+        rig.feed({"server": True})
+    samples = rig.manager.snapshot()
+    [row] = [s for s in samples if s.measurement == "fault_budget"]
+    assert row.tags["device"] == "server" and row.tags["class"] == "server"
+    assert row.fields == {"faults": 2, "budget": 1, "left": -1, "over": 1}
+    [total] = [s for s in samples if s.measurement == "fault_budget_count"]
+    assert total.fields == {"over": 1, "with_faults": 1, "budget": 1}
+    # A budget for other classes leaves the server out.
+    rig.manager.set_settings(FaultsSettings(timezone="Asia/Shanghai", budget={"classes": ["ups"]}), rig.manager.calendar)
+    assert [s.measurement for s in rig.manager.snapshot() if s.measurement.startswith("fault_budget")] \
+        == ["fault_budget_count"]
