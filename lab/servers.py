@@ -173,6 +173,12 @@ class InfluxD:
     def create_database(self, name: str) -> None:
         self._post_query(f'CREATE DATABASE "{name}"')
 
+    def write(self, db: str, lines: Sequence[str]) -> None:
+        """Line protocol (nanosecond timestamps) into `db`, for data no component under test writes."""
+        params = urllib.parse.urlencode({"db": db})
+        status, body = _http(f"{self.url}/write?{params}", data="\n".join(lines).encode(), headers=self._headers())
+        assert status == 204, body
+
     def results(self, q: str, db: str) -> dict:
         """The first statement's raw result ({"series": [...]} or {"error": "..."}), epoch=ns;
         for callers that report a failing query themselves."""

@@ -73,11 +73,14 @@ def table(title: str, query: str, *, w: int = 12, h: int = 8, description: str =
 
 
 def stat(title: str, *queries, w: int = 4, h: int = 4, description: str = "", unit: str = "",
-         thresholds: list | None = None) -> dict:
+         thresholds: list | None = None, mappings: dict | None = None) -> dict:
     config = {}
     if thresholds:
         config["thresholds"] = {"mode": "absolute", "steps": thresholds}
         config["color"] = {"mode": "thresholds"}
+    if mappings:
+        config["mappings"] = [{"type": "value", "options": {str(value): {"text": text, "index": index}
+                                                            for index, (value, text) in enumerate(mappings.items())}}]
     return _panel("stat", title, _targets(*queries), w, h, unit=unit, description=description,
                   field_config=config, options={"reduceOptions": {"calcs": ["lastNotNull"]},
                                                 "colorMode": "background", "textMode": "value_and_name"})
@@ -186,6 +189,14 @@ def noc_overview() -> dict:
         timeseries("Open faults by severity",
                    ('SELECT max("open") FROM "fault_open_count" WHERE $timeFilter GROUP BY time($__interval), '
                     '"severity" fill(none)', "$tag_severity"), w=8),
+        stat("Devices over this month's fault budget",
+             f'SELECT last("over") FROM "fault_budget_count" WHERE {NOW_FAULTS}', w=6, h=6, thresholds=red,
+             description="Devices with more root faults this calendar month than faults.budget allows"),
+        table("Over budget this month",
+              f'SELECT last("faults") AS "faults", last("budget") AS "budget" FROM "fault_budget" '
+              f'WHERE {NOW_FAULTS} AND "over" = 1 GROUP BY "site", "class", "device"', w=18, h=6,
+              description="Each device over its budget, with its faults this month (symptoms and "
+                          "maintenance not counted)"),
     ]
     return dashboard("netvigil-noc", "netvigil: NOC overview", panels, refresh="30s",
                      description="The wall screen: what is down, what is open and how long is left on its SLA clock",
@@ -294,7 +305,266 @@ def netvigil_self() -> dict:
                      description="Is netvigil keeping up: scheduler lag, skipped runs, probe errors, output backlog")
 
 
-DASHBOARDS = {"noc-overview": noc_overview, "site-device": site_device, "netvigil": netvigil_self}
+# -- 4. Machine room ------------------------------------------------------------------------
+
+ROOM = '"site" =~ /^$site$/'
+
+
+def _room(select: str, measurement: str, group: str = '"device"') -> str:
+    return (f'SELECT {select} FROM "{measurement}" WHERE $timeFilter AND {ROOM} '
+            f'GROUP BY time($__interval), {group} fill(none)')
+
+
+def _room_now(select: str, measurement: str, group: str = '"site", "device"') -> str:
+    return f'SELECT {select} FROM "{measurement}" WHERE {NOW_STATE} AND {ROOM} GROUP BY {group}'
+
+
+def machine_room() -> dict:
+    sensor = '"device", "name"'
+    panels = [
+        table("UPS now (APC)",
+              _room_now('last("output_status") AS "output status", last("battery_status") AS "battery", '
+                        'last("capacity_pct") AS "charge %", last("runtime_remaining_min") AS "runtime min", '
+                        'last("output_load_pct") AS "load %", last("input_voltage_v") AS "input V", '
+                        'last("output_voltage_v") AS "output V"', "apc_ups"),
+              w=24, h=6, description="output status 2 online, 3 on battery, 4 smart boost, 9 bypass; "
+                                     "battery 1 unknown, 2 normal, 3 low, 4 fault"),
+        table("UPS now (UPS-MIB)",
+              _room_now('last("output_source") AS "source", last("battery_status") AS "battery", '
+                        'last("charge_pct") AS "charge %", last("runtime_remaining_min") AS "runtime min", '
+                        'last("seconds_on_battery_s") AS "on battery s", last("alarms_present") AS "alarms"', "ups"),
+              w=24, h=6, description="source 3 normal, 4 bypass, 5 battery; battery 2 normal, 3 low, 4 depleted"),
+        timeseries("UPS charge", (_room('mean("capacity_pct")', "apc_ups"), "$tag_device"),
+                   (_room('mean("charge_pct")', "ups"), "$tag_device"), unit="percent", w=8),
+        timeseries("UPS runtime remaining", (_room('mean("runtime_remaining_min")', "apc_ups"), "$tag_device"),
+                   (_room('mean("runtime_remaining_min")', "ups"), "$tag_device"), unit="m", w=8),
+        timeseries("UPS load", (_room('mean("output_load_pct")', "apc_ups"), "$tag_device"),
+                   (_room('mean("load_pct")', "ups_output", '"device", "line"'), "$tag_device line $tag_line"),
+                   unit="percent", w=8),
+        timeseries("UPS input voltage", (_room('mean("input_voltage_v")', "apc_ups"), "$tag_device"),
+                   (_room('mean("voltage_v")', "ups_input", '"device", "line"'), "$tag_device line $tag_line"),
+                   unit="volt", w=12),
+        timeseries("UPS output voltage", (_room('mean("output_voltage_v")', "apc_ups"), "$tag_device"),
+                   (_room('mean("voltage_v")', "ups_output", '"device", "line"'), "$tag_device line $tag_line"),
+                   unit="volt", w=12),
+        timeseries("Temperature per sensor",
+                   (_room('mean("temperature_c")', "akcp_temperature", sensor), "$tag_device $tag_name"),
+                   (_room('mean("temperature_c")', "env_sensor", sensor), "$tag_device $tag_name"),
+                   unit="celsius"),
+        timeseries("Humidity per sensor",
+                   (_room('mean("humidity_pct")', "akcp_humidity", sensor), "$tag_device $tag_name"),
+                   (_room('mean("humidity_pct")', "env_sensor", sensor), "$tag_device $tag_name"),
+                   unit="humidity"),
+        table("Leak, smoke and dry-contact inputs",
+              _room_now('last("alarm") AS "alarm", last("state") AS "state"', "env_input", '"site", "device", "name"'),
+              description="alarm 1: the input is in alarm (water, smoke, door, ...)"),
+        table("Dry contacts (AKCP)",
+              _room_now('last("status") AS "status"', "akcp_switch", '"site", "device", "name"'),
+              description="status 1 no status, 2 normal, 3 high warning, 4 high critical, 5 low warning, 6 low critical, 7 sensor error"),
+    ]
+    variables = [variable("site", "Site", 'SHOW TAG VALUES FROM "icmp" WITH KEY = "site" '
+                                          'WHERE "class" =~ /^(ups|env_sensor)$/')]
+    return dashboard("netvigil-room", "netvigil: machine room", panels, variables=variables,
+                     annotations=fault_annotations(ROOM),
+                     description="UPS units, temperature and humidity per sensor, leak and smoke inputs")
+
+
+# -- 3. Conference network -------------------------------------------------------------------
+
+CONFERENCE = '"class" =~ /^(mcu|codec)$/ AND "site" =~ /^$site$/'
+#: Loss and jitter colours of the heat maps: the shipped video rules' thresholds (1 % loss,
+#: 30 ms jitter degrade a conference; 5 % and 50 ms break it).
+LOSS_STEPS = [{"color": "green", "value": None}, {"color": "yellow", "value": 1}, {"color": "red", "value": 5}]
+JITTER_STEPS = [{"color": "green", "value": None}, {"color": "yellow", "value": 30}, {"color": "red", "value": 50}]
+
+
+def heatmap(title: str, query: str, *, steps: list, unit: str, w: int = 12, h: int = 8,
+            description: str = "") -> dict:
+    """One row per series (here: per site), one cell per interval, coloured by value. A
+    status-history panel rather than Grafana's heatmap: the heatmap wants numeric buckets,
+    and the rows here are sites."""
+    return _panel("status-history", title, _targets((query, "$tag_site")), w, h, unit=unit,
+                  description=description,
+                  field_config={"thresholds": {"mode": "absolute", "steps": steps}, "color": {"mode": "thresholds"}},
+                  options={"showValue": "never", "rowHeight": 0.9, "colWidth": 0.9})
+
+
+def conference() -> dict:
+    def per_site(field: str) -> str:
+        return (f'SELECT max("{field}") FROM "icmp" WHERE $timeFilter AND {CONFERENCE} '
+                'GROUP BY time($__interval), "site" fill(none)')
+
+    def endpoints(kind: str) -> str:
+        return (f'SELECT sum("up") AS "up", count("up") - sum("up") AS "down" FROM (SELECT last("up") AS "up" '
+                f'FROM "icmp" WHERE {NOW_STATE} AND "class" = \'{kind}\' AND "site" =~ /^$site$/ GROUP BY "device")')
+
+    red = [{"color": "green", "value": None}, {"color": "red", "value": 1}]
+    panels = [
+        stat("MCUs", (endpoints("mcu"), "$col"), w=6, description="MCUs answering and not answering ping now"),
+        stat("Codecs", (endpoints("codec"), "$col"), w=6, description="Conference terminals answering and not now"),
+        stat("Absent at the last roll call",
+             'SELECT last("absent") FROM "rollcall_summary" WHERE time > now() - 31d', w=6, thresholds=red,
+             description="From the newest `netvigil rollcall` in the last 31 days"),
+        stat("Degraded at the last roll call",
+             'SELECT last("degraded") FROM "rollcall_summary" WHERE time > now() - 31d', w=6, thresholds=red),
+        table("MCUs and codecs now",
+              f'SELECT last("up") AS "up", last("loss_pct") AS "loss %", last("jitter_ms") AS "jitter ms", '
+              f'last("rtt_avg_ms") AS "RTT ms" FROM "icmp" WHERE {NOW_STATE} AND {CONFERENCE} '
+              'GROUP BY "site", "class", "device"', w=14, h=10,
+              description="The last ICMP run of every endpoint; up 0 is a terminal the meeting will miss"),
+        table("Codec models and software",
+              f'SELECT last("software_major") AS "major", last("software_minor") AS "minor" FROM "codec" '
+              f'WHERE {NOW_STATE} AND "site" =~ /^$site$/ GROUP BY "site", "device", "model", "software"',
+              w=10, h=10, description="Cisco TelePresence codecs over SNMP: a terminal on other software "
+                                      "than its peers is the first suspect"),
+        heatmap("Loss heat map per site", per_site("loss_pct"), steps=LOSS_STEPS, unit="percent",
+                description="Worst endpoint of each site per interval; yellow from 1 %, red from 5 %"),
+        heatmap("Jitter heat map per site", per_site("jitter_ms"), steps=JITTER_STEPS, unit="ms",
+                description="Worst endpoint of each site per interval; yellow from 30 ms, red from 50 ms"),
+        timeseries("Loss per endpoint",
+                   (f'SELECT max("loss_pct") FROM "icmp" WHERE $timeFilter AND {CONFERENCE} '
+                    'GROUP BY time($__interval), "device" fill(none)', "$tag_device"), unit="percent", w=8),
+        timeseries("Jitter per endpoint",
+                   (f'SELECT mean("jitter_ms") FROM "icmp" WHERE $timeFilter AND {CONFERENCE} '
+                    'GROUP BY time($__interval), "device" fill(none)', "$tag_device"), unit="ms", w=8),
+        timeseries("RTT per endpoint",
+                   (f'SELECT mean("rtt_avg_ms") FROM "icmp" WHERE $timeFilter AND {CONFERENCE} '
+                    'GROUP BY time($__interval), "device" fill(none)', "$tag_device"), unit="ms", w=8),
+        table("Last roll calls",
+              'SELECT "meeting", "selected", "present", "degraded", "absent", "rollcall" FROM "rollcall_summary" '
+              'WHERE time > now() - 31d ORDER BY time DESC LIMIT 10', w=12, h=8,
+              description="`netvigil rollcall` before a meeting: one row per roll call, newest first"),
+        table("Missing at the last roll calls",
+              'SELECT "meeting", "device", "site", "state", "reason" FROM "rollcall" WHERE time > now() - 31d '
+              'AND "state" > 0 AND "site" =~ /^$site$/ ORDER BY time DESC LIMIT 50', w=12, h=8,
+              description="Endpoints degraded (state 1) or absent (2), with the reason the roll call gave"),
+    ]
+    variables = [variable("site", "Site", 'SHOW TAG VALUES FROM "icmp" WITH KEY = "site" '
+                                          'WHERE "class" =~ /^(mcu|codec)$/')]
+    return dashboard("netvigil-conference", "netvigil: conference network", panels, variables=variables,
+                     annotations=fault_annotations(CONFERENCE),
+                     description="MCUs and conference terminals: who answers, loss and jitter per site, roll calls")
+
+
+# -- 5. Video surveillance ------------------------------------------------------------------
+
+#: Hikvision disk states (hikDiskStatus), as the NVR disk panels show them.
+DISK_STATES = {0: "normal", 1: "unformatted", 2: "abnormal", 3: "SMART failed", 4: "mismatch", 5: "idle",
+               6: "not online", 10: "repairing", 11: "formatting"}
+
+
+def video() -> dict:
+    at_site = '"site" =~ /^$site$/'
+    cameras = f'"class" = \'camera\' AND {at_site}'
+    last_up = f'SELECT last("up") AS "up" FROM "icmp" WHERE {NOW_STATE} AND {cameras} GROUP BY "site", "device"'
+    red = [{"color": "green", "value": None}, {"color": "red", "value": 1}]
+    panels = [
+        stat("Cameras up", f'SELECT sum("up") FROM ({last_up})', w=6),
+        stat("Cameras down", f'SELECT count("up") - sum("up") FROM ({last_up})', w=6, thresholds=red),
+        stat("Worst NVR disk state",
+             f'SELECT max("status") FROM (SELECT last("status") AS "status" FROM "nvr_disk" WHERE {NOW_STATE} '
+             f'AND {at_site} GROUP BY "device", "disk")', w=6, thresholds=red, mappings=DISK_STATES,
+             description="The worst state of any NVR disk: normal unless a disk needs attention "
+                         "(the table below says which)"),
+        stat("Fullest NVR disk",
+             f'SELECT max("used_pct") FROM (SELECT last("used_pct") AS "used_pct" FROM "nvr_disk" '
+             f'WHERE {NOW_STATE} AND {at_site} GROUP BY "device", "disk")', w=6, unit="percent",
+             thresholds=[{"color": "green", "value": None}, {"color": "yellow", "value": 90},
+                         {"color": "red", "value": 97}]),
+        table("Camera reachability by site",
+              f'SELECT sum("up") AS "up", count("up") - sum("up") AS "down" FROM ({last_up}) GROUP BY "site"',
+              w=8, h=8, description="Cameras answering ping now, per site"),
+        table("Cameras down now", f'SELECT "up" FROM ({last_up}) WHERE "up" = 0', w=8, h=8,
+              description="Every camera whose last ICMP run got no answer"),
+        table("NVR disks",
+              f'SELECT last("status") AS "state", last("used_pct") AS "used %", last("free_mb") AS "free MB", '
+              f'last("capacity_mb") AS "capacity MB" FROM "nvr_disk" WHERE {NOW_STATE} AND {at_site} '
+              'GROUP BY "site", "device", "disk", "name"', w=8, h=8,
+              description="Hikvision state: 0 normal, 1 unformatted, 2 abnormal, 3 SMART failed, 4 mismatch, "
+                          "5 idle, 6 not online, 10 repairing, 11 formatting"),
+        timeseries("Camera reachability per site",
+                   (f'SELECT mean("up") * 100 FROM "icmp" WHERE $timeFilter AND {cameras} '
+                    'GROUP BY time($__interval), "site" fill(none)', "$tag_site"), unit="percent",
+                   description="Share of a site's camera pings answered"),
+        timeseries("NVR disk fill",
+                   (f'SELECT mean("used_pct") FROM "nvr_disk" WHERE $timeFilter AND {at_site} '
+                    'GROUP BY time($__interval), "device", "name" fill(none)', "$tag_device $tag_name"),
+                   unit="percent"),
+        timeseries("NVR reachability",
+                   (f'SELECT mean("up") * 100 FROM "icmp" WHERE $timeFilter AND "class" = \'nvr\' AND {at_site} '
+                    'GROUP BY time($__interval), "device" fill(none)', "$tag_device"), unit="percent", w=24),
+    ]
+    variables = [variable("site", "Site", 'SHOW TAG VALUES FROM "icmp" WITH KEY = "site" '
+                                          'WHERE "class" =~ /^(nvr|camera)$/')]
+    return dashboard("netvigil-video", "netvigil: video surveillance", panels, variables=variables,
+                     annotations=fault_annotations(f'"class" =~ /^(nvr|camera)$/ AND {at_site}'),
+                     description="Cameras answering per site, NVR disks: state and fill")
+
+
+# -- 6. SLA and budget ------------------------------------------------------------------------
+
+SLA_SELECTED = '"site" =~ /^$site$/ AND "class" =~ /^$class$/'
+
+
+def sla_budget() -> dict:
+    def availability(group: str) -> str:
+        return (f'SELECT mean("up") * 100 AS "availability %" FROM "icmp" WHERE $timeFilter AND {SLA_SELECTED} '
+                f'GROUP BY {group}')
+
+    resolved = f'FROM "fault" WHERE $timeFilter AND "event" = 4 AND {SLA_SELECTED}'
+    panels = [
+        table("Availability per site and class", availability('"site", "class"'), w=8, h=10, unit="percent",
+              description="Share of ICMP runs answered over the chosen range (every device, every run)"),
+        table("Availability per device", availability('"site", "class", "device"'), w=8, h=10, unit="percent"),
+        bargauge("Least available devices",
+                 'SELECT bottom("a", "device", 10) AS "availability %" FROM (SELECT mean("up") * 100 AS "a" '
+                 f'FROM "icmp" WHERE $timeFilter AND {SLA_SELECTED} GROUP BY "device")', unit="percent"),
+        timeseries("Availability per site",
+                   (f'SELECT mean("up") * 100 FROM "icmp" WHERE $timeFilter AND {SLA_SELECTED} '
+                    'GROUP BY time($__interval), "site" fill(none)', "$tag_site"), unit="percent", w=24),
+        stat("Devices over this month's budget",
+             f'SELECT last("over") FROM "fault_budget_count" WHERE {NOW_FAULTS}', w=6, h=8,
+             thresholds=[{"color": "green", "value": None}, {"color": "red", "value": 1}]),
+        table("Faults this month per device against the budget",
+              f'SELECT last("faults") AS "faults", last("budget") AS "budget", last("left") AS "left", '
+              f'last("over") AS "over" FROM "fault_budget" WHERE {NOW_FAULTS} AND {SLA_SELECTED} '
+              'GROUP BY "site", "class", "device"', w=9, h=8,
+              description="Root faults opened this calendar month (the budget counts no symptoms and no "
+                          "faults in maintenance); left below 0 costs a penalty"),
+        table("Faults opened in the range per device",
+              f'SELECT count("id") AS "faults" FROM "fault" WHERE $timeFilter AND ("event" = 1 OR "event" = 7) '
+              f'AND "symptom" = 0 AND "maintenance" = 0 AND {SLA_SELECTED} GROUP BY "site", "class", "device"',
+              w=9, h=8, description="Root faults that opened (or became faults of their own) in the chosen range"),
+        table("Acknowledge and resolve times against the SLA",
+              'SELECT count("resolve_s") AS "resolved", mean("ack_s") AS "ack mean", max("ack_s") AS "ack max", '
+              'max("ack_sla_s") AS "ack SLA", sum("ack_breached") AS "ack late", mean("resolve_s") AS "resolve mean", '
+              'max("resolve_s") AS "resolve max", max("resolve_sla_s") AS "resolve SLA", '
+              f'sum("resolve_breached") AS "resolve late" {resolved} GROUP BY "severity"', w=24, h=6, unit="s",
+              description="Faults resolved in the chosen range, per severity: how long acknowledging and "
+                          "resolving took, the contract's allowance and how many were late"),
+        timeseries("Time to resolve against the SLA",
+                   (f'SELECT max("resolve_s") {resolved} GROUP BY time($__interval), "severity" fill(none)',
+                    "$tag_severity took"),
+                   (f'SELECT max("resolve_sla_s") {resolved} GROUP BY time($__interval), "severity" fill(none)',
+                    "$tag_severity SLA"), unit="s"),
+        timeseries("Time to acknowledge against the SLA",
+                   (f'SELECT max("ack_s") {resolved} GROUP BY time($__interval), "severity" fill(none)',
+                    "$tag_severity took"),
+                   (f'SELECT max("ack_sla_s") {resolved} GROUP BY time($__interval), "severity" fill(none)',
+                    "$tag_severity SLA"), unit="s"),
+    ]
+    variables = [
+        variable("site", "Site", 'SHOW TAG VALUES FROM "icmp" WITH KEY = "site"'),
+        variable("class", "Class", 'SHOW TAG VALUES FROM "icmp" WITH KEY = "class" WHERE "site" =~ /^$site$/'),
+    ]
+    return dashboard("netvigil-sla", "netvigil: SLA and budget", panels, variables=variables, time_from="now/M",
+                     refresh="5m", annotations=fault_annotations(SLA_SELECTED),
+                     description="Availability per site and class, faults against the monthly budget, "
+                                 "acknowledge and resolve times against the contract")
+
+
+DASHBOARDS = {"noc-overview": noc_overview, "site-device": site_device, "conference": conference,
+              "machine-room": machine_room, "video": video, "sla-budget": sla_budget, "netvigil": netvigil_self}
 
 
 def render(name: str) -> str:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from monitor.cli.faults import add_parsers as add_fault_parsers
+from monitor.cli.grafana import add_grafana_parser
 from monitor.cli.rules import add_rules_parser
 from monitor.problems import EXIT_RUNTIME
 from probes.registry import KINDS
@@ -58,6 +59,7 @@ COMMANDS = {
     "maintenance add": "monitor.cli.faults:maintenance_add_command",
     "maintenance list": "monitor.cli.faults:maintenance_list_command",
     "maintenance end": "monitor.cli.faults:maintenance_end_command",
+    "grafana install": "monitor.cli.grafana:install_command",
 }
 
 
@@ -143,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_rules_parser(sub)
     add_fault_parsers(sub, _finish)
+    add_grafana_parser(sub)
     return parser
 
 

@@ -10,20 +10,37 @@ return at least one series with data, else the test fails naming the dashboard, 
 the query. tests/unit/test_grafana.py checks the structure (ids, datasource uids, variables).
 
 The fleet, each device on a loopback address of this test's own:
-  sw-core   switch   snmpsim: Cisco Catalyst 2960-X recording (interfaces, CPU, memory, sensors)
-  ups-1     ups      snmpsim: APC Smart-UPS SRT 3000 recording
-  env-1     env_sensor snmpsim: AKCP sensorProbe8 recording (temperature, humidity)
-  srv-1     server   net-snmp snmpd (host resources)
-  sw-access switch   simulated Huawei VRP over SSH: CPU/memory commands, and a configuration
-                     changed before the daemon's first backup (a `config_changed` annotation)
-  codec-1   codec    silenced with an nftables drop: `device_unreachable` is open
-  codec-2   codec    answers
+  sw-core   switch   room      snmpsim: Cisco Catalyst 2960-X recording (interfaces, CPU, memory, sensors)
+  ups-1     ups      room      snmpsim: APC Smart-UPS RT 3000 recording (PowerNet-MIB), plus an output
+                               load the recording lacks (AMENDED: one line added here, so the APC
+                               query of "UPS load" is exercised as on any APC that reports it)
+  ups-2     ups      room      snmpsim: ABB UPS recording (UPS-MIB)
+  env-1     env_sensor room    snmpsim: AKCP sensorProbe8 recording (temperature, humidity, dry contacts)
+  env-2     env_sensor room    snmpsim: APC NetBotz recording (temperature/humidity pods, fire-alarm inputs)
+  nvr-1     nvr      room      snmpsim: Hikvision NVR recording (a disk: capacity, free space), plus the
+                               disk's state the recording lacks (AMENDED: "normal")
+  codec-3   codec    street-1  snmpsim: Cisco TelePresence SX20 recording (model, software)
+  srv-1     server   room      net-snmp snmpd (host resources)
+  sw-access switch   street-1  simulated Huawei VRP over SSH: CPU/memory commands, and a configuration
+                               changed before the daemon's first backup (a `config_changed` annotation)
+  mcu-1     mcu      street-1  answers
+  codec-1   codec    street-1  silenced with an nftables drop: `device_unreachable` stays open
+  codec-2   codec    street-1  silenced, acknowledged with `netvigil ack`, then answers again: a
+                               resolved fault with times to acknowledge and resolve
+  cam-1     camera   room      silenced, then answers again (a resolved fault in the machine room)
+  cam-2     camera   street-1  silenced: a camera down now
+
+The fault budget is 0, so every device with a fault this month is over it. Roll calls
+(`rollcall`, `rollcall_summary`) are written by `netvigil rollcall`, which this branch's
+daemon does not run: the test writes two roll calls' points itself, in that command's
+schema, so the conference dashboard's roll-call panels are run against real points.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -33,7 +50,7 @@ import pytest
 from lab import grafana
 from lab.netlab import drop_input, loopback_addresses, nft_table
 from lab.servers import INFLUXD_ADMIN
-from lab.snmplab import COMMUNITY
+from lab.snmplab import COMMUNITY, recording_path
 from lab.sshsim import CliSim
 from monitor.config_store import ConfigStore
 from lab.support import Process, require_root, wait_until
@@ -43,9 +60,26 @@ pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 DATABASE = "grafana"
 VRP_PASSWORD = "Admin@123"
-RECORDINGS = {"sw-core": "ios_2960x", "ups-1": "apc_surt3000xl", "env-1": "akcp_serverprobe8"}
+#: SNMP devices replayed by snmpsim: device -> (recording = community, class, site, credential name).
+SIMULATED = {"sw-core": ("ios_2960x", "switch", "room", "ios"),
+             "ups-1": ("apc_surt3000xl_amended", "ups", "room", "apc"),
+             "ups-2": ("abbups_abbups", "ups", "room", "abb"),
+             "env-1": ("akcp_serverprobe8", "env_sensor", "room", "akcp"),
+             "env-2": ("apc_netbotz", "env_sensor", "room", "netbotz"),
+             "nvr-1": ("hikvision-nvr_amended", "nvr", "room", "hik"),
+             "codec-3": ("vccodec", "codec", "street-1", "tp")}
+#: Devices that only answer ping (or do not): device -> (class, site).
+PINGED = {"mcu-1": ("mcu", "street-1"), "codec-1": ("codec", "street-1"), "codec-2": ("codec", "street-1"),
+          "cam-1": ("camera", "room"), "cam-2": ("camera", "street-1")}
+SILENT = ("codec-1", "codec-2", "cam-1", "cam-2")
+COME_BACK = ("codec-2", "cam-1")
+#: Lines added to recordings that lack a value a panel reads (served as "<recording>_amended"):
+#: upsHighPrecOutputLoad 23.0 % (the APC recording has the output current but not the load),
+#: hikDiskStatus 0 "normal" and hikDiskVolume of the Hikvision NVR's one disk.
+AMENDED = {"apc_surt3000xl": ["1.3.6.1.4.1.318.1.1.1.4.3.3.0|66|230"],
+           "hikvision-nvr": ["1.3.6.1.4.1.50001.1.241.1.2.1.0|4|HDD1", "1.3.6.1.4.1.50001.1.241.1.3.1.0|2|0"]}
 #: Long enough for two SNMP polls (rates), a few self-metrics points (differences) and the SSH checks.
-SETTLE_S = 150
+SETTLE_S = 180
 
 
 class ThreadedSim:
@@ -65,24 +99,24 @@ class ThreadedSim:
         self.loop.close()
 
 
-def _write(workdir: Path, addresses: list[str], influxd, sim_port: int, snmpd, sim: CliSim) -> Path:
-    core, ups, env, srv, access, codec1, codec2 = addresses
+def _write(workdir: Path, addresses: dict[str, str], influxd, sim_port: int, snmpd, sim: CliSim) -> Path:
     (workdir / "known_hosts").write_text(sim.known_hosts_line() + "\n")
-    snmp = "snmp: {{port: {port}, credential: {cred}}}"
+    simulated = "".join(
+        f"  - {{name: {name}, address: {addresses[name]}, class: {cls}, site: {site}, "
+        f"snmp: {{port: {sim_port}, credential: {cred}}}}}\n" for name, (_, cls, site, cred) in SIMULATED.items())
+    pinged = "".join(f"  - {{name: {name}, address: {addresses[name]}, class: {cls}, site: {site}"
+                     + (", parent: sw-access" if site == "street-1" else "") + "}\n"
+                     for name, (cls, site) in PINGED.items())
     (workdir / "inventory.yaml").write_text(
         "sites:\n  - {name: district, level: district}\n  - {name: room, parent: district, level: room}\n"
         "  - {name: street-1, parent: district, level: street}\n"
-        "devices:\n"
-        f"  - {{name: sw-core, address: {core}, class: switch, site: room, {snmp.format(port=sim_port, cred='ios')}}}\n"
-        f"  - {{name: ups-1, address: {ups}, class: ups, site: room, {snmp.format(port=sim_port, cred='ups')}}}\n"
-        f"  - {{name: env-1, address: {env}, class: env_sensor, site: room, "
-        f"{snmp.format(port=sim_port, cred='env')}}}\n"
-        f"  - {{name: srv-1, address: {srv}, class: server, site: room, {snmp.format(port=snmpd.port, cred='lab')}}}\n"
-        f"  - {{name: sw-access, address: {access}, class: switch, site: street-1, parent: sw-core,\n"
-        f"      ssh: {{port: {sim.port}, credential: vrp, profiles: [huawei_vrp], backup: true}}}}\n"
-        f"  - {{name: codec-1, address: {codec1}, class: codec, site: street-1, parent: sw-access}}\n"
-        f"  - {{name: codec-2, address: {codec2}, class: codec, site: street-1, parent: sw-access}}\n")
+        "devices:\n" + simulated + pinged +
+        f"  - {{name: srv-1, address: {addresses['srv-1']}, class: server, site: room, "
+        f"snmp: {{port: {snmpd.port}, credential: lab}}}}\n"
+        f"  - {{name: sw-access, address: {addresses['sw-access']}, class: switch, site: street-1, parent: sw-core,\n"
+        f"      ssh: {{port: {sim.port}, credential: vrp, profiles: [huawei_vrp], backup: true}}}}\n")
     settings = workdir / "netvigil.yaml"
+    simulated_credentials = "".join(f"      {cred}: {{version: v2c}}\n" for *_, cred in SIMULATED.values())
     settings.write_text(f"""
 inventory: [inventory.yaml]
 state_dir: state
@@ -94,10 +128,7 @@ probes:
     retries: 1
     credentials:
       lab: {{version: v2c}}
-      ios: {{version: v2c}}
-      ups: {{version: v2c}}
-      env: {{version: v2c}}
-  ssh:
+{simulated_credentials}  ssh:
     interval_s: 30
     session_timeout_s: 20
     known_hosts: [known_hosts]
@@ -108,6 +139,7 @@ rules:
   dirs: []
 faults:
   heightened_watch: {{periods: []}}
+  budget: {{faults_per_month: 0}}
 api:
   enabled: false
 outputs:
@@ -120,8 +152,8 @@ def _env() -> dict:
     return {**os.environ, "NETVIGIL_PROBES__SSH__CREDENTIALS__VRP__PASSWORD": VRP_PASSWORD,
             "NETVIGIL_OUTPUTS__INFLUXDB_V1__PASSWORD": INFLUXD_ADMIN[1],
             "NETVIGIL_PROBES__SNMP__CREDENTIALS__LAB__COMMUNITY": COMMUNITY,
-            **{f"NETVIGIL_PROBES__SNMP__CREDENTIALS__{cred.upper()}__COMMUNITY": RECORDINGS[device]
-               for cred, device in (("ios", "sw-core"), ("ups", "ups-1"), ("env", "env-1"))}}
+            **{f"NETVIGIL_PROBES__SNMP__CREDENTIALS__{cred.upper()}__COMMUNITY": recording
+               for recording, *_, cred in SIMULATED.values()}}
 
 
 def _has_data(result: dict) -> bool:
@@ -159,14 +191,55 @@ def _run_all(influxd, require_data: bool = True) -> list[str]:
     return failures
 
 
+def _amended(name: str) -> str:
+    """A recording with AMENDED's lines, in OID order (snmpsim walks in file order)."""
+    lines = recording_path(name).read_text().splitlines() + AMENDED[name]
+
+    def oid(line: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in line.split("|", 1)[0].split("."))
+    return "\n".join(sorted(lines, key=oid)) + "\n"
+
+
+def _roll_calls(influxd, addresses: dict[str, str]) -> None:
+    """Two roll calls in `netvigil rollcall`'s schema (`rollcall` per endpoint with the device's
+    tags, `rollcall_summary` per call): the second one finds codec-1 absent."""
+    now = time.time_ns()
+    lines = []
+    for age_s, call, meeting, absent in ((3600, "20261207T080000000000Z", "district weekly", ()),
+                                         (600, "20261207T085000000000Z", "district meeting", ("codec-1",))):
+        at = now - age_s * 10**9
+        endpoints = ("mcu-1", "codec-1", "codec-2")
+        for device in endpoints:
+            cls, site = PINGED[device]
+            state, reason = (2, "no answer to 20 echoes") if device in absent else (0, "")
+            fields = (f'state={state}i,present={int(state == 0)}i,reason="{reason}",meeting="{meeting}",'
+                      f'rollcall="{call}"' + (",loss_pct=0,rtt_avg_ms=0.1,jitter_ms=0.02" if state == 0 else ""))
+            lines.append(f"rollcall,device={device},address={addresses[device]},class={cls},site={site},"
+                         f"district=district,street={site} {fields} {at}")
+        lines.append(f'rollcall_summary selected={len(endpoints)}i,present={len(endpoints) - len(absent)}i,'
+                     f'degraded=0i,absent={len(absent)}i,meeting="{meeting}",rollcall="{call}" {at}')
+    influxd.write(DATABASE, lines)
+
+
+def _fault_id(influxd, device: str) -> int:
+    """The id of the device's open fault, from its `fault` event (written within a flush of the log line)."""
+    query = f'SELECT last("id") AS "id" FROM "fault" WHERE "device" = \'{device}\' AND "event" = 1'
+    wait_until(lambda: influxd.query(query, DATABASE), timeout_s=10, interval_s=0.5, what=f"{device}'s fault event")
+    return int(influxd.query(query, DATABASE)[0]["id"])
+
+
 def test_every_dashboard_query_returns_data_from_the_daemons_writes(workdir, influxd, snmpd_factory,
                                                                      snmpsim_factory):
     require_root()
-    addresses = loopback_addresses(7)
+    names = [*SIMULATED, *PINGED, "srv-1", "sw-access"]
+    addresses = dict(zip(names, loopback_addresses(len(names))))
     influxd.create_database(DATABASE)
-    sim_agent = snmpsim_factory(recordings=list(RECORDINGS.values()), addresses=addresses[:3])
-    snmpd = snmpd_factory(addresses[3], users=())
-    vrp = ThreadedSim(addresses[4])
+    sim_agent = snmpsim_factory(recordings=[recording for recording, *_ in SIMULATED.values()
+                                            if not recording.endswith("_amended")],
+                                extra_files={f"{name}_amended": _amended(name) for name in AMENDED},
+                                addresses=[addresses[name] for name in SIMULATED])
+    snmpd = snmpd_factory(addresses["srv-1"], users=())
+    vrp = ThreadedSim(addresses["sw-access"])
     daemon = None
     try:
         settings = _write(workdir, addresses, influxd, sim_agent.port, snmpd, vrp.sim)
@@ -177,22 +250,30 @@ def test_every_dashboard_query_returns_data_from_the_daemons_writes(workdir, inf
         ConfigStore(workdir / "state" / "configs").save(
             "sw-access", vrp.sim.config.replace(" description MCU-01\n", " description MCU-01-SPARE\n"),
             fetched_at=week_ago)
-        # Both codecs silent at first; codec-2 answers again once its fault is open, so there is
-        # a resolved fault too, and codec-1's fault stays open.
-        with nft_table([drop_input(addresses[5]), drop_input(addresses[6])]) as table:
+        _roll_calls(influxd, addresses)
+        # Four devices silent at first; once their faults are open, codec-2's is acknowledged
+        # from the CLI and codec-2 and cam-1 answer again, so there are resolved faults with
+        # SLA times, while codec-1's and cam-2's stay open.
+        with nft_table([drop_input(addresses[name]) for name in SILENT]) as table:
             daemon = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log", env=_env())
             deadline = time.monotonic() + SETTLE_S
             failures = ["not run yet"]
+            released = False
             while failures and time.monotonic() < deadline:
                 time.sleep(5)
                 assert daemon.alive(), daemon.log()[-3000:]
-                if all(f" opened: {name} at" in daemon.log() for name in ("codec-1", "codec-2")):
-                    table.update([drop_input(addresses[5])])
+                if not released and all(f" opened: {name} at" in daemon.log() for name in SILENT):
+                    ack = subprocess.run([NETVIGIL, "ack", str(_fault_id(influxd, "codec-2")), "--by", "noc",
+                                          "-c", str(settings)], cwd=workdir, capture_output=True, text=True,
+                                         env=_env(), timeout=30)
+                    assert ack.returncode == 0, ack.stdout + ack.stderr
+                    table.update([drop_input(addresses[name]) for name in SILENT if name not in COME_BACK])
+                    released = True
                 failures = _run_all(influxd)
             assert not failures, ("queries without data or with errors after "
                                   f"{SETTLE_S} s:\n" + "\n".join(failures) + "\n" + daemon.log()[-3000:])
 
-            # The open-fault table names the silenced codec, with time left on its clocks.
+            # The open-fault table names the silenced devices, with time left on their clocks.
             board = grafana.dashboards()["noc-overview"]
             [panel] = [p for p in board["panels"] if p["title"].startswith("Open faults now")]
             text = grafana.Expander().expand(panel["targets"][0]["query"])
@@ -201,14 +282,21 @@ def test_every_dashboard_query_returns_data_from_the_daemons_writes(workdir, inf
                 series = influxd.results(text, DATABASE).get("series", [])
                 return {(s["tags"]["device"], s["tags"]["rule"]): dict(zip(s["columns"], s["values"][0]))
                         for s in series}
-            # codec-2's fault leaves the snapshot's one-minute window within a minute of its resolve;
-            # the configuration change is a fault of its own (rule config_changed).
-            wanted = {("codec-1", "device_unreachable"), ("sw-access", "config_changed")}
-            wait_until(lambda: set(open_faults()) == wanted, timeout_s=75, interval_s=1,
-                       what="codec-1's and sw-access's faults alone in the open-fault table")
-            rows = open_faults()
-            row = rows[("codec-1", "device_unreachable")]
+            # A fault leaves the snapshot's one-minute window within a minute of its resolve; the
+            # configuration change is a fault of its own (rule config_changed). The recordings may
+            # hold real alarms of their own, so only the faults made here are asserted.
+            made = {("codec-1", "device_unreachable"), ("cam-2", "device_unreachable"),
+                    ("sw-access", "config_changed")}
+            wait_until(lambda: made <= set(open_faults()) and not {("codec-2", "device_unreachable"),
+                                                                    ("cam-1", "device_unreachable")} & set(open_faults()),
+                       timeout_s=75, interval_s=1, what="the silent devices' faults alone open of those made here")
+            row = open_faults()[("codec-1", "device_unreachable")]
             assert row["resolve left"] > 0 and row["acknowledged"] == 0 and row["breached"] in (0, 1)
+
+            # codec-2's resolve event carries its times against the SLA, acknowledged from the CLI.
+            [resolved] = influxd.query('SELECT "ack_s", "resolve_s", "ack_sla_s", "resolve_sla_s" FROM "fault" '
+                                       'WHERE "device" = \'codec-2\' AND "event" = 4', DATABASE)
+            assert 0 < resolved["ack_s"] < resolved["resolve_s"] and resolved["ack_sla_s"] > 0
 
             # Each site and device on its own parses too (data where the device has it).
             device_board = grafana.dashboards()["site-device"]
