@@ -30,6 +30,7 @@ from monitor.problems import (ConfigError, SettingsFileError, booleans_for_numbe
 from monitor import inventory as inventory_module
 from monitor.api.settings import ApiSettings
 from monitor.faults.settings import FaultsSettings
+from monitor.reports.settings import ReportsSettings
 from monitor.inventory import DEVICE_CLASSES, Inventory, ssh_profile_mix
 from monitor.notify.settings import NotificationSettings, route_problems, unknown_group_problems
 from monitor.notify.settings import missing_secrets as missing_channel_secrets
@@ -95,6 +96,7 @@ class Settings(BaseSettings):
     faults: FaultsSettings = FaultsSettings()
     notifications: NotificationSettings = NotificationSettings()
     api: ApiSettings = ApiSettings()
+    reports: ReportsSettings = ReportsSettings()
 
     @field_validator("inventory", mode="before")
     @classmethod
@@ -397,6 +399,9 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         "probes": probes,
         "rules": settings.rules.model_copy(update={"dirs": [_against(base, p) for p in settings.rules.dirs]}),
         "inventory": [_against(base, p) for p in settings.inventory],
+        "reports": settings.reports.model_copy(update={
+            "holiday_files": [_against(base, p) for p in settings.reports.holiday_files],
+            "out_dir": _against(base, settings.reports.out_dir) if settings.reports.out_dir else state_dir / "reports"}),
         "state_dir": state_dir,
         "secrets_dir": _against(base, settings.secrets_dir) if settings.secrets_dir else None,
         "control_socket": (_against(base, settings.control_socket) if settings.control_socket
