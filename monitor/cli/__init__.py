@@ -60,6 +60,7 @@ COMMANDS = {
     "maintenance list": "monitor.cli.faults:maintenance_list_command",
     "maintenance end": "monitor.cli.faults:maintenance_end_command",
     "report monthly": "monitor.cli.report:monthly_command",
+    "report fault": "monitor.cli.report:fault_command",
 }
 
 

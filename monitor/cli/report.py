@@ -1,10 +1,11 @@
-"""`netvigil report monthly --month YYYY-MM [--format html,xlsx,csv] [--out DIR]`.
+"""`netvigil report monthly --month YYYY-MM [--format html,xlsx,csv] [--out DIR]` and
+`netvigil report fault ID [--format ...] [--out DIR]`.
 
 Reads the daemon's fault records and configuration backups (run it as the daemon's user or
 root, like `netvigil faults`), computes the figures (monitor/reports/monthly.py) and writes
 the files; prints one path per line. Exit codes: 0 written, 1 the records cannot be read or
 the files cannot be written, 2 configuration or usage (a malformed month, a month not begun,
-a broken holiday file).
+a broken holiday file); `report fault` with an unknown id: 1.
 """
 
 from __future__ import annotations
@@ -94,6 +95,59 @@ def _monthly(args) -> int:
     return EXIT_OK
 
 
+def fault_command(args) -> int:
+    return run(_fault, args)
+
+
+def _fault(args) -> int:
+    from monitor.faults.store import FaultNotFound, FaultStore
+    from monitor.notify.outbox import Outbox
+    from monitor.reports import texts
+    from monitor.reports.fault import fault_tables
+    from monitor.reports.render import write
+    from monitor.reports.workdays import CalendarFileError, WorkCalendar
+
+    formats = _formats(args.format)
+    cfg = load_config(args.config)
+    settings = cfg.settings
+    try:
+        workdays = WorkCalendar.load(settings.reports.holiday_files)
+    except CalendarFileError as exc:
+        raise Refused(f"reports.holiday_files: {exc}", EXIT_CONFIG) from None
+    path = settings.state_dir / FAULTS_FILE
+    if not path.exists():
+        raise Refused(f"no fault records at {path} yet: the daemon creates them when it starts "
+                      f"(or check state_dir in {cfg.path})", EXIT_RUNTIME)
+    try:
+        with FaultStore(path) as store:
+            fault = store.get(args.id)
+            symptoms = store.symptoms_of(args.id)
+        notices = []
+        outbox_path = settings.state_dir / "notifications.db"
+        if outbox_path.exists():
+            outbox = Outbox(outbox_path)
+            try:
+                notices = outbox.notices(args.id)
+            finally:
+                outbox.close()
+    except FaultNotFound as exc:
+        raise Refused(str(exc), EXIT_RUNTIME) from None
+    except (sqlite3.Error, OSError) as exc:
+        raise Refused(f"cannot read the fault records {path}: {exc}; run this as the daemon's user "
+                      f"(sudo -u netvigil netvigil ...) or as root", EXIT_RUNTIME) from None
+    now = time.time()
+    tables = fault_tables(fault, symptoms, notices, workdays, settings.faults.zone(), now)
+    out_dir = Path(args.out) if args.out else settings.reports.out_dir
+    title = f"{texts.FAULT_TITLE}: {fault.id} {fault.device} {fault.rule}"
+    try:
+        paths = write(out_dir, f"fault-{fault.id}", formats, title, fault.message, tables)
+    except OSError as exc:
+        raise Refused(f"cannot write the report into {out_dir}: {exc.strerror or exc}", EXIT_RUNTIME) from None
+    for written in paths:
+        print(written)
+    return EXIT_OK
+
+
 def add_parsers(sub, finish) -> None:
     report = sub.add_parser("report", help="contract reports (HTML, XLSX, CSV)")
     report_sub = report.add_subparsers(dest="report_command", metavar="COMMAND", required=True)
@@ -106,3 +160,9 @@ def add_parsers(sub, finish) -> None:
     monthly.add_argument("--out", help="directory for the files (default: reports.out_dir, "
                                        "else <state_dir>/reports)")
     finish(monthly, "report monthly")
+    fault = report_sub.add_parser("fault", help="the fault analysis report of one fault: timeline, values, "
+                                                "devices behind it, the written analysis")
+    fault.add_argument("id", type=int, help="fault id (netvigil faults)")
+    fault.add_argument("--format", default="html,xlsx", help="comma-separated: html, xlsx, csv (default: html,xlsx)")
+    fault.add_argument("--out", help="directory for the files (default: reports.out_dir, else <state_dir>/reports)")
+    finish(fault, "report fault")

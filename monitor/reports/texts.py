@@ -47,8 +47,32 @@ C_FAULTS, C_SEVERITY, C_RULE = "Faults", "Severity", "Rule"
 C_CLOCK, C_WITH_CLOCK, C_STOPPED, C_BREACHED, C_SHARE, C_RUNNING, C_MEAN, C_MAX = (
     "Clock", "Faults with the clock", "Stopped", "Breached", "Breached (%)", "Running", "Mean (min)", "Max (min)")
 C_FAULT_ID, C_DEADLINE, C_STOPPED_AT = "Fault", "Deadline", "Stopped at"
-C_VERSION, C_TIME = "Version", "Seen at"
+C_VERSION, C_TIME = "Version", "Time"
 C_PERIOD, C_FIRST, C_LAST, C_DAYS = "Period", "First day", "Last day", "Days"
 CLOCK_NAMES = {"acknowledge": "acknowledge", "resolve": "resolve"}
 STILL_RUNNING = "still running"
 NONE = "none"
+
+# -- fault analysis report (故障分析报告) --
+FAULT_TITLE = "Fault analysis report"
+F_FAULT = "Fault"
+F_TIMELINE = "Timeline"
+F_SYMPTOMS = "Devices behind it (symptom faults)"
+F_ANALYSIS = "Analysis"
+F_ID, F_DEVICE, F_SITE, F_CLASS, F_RULE, F_INSTANCE = "Fault id", "Device", "Site", "Class", "Rule", "Instance"
+F_SEVERITY, F_STATE, F_MESSAGE = "Severity", "State", "Message"
+F_FIRST, F_LAST, F_WORST, F_THRESHOLD = "First value", "Last value", "Worst value", "Threshold"
+F_OCCURRENCES, F_HEIGHTENED, F_MAINTENANCE, F_SYMPTOM_OF = (
+    "Occurrences (openings)", "Opened during heightened watch", "Maintenance window", "Symptom of fault")
+F_TTA, F_TTR = "Time to acknowledge (min)", "Time to resolve (min)"
+F_ACK_CLOCK, F_RES_CLOCK = "Acknowledge clock", "Resolve clock"
+F_ANALYSIS_DUE = "Analysis due by (one working day after resolution)"
+F_ANALYSIS_LATE = "Analysis overdue"
+CLOCK_MET, CLOCK_BREACHED, CLOCK_RUNNING, CLOCK_NONE = "met", "breached", "running", "no clock (symptom or maintenance)"
+YES, NO = "yes", "no"
+C_EVENT, C_BY, C_DETAIL, C_OPENED, C_RESOLVED = "Event", "By", "Detail", "Opened", "Resolved"
+E_OPENED, E_ACKNOWLEDGED, E_NOTE, E_RESOLVED, E_CLOSED = "opened", "acknowledged", "note", "resolved", "closed"
+E_ACK_DEADLINE, E_RES_DEADLINE, E_NOTICE = "acknowledge deadline", "resolve deadline", "notification"
+E_AUTO = "automatically (the condition cleared)"
+A_CAUSE, A_RESOLUTION, A_PREVENTION = "Cause", "Resolution", "Prevention"
+NOT_WRITTEN = "not written yet"
