@@ -548,6 +548,7 @@ def _load(path: Path, exclude: Optional[Path]) -> Config:
             problems += exc.problems
     if settings is not None:
         _rules(settings, place, problems)
+        _holidays(settings, place, relative, problems)
         if inventory is not None:
             problems += _alerting_problems(settings, inventory)
     if problems or settings is None or inventory is None:
@@ -561,6 +562,19 @@ def _rules(settings: Settings, place, problems: list[str]) -> None:
         load_rules(settings.rules, place=place)
     except RulesError as exc:
         problems += exc.problems
+
+
+def _holidays(settings: Settings, place, relative: bool, problems: list[str]) -> None:
+    """Holiday calendars are read at load too, so `netvigil check` finds a broken one before the
+    first report due date does. Named relative to here when the settings file was, like the
+    inventory files."""
+    from monitor.reports.workdays import CalendarFileError, WorkCalendar  # small; only YAML and pydantic
+
+    files = settings.reports.holiday_files
+    try:
+        WorkCalendar.load([Path(os.path.relpath(f)) for f in files] if relative else files)
+    except CalendarFileError as exc:
+        problems.append(f"{place(('reports', 'holiday_files'))}: reports.holiday_files: {exc}")
 
 
 def _alerting_problems(settings: Settings, inventory: Inventory) -> list[str]:

@@ -174,6 +174,9 @@ def test_cli_without_records(site, capsys):
 def test_cli_broken_holiday_file(site, capsys):
     (site.parent / "holidays.yaml").write_text("holidays: [{name: x, start: 2026-01-02, end: 2026-01-01}]\n")
     site.write_text(site.read_text().replace(str(ROOT / "config/holidays/cn-2026.yaml"), "holidays.yaml"))
-    code, out, err = run(capsys, "report", "monthly", "--month", "2026-11", "-c", str(site))
-    assert code == 2 and err.startswith(f"reports.holiday_files: {site.parent / 'holidays.yaml'}: holidays.0: ")
-    assert err.count("\n") == 1
+    expected = (f"{site}:5: reports.holiday_files: {site.parent / 'holidays.yaml'}: holidays.0: Value error, "
+                "end 2026-01-01 is before start 2026-01-02\n")
+    assert run(capsys, "report", "monthly", "--month", "2026-11", "-c", str(site)) == (2, "", expected)
+    # `netvigil check` finds it before a report is due.
+    code, out, err = run(capsys, "check", "-c", str(site))
+    assert code == 2 and expected in err
