@@ -11,6 +11,7 @@ a broken holiday file); `report fault` with an unknown id: 1.
 from __future__ import annotations
 
 import sqlite3
+import sys
 import time
 from pathlib import Path
 
@@ -92,6 +93,10 @@ def _monthly(args) -> int:
         raise Refused(f"cannot write the report into {out_dir}: {exc.strerror or exc}", EXIT_RUNTIME) from None
     for written in paths:
         print(written)
+    if not workdays.covers(report.due_by.year):
+        print(f"warning: no holiday file covers {report.due_by.year}: the delivery and due days "
+              f"({report.deliver_on}, {report.due_by}) count only weekends as days off; add that year's "
+              f"calendar to reports.holiday_files", file=sys.stderr)
     return EXIT_OK
 
 

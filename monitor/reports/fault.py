@@ -90,7 +90,7 @@ def fault_tables(fault: Fault, symptoms: Sequence[Fault], notices: Sequence[tupl
         (T.F_TTR, minutes(fault.time_to_resolve_s)),
         (T.F_ACK_CLOCK, _clock(fault.has_clocks, ack_stop, fault.ack_deadline, now)),
         (T.F_RES_CLOCK, _clock(fault.has_clocks, fault.resolved_at, fault.resolve_deadline, now)),
-        (T.F_ANALYSIS_DUE, due), (T.F_ANALYSIS_LATE, T.YES if late else T.NO),
+        (T.F_ANALYSIS_DUE, due), (T.F_ANALYSIS_LATE, T.YES if late else T.NO), (T.S_ZONE, str(zone)),
     ]
     return [
         Table("fault", T.F_FAULT, (T.ITEM, T.VALUE), tuple(items)),

@@ -41,7 +41,7 @@ def monthly_tables(report: MonthlyReport) -> list[Table]:
     if not r.complete:
         period += f" ({T.SO_FAR})"
     summary = [
-        (T.S_MONTH, r.month), (T.S_PERIOD, period), (T.S_GENERATED, local(r, r.generated_at)),
+        (T.S_MONTH, r.month), (T.S_PERIOD, period), (T.S_ZONE, str(r.zone)), (T.S_GENERATED, local(r, r.generated_at)),
         (T.S_DELIVER, r.deliver_on), (T.S_DUE, r.due_by), (T.S_WORKING_DAYS, r.working_days),
         (T.S_DEVICES, r.overall.devices), (T.S_AVAILABILITY, _pct(r.overall.pct)),
         (T.S_FAULTS, r.faults), (T.S_SYMPTOMS, r.symptom_faults), (T.S_MAINTENANCE, r.maintenance_faults),

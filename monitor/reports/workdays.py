@@ -91,6 +91,10 @@ class WorkCalendar:
                 raise CalendarFileError(f"{path}: {both[0]} is listed both as a holiday and as a working day")
         return cls(holidays, working)
 
+    def covers(self, year: int) -> bool:
+        """Whether any file lists a day of that year (else only weekends are days off)."""
+        return any(day.year == year for day in (*self.holidays, *self.working_days))
+
     def is_working_day(self, day: dt.date) -> bool:
         if day in self.working_days:
             return True

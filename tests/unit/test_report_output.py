@@ -44,7 +44,7 @@ def test_xlsx_figures(files):
                                "faults-severity", "faults-rule", "faults-site", "clocks", "breaches", "over-budget",
                                "top-offenders", "config-changes", "watch"]
     summary = dict(_sheet_rows(book, "summary"))
-    assert summary["Month"] == "2026-11"
+    assert summary["Month"] == "2026-11" and summary["Time zone of every time in this report"] == "Asia/Shanghai"
     assert summary["Delivered on (1st working day of the next month)"] == dt.datetime(2026, 12, 1)
     assert summary["Due by (5th working day of the next month)"] == dt.datetime(2026, 12, 7)
     assert summary["Working days in the month"] == 21
@@ -153,6 +153,15 @@ def test_cli_writes_the_files(site, capsys):
     assert summary["Faults (root faults opened in the month)"] == 11 and summary["Devices"] == 5
     # The shipped rules say which rules mean "unreachable": device_unreachable is one.
     assert summary["Availability, all devices (%)"] == round(100 * (1 - 16170 / (5 * MONTH_S)), 3)
+
+
+def test_cli_warns_when_no_calendar_covers_the_due_day(site, capsys):
+    store, _ = m.build(site.parent / "state")
+    store.disconnect()
+    code, out, err = run(capsys, "report", "monthly", "--month", "2026-12", "-c", str(site), "--format", "csv")
+    assert code == 0 and out
+    assert err == ("warning: no holiday file covers 2027: the delivery and due days (2027-01-01, 2027-01-07) count "
+                   "only weekends as days off; add that year's calendar to reports.holiday_files\n")
 
 
 @pytest.mark.parametrize("argv, code, message", [

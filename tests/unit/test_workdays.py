@@ -69,6 +69,10 @@ def test_working_days_per_month(cal):
     assert sum(cal.working_days_in(2026, m) for m in range(1, 13)) == 248
 
 
+def test_covers(cal):
+    assert cal.covers(2026) and not cal.covers(2027)
+
+
 def test_without_files_only_weekends_are_off():
     cal = WorkCalendar.load([])
     assert not cal.is_working_day(D(2026, 1, 3)) and cal.is_working_day(D(2026, 1, 1))
