@@ -1,5 +1,5 @@
 """Command line: `netvigil run|status|probe|check|inventory import|profiles list|snmp walk|config ...|
-rules ...|faults|ack|resolve|close|maintenance ...`.
+rules ...|faults|ack|resolve|close|maintenance ...|report ...`.
 
 One module per command in this package (run, status, probe, check, inventory, profiles, snmp,
 ssh, config, rules, faults); `common` holds what they share and `tables` prints columns. No
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from monitor.cli.faults import add_parsers as add_fault_parsers
+from monitor.cli.report import add_parsers as add_report_parsers
 from monitor.cli.rules import add_rules_parser
 from monitor.problems import EXIT_RUNTIME
 from probes.registry import KINDS
@@ -58,6 +59,8 @@ COMMANDS = {
     "maintenance add": "monitor.cli.faults:maintenance_add_command",
     "maintenance list": "monitor.cli.faults:maintenance_list_command",
     "maintenance end": "monitor.cli.faults:maintenance_end_command",
+    "report monthly": "monitor.cli.report:monthly_command",
+    "report fault": "monitor.cli.report:fault_command",
 }
 
 
@@ -143,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_rules_parser(sub)
     add_fault_parsers(sub, _finish)
+    add_report_parsers(sub, _finish)
     return parser
 
 
