@@ -1,5 +1,5 @@
 """Command line: `netvigil run|status|probe|check|inventory import|profiles list|snmp walk|config ...|
-rules ...|faults|ack|resolve|close|maintenance ...`.
+rules ...|faults|ack|resolve|close|maintenance ...|report ...`.
 
 One module per command in this package (run, status, probe, check, inventory, profiles, snmp,
 ssh, config, rules, faults); `common` holds what they share and `tables` prints columns. No
@@ -25,8 +25,10 @@ import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
+from monitor import i18n
 from monitor.cli.faults import add_parsers as add_fault_parsers
 from monitor.cli.grafana import add_grafana_parser
+from monitor.cli.report import add_parsers as add_report_parsers
 from monitor.cli.rules import add_rules_parser
 from monitor.problems import EXIT_RUNTIME
 from probes.registry import KINDS
@@ -60,6 +62,8 @@ COMMANDS = {
     "maintenance list": "monitor.cli.faults:maintenance_list_command",
     "maintenance end": "monitor.cli.faults:maintenance_end_command",
     "grafana install": "monitor.cli.grafana:install_command",
+    "report monthly": "monitor.cli.report:monthly_command",
+    "report fault": "monitor.cli.report:fault_command",
 }
 
 
@@ -146,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_rules_parser(sub)
     add_fault_parsers(sub, _finish)
     add_grafana_parser(sub)
+    add_report_parsers(sub, _finish)
     return parser
 
 
@@ -186,6 +191,8 @@ def _silence_stdout() -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     _quiet_third_party_warnings()
+    # The locale's language until a settings file names one (monitor.config sets it then).
+    i18n.set_language(None)
     try:
         args = build_parser().parse_args(argv)
         module_name, func_name = COMMANDS[args.command_key].split(":")
