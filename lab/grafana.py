@@ -41,8 +41,10 @@ class Query:
 
 
 def dashboards(directory: Path = DASHBOARD_DIR) -> dict[str, dict]:
-    """File stem -> parsed dashboard, for every JSON file of the provisioned folder."""
-    return {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(directory.glob("*.json"))}
+    """"<language>/<file stem>" -> parsed dashboard, for every JSON file of the provisioned
+    folders (one per language: en/noc-overview, zh-CN/noc-overview, ...)."""
+    return {path.relative_to(directory).with_suffix("").as_posix(): json.loads(path.read_text(encoding="utf-8"))
+            for path in sorted(directory.glob("*/*.json"))}
 
 
 def panels(dashboard: dict) -> Iterator[dict]:

@@ -23,6 +23,8 @@ SOURCE_DIR = Path(__file__).resolve().parent.parent.parent / "grafana"
 DEFAULT_DASHBOARDS_DIR = Path("/var/lib/grafana/dashboards/netvigil")
 DATASOURCE_FILE = Path("datasources/netvigil.yaml")
 PROVIDER_FILE = Path("dashboards/netvigil.yaml")
+#: The dashboards' languages: grafana/dashboards/<language>/, one provider each.
+LANGUAGES = ("en", "zh-CN")
 
 
 def add_grafana_parser(sub) -> None:
@@ -37,6 +39,9 @@ def add_grafana_parser(sub) -> None:
     install.add_argument("--datasource-url", help="the InfluxDB URL Grafana queries (default: from the settings' "
                                                   "outputs, else the file's)")
     install.add_argument("--database", help="the InfluxQL database (InfluxDB 2.x: the DBRP mapping's database)")
+    install.add_argument("--language", choices=("both", *LANGUAGES), default="both",
+                         help="which dashboards: English, Chinese or both, each in a Grafana folder of its own "
+                              "(default: both)")
     install.add_argument("--from", dest="source", type=Path, default=SOURCE_DIR,
                          help="the grafana/ folder to install from (default: the one of this source tree)")
     install.add_argument("-c", "--config", type=Path, default=None,
@@ -108,7 +113,8 @@ def _header(path: Path) -> str:
 
 def _install(args) -> int:
     source: Path = args.source
-    dashboards = sorted((source / "dashboards").rglob("*.json")) if (source / "dashboards").is_dir() else []
+    languages = LANGUAGES if args.language == "both" else (args.language,)
+    dashboards = sorted(path for language in languages for path in (source / "dashboards" / language).glob("*.json"))
     if not (source / "provisioning" / DATASOURCE_FILE).is_file() or not dashboards:
         raise Refused(f"{source}: no Grafana files there (provisioning/, dashboards/); give the repository's "
                       f"grafana/ folder with --from", EXIT_CONFIG)
@@ -124,6 +130,8 @@ def _install(args) -> int:
     datasource = _datasource(source / "provisioning" / DATASOURCE_FILE, datasource_target, url, database)
     provider = _load_yaml(source / "provisioning" / PROVIDER_FILE)
     dashboards_dir: Path = args.dashboards_dir.resolve()
+    provider["providers"] = [entry for entry in provider["providers"]
+                             if Path(entry["options"]["path"]).name in languages]
     for entry in provider["providers"]:
         # Each provider's folder keeps its place under the chosen directory (one per language).
         try:
@@ -152,7 +160,7 @@ def _install(args) -> int:
     entry = datasource["datasources"][0]
     print(f"{datasource_target}: datasource {entry['uid']}, {entry['url']}, database {entry['jsonData']['dbName']}")
     print(f"{args.dir / PROVIDER_FILE}: dashboards from {dashboards_dir}")
-    print(f"{dashboards_dir}: {len(dashboards)} dashboards")
+    print(f"{dashboards_dir}: {len(dashboards)} dashboards ({', '.join(languages)})")
     if "password" in (entry.get("secureJsonData") or {}) and entry["secureJsonData"]["password"] == "change-me":
         print(f"next: set the InfluxDB user and password (or a 2.x token) in {datasource_target}, "
               "then restart grafana-server")

@@ -2,7 +2,8 @@
 
 No Grafana server can be installed on these machines (there is no Debian package), so this
 test does what needs no Grafana binary: it runs the daemon on a small fleet with real agents
-writing to a real influxd 1.x, then reads grafana/dashboards/*.json, expands each query's
+writing to a real influxd 1.x, then reads grafana/dashboards/*/*.json (English and Chinese:
+the same queries, other titles and column names), expands each query's
 template variables the way Grafana's InfluxDB datasource does (lab/grafana.py: `$timeFilter`,
 `$__interval`, `$site`/`$class`/`$device` as `=~ /^(a|b)$/`, variable queries run first for
 their values) and runs it. Every panel's every query and every annotation must parse and
@@ -274,7 +275,7 @@ def test_every_dashboard_query_returns_data_from_the_daemons_writes(workdir, inf
                                   f"{SETTLE_S} s:\n" + "\n".join(failures) + "\n" + daemon.log()[-3000:])
 
             # The open-fault table names the silenced devices, with time left on their clocks.
-            board = grafana.dashboards()["noc-overview"]
+            board = grafana.dashboards()["en/noc-overview"]
             [panel] = [p for p in board["panels"] if p["title"].startswith("Open faults now")]
             text = grafana.Expander().expand(panel["targets"][0]["query"])
 
@@ -299,7 +300,7 @@ def test_every_dashboard_query_returns_data_from_the_daemons_writes(workdir, inf
             assert 0 < resolved["ack_s"] < resolved["resolve_s"] and resolved["ack_sla_s"] > 0
 
             # Each site and device on its own parses too (data where the device has it).
-            device_board = grafana.dashboards()["site-device"]
+            device_board = grafana.dashboards()["en/site-device"]
             for site in ("room", "street-1"):
                 errors = _run_dashboard(influxd, device_board, require_data=False, pinned={"site": site})
                 assert not errors, "\n".join(errors)

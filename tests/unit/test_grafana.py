@@ -1,7 +1,7 @@
 """The provisioned Grafana files, structurally: the dashboards are what the generator writes,
-panel ids are unique, every datasource reference resolves to the provisioned datasource's uid,
-every variable a query uses is defined, and every measurement a query reads is in the
-measurement schema. No Grafana server can be installed here (no Debian package), so these
+in English and in Chinese, panel ids are unique, every datasource reference resolves to the
+provisioned datasource's uid, every variable a query uses is defined, every measurement a
+query reads is in the measurement schema, and every text of the Chinese set is Chinese. No Grafana server can be installed here (no Debian package), so these
 checks and tests/integration/test_grafana_queries.py (every query against a real influxd) are
 what stands in for loading the files into Grafana."""
 
@@ -30,19 +30,75 @@ FROM = re.compile(r'FROM\s+"(\w+)"')
 WRITTEN_BY_ROLLCALL = {"rollcall", "rollcall_summary"}
 
 
-def test_the_committed_dashboards_are_the_generators_output():
-    assert set(DASHBOARDS) == set(generator.DASHBOARDS)
-    for name in generator.DASHBOARDS:
-        committed = (grafana.DASHBOARD_DIR / f"{name}.json").read_text(encoding="utf-8")
-        assert committed == generator.render(name), f"run: python scripts/grafana_dashboards.py --write ({name})"
+CJK = re.compile(r"[\u4e00-\u9fff]")
+#: Legends that are Grafana's alias patterns alone ($tag_device) need no translation.
+PATTERN_ONLY = re.compile(r"^(\$(tag_\w+|measurement|col) ?)+$")
+
+
+def test_the_committed_dashboards_are_the_generators_output_in_both_languages():
+    assert set(DASHBOARDS) == {f"{language}/{name}" for language in generator.LANGUAGES
+                               for name in generator.DASHBOARDS}
+    for language in generator.LANGUAGES:
+        for name in generator.DASHBOARDS:
+            committed = (grafana.DASHBOARD_DIR / language / f"{name}.json").read_text(encoding="utf-8")
+            assert committed == generator.render(name, language), \
+                f"run: python scripts/grafana_dashboards.py --write ({language}/{name})"
 
 
 def test_provisioning_files():
     [source] = DATASOURCES["datasources"]
     assert source["type"] == "influxdb" and source["uid"] == generator.DATASOURCE_UID
     assert source["jsonData"]["timeInterval"] == "10s"  # the interval of self-metrics and the fault snapshot
-    [provider] = PROVIDERS["providers"]
-    assert provider["type"] == "file" and provider["options"]["path"]
+    providers = PROVIDERS["providers"]
+    assert [provider["options"]["path"].rsplit("/", 1)[1] for provider in providers] == list(generator.LANGUAGES)
+    assert all(provider["type"] == "file" for provider in providers)
+    assert len({provider["folder"] for provider in providers}) == len(providers)
+
+
+def _texts(board: dict):
+    """(where, text) of everything a person reads on a dashboard."""
+    yield "title", board["title"]
+    yield "description", board["description"]
+    for var in board["templating"]["list"]:
+        yield f"variable {var['name']}", var["label"]
+    for note in board["annotations"]["list"]:
+        yield "annotation", note["name"]
+    for panel in grafana.panels(board):
+        yield "panel", panel["title"]
+        if "description" in panel:
+            yield f"description of {panel['title']}", panel["description"]
+        for target in panel["targets"]:
+            if target.get("alias") and not PATTERN_ONLY.match(target["alias"]):
+                yield f"legend of {panel['title']}", target["alias"]
+        for mapping in panel["fieldConfig"]["defaults"].get("mappings", []):
+            for value in mapping["options"].values():
+                yield f"value of {panel['title']}", value["text"]
+
+
+@pytest.mark.parametrize("name", sorted(generator.DASHBOARDS))
+def test_the_chinese_dashboards_read_in_chinese_and_differ_from_the_english_only_in_words(name):
+    english, chinese = DASHBOARDS[f"en/{name}"], DASHBOARDS[f"zh-CN/{name}"]
+    for (where, en), (_, zh) in zip(_texts(english), _texts(chinese), strict=True):
+        assert not CJK.search(en), f"{name} {where}: {en!r}"
+        assert CJK.search(zh), f"zh-CN/{name} {where}: {zh!r} is not Chinese (translate {en!r} in the .po)"
+    # Every column of every table is renamed by the panel's transformation.
+    for panel in grafana.panels(chinese):
+        if panel["type"] == "table":
+            renames = panel["transformations"][0]["options"]["renameByName"]
+            columns = generator.table_columns(panel["targets"][0]["query"])
+            assert set(columns) <= set(renames), f"zh-CN/{name} {panel['title']}: {set(columns) - set(renames)}"
+            assert all(CJK.search(text) for text in renames.values()), renames
+    # The same queries: one query test covers both languages' data.
+    assert [q.text for q in grafana.queries(english)] == [q.text for q in grafana.queries(chinese)]
+    assert chinese["uid"] == english["uid"] + "-zh"
+
+
+def test_every_table_column_is_in_the_catalogue_list():
+    for key, board in DASHBOARDS.items():
+        for panel in grafana.panels(board):
+            if panel["type"] == "table":
+                missing = set(generator.table_columns(panel["targets"][0]["query"])) - set(generator.COLUMNS)
+                assert not missing, f"{key} {panel['title']}: add {missing} to COLUMNS"
 
 
 def _references(node):

@@ -73,3 +73,13 @@ def test_bad_input_is_one_sentence_and_exit_2(tmp_path, capsys):
     assert "http:// or https://" in capsys.readouterr().err
     assert _install(tmp_path, "--from", str(tmp_path)) == 2
     assert "no Grafana files there" in capsys.readouterr().err
+
+
+def test_one_language_only(tmp_path):
+    (tmp_path / "provisioning").mkdir()
+    assert _install(tmp_path, "--language", "zh-CN") == 0
+    providers = yaml.safe_load((tmp_path / "provisioning/dashboards/netvigil.yaml").read_text())["providers"]
+    assert [provider["options"]["path"] for provider in providers] == [str(tmp_path / "dashboards" / "zh-CN")]
+    installed = sorted((tmp_path / "dashboards").rglob("*.json"))
+    assert installed and all(path.parent.name == "zh-CN" for path in installed)
+    assert json.loads(installed[0].read_text())["uid"].endswith("-zh")
