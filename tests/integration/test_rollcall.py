@@ -1,0 +1,105 @@
+"""`netvigil rollcall` against real endpoints: loopback addresses (one made lossy and one silent
+with nftables) and hosts in a network namespace (one slow, one ICMP-silent), recorded in the
+state directory, a real influxd 1.x and the embedded store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lab.netlab import SILENT, drop_input, loopback_addresses, lossy_input, netns_hosts, nft_table
+from lab.servers import INFLUXD_ADMIN
+from lab.support import VENV_BIN, require_root
+from monitor.outputs.embedded import EmbeddedStore
+
+pytestmark = [pytest.mark.integration, pytest.mark.root]
+
+
+def _settings(tmp_path: Path, devices: list[tuple[str, str, str, str]], influxd) -> Path:
+    lines = ["sites:", "  - {name: district, level: district}",
+             "  - {name: street-03, parent: district, level: street}",
+             "  - {name: 社区一, parent: street-03, level: community}",
+             "devices:"]
+    lines += [f"  - {{name: {name}, address: {address}, class: {cls}, site: {site}}}"
+              for name, address, cls, site in devices]
+    (tmp_path / "inventory.yaml").write_text("\n".join(lines) + "\n")
+    settings = tmp_path / "netvigil.yaml"
+    settings.write_text(
+        "inventory: [inventory.yaml]\nstate_dir: state\nrules: {dirs: []}\n"
+        f"outputs:\n  influxdb_v1: {{url: '{influxd.url}', database: rollcall, username: {INFLUXD_ADMIN[0]}, "
+        f"password: {INFLUXD_ADMIN[1]}}}\n  embedded: {{enabled: true}}\n")
+    (tmp_path / "state").mkdir()
+    return settings
+
+
+def test_lossy_silent_slow_and_quiet_endpoints_are_reported_and_recorded(tmp_path, influxd):
+    require_root()
+    influxd.create_database("rollcall")
+    good, good2, lossy, silent, switch = loopback_addresses(5)
+    with nft_table([lossy_input(lossy, 40), drop_input(silent)]), \
+            netns_hosts({"slow": (130, 0), "quiet": SILENT, "near": (0, 0)}) as lab:
+        devices = [("mcu-1", good, "mcu", "district"), ("会议终端-甲", good2, "codec", "社区一"),
+                   ("codec-lossy", lossy, "codec", "社区一"), ("codec-silent", silent, "codec", "street-03"),
+                   ("codec-slow", lab["slow"], "codec", "street-03"), ("phone-quiet", lab["quiet"], "phone", "社区一"),
+                   ("codec-near", lab["near"], "codec", "street-03"), ("core-sw", switch, "switch", "district")]
+        settings = _settings(tmp_path, devices, influxd)
+        result = subprocess.run([str(VENV_BIN / "netvigil"), "rollcall", "-c", str(settings), "--name", "区会议"],
+                                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        as_json = subprocess.run([str(VENV_BIN / "netvigil"), "rollcall", "-c", str(settings), "--json",
+                                  "--class", "codec", "--site", "street-03"],
+                                 capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == ""
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("  ")}
+    assert "core-sw" not in lines  # a switch is not a conference endpoint
+    assert "present" in lines["mcu-1"] and "present" in lines["会议终端-甲"] and "present" in lines["codec-near"]
+    assert "DEGRADED" in lines["codec-lossy"] and "loss" in lines["codec-lossy"]
+    assert "ABSENT" in lines["codec-silent"] and "no reply to 20 echoes" in lines["codec-silent"]
+    assert "DEGRADED" in lines["codec-slow"] and "round trip 13" in lines["codec-slow"]
+    assert "ABSENT" in lines["phone-quiet"]
+    assert result.stdout.splitlines()[0].endswith("3 present, 2 degraded, 2 absent of 7")
+
+    assert as_json.returncode == 1, as_json.stderr
+    record = json.loads(as_json.stdout)
+    assert {e["device"]: e["state"] for e in record["endpoints"]} == {
+        "codec-silent": "absent", "codec-slow": "degraded", "codec-near": "present",
+        "codec-lossy": "degraded", "会议终端-甲": "present"}  # 社区一 is below street-03
+
+    files = sorted((tmp_path / "state" / "rollcalls").glob("*.json"))
+    assert len(files) == 2
+    first = json.loads(files[0].read_text())
+    assert first["name"] == "区会议" and first["summary"] == {
+        "present": 3, "degraded": 2, "absent": 2, "total": 7}
+    assert first["probe"]["icmp_count"] == 20
+
+    rows = influxd.query("SELECT * FROM rollcall WHERE meeting = '区会议'", "rollcall")
+    assert {row["device"]: row["state"] for row in rows} == {
+        "mcu-1": 0, "会议终端-甲": 0, "codec-near": 0, "codec-lossy": 1, "codec-slow": 1,
+        "codec-silent": 2, "phone-quiet": 2}
+    assert {row["community"] for row in rows if row["device"] == "codec-lossy"} == {"社区一"}
+    summary = influxd.query("SELECT * FROM rollcall_summary", "rollcall")
+    assert [(row["selected"], row["absent"]) for row in summary] == [(7, 2), (5, 1)]
+
+    latest = {row.device: row for row in EmbeddedStore.read_latest(tmp_path / "state" / "metrics.db")
+              if row.measurement == "rollcall"}
+    assert latest["codec-silent"].fields["state"] == 2
+
+
+def test_unreachable_output_is_a_sentence_and_the_roster_still_comes(tmp_path):
+    require_root()
+    (good,) = loopback_addresses(1)
+    (tmp_path / "inventory.yaml").write_text(
+        f"sites:\n  - {{name: district, level: district}}\n"
+        f"devices:\n  - {{name: mcu-1, address: {good}, class: mcu, site: district}}\n")
+    settings = tmp_path / "netvigil.yaml"
+    settings.write_text("inventory: [inventory.yaml]\nstate_dir: state\nrules: {dirs: []}\n"
+                        "outputs:\n  influxdb_v1: {url: 'http://127.0.0.1:9', database: x, timeout_s: 2}\n")
+    result = subprocess.run([str(VENV_BIN / "netvigil"), "rollcall", "-c", str(settings)],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    assert "1 present, 0 degraded, 0 absent of 1" in result.stdout
+    assert result.stderr.startswith("netvigil rollcall: not recorded in influxdb_v1:")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
