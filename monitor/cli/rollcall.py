@@ -85,6 +85,7 @@ class Entry:
     reasons: list = field(default_factory=list)
     icmp: dict = field(default_factory=dict)
     checks: dict = field(default_factory=dict)  # other kind -> its state name ("ok", "timeout", ...)
+    details: dict = field(default_factory=dict)  # other kind -> the prober's sentence when it failed
 
 
 # --- selection ----------------------------------------------------------------------------------
@@ -159,7 +160,7 @@ async def _icmp(devices, settings) -> dict:
 
 
 async def _other_kind(kind, devices, cfg) -> dict:
-    """kind -> {device: (state name, silent?)} for the devices that have the kind on."""
+    """{device: (state name, silent?[, the prober's sentence])} for the devices that have the kind on."""
     from probes.base import ProbeContext, ProbeStartError
 
     chosen = [device for device in devices if kind.active(getattr(device, kind.name))]
@@ -173,8 +174,9 @@ async def _other_kind(kind, devices, cfg) -> dict:
 
     names = kind.state_names()
     try:
+        # A roll call runs checks only, never an SSH configuration backup: no store to lend.
         prober = await kind.start(getattr(cfg.settings.probes, kind.name),
-                                  ProbeContext(cfg.settings.state_dir, settings_of))
+                                  ProbeContext(cfg.settings.state_dir, settings_of, {"config_store": lambda _rules: None}))
     except ProbeStartError as exc:
         return {name: (f"could not start: {exc}", False) for name in by_name}
     try:
@@ -193,6 +195,11 @@ async def _other_kind(kind, devices, cfg) -> dict:
             states[name] = (names.get(code, f"error {code}"), code in kind.silent)
     for name in by_name:
         states.setdefault(name, ("no result", True))
+    # Why, in the prober's words (credentials never appear in them), shown under the roster.
+    for target, error in probed.errors:
+        state, silent = states[target.device][:2]
+        if state != "ok":
+            states[target.device] = (state, silent, error.detail)
     return states
 
 
@@ -207,9 +214,11 @@ async def probe_all(devices, cfg) -> list[Entry]:
     for device in devices:
         checks = {kind: states[device.name][0] for kind, states in other_states.items() if device.name in states}
         silent = [kind for kind, states in other_states.items() if device.name in states and states[device.name][1]]
-        entries.append(judge(Entry(device.name, device.address, device.device_class, device.site,
-                                   tuple(device.site_path)),
-                             icmp_fields.get(device.name, {"up": 0, "sent": 0}), checks, silent))
+        entry = judge(Entry(device.name, device.address, device.device_class, device.site, tuple(device.site_path)),
+                      icmp_fields.get(device.name, {"up": 0, "sent": 0}), checks, silent)
+        entry.details = {kind: states[device.name][2] for kind, states in other_states.items()
+                         if len(states.get(device.name, ())) > 2}
+        entries.append(entry)
     return entries
 
 
@@ -247,6 +256,9 @@ def render(entries: Sequence[Entry], name: str = "", when: str = "", site_labels
                          _number(entry.icmp.get("rtt_avg_ms"), 2), _number(entry.icmp.get("loss_pct"), 1),
                          _number(entry.icmp.get("jitter_ms"), 2), "; ".join(entry.reasons) or "-"))
         out.append("\n".join("  " + line for line in format_columns(rows).split("\n")))
+        for entry in members:
+            for kind, detail in entry.details.items():
+                out.append(escape_controls(f"  {entry.device}: {kind.upper()}: {detail}"))
     return "\n".join(out)
 
 

@@ -5,6 +5,7 @@ state directory, a real influxd 1.x and the embedded store."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from lab.netlab import SILENT, drop_input, loopback_addresses, lossy_input, netns_hosts, nft_table
 from lab.servers import INFLUXD_ADMIN
+from lab.snmplab import COMMUNITY
 from lab.support import VENV_BIN, require_root
 from monitor.outputs.embedded import EmbeddedStore
 
@@ -103,3 +105,56 @@ def test_unreachable_output_is_a_sentence_and_the_roster_still_comes(tmp_path):
     assert "1 present, 0 degraded, 0 absent of 1" in result.stdout
     assert result.stderr.startswith("netvigil rollcall: not recorded in influxdb_v1:")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_an_endpoint_whose_snmp_agent_is_silent_is_degraded_and_says_so(tmp_path, snmpd_factory):
+    require_root()
+    answering, mute = loopback_addresses(2)
+    agent = snmpd_factory(answering, users=())
+    (tmp_path / "inventory.yaml").write_text(
+        "sites:\n  - {name: district, level: district}\n"
+        "devices:\n"
+        f"  - {{name: mcu-1, address: {answering}, class: mcu, site: district, snmp: {{port: {agent.port}}}}}\n"
+        f"  - {{name: codec-mute, address: {mute}, class: codec, site: district}}\n")
+    (tmp_path / "creds").mkdir()
+    (tmp_path / "creds" / "probes__snmp__credentials__lab__community").write_text(COMMUNITY + "\n")
+    settings = tmp_path / "netvigil.yaml"
+    settings.write_text("inventory: [inventory.yaml]\nstate_dir: state\nrules: {dirs: []}\n"
+                        "probes:\n  snmp:\n    credential: lab\n    timeout_s: 0.5\n    retries: 1\n"
+                        "    credentials: {lab: {version: v2c}}\n")
+    with nft_table([drop_input(mute, "udp dport 161")]):
+        result = subprocess.run([str(VENV_BIN / "netvigil"), "rollcall", "-c", str(settings), "--json"],
+                                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                                env={**os.environ, "CREDENTIALS_DIRECTORY": str(tmp_path / "creds")})
+    assert result.returncode == 1, result.stderr
+    endpoints = {e["device"]: e for e in json.loads(result.stdout)["endpoints"]}
+    assert endpoints["mcu-1"]["state"] == "present" and endpoints["mcu-1"]["checks"] == {"snmp": "ok"}
+    assert endpoints["codec-mute"]["state"] == "degraded"
+    assert endpoints["codec-mute"]["reasons"] == ["SNMP does not answer (timeout)"]
+    assert endpoints["codec-mute"]["icmp"]["loss_pct"] == 0.0
+    assert COMMUNITY not in result.stdout + result.stderr
+
+
+def test_ssh_checks_run_with_the_devices_credentials_and_a_refusal_degrades(tmp_path, sshd):
+    require_root()
+    (closed,) = loopback_addresses(1)  # answers ping, nothing listens on the SSH port
+    (tmp_path / "inventory.yaml").write_text(
+        "sites:\n  - {name: district, level: district}\n"
+        "devices:\n"
+        "  - {name: mcu-1, address: 127.0.0.1, class: mcu, site: district, ssh: {credential: good}}\n"
+        f"  - {{name: mcu-2, address: {closed}, class: mcu, site: district, ssh: {{credential: good}}}}\n")
+    settings = tmp_path / "netvigil.yaml"
+    settings.write_text(
+        "inventory: [inventory.yaml]\nstate_dir: state\nrules: {dirs: []}\n"
+        f"probes:\n  ssh:\n    port: {sshd.port}\n    profiles: [linux]\n    host_key_policy: tofu\n"
+        "    credentials:\n"
+        f"      good: {{username: {sshd.user}, password: '{sshd.password}'}}\n")
+    (tmp_path / "state").mkdir()
+    result = subprocess.run([str(VENV_BIN / "netvigil"), "rollcall", "-c", str(settings), "--json"],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1, result.stderr
+    endpoints = {e["device"]: e for e in json.loads(result.stdout)["endpoints"]}
+    assert (endpoints["mcu-1"]["state"], endpoints["mcu-1"]["checks"]) == ("present", {"ssh": "ok"})
+    assert (endpoints["mcu-2"]["state"], endpoints["mcu-2"]["reasons"]) == ("degraded", ["SSH: refused"])
+    assert "refused" in endpoints["mcu-2"]["details"]["ssh"].lower()
+    assert sshd.password not in result.stdout + result.stderr

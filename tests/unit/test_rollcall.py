@@ -174,3 +174,10 @@ def test_samples_carry_the_device_tags_and_a_summary(inventory):
     assert samples[1].fields["state"] == 0 and samples[1].fields["loss_pct"] == 0.0
     assert dict(samples[2].fields) == {"selected": 2, "present": 1, "degraded": 0, "absent": 1,
                                        "meeting": "meeting", "rollcall": "20261207T093000Z"}
+
+
+def test_a_failed_checks_sentence_goes_under_its_site_table_escaped():
+    entry = judge(_entry("codec-9"), GOOD, {"snmp": "timeout"}, ["snmp"])
+    entry.details = {"snmp": "no answer from 10.0.0.1:161 within 2 s \x1b[2J"}
+    text = render([entry])
+    assert text.split("\n")[-1] == r"  codec-9: SNMP: no answer from 10.0.0.1:161 within 2 s \x1b[2J"
