@@ -61,6 +61,7 @@ TEXT = {
     "jitter": "jitter {value:.1f} ms > {limit:g} ms",
     "rtt": "round trip {value:.1f} ms > {limit:g} ms",
     "no_reply": "no reply to {sent} echoes",
+    "not_sent": "no echo could be sent",
     "kind_silent": "{kind} does not answer ({state})",
     "kind_failed": "{kind}: {state}",
     "heading": "Roll call{name}{when}: {present} present, {degraded} degraded, {absent} absent of {total}",
@@ -118,7 +119,9 @@ def judge(entry: Entry, icmp_fields: dict, checks: dict, silent_checks: Sequence
     reasons = []
     if not icmp_fields.get("up"):
         entry.state = ABSENT
-        entry.reasons = [TEXT["no_reply"].format(sent=icmp_fields.get("sent", ECHO_COUNT))]
+        sent = icmp_fields.get("sent", ECHO_COUNT)
+        # Nothing sent: the name did not resolve or there is no route (the sentence is in details).
+        entry.reasons = [TEXT["no_reply"].format(sent=sent) if sent else TEXT["not_sent"]]
         return entry
     if icmp_fields.get("loss_pct", 0.0) > LOSS_PCT_MAX:
         reasons.append(TEXT["loss"].format(value=icmp_fields["loss_pct"], limit=LOSS_PCT_MAX))
@@ -146,17 +149,20 @@ def rollcall_icmp_settings(base):
                                         "timeout_s": ECHO_TIMEOUT_S, "interval_s": max(base.interval_s, span + 1)})
 
 
-async def _icmp(devices, settings) -> dict:
+async def _icmp(devices, settings) -> tuple[dict, dict]:
+    """device -> its `icmp` fields, and device -> why no echo could be sent (name, route)."""
     from probes.icmp import pinger as icmp
 
+    errors: dict = {}
     echo = icmp.Pinger(settings.mode, settings.payload_bytes, settings.max_rate_pps)
     echo.open()  # IcmpPermissionError: reported by the caller
     try:
         await echo.start()
-        samples = await icmp.probe(echo, [device.target() for device in devices], settings)
+        samples = await icmp.probe(echo, [device.target() for device in devices], settings,
+                                   on_error=lambda target, error: errors.__setitem__(target.device, error.detail))
     finally:
         echo.close()
-    return {sample.tags["device"]: dict(sample.fields) for sample in samples}
+    return {sample.tags["device"]: dict(sample.fields) for sample in samples}, errors
 
 
 async def _other_kind(kind, devices, cfg) -> dict:
@@ -209,7 +215,7 @@ async def probe_all(devices, cfg) -> list[Entry]:
     others = [kind for name, kind in KINDS.items() if name != "icmp"]
     results = await asyncio.gather(_icmp(devices, rollcall_icmp_settings(cfg.settings.probes.icmp)),
                                    *(_other_kind(kind, devices, cfg) for kind in others))
-    icmp_fields, other_states = results[0], dict(zip((kind.name for kind in others), results[1:]))
+    (icmp_fields, icmp_errors), other_states = results[0], dict(zip((kind.name for kind in others), results[1:]))
     entries = []
     for device in devices:
         checks = {kind: states[device.name][0] for kind, states in other_states.items() if device.name in states}
@@ -218,6 +224,8 @@ async def probe_all(devices, cfg) -> list[Entry]:
                       icmp_fields.get(device.name, {"up": 0, "sent": 0}), checks, silent)
         entry.details = {kind: states[device.name][2] for kind, states in other_states.items()
                          if len(states.get(device.name, ())) > 2}
+        if device.name in icmp_errors:
+            entry.details = {"icmp": icmp_errors[device.name], **entry.details}
         entries.append(entry)
     return entries
 

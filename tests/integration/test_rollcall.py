@@ -84,6 +84,13 @@ def test_lossy_silent_slow_and_quiet_endpoints_are_reported_and_recorded(tmp_pat
     assert {row["community"] for row in rows if row["device"] == "codec-lossy"} == {"社区一"}
     summary = influxd.query("SELECT * FROM rollcall_summary", "rollcall")
     assert [(row["selected"], row["absent"]) for row in summary] == [(7, 2), (5, 1)]
+    # The queries docs/operations.md gives for a Grafana table of the last roll calls.
+    last = influxd.query('SELECT "meeting", "selected", "present", "degraded", "absent" FROM "rollcall_summary" '
+                         "ORDER BY time DESC LIMIT 10", "rollcall")
+    assert [(row["meeting"], row["present"], row["degraded"]) for row in last] == [("", 2, 2), ("区会议", 3, 2)]
+    missing = influxd.query(f'SELECT "device", "site", "reason" FROM "rollcall" WHERE "rollcall" = '
+                            f"'{first['id']}' AND \"state\" > 0", "rollcall")
+    assert {row["device"] for row in missing} == {"codec-lossy", "codec-slow", "codec-silent", "phone-quiet"}
 
     latest = {row.device: row for row in EmbeddedStore.read_latest(tmp_path / "state" / "metrics.db")
               if row.measurement == "rollcall"}

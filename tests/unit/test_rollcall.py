@@ -181,3 +181,8 @@ def test_a_failed_checks_sentence_goes_under_its_site_table_escaped():
     entry.details = {"snmp": "no answer from 10.0.0.1:161 within 2 s \x1b[2J"}
     text = render([entry])
     assert text.split("\n")[-1] == r"  codec-9: SNMP: no answer from 10.0.0.1:161 within 2 s \x1b[2J"
+
+
+def test_nothing_sent_is_absent_saying_so():
+    entry = judge(_entry(), {"up": 0, "sent": 0, "received": 0, "loss_pct": 100.0, "result_code": 3}, {})
+    assert (entry.state, entry.reasons) == (ABSENT, ["no echo could be sent"])
