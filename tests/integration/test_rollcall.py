@@ -165,3 +165,40 @@ def test_ssh_checks_run_with_the_devices_credentials_and_a_refusal_degrades(tmp_
     assert (endpoints["mcu-2"]["state"], endpoints["mcu-2"]["reasons"]) == ("degraded", ["SSH: refused"])
     assert "refused" in endpoints["mcu-2"]["details"]["ssh"].lower()
     assert sshd.password not in result.stdout + result.stderr
+
+
+def test_a_roll_call_while_the_daemon_runs_shares_its_state_directory_and_icmp(tmp_path):
+    """The NOC calls the roll while the daemon probes the same endpoints: both pingers get
+    their own replies, and the roll call's samples land in the daemon's embedded store."""
+    from tests.integration.test_daemon import _start, _status
+
+    require_root()
+    addresses = loopback_addresses(3)
+    (tmp_path / "inventory.yaml").write_text(
+        "sites:\n  - {name: district, level: district}\ndevices:\n"
+        + "".join(f"  - {{name: codec-{i}, address: {a}, class: codec, site: district}}\n"
+                  for i, a in enumerate(addresses)))
+    settings = tmp_path / "netvigil.yaml"
+    # Echoes every 50 ms to each endpoint, so the daemon's runs overlap the roll call's.
+    settings.write_text("inventory: [inventory.yaml]\nstate_dir: state\nrules: {dirs: []}\n"
+                        "probes:\n  icmp: {interval_s: 1, count: 10, echo_interval_ms: 50, timeout_s: 0.4}\n"
+                        "scheduler: {slot_s: 0.5}\n")
+    process, listener = _start(tmp_path, settings)
+    try:
+        listener.wait_for("READY=1")
+        results = [subprocess.run([str(VENV_BIN / "netvigil"), "rollcall", "-c", str(settings), "--json"],
+                                  capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+                   for _ in range(3)]
+        devices = {row["device"]: row for row in _status(settings)["devices"]}
+    finally:
+        process.stop()
+    for result in results:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stderr == ""
+        record = json.loads(result.stdout)
+        assert [e["icmp"]["received"] for e in record["endpoints"]] == [20, 20, 20]
+    assert {row["state"] for row in devices.values()} == {"up"}
+    rows = {(row.device, row.measurement): row for row in EmbeddedStore.read_latest(tmp_path / "state" / "metrics.db")}
+    for i in range(3):
+        assert rows[(f"codec-{i}", "rollcall")].fields["state"] == 0
+        assert rows[(f"codec-{i}", "icmp")].fields["up"] == 1  # the daemon's own, next to it
