@@ -24,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from dataclasses import dataclass, field
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -293,3 +295,61 @@ async def send_to_outputs(outputs, state_dir: Path, samples) -> list[str]:
         except Exception as exc:  # noqa: BLE001 - a locked or unwritable store is a sentence, not a traceback
             problems.append(TEXT["not_recorded"].format(where="embedded", why=exc))
     return problems
+
+
+# --- one roll call, start to record ----------------------------------------------------------------
+
+@dataclass
+class RollCall:
+    """A finished roll call: its record (what the JSON file holds), the entries, and sentences
+    about the places it could not be recorded."""
+
+    record: dict
+    entries: list
+    started: datetime
+    problems: list = field(default_factory=list)
+
+    @property
+    def all_present(self) -> bool:
+        return all(entry.state == PRESENT for entry in self.entries)
+
+
+def selection(cfg, classes: Optional[Sequence[str]], site: Optional[str], where: str = "") -> tuple[tuple, list]:
+    """The classes and devices to call; SelectionError for an unknown class or site or nothing."""
+    classes = parse_classes(",".join(classes or ()))
+    if site is not None and site not in cfg.inventory.sites:
+        raise SelectionError(TEXT["unknown_site"].format(name=site, config=where or cfg.path))
+    devices = select(cfg.inventory, classes, site)
+    if not devices:
+        what = f"class {','.join(classes)}" + (f" at site {site}" if site else "")
+        raise SelectionError(TEXT["no_match"].format(what=what, config=where or cfg.path))
+    return classes, devices
+
+
+async def call_roll(cfg, classes: Sequence[str], devices: Sequence, name: str = "", submit=None,
+                    site: Optional[str] = None) -> RollCall:
+    """Probe `devices`, keep the record in the state directory and write the samples: through
+    `submit` (the daemon's outputs, which own their spools) or, without it, once to each
+    configured output. IcmpPermissionError when ICMP may not be used."""
+    started = datetime.now(timezone.utc)
+    started_ns = time.time_ns()
+    entries = await probe_all(devices, cfg)
+    rollcall_id = started.strftime("%Y%m%dT%H%M%S%fZ")
+    record = {"id": rollcall_id, "name": name, "started": started.isoformat(timespec="seconds"),
+              "classes": list(classes), "site": site,
+              "probe": {"icmp_count": ECHO_COUNT, "echo_interval_ms": ECHO_INTERVAL_MS, "timeout_s": ECHO_TIMEOUT_S,
+                        "loss_pct_max": LOSS_PCT_MAX, "jitter_ms_max": JITTER_MS_MAX, "rtt_ms_max": RTT_MS_MAX},
+              "summary": summary(entries),
+              "endpoints": [{**asdict(entry), "site_path": list(entry.site_path)} for entry in entries]}
+    done = RollCall(record, list(entries), started)
+    try:
+        record["file"] = str(write_record(cfg.settings.state_dir, record, rollcall_id))
+    except OSError as exc:
+        done.problems.append(TEXT["not_recorded"].format(where=exc.filename or cfg.settings.state_dir,
+                                                         why=exc.strerror or exc))
+    samples = samples_of(entries, devices, name, rollcall_id, started_ns)
+    if submit is not None:
+        submit(samples)
+    else:
+        done.problems += await send_to_outputs(cfg.settings.outputs, cfg.settings.state_dir, samples)
+    return done

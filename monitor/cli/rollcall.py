@@ -11,17 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
-from dataclasses import asdict
-from datetime import datetime, timezone
 from typing import Optional, Sequence
 
 from monitor.cli.common import Refused, load_config, run as run_refusable
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
-from monitor.rollcall import (ABSENT, CONFERENCE_CLASSES, DEGRADED, ECHO_COUNT, ECHO_INTERVAL_MS, ECHO_TIMEOUT_S,
-                              JITTER_MS_MAX, LOSS_PCT_MAX, PRESENT, RTT_MS_MAX, TEXT as REASONS, Entry,
-                              SelectionError, parse_classes, probe_all, samples_of, select, send_to_outputs, summary,
-                              write_record)
+from monitor.rollcall import (ABSENT, CONFERENCE_CLASSES, DEGRADED, PRESENT, TEXT as REASONS, Entry, SelectionError,
+                              call_roll, selection, summary)
 
 # The roster's words, in one place (translations will wrap these).
 TEXT = {
@@ -64,53 +59,31 @@ def render(entries: Sequence[Entry], name: str = "", when: str = "", site_labels
                 out.append(escape_controls(f"  {entry.device}: {kind.upper()}: {detail}"))
     return "\n".join(out)
 
+
 # --- the command --------------------------------------------------------------------------------
 
 def _rollcall(args) -> int:
+    classes = tuple(part.strip() for part in (args.classes or "").split(",") if part.strip())
+    cfg = load_config(args.config)
     try:
-        classes = parse_classes(args.classes)
+        classes, devices = selection(cfg, classes, args.site, where=str(args.config))
     except SelectionError as exc:
         raise Refused(str(exc), EXIT_CONFIG) from None
-    cfg = load_config(args.config)
-    if args.site is not None and args.site not in cfg.inventory.sites:
-        raise Refused(REASONS["unknown_site"].format(name=args.site, config=args.config), EXIT_CONFIG)
-    devices = select(cfg.inventory, classes, args.site)
-    if not devices:
-        what = f"class {','.join(classes)}" + (f" at site {args.site}" if args.site else "")
-        raise Refused(REASONS["no_match"].format(what=what, config=args.config), EXIT_CONFIG)
     from probes.icmp.pinger import IcmpPermissionError
 
-    started = datetime.now(timezone.utc)
-    started_ns = time.time_ns()
     try:
-        entries = asyncio.run(probe_all(devices, cfg))
+        done = asyncio.run(call_roll(cfg, classes, devices, args.name or "", site=args.site))
     except IcmpPermissionError as exc:
         raise Refused(REASONS["icmp_failed"].format(why=exc), EXIT_RUNTIME) from None
-    rollcall_id = started.strftime("%Y%m%dT%H%M%S%fZ")
-    name = args.name or ""
-    record = {"id": rollcall_id, "name": name, "started": started.isoformat(timespec="seconds"),
-              "classes": list(classes), "site": args.site,
-              "probe": {"icmp_count": ECHO_COUNT, "echo_interval_ms": ECHO_INTERVAL_MS, "timeout_s": ECHO_TIMEOUT_S,
-                        "loss_pct_max": LOSS_PCT_MAX, "jitter_ms_max": JITTER_MS_MAX, "rtt_ms_max": RTT_MS_MAX},
-              "summary": summary(entries),
-              "endpoints": [{**asdict(entry), "site_path": list(entry.site_path)} for entry in entries]}
-    problems = []
-    try:
-        record["file"] = str(write_record(cfg.settings.state_dir, record, rollcall_id))
-    except OSError as exc:
-        problems.append(REASONS["not_recorded"].format(where=exc.filename or cfg.settings.state_dir,
-                                                    why=exc.strerror or exc))
-    problems += asyncio.run(send_to_outputs(cfg.settings.outputs, cfg.settings.state_dir,
-                                            samples_of(entries, devices, name, rollcall_id, started_ns)))
     if args.json:
-        print(json.dumps(record, ensure_ascii=False))
+        print(json.dumps(done.record, ensure_ascii=False))
     else:
         labels = {site.name: site.label for site in cfg.inventory.sites.values()}
-        local = started.astimezone().strftime("%Y-%m-%d %H:%M")
-        print(render(entries, name, local, labels))
-    for problem in problems:
+        local = done.started.astimezone().strftime("%Y-%m-%d %H:%M")
+        print(render(done.entries, args.name or "", local, labels))
+    for problem in done.problems:
         print(problem, file=sys.stderr)
-    return EXIT_OK if all(entry.state == PRESENT for entry in entries) else EXIT_RUNTIME
+    return EXIT_OK if done.all_present else EXIT_RUNTIME
 
 
 def rollcall_command(args) -> int:
