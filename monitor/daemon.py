@@ -325,7 +325,8 @@ class Daemon:
 
         service = FaultService(manager=self.faults, zone=settings.faults.zone(),
                                status=lambda: {"daemon": self.summary(), "devices": self.states.rows()},
-                               health=HealthCheck(settings.api, self.summary), metrics=metrics, budget=budget)
+                               health=HealthCheck(settings.api, self.summary), metrics=metrics, budget=budget,
+                               rollcall=self._rollcall)
         for warning in settings.api.warnings():
             log.warning("api: %s", warning)
         api = ApiServer(settings.api, service)
@@ -523,6 +524,17 @@ class Daemon:
         if self.api is not None:
             for key in self.api.reconfigure(settings.api):
                 log.warning("reload: %s takes effect at the next restart", key)
+
+    async def _rollcall(self, classes, site, name: str) -> dict:
+        """A pre-meeting roll call for the API, with the current inventory; its samples go
+        through the daemon's outputs (their spools are the daemon's)."""
+        from monitor.rollcall import call_roll, selection
+
+        classes, devices = selection(self.cfg, classes, site)
+        done = await call_roll(self.cfg, classes, devices, name, submit=self._submit, site=site)
+        for problem in done.problems:
+            log.warning("rollcall: %s", problem)
+        return done.record
 
     def _config_store(self, rules_for_device):
         """The store of configuration versions under state_dir (the SSH prober's backups)."""

@@ -45,11 +45,11 @@ STATE_CODES = {PRESENT: 0, DEGRADED: 1, ABSENT: 2}
 
 ROLLCALL_DIR = "rollcalls"
 
-# User-facing text in one place (translations will wrap these).# Sentences for people, in one place (translations will wrap these).
+# Sentences for people, in one place (translations will wrap these).
 TEXT = {
-    "no_match": "netvigil rollcall: no device matches {what} in the inventory of {config}",
-    "unknown_class": "netvigil rollcall: unknown class {name!r}; classes: {known}",
-    "unknown_site": "netvigil rollcall: no site named {name!r} in the inventory of {config}",
+    "no_match": "no device matches {what} in the inventory of {config}",
+    "unknown_class": "unknown class {name!r}{hint}; classes: {known}",
+    "unknown_site": "no site named {name!r} in the inventory of {config}{hint}",
     "loss": "loss {value:.0f} % > {limit:g} %",
     "jitter": "jitter {value:.1f} ms > {limit:g} ms",
     "rtt": "round trip {value:.1f} ms > {limit:g} ms",
@@ -57,13 +57,19 @@ TEXT = {
     "not_sent": "no echo could be sent",
     "kind_silent": "{kind} does not answer ({state})",
     "kind_failed": "{kind}: {state}",
-    "not_recorded": "netvigil rollcall: not recorded in {where}: {why}",
-    "icmp_failed": "netvigil rollcall: {why}",
+    "not_recorded": "not recorded in {where}: {why}",
+    "icmp_failed": "{why}",
 }
 
 
 class SelectionError(ValueError):
-    """A selection that cannot be made (unknown class or site, nothing matches); str() is a sentence."""
+    """A selection that cannot be made; str() is a sentence. `bad_input`: an unknown class or
+    site (the command's exit 2); otherwise the names are right but nothing matches them (exit 1:
+    the inventory, not the command line, decides)."""
+
+    def __init__(self, sentence: str, bad_input: bool) -> None:
+        super().__init__(sentence)
+        self.bad_input = bad_input
 
 
 @dataclass
@@ -86,13 +92,15 @@ class Entry:
 
 def parse_classes(text: Optional[str]) -> tuple[str, ...]:
     from monitor.inventory import DEVICE_CLASSES
+    from monitor.problems import did_you_mean
 
     if not text:
         return CONFERENCE_CLASSES
     names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
     for name in names:
         if name not in DEVICE_CLASSES:
-            raise SelectionError(TEXT["unknown_class"].format(name=name, known=", ".join(DEVICE_CLASSES)))
+            raise SelectionError(TEXT["unknown_class"].format(name=name, hint=did_you_mean(name, DEVICE_CLASSES),
+                                                              known=", ".join(DEVICE_CLASSES)), bad_input=True)
     return names or CONFERENCE_CLASSES
 
 
@@ -316,13 +324,17 @@ class RollCall:
 
 def selection(cfg, classes: Optional[Sequence[str]], site: Optional[str], where: str = "") -> tuple[tuple, list]:
     """The classes and devices to call; SelectionError for an unknown class or site or nothing."""
+    from monitor.problems import did_you_mean
+
     classes = parse_classes(",".join(classes or ()))
     if site is not None and site not in cfg.inventory.sites:
-        raise SelectionError(TEXT["unknown_site"].format(name=site, config=where or cfg.path))
+        raise SelectionError(TEXT["unknown_site"].format(name=site, config=where or cfg.path,
+                                                         hint=did_you_mean(site, list(cfg.inventory.sites))),
+                             bad_input=True)
     devices = select(cfg.inventory, classes, site)
     if not devices:
         what = f"class {','.join(classes)}" + (f" at site {site}" if site else "")
-        raise SelectionError(TEXT["no_match"].format(what=what, config=where or cfg.path))
+        raise SelectionError(TEXT["no_match"].format(what=what, config=where or cfg.path), bad_input=False)
     return classes, devices
 
 

@@ -124,6 +124,12 @@ class EndMaintenanceBody(_Body):
     by: Person = Field(..., description="who ends the window")
 
 
+class RollcallBody(_Body):
+    classes: Optional[list[_text(50)]] = Field(None, description="device classes to call (default: mcu, codec, phone)")
+    site: Optional[_text(200)] = Field(None, description="only endpoints at this site or below it")
+    name: Optional[_text(200)] = Field(None, description="the meeting's name, kept with the record")
+
+
 # -- routes ----------------------------------------------------------------------------------------
 
 OPEN, READ, CHANGE = "open", "read", "change"
@@ -153,6 +159,7 @@ ROUTES = (
     Route("POST", f"{PREFIX}/maintenance/{{id}}/end", "end_maintenance", CHANGE),
     Route("GET", f"{PREFIX}/status", "status", READ),
     Route("GET", f"{PREFIX}/budget", "budget", READ),
+    Route("POST", f"{PREFIX}/rollcall", "rollcall", CHANGE),
 )
 
 
@@ -484,6 +491,10 @@ class ApiServer:
     async def budget(self, request: web.Request) -> web.Response:
         self._query(request, ())
         return _json(self.service.budget())
+
+    async def rollcall(self, request: web.Request) -> web.Response:
+        body = await self._body(request, RollcallBody)
+        return _json(await self.service.rollcall(body.classes, body.site, body.name))
 
 
 # -- small parsers ----------------------------------------------------------------------------------

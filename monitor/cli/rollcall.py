@@ -2,8 +2,8 @@
 a roster grouped by site (monitor.rollcall selects, probes, judges and records).
 
 It works whether or not the daemon runs. Exit codes: 0 every endpoint present, 1 anyone
-degraded or absent (or the probes could not run), 2 bad input (unknown class or site, a
-selection that matches nothing, broken settings).
+degraded or absent (or the probes could not run, or the selection matches no device), 2 bad
+input (unknown class or site, broken settings).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from monitor.cli.common import Refused, load_config, run as run_refusable
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from monitor.rollcall import (ABSENT, CONFERENCE_CLASSES, DEGRADED, PRESENT, TEXT as REASONS, Entry, SelectionError,
                               call_roll, selection, summary)
+
+PREFIX = "netvigil rollcall: "
 
 # The roster's words, in one place (translations will wrap these).
 TEXT = {
@@ -68,13 +70,13 @@ def _rollcall(args) -> int:
     try:
         classes, devices = selection(cfg, classes, args.site, where=str(args.config))
     except SelectionError as exc:
-        raise Refused(str(exc), EXIT_CONFIG) from None
+        raise Refused(f"{PREFIX}{exc}", EXIT_CONFIG if exc.bad_input else EXIT_RUNTIME) from None
     from probes.icmp.pinger import IcmpPermissionError
 
     try:
         done = asyncio.run(call_roll(cfg, classes, devices, args.name or "", site=args.site))
     except IcmpPermissionError as exc:
-        raise Refused(REASONS["icmp_failed"].format(why=exc), EXIT_RUNTIME) from None
+        raise Refused(PREFIX + REASONS["icmp_failed"].format(why=exc), EXIT_RUNTIME) from None
     if args.json:
         print(json.dumps(done.record, ensure_ascii=False))
     else:
@@ -82,7 +84,7 @@ def _rollcall(args) -> int:
         local = done.started.astimezone().strftime("%Y-%m-%d %H:%M")
         print(render(done.entries, args.name or "", local, labels))
     for problem in done.problems:
-        print(problem, file=sys.stderr)
+        print(PREFIX + problem, file=sys.stderr)
     return EXIT_OK if done.all_present else EXIT_RUNTIME
 
 

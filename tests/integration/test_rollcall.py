@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ import pytest
 from lab.netlab import SILENT, drop_input, loopback_addresses, lossy_input, netns_hosts, nft_table
 from lab.servers import INFLUXD_ADMIN
 from lab.snmplab import COMMUNITY
-from lab.support import VENV_BIN, require_root
+from lab.support import VENV_BIN, free_port, require_root, wait_until
 from monitor.outputs.embedded import EmbeddedStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -202,3 +204,54 @@ def test_a_roll_call_while_the_daemon_runs_shares_its_state_directory_and_icmp(t
     for i in range(3):
         assert rows[(f"codec-{i}", "rollcall")].fields["state"] == 0
         assert rows[(f"codec-{i}", "icmp")].fields["up"] == 1  # the daemon's own, next to it
+
+
+def _post(url: str, body: dict, token: str = "") -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              **({"Authorization": f"Bearer {token}"} if token else {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_the_daemons_api_calls_the_roll_and_records_it_through_its_outputs(tmp_path):
+    from tests.integration.test_daemon import _start
+
+    require_root()
+    good, silent = loopback_addresses(2)
+    port = free_port()
+    (tmp_path / "inventory.yaml").write_text(
+        "sites:\n  - {name: district, level: district}\n  - {name: street-03, parent: district, level: street}\n"
+        f"devices:\n  - {{name: mcu-1, address: {good}, class: mcu, site: district}}\n"
+        f"  - {{name: codec-1, address: {silent}, class: codec, site: street-03}}\n")
+    settings = tmp_path / "netvigil.yaml"
+    settings.write_text("inventory: [inventory.yaml]\nstate_dir: state\nrules: {dirs: []}\n"
+                        f"api: {{listen: '127.0.0.1:{port}'}}\n")
+    token = "rollcall-token-0123456789abcdef"
+    url = f"http://127.0.0.1:{port}/api/v1/rollcall"
+    with nft_table([drop_input(silent)]):
+        process, listener = _start(tmp_path, settings, NETVIGIL_API__TOKEN=token)
+        try:
+            listener.wait_for("READY=1")
+            status, record = _post(url, {"name": "区会议", "classes": ["mcu", "codec"]}, token)
+            bad = _post(url, {"classes": ["beamer"]}, token)
+            nothing = _post(url, {"classes": ["ups"]}, token)
+            anonymous = _post(url, {}, "")
+            wait_until(lambda: any(row.measurement == "rollcall_summary" for row in
+                                   EmbeddedStore.read_latest(tmp_path / "state" / "metrics.db")),
+                       timeout_s=10, what="the roll call in the daemon's embedded store")
+        finally:
+            process.stop()
+    assert status == 200, record
+    assert record["summary"] == {"present": 1, "degraded": 0, "absent": 1, "total": 2}
+    assert {e["device"]: e["state"] for e in record["endpoints"]} == {"mcu-1": "present", "codec-1": "absent"}
+    assert Path(record["file"]).exists()
+    assert bad[0] == 400 and "unknown class 'beamer'" in json.dumps(bad[1])
+    assert nothing[0] == 400 and "no device matches class ups" in json.dumps(nothing[1])
+    assert anonymous[0] == 401
+    rows = {row.device: row for row in EmbeddedStore.read_latest(tmp_path / "state" / "metrics.db")
+            if row.measurement == "rollcall"}
+    assert rows["codec-1"].fields["state"] == 2 and rows["codec-1"].fields["meeting"] == "区会议"

@@ -71,17 +71,22 @@ def test_unknown_class_is_refused_with_the_known_ones():
     assert "'projector'" in str(caught.value) and "codec" in str(caught.value)
 
 
-@pytest.mark.parametrize("argv, sentence", [
-    (["--class", "ups"], "no device matches class ups"),
-    (["--class", "codec", "--site", "street-04"], "no device matches class codec at site street-04"),
-    (["--site", "nowhere"], "no site named 'nowhere'"),
-    (["--class", "beamer"], "unknown class 'beamer'"),
+@pytest.mark.parametrize("argv, sentence, code", [
+    (["--class", "ups"], "netvigil rollcall: no device matches class ups in the inventory of", 1),
+    (["--class", "codec", "--site", "street-04"], "no device matches class codec at site street-04", 1),
+    (["--site", "nowhere"], "no site named 'nowhere'", 2),
+    (["--site", "street-3"], "no site named 'street-3' in the inventory of", 2),
+    (["--class", "beamer"], "unknown class 'beamer'", 2),
+    (["--class", "codec,cdoec"], "netvigil rollcall: unknown class 'cdoec' (did you mean 'codec'?); classes: ", 2),
 ])
-def test_bad_selection_is_one_line_and_exit_2(settings, capsys, argv, sentence):
-    assert main(["rollcall", "-c", str(settings), *argv]) == 2
+def test_bad_selection_is_one_line_exit_2_for_bad_names_and_1_when_nothing_matches(settings, capsys, argv, sentence,
+                                                                                  code):
+    assert main(["rollcall", "-c", str(settings), *argv]) == code
     out, err = capsys.readouterr()
     assert out == ""
     assert sentence in err and err.count("\n") == 1
+    if argv == ["--site", "street-3"]:
+        assert err.endswith("(did you mean 'street-03'?)\n")
 
 
 def test_missing_settings_file_is_exit_2_without_traceback(tmp_path, capsys):
