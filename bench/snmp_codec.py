@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from probes.snmp.ber import VERSION_2C, PduType, RequestTemplate, decode_message  # noqa: E402
 from probes.snmp.client import Agent, RequestOptions, SnmpClient  # noqa: E402
-from lab.snmplab import COMMUNITY, Snmpd, free_udp_port  # noqa: E402
+from lab.snmplab import COMMUNITY, Snmpd, snmpd_on_addresses  # noqa: E402
 from lab.netlab import loopback_addresses  # noqa: E402
 
 TEN_OIDS = [
@@ -154,10 +154,7 @@ def main() -> int:
     args = parser.parse_args()
     addresses = loopback_addresses(max(max(args.concurrency), 10))
     with tempfile.TemporaryDirectory(prefix="nv-snmp-bench-") as work:
-        port = free_udp_port(addresses)  # the same port on every address
-        others = ",".join(f"udp:{address}:{port}" for address in addresses[1:])
-        agent = Snmpd(Path(work), address=addresses[0], port=port, users=(),
-                      extra_conf=f"agentAddress {others}\n" if others else "")
+        agent = snmpd_on_addresses(Path(work), addresses)
         try:
             agent.start()
             agents = [Agent(address, agent.port, "v2c", COMMUNITY) for address in addresses]

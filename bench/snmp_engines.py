@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.snmp_codec import TEN_OIDS  # noqa: E402
 from bench.snmp_v3 import usm_user  # noqa: E402
 from lab.netlab import loopback_addresses  # noqa: E402
-from lab.snmplab import COMMUNITY, V3_USERS_BY_NAME, Snmpd, free_udp_port  # noqa: E402
+from lab.snmplab import COMMUNITY, V3_USERS_BY_NAME, snmpd_on_addresses  # noqa: E402
 from probes.snmp.client import Agent, RequestOptions, SnmpClient  # noqa: E402
 from probes.snmp.usm import UsmUser  # noqa: E402
 
@@ -135,10 +135,8 @@ def main() -> int:
     addresses = loopback_addresses(args.pollers)
     users = [V3_USERS_BY_NAME[name] for _, name, _ in CASES if name]
     with tempfile.TemporaryDirectory(prefix="nv-snmp-engines-") as work:
-        port = free_udp_port(addresses)
-        others = ",".join(f"udp:{address}:{port}" for address in addresses[1:])
-        snmpd = Snmpd(Path(work), address=addresses[0], port=port, users=users,
-                      extra_conf=f"agentAddress {others}\n" if others else "")
+        snmpd = snmpd_on_addresses(Path(work), addresses, users)
+        port = snmpd.port
         try:
             snmpd.start()
             print(f"snmpd {snmpd.process.pid} on {addresses[0]}..{addresses[-1]} port {port}; {args.gets} 10-OID "

@@ -61,7 +61,7 @@ from probes.snmp.client import SnmpClient  # noqa: E402
 from probes.snmp.settings import SnmpSettings  # noqa: E402
 from lab.netlab import loopback_addresses  # noqa: E402
 from lab.servers import VictoriaMetrics  # noqa: E402
-from lab.snmplab import COMMUNITY, Snmpd, free_udp_port  # noqa: E402
+from lab.snmplab import COMMUNITY, snmpd_on_addresses  # noqa: E402
 from lab.support import free_port, require_binary, wait_until  # noqa: E402
 
 NETVIGIL = str(Path(sys.executable).parent / "netvigil")
@@ -306,9 +306,8 @@ def _hundred_agents():
     addresses = loopback_addresses(100)
     with tempfile.TemporaryDirectory(prefix="nv-snmp-bench-") as work:
         work = Path(work)
-        port = free_udp_port(addresses)
-        others = ",".join(f"udp:{address}:{port}" for address in addresses[1:])
-        agent = Snmpd(work / "snmpd", address=addresses[0], port=port, users=(), extra_conf=f"agentAddress {others}\n")
+        agent = snmpd_on_addresses(work / "snmpd", addresses)
+        port = agent.port
         agent.start()
         try:
             (work / "profiles").mkdir()

@@ -40,7 +40,7 @@ from probes.snmp.ber import VERSION_2C, PduTemplate, PduType, RequestTemplate  #
 from probes.snmp.client import Agent, RequestOptions, SnmpClient, UsmUser  # noqa: E402
 from probes.snmp.usm import UsmSession, encode_discovery, decode_v3, parse_v3  # noqa: E402
 from lab.netlab import loopback_addresses  # noqa: E402
-from lab.snmplab import COMMUNITY, V3_USERS_BY_NAME, Snmpd, free_udp_port  # noqa: E402
+from lab.snmplab import COMMUNITY, V3_USERS_BY_NAME, snmpd_on_addresses  # noqa: E402
 
 RATIO_TARGET = 1.5
 ABSOLUTE_TARGET_US = 600.0
@@ -134,10 +134,8 @@ def main() -> int:
     addresses = loopback_addresses(args.pollers)
     users = [V3_USERS_BY_NAME[name] for _, name, _ in V3_CASES]
     with tempfile.TemporaryDirectory(prefix="nv-snmp-v3-bench-") as work:
-        port = free_udp_port(addresses)
-        others = ",".join(f"udp:{address}:{port}" for address in addresses[1:])
-        snmpd = Snmpd(Path(work), address=addresses[0], port=port, users=users,
-                      extra_conf=f"agentAddress {others}\n" if others else "")
+        snmpd = snmpd_on_addresses(Path(work), addresses, users)
+        port = snmpd.port
         try:
             snmpd.start()
             endpoint = snmpd.endpoint

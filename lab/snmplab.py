@@ -370,6 +370,16 @@ def free_udp_port(addresses: Sequence[str]) -> int:
     raise AssertionError(f"no UDP port free on all of {addresses}")
 
 
+def snmpd_on_addresses(tmp_dir: Path, addresses: Sequence[str], users: Sequence["V3User"] = ()) -> "Snmpd":
+    """One snmpd (not started) listening on the same free UDP port of every one of `addresses`:
+    the benchmarks' pollers each get an agent address of their own, so per-agent gates and
+    caches behave as with a fleet, while one process answers them all."""
+    port = free_udp_port(addresses)
+    others = ",".join(f"udp:{address}:{port}" for address in addresses[1:])
+    return Snmpd(tmp_dir, address=addresses[0], port=port, users=users,
+                 extra_conf=f"agentAddress {others}\n" if others else "")
+
+
 Auth = Union[None, str, V3User]
 
 

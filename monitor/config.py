@@ -30,6 +30,7 @@ from monitor.problems import (ConfigError, SettingsFileError, booleans_for_numbe
 from monitor import inventory as inventory_module
 from monitor.api.settings import ApiSettings
 from monitor.faults.settings import FaultsSettings
+from monitor.reports.settings import ReportsSettings
 from monitor.inventory import DEVICE_CLASSES, Inventory, ssh_profile_mix
 from monitor.notify.settings import NotificationSettings, route_problems, unknown_group_problems
 from monitor.notify.settings import missing_secrets as missing_channel_secrets
@@ -95,6 +96,7 @@ class Settings(BaseSettings):
     faults: FaultsSettings = FaultsSettings()
     notifications: NotificationSettings = NotificationSettings()
     api: ApiSettings = ApiSettings()
+    reports: ReportsSettings = ReportsSettings()
 
     @field_validator("inventory", mode="before")
     @classmethod
@@ -397,6 +399,9 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         "probes": probes,
         "rules": settings.rules.model_copy(update={"dirs": [_against(base, p) for p in settings.rules.dirs]}),
         "inventory": [_against(base, p) for p in settings.inventory],
+        "reports": settings.reports.model_copy(update={
+            "holiday_files": [_against(base, p) for p in settings.reports.holiday_files],
+            "out_dir": _against(base, settings.reports.out_dir) if settings.reports.out_dir else state_dir / "reports"}),
         "state_dir": state_dir,
         "secrets_dir": _against(base, settings.secrets_dir) if settings.secrets_dir else None,
         "control_socket": (_against(base, settings.control_socket) if settings.control_socket
@@ -543,6 +548,7 @@ def _load(path: Path, exclude: Optional[Path]) -> Config:
             problems += exc.problems
     if settings is not None:
         _rules(settings, place, problems)
+        _holidays(settings, place, relative, problems)
         if inventory is not None:
             problems += _alerting_problems(settings, inventory)
     if problems or settings is None or inventory is None:
@@ -556,6 +562,19 @@ def _rules(settings: Settings, place, problems: list[str]) -> None:
         load_rules(settings.rules, place=place)
     except RulesError as exc:
         problems += exc.problems
+
+
+def _holidays(settings: Settings, place, relative: bool, problems: list[str]) -> None:
+    """Holiday calendars are read at load too, so `netvigil check` finds a broken one before the
+    first report due date does. Named relative to here when the settings file was, like the
+    inventory files."""
+    from monitor.reports.workdays import CalendarFileError, WorkCalendar  # small; only YAML and pydantic
+
+    files = settings.reports.holiday_files
+    try:
+        WorkCalendar.load([Path(os.path.relpath(f)) for f in files] if relative else files)
+    except CalendarFileError as exc:
+        problems.append(f"{place(('reports', 'holiday_files'))}: reports.holiday_files: {exc}")
 
 
 def _alerting_problems(settings: Settings, inventory: Inventory) -> list[str]:

@@ -604,6 +604,13 @@ class FaultStore:
         over = [(device, count) for device, count in counts.items() if count > budget.faults_per_month]
         return sorted(over, key=lambda item: (-item[1], item[0]))
 
+    def overlapping(self, start: float, end: float) -> builtins.list[Fault]:
+        """Every fault open at some time in [start, end) or opened in it (even if resolved the
+        same instant), oldest first: the monthly report's availability needs the outages carried
+        over from the month before as well as those opened in it."""
+        return self._faults("WHERE opened_at < ? AND (resolved_at IS NULL OR resolved_at >= ?)", (end, start),
+                            "ORDER BY opened_at, id")
+
     # -- retention -----------------------------------------------------------------------
 
     def prune(self, older_than_s: float, *, now: Optional[float] = None) -> int:

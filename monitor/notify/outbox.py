@@ -227,6 +227,16 @@ class Outbox:
                 "GROUP BY d.channel ORDER BY 2", (fault_id,)).fetchall()
         return [row[0] for row in rows]
 
+    def notices(self, fault_id: int) -> list[tuple[float, Optional[float], str, str, str]]:
+        """What was sent (or tried) about a fault, oldest first: (created_at, sent_at, channel,
+        event, status), for the fault's written timeline."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT m.created_at, m.sent_at, m.channel, m.event, m.status FROM delivery d "
+                "JOIN message m ON m.id = d.message_id WHERE d.fault_id = ? ORDER BY m.created_at, m.id",
+                (fault_id,)).fetchall()
+        return [tuple(row) for row in rows]
+
     def pending_channels(self) -> list[str]:
         with self._lock:
             return [row[0] for row in self._db.execute(

@@ -32,6 +32,9 @@ CASES = {
     "settings_count_true": [
         "netvigil.yaml:4: probes.icmp.count: must be a whole number (got true)",
         "netvigil.yaml:5: probes.icmp.timeout_s: must be a number (got false)"],
+    "settings_holiday_file": [
+        "netvigil.yaml:3: reports.holiday_files: holidays.yaml: 2026-10-10 is listed both as a holiday and as a "
+        "working day"],
     "settings_wrong_type": [
         "netvigil.yaml:4: probes.icmp.timeout_s: must be a number (got 'fast')"],
     "settings_run_longer_than_interval": [
