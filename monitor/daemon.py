@@ -253,6 +253,9 @@ class Daemon:
             return await self._cannot_start(problem)
         self._spawn(self._every(FAULT_HOUSEKEEPING_S, self._fault_housekeeping))
         self._spawn(self._every(PRUNE_INTERVAL_S, self._prune_faults))
+        from monitor.rollcall_schedule import MeetingRollcalls  # the meeting calendar's roll calls
+
+        self._spawn(MeetingRollcalls(lambda: self.cfg, self._submit, lambda: self.dispatcher).run())
 
         log.info("started: %d devices from %s, outputs: %s", len(self.cfg.inventory.devices), self.cfg.path,
                  ", ".join(o.name for o in self.outputs.stats()) or "none")
@@ -528,13 +531,9 @@ class Daemon:
     async def _rollcall(self, classes, site, name: str) -> dict:
         """A pre-meeting roll call for the API, with the current inventory; its samples go
         through the daemon's outputs (their spools are the daemon's)."""
-        from monitor.rollcall import call_roll, selection
+        from monitor.rollcall_schedule import call_in_daemon
 
-        classes, devices = selection(self.cfg, classes, site)
-        done = await call_roll(self.cfg, classes, devices, name, submit=self._submit, site=site)
-        for problem in done.problems:
-            log.warning("rollcall: %s", problem)
-        return done.record
+        return (await call_in_daemon(self.cfg, classes, site, name, self._submit)).record
 
     def _config_store(self, rules_for_device):
         """The store of configuration versions under state_dir (the SSH prober's backups)."""

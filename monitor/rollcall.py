@@ -104,10 +104,12 @@ def parse_classes(text: Optional[str]) -> tuple[str, ...]:
     return names or CONFERENCE_CLASSES
 
 
-def select(inventory, classes: Sequence[str], site: Optional[str]) -> list:
-    """Devices of `classes` at `site` or below it (a street takes its communities)."""
+def select(inventory, classes: Sequence[str], site) -> list:
+    """Devices of `classes` at `site` or below it (a street takes its communities); `site` may
+    be a list of sites (a meeting of several streets), None or [] for everywhere."""
+    sites = (site,) if isinstance(site, str) else tuple(site or ())
     return [device for device in inventory.devices
-            if device.device_class in classes and (site is None or site in device.site_path)]
+            if device.device_class in classes and (not sites or any(s in device.site_path for s in sites))]
 
 
 # --- verdicts -----------------------------------------------------------------------------------
@@ -322,33 +324,37 @@ class RollCall:
         return all(entry.state == PRESENT for entry in self.entries)
 
 
-def selection(cfg, classes: Optional[Sequence[str]], site: Optional[str], where: str = "") -> tuple[tuple, list]:
-    """The classes and devices to call; SelectionError for an unknown class or site or nothing."""
+def selection(cfg, classes: Optional[Sequence[str]], site, where: str = "") -> tuple[tuple, list]:
+    """The classes and devices to call (`site`: one site, a list of them, or None for all);
+    SelectionError for an unknown class or site or nothing."""
     from monitor.problems import did_you_mean
 
     classes = parse_classes(",".join(classes or ()))
-    if site is not None and site not in cfg.inventory.sites:
-        raise SelectionError(TEXT["unknown_site"].format(name=site, config=where or cfg.path,
-                                                         hint=did_you_mean(site, list(cfg.inventory.sites))),
-                             bad_input=True)
-    devices = select(cfg.inventory, classes, site)
+    sites = (site,) if isinstance(site, str) else tuple(site or ())
+    for name in sites:
+        if name not in cfg.inventory.sites:
+            raise SelectionError(TEXT["unknown_site"].format(name=name, config=where or cfg.path,
+                                                             hint=did_you_mean(name, list(cfg.inventory.sites))),
+                                 bad_input=True)
+    devices = select(cfg.inventory, classes, sites)
     if not devices:
-        what = f"class {','.join(classes)}" + (f" at site {site}" if site else "")
+        what = f"class {','.join(classes)}" + (f" at site {', '.join(sites)}" if sites else "")
         raise SelectionError(TEXT["no_match"].format(what=what, config=where or cfg.path), bad_input=False)
     return classes, devices
 
 
 async def call_roll(cfg, classes: Sequence[str], devices: Sequence, name: str = "", submit=None,
-                    site: Optional[str] = None) -> RollCall:
+                    site: Optional[str] = None, extra: Optional[dict] = None) -> RollCall:
     """Probe `devices`, keep the record in the state directory and write the samples: through
     `submit` (the daemon's outputs, which own their spools) or, without it, once to each
-    configured output. IcmpPermissionError when ICMP may not be used."""
+    configured output. `extra`: more keys for the record (a scheduled call's meeting).
+    IcmpPermissionError when ICMP may not be used."""
     started = datetime.now(timezone.utc)
     started_ns = time.time_ns()
     entries = await probe_all(devices, cfg)
     rollcall_id = started.strftime("%Y%m%dT%H%M%S%fZ")
     record = {"id": rollcall_id, "name": name, "started": started.isoformat(timespec="seconds"),
-              "classes": list(classes), "site": site,
+              "classes": list(classes), "site": site, **(extra or {}),
               "probe": {"icmp_count": ECHO_COUNT, "echo_interval_ms": ECHO_INTERVAL_MS, "timeout_s": ECHO_TIMEOUT_S,
                         "loss_pct_max": LOSS_PCT_MAX, "jitter_ms_max": JITTER_MS_MAX, "rtt_ms_max": RTT_MS_MAX},
               "summary": summary(entries),

@@ -255,3 +255,123 @@ def test_the_daemons_api_calls_the_roll_and_records_it_through_its_outputs(tmp_p
     rows = {row.device: row for row in EmbeddedStore.read_latest(tmp_path / "state" / "metrics.db")
             if row.measurement == "rollcall"}
     assert rows["codec-1"].fields["state"] == 2 and rows["codec-1"].fields["meeting"] == "区会议"
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # the loopback SMTP server's AUTH
+async def test_the_meeting_calendar_calls_the_roll_and_sends_the_roster_by_mail_and_webhook(
+        tmp_path, webhook_receiver, mailserver):
+    """Two meetings a few seconds ahead (a one-off at two offsets, a weekly series for one
+    street): the daemon calls each roll at its time, keeps the record, writes the samples
+    through its outputs and sends the roster to each meeting's on-call group."""
+    import asyncio
+    import datetime as dt
+    import time
+
+    from lab.mailserver import MAIL_PASSWORD, MAIL_USER
+    from lab.support import Process
+
+    require_root()
+    good, silent, lossy = loopback_addresses(3)
+    (tmp_path / "inventory.yaml").write_text(
+        "sites:\n  - {name: district, level: district}\n  - {name: street-03, parent: district, level: street}\n"
+        f"devices:\n  - {{name: mcu-1, address: {good}, class: mcu, site: district}}\n"
+        f"  - {{name: 会议终端-甲, address: {silent}, class: codec, site: street-03}}\n"
+        f"  - {{name: codec-lossy, address: {lossy}, class: codec, site: street-03}}\n", encoding="utf-8")
+    # Local time in faults.timezone, as a meeting planner writes it (seconds only because the
+    # test cannot wait for the next whole minute).
+    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None) + dt.timedelta(seconds=22)
+    mail = (f"mailto://{MAIL_USER}:{MAIL_PASSWORD}@127.0.0.1:{mailserver.port}"
+            f"?to=noc@example.org&from=netvigil@example.org")
+    settings = tmp_path / "netvigil.yaml"
+    settings.write_text(f"""
+inventory: [inventory.yaml]
+state_dir: state
+rules: {{dirs: []}}
+probes: {{icmp: {{interval_s: 5}}}}
+outputs: {{embedded: {{enabled: true}}}}
+api: {{enabled: false}}
+faults: {{timezone: UTC}}
+notifications:
+  channels:
+    oncall-mail: {{apprise: "{mail}"}}
+    tickets: {{webhook: {{url: "{webhook_receiver.url}/oncall"}}}}
+    video-desk: {{webhook: {{url: "{webhook_receiver.url}/video"}}}}
+    lead-sms: {{webhook: {{url: "{webhook_receiver.url}/lead"}}}}
+  groups:
+    oncall: {{tiers: [[oncall-mail, tickets], [lead-sms]]}}
+    video: {{tiers: [[video-desk]]}}
+  default_groups: [oncall]
+rollcall:
+  meetings:
+    - {{name: 区视频会议, at: "{start.isoformat()}", before: [14s, 7s]}}
+    - name: street weekly
+      weekdays: [{start.strftime('%a').lower()}]
+      time: "{start.time().isoformat()}"
+      sites: [street-03]
+      classes: [codec]
+      before: 7s
+      groups: [video]
+""", encoding="utf-8")
+    checked = subprocess.run([str(VENV_BIN / "netvigil"), "check", "-c", str(settings)], capture_output=True,
+                             text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+
+    with nft_table([drop_input(silent), lossy_input(lossy, 40)]):
+        daemon = Process([str(VENV_BIN / "netvigil"), "run", "-c", str(settings)], tmp_path / "daemon.log")
+        try:
+            deadline = time.monotonic() + 40
+            # The silent endpoint also opens a fault (the shipped rules): rosters are told apart.
+            def rosters() -> list:
+                return [body for body in webhook_receiver.delivered if body["event"] == "rollcall"]
+
+            def roster_mails() -> list:
+                return [m for m in mailserver.received() if m.subject.startswith("[ROLL CALL]")]
+
+            while len(rosters()) < 3 or len(roster_mails()) < 2:
+                assert time.monotonic() < deadline, (webhook_receiver.requests, daemon.log()[-3000:])
+                assert daemon.alive(), daemon.log()[-3000:]
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(1)  # anything more would arrive now
+        finally:
+            daemon.stop()
+    log = daemon.log()
+    assert "Traceback" not in log
+
+    by_path: dict = {}
+    for hook in webhook_receiver.requests:
+        if hook.body["event"] == "rollcall":
+            by_path.setdefault(hook.path, []).append(hook.body)
+    assert sorted(by_path) == ["/hook/oncall", "/hook/video"]  # tier 2 (lead-sms) is never told of a roster
+    first, second = by_path["/hook/oncall"]
+    local = start.strftime("%Y-%m-%d %H:%M")
+    assert first["title"] == f"[ROLL CALL] 区视频会议 at {local}: 1 present, 1 degraded, 1 absent of 3"
+    assert first["event"] == "rollcall" and second["title"] == first["title"]
+    roster = first["rollcall"]
+    assert roster["before_s"] == 14 and second["rollcall"]["before_s"] == 7
+    assert [(e["device"], e["reasons"]) for e in roster["absent"]] == [("会议终端-甲", ["no reply to 20 echoes"])]
+    assert [e["device"] for e in roster["degraded"]] == ["codec-lossy"]
+    assert roster["degraded"][0]["reasons"][0].startswith("loss ")
+    for line in ("Absent (1):", "  会议终端-甲 (street-03, " + silent + "): no reply to 20 echoes",
+                 "Degraded (1):", "Record: "):
+        assert line in first["text"], first["text"]
+    [weekly] = by_path["/hook/video"]
+    assert weekly["title"].startswith(f"[ROLL CALL] street weekly at {local}: 0 present, 1 degraded, 1 absent of 2")
+
+    mails = sorted(roster_mails(), key=lambda m: m.body)
+    assert [m.subject for m in mails] == [first["title"]] * 2
+    assert "会议终端-甲 (street-03" in mails[0].body and mails[0].recipients == ("noc@example.org",)
+
+    # The records: one file per roll call, the meeting's start and offset with it; the samples
+    # went through the daemon's outputs into its embedded store.
+    records = [json.loads(path.read_text()) for path in sorted((tmp_path / "state" / "rollcalls").glob("*.json"))]
+    assert sorted((r["name"], r["meeting"]["before_s"]) for r in records) == [
+        ("street weekly", 7.0), ("区视频会议", 7.0), ("区视频会议", 14.0)]
+    assert {r["meeting"]["starts"] for r in records} == {start.replace(tzinfo=dt.timezone.utc).isoformat()}
+    assert roster["file"] in {str(path) for path in (tmp_path / "state" / "rollcalls").glob("*.json")}
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "state" / "metrics.db") as db:
+        meetings = sorted(json.loads(fields)["meeting"] for (fields,) in db.execute(
+            "SELECT fields FROM point JOIN series ON series.id = point.series_id "
+            "WHERE measurement = 'rollcall_summary'"))
+    assert meetings == ["street weekly", "区视频会议", "区视频会议"]
