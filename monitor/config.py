@@ -30,6 +30,7 @@ from monitor.problems import (ConfigError, SettingsFileError, booleans_for_numbe
 from monitor import inventory as inventory_module
 from monitor.api.settings import ApiSettings
 from monitor.faults.settings import FaultsSettings
+from monitor import i18n
 from monitor.reports.settings import ReportsSettings
 from monitor.rollcall_schedule import RollcallSettings, problems as meeting_problems
 from monitor.inventory import DEVICE_CLASSES, Inventory, ssh_profile_mix
@@ -85,6 +86,9 @@ class Settings(BaseSettings):
         description="spool, embedded store, control socket; default $STATE_DIRECTORY (systemd) "
                     "or /var/lib/netvigil; relative to this file")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="least severe level logged")
+    language: Optional[str] = Field(
+        None, description="zh-CN or en: alert and rule messages, notifications, command headings and states, "
+                          "reports; null: from the locale (LC_ALL, LC_MESSAGES or LANG starting with zh: zh-CN)")
     secrets_dir: Optional[Path] = Field(
         None, description="extra directory of secret files named by key path, e.g. outputs__influxdb__token "
                           "($CREDENTIALS_DIRECTORY is always read)")
@@ -99,6 +103,11 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     reports: ReportsSettings = ReportsSettings()
     rollcall: RollcallSettings = RollcallSettings()
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else i18n.normalise(value)
 
     @field_validator("inventory", mode="before")
     @classmethod
@@ -376,6 +385,9 @@ def _validate(path: Path) -> tuple[Optional[Settings], _Origins, list[str]]:
             problems.append(f"{path}: {exc}")
     if settings is not None:
         settings = _resolve_paths(settings, base)
+        # Every entry point reads its settings through here, so the language is in force before
+        # rules compile their messages and before anything is printed or sent.
+        i18n.set_language(settings.language)
     return settings, origins, _scrub(_by_line(problems, str(path)), origins.secret_values())
 
 

@@ -14,7 +14,7 @@ from monitor import rollcall
 from monitor.rollcall import SelectionError
 from monitor.cli.rollcall import render
 from monitor.rollcall import ABSENT, DEGRADED, PRESENT, Entry, judge
-from monitor.cli.tables import _width
+from monitor.cli.tables import display_width as _width
 
 INVENTORY = """
 sites:
