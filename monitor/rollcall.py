@@ -30,6 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, Sequence
 
+from monitor.i18n import N_, _
+
 CONFERENCE_CLASSES = ("mcu", "codec", "phone")
 
 ECHO_COUNT = 20
@@ -45,20 +47,21 @@ STATE_CODES = {PRESENT: 0, DEGRADED: 1, ABSENT: 2}
 
 ROLLCALL_DIR = "rollcalls"
 
-# Sentences for people, in one place (translations will wrap these).
+# Sentences for people, in one place; translated where used (monitor.i18n).
 TEXT = {
-    "no_match": "no device matches {what} in the inventory of {config}",
-    "unknown_class": "unknown class {name!r}{hint}; classes: {known}",
-    "unknown_site": "no site named {name!r} in the inventory of {config}{hint}",
-    "loss": "loss {value:.0f} % > {limit:g} %",
-    "jitter": "jitter {value:.1f} ms > {limit:g} ms",
-    "rtt": "round trip {value:.1f} ms > {limit:g} ms",
-    "no_reply": "no reply to {sent} echoes",
-    "not_sent": "no echo could be sent",
-    "kind_silent": "{kind} does not answer ({state})",
-    "kind_failed": "{kind}: {state}",
-    "not_recorded": "not recorded in {where}: {why}",
-    "icmp_failed": "{why}",
+    "no_match": N_("no device matches {what} in the inventory of {config}"),
+    "unknown_class": N_("unknown class {name!r}{hint}; classes: {known}"),
+    "unknown_site": N_("no site named {name!r} in the inventory of {config}{hint}"),
+    "loss": N_("loss {value:.0f} % > {limit:g} %"),
+    "jitter": N_("jitter {value:.1f} ms > {limit:g} ms"),
+    "rtt": N_("round trip {value:.1f} ms > {limit:g} ms"),
+    "no_reply": N_("no reply to {sent} echoes"),
+    "not_sent": N_("no echo could be sent"),
+    "kind_silent": N_("{kind} does not answer ({state})"),
+    "kind_failed": N_("{kind}: {state}"),
+    "not_recorded": N_("not recorded in {where}: {why}"),
+    "what_classes": N_("class {classes}"),
+    "what_classes_sites": N_("class {classes} at site {sites}"),
 }
 
 
@@ -99,8 +102,9 @@ def parse_classes(text: Optional[str]) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
     for name in names:
         if name not in DEVICE_CLASSES:
-            raise SelectionError(TEXT["unknown_class"].format(name=name, hint=did_you_mean(name, DEVICE_CLASSES),
-                                                              known=", ".join(DEVICE_CLASSES)), bad_input=True)
+            sentence = _(TEXT["unknown_class"]).format(name=name, hint=did_you_mean(name, DEVICE_CLASSES),
+                                                       known=", ".join(DEVICE_CLASSES))
+            raise SelectionError(sentence, bad_input=True)
     return names or CONFERENCE_CLASSES
 
 
@@ -124,18 +128,18 @@ def judge(entry: Entry, icmp_fields: dict, checks: dict, silent_checks: Sequence
         entry.state = ABSENT
         sent = icmp_fields.get("sent", ECHO_COUNT)
         # Nothing sent: the name did not resolve or there is no route (the sentence is in details).
-        entry.reasons = [TEXT["no_reply"].format(sent=sent) if sent else TEXT["not_sent"]]
+        entry.reasons = [_(TEXT["no_reply"]).format(sent=sent) if sent else _(TEXT["not_sent"])]
         return entry
     if icmp_fields.get("loss_pct", 0.0) > LOSS_PCT_MAX:
-        reasons.append(TEXT["loss"].format(value=icmp_fields["loss_pct"], limit=LOSS_PCT_MAX))
+        reasons.append(_(TEXT["loss"]).format(value=icmp_fields["loss_pct"], limit=LOSS_PCT_MAX))
     if icmp_fields.get("jitter_ms", 0.0) > JITTER_MS_MAX:
-        reasons.append(TEXT["jitter"].format(value=icmp_fields["jitter_ms"], limit=JITTER_MS_MAX))
+        reasons.append(_(TEXT["jitter"]).format(value=icmp_fields["jitter_ms"], limit=JITTER_MS_MAX))
     if icmp_fields.get("rtt_avg_ms", 0.0) > RTT_MS_MAX:
-        reasons.append(TEXT["rtt"].format(value=icmp_fields["rtt_avg_ms"], limit=RTT_MS_MAX))
+        reasons.append(_(TEXT["rtt"]).format(value=icmp_fields["rtt_avg_ms"], limit=RTT_MS_MAX))
     for kind, state in checks.items():
         if state != "ok":
             key = "kind_silent" if kind in silent_checks else "kind_failed"
-            reasons.append(TEXT[key].format(kind=kind.upper(), state=state))
+            reasons.append(_(TEXT[key]).format(kind=kind.upper(), state=state))
     entry.state = DEGRADED if reasons else PRESENT
     entry.reasons = reasons
     return entry
@@ -292,7 +296,7 @@ async def send_to_outputs(outputs, state_dir: Path, samples) -> list[str]:
             finally:
                 await transport.close()
         except WriteError as exc:
-            problems.append(TEXT["not_recorded"].format(where=transport.name, why=exc))
+            problems.append(_(TEXT["not_recorded"]).format(where=transport.name, why=exc))
     if outputs.embedded_enabled():
         from monitor.outputs.embedded import EmbeddedStore
 
@@ -303,7 +307,7 @@ async def send_to_outputs(outputs, state_dir: Path, samples) -> list[str]:
             finally:
                 store.close()
         except Exception as exc:  # noqa: BLE001 - a locked or unwritable store is a sentence, not a traceback
-            problems.append(TEXT["not_recorded"].format(where="embedded", why=exc))
+            problems.append(_(TEXT["not_recorded"]).format(where="embedded", why=exc))
     return problems
 
 
@@ -333,13 +337,14 @@ def selection(cfg, classes: Optional[Sequence[str]], site, where: str = "") -> t
     sites = (site,) if isinstance(site, str) else tuple(site or ())
     for name in sites:
         if name not in cfg.inventory.sites:
-            raise SelectionError(TEXT["unknown_site"].format(name=name, config=where or cfg.path,
+            raise SelectionError(_(TEXT["unknown_site"]).format(name=name, config=where or cfg.path,
                                                              hint=did_you_mean(name, list(cfg.inventory.sites))),
                                  bad_input=True)
     devices = select(cfg.inventory, classes, sites)
     if not devices:
-        what = f"class {','.join(classes)}" + (f" at site {', '.join(sites)}" if sites else "")
-        raise SelectionError(TEXT["no_match"].format(what=what, config=where or cfg.path), bad_input=False)
+        what = (_(TEXT["what_classes_sites"]).format(classes=",".join(classes), sites=", ".join(sites)) if sites
+                else _(TEXT["what_classes"]).format(classes=",".join(classes)))
+        raise SelectionError(_(TEXT["no_match"]).format(what=what, config=where or cfg.path), bad_input=False)
     return classes, devices
 
 
@@ -363,7 +368,7 @@ async def call_roll(cfg, classes: Sequence[str], devices: Sequence, name: str = 
     try:
         record["file"] = str(write_record(cfg.settings.state_dir, record, rollcall_id))
     except OSError as exc:
-        done.problems.append(TEXT["not_recorded"].format(where=exc.filename or cfg.settings.state_dir,
+        done.problems.append(_(TEXT["not_recorded"]).format(where=exc.filename or cfg.settings.state_dir,
                                                          why=exc.strerror or exc))
     samples = samples_of(entries, devices, name, rollcall_id, started_ns)
     if submit is not None:

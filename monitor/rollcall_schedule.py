@@ -30,6 +30,7 @@ from typing import Annotated, Any, Callable, Optional, Sequence
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from monitor.faults.settings import ClockTime, Seconds, WEEKDAYS, Weekdays
+from monitor.i18n import N_, _
 
 log = logging.getLogger("netvigil.rollcall")
 
@@ -37,19 +38,21 @@ MAX_SLEEP_S = 5.0  # the calendar is re-read at least this often (reloads, a wal
 MAX_BEFORE_S = 7 * 86400.0  # a roll call a week ahead says nothing about the meeting
 NAMES_SHOWN = 100  # absent/degraded endpoints named in one message; the record has all
 
-# Sentences for people, in one place (translations will wrap these).
+# Sentences for people, in one place. The roster's texts are translated where used
+# (monitor.i18n); the check's sentences stay English like every other settings problem.
 TEXT = {
-    "title": "[ROLL CALL] {meeting} at {start}: {present} present, {degraded} degraded, {absent} absent of {total}",
-    "title_failed": "[ROLL CALL] {meeting} at {start}: not made",
-    "intro": "Roll call for \"{meeting}\" (starts {start}, in {lead}), made at {made}:",
-    "counts": "{present} present, {degraded} degraded, {absent} absent of {total} endpoints.",
-    "absent": "Absent ({count}):",
-    "degraded": "Degraded ({count}):",
-    "line": "  {device} ({site}, {address}): {reasons}",
-    "more": "  ... and {count} more (see the record)",
-    "all_present": "Every endpoint is present.",
-    "record": "Record: {file}",
-    "failed": "The roll call for \"{meeting}\" (starts {start}) could not be made: {why}",
+    "title": N_("[ROLL CALL] {meeting} at {start}: {present} present, {degraded} degraded, {absent} absent "
+                "of {total}"),
+    "title_failed": N_("[ROLL CALL] {meeting} at {start}: not made"),
+    "intro": N_("Roll call for \"{meeting}\" (starts {start}, in {lead}), made at {made}:"),
+    "counts": N_("{present} present, {degraded} degraded, {absent} absent of {total} endpoints."),
+    "absent": N_("Absent ({count}):"),
+    "degraded": N_("Degraded ({count}):"),
+    "line": N_("  {device} ({site}, {address}): {reasons}"),
+    "more": N_("  ... and {count} more (see the record)"),
+    "all_present": N_("Every endpoint is present."),
+    "record": N_("Record: {file}"),
+    "failed": N_("The roll call for \"{meeting}\" (starts {start}) could not be made: {why}"),
     "unknown_class": "unknown class {name!r}{hint}",
     "once_or_weekly": "give `at` (a date-time, or a list of them) and/or `weekdays` with `time`",
     "weekdays_need_time": "weekdays need a time, e.g. time: \"09:00\"",
@@ -225,10 +228,10 @@ def roster_message(done, call: Call, zone: dt.tzinfo):
 
     counts = done.record["summary"]
     start = _local(call.start, zone)
-    title = TEXT["title"].format(meeting=call.meeting.name, start=start, **counts)
-    lines = [TEXT["intro"].format(meeting=call.meeting.name, start=start, lead=format_duration(call.before_s),
+    title = _(TEXT["title"]).format(meeting=call.meeting.name, start=start, **counts)
+    lines = [_(TEXT["intro"]).format(meeting=call.meeting.name, start=start, lead=format_duration(call.before_s),
                                   made=_local(done.started, zone)),
-             TEXT["counts"].format(**counts)]
+             _(TEXT["counts"]).format(**counts)]
     listed = {}
     for state, heading in ((ABSENT, "absent"), (DEGRADED, "degraded")):
         members = [entry for entry in done.entries if entry.state == state]
@@ -236,15 +239,15 @@ def roster_message(done, call: Call, zone: dt.tzinfo):
                           "reasons": list(e.reasons)} for e in members]
         if not members:
             continue
-        lines += ["", TEXT[heading].format(count=len(members))]
-        lines += [TEXT["line"].format(device=e.device, site=e.site, address=e.address,
+        lines += ["", _(TEXT[heading]).format(count=len(members))]
+        lines += [_(TEXT["line"]).format(device=e.device, site=e.site, address=e.address,
                                       reasons="; ".join(e.reasons) or "-") for e in members[:NAMES_SHOWN]]
         if len(members) > NAMES_SHOWN:
-            lines.append(TEXT["more"].format(count=len(members) - NAMES_SHOWN))
+            lines.append(_(TEXT["more"]).format(count=len(members) - NAMES_SHOWN))
     if not listed[ABSENT] and not listed[DEGRADED]:
-        lines += ["", TEXT["all_present"]]
+        lines += ["", _(TEXT["all_present"])]
     if done.record.get("file"):
-        lines += ["", TEXT["record"].format(file=done.record["file"])]
+        lines += ["", _(TEXT["record"]).format(file=done.record["file"])]
     text = "\n".join(lines)
     payload = {"version": PAYLOAD_VERSION, "event": "rollcall", "severity": None, "title": title, "text": text,
                "note": "", "tier": 1, "faults": [],
@@ -258,8 +261,8 @@ def failure_message(call: Call, zone: dt.tzinfo, why: str):
     from monitor.notify.message import PAYLOAD_VERSION, Message
 
     start = _local(call.start, zone)
-    title = TEXT["title_failed"].format(meeting=call.meeting.name, start=start)
-    text = TEXT["failed"].format(meeting=call.meeting.name, start=start, why=why)
+    title = _(TEXT["title_failed"]).format(meeting=call.meeting.name, start=start)
+    text = _(TEXT["failed"]).format(meeting=call.meeting.name, start=start, why=why)
     payload = {"version": PAYLOAD_VERSION, "event": "rollcall", "severity": None, "title": title, "text": text,
                "note": "", "tier": 1, "faults": [],
                "rollcall": {"id": None, "meeting": call.meeting.name, "starts": call.start.isoformat(),

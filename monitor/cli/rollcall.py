@@ -15,17 +15,22 @@ from typing import Optional, Sequence
 
 from monitor.cli.common import Refused, load_config, run as run_refusable
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
-from monitor.rollcall import (ABSENT, CONFERENCE_CLASSES, DEGRADED, PRESENT, TEXT as REASONS, Entry, SelectionError,
+from monitor.i18n import N_, _
+from monitor.rollcall import (ABSENT, CONFERENCE_CLASSES, DEGRADED, PRESENT, Entry, SelectionError,
                               call_roll, selection, summary)
 
 PREFIX = "netvigil rollcall: "
 
-# The roster's words, in one place (translations will wrap these).
+# The roster's words, in one place; translated where used (monitor.i18n).
 TEXT = {
-    "heading": "Roll call{name}{when}: {present} present, {degraded} degraded, {absent} absent of {total}",
-    "site": "{site}",
-    "columns": ("DEVICE", "ADDRESS", "CLASS", "STATE", "RTT ms", "LOSS %", "JITTER ms", "REASON"),
-    "states": {PRESENT: "present", DEGRADED: "DEGRADED", ABSENT: "ABSENT"},
+    "heading": N_("Roll call: {present} present, {degraded} degraded, {absent} absent of {total}"),
+    "heading_named": N_("Roll call \"{name}\": {present} present, {degraded} degraded, {absent} absent of {total}"),
+    "heading_at": N_("Roll call at {when}: {present} present, {degraded} degraded, {absent} absent of {total}"),
+    "heading_named_at": N_("Roll call \"{name}\" at {when}: {present} present, {degraded} degraded, {absent} absent "
+                           "of {total}"),
+    "columns": (N_("DEVICE"), N_("ADDRESS"), N_("CLASS"), N_("STATE"), N_("RTT ms"), N_("LOSS %"), N_("JITTER ms"),
+                N_("REASON")),
+    "states": {PRESENT: N_("present"), DEGRADED: N_("DEGRADED"), ABSENT: N_("ABSENT")},
 }
 
 
@@ -39,7 +44,8 @@ def render(entries: Sequence[Entry], name: str = "", when: str = "", site_labels
     from monitor.logsetup import escape_controls
 
     counts = summary(entries)
-    heading = TEXT["heading"].format(name=f" \"{name}\"" if name else "", when=f" at {when}" if when else "", **counts)
+    key = "heading" + ("_named" if name else "") + ("_at" if when else "")
+    heading = _(TEXT[key]).format(name=name, when=when, **counts)
     out = [escape_controls(heading)]
     sites: dict = {}
     # Sites in the order of the hierarchy: a street before its communities.
@@ -49,10 +55,10 @@ def render(entries: Sequence[Entry], name: str = "", when: str = "", site_labels
     for site, members in sites.items():
         label = (site_labels or {}).get(site)
         out.append("")
-        out.append(escape_controls(TEXT["site"].format(site=f"{site} {label}" if label and label != site else site)))
-        rows = [TEXT["columns"]]
+        out.append(escape_controls(f"{site} {label}" if label and label != site else site))
+        rows = [tuple(_(word) for word in TEXT["columns"])]
         for entry in sorted(members, key=lambda e: (order[e.state], e.device)):
-            rows.append((entry.device, entry.address, entry.device_class, TEXT["states"][entry.state],
+            rows.append((entry.device, entry.address, entry.device_class, _(TEXT["states"][entry.state]),
                          _number(entry.icmp.get("rtt_avg_ms"), 2), _number(entry.icmp.get("loss_pct"), 1),
                          _number(entry.icmp.get("jitter_ms"), 2), "; ".join(entry.reasons) or "-"))
         out.append("\n".join("  " + line for line in format_columns(rows).split("\n")))
@@ -76,7 +82,7 @@ def _rollcall(args) -> int:
     try:
         done = asyncio.run(call_roll(cfg, classes, devices, args.name or "", site=args.site))
     except IcmpPermissionError as exc:
-        raise Refused(PREFIX + REASONS["icmp_failed"].format(why=exc), EXIT_RUNTIME) from None
+        raise Refused(f"{PREFIX}{exc}", EXIT_RUNTIME) from None
     if args.json:
         print(json.dumps(done.record, ensure_ascii=False))
     else:

@@ -191,3 +191,34 @@ def test_a_failed_checks_sentence_goes_under_its_site_table_escaped():
 def test_nothing_sent_is_absent_saying_so():
     entry = judge(_entry(), {"up": 0, "sent": 0, "received": 0, "loss_pct": 100.0, "result_code": 3}, {})
     assert (entry.state, entry.reasons) == (ABSENT, ["no echo could be sent"])
+
+
+def test_the_roster_and_its_reasons_read_in_chinese_and_stay_aligned():
+    from monitor import i18n
+
+    with i18n.using("zh-CN"):
+        entries = [judge(Entry("会议终端-甲", "10.0.0.2", "codec", "社区一", ("district", "社区一")),
+                         {"up": 0, "sent": 20}, {}),
+                   judge(_entry("codec-3", "社区一"), {**GOOD, "loss_pct": 10.0}, {"snmp": "timeout"}, ["snmp"])]
+        text = render(entries, "区会议", "2026-12-07 09:30")
+    lines = text.split("\n")
+    assert lines[0] == "会前点名“区会议”（2026-12-07 09:30）：共 2 个，正常 0，降级 1，缺席 1"
+    header, absent, degraded = lines[3:6]
+    assert header.split()[:4] == ["设备", "地址", "类别", "状态"]
+    assert "缺席" in absent and "20 个探测包均无应答" in absent
+    assert "降级" in degraded and "丢包 10 % > 1 %; SNMP 无应答（timeout）" in degraded
+    for column, row in (("状态", absent), ("状态", degraded)):
+        assert _width(row[:row.index("缺席" if row is absent else "降级")]) == _width(header[:header.index(column)])
+
+
+def test_a_bad_selection_reads_in_chinese_with_the_command_named(settings, capsys):
+    from monitor import i18n
+
+    chinese = Path(settings).parent / "zh.yaml"
+    chinese.write_text(Path(settings).read_text() + "language: zh-CN\n")
+    with i18n.using("en"):  # the settings switch the process to Chinese; back to English after
+        assert main(["rollcall", "-c", str(chinese), "--class", "cdoec"]) == 2
+        assert capsys.readouterr().err.startswith(
+            "netvigil rollcall: 未知类别 'cdoec' (did you mean 'codec'?)；可用类别：")
+        assert main(["rollcall", "-c", str(chinese), "--class", "ups"]) == 1
+        assert "的设备清单中没有符合“类别 ups”的设备" in capsys.readouterr().err

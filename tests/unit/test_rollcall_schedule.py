@@ -202,3 +202,19 @@ def test_announce_queues_once_per_key_for_tier_1_of_the_groups(tmp_path):
         assert dispatcher.outbox.told_channels(1) == []  # no fault's history lists it
     finally:
         dispatcher.outbox.close()
+
+
+def test_the_roster_message_reads_in_chinese():
+    from monitor import i18n
+
+    started = dt.datetime(2026, 12, 15, 0, 50, tzinfo=dt.timezone.utc)
+    record = {"id": "x", "summary": {"present": 1, "degraded": 0, "absent": 1, "total": 2}}
+    call = Call(started.timestamp(), MeetingSettings(name="区视频会议", at="2026-12-15T09:00"),
+                dt.datetime(2026, 12, 15, 9, tzinfo=SHANGHAI), 600.0)
+    with i18n.using("zh-CN"):
+        entries = [_entry("mcu-1", PRESENT), _entry("codec-1", ABSENT, ["no reply"])]
+        message = roster_message(RollCall(record, entries, started), call, SHANGHAI)
+    assert message.title == "[会前点名] 区视频会议（2026-12-15 09:00）：共 2 个，正常 1，降级 0，缺席 1"
+    assert message.text.splitlines()[:5] == [
+        "“区视频会议”会前点名（会议 2026-12-15 09:00 开始，还有 10m），点名时间 2026-12-15 08:50：",
+        "共 2 个终端：正常 1，降级 0，缺席 1。", "", "缺席（1）：", "  codec-1（street-03，127.0.62.9）：no reply"]
