@@ -302,21 +302,31 @@ class MeetingRollcalls:
     async def run(self) -> None:
         since = self.clock()
         while True:
-            cfg = self.config()
-            zone = cfg.settings.faults.zone()
-            meetings = cfg.settings.rollcall.meetings
-            now = self.clock()
-            for call in calls_between(meetings, zone, since, now):
-                try:
-                    await self.make(cfg, call, zone)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # noqa: BLE001 - one failed roll call must not end the calendar
-                    log.exception("rollcall: the roll call for %s failed", call.meeting.name)
-            since = now
-            due = next_due(meetings, zone, now)
-            delay = MAX_SLEEP_S if due is None else min(MAX_SLEEP_S, max(0.0, due - self.clock()) + 0.01)
+            try:
+                since, delay = await self._round(since)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the calendar must outlive a bug; the next round retries
+                log.exception("rollcall: the meeting calendar failed; trying again in %g s", MAX_SLEEP_S)
+                delay = MAX_SLEEP_S
             await asyncio.sleep(delay)
+
+    async def _round(self, since: float) -> tuple[float, float]:
+        """Make the calls due in (since, now]; the new `since` and how long to sleep."""
+        cfg = self.config()
+        zone = cfg.settings.faults.zone()
+        meetings = cfg.settings.rollcall.meetings
+        now = self.clock()
+        for call in calls_between(meetings, zone, since, now):
+            try:
+                await self.make(cfg, call, zone)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - one failed roll call must not end the calendar
+                log.exception("rollcall: the roll call for %s failed", call.meeting.name)
+        due = next_due(meetings, zone, now)
+        # Just past the due time: the next round's window (now, due] then holds it.
+        return now, MAX_SLEEP_S if due is None else min(MAX_SLEEP_S, max(0.0, due - self.clock()) + 0.01)
 
     async def make(self, cfg, call: Call, zone: dt.tzinfo) -> None:
         from monitor.rollcall import SelectionError

@@ -40,7 +40,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from monitor import listener as listener_module
 from monitor.api import metrics as metrics_module
-from monitor.api.service import BadRequest, FaultService, Unavailable
+from monitor.api.service import BadRequest, CannotNow, FaultService, Unavailable
 from monitor.api.settings import TOKEN_HOWTO, ApiSettings, is_loopback
 from monitor.faults.model import Selector, parse_duration
 from monitor.faults.store import FaultError, FaultNotFound, FaultStateError
@@ -313,6 +313,8 @@ class ApiServer:
             return _error(400, str(exc))
         except Unavailable as exc:
             return _error(404, str(exc))
+        except CannotNow as exc:
+            return _error(503, str(exc))
         except sqlite3.OperationalError as exc:  # e.g. the CLI holds the write lock past busy_timeout
             log.warning("api: %s %s: fault records unavailable: %s", request.method, request.path, exc)
             return _error(503, f"the fault records are busy or unavailable ({exc}); try again shortly",

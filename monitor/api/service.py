@@ -35,6 +35,11 @@ class Unavailable(LookupError):
     """This daemon does not offer what was asked for (e.g. no budget settings); str() is a sentence (404)."""
 
 
+class CannotNow(RuntimeError):
+    """What was asked for exists but cannot be done now (e.g. no ICMP socket for a roll call);
+    str() is a sentence (503)."""
+
+
 class HealthCheck:
     """`/healthz` from the daemon's summary: cheap (no I/O), with a sentence per problem.
 
@@ -270,7 +275,7 @@ class FaultService:
         except SelectionError as exc:
             raise BadRequest(str(exc)) from None
         except IcmpPermissionError as exc:
-            raise Unavailable(f"the roll call cannot send ICMP echoes: {exc}") from None
+            raise CannotNow(f"the roll call cannot send ICMP echoes: {exc}") from None
 
     def metrics(self) -> dict:
         """The snapshot monitor.api.metrics reads: the daemon's part (`metrics` callable:

@@ -218,3 +218,57 @@ def test_the_roster_message_reads_in_chinese():
     assert message.text.splitlines()[:5] == [
         "“区视频会议”会前点名（会议 2026-12-15 09:00 开始，还有 10m），点名时间 2026-12-15 08:50：",
         "共 2 个终端：正常 1，降级 0，缺席 1。", "", "缺席（1）：", "  codec-1（street-03，127.0.62.9）：no reply"]
+
+
+async def test_the_daemons_loop_makes_each_call_on_time_survives_a_failure_and_follows_reloads():
+    import asyncio
+    import time
+    from types import SimpleNamespace
+
+    from monitor.rollcall_schedule import MeetingRollcalls
+
+    now = time.time()
+
+    def at(offset_s: float) -> str:
+        return dt.datetime.fromtimestamp(now + offset_s, dt.timezone.utc).replace(tzinfo=None).isoformat()
+
+    meetings = [MeetingSettings(name="boom", at=at(0.3), before=[0]),
+                MeetingSettings(name="soon", at=at(0.6), before=[0]),
+                MeetingSettings(name="past", at=at(-1), before=[0]),  # due while "the daemon was down"
+                MeetingSettings(name="later", at=at(3600), before=[0])]
+    settings = SimpleNamespace(faults=SimpleNamespace(zone=lambda: dt.timezone.utc),
+                               rollcall=SimpleNamespace(meetings=meetings))
+    made = []
+
+    class Recorder(MeetingRollcalls):
+        async def make(self, cfg, call, zone):
+            made.append((call.meeting.name, time.time() - call.due))
+            if call.meeting.name == "boom":
+                raise RuntimeError("a bug in one roll call")
+
+    task = asyncio.create_task(Recorder(lambda: SimpleNamespace(settings=settings), None, lambda: None).run())
+    try:
+        await asyncio.sleep(0.1)
+        # A reload adds a meeting while the loop sleeps towards the next one.
+        settings.rollcall = SimpleNamespace(meetings=[*meetings, MeetingSettings(name="added", at=at(0.9), before=[0])])
+        await asyncio.sleep(1.6)
+    finally:
+        task.cancel()
+    assert [name for name, _late in made] == ["boom", "soon", "added"]
+    assert all(0 <= late < 0.5 for _name, late in made), made  # wakes at the due time, not at the next poll
+
+
+async def test_the_api_answers_a_bad_selection_400_and_no_icmp_503():
+    from monitor.api.service import BadRequest, CannotNow, FaultService
+    from monitor.rollcall import SelectionError
+    from probes.icmp.pinger import IcmpPermissionError
+
+    async def refuse(classes, site, name):
+        raise {"ups": SelectionError("no device matches class ups", bad_input=False),
+               "codec": IcmpPermissionError("ping sockets are not permitted")}[classes[0]]
+
+    service = FaultService(store=object(), rollcall=refuse)
+    with pytest.raises(BadRequest, match="no device matches class ups"):
+        await service.rollcall(["ups"], None, None)
+    with pytest.raises(CannotNow, match="the roll call cannot send ICMP echoes: ping sockets are not permitted"):
+        await service.rollcall(["codec"], None, None)
