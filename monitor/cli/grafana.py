@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from monitor.cli.common import Refused, run
+from monitor.i18n import N_, _
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 
 #: The source checkout's grafana/ folder (next to the monitor package).
@@ -25,6 +26,24 @@ DATASOURCE_FILE = Path("datasources/netvigil.yaml")
 PROVIDER_FILE = Path("dashboards/netvigil.yaml")
 #: The dashboards' languages: grafana/dashboards/<language>/, one provider each.
 LANGUAGES = ("en", "zh-CN")
+
+#: What the command says (translated where it is printed).
+TEXTS = {
+    "unreadable": N_("{path}: cannot read it ({error})"),
+    "not_provisioning": N_("{path}: not a Grafana provisioning file"),
+    "no_source": N_("{path}: no Grafana files there (provisioning/, dashboards/); give the repository's grafana/ "
+                    "folder with --from"),
+    "no_dir": N_("{path}: no such directory (Grafana's provisioning directory, e.g. /etc/grafana/provisioning)"),
+    "bad_url": N_("--datasource-url {url}: an http:// or https:// URL is expected"),
+    "bad_provider": N_("{path}: provider path {provider} is not under {root}"),
+    "cannot_write": N_("cannot write the Grafana files: {error}"),
+    "datasource": N_("{path}: datasource {uid}, {url}, database {database}"),
+    "providers": N_("{path}: dashboards from {directory}"),
+    "dashboards": N_("{directory}: {count} dashboards ({languages})"),
+    "next_credentials": N_("next: set the InfluxDB user and password (or a 2.x token) in {path}, then restart "
+                           "grafana-server"),
+    "next_restart": N_("next: restart grafana-server"),
+}
 
 
 def add_grafana_parser(sub) -> None:
@@ -74,9 +93,9 @@ def _load_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise Refused(f"{path}: cannot read it ({exc})", EXIT_RUNTIME) from None
+        raise Refused(_(TEXTS["unreadable"]).format(path=path, error=exc), EXIT_RUNTIME) from None
     if not isinstance(data, dict):
-        raise Refused(f"{path}: not a Grafana provisioning file", EXIT_RUNTIME)
+        raise Refused(_(TEXTS["not_provisioning"]).format(path=path), EXIT_RUNTIME)
     return data
 
 
@@ -116,15 +135,13 @@ def _install(args) -> int:
     languages = LANGUAGES if args.language == "both" else (args.language,)
     dashboards = sorted(path for language in languages for path in (source / "dashboards" / language).glob("*.json"))
     if not (source / "provisioning" / DATASOURCE_FILE).is_file() or not dashboards:
-        raise Refused(f"{source}: no Grafana files there (provisioning/, dashboards/); give the repository's "
-                      f"grafana/ folder with --from", EXIT_CONFIG)
+        raise Refused(_(TEXTS["no_source"]).format(path=source), EXIT_CONFIG)
     if not args.dir.is_dir():
-        raise Refused(f"{args.dir}: no such directory (Grafana's provisioning directory, e.g. "
-                      f"/etc/grafana/provisioning)", EXIT_CONFIG)
+        raise Refused(_(TEXTS["no_dir"]).format(path=args.dir), EXIT_CONFIG)
     url, database = _from_settings(args.config)
     url, database = args.datasource_url or url, args.database or database
     if url is not None and not url.startswith(("http://", "https://")):
-        raise Refused(f"--datasource-url {url}: an http:// or https:// URL is expected", EXIT_CONFIG)
+        raise Refused(_(TEXTS["bad_url"]).format(url=url), EXIT_CONFIG)
 
     datasource_target = args.dir / DATASOURCE_FILE
     datasource = _datasource(source / "provisioning" / DATASOURCE_FILE, datasource_target, url, database)
@@ -137,8 +154,9 @@ def _install(args) -> int:
         try:
             relative = Path(entry["options"]["path"]).relative_to(DEFAULT_DASHBOARDS_DIR)
         except ValueError:
-            raise Refused(f"{source / 'provisioning' / PROVIDER_FILE}: provider path {entry['options']['path']} is not under "
-                          f"{DEFAULT_DASHBOARDS_DIR}", EXIT_RUNTIME) from None
+            raise Refused(_(TEXTS["bad_provider"]).format(path=source / "provisioning" / PROVIDER_FILE,
+                                                          provider=entry["options"]["path"],
+                                                          root=DEFAULT_DASHBOARDS_DIR), EXIT_RUNTIME) from None
         entry["options"]["path"] = str(dashboards_dir / relative)
     import yaml
 
@@ -156,14 +174,15 @@ def _install(args) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
     except OSError as exc:
-        raise Refused(f"cannot write the Grafana files: {exc}", EXIT_RUNTIME) from None
+        raise Refused(_(TEXTS["cannot_write"]).format(error=exc), EXIT_RUNTIME) from None
     entry = datasource["datasources"][0]
-    print(f"{datasource_target}: datasource {entry['uid']}, {entry['url']}, database {entry['jsonData']['dbName']}")
-    print(f"{args.dir / PROVIDER_FILE}: dashboards from {dashboards_dir}")
-    print(f"{dashboards_dir}: {len(dashboards)} dashboards ({', '.join(languages)})")
-    if "password" in (entry.get("secureJsonData") or {}) and entry["secureJsonData"]["password"] == "change-me":
-        print(f"next: set the InfluxDB user and password (or a 2.x token) in {datasource_target}, "
-              "then restart grafana-server")
+    print(_(TEXTS["datasource"]).format(path=datasource_target, uid=entry["uid"], url=entry["url"],
+                                        database=entry["jsonData"]["dbName"]))
+    print(_(TEXTS["providers"]).format(path=args.dir / PROVIDER_FILE, directory=dashboards_dir))
+    print(_(TEXTS["dashboards"]).format(directory=dashboards_dir, count=len(dashboards),
+                                        languages=", ".join(languages)))
+    if (entry.get("secureJsonData") or {}).get("password") == "change-me":
+        print(_(TEXTS["next_credentials"]).format(path=datasource_target))
     else:
-        print("next: restart grafana-server")
+        print(_(TEXTS["next_restart"]))
     return EXIT_OK

@@ -31,10 +31,9 @@ The fleet, each device on a loopback address of this test's own:
   cam-1     camera   room      silenced, then answers again (a resolved fault in the machine room)
   cam-2     camera   street-1  silenced: a camera down now
 
-The fault budget is 0, so every device with a fault this month is over it. Roll calls
-(`rollcall`, `rollcall_summary`) are written by `netvigil rollcall`, which this branch's
-daemon does not run: the test writes two roll calls' points itself, in that command's
-schema, so the conference dashboard's roll-call panels are run against real points.
+The fault budget is 0, so every device with a fault this month is over it. Once the silent
+devices' faults are open, `netvigil rollcall` calls the MCU and the codecs (codec-1 absent)
+and writes `rollcall` and `rollcall_summary` for the conference dashboard's roll-call panels.
 """
 
 from __future__ import annotations
@@ -162,7 +161,8 @@ def _has_data(result: dict) -> bool:
                for row in series.get("values", []) for value in row[1:])
 
 
-def _run_dashboard(influxd, board: dict, *, require_data: bool, pinned: dict | None = None) -> list[str]:
+def _run_dashboard(influxd, board: dict, *, require_data: bool, pinned: dict | None = None,
+                   key: str = "") -> list[str]:
     """Runs every query of one dashboard as Grafana would; returns one line per failure. Variables
     are resolved in order, each with the values of the ones before; "All" unless `pinned`."""
     variables = {var["name"]: var for var in board.get("templating", {}).get("list", [])}
@@ -172,10 +172,10 @@ def _run_dashboard(influxd, board: dict, *, require_data: bool, pinned: dict | N
         text = expander.expand(query.text)
         result = influxd.results(text, DATABASE)
         if "error" in result:
-            failures.append(f"{query.dashboard} / {query.where}: {result['error']}\n    {text}")
+            failures.append(f"{key} ({query.dashboard}) / {query.where}: {result['error']}\n    {text}")
             continue
         if require_data and not _has_data(result):
-            failures.append(f"{query.dashboard} / {query.where}: no data\n    {text}")
+            failures.append(f"{key} ({query.dashboard}) / {query.where}: no data\n    {text}")
         if query.where.startswith("variable "):
             name = query.where.split(" ", 1)[1]
             values = [row[1] for series in result.get("series", []) for row in series["values"]]
@@ -187,8 +187,8 @@ def _run_dashboard(influxd, board: dict, *, require_data: bool, pinned: dict | N
 
 def _run_all(influxd, require_data: bool = True) -> list[str]:
     failures = []
-    for board in grafana.dashboards().values():
-        failures += _run_dashboard(influxd, board, require_data=require_data)
+    for key, board in grafana.dashboards().items():
+        failures += _run_dashboard(influxd, board, require_data=require_data, key=key)
     return failures
 
 
@@ -201,25 +201,12 @@ def _amended(name: str) -> str:
     return "\n".join(sorted(lines, key=oid)) + "\n"
 
 
-def _roll_calls(influxd, addresses: dict[str, str]) -> None:
-    """Two roll calls in `netvigil rollcall`'s schema (`rollcall` per endpoint with the device's
-    tags, `rollcall_summary` per call): the second one finds codec-1 absent."""
-    now = time.time_ns()
-    lines = []
-    for age_s, call, meeting, absent in ((3600, "20261207T080000000000Z", "district weekly", ()),
-                                         (600, "20261207T085000000000Z", "district meeting", ("codec-1",))):
-        at = now - age_s * 10**9
-        endpoints = ("mcu-1", "codec-1", "codec-2")
-        for device in endpoints:
-            cls, site = PINGED[device]
-            state, reason = (2, "no answer to 20 echoes") if device in absent else (0, "")
-            fields = (f'state={state}i,present={int(state == 0)}i,reason="{reason}",meeting="{meeting}",'
-                      f'rollcall="{call}"' + (",loss_pct=0,rtt_avg_ms=0.1,jitter_ms=0.02" if state == 0 else ""))
-            lines.append(f"rollcall,device={device},address={addresses[device]},class={cls},site={site},"
-                         f"district=district,street={site} {fields} {at}")
-        lines.append(f'rollcall_summary selected={len(endpoints)}i,present={len(endpoints) - len(absent)}i,'
-                     f'degraded=0i,absent={len(absent)}i,meeting="{meeting}",rollcall="{call}" {at}')
-    influxd.write(DATABASE, lines)
+def _roll_call(settings: Path, workdir: Path) -> None:
+    """`netvigil rollcall` of the conference endpoints, written by the command to the settings'
+    outputs (this influxd): codec-1 is silent, so it is absent and the command exits 1."""
+    roll = subprocess.run([NETVIGIL, "rollcall", "--class", "mcu,codec", "--name", "district meeting",
+                           "-c", str(settings)], cwd=workdir, capture_output=True, text=True, env=_env(), timeout=60)
+    assert roll.returncode == 1 and "codec-1" in roll.stdout, roll.stdout + roll.stderr
 
 
 def _fault_id(influxd, device: str) -> int:
@@ -251,7 +238,6 @@ def test_every_dashboard_query_returns_data_from_the_daemons_writes(workdir, inf
         ConfigStore(workdir / "state" / "configs").save(
             "sw-access", vrp.sim.config.replace(" description MCU-01\n", " description MCU-01-SPARE\n"),
             fetched_at=week_ago)
-        _roll_calls(influxd, addresses)
         # Four devices silent at first; once their faults are open, codec-2's is acknowledged
         # from the CLI and codec-2 and cam-1 answer again, so there are resolved faults with
         # SLA times, while codec-1's and cam-2's stay open.
@@ -270,6 +256,7 @@ def test_every_dashboard_query_returns_data_from_the_daemons_writes(workdir, inf
                     assert ack.returncode == 0, ack.stdout + ack.stderr
                     table.update([drop_input(addresses[name]) for name in SILENT if name not in COME_BACK])
                     released = True
+                    _roll_call(settings, workdir)
                 failures = _run_all(influxd)
             assert not failures, ("queries without data or with errors after "
                                   f"{SETTLE_S} s:\n" + "\n".join(failures) + "\n" + daemon.log()[-3000:])
@@ -298,6 +285,12 @@ def test_every_dashboard_query_returns_data_from_the_daemons_writes(workdir, inf
             [resolved] = influxd.query('SELECT "ack_s", "resolve_s", "ack_sla_s", "resolve_sla_s" FROM "fault" '
                                        'WHERE "device" = \'codec-2\' AND "event" = 4', DATABASE)
             assert 0 < resolved["ack_s"] < resolved["resolve_s"] and resolved["ack_sla_s"] > 0
+
+            # Every device made to fail is over the budget of 0, with its one fault this month.
+            budget = {row["device"]: row for row in influxd.query(
+                'SELECT last("faults") AS "faults", last("over") AS "over" FROM "fault_budget" '
+                'WHERE time > now() - 1m GROUP BY "device"', DATABASE)}
+            assert all(budget[name]["faults"] == 1 and budget[name]["over"] == 1 for name in SILENT), budget
 
             # Each site and device on its own parses too (data where the device has it).
             device_board = grafana.dashboards()["en/site-device"]

@@ -25,9 +25,6 @@ PROVIDERS = yaml.safe_load((grafana.GRAFANA_DIR / "provisioning/dashboards/netvi
 DASHBOARDS = grafana.dashboards()
 SCHEMA = "".join((REPO / "docs" / name).read_text() for name in ("measurements.md", "snmp.md"))
 FROM = re.compile(r'FROM\s+"(\w+)"')
-#: Written by `netvigil rollcall`, whose measurements are documented with that command; the
-#: conference dashboard reads them (tests/integration/test_grafana_queries.py writes such points).
-WRITTEN_BY_ROLLCALL = {"rollcall", "rollcall_summary"}
 
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -126,7 +123,7 @@ def test_dashboard_structure(name):
         unknown = {v for v in grafana.used_variables(query.text) - defined - grafana.BUILTINS
                    if not v.startswith("tag_")}
         assert not unknown, f"{name} {query.where}: undefined variable(s) {unknown}"
-        for measurement in set(FROM.findall(query.text)) - WRITTEN_BY_ROLLCALL:
+        for measurement in FROM.findall(query.text):
             assert f"`{measurement}`" in SCHEMA, f"{name} {query.where}: {measurement} is not in the schema"
     for panel in grafana.panels(board):
         assert panel["targets"] and panel["title"]

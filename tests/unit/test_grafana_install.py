@@ -11,6 +11,7 @@ import json
 import yaml
 
 from lab import grafana
+from monitor import i18n
 from monitor.cli import main
 
 SETTINGS = """
@@ -83,3 +84,18 @@ def test_one_language_only(tmp_path):
     installed = sorted((tmp_path / "dashboards").rglob("*.json"))
     assert installed and all(path.parent.name == "zh-CN" for path in installed)
     assert json.loads(installed[0].read_text())["uid"].endswith("-zh")
+
+
+def test_the_command_speaks_chinese_under_a_chinese_locale(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LC_ALL", "zh_CN.UTF-8")
+    with i18n.using("en"):  # main() sets the process's language; the block restores it for other tests
+        _chinese_install(tmp_path, capsys)
+
+
+def _chinese_install(tmp_path, capsys) -> None:
+    assert _install(tmp_path) == 2
+    assert "目录不存在" in capsys.readouterr().err
+    (tmp_path / "provisioning").mkdir()
+    assert _install(tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "个仪表盘" in out and "下一步" in out
