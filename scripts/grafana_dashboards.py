@@ -90,12 +90,15 @@ COLUMNS = (
     N_("speed Mbit/s"), N_("in %"), N_("out %"), N_("source"), N_("ok"), N_("exit status"), N_("ms"),
     N_("output status"), N_("battery"), N_("charge %"), N_("runtime min"), N_("load %"), N_("input V"),
     N_("output V"), N_("on battery s"), N_("alarms"), N_("alarm"), N_("status"), N_("loss %"), N_("jitter ms"),
-    N_("RTT ms"), N_("major"), N_("minor"), N_("selected"), N_("present"), N_("degraded"), N_("absent"),
+    N_("RTT ms"), N_("major version"), N_("minor version"), N_("selected"), N_("present"), N_("degraded"), N_("absent"),
     N_("rollcall"), N_("used %"), N_("free MB"), N_("capacity MB"), N_("availability %"), N_("resolved"),
     N_("ack mean"), N_("ack max"), N_("ack SLA"), N_("ack late"), N_("resolve mean"), N_("resolve max"),
     N_("resolve SLA"), N_("resolve late"),
 )
 _QUOTED = re.compile(r'"([^"]+)"')
+#: Fault severities (monitor.faults.model.SEVERITIES, most severe first), as a person reads them;
+#: tables show the tag's value through a value mapping, the overview one series per severity.
+SEVERITY_TEXTS = {"critical": N_("critical"), "major": N_("major"), "minor": N_("minor"), "warning": N_("warning")}
 
 
 def _top_level(text: str) -> str:
@@ -153,9 +156,16 @@ def _split_select(items: str) -> list[str]:
 def table(title: str, query: str, *, w: int = 12, h: int = 8, description: str = "", unit: str = "") -> dict:
     panel = _panel("table", title, [_target(query, table=True)], w, h, unit=unit, description=description,
                    options={"showHeader": True})
-    renames = {column: _(column) for column in table_columns(query) if _(column) != column}
+    columns = table_columns(query)
+    renames = {column: _(column) for column in columns if _(column) != column}
     if renames:
         panel["transformations"] = [{"id": "organize", "options": {"renameByName": renames}}]
+    severities = {value: _(text) for value, text in SEVERITY_TEXTS.items() if _(text) != value}
+    if "severity" in columns and severities:
+        # No numeric column holds these strings, so the mapping can apply to the whole table.
+        panel["fieldConfig"]["defaults"]["mappings"] = [
+            {"type": "value", "options": {value: {"text": text, "index": index}
+                                          for index, (value, text) in enumerate(severities.items())}}]
     return panel
 
 
@@ -242,7 +252,8 @@ def noc_overview() -> dict:
         stat(_("Devices down"), f'SELECT count("up") - sum("up") FROM ({_last_up(BY_DEVICE)})',
              thresholds=red, description=_("Devices whose last ICMP run (within 5 min) got no answer")),
         stat(_("Open faults by severity"),
-             (f'SELECT last("open") FROM "fault_open_count" WHERE {NOW_FAULTS} GROUP BY "severity"', "$tag_severity"),
+             *((f'SELECT last("open") FROM "fault_open_count" WHERE {NOW_FAULTS} AND "severity" = \'{severity}\'',
+                _(text)) for severity, text in SEVERITY_TEXTS.items()),
              w=8, thresholds=red, description=_("Unresolved faults, symptoms and maintenance included")),
         stat(_("Unacknowledged"),
              f'SELECT sum("unacknowledged") FROM (SELECT last("unacknowledged") AS "unacknowledged" '
@@ -274,8 +285,9 @@ def noc_overview() -> dict:
                    ('SELECT max("rtt_avg_ms") FROM "icmp" WHERE $timeFilter GROUP BY time($__interval), "site" '
                     'fill(none)', "$tag_site"), unit="ms", w=8),
         timeseries(_("Open faults by severity"),
-                   ('SELECT max("open") FROM "fault_open_count" WHERE $timeFilter GROUP BY time($__interval), '
-                    '"severity" fill(none)', "$tag_severity"), w=8),
+                   *((f'SELECT max("open") FROM "fault_open_count" WHERE $timeFilter AND "severity" = \'{severity}\' '
+                      'GROUP BY time($__interval) fill(none)', _(text)) for severity, text in SEVERITY_TEXTS.items()),
+                   w=8),
         stat(_("Devices over this month's fault budget"),
              f'SELECT last("over") FROM "fault_budget_count" WHERE {NOW_FAULTS}', w=6, h=6, thresholds=red,
              description=_("Devices with more root faults this calendar month than faults.budget allows")),
@@ -501,7 +513,8 @@ def conference() -> dict:
               'GROUP BY "site", "class", "device"', w=14, h=10,
               description=_("The last ICMP run of every endpoint; up 0 is a terminal the meeting will miss")),
         table(_("Codec models and software"),
-              f'SELECT last("software_major") AS "major", last("software_minor") AS "minor" FROM "codec" '
+              f'SELECT last("software_major") AS "major version", last("software_minor") AS "minor version" '
+              'FROM "codec" '
               f'WHERE {NOW_STATE} AND "site" =~ /^$site$/ GROUP BY "site", "device", "model", "software"',
               w=10, h=10, description=_("Cisco TelePresence codecs over SNMP: a terminal on other software "
                                       "than its peers is the first suspect")),
