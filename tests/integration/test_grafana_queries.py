@@ -21,6 +21,8 @@ The fleet, each device on a loopback address of this test's own:
   nvr-1     nvr      room      snmpsim: Hikvision NVR recording (a disk: capacity, free space), plus the
                                disk's state the recording lacks (AMENDED: "normal")
   codec-3   codec    street-1  snmpsim: Cisco TelePresence SX20 recording (model, software)
+  rt-huawei router   street-1  snmpsim: Huawei AR169FGW-L recording (board CPU, memory, temperature)
+  sw-h3c    switch   room      snmpsim: HP/H3C Comware 5700 recording (board CPU, memory, temperatures)
   srv-1     server   room      net-snmp snmpd (host resources)
   sw-access switch   street-1  simulated Huawei VRP over SSH: CPU/memory commands, and a configuration
                                changed before the daemon's first backup (a `config_changed` annotation)
@@ -67,7 +69,9 @@ SIMULATED = {"sw-core": ("ios_2960x", "switch", "room", "ios"),
              "env-1": ("akcp_serverprobe8", "env_sensor", "room", "akcp"),
              "env-2": ("apc_netbotz", "env_sensor", "room", "netbotz"),
              "nvr-1": ("hikvision-nvr_amended", "nvr", "room", "hik"),
-             "codec-3": ("vccodec", "codec", "street-1", "tp")}
+             "codec-3": ("vccodec", "codec", "street-1", "tp"),
+             "rt-huawei": ("vrp_ar169fgwl", "router", "street-1", "vrp_snmp"),
+             "sw-h3c": ("comware", "switch", "room", "h3c")}
 #: Devices that only answer ping (or do not): device -> (class, site).
 PINGED = {"mcu-1": ("mcu", "street-1"), "codec-1": ("codec", "street-1"), "codec-2": ("codec", "street-1"),
           "cam-1": ("camera", "room"), "cam-2": ("camera", "street-1")}
