@@ -26,6 +26,7 @@ DATASOURCE_FILE = Path("datasources/netvigil.yaml")
 PROVIDER_FILE = Path("dashboards/netvigil.yaml")
 #: The dashboards' languages: grafana/dashboards/<language>/, one provider each.
 LANGUAGES = ("en", "zh-CN")
+TOKEN_PLACEHOLDER = "Token change-me"
 
 #: What the command says (translated where it is printed).
 TEXTS = {
@@ -58,6 +59,9 @@ def add_grafana_parser(sub) -> None:
     install.add_argument("--datasource-url", help="the InfluxDB URL Grafana queries (default: from the settings' "
                                                   "outputs, else the file's)")
     install.add_argument("--database", help="the InfluxQL database (InfluxDB 2.x: the DBRP mapping's database)")
+    install.add_argument("--influxdb", choices=("1", "2"),
+                         help="1: user and password; 2: a token in the Authorization header (default: from the "
+                              "settings' outputs, else 1)")
     install.add_argument("--language", choices=("both", *LANGUAGES), default="both",
                          help="which dashboards: English, Chinese or both, each in a Grafana folder of its own "
                               "(default: both)")
@@ -72,19 +76,20 @@ def install_command(args) -> int:
     return run(_install, args)
 
 
-def _from_settings(path: Optional[Path]) -> tuple[Optional[str], Optional[str]]:
+def _from_settings(path: Optional[Path]) -> tuple[Optional[str], Optional[str], Optional[str]]:
+    """URL, database and InfluxDB major version of the settings' first InfluxDB output."""
     if path is None:
-        return None, None
+        return None, None, None
     from monitor.cli.common import load_config
 
     outputs = load_config(path).settings.outputs
     v1 = getattr(outputs, "influxdb_v1", None)
     if v1 is not None:
-        return v1.url, v1.database
+        return v1.url, v1.database, "1"
     v2 = getattr(outputs, "influxdb", None)
     if v2 is not None:  # 2.x: InfluxQL through a DBRP mapping whose database is named after the bucket
-        return v2.url, v2.bucket
-    return None, None
+        return v2.url, v2.bucket, "2"
+    return None, None, None
 
 
 def _load_yaml(path: Path) -> dict:
@@ -99,9 +104,15 @@ def _load_yaml(path: Path) -> dict:
     return data
 
 
-def _datasource(source: Path, target: Path, url: Optional[str], database: Optional[str]) -> dict:
+def _datasource(source: Path, target: Path, url: Optional[str], database: Optional[str],
+                version: Optional[str]) -> dict:
     shipped = _load_yaml(source)
     [entry] = shipped["datasources"]
+    if version == "2":
+        # The v1-compatible query API of 2.x takes a token, not a user and password.
+        entry.pop("user", None)
+        entry["jsonData"]["httpHeaderName1"] = "Authorization"
+        entry["secureJsonData"] = {"httpHeaderValue1": TOKEN_PLACEHOLDER}
     if target.exists():
         # Keep what was written by hand: the user and the secrets.
         existing = next((d for d in _load_yaml(target).get("datasources") or []
@@ -138,13 +149,13 @@ def _install(args) -> int:
         raise Refused(_(TEXTS["no_source"]).format(path=source), EXIT_CONFIG)
     if not args.dir.is_dir():
         raise Refused(_(TEXTS["no_dir"]).format(path=args.dir), EXIT_CONFIG)
-    url, database = _from_settings(args.config)
-    url, database = args.datasource_url or url, args.database or database
+    url, database, version = _from_settings(args.config)
+    url, database, version = args.datasource_url or url, args.database or database, args.influxdb or version
     if url is not None and not url.startswith(("http://", "https://")):
         raise Refused(_(TEXTS["bad_url"]).format(url=url), EXIT_CONFIG)
 
     datasource_target = args.dir / DATASOURCE_FILE
-    datasource = _datasource(source / "provisioning" / DATASOURCE_FILE, datasource_target, url, database)
+    datasource = _datasource(source / "provisioning" / DATASOURCE_FILE, datasource_target, url, database, version)
     provider = _load_yaml(source / "provisioning" / PROVIDER_FILE)
     dashboards_dir: Path = args.dashboards_dir.resolve()
     provider["providers"] = [entry for entry in provider["providers"]
@@ -181,7 +192,7 @@ def _install(args) -> int:
     print(_(TEXTS["providers"]).format(path=args.dir / PROVIDER_FILE, directory=dashboards_dir))
     print(_(TEXTS["dashboards"]).format(directory=dashboards_dir, count=len(dashboards),
                                         languages=", ".join(languages)))
-    if (entry.get("secureJsonData") or {}).get("password") == "change-me":
+    if set((entry.get("secureJsonData") or {}).values()) & {"change-me", TOKEN_PLACEHOLDER}:
         print(_(TEXTS["next_credentials"]).format(path=datasource_target))
     else:
         print(_(TEXTS["next_restart"]))

@@ -99,3 +99,23 @@ def _chinese_install(tmp_path, capsys) -> None:
     assert _install(tmp_path) == 0
     out = capsys.readouterr().out
     assert "个仪表盘" in out and "下一步" in out
+
+
+def test_influxdb_2_gets_a_token_header_instead_of_user_and_password(tmp_path, capsys):
+    (tmp_path / "provisioning").mkdir()
+    (tmp_path / "inventory.yaml").write_text(
+        "sites:\n  - {name: room}\ndevices:\n  - {name: a, address: 127.0.0.1, class: switch, site: room}\n")
+    (tmp_path / "netvigil.yaml").write_text(
+        'inventory: [inventory.yaml]\noutputs:\n  influxdb: {url: "http://192.0.2.20:8086", org: noc, bucket: health,'
+        ' token: "x"}\n')
+    assert _install(tmp_path, "-c", str(tmp_path / "netvigil.yaml")) == 0
+    entry = _datasource(tmp_path)
+    assert "user" not in entry and entry["jsonData"]["httpHeaderName1"] == "Authorization"
+    assert entry["secureJsonData"] == {"httpHeaderValue1": "Token change-me"}
+    assert entry["url"] == "http://192.0.2.20:8086" and entry["jsonData"]["dbName"] == "health"
+    assert "2.x token" in capsys.readouterr().out
+    # A second run keeps the token written by hand.
+    path = tmp_path / "provisioning/datasources/netvigil.yaml"
+    path.write_text(path.read_text().replace("Token change-me", "Token abc"))
+    assert _install(tmp_path, "-c", str(tmp_path / "netvigil.yaml")) == 0
+    assert _datasource(tmp_path)["secureJsonData"] == {"httpHeaderValue1": "Token abc"}
