@@ -279,7 +279,8 @@ def noc_overview() -> dict:
         bargauge(_("Worst jitter now"), _worst("jitter_ms"), unit="ms"),
         bargauge(_("Worst RTT now"), _worst("rtt_avg_ms"), unit="ms"),
         timeseries(_("Loss by site (worst device)"),
-                   ('SELECT max("loss_pct") FROM "icmp" WHERE $timeFilter GROUP BY time($__interval), "site" fill(none)',
+                   ('SELECT max("loss_pct") FROM "icmp" WHERE $timeFilter GROUP BY time($__interval), "site" '
+                    'fill(none)',
                     "$tag_site"), unit="percent", w=8),
         timeseries(_("RTT by site (worst device)"),
                    ('SELECT max("rtt_avg_ms") FROM "icmp" WHERE $timeFilter GROUP BY time($__interval), "site" '
@@ -332,7 +333,8 @@ def site_device() -> dict:
               _selected_last('last("oper_status") AS "oper", last("admin_status") AS "admin", '
                              'last("speed_mbps") AS "speed Mbit/s", last("in_util_pct") AS "in %", '
                              'last("out_util_pct") AS "out %"', "snmp_if", by_name),
-              w=24, description=_("ifOperStatus / ifAdminStatus: 1 up, 2 down, 3 testing, 5 dormant, 7 lower layer down")),
+              w=24, description=_("ifOperStatus / ifAdminStatus: 1 up, 2 down, 3 testing, 5 dormant, "
+                                  "7 lower layer down")),
         timeseries(_("CPU"),
                    (_selected('mean("load_5min_pct")', "cisco_cpu", by_name), "$tag_device $tag_name"),
                    (_selected('100 - mean("cpu_idle_pct")', "snmp_host"), "$tag_device"),
@@ -390,7 +392,8 @@ def netvigil_self() -> dict:
     panels = [
         timeseries(_("Scheduler lag (max)"), per('max("lag_max_ms")', "netvigil_scheduler", "kind"), unit="ms",
                    description=_("Delay between the planned and the actual start of a run")),
-        timeseries(_("Runs skipped"), per('non_negative_difference(last("skipped_total"))', "netvigil_scheduler", "kind"),
+        timeseries(_("Runs skipped"),
+                   per('non_negative_difference(last("skipped_total"))', "netvigil_scheduler", "kind"),
                    description=_("A device's run was due while its previous run was still going")),
         timeseries(_("Probe run errors"), per('non_negative_difference(last("errors_total"))', "netvigil_scheduler",
                                            "kind")),
@@ -467,7 +470,8 @@ def machine_room() -> dict:
               description=_("alarm 1: the input is in alarm (water, smoke, door, ...)")),
         table(_("Dry contacts (AKCP)"),
               _room_now('last("status") AS "status"', "akcp_switch", '"site", "device", "name"'),
-              description=_("status 1 no status, 2 normal, 3 high warning, 4 high critical, 5 low warning, 6 low critical, 7 sensor error")),
+              description=_("status 1 no status, 2 normal, 3 high warning, 4 high critical, 5 low warning, "
+                            "6 low critical, 7 sensor error")),
     ]
     variables = [variable("site", _("Site"), 'SHOW TAG VALUES FROM "icmp" WITH KEY = "site" '
                                           'WHERE "class" =~ /^(ups|env_sensor)$/')]

@@ -1,7 +1,8 @@
 """The provisioned Grafana files, structurally: the dashboards are what the generator writes,
 in English and in Chinese, panel ids are unique, every datasource reference resolves to the
 provisioned datasource's uid, every variable a query uses is defined, every measurement a
-query reads is in the measurement schema, and every text of the Chinese set is Chinese. No Grafana server can be installed here (no Debian package), so these
+query reads is in the measurement schema, and every text of the Chinese set is Chinese. No
+Grafana server can be installed here (no Debian package), so these
 checks and tests/integration/test_grafana_queries.py (every query against a real influxd) are
 what stands in for loading the files into Grafana."""
 
