@@ -2,8 +2,9 @@
 `--once` (show the status and stop). It sets up .venv with snmpsim, replays the recordings of a
 UPS, two switches, a machine-room sensor and an NVR on loopback addresses, runs the daemon, and
 must show their SNMP health in `status`, the one open fault (a UPS card nothing answers on,
-rule snmp_not_answering), where Grafana goes, and leave no process behind. About 35 s here,
-most of it the two SNMP polls the fault rule waits for."""
+rule snmp_not_answering), where Grafana goes, and leave no process behind; and, run into a real
+influxd 1.x as its Grafana lines say, write there what the dashboards read. About 30 s each
+here, most of it the two SNMP polls the fault rule waits for."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import time
 
 import pytest
 
+from lab.servers import INFLUXD_ADMIN
 from lab.support import REPO, wait_until
 
 pytestmark = pytest.mark.integration
@@ -52,9 +54,13 @@ def _netvigil(env, *args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-def test_quick_start_demo_shows_snmp_health_one_fault_and_grafana_then_stops_everything(tmp_path):
+def _run_demo(tmp_path, **settings) -> tuple[str, dict]:
+    """`bash scripts/demo.sh --once` with its own state directory and `settings` as NETVIGIL_
+    variables; its output, once it ended having left no process behind; and the environment
+    for further commands."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("NETVIGIL_")}
     env["NETVIGIL_STATE_DIR"] = str(tmp_path / "state")  # not the user's .demo-state/
+    env.update({f"NETVIGIL_{key}": value for key, value in settings.items()})
     started = time.monotonic()
     demo = subprocess.Popen(["bash", "scripts/demo.sh", "--once"], cwd=REPO, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
@@ -64,9 +70,18 @@ def test_quick_start_demo_shows_snmp_health_one_fault_and_grafana_then_stops_eve
         demo.terminate()  # its trap stops the daemon and snmpsim by their pids
         out, err = demo.communicate(timeout=30)
         pytest.fail(f"the demo did not finish within 180 s:\n{out}\n{err}")
-    elapsed = time.monotonic() - started
+    print(f"demo --once: {time.monotonic() - started:.1f} s")
     assert demo.returncode == 0, f"exit {demo.returncode}\n{out}\n{err}"
+    # Nothing left running: not the daemon, snmpsim, nor the tee of the daemon's log.
+    wait_until(lambda: not _in_session(demo.pid), timeout_s=5, what="the demo's processes to end")
+    for address in ("127.0.10.1", "127.0.10.4", "127.0.21.20"):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind((address, 16161))  # snmpsim's port is free again
+    return out, env
 
+
+def test_quick_start_demo_shows_snmp_health_one_fault_and_grafana_then_stops_everything(tmp_path):
+    out, env = _run_demo(tmp_path)
     lines = out.splitlines()
     header = next(line for line in lines if line.startswith("netvigil pid "))
     assert "14 devices, 14 up, 0 down, 0 pending, faults open: 1" in header, header
@@ -80,12 +95,6 @@ def test_quick_start_demo_shows_snmp_health_one_fault_and_grafana_then_stops_eve
     stats_ups = next(line for line in lines if line.startswith("stats-ups-01 "))
     assert " timeout " in stats_ups
     assert "docs/grafana.md" in out and "NETVIGIL_OUTPUTS__INFLUXDB_V1__URL=" in out
-
-    # Nothing left running: not the daemon, snmpsim, nor the tee of the daemon's log.
-    wait_until(lambda: not _in_session(demo.pid), timeout_s=5, what="the demo's processes to end")
-    for address in ("127.0.10.1", "127.0.10.4", "127.0.21.20"):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((address, 16161))  # snmpsim's port is free again
 
     # The fault is in the records for `netvigil faults`, and status still has the SNMP figures
     # from the embedded store with the daemon gone.
@@ -103,4 +112,30 @@ def test_quick_start_demo_shows_snmp_health_one_fault_and_grafana_then_stops_eve
     assert rows["east-sw-01"]["health"] == {"ports": 52, "ports_up": 14}
     assert rows["community-a-nvr"]["health"]["disk_used_pct"] == 28.8
     assert rows["stats-ups-01"]["snmp"] == "timeout" and rows["stats-ups-01"]["health"] is None
-    print(f"demo --once: {elapsed:.1f} s")
+
+
+def test_the_demo_feeds_an_influxdb_as_its_grafana_lines_say(tmp_path, influxd):
+    # What the demo prints for Grafana, with this test's influxd (auth on) for 127.0.0.1:8086.
+    influxd.create_database("netvigil_demo")
+    user, password = INFLUXD_ADMIN
+    out, _ = _run_demo(tmp_path, OUTPUTS__INFLUXDB_V1__URL=influxd.url, OUTPUTS__INFLUXDB_V1__DATABASE="netvigil_demo",
+                       OUTPUTS__INFLUXDB_V1__USERNAME=user, OUTPUTS__INFLUXDB_V1__PASSWORD=password,
+                       OUTPUTS__EMBEDDED__ENABLED="true")
+    assert "NETVIGIL_OUTPUTS__EMBEDDED__ENABLED=true bash scripts/demo.sh" in out
+
+    def one(query: str) -> dict:
+        rows = influxd.query(query, "netvigil_demo")
+        assert len(rows) == 1, (query, rows)
+        return rows[0]
+
+    # The daemon flushes its outputs when it stops, so everything the status showed is there.
+    assert one("SELECT last(runtime_remaining_min) FROM ups WHERE device = 'ups-room-01'")["last"] == 452
+    assert one("SELECT max(value) FROM env_sensor WHERE device = 'env-room-01' AND unit = 'C'")["max"] == 31.1
+    assert one("SELECT last(used_pct) FROM nvr_disk WHERE device = 'community-a-nvr'")["last"] == pytest.approx(28.82, abs=0.01)
+    assert one("SELECT max(cpu_pct) FROM h3c_entity WHERE device = 'core-sw-01'")["max"] == 21
+    ports = influxd.query("SELECT last(oper_status) FROM snmp_if WHERE device = 'east-sw-01' GROUP BY \"index\"",
+                          "netvigil_demo")
+    assert len(ports) == 52 and sum(1 for row in ports if row["last"] == 1) == 14
+    fault = one("SELECT last(\"open\") FROM fault WHERE rule = 'snmp_not_answering' GROUP BY device")
+    assert fault["device"] == "stats-ups-01" and fault["last"] == 1
+    assert one("SELECT count(up) FROM icmp WHERE device = 'mcu-01'")["count"] >= 1
