@@ -40,16 +40,16 @@ if ! problems=$(.venv/bin/netvigil check -c "$config" 2>&1); then
 fi
 mkdir -p "$state"
 
-snmpsim="" daemon=""
+snmpsim="" daemon="" sleeper=""
 stop_all() {
   # Each process by its own pid, the daemon first (it stops polling the agents).
-  for pid in $daemon $snmpsim; do
+  for pid in $daemon $snmpsim $sleeper; do
     kill -TERM "$pid" 2>/dev/null || true
   done
-  for pid in $daemon $snmpsim; do
+  for pid in $daemon $snmpsim $sleeper; do
     wait "$pid" 2>/dev/null || true
   done
-  daemon="" snmpsim=""
+  daemon="" snmpsim="" sleeper=""
 }
 trap 'stop_all' EXIT
 trap 'exit 0' INT TERM
@@ -130,7 +130,11 @@ echo
 echo "netvigil is running (pid $daemon), snmpsim too (pid $snmpsim). Again: .venv/bin/netvigil status -c $config"
 echo "Faults: .venv/bin/netvigil faults -c $config (faults show ID, ack, resolve: README). Stop the demo: Ctrl-C"
 if [ -n "${DEMO_SECONDS:-}" ]; then
-  sleep "$DEMO_SECONDS"
+  # In the background, so that a signal ends the wait at once (bash runs a trap only after a
+  # foreground command ends); stop_all ends the sleep too.
+  sleep "$DEMO_SECONDS" &
+  sleeper=$!
+  wait "$sleeper" || true
   exit 0
 fi
 wait "$daemon"

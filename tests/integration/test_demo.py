@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -54,24 +55,37 @@ def _netvigil(env, *args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-def _run_demo(tmp_path, **settings) -> tuple[str, dict]:
-    """`bash scripts/demo.sh --once` with its own state directory and `settings` as NETVIGIL_
-    variables; its output, once it ended having left no process behind; and the environment
-    for further commands."""
+def _run_demo(tmp_path, once: bool = True, **settings) -> tuple[str, dict]:
+    """`bash scripts/demo.sh --once`, or without --once stopped by SIGINT (Ctrl-C) once it
+    says it is running, with its own state directory and `settings` as NETVIGIL_ variables;
+    its output, once it ended having left no process behind; and the environment for further
+    commands."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("NETVIGIL_")}
     env["NETVIGIL_STATE_DIR"] = str(tmp_path / "state")  # not the user's .demo-state/
     env.update({f"NETVIGIL_{key}": value for key, value in settings.items()})
     started = time.monotonic()
-    demo = subprocess.Popen(["bash", "scripts/demo.sh", "--once"], cwd=REPO, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    errors = open(tmp_path / "demo.stderr", "w+")
+    demo = subprocess.Popen(["bash", "scripts/demo.sh", *(["--once"] if once else [])], cwd=REPO, env=env,
+                            text=True, stdout=subprocess.PIPE, stderr=errors, start_new_session=True)
+    out = []
     try:
-        out, err = demo.communicate(timeout=180)
+        if not once:
+            deadline = time.monotonic() + 180
+            for line in demo.stdout:
+                out.append(line)
+                if "Stop the demo: Ctrl-C" in line or time.monotonic() > deadline:  # its last words
+                    break
+            demo.send_signal(signal.SIGINT)  # Ctrl-C: the script's trap stops the rest by their pids
+        out.append(demo.communicate(timeout=180)[0])
     except subprocess.TimeoutExpired:
-        demo.terminate()  # its trap stops the daemon and snmpsim by their pids
-        out, err = demo.communicate(timeout=30)
-        pytest.fail(f"the demo did not finish within 180 s:\n{out}\n{err}")
-    print(f"demo --once: {time.monotonic() - started:.1f} s")
-    assert demo.returncode == 0, f"exit {demo.returncode}\n{out}\n{err}"
+        demo.terminate()
+        out.append(demo.communicate(timeout=30)[0])
+        pytest.fail(f"the demo did not finish within 180 s:\n{''.join(out)}\n{errors.read()}")
+    finally:
+        errors.close()
+    out = "".join(out)
+    print(f"demo: {time.monotonic() - started:.1f} s")
+    assert demo.returncode == 0, f"exit {demo.returncode}\n{out}\n{(tmp_path / 'demo.stderr').read_text()}"
     # Nothing left running: not the daemon, snmpsim, nor the tee of the daemon's log.
     wait_until(lambda: not _in_session(demo.pid), timeout_s=5, what="the demo's processes to end")
     for address in ("127.0.10.1", "127.0.10.4", "127.0.21.20"):
@@ -114,14 +128,16 @@ def test_quick_start_demo_shows_snmp_health_one_fault_and_grafana_then_stops_eve
     assert rows["stats-ups-01"]["snmp"] == "timeout" and rows["stats-ups-01"]["health"] is None
 
 
-def test_the_demo_feeds_an_influxdb_as_its_grafana_lines_say(tmp_path, influxd):
-    # What the demo prints for Grafana, with this test's influxd (auth on) for 127.0.0.1:8086.
+def test_the_demo_left_running_feeds_an_influxdb_as_its_grafana_lines_say_and_stops_on_ctrl_c(tmp_path, influxd):
+    # What the demo prints for Grafana, with this test's influxd (auth on) for 127.0.0.1:8086;
+    # run as the quick start runs it, until Ctrl-C.
     influxd.create_database("netvigil_demo")
     user, password = INFLUXD_ADMIN
-    out, _ = _run_demo(tmp_path, OUTPUTS__INFLUXDB_V1__URL=influxd.url, OUTPUTS__INFLUXDB_V1__DATABASE="netvigil_demo",
+    out, _ = _run_demo(tmp_path, once=False, OUTPUTS__INFLUXDB_V1__URL=influxd.url, OUTPUTS__INFLUXDB_V1__DATABASE="netvigil_demo",
                        OUTPUTS__INFLUXDB_V1__USERNAME=user, OUTPUTS__INFLUXDB_V1__PASSWORD=password,
                        OUTPUTS__EMBEDDED__ENABLED="true")
     assert "NETVIGIL_OUTPUTS__EMBEDDED__ENABLED=true bash scripts/demo.sh" in out
+    assert "netvigil is running" in out and "Ctrl-C" in out
 
     def one(query: str) -> dict:
         rows = influxd.query(query, "netvigil_demo")
