@@ -117,7 +117,8 @@ Grafana: the dashboards and provisioning files are in grafana/; how to install t
   machine instead (influx -execute 'CREATE DATABASE netvigil' once), run:
     NETVIGIL_OUTPUTS__INFLUXDB_V1__URL=http://127.0.0.1:8086 NETVIGIL_OUTPUTS__INFLUXDB_V1__DATABASE=netvigil \\
     NETVIGIL_OUTPUTS__EMBEDDED__ENABLED=true bash scripts/demo.sh
-  and point Grafana's datasource at http://127.0.0.1:8086, database netvigil.
+  and point Grafana's datasource at http://127.0.0.1:8086, database netvigil; on the Grafana host:
+    netvigil grafana install --dir /etc/grafana/provisioning --datasource-url http://127.0.0.1:8086 --database netvigil
 EOF
 if [ -z "$ready" ]; then
   echo "the demo did not come up within $wait_s s (see above and $state/daemon.log)" >&2
