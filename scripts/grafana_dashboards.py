@@ -263,10 +263,9 @@ def noc_overview() -> dict:
              f'SELECT sum("breached") FROM (SELECT last("breached") AS "breached" '
              f'FROM "fault_open_count" WHERE {NOW_FAULTS} GROUP BY "severity")', thresholds=red,
              description=_("Open faults past their acknowledge or resolve deadline")),
-        table(_("Devices up and down by site and class"),
-              f'SELECT sum("up") AS "up", count("up") - sum("up") AS "down" FROM '
-              f'({_last_up(BY_DEVICE_SITE_CLASS)}) '
-              'GROUP BY "site", "class"', w=8, h=10),
+        table(_("Devices down now"),
+              f'SELECT "up" FROM ({_last_up(BY_DEVICE_SITE_CLASS)}) WHERE "up" = 0', w=8, h=10,
+              description=_("Every device whose last ICMP run (within 5 min) got no answer: who to call")),
         table(_("Open faults now, with time left on the SLA clocks"),
               'SELECT last("id") AS "fault", last("age_s") AS "age", last("ack") AS "acknowledged", '
               'last("ack_left_s") AS "ack left", last("resolve_left_s") AS "resolve left", '
@@ -275,9 +274,13 @@ def noc_overview() -> dict:
               w=16, h=10, unit="s",
               description=_("One row per unresolved fault from the snapshot the daemon writes every 10 s; "
                           "time left is negative once a deadline has passed")),
-        bargauge(_("Worst loss now"), _worst("loss_pct"), unit="percent"),
-        bargauge(_("Worst jitter now"), _worst("jitter_ms"), unit="ms"),
-        bargauge(_("Worst RTT now"), _worst("rtt_avg_ms"), unit="ms"),
+        table(_("Devices up and down by site and class"),
+              f'SELECT sum("up") AS "up", count("up") - sum("up") AS "down" FROM '
+              f'({_last_up(BY_DEVICE_SITE_CLASS)}) '
+              'GROUP BY "site", "class"', w=6, h=8),
+        bargauge(_("Worst loss now"), _worst("loss_pct"), unit="percent", w=6),
+        bargauge(_("Worst jitter now"), _worst("jitter_ms"), unit="ms", w=6),
+        bargauge(_("Worst RTT now"), _worst("rtt_avg_ms"), unit="ms", w=6),
         timeseries(_("Loss by site (worst device)"),
                    ('SELECT max("loss_pct") FROM "icmp" WHERE $timeFilter GROUP BY time($__interval), "site" '
                     'fill(none)',
