@@ -183,10 +183,16 @@ def stat(title: str, *queries, w: int = 4, h: int = 4, description: str = "", un
                                                 "colorMode": "background", "textMode": "value_and_name"})
 
 
-def bargauge(title: str, query: str, *, unit: str = "", w: int = 8, h: int = 8, description: str = "") -> dict:
-    return _panel("bargauge", title, _targets((query, "$tag_device")), w, h, unit=unit, description=description,
-                  options={"orientation": "horizontal", "displayMode": "gradient",
-                           "reduceOptions": {"calcs": ["lastNotNull"], "values": True}})
+def bargauge(title: str, query: str, *, value: str, worst_first: bool = True, unit: str = "", w: int = 8,
+             h: int = 8, description: str = "") -> dict:
+    """One bar per row of a top()/bottom() query (columns time, `value`, device): the rows come
+    as a table, each bar named by the row's text field (the device), sorted worst first; as
+    time series, top()'s device column would not name anything."""
+    panel = _panel("bargauge", title, [_target(query, table=True)], w, h, unit=unit, description=description,
+                   options={"orientation": "horizontal", "displayMode": "gradient",
+                            "reduceOptions": {"calcs": ["lastNotNull"], "values": True, "fields": f"/^{value}$/"}})
+    panel["transformations"] = [{"id": "sortBy", "options": {"sort": [{"field": value, "desc": worst_first}]}}]
+    return panel
 
 
 def annotation(name: str, query: str, *, text: str, tags: str, color: str) -> dict:
@@ -264,7 +270,8 @@ def noc_overview() -> dict:
              f'FROM "fault_open_count" WHERE {NOW_FAULTS} GROUP BY "severity")', thresholds=red,
              description=_("Open faults past their acknowledge or resolve deadline")),
         table(_("Devices down now"),
-              f'SELECT "up" FROM ({_last_up(BY_DEVICE_SITE_CLASS)}) WHERE "up" = 0', w=8, h=10,
+              f'SELECT "up" FROM ({_last_up(BY_DEVICE_SITE_CLASS)}) WHERE "up" = 0 GROUP BY "site", "class", "device"',
+              w=8, h=10,
               description=_("Every device whose last ICMP run (within 5 min) got no answer: who to call")),
         table(_("Open faults now, with time left on the SLA clocks"),
               'SELECT last("id") AS "fault", last("age_s") AS "age", last("ack") AS "acknowledged", '
@@ -278,9 +285,9 @@ def noc_overview() -> dict:
               f'SELECT sum("up") AS "up", count("up") - sum("up") AS "down" FROM '
               f'({_last_up(BY_DEVICE_SITE_CLASS)}) '
               'GROUP BY "site", "class"', w=6, h=8),
-        bargauge(_("Worst loss now"), _worst("loss_pct"), unit="percent", w=6),
-        bargauge(_("Worst jitter now"), _worst("jitter_ms"), unit="ms", w=6),
-        bargauge(_("Worst RTT now"), _worst("rtt_avg_ms"), unit="ms", w=6),
+        bargauge(_("Worst loss now"), _worst("loss_pct"), value="v", unit="percent", w=6),
+        bargauge(_("Worst jitter now"), _worst("jitter_ms"), value="v", unit="ms", w=6),
+        bargauge(_("Worst RTT now"), _worst("rtt_avg_ms"), value="v", unit="ms", w=6),
         timeseries(_("Loss by site (worst device)"),
                    ('SELECT max("loss_pct") FROM "icmp" WHERE $timeFilter GROUP BY time($__interval), "site" '
                     'fill(none)',
@@ -590,7 +597,8 @@ def video() -> dict:
         table(_("Camera reachability by site"),
               f'SELECT sum("up") AS "up", count("up") - sum("up") AS "down" FROM ({last_up}) GROUP BY "site"',
               w=8, h=8, description=_("Cameras answering ping now, per site")),
-        table(_("Cameras down now"), f'SELECT "up" FROM ({last_up}) WHERE "up" = 0', w=8, h=8,
+        table(_("Cameras down now"), f'SELECT "up" FROM ({last_up}) WHERE "up" = 0 GROUP BY "site", "device"',
+              w=8, h=8,
               description=_("Every camera whose last ICMP run got no answer")),
         table(_("NVR disks"),
               f'SELECT last("status") AS "state", last("used_pct") AS "used %", last("free_mb") AS "free MB", '
@@ -633,8 +641,9 @@ def sla_budget() -> dict:
               description=_("Share of ICMP runs answered over the chosen range (every device, every run)")),
         table(_("Availability per device"), availability('"site", "class", "device"'), w=8, h=10, unit="percent"),
         bargauge(_("Least available devices"),
-                 'SELECT bottom("a", "device", 10) AS "availability %" FROM (SELECT mean("up") * 100 AS "a" '
-                 f'FROM "icmp" WHERE $timeFilter AND {SLA_SELECTED} GROUP BY "device")', unit="percent"),
+                 'SELECT bottom("a", "device", 10) AS "availability" FROM (SELECT mean("up") * 100 AS "a" '
+                 f'FROM "icmp" WHERE $timeFilter AND {SLA_SELECTED} GROUP BY "device")', value="availability",
+                 worst_first=False, unit="percent"),
         timeseries(_("Availability per site"),
                    (f'SELECT mean("up") * 100 FROM "icmp" WHERE $timeFilter AND {SLA_SELECTED} '
                     'GROUP BY time($__interval), "site" fill(none)', "$tag_site"), unit="percent", w=24),

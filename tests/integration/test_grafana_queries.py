@@ -189,6 +189,22 @@ def _run_dashboard(influxd, board: dict, *, require_data: bool, pinned: dict | N
     return failures
 
 
+def _panel_rows(influxd, key: str, title: str) -> dict[str, dict]:
+    """The rows a table panel of dashboard `key` (e.g. "zh-CN/video") shows with every variable at
+    "All", by device (tags and columns together, as Grafana's table has them); `title` is the
+    English title, the panel in the same place of either language."""
+    boards = grafana.dashboards()
+    board = boards[key]
+    index = [panel["title"] for panel in boards["en/" + key.split("/")[1]]["panels"]].index(title)
+    expander = grafana.Expander(variables={var["name"]: var for var in board["templating"]["list"]})
+    for var in board["templating"]["list"]:
+        rows = influxd.query(expander.expand(var["query"]), DATABASE)
+        expander.values[var["name"]] = [row["value"] for row in rows]
+    panel = board["panels"][index]
+    return {row.get("device", str(index)): row for index, row in enumerate(
+        influxd.query(expander.expand(panel["targets"][0]["query"]), DATABASE))}
+
+
 def _run_all(influxd, require_data: bool = True) -> list[str]:
     failures = []
     for key, board in grafana.dashboards().items():
@@ -295,6 +311,24 @@ def test_every_dashboard_query_returns_data_from_the_daemons_writes(workdir, inf
                 'SELECT last("faults") AS "faults", last("over") AS "over" FROM "fault_budget" '
                 'WHERE time > now() - 1m GROUP BY "device"', DATABASE)}
             assert all(budget[name]["faults"] == 1 and budget[name]["over"] == 1 for name in SILENT), budget
+
+            # What some panels show, value by value, against the recordings and what happened here.
+            ups = _panel_rows(influxd, "en/machine-room", "UPS now (APC)")["ups-1"]
+            assert ups["load %"] == 23.0 and ups["output status"] == 2  # the amended load; online
+            disk = _panel_rows(influxd, "en/video", "NVR disks")["nvr-1"]
+            assert disk["state"] == 0 and disk["used %"] == pytest.approx((3815447 - 2715648) / 3815447 * 100)
+            assert set(_panel_rows(influxd, "en/video", "Cameras down now")) == {"cam-2"}
+            assert set(_panel_rows(influxd, "en/noc-overview", "Devices down now")) == {"codec-1", "cam-2"}
+            worst = _panel_rows(influxd, "zh-CN/noc-overview", "Worst loss now")
+            assert len(worst) <= 10 and worst["codec-1"]["v"] == 100 and worst["cam-2"]["v"] == 100
+            assert "SX20" in _panel_rows(influxd, "en/conference", "Codec models and software")["codec-3"]["model"]
+            [call] = _panel_rows(influxd, "en/conference", "Last roll calls").values()
+            assert (call["meeting"], call["selected"], call["absent"]) == ("district meeting", 4, 1)
+            missing = _panel_rows(influxd, "zh-CN/conference", "Missing at the last roll calls")
+            assert list(missing) == ["codec-1"] and missing["codec-1"]["reason"]
+            sla = _panel_rows(influxd, "en/sla-budget", "Acknowledge and resolve times against the SLA")
+            assert sum(row["resolved"] for row in sla.values()) == 2  # codec-2 and cam-1
+            assert sum(row["ack late"] or 0 for row in sla.values()) == 0
 
             # Each site and device on its own parses too (data where the device has it).
             device_board = grafana.dashboards()["en/site-device"]
