@@ -153,10 +153,17 @@ def _split_select(items: str) -> list[str]:
     return parts + [current]
 
 
-def table(title: str, query: str, *, w: int = 12, h: int = 8, description: str = "", unit: str = "") -> dict:
+def table(title: str, query: str, *, w: int = 12, h: int = 8, description: str = "", unit: str = "",
+          units: dict[str, str] | None = None) -> dict:
+    """`unit` for every number of the table; `units` column -> unit where the columns differ
+    (an override by the column's shown name, which the language's rename decides)."""
     panel = _panel("table", title, [_target(query, table=True)], w, h, unit=unit, description=description,
                    options={"showHeader": True})
     columns = table_columns(query)
+    for column, column_unit in (units or {}).items():
+        assert column in columns, (title, column)
+        panel["fieldConfig"]["overrides"].append({"matcher": {"id": "byName", "options": _(column)},
+                                                  "properties": [{"id": "unit", "value": column_unit}]})
     renames = {column: _(column) for column in columns if _(column) != column}
     if renames:
         panel["transformations"] = [{"id": "organize", "options": {"renameByName": renames}}]
@@ -278,7 +285,7 @@ def noc_overview() -> dict:
               'last("ack_left_s") AS "ack left", last("resolve_left_s") AS "resolve left", '
               'last("breached") AS "breached", last("symptom") AS "symptom" '
               f'FROM "fault_open" WHERE {NOW_FAULTS} GROUP BY "severity", "site", "device", "rule", "instance"',
-              w=16, h=10, unit="s",
+              w=16, h=10, units={"age": "s", "ack left": "s", "resolve left": "s"},
               description=_("One row per unresolved fault from the snapshot the daemon writes every 10 s; "
                           "time left is negative once a deadline has passed")),
         table(_("Devices up and down by site and class"),
@@ -664,7 +671,9 @@ def sla_budget() -> dict:
               'SELECT count("resolve_s") AS "resolved", mean("ack_s") AS "ack mean", max("ack_s") AS "ack max", '
               'max("ack_sla_s") AS "ack SLA", sum("ack_breached") AS "ack late", mean("resolve_s") AS "resolve mean", '
               'max("resolve_s") AS "resolve max", max("resolve_sla_s") AS "resolve SLA", '
-              f'sum("resolve_breached") AS "resolve late" {resolved} GROUP BY "severity"', w=24, h=6, unit="s",
+              f'sum("resolve_breached") AS "resolve late" {resolved} GROUP BY "severity"', w=24, h=6,
+              units={column: "s" for column in ("ack mean", "ack max", "ack SLA", "resolve mean", "resolve max",
+                                                 "resolve SLA")},
               description=_("Faults resolved in the chosen range, per severity: how long acknowledging and "
                           "resolving took, the contract's allowance and how many were late")),
         timeseries(_("Time to resolve against the SLA"),
