@@ -61,6 +61,7 @@ COMMANDS = {
     "maintenance end": "monitor.cli.faults:maintenance_end_command",
     "report monthly": "monitor.cli.report:monthly_command",
     "report fault": "monitor.cli.report:fault_command",
+    "report inspection": "monitor.cli.report:inspection_command",
 }
 
 

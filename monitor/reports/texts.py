@@ -77,3 +77,57 @@ E_ACK_DEADLINE, E_RES_DEADLINE, E_NOTICE = "acknowledge deadline", "resolve dead
 E_AUTO = "automatically (the condition cleared)"
 A_CAUSE, A_RESOLUTION, A_PREVENTION = "Cause", "Resolution", "Prevention"
 NOT_WRITTEN = "not written yet"
+
+# -- machine-room inspection record (机房巡检记录) --
+INSPECTION_TITLE = "Machine-room inspection record"
+I_SUMMARY = "Summary"
+I_SITES = "Devices by site"
+I_DEVICES = "Device states"
+I_ENV = "Machine-room temperature and humidity"
+I_UPS = "UPS"
+I_DISKS = "NVR disks"
+I_OPEN = "Open faults"
+I_NEW = "Faults since the last inspection"
+I_NO_DATA = "Devices that answered nothing (no data)"
+I_SIGN = "Sign-off"
+I_AT, I_PREVIOUS, I_SOURCE, I_WINDOW = (
+    "Inspection time", "Previous inspection", "Values from", "Values older than this do not count (min)")
+I_UP, I_DOWN, I_NODATA_COUNT = "Devices up", "Devices down", "Devices with no data"
+I_OPEN_COUNT, I_NEW_COUNT = "Open faults", "Faults opened since the previous inspection"
+I_UPS_ABNORMAL = "UPS not on normal power, or battery not normal"
+I_ENV_ABNORMAL = "Sensors not normal"
+I_DISK_ABNORMAL = "NVR disks not normal"
+C_ADDRESS, C_STATE, C_SINCE, C_LAST_PROBE = "Address", "State", "Since", "Last probe"
+C_RTT, C_LOSS, C_JITTER, C_SNMP, C_SSH = "RTT (ms)", "Loss (%)", "Jitter (ms)", "SNMP", "SSH"
+C_SENSOR, C_TEMPERATURE, C_HUMIDITY, C_READ_AT = "Sensor", "Temperature (°C)", "Humidity (%)", "Read at"
+C_SOURCE, C_BATTERY, C_CHARGE, C_RUNTIME, C_LOAD, C_INPUT_V = (
+    "Output source", "Battery", "Charge (%)", "Runtime (min)", "Load (%)", "Input voltage (V)")
+C_DISK, C_DISK_NAME, C_DISK_STATUS, C_CAPACITY, C_USED = "Disk", "Name", "Status", "Capacity (GB)", "Used (%)"
+C_UP, C_DOWN, C_NODATA, C_REASON, C_SYMPTOM_OF = "Up", "Down", "No data", "Why", "Symptom of fault"
+STATE_UP, STATE_DOWN, STATE_NO_DATA = "up", "down", "no data"
+R_NEVER = "no probe result yet"
+R_STALE = "nothing heard since {time}"
+R_UNMONITORED = "not monitored (no probe that tells reachability is on)"
+R_NO_READINGS = "{what}: no readings ({why})"
+R_SNMP_SAID = "SNMP: {state}"
+R_SNMP_NOT_POLLED = "SNMP is not polled"
+R_SNMP_WITHOUT = "SNMP answers, but no profile reads these values from this model"
+WHAT_UPS, WHAT_ENV, WHAT_DISKS = "UPS", "sensors", "disks"
+SIGN_ROWS = ("Inspector", "Signature", "Date and time signed", "Remarks")
+
+# -- what the daemon sends with a scheduled report --
+M_REPORT = "[REPORT] {title}"
+M_FILES = "Files:"
+M_INSPECTION_LINE = ("{devices} devices: {up} up, {down} down, {no_data} with no data; {open} open faults, "
+                     "{new} new since {previous}; UPS not normal: {ups}; sensors not normal: {env}; "
+                     "disks not normal: {disks}")
+M_MONTHLY_LINE = ("{month}: availability {availability:.3f} %, {faults} faults, acknowledge clock breached "
+                  "{ack_breached}, resolve clock breached {res_breached}; due by {due}")
+M_LATE = "Made at {made} for the {slot} slot: the daemon was not running then."
+M_REMINDER_TITLE = "[ANALYSIS DUE] fault {id} {device} {rule}: the written analysis is due by the end of {due}"
+M_REMINDER_TEXT = ("Fault {id} ({severity}) on {device} at {site}, rule {rule}, resolved at {resolved}, has no written "
+                   "analysis yet. The contract wants it within one working day of the resolution: by the end of "
+                   "{due}.\nWrite it with: netvigil close {id} --by NAME --cause ... --resolution ... "
+                   "--prevention ...\nThe fault report: netvigil report fault {id}")
+SOURCE_DAEMON = "the running daemon (pid {pid}): its last device states and samples"
+SOURCE_EMBEDDED = "the embedded store's history ({path})"
