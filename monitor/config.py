@@ -30,6 +30,7 @@ from monitor.problems import (ConfigError, SettingsFileError, booleans_for_numbe
 from monitor import inventory as inventory_module
 from monitor.api.settings import ApiSettings
 from monitor.faults.settings import FaultsSettings
+from monitor import i18n
 from monitor.reports.settings import ReportsSettings
 from monitor.inventory import DEVICE_CLASSES, Inventory, ssh_profile_mix
 from monitor.notify.settings import NotificationSettings, route_problems, unknown_group_problems
@@ -84,6 +85,9 @@ class Settings(BaseSettings):
         description="spool, embedded store, control socket; default $STATE_DIRECTORY (systemd) "
                     "or /var/lib/netvigil; relative to this file")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="least severe level logged")
+    language: Optional[str] = Field(
+        None, description="zh-CN or en: alert and rule messages, notifications, command headings and states, "
+                          "reports; null: from the locale (LC_ALL, LC_MESSAGES or LANG starting with zh: zh-CN)")
     secrets_dir: Optional[Path] = Field(
         None, description="extra directory of secret files named by key path, e.g. outputs__influxdb__token "
                           "($CREDENTIALS_DIRECTORY is always read)")
@@ -97,6 +101,11 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     api: ApiSettings = ApiSettings()
     reports: ReportsSettings = ReportsSettings()
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else i18n.normalise(value)
 
     @field_validator("inventory", mode="before")
     @classmethod
@@ -374,6 +383,9 @@ def _validate(path: Path) -> tuple[Optional[Settings], _Origins, list[str]]:
             problems.append(f"{path}: {exc}")
     if settings is not None:
         settings = _resolve_paths(settings, base)
+        # Every entry point reads its settings through here, so the language is in force before
+        # rules compile their messages and before anything is printed or sent.
+        i18n.set_language(settings.language)
     return settings, origins, _scrub(_by_line(problems, str(path)), origins.secret_values())
 
 

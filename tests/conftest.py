@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from lab.fake_influx import FakeInflux
@@ -11,6 +13,12 @@ from lab.servers import influxd, private_influxd, private_victoria_metrics, vict
 from lab.snmplab import private_snmpd, snmpd, snmpd_factory, snmpsim, snmpsim_factory  # noqa: F401
 from lab.sshlab import ssh_test_user, sshd  # noqa: F401
 from lab.sshsim import vrp_sim  # noqa: F401
+
+# The language netvigil speaks follows the locale when no setting names one; the tests read
+# English unless they ask for Chinese (monitor.i18n.using, or `language:` in their settings), on
+# any developer's machine, and so do the commands they start.
+os.environ["LC_ALL"] = "C.UTF-8"
+os.environ.pop("NETVIGIL_LANGUAGE", None)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
+from monitor import i18n
 from monitor.cli.faults import add_parsers as add_fault_parsers
 from monitor.cli.report import add_parsers as add_report_parsers
 from monitor.cli.rules import add_rules_parser
@@ -188,6 +189,8 @@ def _silence_stdout() -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     _quiet_third_party_warnings()
+    # The locale's language until a settings file names one (monitor.config sets it then).
+    i18n.set_language(None)
     try:
         args = build_parser().parse_args(argv)
         module_name, func_name = COMMANDS[args.command_key].split(":")

@@ -6,6 +6,7 @@ operator's terminal), and wide (CJK) characters count as two columns.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Optional, Sequence
 
@@ -55,11 +56,14 @@ def format_columns(lines: Sequence[Sequence[str]]) -> str:
     if not lines:
         return ""
     lines = [[escape_controls(str(cell)) for cell in line] for line in lines]
-    widths = [max(_width(line[i]) for line in lines) for i in range(len(lines[0]))]
-    return "\n".join("  ".join(cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(line)).rstrip()
+    widths = [max(display_width(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return "\n".join("  ".join(cell + " " * (widths[i] - display_width(cell)) for i, cell in enumerate(line)).rstrip()
                      for line in lines)
 
 
-def _width(text: str) -> int:
-    # Chinese site and device names take two terminal columns per character.
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+def display_width(text: str) -> int:
+    """Terminal columns: Chinese site and device names (and full-width punctuation such as
+    '，' or '（') take two per character, combining marks none."""
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+               for ch in text)
+

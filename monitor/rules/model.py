@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Literal, Optional, Sequence, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor import yamlfile
+from monitor.i18n import N_, _, ngettext
 from monitor.problems import ConfigError, describe_error, did_you_mean, unknown_key
 from monitor.faults.model import Selector, format_duration, parse_duration
 from monitor.rules.expr import (CompiledCondition, ExprError, Template, compile_condition, compile_template)
@@ -26,7 +27,7 @@ from monitor.rules.settings import SITE_RULES, RulesSettings
 SHIPPED_RULES = Path(__file__).resolve().parent / "defaults"
 FLAPPING_RULE = "flapping"  # the rule name of flapping faults; no rule file may use it
 MANUAL = "manual"
-DEFAULT_MESSAGE = "{device}: {rule} {value} (threshold {threshold})"
+DEFAULT_MESSAGE = N_("{device}: {rule} {value} (threshold {threshold})")
 
 _RULE_NAME = r"^[a-z0-9_]+$"
 _TOP_KEYS = ("rules",)
@@ -254,7 +255,8 @@ def _compile(spec: RuleSpec, document: yamlfile.Document, path: tuple, layer: st
     except ExprError as exc:
         problem("instance", str(exc))
     try:
-        message = compile_template(spec.message)
+        # Shipped messages are in the catalogue; a site's own message is kept as written.
+        message = compile_template(_(spec.message))
     except ExprError as exc:
         problem("message", str(exc))
     value_field, threshold, higher = spec.value, None, True
@@ -273,7 +275,7 @@ def _compile(spec: RuleSpec, document: yamlfile.Document, path: tuple, layer: st
     if spec.for_:
         for_parts.append(format_duration(spec.for_))
     if spec.for_samples and spec.for_samples > 1:
-        for_parts.append(f"{spec.for_samples} samples")
+        for_parts.append(ngettext("{n} sample", "{n} samples", spec.for_samples).format(n=spec.for_samples))
     return Rule(
         name=spec.name, spec=spec, source=document.where(path), layer=layer,
         measurements=tuple(dict.fromkeys(spec.measurement)), when=when, clear=clear, manual=manual,
@@ -283,7 +285,7 @@ def _compile(spec: RuleSpec, document: yamlfile.Document, path: tuple, layer: st
         clear_after_ns=int((spec.clear_after or 0) * 1e9), severity=spec.severity, value_field=value_field,
         threshold=threshold, higher_is_worse=higher, instance=instance, message=message, during=spec.during,
         reachability=spec.reachability, flap=flap, flap_off=spec.flap is False,
-        for_text=" and ".join(for_parts) or "1 sample")
+        for_text=_(" and ").join(for_parts) or ngettext("{n} sample", "{n} samples", 1).format(n=1))
 
 
 def _layer(files: Iterable[tuple[Path, str]], layer: str, problems: list[str]) -> dict[str, Rule]:
