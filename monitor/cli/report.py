@@ -73,6 +73,7 @@ def inspection_command(args) -> int:
 
 def _inspection(args) -> int:
     from monitor.control import query_status
+    from monitor.i18n import _
     from monitor.reports import texts
     from monitor.reports.build import ReportError, inspection_record, write_inspection
     from monitor.reports.inspection import previous_slot
@@ -100,7 +101,7 @@ def _inspection(args) -> int:
         if answer is not None:
             at = now
             readings = [Reading.from_dict(row) for row in answer.get("readings", ())]
-            source = texts.SOURCE_DAEMON.format(pid=answer["daemon"]["pid"])
+            source = _(texts.SOURCE_DAEMON).format(pid=answer["daemon"]["pid"])
             snapshot = snapshot_from_rows(at, answer["devices"], readings, source, window)
     if snapshot is None:
         store = settings.state_dir / "metrics.db"

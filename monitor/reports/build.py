@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Sequence
 
+from monitor.i18n import _
 from monitor.problems import EXIT_CONFIG, EXIT_RUNTIME
 from monitor.reports import texts as T
 
@@ -60,10 +61,10 @@ def write_inspection(record, out_dir: Path, formats: Sequence[str], now: float, 
     from monitor.reports.render import write
 
     at = dt.datetime.fromtimestamp(record.at, record.zone)
-    subtitle = f"{T.GENERATED} {dt.datetime.fromtimestamp(now, record.zone):%Y-%m-%d %H:%M} ({record.zone})"
+    subtitle = f"{_(T.I_GENERATED)} {dt.datetime.fromtimestamp(now, record.zone):%Y-%m-%d %H:%M} ({record.zone})"
     if note:
         subtitle += f"; {note}"
-    return write(out_dir, f"inspection-{at:%Y-%m-%d-%H%M}", formats, f"{T.INSPECTION_TITLE} {at:%Y-%m-%d %H:%M}",
+    return write(out_dir, f"inspection-{at:%Y-%m-%d-%H%M}", formats, f"{_(T.INSPECTION_TITLE)} {at:%Y-%m-%d %H:%M}",
                  subtitle, inspection_tables(record))
 
 

@@ -10,7 +10,8 @@ titled tables every renderer draws. Definitions:
 * **UPS** rows: every `ups` (RFC 1628) and `apc_ups` series, plus a row for every device of
   class `ups` without one. Load is the highest output line's load, input voltage the lowest
   input line's (RFC 1628 has one row per line; the worst line is what the inspector must see).
-  Not normal: output source other than normal / on_line, or battery status other than normal.
+  Not normal: output source other than normal / on_line, or battery status other than normal;
+  a UPS without readings. A value the device does not publish is unknown, not "not normal".
 * **Sensors**: every `env_sensor` (HW group: `unit` C or %RH; NetBotz: temperature_c and
   humidity_pct), `akcp_temperature` and `akcp_humidity` series, plus a row for every
   `env_sensor` device without one. Not normal: a state or status other than normal / active.
@@ -28,11 +29,17 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from monitor.faults.store import Fault
+from monitor.i18n import _
 from monitor.reports import texts as T
 from monitor.reports.readings import Reading, Snapshot, label
 from monitor.reports.tables import Cell, Table
 
 _NORMAL = frozenset({"normal", "on_line", "active", "idle"})
+
+
+def _fine(value: Optional[str]) -> bool:
+    # A value the device does not publish (None) is unknown, not an alarm.
+    return value is None or value in _NORMAL
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,7 @@ class SensorLine:
 
     @property
     def normal(self) -> bool:
-        return self.at is not None and self.state in _NORMAL
+        return self.at is not None and _fine(self.state or None)
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,7 @@ class UpsLine:
 
     @property
     def normal(self) -> bool:
-        return self.at is not None and self.source in _NORMAL and self.battery in _NORMAL
+        return self.at is not None and _fine(self.source) and _fine(self.battery)
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,7 @@ class DiskLine:
 
     @property
     def normal(self) -> bool:
-        return self.at is not None and self.status in _NORMAL
+        return self.at is not None and _fine(self.status)
 
 
 @dataclass(frozen=True)
@@ -142,12 +149,12 @@ def _device_lines(snapshot: Snapshot, window_s: float, zone: dt.tzinfo) -> list[
         last = _unix(row.get("last_probe"))
         state, reason, measured = row["state"], "", True
         if state == "unmonitored":
-            state, reason = T.STATE_NO_DATA, T.R_UNMONITORED
+            state, reason = T.STATE_NO_DATA, _(T.R_UNMONITORED)
         elif last is not None and last < snapshot.at - window_s:
             state, measured = T.STATE_NO_DATA, False  # the figures are from then, not from now
-            reason = T.R_STALE.format(time=f"{dt.datetime.fromtimestamp(last, zone):%Y-%m-%d %H:%M}")
+            reason = _(T.R_STALE).format(time=f"{dt.datetime.fromtimestamp(last, zone):%Y-%m-%d %H:%M}")
         elif last is None or state == "pending":
-            state, reason = T.STATE_NO_DATA, T.R_NEVER
+            state, reason = T.STATE_NO_DATA, _(T.R_NEVER)
         figures = [row.get(key) if measured else None for key in ("rtt_avg_ms", "loss_pct", "jitter_ms", "snmp", "ssh")]
         lines.append(DeviceLine(row["device"], row.get("site") or "", row.get("class") or "", row.get("address") or "",
                                 state, _unix(row.get("since")) if measured else None, *figures, last, reason))
@@ -156,12 +163,12 @@ def _device_lines(snapshot: Snapshot, window_s: float, zone: dt.tzinfo) -> list[
 
 def _why_no_readings(line: Optional[DeviceLine]) -> str:
     if line is None or line.state == T.STATE_NO_DATA:
-        return line.reason if line is not None else T.R_NEVER
+        return line.reason if line is not None else _(T.R_NEVER)
     if line.snmp is None:
-        return T.R_SNMP_NOT_POLLED
+        return _(T.R_SNMP_NOT_POLLED)
     if line.snmp != "ok":
-        return T.R_SNMP_SAID.format(state=line.snmp)
-    return T.R_SNMP_WITHOUT
+        return _(T.R_SNMP_SAID).format(state=line.snmp)
+    return _(T.R_SNMP_WITHOUT)
 
 
 def _sensor_lines(readings: Sequence[Reading], sites: dict[str, str]) -> list[SensorLine]:
@@ -208,7 +215,8 @@ def _ups_lines(readings: Sequence[Reading], sites: dict[str, str]) -> list[UpsLi
                                  _round(min(volts, default=None)), r.time_ns / 1e9))
         for r in kinds.get("apc_ups", ()):
             f = r.fields
-            lines.append(UpsLine(device, sites.get(device, ""), label("apc_ups", "output_status", f.get("output_status")),
+            lines.append(UpsLine(device, sites.get(device, ""),
+                                 label("apc_ups", "output_status", f.get("output_status")),
                                  label("apc_ups", "battery_status", f.get("battery_status")),
                                  _round(f.get("capacity_pct")), _round(f.get("runtime_remaining_min")),
                                  _round(f.get("output_load_pct")), _round(f.get("input_voltage_v")), r.time_ns / 1e9))
@@ -244,13 +252,13 @@ def inspect(snapshot: Snapshot, faults: Sequence[Fault], *, previous_at: float, 
         why = _why_no_readings(line)
         if line.device_class == "ups" and not any(u.device == line.device for u in ups):
             ups.append(UpsLine(line.device, line.site, None, None, None, None, None, None, None,
-                               T.R_NO_READINGS.format(what=T.WHAT_UPS, why=why)))
+                               _(T.R_NO_READINGS).format(what=_(T.WHAT_UPS), why=why)))
         if line.device_class == "env_sensor" and not any(s.device == line.device for s in sensors):
-            sensors.append(SensorLine(line.device, line.site, T.R_NO_READINGS.format(what=T.WHAT_ENV, why=why),
+            sensors.append(SensorLine(line.device, line.site, _(T.R_NO_READINGS).format(what=_(T.WHAT_ENV), why=why),
                                       None, None, "", None))
         if line.device_class == "nvr" and not any(d.device == line.device for d in disks):
             disks.append(DiskLine(line.device, line.site, "", "", None, None, None, None,
-                                  T.R_NO_READINGS.format(what=T.WHAT_DISKS, why=why)))
+                                  _(T.R_NO_READINGS).format(what=_(T.WHAT_DISKS), why=why)))
     at = snapshot.at
     open_faults = [f for f in faults if f.opened_at <= at and (f.resolved_at is None or f.resolved_at > at)]
     new_faults = [f for f in faults if previous_at < f.opened_at <= at]
@@ -269,13 +277,13 @@ def inspection_tables(record: Inspection) -> list[Table]:
 
     abnormal = record.abnormal()
     summary: list[tuple[str, Cell]] = [
-        (T.I_AT, local(record.at)), (T.S_ZONE, str(record.zone)), (T.I_PREVIOUS, local(record.previous_at)),
-        (T.I_SOURCE, record.source), (T.I_WINDOW, round(record.window_s / 60, 1)),
-        (T.S_DEVICES, len(record.devices)), (T.I_UP, record.count(T.STATE_UP)),
-        (T.I_DOWN, record.count(T.STATE_DOWN)), (T.I_NODATA_COUNT, record.count(T.STATE_NO_DATA)),
-        (T.I_OPEN_COUNT, len(record.open_faults)), (T.I_NEW_COUNT, len(record.new_faults)),
-        (T.I_UPS_ABNORMAL, abnormal["ups"]), (T.I_ENV_ABNORMAL, abnormal["env"]),
-        (T.I_DISK_ABNORMAL, abnormal["disks"]),
+        (_(T.I_AT), local(record.at)), (_(T.I_ZONE), str(record.zone)), (_(T.I_PREVIOUS), local(record.previous_at)),
+        (_(T.I_SOURCE), record.source), (_(T.I_WINDOW), round(record.window_s / 60, 1)),
+        (_(T.I_DEVICES_COUNT), len(record.devices)), (_(T.I_UP), record.count(T.STATE_UP)),
+        (_(T.I_DOWN), record.count(T.STATE_DOWN)), (_(T.I_NODATA_COUNT), record.count(T.STATE_NO_DATA)),
+        (_(T.I_OPEN_COUNT), len(record.open_faults)), (_(T.I_NEW_COUNT), len(record.new_faults)),
+        (_(T.I_UPS_ABNORMAL), abnormal["ups"]), (_(T.I_ENV_ABNORMAL), abnormal["env"]),
+        (_(T.I_DISK_ABNORMAL), abnormal["disks"]),
     ]
     per_site: dict[str, Counter] = {}
     for line in record.devices:
@@ -287,33 +295,39 @@ def inspection_tables(record: Inspection) -> list[Table]:
         return (f.id, f.device, "/".join(f.site_path) or f.site, f.rule, f.severity, f.state, local(f.opened_at),
                 local(f.resolved_at), f.symptom_of, f.message)
 
-    fault_columns = (T.C_FAULT_ID, T.C_DEVICE, T.C_SITE, T.C_RULE, T.C_SEVERITY, T.C_STATE, T.C_OPENED,
-                     T.C_RESOLVED, T.C_SYMPTOM_OF, T.C_DETAIL)
+    def columns(*texts: str) -> tuple[str, ...]:
+        return tuple(_(text) for text in texts)
+
+    fault_columns = columns(T.IC_FAULT, T.IC_DEVICE, T.IC_SITE, T.IC_RULE, T.IC_SEVERITY, T.C_STATE, T.IC_OPENED,
+                            T.IC_RESOLVED, T.C_SYMPTOM_OF, T.IC_DETAIL)
     return [
-        Table("summary", T.I_SUMMARY, (T.ITEM, T.VALUE), tuple(summary)),
-        Table("sites", T.I_SITES, (T.C_SITE, T.C_DEVICES, T.C_UP, T.C_DOWN, T.C_NODATA), sites),
-        Table("devices", T.I_DEVICES, (T.C_SITE, T.C_DEVICE, T.C_CLASS, T.C_ADDRESS, T.C_STATE, T.C_SINCE, T.C_RTT,
-                                       T.C_LOSS, T.C_JITTER, T.C_SNMP, T.C_SSH, T.C_LAST_PROBE),
-              tuple((d.site, d.device, d.device_class, d.address, d.state, local(d.since), _round(d.rtt_ms, 2),
+        Table("summary", _(T.I_SUMMARY), columns(T.I_ITEM, T.I_VALUE), tuple(summary)),
+        Table("sites", _(T.I_SITES), columns(T.IC_SITE, T.IC_DEVICES, T.C_UP, T.C_DOWN, T.C_NODATA), sites),
+        Table("devices", _(T.I_DEVICES),
+              columns(T.IC_SITE, T.IC_DEVICE, T.IC_CLASS, T.C_ADDRESS, T.C_STATE, T.C_SINCE, T.C_RTT, T.C_LOSS,
+                      T.C_JITTER, T.C_SNMP, T.C_SSH, T.C_LAST_PROBE),
+              tuple((d.site, d.device, d.device_class, d.address, _(d.state), local(d.since), _round(d.rtt_ms, 2),
                      _round(d.loss_pct), _round(d.jitter_ms, 2), d.snmp, d.ssh, local(d.last_probe))
                     for d in record.devices)),
-        Table("environment", T.I_ENV, (T.C_SITE, T.C_DEVICE, T.C_SENSOR, T.C_TEMPERATURE, T.C_HUMIDITY, T.C_STATE,
-                                       T.C_READ_AT),
+        Table("environment", _(T.I_ENV),
+              columns(T.IC_SITE, T.IC_DEVICE, T.C_SENSOR, T.C_TEMPERATURE, T.C_HUMIDITY, T.C_STATE, T.C_READ_AT),
               tuple((s.site, s.device, s.sensor, s.temperature_c, s.humidity_pct, s.state, local(s.at))
                     for s in record.sensors)),
-        Table("ups", T.I_UPS, (T.C_SITE, T.C_DEVICE, T.C_SOURCE, T.C_BATTERY, T.C_CHARGE, T.C_RUNTIME, T.C_LOAD,
-                               T.C_INPUT_V, T.C_READ_AT, T.C_DETAIL),
+        Table("ups", _(T.I_UPS),
+              columns(T.IC_SITE, T.IC_DEVICE, T.C_SOURCE, T.C_BATTERY, T.C_CHARGE, T.C_RUNTIME, T.C_LOAD, T.C_INPUT_V,
+                      T.C_READ_AT, T.IC_DETAIL),
               tuple((u.site, u.device, u.source, u.battery, u.charge_pct, u.runtime_min, u.load_pct, u.input_v,
                      local(u.at), u.note) for u in record.ups)),
-        Table("nvr-disks", T.I_DISKS, (T.C_SITE, T.C_DEVICE, T.C_DISK, T.C_DISK_NAME, T.C_DISK_STATUS, T.C_CAPACITY,
-                                       T.C_USED, T.C_READ_AT, T.C_DETAIL),
+        Table("nvr-disks", _(T.I_DISKS),
+              columns(T.IC_SITE, T.IC_DEVICE, T.C_DISK, T.C_DISK_NAME, T.C_DISK_STATUS, T.C_CAPACITY, T.C_USED,
+                      T.C_READ_AT, T.IC_DETAIL),
               tuple((d.site, d.device, d.disk, d.name, d.status, d.capacity_gb, d.used_pct, local(d.at), d.note)
                     for d in record.disks)),
-        Table("open-faults", T.I_OPEN, fault_columns, tuple(fault_row(f) for f in record.open_faults)),
-        Table("new-faults", T.I_NEW, fault_columns, tuple(fault_row(f) for f in record.new_faults)),
-        Table("no-data", T.I_NO_DATA, (T.C_SITE, T.C_DEVICE, T.C_CLASS, T.C_ADDRESS, T.C_REASON),
+        Table("open-faults", _(T.I_OPEN), fault_columns, tuple(fault_row(f) for f in record.open_faults)),
+        Table("new-faults", _(T.I_NEW), fault_columns, tuple(fault_row(f) for f in record.new_faults)),
+        Table("no-data", _(T.I_NO_DATA), columns(T.IC_SITE, T.IC_DEVICE, T.IC_CLASS, T.C_ADDRESS, T.C_REASON),
               tuple((d.site, d.device, d.device_class, d.address, d.reason) for d in record.no_data)),
-        Table("sign-off", T.I_SIGN, (T.ITEM, T.VALUE), tuple((item, "") for item in T.SIGN_ROWS)),
+        Table("sign-off", _(T.I_SIGN), columns(T.I_ITEM, T.I_VALUE), tuple((_(item), "") for item in T.SIGN_ROWS)),
     ]
 
 
@@ -321,7 +335,7 @@ def summary_line(record: Inspection) -> str:
     """One line for a notification: the counts an on-call engineer looks at first."""
     abnormal = record.abnormal()
     previous = dt.datetime.fromtimestamp(record.previous_at, record.zone)
-    return T.M_INSPECTION_LINE.format(
+    return _(T.M_INSPECTION_LINE).format(
         devices=len(record.devices), up=record.count(T.STATE_UP), down=record.count(T.STATE_DOWN),
         no_data=record.count(T.STATE_NO_DATA), open=len(record.open_faults), new=len(record.new_faults),
         previous=f"{previous:%Y-%m-%d %H:%M}", ups=abnormal["ups"], env=abnormal["env"], disks=abnormal["disks"])

@@ -27,6 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
+from monitor.i18n import _
 from monitor.reports import texts as T
 from monitor.state import STATE_NAMES, answered, first_state, iso
 
@@ -157,7 +158,7 @@ def read_embedded(path: Path, devices: Sequence, at: float, window_s: float) -> 
             worst = max(codes.get(kind, ()), default=None, key=lambda code: code != 0)
             row[kind] = None if worst is None else names.get(worst, str(worst))
         out.append(row)
-    return Snapshot(at, tuple(out), tuple(readings), T.SOURCE_EMBEDDED.format(path=path))
+    return Snapshot(at, tuple(out), tuple(readings), _(T.SOURCE_EMBEDDED).format(path=path))
 
 
 def parse_time(text: str, now: float, zone: dt.tzinfo) -> float:

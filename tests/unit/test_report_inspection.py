@@ -229,3 +229,24 @@ def test_command_refusals(cfg, capsys, at, code, sentence):
     assert main(["report", "inspection", "--at", at, "-c", str(cfg.path)]) == code
     err = capsys.readouterr().err
     assert sentence in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_record_reads_in_chinese(cfg):
+    from monitor.i18n import using
+
+    _faults(cfg.settings.state_dir / "faults.db")
+    with using("zh-CN"):
+        record = inspection_record(cfg.settings, _daemon_snapshot(cfg), PREVIOUS)
+        tables = {table.slug: table for table in inspection_tables(record)}
+        line = summary_line(record)
+    assert tables["summary"].title == "概要" and tables["sign-off"].rows[0] == ("巡检人", "")
+    assert tables["ups"].columns[:3] == ("站点", "设备", "输出来源")
+    assert dict(tables["summary"].rows)["在线设备"] == 8
+    assert {row[4] for row in tables["devices"].rows} == {"在线", "离线", "无数据"}
+    assert [row[4] for row in tables["no-data"].rows] == ["尚无探测结果", "自 2026-12-07 08:00 起无应答"]
+    assert line.startswith("共 11 台设备：在线 8，离线 1，无数据 2")
+    english = {table.slug: table for table in inspection_tables(record)}
+    for slug, table in tables.items():  # every heading translated (units and names like SNMP, UPS stay)
+        same = [text for text, theirs in zip((table.title, *table.columns), (english[slug].title,
+                                                                            *english[slug].columns)) if text == theirs]
+        assert set(same) <= {"SNMP", "SSH", "UPS"}, (slug, same)
