@@ -148,6 +148,7 @@ class ReportSchedule:
         self.ledger = Ledger(daemon.cfg.settings.state_dir / LEDGER, clock())
         self._calendar_key: Optional[tuple] = None
         self._calendar = None
+        self._failed: dict[str, float] = {}  # job key -> when making it last failed (tried again after RETRY_S)
 
     async def run(self) -> None:
         while True:
@@ -174,7 +175,8 @@ class ReportSchedule:
         unanalysed = self.daemon.fault_store.unanalysed() if self.daemon.fault_store is not None else []
         for job in due_jobs(settings.reports, zone, self._workdays(settings), now, self.ledger.since,
                             self.ledger.done(), unanalysed):
-            await self._make(job, now, [f for f in unanalysed if f.id in job.fault_ids])
+            if now - self._failed.get(job.key, -RETRY_S) >= RETRY_S:
+                await self._make(job, now, [f for f in unanalysed if f.id in job.fault_ids])
         for key, entry in self.ledger.pending(now):
             await self._send(key, entry)
         self.ledger.forget_old(now, {fault.id for fault in unanalysed})
@@ -193,9 +195,11 @@ class ReportSchedule:
                 message = await asyncio.to_thread(self._monthly, self.daemon.cfg, job, now)
             else:
                 message = _reminder(faults, settings.faults.zone(), self._workdays(settings))
-        except Exception as exc:  # noqa: BLE001 - logged with the job; the next tick tries again
-            log.error("reports: could not make %s: %s", job.key, exc)
+        except Exception as exc:  # noqa: BLE001 - logged with the job; tried again after RETRY_S
+            self._failed[job.key] = now
+            log.error("reports: could not make %s: %s; trying again in %g s", job.key, exc, RETRY_S)
             return
+        self._failed.pop(job.key, None)
         channels = list(settings.reports.deliver.channels)
         self.ledger.jobs[job.key] = {
             "made_at": now, "slot": job.slot, "title": message["title"], "text": message["text"],

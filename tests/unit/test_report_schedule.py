@@ -198,3 +198,25 @@ async def test_reminder_of_a_missing_analysis_and_none_once_it_is_written(setup)
     clock.now += 3600
     await schedule.tick()
     assert len(receiver.requests) == 2
+
+
+async def test_a_report_that_cannot_be_written_is_logged_and_made_again_later(setup, caplog):
+    daemon, receiver = setup
+    blocker = daemon.cfg.settings.state_dir / "not-a-directory"
+    blocker.write_text("")
+    daemon.cfg.settings.reports.out_dir = blocker / "reports"
+    clock = Clock(t(12, 7, 8, 0))
+    ReportSchedule(daemon, clock)
+    clock.now = t(12, 7, 9, 0, 5)
+    schedule = ReportSchedule(daemon, clock)
+    await schedule.tick()
+    clock.now += 60
+    await schedule.tick()  # not again within RETRY_S: one line, not one per tick
+    failures = [r.getMessage() for r in caplog.records if "could not make" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].startswith("reports: could not make inspection 2026-12-07 09:00: ")
+    assert receiver.requests == []
+    blocker.unlink()
+    clock.now += schedule_module.RETRY_S
+    await schedule.tick()
+    [body] = await receiver.wait_for(1)
+    assert body["report"] == "inspection" and Path(body["files"][0]).exists()
