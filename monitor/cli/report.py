@@ -55,7 +55,7 @@ def _monthly(args) -> int:
         raise Refused(str(exc), exc.code) from None
     out_dir = Path(args.out) if args.out else settings.reports.out_dir
     try:
-        paths = write_monthly(report, out_dir, formats)
+        paths = write_monthly(report, out_dir, formats, cfg)
     except OSError as exc:
         raise Refused(f"cannot write the report into {out_dir}: {exc.strerror or exc}", EXIT_RUNTIME) from None
     for written in paths:

@@ -100,12 +100,19 @@ def monthly_report(cfg, year: int, month: int, now: float, calendar=None):
         raise ReportError(str(exc), EXIT_CONFIG) from None
 
 
-def write_monthly(report, out_dir: Path, formats: Sequence[str]) -> list[Path]:
+def write_monthly(report, out_dir: Path, formats: Sequence[str], cfg=None) -> list[Path]:
+    """The monthly report's files; with `cfg`, the network quality table from the metrics store
+    (monitor/reports/metrics.py) comes last."""
     from monitor.reports.render import write
     from monitor.reports.tables import local, monthly_tables
 
     subtitle = f"{T.GENERATED} {local(report, report.generated_at):%Y-%m-%d %H:%M}"
     if not report.complete:
         subtitle += f"; {T.SO_FAR}"
-    return write(out_dir, f"monthly-{report.month}", formats, f"{T.MONTHLY_TITLE} {report.month}", subtitle,
-                 monthly_tables(report))
+    tables = monthly_tables(report)
+    if cfg is not None:
+        from monitor.reports.metrics import network_quality, network_table
+
+        quality = network_quality(cfg.settings, report.start, report.period_end)
+        tables.append(network_table(quality, cfg.inventory.devices, report.zone))
+    return write(out_dir, f"monthly-{report.month}", formats, f"{T.MONTHLY_TITLE} {report.month}", subtitle, tables)

@@ -238,7 +238,7 @@ class ReportSchedule:
 
         settings = cfg.settings
         report = monthly_report(cfg, *job.month, now, self._workdays(settings))
-        paths = write_monthly(report, settings.reports.out_dir, settings.reports.deliver.formats)
+        paths = write_monthly(report, settings.reports.out_dir, settings.reports.deliver.formats, cfg)
         figures = {"month": report.month, "availability_pct": round(report.overall.pct, 3), "faults": report.faults,
                    "acknowledge_breached": report.acknowledge.breached, "resolve_breached": report.resolve.breached,
                    "due_by": report.due_by.isoformat()}

@@ -143,3 +143,9 @@ M_REMINDER_TEXT = (N_("Fault {id} ({severity}) on {device} at {site}, rule {rule
                    "--prevention ...\nThe fault report: netvigil report fault {id}"))
 SOURCE_DAEMON = N_("the running daemon (pid {pid}): its last device states and samples")
 SOURCE_EMBEDDED = N_("the embedded store's history ({path})")
+
+# -- the monthly report's network quality table (from the metrics store) --
+N_TITLE = N_("Network quality by device (ICMP) from {source}, samples {first} .. {last}")
+N_TITLE_NONE = N_("Network quality by device (ICMP): no figures ({problem})")
+N_RUNS, N_ANSWERED, N_RTT, N_LOSS = N_("Probe runs"), N_("Answered (%)"), N_("Mean RTT (ms)"), N_("Mean loss (%)")
+N_JITTER, N_JITTER_MAX = N_("Mean jitter (ms)"), N_("Highest jitter (ms)")
