@@ -35,7 +35,7 @@ from monitor.i18n import _
 from monitor.reports import texts as T
 from monitor.reports.tables import Table
 
-QUERY_TIMEOUT_S = 60.0
+QUERY_TIMEOUT_S = 20.0  # per statement; a report waits at most this long for a store that hangs
 
 
 @dataclass(frozen=True)
