@@ -239,6 +239,10 @@ class ReportSchedule:
         settings = cfg.settings
         report = monthly_report(cfg, *job.month, now, self._workdays(settings))
         paths = write_monthly(report, settings.reports.out_dir, settings.reports.deliver.formats, cfg)
+        if not self._workdays(settings).covers(report.due_by.year):
+            log.warning("reports: no holiday file covers %d: the monthly report's due day %s counts only weekends "
+                        "as days off; add that year's calendar to reports.holiday_files", report.due_by.year,
+                        report.due_by)
         figures = {"month": report.month, "availability_pct": round(report.overall.pct, 3), "faults": report.faults,
                    "acknowledge_breached": report.acknowledge.breached, "resolve_breached": report.resolve.breached,
                    "due_by": report.due_by.isoformat()}
