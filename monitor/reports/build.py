@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from monitor.i18n import _
 from monitor.problems import EXIT_CONFIG, EXIT_RUNTIME
@@ -56,11 +56,14 @@ def inspection_record(settings, snapshot, previous_at: float):
                    window_s=settings.reports.inspection_window_s)
 
 
-def write_inspection(record, out_dir: Path, formats: Sequence[str], now: float, note: str = "") -> list[Path]:
+def write_inspection(record, out_dir: Path, formats: Sequence[str], now: float, note: str = "",
+                     slot: Optional[float] = None) -> list[Path]:
+    """The record's files, named by the moment (or by the schedule's `slot` the record stands
+    for, so the 09:00 record is inspection-...-0900 even when made at 09:00:07 or late)."""
     from monitor.reports.inspection import inspection_tables
     from monitor.reports.render import write
 
-    at = dt.datetime.fromtimestamp(record.at, record.zone)
+    at = dt.datetime.fromtimestamp(record.at if slot is None else slot, record.zone)
     subtitle = f"{_(T.I_GENERATED)} {dt.datetime.fromtimestamp(now, record.zone):%Y-%m-%d %H:%M} ({record.zone})"
     if note:
         subtitle += f"; {note}"

@@ -223,8 +223,9 @@ class ReportSchedule:
         if now - job.slot > LATE_S:
             note = _(T.M_LATE).format(made=f"{dt.datetime.fromtimestamp(now, zone):%Y-%m-%d %H:%M}",
                                       slot=f"{dt.datetime.fromtimestamp(job.slot, zone):%Y-%m-%d %H:%M}")
-        paths = write_inspection(record, settings.reports.out_dir, settings.reports.deliver.formats, now, note)
-        title = f"{_(T.INSPECTION_TITLE)} {dt.datetime.fromtimestamp(record.at, zone):%Y-%m-%d %H:%M}"
+        paths = write_inspection(record, settings.reports.out_dir, settings.reports.deliver.formats, now, note,
+                                 slot=job.slot)
+        title = f"{_(T.INSPECTION_TITLE)} {dt.datetime.fromtimestamp(job.slot, zone):%Y-%m-%d %H:%M}"
         summary = summary_line(record)
         abnormal = record.abnormal()
         figures = {"devices": len(record.devices), "up": record.count(T.STATE_UP), "down": record.count(T.STATE_DOWN),

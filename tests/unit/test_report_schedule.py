@@ -147,7 +147,8 @@ async def test_each_report_once_across_restarts_and_a_missed_slot_once(setup):
     clock.now = t(12, 7, 17, 40)  # down over the 17:00 slot, started at 17:40
     await ReportSchedule(daemon, clock).tick()
     [late] = (await receiver.wait_for(3))[2:]
-    assert late["title"].endswith("2026-12-07 17:40")
+    assert late["title"].endswith("2026-12-07 17:00")  # named by its slot; made with the values at 17:40
+    assert late["files"][0].endswith("inspection-2026-12-07-1700.xlsx")
     assert "Made at 2026-12-07 17:40 for the 2026-12-07 17:00 slot: the daemon was not running then." in late["text"]
     ledger = json.loads((daemon.cfg.settings.state_dir / LEDGER).read_text(encoding="utf-8"))
     assert sorted(ledger["jobs"]) == ["inspection 2026-12-07 09:00", "inspection 2026-12-07 17:00", "monthly 2026-11"]
