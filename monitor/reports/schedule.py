@@ -289,7 +289,7 @@ def _report_message(kind: str, title: str, summary: str, paths: Sequence[Path], 
     files = [str(path) for path in paths]
     text = "\n".join([summary, "", _(T.M_FILES), *[f"  {path}" for path in files]])
     full_title = _(T.M_REPORT).format(title=title)
-    payload: dict[str, Any] = {"version": 1, "event": "report", "report": kind, "severity": "info",
+    payload: dict[str, Any] = {"version": 1, "event": "report", "report": kind, "severity": None,
                                "title": full_title, "text": text, "note": "", "tier": None, "files": files,
                                "figures": figures, "faults": []}
     return {"title": full_title, "text": text, "payload": payload, "files": files}
@@ -312,7 +312,7 @@ def _reminder(faults: Sequence, zone: dt.tzinfo, calendar) -> dict:
     if len(records) > 1:
         title += f" (+{len(records) - 1})"
     text = "\n\n".join(blocks)
-    payload = {"version": 1, "event": "report", "report": "reminder", "severity": "info", "title": title,
+    payload = {"version": 1, "event": "report", "report": "reminder", "severity": None, "title": title,
                "text": text, "note": "", "tier": None, "files": [], "figures": {"faults": len(records)},
                "faults": records}
     return {"title": title, "text": text, "payload": payload, "files": []}

@@ -221,3 +221,14 @@ async def test_a_report_that_cannot_be_written_is_logged_and_made_again_later(se
     await schedule.tick()
     [body] = await receiver.wait_for(1)
     assert body["report"] == "inspection" and Path(body["files"][0]).exists()
+
+
+async def test_a_damaged_ledger_starts_afresh_without_a_flood(setup, caplog):
+    daemon, receiver = setup
+    ledger = daemon.cfg.settings.state_dir / LEDGER
+    ledger.write_text("{not json", encoding="utf-8")
+    clock = Clock(t(12, 7, 9, 30))
+    schedule = ReportSchedule(daemon, clock)
+    assert any("is unreadable" in r.getMessage() and "starting a new one" in r.getMessage() for r in caplog.records)
+    await schedule.tick()  # the 09:00 slot is before the new floor: not made again
+    assert receiver.requests == [] and json.loads(ledger.read_text(encoding="utf-8"))["since"] == clock.now
