@@ -63,6 +63,7 @@ class FaultManager:
         self.reach_fault: dict[str, int] = {}  # device -> its open reachability fault
         self.symptom_ids: set[int] = set()  # open faults recorded as symptoms
         self.maintenance_ids: set[int] = set()  # open faults recorded during maintenance
+        self.acknowledged_ids: set[int] = set()  # open faults whose acknowledgement was written out
         self.promote_after: dict[int, int] = {}  # symptom fault -> parent recovery time (ns)
         self.orphans: dict[int, str] = {}  # symptom fault not yet linked to its cause's fault -> device
         self._held: dict[str, list[Transition]] = {}  # device -> transitions waiting for a re-probe
@@ -105,6 +106,8 @@ class FaultManager:
                 self.symptom_ids.add(fault.id)
             if fault.in_maintenance:
                 self.maintenance_ids.add(fault.id)
+            if fault.acknowledged_at is not None:
+                self.acknowledged_ids.add(fault.id)
             if fault.rule in reachability_rules:
                 self.reach_fault[fault.device] = fault.id
                 # Down until it answers: its first answer then re-evaluates the devices behind it.
@@ -407,6 +410,7 @@ class FaultManager:
 
     def _forget(self, fault_id: int) -> None:
         self.symptom_ids.discard(fault_id)
+        self.acknowledged_ids.discard(fault_id)
         self.maintenance_ids.discard(fault_id)
         self.promote_after.pop(fault_id, None)
         self.orphans.pop(fault_id, None)
@@ -438,6 +442,7 @@ class FaultManager:
 
     def acknowledge(self, fault_id: int, by: str, note: Optional[str] = None):
         fault = self.store.acknowledge(fault_id, by, note=note)
+        self.acknowledged_ids.add(fault.id)
         self._after_change(fault, "acknowledge")
         return fault
 
@@ -471,19 +476,33 @@ class FaultManager:
             self._alert(self._alert_for(fault, device, "resolved", None))
 
     def poll_changes(self) -> None:
-        """Notice what another process (the CLI) committed: manual resolves reset rule state."""
+        """Notice what another process (the CLI) committed: manual resolves reset rule state;
+        acknowledgements and resolves become `fault` events as the API's do, so the metrics
+        store (and Grafana's annotations and SLA panels) see them too."""
         version = self.store.data_version()
         if version == self._data_version:
             return
         self._data_version = version
         self.calendar.set_store_windows(self.store.maintenance.list())
         self._calendar_due = 0.0
-        unresolved = {fault.id for fault in self.store.unresolved()}
+        open_faults = self.store.unresolved()
+        unresolved = {fault.id for fault in open_faults}
+        events = []
+        for fault in open_faults:
+            if fault.acknowledged_at is not None and fault.id not in self.acknowledged_ids:
+                self.acknowledged_ids.add(fault.id)
+                events.append(self._event(fault, self._device_of(fault), "acknowledge"))
         for key, fault_id in list(self.open_ids.items()):
             if fault_id not in unresolved:
                 fault = self.store.get(fault_id)
                 log.info("fault %d was resolved by %s outside the daemon", fault_id, fault.resolved_by or "someone")
+                events.append(self._event(fault, self._device_of(fault), "resolve"))
                 self._manually_resolved(fault)
+        if events:
+            self.emit(events)
+
+    def _device_of(self, fault) -> DeviceInfo:
+        return self.devices.get(fault.device) or DeviceInfo(fault.device, fault.device_class, ())
 
     # -- time ------------------------------------------------------------------------------------
 

@@ -389,3 +389,28 @@ async def test_budget_snapshot_counts_this_months_root_faults_per_device(tmp_pat
     rig.manager.set_settings(FaultsSettings(timezone="Asia/Shanghai", budget={"classes": ["ups"]}), rig.manager.calendar)
     assert [s.measurement for s in rig.manager.snapshot() if s.measurement.startswith("fault_budget")] \
         == ["fault_budget_count"]
+
+
+async def test_acknowledgements_and_resolves_from_the_cli_become_fault_events(tmp_path):
+    rig = Rig(tmp_path, NOVEMBER)
+    rig.feed(_everyone(rig, True))
+    rig.feed({"server": False, "egress": False})
+    await rig.settle()
+    server, egress = (rig.store.list(device=name)[0] for name in ("server", "egress"))
+    cli = FaultStore(tmp_path / "faults.db")
+    cli.acknowledge(server.id, "li.wei", at=rig.clock.now + 20)
+    cli.resolve(egress.id, "wang.fang", at=rig.clock.now + 30)
+    cli.disconnect()
+    rig.events.clear()
+    rig.manager.housekeeping()
+    events = {(s.tags["device"], s.fields["event"]): s.fields for s in rig.events if s.measurement == "fault"}
+    assert set(events) == {("server", 3), ("egress", 4)}
+    assert events[("server", 3)]["ack_s"] == pytest.approx(rig.clock.now + 20 - server.opened_at, abs=0.1)
+    assert events[("egress", 4)]["resolve_s"] == pytest.approx(rig.clock.now + 30 - egress.opened_at, abs=0.1)
+    # Written once: the next poll (another change) does not repeat them, nor does an
+    # acknowledgement through the API repeat as a CLI one.
+    rig.events.clear()
+    rig.manager.maintenance_changed()
+    FaultStore(tmp_path / "faults.db").add_note(server.id, "li.wei", "on site")
+    rig.manager.housekeeping()
+    assert not [s for s in rig.events if s.measurement == "fault"]
