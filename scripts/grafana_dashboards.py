@@ -237,6 +237,8 @@ def fault_annotations(where: str = "") -> list[dict]:
     return [
         annotation(_("Faults opened"), 'SELECT "message", "device", "severity" FROM "fault" WHERE $timeFilter'
                    f' AND ("event" = 1 OR "event" = 2){extra}', text="message", tags="device,severity", color="red"),
+        annotation(_("Faults acknowledged"), 'SELECT "message", "device", "severity" FROM "fault" WHERE $timeFilter'
+                   f' AND "event" = 3{extra}', text="message", tags="device,severity", color="yellow"),
         annotation(_("Faults resolved"), 'SELECT "message", "device", "severity" FROM "fault" WHERE $timeFilter'
                    f' AND "event" = 4{extra}', text="message", tags="device,severity", color="green"),
     ]

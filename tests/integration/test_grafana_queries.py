@@ -30,7 +30,7 @@ The fleet, each device on a loopback address of this test's own:
   codec-1   codec    street-1  silenced with an nftables drop: `device_unreachable` stays open
   codec-2   codec    street-1  silenced, acknowledged with `netvigil ack`, then answers again: a
                                resolved fault with times to acknowledge and resolve
-  cam-1     camera   room      silenced, then answers again (a resolved fault in the machine room)
+  cam-1     camera   room      the same (an acknowledged and a resolved fault in the machine room)
   cam-2     camera   street-1  silenced: a camera down now
 
 The fault budget is 0, so every device with a fault this month is over it. Once the silent
@@ -258,8 +258,8 @@ def test_every_dashboard_query_returns_data_from_the_daemons_writes(workdir, inf
         ConfigStore(workdir / "state" / "configs").save(
             "sw-access", vrp.sim.config.replace(" description MCU-01\n", " description MCU-01-SPARE\n"),
             fetched_at=week_ago)
-        # Four devices silent at first; once their faults are open, codec-2's is acknowledged
-        # from the CLI and codec-2 and cam-1 answer again, so there are resolved faults with
+        # Four devices silent at first; once their faults are open, codec-2's and cam-1's are
+        # acknowledged from the CLI and both answer again, so there are resolved faults with
         # SLA times, while codec-1's and cam-2's stay open.
         with nft_table([drop_input(addresses[name]) for name in SILENT]) as table:
             daemon = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log", env=_env())
@@ -270,10 +270,11 @@ def test_every_dashboard_query_returns_data_from_the_daemons_writes(workdir, inf
                 time.sleep(5)
                 assert daemon.alive(), daemon.log()[-3000:]
                 if not released and all(f" opened: {name} at" in daemon.log() for name in SILENT):
-                    ack = subprocess.run([NETVIGIL, "ack", str(_fault_id(influxd, "codec-2")), "--by", "noc",
-                                          "-c", str(settings)], cwd=workdir, capture_output=True, text=True,
-                                         env=_env(), timeout=30)
-                    assert ack.returncode == 0, ack.stdout + ack.stderr
+                    for name in COME_BACK:
+                        ack = subprocess.run([NETVIGIL, "ack", str(_fault_id(influxd, name)), "--by", "noc",
+                                              "-c", str(settings)], cwd=workdir, capture_output=True, text=True,
+                                             env=_env(), timeout=30)
+                        assert ack.returncode == 0, ack.stdout + ack.stderr
                     table.update([drop_input(addresses[name]) for name in SILENT if name not in COME_BACK])
                     released = True
                     _roll_call(settings, workdir)
