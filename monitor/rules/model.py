@@ -18,9 +18,10 @@ from typing import Any, Callable, Iterable, Literal, Optional, Sequence, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor import yamlfile
+from monitor import words
 from monitor.i18n import N_, _, ngettext
 from monitor.problems import ConfigError, describe_error, did_you_mean, unknown_key
-from monitor.faults.model import Selector, format_duration, parse_duration
+from monitor.faults.model import Selector, parse_duration
 from monitor.rules.expr import (CompiledCondition, ExprError, Template, compile_condition, compile_template)
 from monitor.rules.settings import SITE_RULES, RulesSettings
 
@@ -273,7 +274,7 @@ def _compile(spec: RuleSpec, document: yamlfile.Document, path: tuple, layer: st
     flap = (spec.flap.changes, spec.flap.window) if isinstance(spec.flap, FlapSpec) else None
     for_parts = []
     if spec.for_:
-        for_parts.append(format_duration(spec.for_))
+        for_parts.append(words.duration(spec.for_))
     if spec.for_samples and spec.for_samples > 1:
         for_parts.append(ngettext("{n} sample", "{n} samples", spec.for_samples).format(n=spec.for_samples))
     return Rule(
