@@ -82,3 +82,21 @@ def duration(seconds: float) -> str:
             seconds %= size
     parts = parts[:2]
     return parts[0] if len(parts) == 1 else _("{first} {second}").format(first=parts[0], second=parts[1])
+
+
+_SELECTOR_PARTS = (("devices", N_("devices {names}")), ("sites", N_("sites {names}")),
+                   ("classes", N_("classes {names}")), ("tags", N_("tags {names}")))
+EVERY_DEVICE = N_("every device")
+
+
+def selector(chosen) -> str:
+    """What a Selector (rule match, maintenance window) covers, for people: `sites street-03;
+    classes codec` or `every device` (Selector.describe() is the English one, for logs and JSON)."""
+    parts = []
+    for key, template in _SELECTOR_PARTS:
+        values = list(getattr(chosen, key))
+        if values:
+            if key == "classes":
+                values = [device_class(value) for value in values]
+            parts.append(_(template).format(names=", ".join(values)))
+    return "; ".join(parts) or _(EVERY_DEVICE)

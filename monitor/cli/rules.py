@@ -22,7 +22,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
+from monitor import words
+from monitor.cli.tables import format_columns
 from monitor.faults.model import DeviceInfo, Transition
+from monitor.i18n import N_, _, ngettext
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from monitor.rules.expr import readable
 from monitor.rules.settings import RulesSettings
@@ -104,6 +107,10 @@ def _rules_settings(cfg):
     return settings.model_copy(update={"dirs": [d if d.is_absolute() else base / d for d in settings.dirs]})
 
 
+RULE_HEADINGS = (N_("RULE"), N_("STATUS"), N_("SEVERITY"), N_("MEASUREMENT / MATCH / SOURCE"))
+RULE_STATUSES = {"shipped": N_("shipped"), "site": N_("site"), "replaced": N_("replaced"), "disabled": N_("disabled")}
+
+
 # -- netvigil rules list --------------------------------------------------------------------------
 
 def rules_list_command(args) -> int:
@@ -124,14 +131,16 @@ def _list(args) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return EXIT_OK
-    width = max((len(row["name"]) for row in rows), default=4)
-    print(f"{'RULE':<{width}}  {'STATUS':<8}  {'SEVERITY':<8}  MEASUREMENT / MATCH / SOURCE")
+    lines = [tuple(_(text) for text in RULE_HEADINGS)]
     for row in rows:
         note = f"  ({row['note']})" if row["note"] else ""
-        print(f"{row['name']:<{width}}  {row['status']:<8}  {row['severity']:<8}  {','.join(row['measurements'])}"
-              f"; {row['match']}; {row['source']}{note}")
+        lines.append((row["name"], _(RULE_STATUSES[row["status"]]), words.severity(row["severity"]),
+                      f"{','.join(row['measurements'])}; {row['match']}; {row['source']}{note}"))
+    print(format_columns(lines))
     active = sum(1 for row in rows if row["status"] in ("shipped", "site"))
-    print(f"{active} active rule(s), {len(rows) - active} replaced or disabled")
+    print(ngettext("{active} active rule, {other} replaced or disabled",
+                   "{active} active rules, {other} replaced or disabled", active).format(
+        active=active, other=len(rows) - active))
     return EXIT_OK
 
 

@@ -336,19 +336,19 @@ def _combine(shipped: dict[str, Rule], site: dict[str, Rule], disable: Sequence[
 
     def listed(rule: Rule, status: str, note: str = "") -> ListedRule:
         return ListedRule(rule.name, status, rule.source, rule.severity, rule.measurements,
-                          rule.spec.match.describe(), rule.spec.description, note)
+                          words.selector(rule.spec.match), rule.spec.description, note)
 
     for name, rule in shipped.items():
         replacement = site.get(name)
         if replacement is not None:
-            listing.append(listed(rule, "replaced", f"by {replacement.source}"))
+            listing.append(listed(rule, "replaced", _("by {source}").format(source=replacement.source)))
         elif name in disabled:
             listing.append(listed(rule, "disabled", "rules.disable"))
         else:
             listing.append(listed(rule, "shipped"))
             active.append(rule)
     for name, rule in site.items():
-        note = f"replaces the shipped rule at {shipped[name].source}" if name in shipped else ""
+        note = _("replaces the shipped rule at {source}").format(source=shipped[name].source) if name in shipped else ""
         if name in disabled:
             listing.append(listed(rule, "disabled", "rules.disable"))
         else:

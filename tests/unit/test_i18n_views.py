@@ -6,15 +6,24 @@ commands, time zone abbreviations) is taken out, and no English word may be left
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from monitor import i18n, words
-from monitor.faults.model import ALERT_EVENTS, SEVERITIES, Alert, DeviceInfo
+from monitor.cli import main
+from monitor.cli.probe import _describe
+from monitor.cli.rules import RULE_HEADINGS
+from monitor.cli.status import _heading
+from monitor.cli.tables import display_width, render_table
+from monitor.faults.model import ALERT_EVENTS, SEVERITIES, Alert, DeviceInfo, Selector
+from monitor.faults.settings import SlaSettings
+from monitor.faults.store import FaultStore
 from monitor.inventory import DEVICE_CLASSES
 from monitor.notify.message import escalation_note, reminder_note, render, render_summary
-from monitor.state import STATE_NAMES
+from monitor.state import STATE_NAMES, DeviceStates
+from probes.base import ResultCode, Sample, Target
 
 CST = timezone(timedelta(hours=8), "CST")
 OPENED = datetime(2026, 11, 20, 9, 30, tzinfo=CST).timestamp()
@@ -27,11 +36,11 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 KEPT = {"CST", "SLA", "UPS", "MCU", "IP"}
 
 
-def english_left(text: str, *data: str) -> list[str]:
+def english_left(text: str, *data: str, kept: frozenset = frozenset()) -> list[str]:
     """The English words in `text` once `data` (names, rule ids, commands) is taken out."""
     for item in sorted(data, key=len, reverse=True):
         text = text.replace(item, " ")
-    return [word for word in ENGLISH_WORD.findall(text) if word not in KEPT]
+    return [word for word in ENGLISH_WORD.findall(text) if word not in KEPT | kept]
 
 
 def alert(event: str, device=CORE, fault_id=12, **extra) -> Alert:
@@ -122,3 +131,200 @@ def test_durations(seconds, en, zh):
         assert words.duration(seconds) == en
     with i18n.using("zh-CN"):
         assert words.duration(seconds) == zh
+
+
+# -- the command line -----------------------------------------------------------------------------
+
+STATUS_EN = ("DEVICE", "ADDRESS", "CLASS", "SITE", "STATE", "RTT ms", "LOSS %", "JITTER ms", "CONFIG", "LAST SEEN",
+             "SINCE")
+STATUS_ZH = ("设备", "地址", "类型", "站点", "状态", "时延 ms", "丢包 %", "抖动 ms", "配置", "最后在线", "状态起始")
+KEPT_CLI = frozenset({"ms", "SNMP", "SSH", "TCP", "ICMP"})
+
+
+def status_rows() -> list[dict]:
+    class Device:
+        def __init__(self, name, address, device_class, site_path, snmp=False):
+            self.name, self.address, self.device_class, self.site_path = name, address, device_class, site_path
+            self.icmp = type("On", (), {"enabled": True})()
+            self.snmp = type("Active", (), {"active": snmp})()
+            self.ssh = self.tcp = type("Active", (), {"active": False})()
+
+    states = DeviceStates()
+    states.set_inventory([Device("核心交换机", "10.1.0.1", "switch", ("区政府", "中心机房")),
+                          Device("机房UPS", "10.1.0.9", "ups", ("区政府", "中心机房"), snmp=True),
+                          Device("东街道-终端-01", "10.2.0.7", "codec", ("区政府", "东街道")),
+                          Device("nvr-1", "10.3.0.2", "nvr", ("district", "street-3"))])
+    states.update([Sample("icmp", {"device": "核心交换机"}, {"up": 1, "loss_pct": 0.0, "rtt_avg_ms": 1.2,
+                                                              "jitter_ms": 0.1}, 10**9),
+                   Sample("icmp", {"device": "机房UPS"}, {"up": 1, "loss_pct": 0.0, "rtt_avg_ms": 0.8,
+                                                          "jitter_ms": 0.1}, 10**9),
+                   Sample("snmp", {"device": "机房UPS"}, {"error_code": 1}, 10**9),
+                   Sample("icmp", {"device": "东街道-终端-01"}, {"up": 0, "loss_pct": 100.0}, 2 * 10**9)])
+    return states.rows()
+
+
+def column_starts(table: str, cells_per_line: list[str]) -> set[int]:
+    return {display_width(line[:line.index(cell)]) for line, cell in zip(table.splitlines(), cells_per_line)}
+
+
+def test_the_status_table_reads_in_chinese_and_stays_aligned():
+    rows = status_rows()
+    with i18n.using("zh-CN"):
+        table = render_table(rows)
+    header = table.splitlines()[0]
+    assert all(word in header for word in STATUS_ZH), header
+    assert english_left(table, *(row["device"] for row in rows), "district", "street-3", kept=KEPT_CLI) == [], table
+    for word in ("离线", "在线", "待检测", "交换机", "UPS", "视频会议终端", "硬盘录像机", "超时"):
+        assert word in table, word
+    body = table.splitlines()[:5]
+    # The SITE column and the STATE column start at one terminal column on every line.
+    order = [row["device"] for row in rows]
+    sites = ["站点"] + ["/".join(next(r for r in rows if r["device"] == name)["site"].split("/")) for name in order]
+    assert len(column_starts("\n".join(body), sites)) == 1, table
+    states = ["状态"] + [{"up": "在线", "down": "离线", "pending": "待检测"}[next(
+        r for r in rows if r["device"] == name)["state"]] for name in order]
+    assert len(column_starts("\n".join(body), states)) == 1, table
+
+
+def test_the_status_table_reads_in_english():
+    with i18n.using("en"):
+        table = render_table(status_rows())
+    assert all(word in table.splitlines()[0] for word in STATUS_EN)
+    assert "DOWN" in table and "PENDING" in table and "timeout" in table and "codec" in table
+    assert not CJK.search(re.sub(r"核心交换机|机房UPS|东街道-终端-01|区政府|中心机房|东街道", "", table))
+
+
+def test_the_status_heading_in_each_language(tmp_path):
+    daemon = {"pid": 4242, "devices": 4, "up": 2, "down": 1, "pending": 1, "unmonitored": 1, "icmp_mode": "privileged"}
+    with i18n.using("zh-CN"):
+        assert _heading(daemon, tmp_path) == "netvigil 进程 4242：共 4 台设备，在线 2，离线 1，待检测 1，未监测 1（ICMP：特权模式）"
+        assert _heading(None, tmp_path).startswith("守护进程未运行")
+    with i18n.using("en"):
+        assert _heading(daemon, tmp_path) == ("netvigil pid 4242: 4 devices, 2 up, 1 down, 1 pending, 1 unmonitored "
+                                              "(icmp: privileged)")
+
+
+FAULT_INVENTORY = """
+sites:
+  - {name: 区政府}
+  - {name: 中心机房, parent: 区政府}
+  - {name: 东街道, parent: 区政府}
+devices:
+  - {name: 核心交换机, address: 127.0.61.1, class: switch, site: 中心机房}
+  - {name: 东街道-终端-01, address: 127.0.61.2, class: codec, site: 东街道, parent: 核心交换机}
+  - {name: 机房UPS, address: 127.0.61.3, class: ups, site: 中心机房}
+"""
+
+
+@pytest.fixture
+def fault_site(tmp_path):
+    """A settings file naming a language, and a fault store with a root fault, its symptom, a
+    resolved and closed one and a maintenance window: every line `faults` and `faults show` print."""
+    (tmp_path / "inventory.yaml").write_text(FAULT_INVENTORY, encoding="utf-8")
+    (tmp_path / "state").mkdir()
+    now = time.time()
+    store = FaultStore(tmp_path / "state" / "faults.db")
+
+    def open_(name, cls, path, rule, message, **kw):
+        fault, _created = store.open(DeviceInfo(name, cls, path), rule, "", severity=kw.pop("severity", "critical"),
+                                     message=message, value=100.0, threshold=50.0, higher_is_worse=True,
+                                     at=kw.pop("at", now - 600), sla=SlaSettings(), reopen_window_s=600, **kw)
+        return fault
+
+    core = open_("核心交换机", "switch", ("区政府", "中心机房"), "device_unreachable", "中心机房 的 核心交换机 无响应")
+    codec = open_("东街道-终端-01", "codec", ("区政府", "东街道"), "device_unreachable", "东街道 的 东街道-终端-01 无响应",
+                  symptom_of=core.id)
+    ups = open_("机房UPS", "ups", ("区政府", "中心机房"), "ups_on_battery", "中心机房 的 机房UPS：UPS 由电池供电",
+                severity="major", at=now - 7200)
+    store.acknowledge(ups.id, "张工", note="已通知供电局")
+    store.resolve(ups.id, "张工")
+    store.close(ups.id, "张工", cause="市电中断", resolution="恢复供电", prevention="增加电池组")
+    store.maintenance.add("东街道线路割接", Selector(sites=["东街道"], classes=["codec"]), now - 60, now + 3600, by="李工")
+    store.disconnect()
+
+    def settings(language: str):
+        path = tmp_path / f"netvigil-{language}.yaml"
+        path.write_text(f"language: {language}\ninventory: [inventory.yaml]\nstate_dir: state\nrules: {{dirs: []}}\n"
+                        "faults: {timezone: Asia/Shanghai, budget: {faults_per_month: 0}}\n", encoding="utf-8")
+        return path
+
+    return settings, {"core": core.id, "codec": codec.id, "ups": ups.id}
+
+
+def cli(capsys, *argv) -> str:
+    with i18n.using("en"):  # the settings' language applies inside; the tests after this one keep theirs
+        code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return out
+
+
+FAULT_NAMES = ("核心交换机", "东街道-终端-01", "机房UPS", "device_unreachable", "ups_on_battery", "区政府", "中心机房",
+               "东街道", "张工", "李工", "市电中断", "恢复供电", "增加电池组", "已通知供电局", "东街道线路割接",
+               "netvigil close", "--cause", "--resolution", "--prevention")
+
+
+def test_faults_and_faults_show_read_in_chinese_from_the_language_setting(fault_site, capsys):
+    settings, ids = fault_site
+    listing = cli(capsys, "faults", "-c", str(settings("zh-CN")))
+    assert listing.splitlines()[0].split() == ["编号", "状态", "级别", "设备", "规则", "发生时间", "持续", "确认人", "备注"]
+    for word in ("未处理", "已关闭", "紧急", "重要", f"衍生于 {ids['core']}", "本月故障次数超出每月 0 次预算的设备"):
+        assert word in listing, word
+    assert english_left(listing, *FAULT_NAMES) == [], listing
+    lines = listing.splitlines()[:4]
+    devices = ["设备"] + [next(name for name in ("核心交换机", "东街道-终端-01", "机房UPS") if name in line)
+                        for line in lines[1:]]
+    assert len(column_starts("\n".join(lines), devices)) == 1, listing
+
+    shown = "\n".join(cli(capsys, "faults", "show", str(ids[key]), "-c", str(settings("zh-CN")))
+                      for key in ("core", "codec", "ups"))
+    for word in (f"故障 {ids['core']}：未处理  紧急  核心交换机", "  描述：", "  站点：", "类型：交换机", "  数值：",
+                 "首次 100", "发生次数 1", "  确认：", "尚未完成，已超出 SLA 时限 3分钟 达 ", "  修复：", "其下游衍生故障 1 个",
+                 f"故障 {ids['core']}（本身不单独告警）", "无 SLA 计时", "由 张工 完成", "  原因：", "  处理措施：",
+                 "  预防措施：", "  备注 "):
+        assert word in shown, word
+    assert english_left(shown, *FAULT_NAMES) == [], shown
+    labels = [line for line in shown.splitlines() if line.startswith("  描述：") or line.startswith("  站点：")]
+    assert len({display_width(line[:line.index("  ", 4)]) for line in labels}) == 1
+
+    maintenance = cli(capsys, "maintenance", "list", "-c", str(settings("zh-CN")))
+    assert maintenance.splitlines()[0].split() == ["编号", "名称", "开始", "结束", "范围", "添加人", "提前结束"]
+    assert "站点 东街道; 类型 视频会议终端" in maintenance
+    assert english_left(maintenance, *FAULT_NAMES) == [], maintenance
+
+
+def test_faults_and_faults_show_read_in_english_from_the_language_setting(fault_site, capsys):
+    settings, ids = fault_site
+    listing = cli(capsys, "faults", "-c", str(settings("en")))
+    assert listing.splitlines()[0].split() == ["ID", "STATE", "SEVERITY", "DEVICE", "RULE", "OPENED", "FOR", "ACK", "NOTE"]
+    assert "OPEN" in listing and "CLOSED" in listing and f"symptom of {ids['core']}" in listing
+    shown = cli(capsys, "faults", "show", str(ids["ups"]), "-c", str(settings("en")))
+    assert "  cause:        市电中断" in shown and "  acknowledge:  " in shown
+    assert "sites 东街道; classes codec" in cli(capsys, "maintenance", "list", "-c", str(settings("en")))
+
+
+def test_rules_list_reads_in_each_language(tmp_path, capsys):
+    settings = tmp_path / "netvigil.yaml"
+    (tmp_path / "inventory.yaml").write_text(FAULT_INVENTORY, encoding="utf-8")
+    settings.write_text("language: zh-CN\ninventory: [inventory.yaml]\nstate_dir: state\n", encoding="utf-8")
+    out = cli(capsys, "rules", "list", "-c", str(settings))
+    assert out.splitlines()[0].split() == ["规则", "状态", "级别", "指标", "/", "适用范围", "/", "来源"]
+    assert "内置" in out and "全部设备" in out and "条规则生效" in out
+    with i18n.using("en"):
+        assert [i18n._(text) for text in RULE_HEADINGS] == ["RULE", "STATUS", "SEVERITY", "MEASUREMENT / MATCH / SOURCE"]
+
+
+def test_probe_output_reads_in_each_language():
+    target = Target(device="核心交换机", address="10.1.0.1", tags={})
+    up = {"up": 1, "sent": 5, "received": 5, "loss_pct": 0.0, "rtt_min_ms": 0.5, "rtt_avg_ms": 0.6, "rtt_max_ms": 0.7,
+          "jitter_ms": 0.1, "result_code": ResultCode.OK}
+    down = {"up": 0, "sent": 5, "received": 0, "loss_pct": 100.0, "result_code": ResultCode.TIMEOUT}
+    with i18n.using("zh-CN"):
+        assert _describe(target, up, [], "unprivileged") == (
+            "核心交换机 (10.1.0.1)：在线，应答 5/5，丢包 0.0 %，时延 最小/平均/最大 0.500/0.600/0.700 ms，抖动 0.100 ms"
+            "  [ICMP，非特权 ICMP 套接字]")
+        assert _describe(target, down, [], "privileged") == (
+            "核心交换机 (10.1.0.1)：离线，应答 0/5，丢包 100.0 %，超时前无应答  [ICMP，原始套接字]")
+    with i18n.using("en"):
+        assert _describe(target, down, [], "privileged") == (
+            "核心交换机 (10.1.0.1): DOWN, 0/5 replies, loss 100.0 %, no reply before the timeout  [icmp via raw sockets]")
