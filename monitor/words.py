@@ -100,3 +100,25 @@ def selector(chosen) -> str:
                 values = [device_class(value) for value in values]
             parts.append(_(template).format(names=", ".join(values)))
     return "; ".join(parts) or _(EVERY_DEVICE)
+
+
+# A notification in a fault's written timeline: which event went to which channel, and whether
+# it was delivered (monitor/notify/outbox.py). One text per event: the event names alone would
+# share their English with other words ("open" is also a fault state) but not their Chinese.
+NOTICES = {
+    "open": N_("open -> {channel} ({status})"), "reopen": N_("reopen -> {channel} ({status})"),
+    "resolved": N_("resolved -> {channel} ({status})"), "escalate": N_("escalate -> {channel} ({status})"),
+    "repeat": N_("repeat -> {channel} ({status})"), "ack_warning": N_("ack_warning -> {channel} ({status})"),
+    "ack_breach": N_("ack_breach -> {channel} ({status})"),
+    "resolve_warning": N_("resolve_warning -> {channel} ({status})"),
+    "resolve_breach": N_("resolve_breach -> {channel} ({status})"),
+    "maintenance_over": N_("maintenance_over -> {channel} ({status})"),
+    "summary": N_("summary -> {channel} ({status})"),
+}
+DELIVERY = {"pending": N_("pending"), "sent": N_("sent"), "failed": N_("failed"), "folded": N_("folded")}
+
+
+def notice(event: str, channel: str, status: str) -> str:
+    """`open -> oncall-mail (sent)`: a notification about a fault and what became of it."""
+    template = _(NOTICES[event]) if event in NOTICES else event + " -> {channel} ({status})"
+    return template.format(channel=channel, status=_word(DELIVERY, status))

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from monitor.cli.common import Refused, load_config, run
+from monitor.i18n import _
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 
 FAULTS_FILE = "faults.db"
@@ -83,10 +84,10 @@ def _monthly(args) -> int:
         raise Refused(str(exc), EXIT_CONFIG) from None
 
     out_dir = Path(args.out) if args.out else settings.reports.out_dir
-    title = f"{texts.MONTHLY_TITLE} {report.month}"
-    subtitle = f"{texts.GENERATED} {local(report, report.generated_at):%Y-%m-%d %H:%M}"
+    title = f"{_(texts.MONTHLY_TITLE)} {report.month}"
+    subtitle = f"{_(texts.GENERATED)} {local(report, report.generated_at):%Y-%m-%d %H:%M}"
     if not report.complete:
-        subtitle += f"; {texts.SO_FAR}"
+        subtitle += f"; {_(texts.SO_FAR)}"
     try:
         paths = write(out_dir, f"monthly-{report.month}", formats, title, subtitle, monthly_tables(report))
     except OSError as exc:
@@ -143,7 +144,7 @@ def _fault(args) -> int:
     now = time.time()
     tables = fault_tables(fault, symptoms, notices, workdays, settings.faults.zone(), now)
     out_dir = Path(args.out) if args.out else settings.reports.out_dir
-    title = f"{texts.FAULT_TITLE}: {fault.id} {fault.device} {fault.rule}"
+    title = f"{_(texts.FAULT_TITLE)}: {fault.id} {fault.device} {fault.rule}"
     try:
         paths = write(out_dir, f"fault-{fault.id}", formats, title, fault.message, tables)
     except OSError as exc:

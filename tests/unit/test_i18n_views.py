@@ -5,11 +5,14 @@ commands, time zone abbreviations) is taken out, and no English word may be left
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 
 from monitor import i18n, words
 from monitor.cli import main
@@ -24,6 +27,8 @@ from monitor.inventory import DEVICE_CLASSES
 from monitor.notify.message import escalation_note, reminder_note, render, render_summary
 from monitor.state import STATE_NAMES, DeviceStates
 from probes.base import ResultCode, Sample, Target
+from tests.unit import report_month
+from tests.unit.test_report_fault import _eve_of_national_day
 
 CST = timezone(timedelta(hours=8), "CST")
 OPENED = datetime(2026, 11, 20, 9, 30, tzinfo=CST).timestamp()
@@ -328,3 +333,122 @@ def test_probe_output_reads_in_each_language():
     with i18n.using("en"):
         assert _describe(target, down, [], "privileged") == (
             "核心交换机 (10.1.0.1): DOWN, 0/5 replies, loss 100.0 %, no reply before the timeout  [icmp via raw sockets]")
+
+
+# -- the reports ----------------------------------------------------------------------------------
+
+REPORT_ROOT = Path(__file__).resolve().parents[2]
+CN_2026 = REPORT_ROOT / "config" / "holidays" / "cn-2026.yaml"
+# What the reports' rows carry that is English by nature: names of devices and rules, the zone,
+# the heightened-watch periods' names from the settings, the notification channel, people.
+REPORT_DATA = ("core-sw", "srv-1", "ups-1", "codec-a", "codec-b", "device_unreachable", "cpu_high", "packet_loss_video",
+               "Asia/Shanghai", "major event", "year end", "oncall-mail", "zhang", "on my way",
+               "power supply replaced", "core-sw does not answer ping")
+REPORT_KEPT = frozenset({"UPS", "SLA", "html", "head", "meta", "charset", "utf", "title", "style", "body", "table",
+                         "thead", "tbody", "tr", "th", "td", "class", "num", "id", "lang", "zh", "CN", "DOCTYPE", "h1",
+                         "h2", "p", "empty"})
+
+
+def report_site(tmp_path: Path, language: str) -> Path:
+    (tmp_path / "inventory.yaml").write_text(REPORT_INVENTORY, encoding="utf-8")
+    settings = tmp_path / f"netvigil-{language}.yaml"
+    settings.write_text(
+        f"language: {language}\ninventory: [inventory.yaml]\nstate_dir: state\nrules: {{dirs: []}}\n"
+        "faults: {timezone: Asia/Shanghai, sla: {acknowledge_s: 180, resolve_s: 3600, warn_before_resolve_s: 600},\n"
+        "         heightened_watch: {periods: [{name: major event, start: '2026-11-09', end: '2026-11-11'}]}}\n"
+        f"reports: {{holiday_files: [{CN_2026}]}}\n", encoding="utf-8")
+    return settings
+
+
+REPORT_INVENTORY = """
+sites: [{name: 机房}, {name: 街道A}]
+devices:
+  - {name: core-sw, address: 127.0.62.1, class: switch, site: 机房}
+  - {name: srv-1, address: 127.0.62.2, class: server, site: 机房}
+  - {name: ups-1, address: 127.0.62.3, class: ups, site: 机房}
+  - {name: codec-a, address: 127.0.62.4, class: codec, site: 街道A}
+  - {name: codec-b, address: 127.0.62.5, class: codec, site: 街道A}
+"""
+
+
+def workbook_texts(path: Path) -> tuple[list[str], list[str]]:
+    """Every sheet's title and headings (rows 1-2), and every text cell below them."""
+    book = load_workbook(path)
+    headings, cells = [], []
+    for sheet in book.worksheets:
+        for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+            texts = [value for value in row if isinstance(value, str)]
+            (headings if number <= 2 else cells).extend(texts)
+    return headings, cells
+
+
+@pytest.fixture(scope="module")
+def report_files(tmp_path_factory):
+    """The monthly report of a month of known faults and the fault report of a fault with a
+    timeline, each written (HTML and XLSX) by `netvigil report` in zh-CN and in en."""
+    tmp_path = tmp_path_factory.mktemp("reports")
+    state = tmp_path / "state"
+    state.mkdir()
+    store, _configs = report_month.build(state)
+    store.disconnect()
+    with FaultStore(state / "faults.db") as store:
+        late = store.list(limit=1)[0]
+    eve = tmp_path / "eve"
+    eve.mkdir()
+    _eve_of_national_day(eve)
+    files = {}
+    for language in ("zh-CN", "en"):
+        settings = report_site(tmp_path, language)
+        out = tmp_path / f"out-{language}"
+        cli_quiet("report", "monthly", "--month", "2026-11", "-c", str(settings), "--out", str(out))
+        cli_quiet("report", "fault", str(late.id), "-c", str(settings), "--out", str(out))
+        eve_settings = tmp_path / f"eve-{language}.yaml"
+        eve_settings.write_text(settings.read_text(encoding="utf-8").replace("state_dir: state", "state_dir: eve"),
+                                encoding="utf-8")
+        cli_quiet("report", "fault", "1", "-c", str(eve_settings), "--out", str(out / "eve"))
+        files[language] = {"monthly": out / "monthly-2026-11", "fault": out / f"fault-{late.id}",
+                           "eve": out / "eve" / "fault-1"}
+    return files
+
+
+def cli_quiet(*argv: str) -> None:
+    with i18n.using("en"):
+        assert main(list(argv)) == 0
+
+
+@pytest.mark.parametrize("report", ["monthly", "fault", "eve"])
+def test_the_reports_read_in_chinese(report_files, report):
+    stem = report_files["zh-CN"][report]
+    headings, cells = workbook_texts(stem.with_suffix(".xlsx"))
+    assert english_left(" ".join(headings), *REPORT_DATA) == [], headings
+    assert english_left(" ".join(cells), *REPORT_DATA, kept=REPORT_KEPT) == [], cells
+    page = stem.with_suffix(".html").read_text(encoding="utf-8")
+    text = html.unescape(re.sub(r"<style>.*?</style>|<[^>]+>", " ", page, flags=re.S))
+    assert english_left(text, *REPORT_DATA, kept=REPORT_KEPT) == [], text
+    assert '<html lang="zh-CN">' in page
+    expected = {
+        "monthly": ("月度运维报告 2026-11", "概况", "月份", "本报告所有时间的时区", "各站点可用率", "各类设备可用率",
+                    "按级别统计故障", "合同时限", "超出合同时限的故障", "故障最多的设备", "重点保障期", "可用率（%）",
+                    "交换机", "视频会议终端", "紧急", "确认", "修复"),
+        "fault": ("故障分析报告", "故障编号", "处理过程", "下游受影响设备（衍生故障）", "故障分析", "尚未填写"),
+        "eve": ("故障分析报告", "确认时限", "达标", "分析报告截止日期（恢复后 1 个工作日）", "是", "发生", "已确认",
+                "已恢复", "通知", "告警 -> oncall-mail（已发送）", "紧急: core-sw does not answer ping"),
+    }[report]
+    everything = " ".join(headings + cells) + page
+    for word in expected:
+        assert word in everything, word
+
+
+@pytest.mark.parametrize("report", ["monthly", "fault", "eve"])
+def test_the_reports_read_in_english(report_files, report):
+    stem = report_files["en"][report]
+    headings, cells = workbook_texts(stem.with_suffix(".xlsx"))
+    assert not CJK.search(re.sub(r"机房|街道A", "", " ".join(headings + cells)))
+    page = stem.with_suffix(".html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in page
+    expected = {"monthly": ("Monthly operations and maintenance report 2026-11", "Summary", "Availability by site",
+                            "switch", "critical"),
+                "fault": ("Fault analysis report", "Timeline", "not written yet"),
+                "eve": ("open -> oncall-mail (sent)", "critical: core-sw does not answer ping", "met")}[report]
+    for word in expected:
+        assert word in " ".join(headings + cells) + page, word
