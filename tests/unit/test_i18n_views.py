@@ -452,3 +452,70 @@ def test_the_reports_read_in_english(report_files, report):
                 "eve": ("open -> oncall-mail (sent)", "critical: core-sw does not answer ping", "met")}[report]
     for word in expected:
         assert word in " ".join(headings + cells) + page, word
+
+
+# -- what the rule engine says itself, `rules test`, `config history` -----------------------------------
+
+FLAPPY = """
+rules:
+  - {name: port_down, measurement: snmp_if, when: "oper_status == 2", instance: "{name}", severity: major,
+     flap: {changes: 3, window: 10m}, message: "{device}: port {instance} down"}
+"""
+
+
+def test_cleared_and_flapping_messages_read_in_each_language(tmp_path):
+    from monitor.rules.engine import RuleEngine
+    from monitor.rules.model import load_paths
+    from monitor.rules.settings import RulesSettings
+
+    (tmp_path / "rules.yaml").write_text(FLAPPY, encoding="utf-8")
+    switch = DeviceInfo("核心交换机", "switch", ("区政府",))
+    said = {}
+    for language in ("zh-CN", "en"):
+        with i18n.using(language):
+            engine = RuleEngine(load_paths([tmp_path / "rules.yaml"]), [switch], RulesSettings())
+            out = []
+            for step, status in enumerate([2, 1, 2]):
+                out += engine.evaluate([Sample("snmp_if", {"device": "核心交换机", "name": "GE0/0/1"},
+                                               {"oper_status": status}, (1_780_000_000 + 30 * step) * 10**9)])
+            out += engine.tick((1_780_000_000 + 60 + 660) * 10**9)
+            said[language] = [t.message for t in out if t.rule == "flapping" or t.action == "clear"]
+    assert said["en"] == ["核心交换机: port_down GE0/0/1 cleared (back to normal)",
+                          "核心交换机: port_down GE0/0/1 flapping, 3 changes in 10m",
+                          "核心交换机: port_down GE0/0/1 no longer flapping (stable for a whole window)"]
+    assert said["zh-CN"] == ["核心交换机：port_down GE0/0/1 已恢复（恢复正常）",
+                             "核心交换机：port_down GE0/0/1 频繁振荡，10分钟 内变化 3 次",
+                             "核心交换机：port_down GE0/0/1 已停止振荡（整个观察窗口内保持稳定）"]
+
+
+def test_rules_test_reads_in_chinese(capsys):
+    from tests.unit.test_rules_cli import run as rules_cli
+
+    samples = REPORT_ROOT / "tests" / "data" / "rules" / "samples.lp"
+    with i18n.using("zh-CN"):  # the command's own function: no settings file to name a language
+        assert rules_cli("rules", "test", str(REPORT_ROOT / "monitor" / "rules" / "defaults"), str(samples)) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    # The action and severity columns keep their width in terminal columns.
+    for text in ("Z  发生      提示      east-sw-01", "Z  持续 ×1   重要      community-a-codec",
+                 "自 2026-06-01T08:02:30Z 起持续；最近值 15，最差值 15", "Z  恢复      重要      community-a-codec",
+                 "community-a-codec：packet_loss_video 已恢复（恢复正常）"):
+        assert text in out, out
+    assert lines[-2].startswith("-- 样本 11 个，规则 ") and lines[-2].endswith("；结束时未恢复：1"), lines[-2]
+
+
+def test_config_history_reads_in_each_language(tmp_path, capsys):
+    from monitor.config_store import ConfigStore
+
+    (tmp_path / "inventory.yaml").write_text(FAULT_INVENTORY, encoding="utf-8")
+    (tmp_path / "state").mkdir()
+    store = ConfigStore(tmp_path / "state" / "configs")
+    store.save("核心交换机", "sysname core\n", fetched_at=1_780_000_000)
+    store.save("核心交换机", "sysname core\nvlan 10\n", fetched_at=1_780_086_400)
+    for language, expected in (("zh-CN", ("核心交换机：共 2 个版本；最近检查 ", "     2 行  sha256 ")),
+                               ("en", ("核心交换机: 2 versions; last checked ", "     2 lines  sha256 "))):
+        settings = tmp_path / f"netvigil-{language}.yaml"
+        settings.write_text(f"language: {language}\ninventory: [inventory.yaml]\nstate_dir: state\n",
+                            encoding="utf-8")
+        out = cli(capsys, "config", "history", "核心交换机", "-c", str(settings))
+        assert all(text in out for text in expected), out
