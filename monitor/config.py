@@ -32,6 +32,7 @@ from monitor.api.settings import ApiSettings
 from monitor.faults.settings import FaultsSettings
 from monitor import i18n
 from monitor.reports.settings import ReportsSettings
+from monitor.rollcall_schedule import RollcallSettings, problems as meeting_problems
 from monitor.inventory import DEVICE_CLASSES, Inventory, ssh_profile_mix
 from monitor.notify.settings import NotificationSettings, route_problems, unknown_group_problems
 from monitor.notify.settings import missing_secrets as missing_channel_secrets
@@ -101,6 +102,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     api: ApiSettings = ApiSettings()
     reports: ReportsSettings = ReportsSettings()
+    rollcall: RollcallSettings = RollcallSettings()
 
     @field_validator("language")
     @classmethod
@@ -563,6 +565,7 @@ def _load(path: Path, exclude: Optional[Path]) -> Config:
         _holidays(settings, place, relative, problems)
         if inventory is not None:
             problems += _alerting_problems(settings, inventory)
+            problems += meeting_problems(settings, inventory, place)
     if problems or settings is None or inventory is None:
         raise ConfigError(_scrub(problems, origins.secret_values()))  # inventory lines too: defence in depth
     return Config(path=path, settings=settings, inventory=inventory)

@@ -253,6 +253,9 @@ class Daemon:
             return await self._cannot_start(problem)
         self._spawn(self._every(FAULT_HOUSEKEEPING_S, self._fault_housekeeping))
         self._spawn(self._every(PRUNE_INTERVAL_S, self._prune_faults))
+        from monitor.rollcall_schedule import MeetingRollcalls  # the meeting calendar's roll calls
+
+        self._spawn(MeetingRollcalls(lambda: self.cfg, self._submit, lambda: self.dispatcher).run())
 
         log.info("started: %d devices from %s, outputs: %s", len(self.cfg.inventory.devices), self.cfg.path,
                  ", ".join(o.name for o in self.outputs.stats()) or "none")
@@ -325,7 +328,8 @@ class Daemon:
 
         service = FaultService(manager=self.faults, zone=settings.faults.zone(),
                                status=lambda: {"daemon": self.summary(), "devices": self.states.rows()},
-                               health=HealthCheck(settings.api, self.summary), metrics=metrics, budget=budget)
+                               health=HealthCheck(settings.api, self.summary), metrics=metrics, budget=budget,
+                               rollcall=self._rollcall)
         for warning in settings.api.warnings():
             log.warning("api: %s", warning)
         api = ApiServer(settings.api, service)
@@ -523,6 +527,13 @@ class Daemon:
         if self.api is not None:
             for key in self.api.reconfigure(settings.api):
                 log.warning("reload: %s takes effect at the next restart", key)
+
+    async def _rollcall(self, classes, site, name: str) -> dict:
+        """A pre-meeting roll call for the API, with the current inventory; its samples go
+        through the daemon's outputs (their spools are the daemon's)."""
+        from monitor.rollcall_schedule import call_in_daemon
+
+        return (await call_in_daemon(self.cfg, classes, site, name, self._submit)).record
 
     def _config_store(self, rules_for_device):
         """The store of configuration versions under state_dir (the SSH prober's backups)."""

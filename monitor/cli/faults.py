@@ -112,7 +112,7 @@ def _faults(args) -> int:
     if not faults:
         print(_("no open faults") if args.open else _("no faults recorded"))
     else:
-        print(_fault_table(faults, now))
+        print(fault_table(faults, now))
     if over:
         budget = cfg.settings.faults.budget.faults_per_month
         print()
@@ -121,7 +121,8 @@ def _faults(args) -> int:
     return EXIT_OK
 
 
-def _fault_table(faults, now: float) -> str:
+def fault_table(faults, now: float) -> str:
+    """The fault records as a table (also under `netvigil status`), their messages under it."""
     lines = [tuple(_(text) for text in FAULT_HEADINGS)]
     for fault in faults:
         end = fault.resolved_at or now

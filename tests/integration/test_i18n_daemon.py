@@ -114,7 +114,7 @@ api: {{enabled: false}}
     lines = status.stdout.splitlines()
     assert lines[0].startswith("netvigil 进程 ") and "共 2 台设备，在线 1，离线 1" in lines[0], lines[0]
     table = lines[1:4]
-    assert table[0].split()[:5] == ["设备", "地址", "类型", "站点", "状态"], status.stdout
+    assert table[0].split()[:5] == ["设备", "地址", "类别", "站点", "状态"], status.stdout
     assert [line.split()[0] for line in table[1:]] == ["东街道-终端-01", "核心交换机"]
     assert "离线" in table[1] and "在线" in table[2] and "视频会议终端" in table[1] and "交换机" in table[2]
     assert len(_column(table, ["站点", "区政府/东街道", "区政府/中心机房"])) == 1, status.stdout
@@ -128,7 +128,7 @@ api: {{enabled: false}}
                                                       "确认人", "备注"]
     assert "未处理" in listing.stdout and "紧急" in listing.stdout
     assert shown.returncode == 0, shown.stderr
-    for line in (f"故障 {fault['id']}：未处理  紧急  东街道-终端-01  device_unreachable", "  描述：", "类型：视频会议终端",
+    for line in (f"故障 {fault['id']}：未处理  紧急  东街道-终端-01  device_unreachable", "  描述：", "类别：视频会议终端",
                  "  确认：        尚未完成，SLA 时限 10分钟 还剩 "):
         assert line in shown.stdout, shown.stdout
     assert "Traceback" not in daemon.log()

@@ -142,7 +142,7 @@ def test_durations(seconds, en, zh):
 
 STATUS_EN = ("DEVICE", "ADDRESS", "CLASS", "SITE", "STATE", "RTT ms", "LOSS %", "JITTER ms", "CONFIG", "LAST SEEN",
              "SINCE")
-STATUS_ZH = ("设备", "地址", "类型", "站点", "状态", "时延 ms", "丢包 %", "抖动 ms", "配置", "最后在线", "状态起始")
+STATUS_ZH = ("设备", "地址", "类别", "站点", "状态", "时延 ms", "丢包 %", "抖动 ms", "配置", "最后在线", "状态起始")
 KEPT_CLI = frozenset({"ms", "SNMP", "SSH", "TCP", "ICMP"})
 
 
@@ -283,7 +283,7 @@ def test_faults_and_faults_show_read_in_chinese_from_the_language_setting(fault_
 
     shown = "\n".join(cli(capsys, "faults", "show", str(ids[key]), "-c", str(settings("zh-CN")))
                       for key in ("core", "codec", "ups"))
-    for word in (f"故障 {ids['core']}：未处理  紧急  核心交换机", "  描述：", "  站点：", "类型：交换机", "  数值：",
+    for word in (f"故障 {ids['core']}：未处理  紧急  核心交换机", "  描述：", "  站点：", "类别：交换机", "  数值：",
                  "首次 100", "发生次数 1", "  确认：", "尚未完成，已超出 SLA 时限 3分钟 达 ", "  修复：", "其下游衍生故障 1 个",
                  f"故障 {ids['core']}（本身不单独告警）", "无 SLA 计时", "由 张工 完成", "  原因：", "  处理措施：",
                  "  预防措施：", "  备注 "):
@@ -294,7 +294,7 @@ def test_faults_and_faults_show_read_in_chinese_from_the_language_setting(fault_
 
     maintenance = cli(capsys, "maintenance", "list", "-c", str(settings("zh-CN")))
     assert maintenance.splitlines()[0].split() == ["编号", "名称", "开始", "结束", "范围", "添加人", "提前结束"]
-    assert "站点 东街道; 类型 视频会议终端" in maintenance
+    assert "站点 东街道; 类别 视频会议终端" in maintenance
     assert english_left(maintenance, *FAULT_NAMES) == [], maintenance
 
 
@@ -427,7 +427,7 @@ def test_the_reports_read_in_chinese(report_files, report):
     assert english_left(text, *REPORT_DATA, kept=REPORT_KEPT) == [], text
     assert '<html lang="zh-CN">' in page
     expected = {
-        "monthly": ("月度运维报告 2026-11", "概况", "月份", "本报告所有时间的时区", "各站点可用率", "各类设备可用率",
+        "monthly": ("月度运维报告 2026-11", "概况", "月份", "本报告所有时间的时区", "各站点可用率", "各类别设备可用率",
                     "按级别统计故障", "合同时限", "超出合同时限的故障", "故障最多的设备", "重点保障期", "可用率（%）",
                     "交换机", "视频会议终端", "紧急", "确认", "修复"),
         "fault": ("故障分析报告", "故障编号", "处理过程", "下游受影响设备（衍生故障）", "故障分析", "尚未填写"),
