@@ -519,3 +519,25 @@ def test_config_history_reads_in_each_language(tmp_path, capsys):
                             encoding="utf-8")
         out = cli(capsys, "config", "history", "核心交换机", "-c", str(settings))
         assert all(text in out for text in expected), out
+
+
+def test_check_and_the_snmp_probe_line_read_in_each_language(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from monitor.cli.snmp import _describe as snmp_line
+
+    (tmp_path / "inventory.yaml").write_text(FAULT_INVENTORY, encoding="utf-8")
+    settings = tmp_path / "netvigil.yaml"
+    settings.write_text("language: zh-CN\ninventory: [inventory.yaml]\nstate_dir: state\n", encoding="utf-8")
+    assert cli(capsys, "check", "-c", str(settings)) == f"正常：{settings}：1 个设备清单文件，3 个站点，3 台设备\n"
+
+    device = SimpleNamespace(name="机房UPS", address="10.1.0.9", sample_tags={"device": "机房UPS"})
+    result = SimpleNamespace(samples=[Sample("snmp", {"device": "机房UPS"}, {"up": 0, "requests": 3, "varbinds": 0,
+                                                                             "duration_ms": 3000.0}, 0)],
+                             sys_object_id=None, profiles=[], error=SimpleNamespace(detail="no answer in 1 s"))
+    with i18n.using("zh-CN"):
+        assert snmp_line(device, result) == ("机房UPS（10.1.0.9）：SNMP 离线，请求 3 次，变量绑定 0 个，耗时 3000.0 ms\n"
+                                             "  采集模板：无\n  错误：no answer in 1 s")
+    with i18n.using("en"):
+        assert snmp_line(device, result) == ("机房UPS (10.1.0.9): SNMP DOWN, 3 requests, 0 varbinds, 3000.0 ms\n"
+                                             "  profiles: none\n  error: no answer in 1 s")
