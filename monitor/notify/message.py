@@ -197,7 +197,7 @@ def _details(alert: Alert, ack_hint: str, now: float, tz: Optional[tzinfo]) -> s
     if alert.event in _EVENT_LINES:
         lines.append(_(_EVENT_LINES[alert.event]))
     lines.append(_("Severity: {severity}").format(severity=words.severity(alert.severity)))
-    details = ", ".join(part for part in (words.device_class(device.device_class) if device.device_class else "",
+    details = _(", ").join(part for part in (words.device_class(device.device_class) if device.device_class else "",
                                           device.address) if part)
     lines.append((_("Device: {name} ({details})") if details else _("Device: {name}")).format(
         name=device.name, details=details))
@@ -209,7 +209,7 @@ def _details(alert: Alert, ack_hint: str, now: float, tz: Optional[tzinfo]) -> s
     measured = [template.format(value=_number(value)) for template, value in
                 ((_("value {value}"), alert.value), (_("threshold {value}"), alert.threshold)) if value is not None]
     if measured:
-        tripped = _("{text} ({measured})").format(text=tripped, measured=", ".join(measured))
+        tripped = _("{text} ({measured})").format(text=tripped, measured=_(", ").join(measured))
     lines.append(tripped)
     if alert.event == "resolved":
         lines.append(_("Since: {time}").format(time=_local(alert.opened_at, tz)))
@@ -230,7 +230,7 @@ def _details(alert: Alert, ack_hint: str, now: float, tz: Optional[tzinfo]) -> s
         if len(alert.symptoms) > SYMPTOMS_SHOWN:
             lines.append(_("  ... and {n} more").format(n=len(alert.symptoms) - SYMPTOMS_SHOWN))
         if alert.symptom_sites:
-            sites = ", ".join(alert.symptom_sites[:SYMPTOM_SITES_SHOWN])
+            sites = _(", ").join(alert.symptom_sites[:SYMPTOM_SITES_SHOWN])
             more = len(alert.symptom_sites) - SYMPTOM_SITES_SHOWN
             lines.append((_("Sites affected: {sites} and {n} more") if more > 0 else _("Sites affected: {sites}"))
                          .format(sites=sites, n=more))

@@ -104,7 +104,7 @@ api: {{enabled: false}}
     assert alert["event"] == "open" and alert["severity"] == "critical"
     assert alert["faults"][0]["class"] == "codec" and alert["faults"][0]["rule"] == "device_unreachable"
     assert alert["title"].startswith("[紧急] 东街道 的 东街道-终端-01 ") and f"（故障 {fault['id']}）" in alert["title"]
-    for line in ("级别：紧急", "设备：东街道-终端-01（视频会议终端, ", "站点：区政府 / 东街道", "触发规则：device_unreachable",
+    for line in ("级别：紧急", "设备：东街道-终端-01（视频会议终端，", "站点：区政府 / 东街道", "触发规则：device_unreachable",
                  "发生时间：", "确认方法："):
         assert line in alert["text"], alert["text"]
     assert fault["message"].startswith("东街道 的 东街道-终端-01 无 ping 响应"), fault["message"]
@@ -124,7 +124,7 @@ api: {{enabled: false}}
 
     # faults and faults show.
     assert listing.returncode == 0, listing.stderr
-    assert listing.stdout.splitlines()[0].split() == ["编号", "状态", "级别", "设备", "规则", "发生时间", "持续",
+    assert listing.stdout.splitlines()[0].split() == ["编号", "状态", "级别", "设备", "规则", "发生时间", "持续时长",
                                                       "确认人", "备注"]
     assert "未处理" in listing.stdout and "紧急" in listing.stdout
     assert shown.returncode == 0, shown.stderr

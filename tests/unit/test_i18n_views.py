@@ -87,7 +87,7 @@ def test_every_notification_kind_reads_in_chinese():
     for word in ("[紧急]", "[重要]", "[次要]", "[提示]", "[已恢复]", "[已升级]", "[重复提醒]", "[超时未确认]", "[修复超时]", "[维护窗口结束]", "[汇总]",
                  "发生 2 个故障", "14 个站点共 25 台设备不可达", "再次发生"):
         assert word in titles, word
-    for word in ("级别：紧急", "设备：核心交换机（交换机, 10.1.0.1）", "站点：区政府 / 城东街道", "触发规则：unreachable",
+    for word in ("级别：紧急", "设备：核心交换机（交换机，10.1.0.1）", "站点：区政府 / 城东街道", "触发规则：unreachable",
                  "发生时间：2026-11-20 09:30:00 CST", "已持续 3分钟20秒", "确认人：张工", "确认方法：netvigil ack 12",
                  "重点保障期", "已超过确认时限", "修复时限即将到期", "维护窗口已结束", "……另有 5 台", "另有 2 个",
                  "6分钟 内无人确认，已升级至第 3 级", "第 2 次提醒", "5分钟内到达的通知超过了本通道的频率限制"):
@@ -272,7 +272,7 @@ FAULT_NAMES = ("核心交换机", "东街道-终端-01", "机房UPS", "device_un
 def test_faults_and_faults_show_read_in_chinese_from_the_language_setting(fault_site, capsys):
     settings, ids = fault_site
     listing = cli(capsys, "faults", "-c", str(settings("zh-CN")))
-    assert listing.splitlines()[0].split() == ["编号", "状态", "级别", "设备", "规则", "发生时间", "持续", "确认人", "备注"]
+    assert listing.splitlines()[0].split() == ["编号", "状态", "级别", "设备", "规则", "发生时间", "持续时长", "确认人", "备注"]
     for word in ("未处理", "已关闭", "紧急", "重要", f"衍生于 {ids['core']}", "本月故障次数超出每月 0 次预算的设备"):
         assert word in listing, word
     assert english_left(listing, *FAULT_NAMES) == [], listing
