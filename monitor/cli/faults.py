@@ -209,7 +209,8 @@ def render_fault(fault, symptoms, now: float) -> str:
             "close it with cause, resolution and prevention: netvigil close {id} --cause ... --resolution ... "
             "--prevention ...").format(id=fault.id)))
     for note in fault.notes:
-        lines.append(_("  note {time} {author}: {text}").format(time=_when(note.at), author=note.author, text=note.text))
+        lines.append(_("  note {time} {author}: {text}").format(time=_when(note.at), author=note.author,
+                                                                text=note.text))
     if symptoms:
         names = ", ".join(s.device for s in symptoms[:50])
         if len(symptoms) > 50:

@@ -38,7 +38,8 @@ def render_table(rows: Sequence[dict]) -> str:
             row["device"], row["address"], words.device_class(row["class"]) if row["class"] else "", row["site"],
             words.reachability(row["state"]),
             _number(row.get("rtt_avg_ms"), 2), _number(row.get("loss_pct"), 1), _number(row.get("jitter_ms"), 2),
-            *(words.probe_state(row[kind]) if row.get(kind) else "-" for kind in kinds), _config_cell(row.get("config")),
+            *(words.probe_state(row[kind]) if row.get(kind) else "-" for kind in kinds),
+            _config_cell(row.get("config")),
             _short_time(row.get("last_seen")), _short_time(row.get("since")),
         ))
     out = [format_columns(lines)]

@@ -83,7 +83,8 @@ def fault_tables(fault: Fault, symptoms: Sequence[Fault], notices: Sequence[tupl
     items: list[tuple[str, Cell]] = [
         (T.F_ID, fault.id), (T.F_DEVICE, fault.device), (T.F_SITE, "/".join(fault.site_path) or fault.site),
         (T.F_CLASS, words.device_class(fault.device_class)), (T.F_RULE, fault.rule), (T.F_INSTANCE, fault.instance),
-        (T.F_SEVERITY, words.severity(fault.severity)), (T.F_STATE, words.fault_state(fault.state)), (T.F_MESSAGE, fault.message),
+        (T.F_SEVERITY, words.severity(fault.severity)), (T.F_STATE, words.fault_state(fault.state)),
+        (T.F_MESSAGE, fault.message),
         (T.F_FIRST, fault.first_value), (T.F_LAST, fault.last_value), (T.F_WORST, fault.worst_value),
         (T.F_THRESHOLD, fault.threshold), (T.F_OCCURRENCES, fault.occurrences),
         (T.F_HEIGHTENED, _(T.YES if fault.heightened else T.NO)), (T.F_MAINTENANCE, fault.maintenance or ""),

@@ -297,7 +297,8 @@ class RuleEngine:
                 state.firing = False
                 state.clear_since_ns, state.clear_count = None, 0
                 quiet = words.duration(rule.clear_after_ns / 1e9)
-                self._changed(state, "clear", now_ns, None, out, _("no new trigger for {duration}").format(duration=quiet))
+                self._changed(state, "clear", now_ns, None, out,
+                              _("no new trigger for {duration}").format(duration=quiet))
             self._forget_old_changes(state, now_ns)
             if state.plain():
                 del self._states[key]

@@ -61,13 +61,15 @@ def every_notification() -> list:
     rich = dict(heightened=True, instance="GE0/0/1", symptoms=tuple(f"摄像机{i}" for i in range(25)),
                 symptom_sites=tuple(f"社区{i}" for i in range(14)), acknowledged_by="张工", deadline=OPENED + 180)
     messages = [render([alert(event, **rich)], ack_hint=HINT, now=OPENED + 200, tz=CST) for event in ALERT_EVENTS]
-    messages.append(render([alert("open"), alert("open", device=UPS, fault_id=13, severity="major", rule="ups_on_battery",
+    messages.append(render([alert("open"), alert("open", device=UPS, fault_id=13, severity="major",
+                                                rule="ups_on_battery",
                                                 message="城东街道 的 机房UPS：UPS 由电池供电")],
                            ack_hint=HINT, now=OPENED + 200, tz=CST))
     messages.append(render([alert("escalate")], ack_hint=HINT, now=OPENED + 400, tz=CST,
                            note=escalation_note(360, 3), tier=3))
     messages.append(render([alert("repeat")], ack_hint=HINT, now=OPENED + 400, tz=CST, note=reminder_note(2), tier=1))
-    messages += [render([alert("open", severity=severity)], ack_hint=HINT, now=OPENED, tz=CST) for severity in SEVERITIES]
+    messages += [render([alert("open", severity=severity)], ack_hint=HINT, now=OPENED, tz=CST)
+                 for severity in SEVERITIES]
     messages.append(render_summary(messages[:3], window_s=300))
     return messages
 
@@ -99,12 +101,14 @@ def test_every_notification_kind_reads_in_english():
         messages = every_notification()
     titles = "\n".join(message.title for message in messages)
     bodies = "\n".join(message.text for message in messages)
-    for word in ("[CRITICAL]", "[MAJOR]", "[MINOR]", "[WARNING]", "[RESOLVED]", "[ESCALATED]", "[REPEAT]", "[NOT ACKNOWLEDGED IN TIME]", "[FIX OVERDUE]",
+    for word in ("[CRITICAL]", "[MAJOR]", "[MINOR]", "[WARNING]", "[RESOLVED]", "[ESCALATED]", "[REPEAT]",
+                 "[NOT ACKNOWLEDGED IN TIME]", "[FIX OVERDUE]",
                  "[MAINTENANCE OVER]", "[SUMMARY]", "2 faults at 城东街道", "25 devices at 14 sites unreachable",
                  "reopened"):
         assert word in titles, word
     for word in ("Severity: critical", "Device: 核心交换机 (switch, 10.1.0.1)", "Since: 2026-11-20 09:30:00 CST",
-                 "Acknowledged by: 张工", "HEIGHTENED WATCH", "Not acknowledged within 6m of opening; escalated to tier 3.",
+                 "Acknowledged by: 张工", "HEIGHTENED WATCH",
+                 "Not acknowledged within 6m of opening; escalated to tier 3.",
                  "Still not acknowledged (reminder 2).", "arrived within 5m;"):
         assert word in bodies, word
     chinese_data = r"核心交换机|机房UPS|城东街道|区政府|张工|摄像机\d+|社区\d+|无响应|的|：UPS 由电池供电"
@@ -301,7 +305,8 @@ def test_faults_and_faults_show_read_in_chinese_from_the_language_setting(fault_
 def test_faults_and_faults_show_read_in_english_from_the_language_setting(fault_site, capsys):
     settings, ids = fault_site
     listing = cli(capsys, "faults", "-c", str(settings("en")))
-    assert listing.splitlines()[0].split() == ["ID", "STATE", "SEVERITY", "DEVICE", "RULE", "OPENED", "FOR", "ACK", "NOTE"]
+    assert listing.splitlines()[0].split() == ["ID", "STATE", "SEVERITY", "DEVICE", "RULE", "OPENED", "FOR", "ACK",
+                                               "NOTE"]
     assert "OPEN" in listing and "CLOSED" in listing and f"symptom of {ids['core']}" in listing
     shown = cli(capsys, "faults", "show", str(ids["ups"]), "-c", str(settings("en")))
     assert "  cause:        市电中断" in shown and "  acknowledge:  " in shown
@@ -316,7 +321,8 @@ def test_rules_list_reads_in_each_language(tmp_path, capsys):
     assert out.splitlines()[0].split() == ["规则", "状态", "级别", "指标", "/", "适用范围", "/", "来源"]
     assert "内置" in out and "全部设备" in out and "条规则生效" in out
     with i18n.using("en"):
-        assert [i18n._(text) for text in RULE_HEADINGS] == ["RULE", "STATUS", "SEVERITY", "MEASUREMENT / MATCH / SOURCE"]
+        assert [i18n._(text) for text in RULE_HEADINGS] == ["RULE", "STATUS", "SEVERITY",
+                                                             "MEASUREMENT / MATCH / SOURCE"]
 
 
 def test_probe_output_reads_in_each_language():
