@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +24,8 @@ from monitor.cli.tables import display_width
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 NETVIGIL = str(VENV_BIN / "netvigil")
+# Abbreviations and tool names a Chinese NOC writes as they are.
+KEPT = ("ms", "SNMP", "SSH", "TCP", "ICMP", "SLA", "ping")
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"}  # the setting, not the locale, decides
 
 
@@ -119,6 +122,15 @@ api: {{enabled: false}}
     assert "离线" in table[1] and "在线" in table[2] and "视频会议终端" in table[1] and "交换机" in table[2]
     assert len(_column(table, ["站点", "区政府/东街道", "区政府/中心机房"])) == 1, status.stdout
     assert len(_column(table, ["状态", "离线", "在线"])) == 1, status.stdout
+    # Nothing English is left in what the operator reads but names, codes and abbreviations.
+    names = ("东街道-终端-01", "核心交换机", "device_unreachable", "netvigil faults show ID", "ack", "resolve", "close",
+             "netvigil")
+    for output in (status.stdout, listing.stdout, shown.stdout):
+        text = output
+        for name in names:
+            text = text.replace(name, " ")
+        left = [word for word in re.findall(r"[A-Za-z]{2,}", text) if word not in KEPT]
+        assert left == [], output
     assert {row["device"]: row["state"] for row in machine["devices"]} == {"东街道-终端-01": "down", "核心交换机": "up"}
     assert {row["class"] for row in machine["devices"]} == {"codec", "switch"}
 

@@ -547,3 +547,22 @@ def test_check_and_the_snmp_probe_line_read_in_each_language(tmp_path, capsys):
     with i18n.using("en"):
         assert snmp_line(device, result) == ("机房UPS (10.1.0.9): SNMP DOWN, 3 requests, 0 varbinds, 3000.0 ms\n"
                                              "  profiles: none\n  error: no answer in 1 s")
+
+
+def test_ack_resolve_close_and_maintenance_confirmations_read_in_chinese(fault_site, capsys):
+    settings, ids = fault_site
+    zh = str(settings("zh-CN"))
+    said = [cli(capsys, "ack", str(ids["core"]), "--by", "王工", "-c", zh),
+            cli(capsys, "resolve", str(ids["core"]), "--by", "王工", "-c", zh),
+            cli(capsys, "close", str(ids["core"]), "--by", "王工", "--cause", "光纤中断", "--resolution", "熔接",
+                "--prevention", "加装保护", "-c", zh),
+            cli(capsys, "maintenance", "add", "机房搬迁", "--site", "中心机房", "--class", "ups", "--for", "2h",
+                "--by", "李工", "-c", zh)]
+    window = re.match(r"维护窗口 (\d+)“", said[-1]).group(1)
+    said.append(cli(capsys, "maintenance", "end", window, "--by", "李工", "-c", zh))
+    text = "".join(said)
+    for words_said in (f"故障 {ids['core']} 已由 王工 确认，用时 ", f"故障 {ids['core']} 已由 王工 标记为恢复",
+                       "请填写故障分析：netvigil close", f"故障 {ids['core']} 已由 王工 关闭", "维护窗口 ",
+                       "“机房搬迁”：", "范围 站点 中心机房; 类别 UPS；期间故障照常记录但不告警", "“机房搬迁”已结束"):
+        assert words_said in text, text
+    assert english_left(text, *FAULT_NAMES, "王工", "机房搬迁") == [], text
