@@ -5,6 +5,7 @@ commands, time zone abbreviations) is taken out, and no English word may be left
 
 from __future__ import annotations
 
+import csv
 import html
 import re
 import time
@@ -406,7 +407,8 @@ def report_files(tmp_path_factory):
     for language in ("zh-CN", "en"):
         settings = report_site(tmp_path, language)
         out = tmp_path / f"out-{language}"
-        cli_quiet("report", "monthly", "--month", "2026-11", "-c", str(settings), "--out", str(out))
+        cli_quiet("report", "monthly", "--month", "2026-11", "-c", str(settings), "--out", str(out),
+                  "--format", "html,xlsx,csv")
         cli_quiet("report", "fault", str(late.id), "-c", str(settings), "--out", str(out))
         eve_settings = tmp_path / f"eve-{language}.yaml"
         eve_settings.write_text(settings.read_text(encoding="utf-8").replace("state_dir: state", "state_dir: eve"),
@@ -443,6 +445,11 @@ def test_the_reports_read_in_chinese(report_files, report):
     everything = " ".join(headings + cells) + page
     for word in expected:
         assert word in everything, word
+    if report == "monthly":  # one CSV per table: its header row is the table's headings
+        with (stem.parent / "monthly-2026-11-summary.csv").open(encoding="utf-8-sig") as handle:
+            assert next(csv.reader(handle)) == ["项目", "数值"]
+        with (stem.parent / "monthly-2026-11-availability-device.csv").open(encoding="utf-8-sig") as handle:
+            assert next(csv.reader(handle)) == ["设备", "站点", "类别", "故障数", "中断时长（分钟）", "可用率（%）"]
 
 
 @pytest.mark.parametrize("report", ["monthly", "fault", "eve"])
