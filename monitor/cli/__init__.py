@@ -64,6 +64,7 @@ COMMANDS = {
     "rollcall": "monitor.cli.rollcall:rollcall_command",
     "report monthly": "monitor.cli.report:monthly_command",
     "report fault": "monitor.cli.report:fault_command",
+    "report inspection": "monitor.cli.report:inspection_command",
 }
 
 
