@@ -577,3 +577,15 @@ def test_ack_resolve_close_and_maintenance_confirmations_read_in_chinese(fault_s
                        "“机房搬迁”：", "范围 站点 中心机房; 类别 UPS；期间故障照常记录但不告警", "“机房搬迁”已结束"):
         assert words_said in text, text
     assert english_left(text, *FAULT_NAMES, "王工", "机房搬迁") == [], text
+
+
+def test_profiles_list_frames_read_in_chinese(tmp_path, capsys):
+    (tmp_path / "inventory.yaml").write_text(FAULT_INVENTORY, encoding="utf-8")
+    settings = tmp_path / "netvigil.yaml"
+    settings.write_text("language: zh-CN\ninventory: [inventory.yaml]\nstate_dir: state\n", encoding="utf-8")
+    out = cli(capsys, "profiles", "list", "-c", str(settings))
+    # The profiles' own descriptions are written in English in their YAML files; the frame is not.
+    for text in ("SNMP 采集模板（按设备类别和 sysObjectID 选用）：", "    选用条件：类别 ups", "    写入指标：",
+                 "SSH 命令模板（在 ssh: {profiles: [...]} 中指定）：", "    执行（netmiko cisco_ios）：",
+                 "    配置备份：show running-config", "    执行（exec 通道）："):
+        assert text in out, text
