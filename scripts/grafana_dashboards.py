@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from anywhere, the package beside it
     sys.path.insert(0, str(REPO))
 
+from monitor import words  # noqa: E402
 from monitor.i18n import N_, _, using  # noqa: E402
 
 DASHBOARD_DIR = REPO / "grafana" / "dashboards"
@@ -83,7 +84,7 @@ def timeseries(title: str, *queries, unit: str = "", w: int = 12, h: int = 8, de
 #: names come from the queries, which stay the same in every language, and are translated by
 #: the panel's "organize" transformation. The unit test fails on a table column not listed.
 COLUMNS = (
-    N_("Time"), N_("site"), N_("class"), N_("device"), N_("name"), N_("severity"), N_("rule"), N_("instance"),
+    N_("Time"), N_("class"), N_("device"), N_("name"), N_("severity"), N_("rule"), N_("instance"),
     N_("command"), N_("model"), N_("software"), N_("disk"), N_("meeting"), N_("reason"), N_("state"),
     N_("up"), N_("down"), N_("fault"), N_("age"), N_("acknowledged"), N_("ack left"), N_("resolve left"),
     N_("breached"), N_("symptom"), N_("faults"), N_("budget"), N_("left"), N_("over"), N_("oper"), N_("admin"),
@@ -95,10 +96,15 @@ COLUMNS = (
     N_("ack mean"), N_("ack max"), N_("ack SLA"), N_("ack late"), N_("resolve mean"), N_("resolve max"),
     N_("resolve SLA"), N_("resolve late"),
 )
+#: Columns whose name, as a text of its own, means something else elsewhere in netvigil (gettext
+#: has one translation per text): translated through another English text.
+COLUMN_LABELS = {"site": N_("Site")}  # "site" alone is a site rule's origin in `rules list`
 _QUOTED = re.compile(r'"([^"]+)"')
-#: Fault severities (monitor.faults.model.SEVERITIES, most severe first), as a person reads them;
-#: tables show the tag's value through a value mapping, the overview one series per severity.
-SEVERITY_TEXTS = {"critical": N_("critical"), "major": N_("major"), "minor": N_("minor"), "warning": N_("warning")}
+#: Tag values a person reads in the shared words of monitor.words (severities most severe
+#: first, device classes): tables map a column's values, the overview draws one series per
+#: severity.
+SEVERITY_TEXTS = words.SEVERITIES
+VALUE_WORDS = {"severity": words.SEVERITIES, "class": words.DEVICE_CLASSES}
 
 
 def _top_level(text: str) -> str:
@@ -162,17 +168,21 @@ def table(title: str, query: str, *, w: int = 12, h: int = 8, description: str =
     columns = table_columns(query)
     for column, column_unit in (units or {}).items():
         assert column in columns, (title, column)
-        panel["fieldConfig"]["overrides"].append({"matcher": {"id": "byName", "options": _(column)},
+        shown = _(COLUMN_LABELS.get(column, column))
+        panel["fieldConfig"]["overrides"].append({"matcher": {"id": "byName", "options": shown},
                                                   "properties": [{"id": "unit", "value": column_unit}]})
-    renames = {column: _(column) for column in columns if _(column) != column}
+    labels = {column: COLUMN_LABELS.get(column, column) for column in columns}
+    renames = {column: _(label) for column, label in labels.items() if _(label) != label}
     if renames:
         panel["transformations"] = [{"id": "organize", "options": {"renameByName": renames}}]
-    severities = {value: _(text) for value, text in SEVERITY_TEXTS.items() if _(text) != value}
-    if "severity" in columns and severities:
-        # No numeric column holds these strings, so the mapping can apply to the whole table.
-        panel["fieldConfig"]["defaults"]["mappings"] = [
-            {"type": "value", "options": {value: {"text": text, "index": index}
-                                          for index, (value, text) in enumerate(severities.items())}}]
+    for column, table_words in VALUE_WORDS.items():
+        shown = {value: _(text) for value, text in table_words.items() if _(text) != value}
+        if column in columns and shown:
+            mappings = [{"type": "value", "options": {value: {"text": text, "index": index}
+                                                      for index, (value, text) in enumerate(shown.items())}}]
+            matcher = {"id": "byName", "options": renames.get(column, column)}
+            panel["fieldConfig"]["overrides"].append({"matcher": matcher,
+                                                      "properties": [{"id": "mappings", "value": mappings}]})
     return panel
 
 

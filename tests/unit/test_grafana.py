@@ -76,15 +76,24 @@ def test_the_chinese_dashboards_read_in_chinese_and_differ_from_the_english_only
     for (where, en), (_, zh) in zip(_texts(english), _texts(chinese), strict=True):
         assert not CJK.search(en), f"{name} {where}: {en!r}"
         assert CJK.search(zh), f"zh-CN/{name} {where}: {zh!r} is not Chinese (translate {en!r} in the .po)"
-    # Value texts (disk states, severities): English needs no severity mapping (the tag's
-    # value is English), so only the Chinese ones are compared with their kind.
+    # Value texts (disk states; severities and classes of table columns): English needs no
+    # mapping for tag values (they are English), so only the Chinese ones are checked.
     for panel in grafana.panels(chinese):
-        for mapping in panel["fieldConfig"]["defaults"].get("mappings", []):
-            for value in mapping["options"].values():
-                assert CJK.search(value["text"]), f"zh-CN/{name} {panel['title']}: {value['text']!r}"
-        columns = generator.table_columns(panel["targets"][0]["query"]) if panel["type"] == "table" else []
-        if "severity" in columns:
-            assert panel["fieldConfig"]["defaults"]["mappings"], f"zh-CN/{name} {panel['title']}: severities"
+        mappings = list(panel["fieldConfig"]["defaults"].get("mappings", []))
+        mapped = set()
+        for override in panel["fieldConfig"]["overrides"]:
+            for prop in override["properties"]:
+                if prop["id"] == "mappings":
+                    mappings += prop["value"]
+                    mapped.add(override["matcher"]["options"])
+        for mapping in mappings:
+            for key, value in mapping["options"].items():
+                # Chinese, or another spelling ("mcu" reads "MCU" in Chinese too).
+                assert CJK.search(value["text"]) or value["text"] != key, f"zh-CN/{name} {panel['title']}: {key}"
+        if panel["type"] == "table":
+            renames = panel["transformations"][0]["options"]["renameByName"]
+            for column in set(generator.table_columns(panel["targets"][0]["query"])) & set(generator.VALUE_WORDS):
+                assert renames[column] in mapped, f"zh-CN/{name} {panel['title']}: {column} values"
     # Every column of every table is renamed by the panel's transformation.
     for panel in grafana.panels(chinese):
         if panel["type"] == "table":
@@ -101,7 +110,8 @@ def test_every_table_column_is_in_the_catalogue_list():
     for key, board in DASHBOARDS.items():
         for panel in grafana.panels(board):
             if panel["type"] == "table":
-                missing = set(generator.table_columns(panel["targets"][0]["query"])) - set(generator.COLUMNS)
+                missing = (set(generator.table_columns(panel["targets"][0]["query"])) - set(generator.COLUMNS)
+                           - set(generator.COLUMN_LABELS))
                 assert not missing, f"{key} {panel['title']}: add {missing} to COLUMNS"
 
 
