@@ -173,8 +173,12 @@ def table(title: str, query: str, *, w: int = 12, h: int = 8, description: str =
                                                   "properties": [{"id": "unit", "value": column_unit}]})
     labels = {column: COLUMN_LABELS.get(column, column) for column in columns}
     renames = {column: _(label) for column, label in labels.items() if _(label) != label}
-    if renames:
-        panel["transformations"] = [{"id": "organize", "options": {"renameByName": renames}}]
+    organize = {"renameByName": renames} if renames else {}
+    if "ORDER BY time" not in query:
+        # A snapshot table: its time column is the aggregate's, not a moment anyone needs.
+        organize["excludeByName"] = {"Time": True}
+    if organize:
+        panel["transformations"] = [{"id": "organize", "options": organize}]
     for column, table_words in VALUE_WORDS.items():
         shown = {value: _(text) for value, text in table_words.items() if _(text) != value}
         if column in columns and shown:
