@@ -92,7 +92,7 @@ COLUMNS = (
     N_("output status"), N_("battery"), N_("charge %"), N_("runtime min"), N_("load %"), N_("input V"),
     N_("output V"), N_("on battery s"), N_("alarms"), N_("alarm"), N_("status"), N_("loss %"), N_("jitter ms"),
     N_("RTT ms"), N_("major version"), N_("minor version"), N_("selected"), N_("present"), N_("degraded"), N_("absent"),
-    N_("rollcall"), N_("used %"), N_("free MB"), N_("capacity MB"), N_("availability %"), N_("resolved"),
+    N_("rollcall"), N_("input"), N_("used %"), N_("free MB"), N_("capacity MB"), N_("availability %"), N_("resolved"),
     N_("ack mean"), N_("ack max"), N_("ack SLA"), N_("ack late"), N_("resolve mean"), N_("resolve max"),
     N_("resolve SLA"), N_("resolve late"),
 )
@@ -453,8 +453,9 @@ def netvigil_self() -> dict:
 ROOM = '"site" =~ /^$site$/'
 
 
-def _room(select: str, measurement: str, group: str = '"device"') -> str:
-    return (f'SELECT {select} FROM "{measurement}" WHERE $timeFilter AND {ROOM} '
+def _room(select: str, measurement: str, group: str = '"device"', where: str = "") -> str:
+    extra = f" AND {where}" if where else ""
+    return (f'SELECT {select} FROM "{measurement}" WHERE $timeFilter AND {ROOM}{extra} '
             f'GROUP BY time($__interval), {group} fill(none)')
 
 
@@ -493,14 +494,18 @@ def machine_room() -> dict:
         timeseries(_("Temperature per sensor"),
                    (_room('mean("temperature_c")', "akcp_temperature", sensor), "$tag_device $tag_name"),
                    (_room('mean("temperature_c")', "env_sensor", sensor), "$tag_device $tag_name"),
-                   unit="celsius"),
+                   (_room('mean("value")', "env_sensor", sensor, "\"unit\" = 'C'"), "$tag_device $tag_name"),
+                   unit="celsius", description=_("AKCP probes, APC NetBotz pods, HW-group Poseidon sensors (°C)")),
         timeseries(_("Humidity per sensor"),
                    (_room('mean("humidity_pct")', "akcp_humidity", sensor), "$tag_device $tag_name"),
                    (_room('mean("humidity_pct")', "env_sensor", sensor), "$tag_device $tag_name"),
+                   (_room('mean("value")', "env_sensor", sensor, "\"unit\" = '%RH'"), "$tag_device $tag_name"),
                    unit="humidity"),
         table(_("Leak, smoke and dry-contact inputs"),
-              _room_now('last("alarm") AS "alarm", last("state") AS "state"', "env_input", '"site", "device", "name"'),
-              description=_("alarm 1: the input is in alarm (water, smoke, door, ...)")),
+              _room_now('last("alarm") AS "alarm", last("state") AS "state", last("value") AS "input"', "env_input",
+                        '"site", "device", "name"'),
+              description=_("alarm 1: the input is in alarm (water, smoke, door, ...); state (NetBotz) and input "
+                            "(HW-group: 1 on, 0 off) as the unit reports them")),
         table(_("Dry contacts (AKCP)"),
               _room_now('last("status") AS "status"', "akcp_switch", '"site", "device", "name"'),
               description=_("status 1 no status, 2 normal, 3 high warning, 4 high critical, 5 low warning, "

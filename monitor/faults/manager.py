@@ -401,6 +401,9 @@ class FaultManager:
         if self.reach_fault.get(transition.device) == fault.id:
             del self.reach_fault[transition.device]
         silent = fault.id in self.symptom_ids or fault.id in self.maintenance_ids
+        if fault.acknowledged_at is not None and fault.id not in self.acknowledged_ids:
+            # Acknowledged from the CLI since the last poll: its event first, so none is lost.
+            events.append(self._event(fault, device, "acknowledge"))
         self._forget(fault_id if fault_id is not None else fault.id)
         events.append(self._event(fault, device, "resolve"))
         if not silent:

@@ -18,6 +18,7 @@ The fleet, each device on a loopback address of this test's own:
   ups-2     ups      room      snmpsim: ABB UPS recording (UPS-MIB)
   env-1     env_sensor room    snmpsim: AKCP sensorProbe8 recording (temperature, humidity, dry contacts)
   env-2     env_sensor room    snmpsim: APC NetBotz recording (temperature/humidity pods, fire-alarm inputs)
+  env-3     env_sensor room    snmpsim: HW-group Poseidon recording (temperature/humidity with units, inputs)
   nvr-1     nvr      room      snmpsim: Hikvision NVR recording (a disk: capacity, free space), plus the
                                disk's state the recording lacks (AMENDED: "normal")
   codec-3   codec    street-1  snmpsim: Cisco TelePresence SX20 recording (model, software)
@@ -68,6 +69,7 @@ SIMULATED = {"sw-core": ("ios_2960x", "switch", "room", "ios"),
              "ups-2": ("abbups_abbups", "ups", "room", "abb"),
              "env-1": ("akcp_serverprobe8", "env_sensor", "room", "akcp"),
              "env-2": ("apc_netbotz", "env_sensor", "room", "netbotz"),
+             "env-3": ("hwg-poseidon", "env_sensor", "room", "hwg"),
              "nvr-1": ("hikvision-nvr_amended", "nvr", "room", "hik"),
              "codec-3": ("vccodec", "codec", "street-1", "tp"),
              "rt-huawei": ("vrp_ar169fgwl", "router", "street-1", "vrp_snmp"),

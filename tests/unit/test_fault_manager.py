@@ -414,3 +414,19 @@ async def test_acknowledgements_and_resolves_from_the_cli_become_fault_events(tm
     FaultStore(tmp_path / "faults.db").add_note(server.id, "li.wei", "on site")
     rig.manager.housekeeping()
     assert not [s for s in rig.events if s.measurement == "fault"]
+
+
+async def test_an_acknowledgement_from_the_cli_is_not_lost_when_the_fault_clears_before_the_poll(tmp_path):
+    rig = Rig(tmp_path, NOVEMBER)
+    rig.feed(_everyone(rig, True))
+    rig.feed({"server": False})
+    await rig.settle()
+    [fault] = rig.store.list(open_only=True)
+    cli = FaultStore(tmp_path / "faults.db")
+    cli.acknowledge(fault.id, "li.wei", at=rig.clock.now + 5)
+    cli.disconnect()
+    rig.events.clear()
+    rig.feed({"server": True})  # answers again before housekeeping noticed the acknowledgement
+    rig.manager.housekeeping()
+    codes = [s.fields["event"] for s in rig.events if s.measurement == "fault"]
+    assert codes == [3, 4]
