@@ -8,7 +8,9 @@ template variables the way Grafana's InfluxDB datasource does (lab/grafana.py: `
 `$__interval`, `$site`/`$class`/`$device` as `=~ /^(a|b)$/`, variable queries run first for
 their values) and runs it. Every panel's every query and every annotation must parse and
 return at least one series with data, else the test fails naming the dashboard, the panel and
-the query. tests/unit/test_grafana.py checks the structure (ids, datasource uids, variables).
+the query. Then a few panels are read value by value (the UPS's load, the NVR disk, the
+devices down, the worst loss, the codec's model, the roll call, the SLA table).
+tests/unit/test_grafana.py checks the structure (ids, datasource uids, variables).
 
 The fleet, each device on a loopback address of this test's own:
   sw-core   switch   room      snmpsim: Cisco Catalyst 2960-X recording (interfaces, CPU, memory, sensors)
