@@ -730,6 +730,11 @@ UID_SUFFIX = {"en": "", "zh-CN": "-zh"}
 def build(name: str, language: str) -> dict:
     with using(language):
         board = DASHBOARDS[name]()
+        # Tagged with its language, so the menu of links leads to the same language's dashboards.
+        board["tags"] = [*TAGS, language]
+        board["links"] = [{"type": "dashboards", "tags": board["tags"], "asDropdown": True,
+                           "title": _("netvigil dashboards"), "includeVars": False, "keepTime": True,
+                           "icon": "external link", "targetBlank": False}]
     board["uid"] += UID_SUFFIX[language]
     return board
 

@@ -148,6 +148,15 @@ def test_dashboard_structure(name):
         assert grid["x"] + grid["w"] <= 24
 
 
+def test_each_language_links_to_its_own_dashboards():
+    for key, board in DASHBOARDS.items():
+        language = key.split("/")[0]
+        assert board["tags"] == ["netvigil", language]
+        [link] = board["links"]
+        assert link["type"] == "dashboards" and link["tags"] == ["netvigil", language]
+        assert bool(CJK.search(link["title"])) == (language == "zh-CN")
+
+
 def test_uids_are_unique_and_titles_say_netvigil():
     uids = [board["uid"] for board in DASHBOARDS.values()]
     assert len(uids) == len(set(uids))
