@@ -28,6 +28,7 @@ class ReceivedMail:
     subject: str
     body: str
     login: Optional[str]  # the SMTP AUTH user of the session, None without AUTH
+    attachments: tuple[tuple[str, bytes], ...] = ()  # (file name, content) of each attached file
 
 
 class MailServer:
@@ -77,9 +78,11 @@ class MailServer:
         body = part.get_content() if part is not None else ""
         auth = session.auth_data
         login = auth.login.decode() if isinstance(auth, LoginPassword) else None
+        attachments = tuple((attachment.get_filename() or "", attachment.get_payload(decode=True))
+                            for attachment in parsed.iter_attachments())
         with self._lock:
             self.messages.append(ReceivedMail(envelope.mail_from, tuple(envelope.rcpt_tos), str(parsed["subject"]),
-                                              body, login))
+                                              body, login, attachments))
         return "250 Message accepted for delivery"
 
 

@@ -32,6 +32,7 @@ from monitor.api.settings import ApiSettings
 from monitor.faults.settings import FaultsSettings
 from monitor import i18n
 from monitor.reports.settings import ReportsSettings
+from monitor.rollcall_schedule import RollcallSettings, problems as meeting_problems
 from monitor.inventory import DEVICE_CLASSES, Inventory, ssh_profile_mix
 from monitor.notify.settings import NotificationSettings, route_problems, unknown_group_problems
 from monitor.notify.settings import missing_secrets as missing_channel_secrets
@@ -101,6 +102,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     api: ApiSettings = ApiSettings()
     reports: ReportsSettings = ReportsSettings()
+    rollcall: RollcallSettings = RollcallSettings()
 
     @field_validator("language")
     @classmethod
@@ -561,8 +563,10 @@ def _load(path: Path, exclude: Optional[Path]) -> Config:
     if settings is not None:
         _rules(settings, place, problems)
         _holidays(settings, place, relative, problems)
+        _report_channels(settings, place, problems)
         if inventory is not None:
             problems += _alerting_problems(settings, inventory)
+            problems += meeting_problems(settings, inventory, place)
     if problems or settings is None or inventory is None:
         raise ConfigError(_scrub(problems, origins.secret_values()))  # inventory lines too: defence in depth
     return Config(path=path, settings=settings, inventory=inventory)
@@ -587,6 +591,18 @@ def _holidays(settings: Settings, place, relative: bool, problems: list[str]) ->
         WorkCalendar.load([Path(os.path.relpath(f)) for f in files] if relative else files)
     except CalendarFileError as exc:
         problems.append(f"{place(('reports', 'holiday_files'))}: reports.holiday_files: {exc}")
+
+
+def _report_channels(settings: Settings, place, problems: list[str]) -> None:
+    """Scheduled reports go to notification channels by name: a typo would lose every report."""
+    known = sorted(settings.notifications.channels)
+    for index, name in enumerate(settings.reports.deliver.channels):
+        if name not in known:
+            hint = did_you_mean(name, known) or (f" (known: {', '.join(known)})" if known
+                                                 else "; define it under notifications.channels")
+            loc = ("reports", "deliver", "channels", index)
+            problems.append(f"{place(loc)}: reports.deliver.channels[{index}]: unknown notification channel "
+                            f"'{name}'{hint}")
 
 
 def _alerting_problems(settings: Settings, inventory: Inventory) -> list[str]:

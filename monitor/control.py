@@ -85,22 +85,26 @@ class ControlServer:
         except FileNotFoundError:
             pass
 
-    async def _status(self, _request: web.Request) -> web.Response:
+    async def _status(self, request: web.Request) -> web.Response:
         body = {"daemon": self.daemon.summary(), "devices": self.daemon.states.rows()}
+        if request.query.get("readings") and getattr(self.daemon, "readings", None) is not None:
+            # The inspection record's UPS, sensor and disk values (monitor/reports/readings.py).
+            body["readings"] = [reading.to_dict() for reading in self.daemon.readings.rows()]
         return web.json_response(body, dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
 
 
-async def fetch_status(path: Path, timeout_s: float = 5.0) -> dict:
-    """GET /status from a running daemon (raises OSError/aiohttp errors if none answers)."""
+async def fetch_status(path: Path, timeout_s: float = 5.0, readings: bool = False) -> dict:
+    """GET /status from a running daemon (raises OSError/aiohttp errors if none answers);
+    `readings`: with the latest UPS, sensor and disk samples too."""
     async with ClientSession(connector=UnixConnector(path=str(path)),
                              timeout=ClientTimeout(total=timeout_s)) as session:
-        async with session.get("http://netvigil/status") as response:
+        async with session.get("http://netvigil/status" + ("?readings=1" if readings else "")) as response:
             response.raise_for_status()
             return await response.json()
 
 
-def query_status(path: Path) -> Optional[dict]:
+def query_status(path: Path, readings: bool = False) -> Optional[dict]:
     """Status from the daemon behind `path`, or None when no daemon answers there."""
     if not Path(path).exists() or not _socket_answers(Path(path)):  # PermissionError goes to the caller
         return None
-    return asyncio.run(fetch_status(Path(path)))
+    return asyncio.run(fetch_status(Path(path), readings=readings))

@@ -23,6 +23,7 @@ from monitor import config as config_module
 from monitor.control import AlreadyRunning, ControlServer
 from monitor.outputs import Outputs
 from monitor.probing import Probing, concurrency, plan_batches
+from monitor.reports.readings import LatestReadings
 from monitor.scheduler import Batch, ProbeScheduler
 from monitor.sdnotify import Notifier
 from monitor.state import DeviceStates
@@ -49,6 +50,7 @@ class Daemon:
         self.cfg = cfg
         self.notifier = notifier or Notifier()
         self.states = DeviceStates()
+        self.readings = LatestReadings()  # UPS, sensor and disk values for the inspection record
         self.probing = Probing(self._handle_probed)
         self.outputs: Optional[Outputs] = None
         self.scheduler: Optional[ProbeScheduler] = None
@@ -82,6 +84,7 @@ class Daemon:
 
     def _handle(self, samples: list[Sample]) -> None:
         self.states.update(samples)
+        self.readings.update(samples)
         self._submit(samples)
         if self.faults is not None:
             self.faults.process(samples)
@@ -253,6 +256,10 @@ class Daemon:
             return await self._cannot_start(problem)
         self._spawn(self._every(FAULT_HOUSEKEEPING_S, self._fault_housekeeping))
         self._spawn(self._every(PRUNE_INTERVAL_S, self._prune_faults))
+        from monitor.rollcall_schedule import MeetingRollcalls  # the meeting calendar's roll calls
+
+        self._spawn(MeetingRollcalls(lambda: self.cfg, self._submit, lambda: self.dispatcher).run())
+        self._start_reports()
 
         log.info("started: %d devices from %s, outputs: %s", len(self.cfg.inventory.devices), self.cfg.path,
                  ", ".join(o.name for o in self.outputs.stats()) or "none")
@@ -325,7 +332,8 @@ class Daemon:
 
         service = FaultService(manager=self.faults, zone=settings.faults.zone(),
                                status=lambda: {"daemon": self.summary(), "devices": self.states.rows()},
-                               health=HealthCheck(settings.api, self.summary), metrics=metrics, budget=budget)
+                               health=HealthCheck(settings.api, self.summary), metrics=metrics, budget=budget,
+                               rollcall=self._rollcall)
         for warning in settings.api.warnings():
             log.warning("api: %s", warning)
         api = ApiServer(settings.api, service)
@@ -337,6 +345,15 @@ class Daemon:
             log.error("api: %s; the HTTP API is off until the next restart", exc)
             return
         self.api = api
+
+    def _start_reports(self) -> None:
+        """Scheduled reports and reminders (monitor/reports/schedule.py); never stops the daemon."""
+        from monitor.reports.schedule import ReportSchedule
+
+        try:
+            self._spawn(ReportSchedule(self).run())
+        except OSError as exc:  # the ledger under state_dir cannot be written
+            log.error("reports: not scheduled: %s", exc)
 
     def _unacknowledged(self, fault_id: int) -> bool:
         try:
@@ -523,6 +540,13 @@ class Daemon:
         if self.api is not None:
             for key in self.api.reconfigure(settings.api):
                 log.warning("reload: %s takes effect at the next restart", key)
+
+    async def _rollcall(self, classes, site, name: str) -> dict:
+        """A pre-meeting roll call for the API, with the current inventory; its samples go
+        through the daemon's outputs (their spools are the daemon's)."""
+        from monitor.rollcall_schedule import call_in_daemon
+
+        return (await call_in_daemon(self.cfg, classes, site, name, self._submit)).record
 
     def _config_store(self, rules_for_device):
         """The store of configuration versions under state_dir (the SSH prober's backups)."""

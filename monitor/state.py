@@ -6,8 +6,10 @@ device, address, class, site, state (up/down/pending/unmonitored), rtt_avg_ms, l
 last_probe (ISO time), last_seen (last time it answered), since (when the state began),
 error (why it produced no reply, when known); snmp (ok, or the kind of the last SNMP poll's
 error, e.g. timeout or auth; null when SNMP is not polled) and snmp_error (the sentence);
-ssh and ssh_error likewise for SSH command checks, and config (the configuration version
-last stored, e.g. v12, or the kind of the last backup's error).
+ssh and ssh_error likewise for SSH command checks, config (the configuration version
+last stored, e.g. v12, or the kind of the last backup's error), and health (a few figures
+from the newest SNMP poll: UPS power source and charge, room temperatures, ports up, CPU, NVR
+disks; monitor/health.py; null when there are none).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable, Optional, Sequence
 
+from monitor.health import MEASUREMENTS as HEALTH_MEASUREMENTS, summarise
 from probes.base import Sample
 from probes.registry import KINDS
 
@@ -73,6 +76,8 @@ class _DeviceState:
     config: Optional[str] = None
     by_icmp: bool = True  # reachability from ICMP; else from SNMP and SSH answers
     answers: Optional[dict] = None  # without ICMP: did the last snmp / ssh sample answer
+    # measurement -> (tags, fields) of each row of the newest poll that wrote it (monitor/health.py)
+    readings: dict = field(default_factory=dict)
 
 
 class DeviceStates:
@@ -93,16 +98,23 @@ class DeviceStates:
                 state.last_probe_ns, state.last_seen_ns, state.error = old.last_probe_ns, old.last_seen_ns, old.error
                 state.health, state.config = old.health, old.config
                 state.answers = old.answers
+                state.readings = old.readings
             kept[device.name] = state
         self._states = kept
 
     def update(self, samples: Sequence[Sample]) -> None:
         failed: set[tuple[str, str]] = set()  # (device, kind) with an error among these samples
         heard: dict[tuple[str, str], bool] = {}  # (device, kind): did any of these samples answer
+        fresh: dict[tuple[str, str], list] = {}  # (device, measurement): rows of this poll, for health
         for sample in samples:
             state = self._states.get(sample.tags.get("device", ""))
             if state is None:
                 continue
+            if sample.measurement in HEALTH_MEASUREMENTS:
+                fresh.setdefault((state.device, sample.measurement), []).append((sample.tags, sample.fields))
+                continue
+            if sample.measurement == "snmp" and not answered("snmp", sample.fields.get("error_code", 0)):
+                state.readings = {}  # a silent agent: its last figures would pass for current ones
             health = _HEALTH.get(sample.measurement)
             if health is not None:  # snmp / ssh / ...: the column shows the last error's name, or ok
                 column, error_column, names = health
@@ -131,6 +143,9 @@ class DeviceStates:
                 continue  # a re-probe for the fault manager; reachability comes from SNMP and SSH
             state.fields = dict(sample.fields)
             self._reached(state, bool(sample.fields.get("up")), sample.time_ns)
+        # A measurement's rows are replaced as a whole: a port or disk gone from the poll is gone.
+        for (device, measurement), rows in fresh.items():
+            self._states[device].readings[measurement] = rows
 
     @staticmethod
     def _reached(state: _DeviceState, up: bool, time_ns: int) -> None:
@@ -170,6 +185,8 @@ def _row(state: _DeviceState) -> dict:
         "last_seen": iso(state.last_seen_ns), "since": iso(state.since_ns), "error": state.error,
         **{key: state.health.get(key) for column, error_column, _ in _HEALTH.values() for key in (column, error_column)},
         "config": state.config,
+        "health": summarise((measurement, tags, fields) for measurement, rows in state.readings.items()
+                            for tags, fields in rows) or None,
     }
 
 

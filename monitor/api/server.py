@@ -40,7 +40,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from monitor import listener as listener_module
 from monitor.api import metrics as metrics_module
-from monitor.api.service import BadRequest, FaultService, Unavailable
+from monitor.api.service import BadRequest, CannotNow, FaultService, Unavailable
 from monitor.api.settings import TOKEN_HOWTO, ApiSettings, is_loopback
 from monitor.faults.model import Selector, parse_duration
 from monitor.faults.store import FaultError, FaultNotFound, FaultStateError
@@ -124,6 +124,12 @@ class EndMaintenanceBody(_Body):
     by: Person = Field(..., description="who ends the window")
 
 
+class RollcallBody(_Body):
+    classes: Optional[list[_text(50)]] = Field(None, description="device classes to call (default: mcu, codec, phone)")
+    site: Optional[_text(200)] = Field(None, description="only endpoints at this site or below it")
+    name: Optional[_text(200)] = Field(None, description="the meeting's name, kept with the record")
+
+
 # -- routes ----------------------------------------------------------------------------------------
 
 OPEN, READ, CHANGE = "open", "read", "change"
@@ -153,6 +159,7 @@ ROUTES = (
     Route("POST", f"{PREFIX}/maintenance/{{id}}/end", "end_maintenance", CHANGE),
     Route("GET", f"{PREFIX}/status", "status", READ),
     Route("GET", f"{PREFIX}/budget", "budget", READ),
+    Route("POST", f"{PREFIX}/rollcall", "rollcall", CHANGE),
 )
 
 
@@ -306,6 +313,8 @@ class ApiServer:
             return _error(400, str(exc))
         except Unavailable as exc:
             return _error(404, str(exc))
+        except CannotNow as exc:
+            return _error(503, str(exc))
         except sqlite3.OperationalError as exc:  # e.g. the CLI holds the write lock past busy_timeout
             log.warning("api: %s %s: fault records unavailable: %s", request.method, request.path, exc)
             return _error(503, f"the fault records are busy or unavailable ({exc}); try again shortly",
@@ -484,6 +493,10 @@ class ApiServer:
     async def budget(self, request: web.Request) -> web.Response:
         self._query(request, ())
         return _json(self.service.budget())
+
+    async def rollcall(self, request: web.Request) -> web.Response:
+        body = await self._body(request, RollcallBody)
+        return _json(await self.service.rollcall(body.classes, body.site, body.name))
 
 
 # -- small parsers ----------------------------------------------------------------------------------

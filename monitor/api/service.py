@@ -16,7 +16,7 @@ import datetime as dt
 import fnmatch
 import logging
 import time
-from typing import Callable, Iterable, Optional
+from typing import Awaitable, Callable, Iterable, Optional
 
 from monitor.api.settings import ApiSettings
 from monitor.faults.model import DeviceInfo, SEVERITIES, Selector, format_duration
@@ -33,6 +33,11 @@ class BadRequest(ValueError):
 
 class Unavailable(LookupError):
     """This daemon does not offer what was asked for (e.g. no budget settings); str() is a sentence (404)."""
+
+
+class CannotNow(RuntimeError):
+    """What was asked for exists but cannot be done now (e.g. no ICMP socket for a roll call);
+    str() is a sentence (503)."""
 
 
 class HealthCheck:
@@ -97,7 +102,8 @@ class FaultService:
     def __init__(self, store=None, *, manager=None, status: Optional[Callable[[], dict]] = None,
                  health: Optional[Callable[[], tuple[bool, dict]]] = None,
                  metrics: Optional[Callable[[], dict]] = None, budget: Optional[Callable[[], dict]] = None,
-                 zone: Optional[dt.tzinfo] = None, clock: Callable[[], float] = time.time) -> None:
+                 zone: Optional[dt.tzinfo] = None, clock: Callable[[], float] = time.time,
+                 rollcall: Optional[Callable[..., Awaitable[dict]]] = None) -> None:
         if store is None and manager is None:
             raise TypeError("FaultService needs a store or a manager")
         self.manager = manager
@@ -106,6 +112,7 @@ class FaultService:
         self._health = health
         self._metrics = metrics
         self._budget = budget
+        self._rollcall = rollcall
         self.zone = zone  # for date-times without a UTC offset; None: the machine's zone
         self.clock = clock
 
@@ -254,6 +261,21 @@ class FaultService:
             raise Unavailable("the fault budget is not available here (no faults.budget settings were given "
                               "to the API)")
         return self._budget()
+
+    async def rollcall(self, classes: Optional[list[str]], site: Optional[str], name: Optional[str]) -> dict:
+        """A pre-meeting roll call now (monitor.rollcall): its record; a selection that cannot be
+        made is a BadRequest sentence."""
+        if self._rollcall is None:
+            raise Unavailable("roll calls are not available here (only the daemon runs them)")
+        from monitor.rollcall import SelectionError
+        from probes.icmp.pinger import IcmpPermissionError
+
+        try:
+            return await self._rollcall(classes, site, name or "")
+        except SelectionError as exc:
+            raise BadRequest(str(exc)) from None
+        except IcmpPermissionError as exc:
+            raise CannotNow(f"the roll call cannot send ICMP echoes: {exc}") from None
 
     def metrics(self) -> dict:
         """The snapshot monitor.api.metrics reads: the daemon's part (`metrics` callable:

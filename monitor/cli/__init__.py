@@ -1,8 +1,8 @@
 """Command line: `netvigil run|status|probe|check|inventory import|profiles list|snmp walk|config ...|
-rules ...|faults|ack|resolve|close|maintenance ...|report ...`.
+rules ...|faults|ack|resolve|close|maintenance ...|rollcall|report ...`.
 
 One module per command in this package (run, status, probe, check, inventory, profiles, snmp,
-ssh, config, rules, faults); `common` holds what they share and `tables` prints columns. No
+ssh, config, rules, faults, rollcall, report); `common` holds what they share and `tables` prints columns. No
 library module imports this package. Exit codes (monitor.problems): 0 ok, 1 runtime failure,
 2 configuration error. Commands import their module lazily so `netvigil check` on a
 7,000-device inventory does not pay for the InfluxDB client or the scheduler.
@@ -27,6 +27,7 @@ from typing import Optional, Sequence
 
 from monitor import i18n
 from monitor.cli.faults import add_parsers as add_fault_parsers
+from monitor.cli.rollcall import add_parser as add_rollcall_parser
 from monitor.cli.report import add_parsers as add_report_parsers
 from monitor.cli.rules import add_rules_parser
 from monitor.problems import EXIT_RUNTIME
@@ -60,8 +61,10 @@ COMMANDS = {
     "maintenance add": "monitor.cli.faults:maintenance_add_command",
     "maintenance list": "monitor.cli.faults:maintenance_list_command",
     "maintenance end": "monitor.cli.faults:maintenance_end_command",
+    "rollcall": "monitor.cli.rollcall:rollcall_command",
     "report monthly": "monitor.cli.report:monthly_command",
     "report fault": "monitor.cli.report:fault_command",
+    "report inspection": "monitor.cli.report:inspection_command",
 }
 
 
@@ -147,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_rules_parser(sub)
     add_fault_parsers(sub, _finish)
+    add_rollcall_parser(sub, _finish)
     add_report_parsers(sub, _finish)
     return parser
 

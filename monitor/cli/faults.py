@@ -104,7 +104,7 @@ def _faults(args) -> int:
     if not faults:
         print("no open faults" if args.open else "no faults recorded")
     else:
-        print(_fault_table(faults, now))
+        print(fault_table(faults, now))
     if over:
         budget = cfg.settings.faults.budget.faults_per_month
         print()
@@ -113,7 +113,8 @@ def _faults(args) -> int:
     return EXIT_OK
 
 
-def _fault_table(faults, now: float) -> str:
+def fault_table(faults, now: float) -> str:
+    """The fault records as a table (also under `netvigil status`), their messages under it."""
     lines = [("ID", "STATE", "SEVERITY", "DEVICE", "RULE", "OPENED", "FOR", "ACK", "NOTE")]
     for fault in faults:
         end = fault.resolved_at or now

@@ -1,5 +1,6 @@
-"""`netvigil report monthly --month YYYY-MM [--format html,xlsx,csv] [--out DIR]` and
-`netvigil report fault ID [--format ...] [--out DIR]`.
+"""`netvigil report monthly --month YYYY-MM [--format html,xlsx,csv] [--out DIR]`,
+`netvigil report fault ID [--format ...] [--out DIR]` and
+`netvigil report inspection [--at TIME] [--format ...] [--out DIR]`.
 
 Reads the daemon's fault records and configuration backups (run it as the daemon's user or
 root, like `netvigil faults`), computes the figures (monitor/reports/monthly.py) and writes
@@ -37,66 +38,96 @@ def _formats(text: str) -> list[str]:
 
 
 def _monthly(args) -> int:
-    from monitor.config_store import ConfigStore
-    from monitor.faults.model import DeviceInfo
-    from monitor.faults.store import FaultStore
-    from monitor.reports import texts
-    from monitor.reports.monthly import ReportInputError, compute, parse_month
-    from monitor.reports.render import write
-    from monitor.reports.tables import local, monthly_tables
-    from monitor.reports.workdays import CalendarFileError, WorkCalendar
-    from monitor.rules.model import RulesError, load_rules
+    from monitor.reports.build import ReportError, monthly_report, workdays, write_monthly
+    from monitor.reports.monthly import ReportInputError, parse_month
 
     formats = _formats(args.format)
     cfg = load_config(args.config)
     settings = cfg.settings
     now = time.time()
-    zone = settings.faults.zone()
     try:
-        year, month = parse_month(args.month, now, zone)
+        year, month = parse_month(args.month, now, settings.faults.zone())
+        calendar = workdays(settings)
+        report = monthly_report(cfg, year, month, now, calendar)
     except ReportInputError as exc:
         raise Refused(str(exc), EXIT_CONFIG) from None
-    try:
-        workdays = WorkCalendar.load(settings.reports.holiday_files)
-    except CalendarFileError as exc:
-        raise Refused(f"reports.holiday_files: {exc}", EXIT_CONFIG) from None
-    try:
-        reachability = {rule.name for rule in load_rules(settings.rules).rules if rule.reachability}
-    except RulesError as exc:
-        raise Refused("\n".join(exc.problems), EXIT_CONFIG) from None
-
-    path = settings.state_dir / FAULTS_FILE
-    if not path.exists():
-        raise Refused(f"no fault records at {path} yet: the daemon creates them when it starts "
-                      f"(or check state_dir in {cfg.path})", EXIT_RUNTIME)
-    devices = [DeviceInfo.from_device(device) for device in cfg.inventory.devices]
-    try:
-        with FaultStore(path) as store:
-            report = compute(store, year, month, devices=devices, settings=settings.faults,
-                             reachability_rules=reachability, workdays=workdays, now=now,
-                             config_store=ConfigStore(settings.state_dir / "configs"),
-                             top_n=settings.reports.top_offenders)
-    except (sqlite3.Error, OSError) as exc:
-        raise Refused(f"cannot read the fault records {path}: {exc}; run this as the daemon's user "
-                      f"(sudo -u netvigil netvigil ...) or as root", EXIT_RUNTIME) from None
-    except ReportInputError as exc:
-        raise Refused(str(exc), EXIT_CONFIG) from None
-
+    except ReportError as exc:
+        raise Refused(str(exc), exc.code) from None
     out_dir = Path(args.out) if args.out else settings.reports.out_dir
-    title = f"{texts.MONTHLY_TITLE} {report.month}"
-    subtitle = f"{texts.GENERATED} {local(report, report.generated_at):%Y-%m-%d %H:%M}"
-    if not report.complete:
-        subtitle += f"; {texts.SO_FAR}"
     try:
-        paths = write(out_dir, f"monthly-{report.month}", formats, title, subtitle, monthly_tables(report))
+        paths = write_monthly(report, out_dir, formats, cfg)
     except OSError as exc:
         raise Refused(f"cannot write the report into {out_dir}: {exc.strerror or exc}", EXIT_RUNTIME) from None
     for written in paths:
         print(written)
-    if not workdays.covers(report.due_by.year):
+    if not calendar.covers(report.due_by.year):
         print(f"warning: no holiday file covers {report.due_by.year}: the delivery and due days "
               f"({report.deliver_on}, {report.due_by}) count only weekends as days off; add that year's "
               f"calendar to reports.holiday_files", file=sys.stderr)
+    return EXIT_OK
+
+
+def inspection_command(args) -> int:
+    return run(_inspection, args)
+
+
+def _inspection(args) -> int:
+    from monitor.control import query_status
+    from monitor.i18n import _
+    from monitor.reports import texts
+    from monitor.reports.build import ReportError, inspection_record, write_inspection
+    from monitor.reports.inspection import previous_slot
+    from monitor.reports.readings import Reading, parse_time, read_embedded, snapshot_from_rows
+
+    formats = _formats(args.format)
+    cfg = load_config(args.config)
+    settings = cfg.settings
+    zone, now, window = settings.faults.zone(), time.time(), settings.reports.inspection_window_s
+    try:
+        at = now if args.at is None else parse_time(args.at, now, zone)
+    except ValueError as exc:
+        raise Refused(str(exc), EXIT_CONFIG) from None
+    snapshot = None
+    socket_path = settings.control_socket or settings.state_dir / "netvigil.sock"
+    if now - at < 60:  # "now": the running daemon knows best; the past is in the embedded store's history
+        try:
+            answer = query_status(socket_path, readings=True)
+        except PermissionError:
+            raise Refused(f"no permission to talk to the daemon at {socket_path}; run this as the daemon's user "
+                          f"(sudo -u netvigil netvigil ...), as a member of its group, or as root",
+                          EXIT_RUNTIME) from None
+        except Exception as exc:  # noqa: BLE001 - a daemon that answers badly is one sentence, not a traceback
+            raise Refused(f"the daemon at {socket_path} did not answer properly: {exc}", EXIT_RUNTIME) from None
+        if answer is not None:
+            at = now
+            readings = [Reading.from_dict(row) for row in answer.get("readings", ())]
+            source = _(texts.SOURCE_DAEMON).format(pid=answer["daemon"]["pid"])
+            snapshot = snapshot_from_rows(at, answer["devices"], readings, source, window)
+    if snapshot is None:
+        store = settings.state_dir / "metrics.db"
+        if not store.exists():
+            if now - at < 60:
+                raise Refused(f"no daemon answers at {socket_path} and there is no embedded store at {store}; "
+                              f"start the daemon (netvigil run)", EXIT_RUNTIME)
+            raise Refused(f"an inspection of a past moment is made from the embedded store's history, and there "
+                          f"is no embedded store at {store}; keep one with outputs.embedded.enabled: true (also "
+                          f"next to an InfluxDB output)", EXIT_RUNTIME)
+        try:
+            snapshot = read_embedded(store, cfg.inventory.devices, at, window)
+        except (sqlite3.Error, OSError) as exc:
+            raise Refused(f"cannot read the embedded store {store}: {exc}; run this as the daemon's user "
+                          f"(sudo -u netvigil netvigil ...) or as root", EXIT_RUNTIME) from None
+    try:
+        record = inspection_record(settings, snapshot, previous_slot(at, settings.reports.inspection_clocks(), zone))
+    except ReportError as exc:
+        raise Refused(str(exc), exc.code) from None
+    out_dir = Path(args.out) if args.out else settings.reports.out_dir
+    try:
+        paths = write_inspection(record, out_dir, formats, now)
+    except OSError as exc:
+        raise Refused(f"cannot write the report into {out_dir}: {exc.strerror or exc}", EXIT_RUNTIME) from None
+    for written in paths:
+        print(written)
     return EXIT_OK
 
 
@@ -171,3 +202,14 @@ def add_parsers(sub, finish) -> None:
     fault.add_argument("--format", default="html,xlsx", help="comma-separated: html, xlsx, csv (default: html,xlsx)")
     fault.add_argument("--out", help="directory for the files (default: reports.out_dir, else <state_dir>/reports)")
     finish(fault, "report fault")
+    inspection = report_sub.add_parser(
+        "inspection", help="the machine-room inspection record: every device's state by site, temperatures and "
+                           "humidity, UPS, NVR disks, open and new faults, devices with no data, sign-off")
+    inspection.add_argument("--at", help="the moment, local to faults.timezone: HH:MM (today) or 'YYYY-MM-DD HH:MM' "
+                                         "(default: now, from the running daemon; a past moment is read from the "
+                                         "embedded store's history)")
+    inspection.add_argument("--format", default="html,xlsx",
+                            help="comma-separated: html, xlsx, csv (default: html,xlsx)")
+    inspection.add_argument("--out", help="directory for the files (default: reports.out_dir, "
+                                          "else <state_dir>/reports)")
+    finish(inspection, "report inspection")

@@ -10,8 +10,10 @@ import json
 import sys
 
 from monitor import config as config_module
-from monitor.cli.tables import render_table
+from monitor.cli.tables import render_health, render_table
 from monitor.control import query_status
+from monitor.health import MEASUREMENTS as HEALTH_MEASUREMENTS, summarise
+from monitor.i18n import N_, _
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from monitor.state import SSH_STATES, STATE_NAMES, answered, first_state, iso, sort_worst_first
 
@@ -35,6 +37,9 @@ def _rows_from_embedded(cfg) -> list[dict] | None:
         codes = {(row.device, row.measurement): row.fields for row in rows_read
                  if row.measurement in STATE_NAMES or row.measurement == "ssh_config"}
         probed_at = {(row.device, row.measurement): row.time_ns for row in rows_read}
+        readings: dict[str, list] = {}
+        for row in EmbeddedStore.read_newest_rows(path, HEALTH_MEASUREMENTS):
+            readings.setdefault(row.device, []).append((row.measurement, row.tags, row.fields))
     except (sqlite3.Error, OSError) as exc:
         raise _Unreadable(f"cannot read the embedded store {path}: {exc}; run status as the daemon's user "
                           f"(e.g. sudo -u netvigil netvigil status) or as root") from None
@@ -59,8 +64,15 @@ def _rows_from_embedded(cfg) -> list[dict] | None:
             **{key: value for kind, names in STATE_NAMES.items()
                for key, value in ((kind, _named(codes.get((device.name, kind)), names)), (f"{kind}_error", None))},
             "config": _backup_state(codes.get((device.name, "ssh_config"))),
+            "health": None if _silent(codes.get((device.name, "snmp"))) else (
+                summarise(readings.get(device.name, ())) or None),
         })
     return sort_worst_first(rows)
+
+
+def _silent(snmp_fields) -> bool:
+    # The agent did not answer its last poll: figures from an older one would pass for current.
+    return snmp_fields is not None and not answered("snmp", snmp_fields.get("error_code", 0))
 
 
 def _named(fields, names: dict):
@@ -122,9 +134,44 @@ def status_command(args) -> int:
         return EXIT_OK
     if daemon:
         unmonitored = f", {daemon['unmonitored']} unmonitored" if daemon.get("unmonitored") else ""
+        faults = _(FAULTS_OPEN).format(count=daemon["open_faults"]) if daemon.get("open_faults") else ""
         print(f"netvigil pid {daemon['pid']}: {daemon['devices']} devices, {daemon['up']} up, "
-              f"{daemon['down']} down, {daemon['pending']} pending{unmonitored} (icmp: {daemon['icmp_mode']})")
+              f"{daemon['down']} down, {daemon['pending']} pending{unmonitored}{faults} (icmp: {daemon['icmp_mode']})")
     else:
         print(f"daemon not running; last values from the embedded store ({settings.state_dir / 'metrics.db'})")
     print(render_table(rows))
+    health = render_health(rows)
+    if health:
+        print()
+        print(health)
+    faults = _open_faults(settings)
+    if faults:
+        print()
+        print(faults)
     return EXIT_OK
+
+
+FAULTS_OPEN = N_(", faults open: {count}")
+OPEN_FAULTS_TITLE = N_("Open faults (netvigil faults show ID for one; ack, resolve, close to handle it)")
+FAULTS_UNREADABLE = N_("open faults: cannot read the fault records {path}: {error}")
+
+
+def _open_faults(settings) -> str:
+    """The open fault records under the table ("" when there are none, or no records yet)."""
+    import sqlite3
+    import time
+
+    from monitor.cli.faults import FAULTS_FILE, fault_table
+    from monitor.faults.store import FaultError, FaultStore
+
+    path = settings.state_dir / FAULTS_FILE
+    if not path.exists():
+        return ""
+    try:
+        with FaultStore(path) as store:
+            faults = store.list(open_only=True)
+    except (sqlite3.Error, OSError, FaultError) as exc:
+        return _(FAULTS_UNREADABLE).format(path=path, error=exc)
+    if not faults:
+        return ""
+    return _(OPEN_FAULTS_TITLE) + "\n" + fault_table(faults, time.time())

@@ -10,6 +10,7 @@ import unicodedata
 from datetime import datetime
 from typing import Optional, Sequence
 
+from monitor.i18n import N_, _
 from monitor.logsetup import escape_controls
 from monitor.state import STATE_NAMES
 
@@ -41,6 +42,63 @@ def render_table(rows: Sequence[dict]) -> str:
             if row.get(key):
                 out.append(f"  {row['device']}: {escape_controls(row[key])}")
     return "\n".join(out)
+
+
+# The words of the SNMP health lines (figures from monitor/health.py), all in one place;
+# translated where shown.
+HEALTH_TITLE = N_("SNMP health (newest poll)")
+_POWER = {"mains": N_("on mains"), "battery": N_("ON BATTERY"), "bypass": N_("ON BYPASS"),
+          "off": N_("output OFF"), "none": N_("no output"), "other": N_("power source other")}
+_POWER_CODE = N_("power {code}")
+_BATTERY = {"normal": N_("battery normal"), "low": N_("battery LOW"), "depleted": N_("battery DEPLETED"),
+            "fault": N_("battery FAULT"), "unknown": N_("battery unknown")}
+_BATTERY_CODE = N_("battery {code}")
+_HEALTH_WORDS = {
+    "charge_pct": N_("charge {value} %"), "runtime_min": N_("runtime {value} min"), "load_pct": N_("load {value} %"),
+    "temperature_c": N_("temperature {value} °C"), "humidity_pct": N_("humidity {value} %RH"),
+    "cpu_pct": N_("CPU {value} %"), "memory_pct": N_("memory {value} %"),
+    "disks": N_("disks {value}"), "disk_used_pct": N_("fullest {value} %"), "inputs": N_("{value} inputs"),
+}
+_PORTS_UP = N_("ports {up} up of {total}")
+_DISKS_FAILED = N_("{value} FAILED")
+_INPUTS_ALARM = N_("{value} IN ALARM")
+_INPUTS_QUIET = N_("none in alarm")
+_SEPARATOR = N_(", ")  # between the figures of one device
+
+
+def _figure(value) -> str:
+    if isinstance(value, list):  # [lowest, highest]
+        low, high = (_figure(v) for v in value)
+        return low if low == high else f"{low}-{high}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def health_text(health: dict) -> str:
+    """One device's figures as words, e.g. "on mains, battery normal, charge 100 %, runtime 452 min"."""
+    parts = []
+    for key, value in health.items():
+        if key == "power":
+            parts.append(_(_POWER[value]) if value in _POWER else _(_POWER_CODE).format(code=value))
+        elif key == "battery":
+            parts.append(_(_BATTERY[value]) if value in _BATTERY else _(_BATTERY_CODE).format(code=value))
+        elif key == "ports_up":
+            parts.append(_(_PORTS_UP).format(up=value, total=health.get("ports", "?")))
+        elif key == "inputs_alarm":
+            parts.append(_(_INPUTS_ALARM).format(value=value) if value else _(_INPUTS_QUIET))
+        elif key == "disks_failed":
+            if value:  # a disk that is fine needs no words
+                parts.append(_(_DISKS_FAILED).format(value=value))
+        elif key in _HEALTH_WORDS:
+            parts.append(_(_HEALTH_WORDS[key]).format(value=_figure(value)))
+    return _(_SEPARATOR).join(parts)
+
+
+def render_health(rows: Sequence[dict]) -> str:
+    """The SNMP health section under the status table: a line per device with figures ("" if none)."""
+    lines = [(row["device"], health_text(row["health"])) for row in rows if row.get("health")]
+    if not lines:
+        return ""
+    return _(HEALTH_TITLE) + "\n" + "\n".join("  " + line for line in format_columns(lines).splitlines())
 
 
 def _short_time(value: Optional[str]) -> str:

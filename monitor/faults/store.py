@@ -604,6 +604,12 @@ class FaultStore:
         over = [(device, count) for device, count in counts.items() if count > budget.faults_per_month]
         return sorted(over, key=lambda item: (-item[1], item[0]))
 
+    def unanalysed(self) -> builtins.list[Fault]:
+        """Resolved root faults (not symptoms, not in maintenance) whose written analysis is still
+        missing (not closed), oldest resolution first: the report schedule's reminders."""
+        return self._faults("WHERE resolved_at IS NOT NULL AND closed_at IS NULL AND symptom_of IS NULL "
+                            "AND in_maintenance = 0", (), "ORDER BY resolved_at, id")
+
     def overlapping(self, start: float, end: float) -> builtins.list[Fault]:
         """Every fault open at some time in [start, end) or opened in it (even if resolved the
         same instant), oldest first: the monthly report's availability needs the outages carried

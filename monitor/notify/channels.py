@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # annotations only: the settings import this module to check 
 log = logging.getLogger(__name__)
 
 _MIN_SECRET_LEN = 4  # shorter parts ("to", "1") would blank out ordinary words in log lines
+_MAIL_SCHEMES = frozenset({"mailto", "mailtos"})
 _SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
@@ -188,6 +189,7 @@ class AppriseChannel:
         # Added as an object, not as text: Apprise.add() would split a URL at its commas
         # (mailto://...?to=a@x,b@y), turning one channel into several broken ones.
         self._usable = plugin is not None
+        self._attachments = self.scheme in _MAIL_SCHEMES and bool(getattr(plugin, "attachment_support", False))
         if plugin is not None:
             # apprise sleeps (in its worker thread) up to 5.5 s between two messages of one
             # service by default; the channel's rate_limit does that job here, and a second
@@ -203,9 +205,12 @@ class AppriseChannel:
         try:
             # apprise runs blocking services (SMTP, ...) in its own threads; the outer
             # timeout bounds a service that ignores apprise's own deadline.
+            # Files go by e-mail only: chat services that take attachments (WeCom, DingTalk, a
+            # json:// hook) would get a workbook they cannot show; they get the summary and paths.
+            attach = list(message.attachments) if message.attachments and self._attachments else None
             result = await asyncio.wait_for(
                 self._apprise.async_notify(body=message.text, title=message.title, body_format=NotifyFormat.TEXT,
-                                           timeout=self.timeout_s),
+                                           timeout=self.timeout_s, attach=attach),
                 self.timeout_s + 5)
         except asyncio.TimeoutError:
             return Delivery(False, f"no answer within {self.timeout_s:g} s")

@@ -334,6 +334,21 @@ class AlertDispatcher:
             if wake is not None:
                 wake.set()
 
+    def announce(self, groups: Sequence[str], message: Message, key: str) -> list[str]:
+        """A notice that is no fault's (a meeting's roll call) to tier 1 of `groups`, through the
+        same outbox, rate limit and retries as alerts; once per `key` ever (a restart does not send
+        it again); never repeated or escalated. The channels it was queued for."""
+        channels = channels_of(self.settings, [group for group in groups if group in self.settings.groups], [1])
+        now = self.clock()
+        for channel in channels:
+            # Fault id 0: no fault has it (ids start at 1), so no fault's history lists this notice.
+            if self.outbox.enqueue(channel, [(0, f"{key} channel {channel}")], message.payload.get("event", "notice"),
+                                   lambda _ids: message, now) is not None:
+                wake = self._sender_wakes.get(channel)
+                if wake is not None:
+                    wake.set()
+        return channels
+
     # -- repeat and escalation timers --------------------------------------------------------
 
     async def _timers(self) -> None:

@@ -44,7 +44,10 @@ Webhook JSON body (version 1), POSTed with `Content-Type: application/json`:
     }
 
 A rate-limit summary has event "summary", the folded messages' faults, and a text listing
-their titles. New keys may be added within version 1; receivers should ignore unknown keys.
+their titles. A scheduled report (monitor/reports/schedule.py) has event "report", `report`
+(inspection, monthly, reminder), `files` (the paths written on the daemon's machine), `figures`
+(the report's headline numbers) and an empty `faults` list, except a reminder's, which lists
+the faults whose analysis is due. New keys may be added within version 1; receivers should ignore unknown keys.
 """
 
 from __future__ import annotations
@@ -83,6 +86,9 @@ class Message:
     title: str
     text: str
     payload: dict[str, Any] = field(default_factory=dict)
+    # Files sent along where the service takes attachments (e-mail); a report's paths are in
+    # `text` as well, for the channels that do not.
+    attachments: tuple[str, ...] = ()
 
 
 def render(alerts: Sequence[Alert], *, ack_hint: str, now: float, note: str = "", tier: Optional[int] = None,

@@ -173,6 +173,31 @@ class EmbeddedStore:
             db.close()
         return [LatestRow(d, m, ns, json.loads(t), json.loads(f)) for d, m, ns, t, f in rows]
 
+    @classmethod
+    def read_newest_rows(cls, path: Path, measurements: Iterable[str]) -> list[LatestRow]:
+        """Every row (series) of `measurements` written by the newest sample time of its
+        (device, measurement): a table's rows of a device's last poll, e.g. each of its ports.
+        Read-only, like `read_latest`."""
+        path = Path(path)
+        names = sorted(set(measurements))
+        if not path.exists() or not names:
+            return []
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+        try:
+            rows = db.execute(
+                "SELECT s.device, s.measurement, p.time_ns, s.tags, p.fields FROM latest l "
+                "JOIN series s ON s.device = l.device AND s.measurement = l.measurement "
+                "JOIN point p ON p.series_id = s.id AND p.time_ns = l.time_ns "
+                f"WHERE l.measurement IN ({','.join('?' * len(names))}) ORDER BY s.device, s.measurement",
+                names).fetchall()
+        except sqlite3.OperationalError as error:
+            if "no such table" in str(error):
+                return []
+            raise
+        finally:
+            db.close()
+        return [LatestRow(d, m, ns, json.loads(t), json.loads(f)) for d, m, ns, t, f in rows]
+
     def _series_id(self, measurement: str, tags_json: str) -> int:
         key = (measurement, tags_json)
         series_id = self._series.get(key)

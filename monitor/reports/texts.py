@@ -1,5 +1,9 @@
 """Every word a person reads in a report, in one place, so that a translation layer (gettext)
-can wrap them later without hunting through the renderers. English for now."""
+can wrap them later without hunting through the renderers. English in the code; the
+inspection record's and the scheduled messages' texts are marked with N_() and translated
+(monitor/i18n.py) where they are shown, the monthly and fault reports' are not yet."""
+
+from monitor.i18n import N_
 
 MONTHLY_TITLE = "Monthly operations and maintenance report"
 SO_FAR = "month in progress: figures up to the time generated"
@@ -77,3 +81,71 @@ E_ACK_DEADLINE, E_RES_DEADLINE, E_NOTICE = "acknowledge deadline", "resolve dead
 E_AUTO = "automatically (the condition cleared)"
 A_CAUSE, A_RESOLUTION, A_PREVENTION = "Cause", "Resolution", "Prevention"
 NOT_WRITTEN = "not written yet"
+
+# -- machine-room inspection record (机房巡检记录) --
+INSPECTION_TITLE = N_("Machine-room inspection record")
+I_SUMMARY = N_("Summary")
+I_SITES = N_("Devices by site")
+I_DEVICES = N_("Device states")
+I_ENV = N_("Machine-room temperature and humidity")
+I_UPS = N_("UPS")
+I_DISKS = N_("NVR disks")
+I_OPEN = N_("Open faults")
+I_NEW = N_("Faults since the last inspection")
+I_NO_DATA = N_("Devices that answered nothing (no data)")
+I_SIGN = N_("Sign-off")
+I_ITEM, I_VALUE, I_GENERATED = N_("Item"), N_("Value"), N_("generated")
+I_ZONE, I_DEVICES_COUNT = N_("Time zone of every time in this record"), N_("Devices")
+IC_SITE, IC_DEVICE, IC_CLASS, IC_DEVICES = N_("Site"), N_("Device"), N_("Class"), N_("Devices")
+IC_FAULT, IC_RULE, IC_SEVERITY, IC_DETAIL = N_("Fault"), N_("Rule"), N_("Severity"), N_("Detail")
+IC_OPENED, IC_RESOLVED = N_("Opened"), N_("Resolved")
+I_AT, I_PREVIOUS, I_SOURCE, I_WINDOW = (
+    N_("Inspection time"), N_("Previous inspection"), N_("Values from"),
+    N_("Values older than this do not count (min)"))
+I_UP, I_DOWN, I_NODATA_COUNT = N_("Devices up"), N_("Devices down"), N_("Devices with no data")
+I_OPEN_COUNT, I_NEW_COUNT = N_("Open faults"), N_("Faults opened since the previous inspection")
+I_UPS_ABNORMAL = N_("UPS not on normal power, or battery not normal")
+I_ENV_ABNORMAL = N_("Sensors not normal")
+I_DISK_ABNORMAL = N_("NVR disks not normal")
+C_ADDRESS, C_STATE, C_SINCE, C_LAST_PROBE = N_("Address"), N_("State"), N_("Since"), N_("Last probe")
+C_RTT, C_LOSS, C_JITTER, C_SNMP, C_SSH = N_("RTT (ms)"), N_("Loss (%)"), N_("Jitter (ms)"), N_("SNMP"), N_("SSH")
+C_SENSOR, C_TEMPERATURE, C_HUMIDITY, C_READ_AT = (
+    N_("Sensor"), N_("Temperature (°C)"), N_("Humidity (%)"), N_("Read at"))
+C_SOURCE, C_BATTERY, C_CHARGE, C_RUNTIME, C_LOAD, C_INPUT_V = (
+    N_("Output source"), N_("Battery"), N_("Charge (%)"), N_("Runtime (min)"), N_("Load (%)"), N_("Input voltage (V)"))
+C_DISK, C_DISK_NAME, C_DISK_STATUS, C_CAPACITY, C_USED = (
+    N_("Disk"), N_("Name"), N_("Status"), N_("Capacity (GB)"), N_("Used (%)"))
+C_UP, C_DOWN, C_NODATA, C_REASON, C_SYMPTOM_OF = N_("Up"), N_("Down"), N_("No data"), N_("Why"), N_("Symptom of fault")
+STATE_UP, STATE_DOWN, STATE_NO_DATA = N_("up"), N_("down"), N_("no data")
+R_NEVER = N_("no probe result yet")
+R_STALE = N_("nothing heard since {time}")
+R_UNMONITORED = N_("not monitored (no probe that tells reachability is on)")
+R_NO_READINGS = N_("{what}: no readings ({why})")
+R_SNMP_SAID = N_("SNMP: {state}")
+R_SNMP_NOT_POLLED = N_("SNMP is not polled")
+R_SNMP_WITHOUT = N_("SNMP answers, but no profile reads these values from this model")
+WHAT_UPS, WHAT_ENV, WHAT_DISKS = N_("UPS"), N_("sensors"), N_("disks")
+SIGN_ROWS = (N_("Inspector"), N_("Signature"), N_("Date and time signed"), N_("Remarks"))
+
+# -- what the daemon sends with a scheduled report --
+M_REPORT = N_("[REPORT] {title}")
+M_FILES = N_("Files:")
+M_INSPECTION_LINE = (N_("{devices} devices: {up} up, {down} down, {no_data} with no data; {open} open faults, "
+                     "{new} new since {previous}; UPS not normal: {ups}; sensors not normal: {env}; "
+                     "disks not normal: {disks}"))
+M_MONTHLY_LINE = (N_("{month}: availability {availability:.3f} %, {faults} faults, acknowledge clock breached "
+                  "{ack_breached}, resolve clock breached {res_breached}; due by {due}"))
+M_LATE = N_("Made at {made} for the {slot} slot: the daemon was not running then.")
+M_REMINDER_TITLE = N_("[ANALYSIS DUE] fault {id} {device} {rule}: the written analysis is due by the end of {due}")
+M_REMINDER_TEXT = (N_("Fault {id} ({severity}) on {device} at {site}, rule {rule}, resolved at {resolved}, has no "
+                   "written analysis yet. The contract wants it within one working day of the resolution: by the end "
+                   "of {due}.\nWrite it with: netvigil close {id} --by NAME --cause ... --resolution ... "
+                   "--prevention ...\nThe fault report: netvigil report fault {id}"))
+SOURCE_DAEMON = N_("the running daemon (pid {pid}): its last device states and samples")
+SOURCE_EMBEDDED = N_("the embedded store's history ({path})")
+
+# -- the monthly report's network quality table (from the metrics store) --
+N_TITLE = N_("Network quality by device (ICMP) from {source}, samples {first} .. {last}")
+N_TITLE_NONE = N_("Network quality by device (ICMP): no figures ({problem})")
+N_RUNS, N_ANSWERED, N_RTT, N_LOSS = N_("Probe runs"), N_("Answered (%)"), N_("Mean RTT (ms)"), N_("Mean loss (%)")
+N_JITTER, N_JITTER_MAX = N_("Mean jitter (ms)"), N_("Highest jitter (ms)")

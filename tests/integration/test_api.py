@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.api import metrics as api_metrics
 from monitor.api.server import (AckBody, ApiServer, ApiStartError, CloseBody, EndMaintenanceBody, MaintenanceBody,
-                                NoteBody, ResolveBody)
+                                NoteBody, ResolveBody, RollcallBody)
 from monitor.api.service import FaultService, HealthCheck
 from monitor.api.settings import ApiSettings
 from monitor.faults.model import DeviceInfo, Selector
@@ -572,7 +572,8 @@ async def test_openapi_documents_every_served_route(store, start_api):
 
 @pytest.mark.parametrize("model, schema", [
     (AckBody, "AckRequest"), (ResolveBody, "ResolveRequest"), (CloseBody, "CloseRequest"), (NoteBody, "NoteRequest"),
-    (MaintenanceBody, "MaintenanceRequest"), (EndMaintenanceBody, "EndMaintenanceRequest"), (Selector, "Selector")])
+    (MaintenanceBody, "MaintenanceRequest"), (EndMaintenanceBody, "EndMaintenanceRequest"), (Selector, "Selector"),
+    (RollcallBody, "RollcallRequest")])
 def test_openapi_bodies_match_what_the_server_accepts(model, schema):
     from monitor.api.server import load_openapi
 

@@ -35,6 +35,14 @@ CASES = {
     "settings_holiday_file": [
         "netvigil.yaml:3: reports.holiday_files: holidays.yaml: 2026-10-10 is listed both as a holiday and as a "
         "working day"],
+    "settings_report_times": [
+        "netvigil.yaml:3: reports.inspection_times: 1020 is a number, not a time (YAML reads an unquoted 17:00 as "
+        "1020); write the time in quotes, e.g. '17:00'",
+        "netvigil.yaml:4: reports.reminder_time: '25:00' is not a time of day; write HH:MM in quotes, e.g. '09:00'",
+        "netvigil.yaml:7: reports.deliver.formats: unknown format 'pdf'; use html, xlsx or csv"],
+    "settings_report_channel": [
+        "netvigil.yaml:7: reports.deliver.channels[0]: unknown notification channel 'noc-mial' (did you mean "
+        "'noc-mail'?)"],
     "settings_wrong_type": [
         "netvigil.yaml:4: probes.icmp.timeout_s: must be a number (got 'fast')"],
     "settings_run_longer_than_interval": [

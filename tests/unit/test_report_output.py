@@ -148,7 +148,7 @@ def test_cli_writes_the_files(site, capsys):
     assert (code, err) == (0, "")
     written = [Path(line) for line in out.splitlines()]
     assert written[0] == site.parent / "state" / "reports" / "monthly-2026-11.xlsx"
-    assert len(written) == 14 and all(path.exists() for path in written)
+    assert len(written) == 15 and all(path.exists() for path in written)  # 14 tables (network-device last)
     summary = dict(_sheet_rows(load_workbook(written[0]), "summary"))
     assert summary["Faults (root faults opened in the month)"] == 11 and summary["Devices"] == 5
     # The shipped rules say which rules mean "unreachable": device_unreachable is one.

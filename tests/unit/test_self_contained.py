@@ -15,9 +15,10 @@ from lab.support import FIXTURES, REPO
 OUTSIDE = re.compile(re.escape("../" + "shared") + "|" + re.escape("/work/" + "shared")
                      + r"|\b(?:LAB|DOMAIN|STYLE)" + r"\.md\b")
 ISSUE_NUMBER = re.compile(r"\bissues?\s*#?\d+|\bPR\s*#\d+|(?:^|[\s(\[,])#\d{1,5}\b(?![-\w])", re.IGNORECASE)
-#: Recordings of devices are facts (an OpenWrt sysDescr says "#0 SMP"), and the provenance notes
-#: beside them cite the upstream pull requests the files came from.
-FACTS = "tests/fixtures/"
+#: Recordings of devices are facts (an OpenWrt sysDescr says "#0 SMP"; the ABB UPS's says "#1"),
+#: and the provenance notes beside them cite the upstream pull requests the files came from. The
+#: quick-start demo replays copies of some of them.
+FACTS = ("tests/fixtures/", "config/demo/snmprec/")
 PROVENANCE = ("tests/fixtures/devices/README.md", "tests/fixtures/snmprec/SOURCES.md", "tests/fixtures/ssh/SOURCES.md")
 
 
