@@ -56,11 +56,14 @@ class ReportInputError(ValueError):
 def parse_month(text: str, now: float, zone: dt.tzinfo) -> tuple[int, int]:
     """"2026-11" -> (2026, 11); refuses other spellings and months that have not begun."""
     match = _MONTH.match(text.strip())
-    if not match or not 1 <= int(match.group(2)) <= 12:
+    # There is no year 0 (datetime has none either).
+    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
         raise ReportInputError(f"month {text!r} is not a month; write it as YYYY-MM, e.g. 2026-11")
     year, month = int(match.group(1)), int(match.group(2))
-    if month_bounds(year, month, zone)[0] > now:
-        today = dt.datetime.fromtimestamp(now, zone)
+    # Compared as (year, month) in the report's zone rather than through the month's first second:
+    # the bounds of 9999-12 (its end is in year 10000) are beyond what datetime can hold.
+    today = dt.datetime.fromtimestamp(now, zone)
+    if (year, month) > (today.year, today.month):
         raise ReportInputError(f"month {text} has not begun yet (today is {today:%Y-%m-%d}); "
                                f"nothing to report")
     return year, month

@@ -121,6 +121,9 @@ def test_current_month_runs_to_now(tmp_path):
     ("2026/11", "month '2026/11' is not a month; write it as YYYY-MM, e.g. 2026-11"),
     ("Nov", "month 'Nov' is not a month; write it as YYYY-MM, e.g. 2026-11"),
     ("2027-01", "month 2027-01 has not begun yet (today is 2026-12-07); nothing to report"),
+    # These two once escaped as a datetime traceback.
+    ("0000-01", "month '0000-01' is not a month; write it as YYYY-MM, e.g. 2026-11"),
+    ("9999-12", "month 9999-12 has not begun yet (today is 2026-12-07); nothing to report"),
 ])
 def test_bad_months(text, message):
     with pytest.raises(ReportInputError) as caught:
