@@ -56,10 +56,13 @@ class ReportInputError(ValueError):
 def parse_month(text: str, now: float, zone: dt.tzinfo) -> tuple[int, int]:
     """"2026-11" -> (2026, 11); refuses other spellings and months that have not begun."""
     match = _MONTH.match(text.strip())
-    # There is no year 0 (datetime has none either).
-    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
+    if not match or not 1 <= int(match.group(2)) <= 12:
         raise ReportInputError(f"month {text!r} is not a month; write it as YYYY-MM, e.g. 2026-11")
     year, month = int(match.group(1)), int(match.group(2))
+    # Fault records are stamped in Unix seconds; the bounds of the first years (0001-01 east of
+    # UTC) would also fall outside what datetime can hold.
+    if year < 1970:
+        raise ReportInputError(f"month {text} is before 1970: no fault record is that old; nothing to report")
     # Compared as (year, month) in the report's zone rather than through the month's first second:
     # the bounds of 9999-12 (its end is in year 10000) are beyond what datetime can hold.
     today = dt.datetime.fromtimestamp(now, zone)

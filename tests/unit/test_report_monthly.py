@@ -121,8 +121,10 @@ def test_current_month_runs_to_now(tmp_path):
     ("2026/11", "month '2026/11' is not a month; write it as YYYY-MM, e.g. 2026-11"),
     ("Nov", "month 'Nov' is not a month; write it as YYYY-MM, e.g. 2026-11"),
     ("2027-01", "month 2027-01 has not begun yet (today is 2026-12-07); nothing to report"),
-    # These two once escaped as a datetime traceback.
-    ("0000-01", "month '0000-01' is not a month; write it as YYYY-MM, e.g. 2026-11"),
+    # These three once escaped as a datetime traceback.
+    ("0000-01", "month 0000-01 is before 1970: no fault record is that old; nothing to report"),
+    ("0001-01", "month 0001-01 is before 1970: no fault record is that old; nothing to report"),
+    ("1969-12", "month 1969-12 is before 1970: no fault record is that old; nothing to report"),
     ("9999-12", "month 9999-12 has not begun yet (today is 2026-12-07); nothing to report"),
 ])
 def test_bad_months(text, message):
@@ -132,6 +134,7 @@ def test_bad_months(text, message):
 
 
 def test_good_months():
+    assert parse_month("1970-01", m.NOW, m.ZONE) == (1970, 1)
     assert parse_month("2026-11", m.NOW, m.ZONE) == (2026, 11)
     assert parse_month("2026-12", m.NOW, m.ZONE) == (2026, 12)
 
