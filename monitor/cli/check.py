@@ -12,6 +12,7 @@ import traceback
 
 from monitor import config
 from monitor.config import missing_secrets
+from monitor.i18n import ngettext
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from probes.ssh.profiles import ProfileError, load_profiles
 
@@ -48,6 +49,8 @@ def check_command(args) -> int:
             print(f"warning: {sentence}", file=sys.stderr)
     if not cfg.settings.notifications.channels:
         print("warning: notifications.channels is empty: faults are recorded but nobody is alerted", file=sys.stderr)
-    print(f"ok: {args.config}: {len(inventory.devices)} devices in {len(inventory.sites)} sites "
-          f"from {len(inventory.files)} inventory files")
+    print(ngettext("ok: {config}: {devices} devices in {sites} sites from {files} inventory file",
+                   "ok: {config}: {devices} devices in {sites} sites from {files} inventory files",
+                   len(inventory.files)).format(config=args.config, devices=len(inventory.devices),
+                                                sites=len(inventory.sites), files=len(inventory.files)))
     return EXIT_OK

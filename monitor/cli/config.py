@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from monitor.cli.common import Refused as _Refused, run as _run
 from monitor.cli.ssh import find_device, in_state_dir, make_prober
 from monitor.config_store import ConfigStore
+from monitor.i18n import _, ngettext
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from probes.ssh.prober import ErrorCode
 from probes.ssh.backup import backup, backup_rules
@@ -60,12 +61,15 @@ def _history(args) -> int:
                                         "sha256": v.sha256} for v in versions]}, ensure_ascii=False))
         return EXIT_OK
     if not versions:
-        print(f"{device.name}: no configuration stored yet (netvigil config fetch {device.name!r} -c {args.config})")
+        print(_("{device}: no configuration stored yet (netvigil config fetch {quoted} -c {config})").format(
+            device=device.name, quoted=repr(device.name), config=args.config))
         return EXIT_OK
-    print(f"{device.name}: {len(versions)} version(s); last checked {_when(checked) if checked else 'never'}")
+    print(ngettext("{device}: {n} version; last checked {when}", "{device}: {n} versions; last checked {when}",
+                   len(versions)).format(device=device.name, n=len(versions),
+                                         when=_when(checked) if checked else _("never")))
     for version in reversed(versions):
-        print(f"  v{version.number:<5} {_when(version.fetched_at)}  {version.lines:>6} lines  "
-              f"sha256 {version.sha256[:12]}")
+        lines = ngettext("{n} line", "{n} lines", version.lines).format(n=f"{version.lines:>6}")
+        print(f"  v{version.number:<5} {_when(version.fetched_at)}  {lines}  sha256 {version.sha256[:12]}")
     return EXIT_OK
 
 
@@ -83,7 +87,8 @@ def _diff(args) -> int:
         text = store.diff(device.name, args.a, args.b)
     except KeyError as exc:
         raise _Refused(exc.args[0] if exc.args else str(exc), EXIT_CONFIG) from None
-    print(text if text else f"{device.name}: no difference", end="" if text.endswith("\n") else "\n")
+    print(text if text else _("{device}: no difference").format(device=device.name),
+          end="" if text.endswith("\n") else "\n")
     return EXIT_OK
 
 
@@ -112,11 +117,12 @@ def _fetch(args) -> int:
         return EXIT_RUNTIME
     changed = next((s.fields for s in samples if s.measurement == "config_changed"), None)
     if changed is not None:
-        print(f"{device.name}: CHANGED: version {changed['version']} stored (+{changed['added']} "
-              f"-{changed['removed']} lines against version {changed['previous_version']})")
+        print(_("{device}: CHANGED: version {version} stored (+{added} -{removed} lines against version "
+                "{previous})").format(device=device.name, version=changed["version"], added=changed["added"],
+                                      removed=changed["removed"], previous=changed["previous_version"]))
         print(store.diff(device.name), end="")
     elif result["stored"]:
-        print(f"{device.name}: first version stored ({result['lines']} lines)")
+        print(_("{device}: first version stored ({lines} lines)").format(device=device.name, lines=result["lines"]))
     else:
-        print(f"{device.name}: unchanged since version {result['version']}")
+        print(_("{device}: unchanged since version {version}").format(device=device.name, version=result["version"]))
     return EXIT_OK

@@ -23,12 +23,20 @@ from datetime import datetime
 from typing import Optional
 
 from monitor.cli.common import Refused as _Refused, load_config as _config, run as _run
-from monitor.cli.tables import format_columns
-from monitor.faults.model import Selector, format_duration, parse_duration
+from monitor import words
+from monitor.cli.tables import display_width, format_columns
+from monitor.faults.model import Selector, parse_duration
+from monitor.i18n import N_, _, ngettext
 from monitor.logsetup import escape_controls
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, did_you_mean
 
 FAULTS_FILE = "faults.db"
+
+# Headings of the tables these commands print (translated where shown).
+FAULT_HEADINGS = (N_("ID"), N_("STATE"), N_("SEVERITY"), N_("DEVICE"), N_("RULE"), N_("OPENED"), N_("FOR"), N_("ACK"),
+                  N_("NOTE"))
+MAINTENANCE_HEADINGS = (N_("ID"), N_("NAME"), N_("FROM"), N_("TO"), N_("WHAT"), N_("BY"), N_("ENDED"))
+CLOCK_LABELS = {"acknowledge": N_("acknowledge:"), "resolve": N_("resolve:")}
 
 
 def _store(cfg, must_exist: bool = True):
@@ -74,7 +82,7 @@ def _when(seconds: Optional[float]) -> str:
 
 
 def _span(seconds: Optional[float]) -> str:
-    return "-" if seconds is None else format_duration(seconds)
+    return "-" if seconds is None else words.duration(seconds)
 
 
 def _value(value) -> str:
@@ -102,33 +110,34 @@ def _faults(args) -> int:
         print()
         return EXIT_OK
     if not faults:
-        print("no open faults" if args.open else "no faults recorded")
+        print(_("no open faults") if args.open else _("no faults recorded"))
     else:
         print(fault_table(faults, now))
     if over:
         budget = cfg.settings.faults.budget.faults_per_month
         print()
-        print(f"over the monthly budget of {budget} faults this month: "
-              + ", ".join(f"{device} ({count})" for device, count in over))
+        print(_("over the monthly budget of {budget} faults this month: {devices}").format(
+            budget=budget, devices=", ".join(f"{device} ({count})" for device, count in over)))
     return EXIT_OK
 
 
 def fault_table(faults, now: float) -> str:
     """The fault records as a table (also under `netvigil status`), their messages under it."""
-    lines = [("ID", "STATE", "SEVERITY", "DEVICE", "RULE", "OPENED", "FOR", "ACK", "NOTE")]
+    lines = [tuple(_(text) for text in FAULT_HEADINGS)]
     for fault in faults:
         end = fault.resolved_at or now
         note = []
         if fault.symptom_of is not None:
-            note.append(f"symptom of {fault.symptom_of}")
+            note.append(_("symptom of {id}").format(id=fault.symptom_of))
         if fault.in_maintenance:
-            note.append("maintenance")
+            note.append(_("maintenance"))
         if fault.ack_breached or fault.resolve_breached:
-            note.append("SLA breached")
+            note.append(_("SLA breached"))
         if fault.occurrences > 1:
-            note.append(f"{fault.occurrences}x")
+            note.append(_("{n}x").format(n=fault.occurrences))
         rule = fault.rule + (f" {fault.instance}" if fault.instance else "")
-        lines.append((str(fault.id), fault.state.upper(), fault.severity, fault.device, rule,
+        lines.append((str(fault.id), words.fault_state(fault.state).upper(), words.severity(fault.severity),
+                      fault.device, rule,
                       _when(fault.opened_at), _span(end - fault.opened_at), fault.acknowledged_by or "-",
                       ", ".join(note)))
     table = format_columns(lines)
@@ -165,55 +174,76 @@ def _show(args) -> int:
 
 
 def render_fault(fault, symptoms, now: float) -> str:
+    """`faults show`: one fault's record for people, in the language in force."""
     rule = fault.rule + (f" ({fault.instance})" if fault.instance else "")
     lines = [
-        f"fault {fault.id}: {fault.state.upper()}  {fault.severity}  {fault.device}  {rule}",
-        f"  message:      {fault.message}",
-        f"  site:         {'/'.join(fault.site_path) or fault.site}   class: {fault.device_class}",
-        f"  values:       first {_value(fault.first_value)}, last {_value(fault.last_value)}, "
-        f"worst {_value(fault.worst_value)}, threshold {_value(fault.threshold)}",
-        f"  opened:       {_when(fault.opened_at)}   last seen {_when(fault.last_seen_at)}   "
-        f"occurrences {fault.occurrences}",
+        _("fault {id}: {state}  {severity}  {device}  {rule}").format(
+            id=fault.id, state=words.fault_state(fault.state).upper(), severity=words.severity(fault.severity),
+            device=fault.device, rule=rule),
+        _field(_("message:"), fault.message),
+        _field(_("site:"), _("{site}   class: {device_class}").format(
+            site="/".join(fault.site_path) or fault.site, device_class=words.device_class(fault.device_class))),
+        _field(_("values:"), _("first {first}, last {last}, worst {worst}, threshold {threshold}").format(
+            first=_value(fault.first_value), last=_value(fault.last_value), worst=_value(fault.worst_value),
+            threshold=_value(fault.threshold))),
+        _field(_("opened:"), _("{opened}   last seen {last_seen}   occurrences {occurrences}").format(
+            opened=_when(fault.opened_at), last_seen=_when(fault.last_seen_at), occurrences=fault.occurrences)),
     ]
     if fault.symptom_of is not None:
-        lines.append(f"  symptom of:   fault {fault.symptom_of} (not alerted on its own)")
+        lines.append(_field(_("symptom of:"), _("fault {id} (not alerted on its own)").format(id=fault.symptom_of)))
     if fault.in_maintenance:
-        lines.append(f"  maintenance:  {fault.maintenance or 'yes'} (not alerted)")
+        lines.append(_field(_("maintenance:"), _("{name} (not alerted)").format(name=fault.maintenance or _("yes"))))
     if fault.heightened:
-        lines.append("  heightened watch: yes (stricter SLA)")
+        lines.append(_field(_("heightened watch:"), _("yes (stricter SLA)")))
     clocks = fault.has_clocks
     lines.append(_clock_line("acknowledge", fault.opened_at, fault.acknowledged_at,
                              fault.ack_deadline if clocks else None, fault.ack_breached, now, fault.acknowledged_by))
     lines.append(_clock_line("resolve", fault.opened_at, fault.resolved_at,
                              fault.resolve_deadline if clocks else None, fault.resolve_breached, now, fault.resolved_by))
     if fault.closed_at is not None:
-        lines += [f"  closed:       {_when(fault.closed_at)} by {fault.closed_by}",
-                  f"  cause:        {fault.cause}", f"  resolution:   {fault.resolution}",
-                  f"  prevention:   {fault.prevention}"]
+        lines += [_field(_("closed:"), _("{time} by {name}").format(time=_when(fault.closed_at), name=fault.closed_by)),
+                  _field(_("cause:"), fault.cause), _field(_("resolution:"), fault.resolution),
+                  _field(_("prevention:"), fault.prevention)]
     elif fault.resolved_at is not None:
-        lines.append(f"  analysis due: close it with cause, resolution and prevention: netvigil close {fault.id} "
-                     "--cause ... --resolution ... --prevention ...")
+        lines.append(_field(_("analysis due:"), _(
+            "close it with cause, resolution and prevention: netvigil close {id} --cause ... --resolution ... "
+            "--prevention ...").format(id=fault.id)))
     for note in fault.notes:
-        lines.append(f"  note {_when(note.at)} {note.author}: {note.text}")
+        lines.append(_("  note {time} {author}: {text}").format(time=_when(note.at), author=note.author,
+                                                                text=note.text))
     if symptoms:
-        lines.append(f"  {len(symptoms)} symptom(s) behind it: " + ", ".join(s.device for s in symptoms[:50])
-                     + (f" and {len(symptoms) - 50} more" if len(symptoms) > 50 else ""))
+        names = ", ".join(s.device for s in symptoms[:50])
+        if len(symptoms) > 50:
+            names = _("{names} and {n} more").format(names=names, n=len(symptoms) - 50)
+        lines.append(ngettext("  {n} symptom behind it: {names}", "  {n} symptoms behind it: {names}",
+                              len(symptoms)).format(n=len(symptoms), names=names))
     # Messages quote what devices said and notes what people typed: shown, never obeyed by the terminal.
     return "\n".join(escape_controls(line) for line in lines)
 
 
+def _field(label: str, value) -> str:
+    """`  label:      value`, the values lined up in one column (Chinese labels count two a character)."""
+    head = f"  {label}"
+    return head + " " * max(1, 16 - display_width(head)) + str(value)
+
+
 def _clock_line(name: str, opened: float, done: Optional[float], deadline: Optional[float], breached, now: float,
                 by: Optional[str]) -> str:
-    label = f"  {name}:".ljust(16)
+    label = _(CLOCK_LABELS[name])
     if deadline is None:
-        return f"{label}{'at ' + _when(done) + (' by ' + by if by else '') if done else 'no SLA clock'}"
+        if not done:
+            return _field(label, _("no SLA clock"))
+        return _field(label, (_("at {time} by {name}") if by else _("at {time}")).format(time=_when(done), name=by))
     sla = _span(deadline - opened)
     if done is not None:
-        verdict = "BREACHED" if breached or done > deadline else "within SLA"
-        return f"{label}{_when(done)} by {by or '?'} after {_span(done - opened)} (SLA {sla}: {verdict})"
+        verdict = _("BREACHED") if breached or done > deadline else _("within SLA")
+        return _field(label, _("{time} by {name} after {duration} (SLA {sla}: {verdict})").format(
+            time=_when(done), name=by or "?", duration=_span(done - opened), sla=sla, verdict=verdict))
     if now > deadline:
-        return f"{label}NOT YET, SLA {sla} BREACHED {_span(now - deadline)} ago"
-    return f"{label}not yet, {_span(deadline - now)} left of SLA {sla} (due {_when(deadline)})"
+        return _field(label, _("NOT YET, SLA {sla} BREACHED {duration} ago").format(
+            sla=sla, duration=_span(now - deadline)))
+    return _field(label, _("not yet, {left} left of SLA {sla} (due {time})").format(
+        left=_span(deadline - now), sla=sla, time=_when(deadline)))
 
 
 # -- netvigil ack|resolve|close ID ---------------------------------------------------------------------
@@ -225,8 +255,8 @@ def ack_command(args) -> int:
 def _ack(args) -> int:
     store = _store(_config(args.config))
     fault = _changing(lambda: store.acknowledge(args.id, _who(args), note=args.note))
-    print(f"fault {fault.id} acknowledged by {fault.acknowledged_by} after "
-          f"{_span(fault.acknowledged_at - fault.opened_at)}")
+    print(_("fault {id} acknowledged by {name} after {duration}").format(
+        id=fault.id, name=fault.acknowledged_by, duration=_span(fault.acknowledged_at - fault.opened_at)))
     return EXIT_OK
 
 
@@ -237,9 +267,9 @@ def resolve_command(args) -> int:
 def _resolve(args) -> int:
     store = _store(_config(args.config))
     fault = _changing(lambda: store.resolve(args.id, _who(args), note=args.note))
-    print(f"fault {fault.id} resolved by {fault.resolved_by} after {_span(fault.resolved_at - fault.opened_at)}; "
-          f"if its condition still holds, the rule opens it again. Write the analysis with: netvigil close "
-          f"{fault.id} --cause ... --resolution ... --prevention ...")
+    print(_("fault {id} resolved by {name} after {duration}; if its condition still holds, the rule opens it "
+            "again. Write the analysis with: netvigil close {id} --cause ... --resolution ... --prevention ...").format(
+        id=fault.id, name=fault.resolved_by, duration=_span(fault.resolved_at - fault.opened_at)))
     return EXIT_OK
 
 
@@ -251,7 +281,7 @@ def _close(args) -> int:
     store = _store(_config(args.config))
     fault = _changing(lambda: store.close(args.id, _who(args), cause=args.cause, resolution=args.resolution,
                                           prevention=args.prevention))
-    print(f"fault {fault.id} closed by {fault.closed_by}")
+    print(_("fault {id} closed by {name}").format(id=fault.id, name=fault.closed_by))
     return EXIT_OK
 
 
@@ -296,8 +326,9 @@ def _maintenance_add(args) -> int:
                        f"({_when(start)})", EXIT_CONFIG)
     store = _store(cfg, must_exist=False)
     window = _changing(lambda: store.maintenance.add(args.name, selector, start, end, by=_who(args)))
-    print(f"maintenance {window.id} '{args.name}' from {_when(start)} to {_when(end)} for {selector.describe()}: "
-          f"faults there are recorded but not alerted")
+    print(_("maintenance {id} '{name}' from {start} to {end} for {what}: faults there are recorded but not "
+            "alerted").format(id=window.id, name=args.name, start=_when(start), end=_when(end),
+                              what=words.selector(selector)))
     return EXIT_OK
 
 
@@ -337,21 +368,22 @@ def _maintenance_list(args) -> int:
                   sys.stdout, ensure_ascii=False, indent=2)
         print()
         return EXIT_OK
-    lines = [("ID", "NAME", "FROM", "TO", "WHAT", "BY", "ENDED")]
+    lines = [tuple(_(text) for text in MAINTENANCE_HEADINGS)]
     for window in windows:
         lines.append((str(window.id), window.name, _when(window.starts_at), _when(window.ends_at),
-                      window.selector.describe(), window.created_by or "-", _when(window.ended_at)))
-    print(format_columns(lines) if windows else "no maintenance windows added with the CLI or API")
+                      words.selector(window.selector), window.created_by or "-", _when(window.ended_at)))
+    print(format_columns(lines) if windows else _("no maintenance windows added with the CLI or API"))
     if configured:
-        print(f"\nfrom {cfg.path}:")
+        print()
+        print(_("from {path}:").format(path=cfg.path))
         for window in configured:
-            print(f"  {window.name}: {window.match.describe()}; {_describe_configured(window)}")
+            print(f"  {window.name}: {words.selector(window.match)}; {_describe_configured(window)}")
     return EXIT_OK
 
 
 def _describe_configured(window) -> str:
     describe = getattr(window, "describe", None)
-    return describe() if callable(describe) else "see the settings file"
+    return describe() if callable(describe) else _("see the settings file")
 
 
 def maintenance_end_command(args) -> int:
@@ -361,7 +393,7 @@ def maintenance_end_command(args) -> int:
 def _maintenance_end(args) -> int:
     store = _store(_config(args.config))
     window = _changing(lambda: store.maintenance.end(args.id, by=_who(args)))
-    print(f"maintenance {window.id} '{window.name}' ended; faults there alert again")
+    print(_("maintenance {id} '{name}' ended; faults there alert again").format(id=window.id, name=window.name))
     return EXIT_OK
 
 

@@ -10,6 +10,8 @@ import asyncio
 import json
 import sys
 
+from monitor import words
+from monitor.i18n import N_, _
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from probes.icmp import pinger as icmp
 from probes.base import ResultCode, Target
@@ -99,19 +101,25 @@ def probe_command(args) -> int:
     return EXIT_OK if fields["up"] else EXIT_RUNTIME
 
 
+SOCKETS = {"unprivileged": N_("ping sockets"), "privileged": N_("raw sockets")}
+
+
 def _describe(target: Target, fields: dict, errors: list, mode: str) -> str:
+    """One line for people, in the language in force; error sentences stay as the prober wrote them."""
     name = target.device if target.device == target.address else f"{target.device} ({target.address})"
-    state = "UP" if fields["up"] else "DOWN"
-    text = f"{name}: {state}, {fields['received']}/{fields['sent']} replies, loss {fields['loss_pct']:.1f} %"
+    text = _("{name}: {state}, {received}/{sent} replies, loss {loss} %").format(
+        name=name, state=words.reachability("up" if fields["up"] else "down"), received=fields["received"],
+        sent=fields["sent"], loss=f"{fields['loss_pct']:.1f}")
     if fields["received"]:
-        text += (f", rtt min/avg/max {fields['rtt_min_ms']:.3f}/{fields['rtt_avg_ms']:.3f}/"
-                 f"{fields['rtt_max_ms']:.3f} ms, jitter {fields['jitter_ms']:.3f} ms")
+        text += _(", rtt min/avg/max {min}/{avg}/{max} ms, jitter {jitter} ms").format(
+            min=f"{fields['rtt_min_ms']:.3f}", avg=f"{fields['rtt_avg_ms']:.3f}", max=f"{fields['rtt_max_ms']:.3f}",
+            jitter=f"{fields['jitter_ms']:.3f}")
     elif fields["result_code"] == ResultCode.TIMEOUT:
-        text += ", no reply before the timeout"
+        text += _(", no reply before the timeout")
     for error in dict.fromkeys(errors):
         text += f"; {error}"
-    mode_text = "ping sockets" if mode == "unprivileged" else "raw sockets"
-    return f"{text}  [icmp via {mode_text}]"
+    return _("{text}  [icmp via {sockets}]").format(
+        text=text, sockets=_(SOCKETS["unprivileged" if mode == "unprivileged" else "privileged"]))
 
 
 def _probe_kind(args) -> int:
@@ -157,12 +165,12 @@ def _probe_kind(args) -> int:
         print(json.dumps({"device": target.device, "address": target.address, "kind": kind.name,
                           "samples": [{"tags": tags, "fields": dict(sample.fields)}
                                       for tags, sample in zip(extra, probed.samples)],
-                          "errors": [error.detail for _, error in probed.errors]}, ensure_ascii=False))
+                          "errors": [error.detail for _kind, error in probed.errors]}, ensure_ascii=False))
     else:
         for tags, sample in zip(extra, probed.samples):
             where = " ".join(f"{key}={value}" for key, value in tags.items())
             fields = ", ".join(f"{key} {value}" for key, value in sample.fields.items())
             print(f"{target.device} {sample.measurement} {where}: {fields}".replace("  ", " "))
-        for _, error in probed.errors:
+        for _kind, error in probed.errors:
             print(f"  {error.detail}")
     return EXIT_OK if probed.samples and all(sample.fields.get("up") for sample in probed.samples) else EXIT_RUNTIME

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from monitor.cli.common import Refused as _Refused, load_config as _config, run as _run
+from monitor.i18n import _
 from monitor.problems import EXIT_CONFIG, EXIT_OK
 from probes.snmp import profiles as snmp_profiles
 from probes.ssh import profiles as ssh_profiles
@@ -52,26 +53,29 @@ def _profiles(args) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return EXIT_OK
-    print("SNMP profiles (chosen by class and sysObjectID):")
+    print(_("SNMP profiles (chosen by class and sysObjectID):"))
     for row in rows:
         if row["kind"] != "snmp":
             continue
         selection = []
         if row["classes"]:
-            selection.append("classes " + ",".join(row["classes"]))
+            selection.append(_("classes {names}").format(names=",".join(row["classes"])))
         if row["sysobjectid"]:
             selection.append("sysObjectID " + ",".join(row["sysobjectid"]))
         print(f"{row['name']}: {row['description']}")
-        print(f"    selected by: {'; '.join(selection) or 'only when named in settings (profiles:)'}")
-        print(f"    writes: {', '.join(row['measurements'])}")
-    print("\nSSH command profiles (named in ssh: {profiles: [...]}):")
+        print(_("    selected by: {how}").format(
+            how="; ".join(selection) or _("only when named in settings (profiles:)")))
+        print(_("    writes: {measurements}").format(measurements=", ".join(row["measurements"])))
+    print()
+    print(_("SSH command profiles (named in ssh: {{profiles: [...]}}):").format())
     for row in rows:
         if row["kind"] != "ssh":
             continue
-        driver = "exec channels" if row["driver"] == "exec" else f"netmiko {row['device_type']}"
+        driver = _("exec channels") if row["driver"] == "exec" else f"netmiko {row['device_type']}"
         print(f"{row['name']}: {row['description']}")
-        print(f"    runs ({driver}): {'; '.join(row['commands']) or 'nothing (a login check)'}")
+        print(_("    runs ({driver}): {commands}").format(
+            driver=driver, commands="; ".join(row["commands"]) or _("nothing (a login check)")))
         if row["config_command"]:
-            print(f"    backup: {row['config_command']}")
-        print(f"    writes: {', '.join(row['measurements'])}")
+            print(_("    backup: {command}").format(command=row["config_command"]))
+        print(_("    writes: {measurements}").format(measurements=", ".join(row["measurements"])))
     return EXIT_OK

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from monitor.cli.common import Refused, load_config, run
+from monitor.i18n import _
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 
 FAULTS_FILE = "faults.db"
@@ -174,7 +175,7 @@ def _fault(args) -> int:
     now = time.time()
     tables = fault_tables(fault, symptoms, notices, workdays, settings.faults.zone(), now)
     out_dir = Path(args.out) if args.out else settings.reports.out_dir
-    title = f"{texts.FAULT_TITLE}: {fault.id} {fault.device} {fault.rule}"
+    title = f"{_(texts.FAULT_TITLE)}: {fault.id} {fault.device} {fault.rule}"
     try:
         paths = write(out_dir, f"fault-{fault.id}", formats, title, fault.message, tables)
     except OSError as exc:

@@ -22,7 +22,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
+from monitor import words
+from monitor.cli.tables import display_width, format_columns
 from monitor.faults.model import DeviceInfo, Transition
+from monitor.i18n import N_, _, ngettext
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from monitor.rules.expr import readable
 from monitor.rules.settings import RulesSettings
@@ -104,6 +107,11 @@ def _rules_settings(cfg):
     return settings.model_copy(update={"dirs": [d if d.is_absolute() else base / d for d in settings.dirs]})
 
 
+RULE_HEADINGS = (N_("RULE"), N_("STATUS"), N_("SEVERITY"), N_("MEASUREMENT / MATCH / SOURCE"))
+TEST_ACTIONS = {"open": N_("OPEN"), "clear": N_("CLEAR")}
+RULE_STATUSES = {"shipped": N_("shipped"), "site": N_("site"), "replaced": N_("replaced"), "disabled": N_("disabled")}
+
+
 # -- netvigil rules list --------------------------------------------------------------------------
 
 def rules_list_command(args) -> int:
@@ -124,14 +132,16 @@ def _list(args) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return EXIT_OK
-    width = max((len(row["name"]) for row in rows), default=4)
-    print(f"{'RULE':<{width}}  {'STATUS':<8}  {'SEVERITY':<8}  MEASUREMENT / MATCH / SOURCE")
+    lines = [tuple(_(text) for text in RULE_HEADINGS)]
     for row in rows:
         note = f"  ({row['note']})" if row["note"] else ""
-        print(f"{row['name']:<{width}}  {row['status']:<8}  {row['severity']:<8}  {','.join(row['measurements'])}"
-              f"; {row['match']}; {row['source']}{note}")
+        lines.append((row["name"], _(RULE_STATUSES[row["status"]]), words.severity(row["severity"]),
+                      f"{','.join(row['measurements'])}; {row['match']}; {row['source']}{note}"))
+    print(format_columns(lines))
     active = sum(1 for row in rows if row["status"] in ("shipped", "site"))
-    print(f"{active} active rule(s), {len(rows) - active} replaced or disabled")
+    print(ngettext("{active} active rule, {other} replaced or disabled",
+                   "{active} active rules, {other} replaced or disabled", active).format(
+        active=active, other=len(rows) - active))
     return EXIT_OK
 
 
@@ -217,6 +227,11 @@ def _format_time(time_ns: int) -> str:
     return text + (f".{fraction:09d}".rstrip("0") if fraction else "") + "Z"
 
 
+def _pad(text: str, width: int) -> str:
+    """`text` filled to `width` terminal columns (a Chinese character takes two)."""
+    return text + " " * max(0, width - display_width(text))
+
+
 def _as_json(t: Transition) -> dict:
     return {"time": _format_time(t.time_ns), "time_ns": t.time_ns, "action": t.action, "severity": t.severity,
             "device": t.device, "rule": t.rule, "instance": t.instance, "value": t.value,
@@ -229,7 +244,8 @@ def _print_human(transitions: list[Transition], still_open: list, sample_count: 
     updates: dict[tuple, list] = {}  # key -> [first_ns, last_ns, count, last value, worst value, higher_is_worse]
 
     def row(time_ns: int, action: str, t: Transition, message: str) -> None:
-        lines.append((time_ns, len(lines), f"{_format_time(time_ns)}  {action:<9} {t.severity:<8}  {t.device}  "
+        lines.append((time_ns, len(lines), f"{_format_time(time_ns)}  {_pad(action, 9)} "
+                                          f"{_pad(words.severity(t.severity), 8)}  {t.device}  "
                                           f"{t.rule}  {t.instance or '-'}  {message}"))
 
     def flush(key: tuple, t: Transition) -> None:
@@ -237,8 +253,11 @@ def _print_human(transitions: list[Transition], still_open: list, sample_count: 
         if run is None:
             return
         first, last, count, value, worst, _higher = run
-        shown = f"last value {readable(value)}, worst {readable(worst)}" if value is not None else ""
-        row(last, f"UPDATE x{count}", t, f"still holding since {_format_time(first)}; {shown}".rstrip("; "))
+        since = _("still holding since {time}").format(time=_format_time(first))
+        if value is not None:
+            since = _("{since}; last value {value}, worst {worst}").format(
+                since=since, value=readable(value), worst=readable(worst))
+        row(last, _("UPDATE x{n}").format(n=count), t, since)
 
     last_of: dict[tuple, Transition] = {}
     for t in transitions:
@@ -254,14 +273,14 @@ def _print_human(transitions: list[Transition], still_open: list, sample_count: 
             last_of[t.key] = t
             continue
         flush(t.key, t)
-        row(t.time_ns, t.action.upper(), t, t.message)
+        row(t.time_ns, _(TEST_ACTIONS[t.action]) if t.action in TEST_ACTIONS else t.action.upper(), t, t.message)
         last_of[t.key] = t
     for key in list(updates):
         flush(key, last_of[key])
     for _time, _seq, text in sorted(lines):
         print(text)
-    print(f"-- {sample_count} sample(s), {rule_count} rule(s), {len(transitions)} transition(s); "
-          f"open at the end: {len(still_open)}")
+    print(_("-- {samples} sample(s), {rules} rule(s), {transitions} transition(s); open at the end: {open}").format(
+        samples=sample_count, rules=rule_count, transitions=len(transitions), open=len(still_open)))
     for device, rule, instance in still_open:
         print(f"   {device}  {rule}  {instance or '-'}")
 

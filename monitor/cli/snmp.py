@@ -13,7 +13,9 @@ import asyncio
 import json
 import sys
 
+from monitor import words
 from monitor.cli.common import Refused as _Refused, load_config as _config, run as _run
+from monitor.i18n import _
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from probes.snmp import profiles as snmp_profiles
 from probes.names import NameCache
@@ -91,14 +93,14 @@ _BASE_TAGS = frozenset({"device", "address", "class", "site"})
 
 def _describe(device, result) -> str:
     status = result.samples[-1].fields
-    state = "UP" if status["up"] else "DOWN"
-    lines = [f"{device.name} ({device.address}): SNMP {state}, {status['requests']} requests, "
-             f"{status['varbinds']} varbinds, {status['duration_ms']:.1f} ms"]
+    lines = [_("{device} ({address}): SNMP {state}, {requests} requests, {varbinds} varbinds, {ms} ms").format(
+        device=device.name, address=device.address, state=words.reachability("up" if status["up"] else "down"),
+        requests=status["requests"], varbinds=status["varbinds"], ms=f"{status['duration_ms']:.1f}")]
     if result.sys_object_id:
         lines.append(f"  sysObjectID {result.sys_object_id}")
-    lines.append(f"  profiles: {', '.join(result.profiles) or 'none'}")
+    lines.append(_("  profiles: {names}").format(names=", ".join(result.profiles) or _("none")))
     if result.error is not None:
-        lines.append(f"  error: {result.error.detail}")
+        lines.append(_("  error: {detail}").format(detail=result.error.detail))
     site_levels = set(device.sample_tags) - _BASE_TAGS
     for sample in result.samples[:-1]:
         own_tags = {k: v for k, v in sample.tags.items() if k not in _BASE_TAGS and k not in site_levels}

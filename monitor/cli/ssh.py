@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 
+from monitor import words
 from monitor.cli.common import Refused as _Refused, load_config as _config, run as _run
+from monitor.i18n import _
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from monitor.state import SSH_STATES
 from probes.ssh.prober import SshProber
@@ -99,8 +101,10 @@ def _probe(args) -> int:
                                       for s in samples]}, ensure_ascii=False))
     else:
         state = SSH_STATES.get(summary["error_code"], str(summary["error_code"]))
-        print(f"{device.name} ({device.address}): ssh {state}, login {summary['login_ms']:.0f} ms, "
-              f"{summary['commands_ok']}/{summary['commands']} commands ok, profiles {', '.join(device.ssh.profiles)}")
+        print(_("{device} ({address}): ssh {state}, login {ms} ms, {ok}/{commands} commands ok, profiles {names}")
+              .format(device=device.name, address=device.address, state=words.probe_state(state),
+                      ms=f"{summary['login_ms']:.0f}", ok=summary["commands_ok"], commands=summary["commands"],
+                      names=", ".join(device.ssh.profiles)))
         for error in errors:
             print(f"  {error}")
         for sample in samples[1:]:

@@ -18,6 +18,10 @@ from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from monitor.state import SSH_STATES, STATE_NAMES, answered, first_state, iso, sort_worst_first
 
 
+# How the daemon pings (probes/icmp/pinger.py), as the heading names it.
+ICMP_MODES = {"unprivileged": N_("unprivileged"), "privileged": N_("privileged")}
+
+
 class _Unreadable(Exception):
     pass
 
@@ -87,6 +91,20 @@ def _backup_state(fields):
     return f"v{fields['version']}" if fields.get("ok") else _named(fields, SSH_STATES)
 
 
+def _heading(daemon, store_path) -> str:
+    """The line above the table: the daemon's counts, or where the last values come from."""
+    if not daemon:
+        return _("daemon not running; last values from the embedded store ({path})").format(path=store_path)
+    text = _("netvigil pid {pid}: {devices} devices, {up} up, {down} down, {pending} pending").format(
+        pid=daemon["pid"], devices=daemon["devices"], up=daemon["up"], down=daemon["down"], pending=daemon["pending"])
+    if daemon.get("unmonitored"):
+        text = _("{text}, {n} unmonitored").format(text=text, n=daemon["unmonitored"])
+    if daemon.get("open_faults"):
+        text += _(FAULTS_OPEN).format(count=daemon["open_faults"])
+    mode = daemon.get("icmp_mode")
+    return _("{text} (icmp: {mode})").format(text=text, mode=_(ICMP_MODES[mode]) if mode in ICMP_MODES else mode)
+
+
 def _problems(exc) -> int:
     for problem in exc.problems:
         print(problem, file=sys.stderr)
@@ -132,13 +150,7 @@ def status_command(args) -> int:
     if args.json:
         print(json.dumps({"source": source, "daemon": daemon, "devices": rows}, ensure_ascii=False, indent=2))
         return EXIT_OK
-    if daemon:
-        unmonitored = f", {daemon['unmonitored']} unmonitored" if daemon.get("unmonitored") else ""
-        faults = _(FAULTS_OPEN).format(count=daemon["open_faults"]) if daemon.get("open_faults") else ""
-        print(f"netvigil pid {daemon['pid']}: {daemon['devices']} devices, {daemon['up']} up, "
-              f"{daemon['down']} down, {daemon['pending']} pending{unmonitored}{faults} (icmp: {daemon['icmp_mode']})")
-    else:
-        print(f"daemon not running; last values from the embedded store ({settings.state_dir / 'metrics.db'})")
+    print(_heading(daemon, settings.state_dir / "metrics.db"))
     print(render_table(rows))
     health = render_health(rows)
     if health:

@@ -10,9 +10,16 @@ import unicodedata
 from datetime import datetime
 from typing import Optional, Sequence
 
+from monitor import words
 from monitor.i18n import N_, _
 from monitor.logsetup import escape_controls
 from monitor.state import STATE_NAMES
+
+# The `status` table's headings (a column per probe kind with error codes follows STATE, named
+# by the kind in upper case: SNMP, SSH, TCP).
+STATUS_HEADINGS = (N_("DEVICE"), N_("ADDRESS"), N_("CLASS"), N_("SITE"), N_("STATE"), N_("RTT ms"), N_("LOSS %"),
+                   N_("JITTER ms"))
+STATUS_TAIL = (N_("CONFIG"), N_("LAST SEEN"), N_("SINCE"))
 
 
 def _number(value: Optional[float], digits: int) -> str:
@@ -20,17 +27,20 @@ def _number(value: Optional[float], digits: int) -> str:
 
 
 def render_table(rows: Sequence[dict]) -> str:
-    """The `netvigil status` table, one device a line, worst first."""
+    """The `netvigil status` table, one device a line, worst first, in the language in force
+    (the rows carry the English codes the daemon and `--json` use)."""
     kinds = list(STATE_NAMES)  # a column per probe kind with error codes: SNMP, SSH, TCP, ...
-    header = ("DEVICE", "ADDRESS", "CLASS", "SITE", "STATE", "RTT ms", "LOSS %", "JITTER ms",
-              *(kind.upper() for kind in kinds), "CONFIG", "LAST SEEN", "SINCE")
+    header = (*(_(text) for text in STATUS_HEADINGS), *(kind.upper() for kind in kinds),
+              *(_(text) for text in STATUS_TAIL))
     lines = [header]
     for row in rows:
         lines.append((
-            row["device"], row["address"], row["class"], row["site"], row["state"].upper(),
+            row["device"], row["address"], words.device_class(row["class"]) if row["class"] else "", row["site"],
+            words.reachability(row["state"]),
             _number(row.get("rtt_avg_ms"), 2), _number(row.get("loss_pct"), 1), _number(row.get("jitter_ms"), 2),
-            *(row.get(kind) or "-" for kind in kinds), row.get("config") or "-", _short_time(row.get("last_seen")),
-            _short_time(row.get("since")),
+            *(words.probe_state(row[kind]) if row.get(kind) else "-" for kind in kinds),
+            _config_cell(row.get("config")),
+            _short_time(row.get("last_seen")), _short_time(row.get("since")),
         ))
     out = [format_columns(lines)]
     for row in rows:
@@ -42,6 +52,13 @@ def render_table(rows: Sequence[dict]) -> str:
             if row.get(key):
                 out.append(f"  {row['device']}: {escape_controls(row[key])}")
     return "\n".join(out)
+
+
+def _config_cell(value: Optional[str]) -> str:
+    """`v12` (the stored configuration version) as it is; an SSH failure by its state word."""
+    if not value:
+        return "-"
+    return value if value[:1] == "v" and value[1:].isdigit() else words.probe_state(value)
 
 
 # The words of the SNMP health lines (figures from monitor/health.py), all in one place;

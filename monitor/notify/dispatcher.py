@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from monitor.faults.model import Alert, format_duration
+from monitor.faults.model import Alert
 from monitor.notify import channels as channel_kinds
-from monitor.notify.message import OPENING_EVENTS, Message, render, render_summary
+from monitor.notify.message import OPENING_EVENTS, Message, escalation_note, reminder_note, render, render_summary
 from monitor.notify.outbox import Escalation, Outbox
 from monitor.notify.settings import NotificationSettings
 
@@ -393,8 +393,7 @@ class AlertDispatcher:
             if state.tier < top:
                 state.tier += 1
                 interval = state.interval_s or DEFAULT_ACK_INTERVAL_S
-                note = (f"Not acknowledged within {_duration(interval * (state.tier - 1))} of opening; "
-                        f"escalated to tier {state.tier}.")
+                note = escalation_note(interval * (state.tier - 1), state.tier)
                 self._tell_tier(state, "escalate", state.tier, note, now, f"escalate tier {state.tier}")
                 state.next_escalation_at = now + interval if state.tier < top else None
                 if settings.repeat_s > 0:
@@ -404,7 +403,7 @@ class AlertDispatcher:
         if state.next_repeat_at is not None and state.next_repeat_at <= now:
             if settings.repeat_s > 0:
                 state.repeats += 1
-                note = f"Still not acknowledged (reminder {state.repeats})."
+                note = reminder_note(state.repeats)
                 self._tell_tier(state, "repeat", state.tier, note, now, f"repeat {state.repeats} tier {state.tier}")
                 state.next_repeat_at = now + settings.repeat_s
             else:
@@ -538,9 +537,6 @@ class AlertDispatcher:
         totals = {status: sum(counts[status] for counts in per_channel.values())
                   for status in ("sent", "failed", "pending", "folded")}
         return {**totals, "channels": per_channel, "active_timers": self.outbox.active_timers(),
-                "grouping": sum(len(alerts) for _, alerts in self._groups.values()),
+                "grouping": sum(len(alerts) for _key, alerts in self._groups.values()),
                 "submit_errors": self._submit_errors}
 
-
-def _duration(seconds: float) -> str:
-    return format_duration(seconds)

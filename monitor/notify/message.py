@@ -56,7 +56,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from typing import Any, Optional, Sequence
 
-from monitor.faults.model import SEVERITIES, SEVERITY_RANK, Alert, format_duration
+from monitor import words
+from monitor.faults.model import SEVERITIES, SEVERITY_RANK, Alert
+from monitor.i18n import N_, _, ngettext
 
 PAYLOAD_VERSION = 1
 SYMPTOMS_SHOWN = 20  # a message lists this many devices behind a failed parent, then "and N more"
@@ -64,19 +66,23 @@ SYMPTOM_SITES_SHOWN = 12
 
 OPENING_EVENTS = ("open", "reopen", "maintenance_over")  # these start a fault's notifications and timers
 
+# Every text a notification is made of (translated through monitor.i18n when a message is rendered).
 _EVENT_TAGS = {
-    "resolved": "RESOLVED", "escalate": "ESCALATED", "repeat": "REPEAT", "ack_warning": "ACK DUE SOON",
-    "ack_breach": "NOT ACKNOWLEDGED IN TIME", "resolve_warning": "FIX DUE SOON", "resolve_breach": "FIX OVERDUE",
-    "maintenance_over": "MAINTENANCE OVER",
+    "resolved": N_("RESOLVED"), "escalate": N_("ESCALATED"), "repeat": N_("REPEAT"),
+    "ack_warning": N_("ACK DUE SOON"), "ack_breach": N_("NOT ACKNOWLEDGED IN TIME"),
+    "resolve_warning": N_("FIX DUE SOON"), "resolve_breach": N_("FIX OVERDUE"),
+    "maintenance_over": N_("MAINTENANCE OVER"),
 }
 _EVENT_LINES = {
-    "reopen": "The fault opened again soon after it had resolved.",
-    "maintenance_over": "The maintenance window ended and the device is still failing.",
-    "ack_warning": "The acknowledge deadline is near.",
-    "ack_breach": "The acknowledge deadline has passed without an acknowledgement.",
-    "resolve_warning": "The repair deadline is near.",
-    "resolve_breach": "The repair deadline has passed.",
+    "reopen": N_("The fault opened again soon after it had resolved."),
+    "maintenance_over": N_("The maintenance window ended and the device is still failing."),
+    "ack_warning": N_("The acknowledge deadline is near."),
+    "ack_breach": N_("The acknowledge deadline has passed without an acknowledgement."),
+    "resolve_warning": N_("The repair deadline is near."),
+    "resolve_breach": N_("The repair deadline has passed."),
 }
+SUMMARY_TAG = N_("SUMMARY")
+NO_SITE = N_("no site")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +99,8 @@ class Message:
 
 def render(alerts: Sequence[Alert], *, ack_hint: str, now: float, note: str = "", tier: Optional[int] = None,
            tz: Optional[tzinfo] = None) -> Message:
-    """One message about one fault, or about several faults (grouped: one site, one short window).
+    """One message about one fault, or about several faults (grouped: one site, one short window),
+    in the language in force (monitor.i18n); the payload's keys and codes stay English.
 
     `note` adds a line such as why this is an escalation; `tz` is for tests (default: local time)."""
     if not alerts:
@@ -101,20 +108,26 @@ def render(alerts: Sequence[Alert], *, ack_hint: str, now: float, note: str = ""
     alerts = sorted(alerts, key=lambda a: (SEVERITY_RANK.get(a.severity, 99), a.fault_id))
     worst = alerts[0].severity
     event = alerts[0].event if len({a.event for a in alerts}) == 1 else "open"
-    tag = _EVENT_TAGS.get(event, worst.upper())
+    tag = _(_EVENT_TAGS[event]) if event in _EVENT_TAGS else words.severity(worst).upper()
     if len(alerts) == 1:
         alert = alerts[0]
-        reopened = ", reopened" if alert.event == "reopen" else ""
-        title = f"[{tag}] {headline(alert)} (fault {alert.fault_id}{reopened})"
+        template = _("[{tag}] {headline} (fault {id}, reopened)") if alert.event == "reopen" \
+            else _("[{tag}] {headline} (fault {id})")
+        title = template.format(tag=tag, headline=headline(alert), id=alert.fault_id)
         text = _details(alert, ack_hint, now, tz)
         if note:
             text = f"{note}\n\n{text}"
     else:
-        site = alerts[0].device.site or "no site"
+        site = alerts[0].device.site or _(NO_SITE)
         ids = ", ".join(str(a.fault_id) for a in alerts)
-        title = f"[{tag}] {len(alerts)} faults at {site} (faults {ids})"
-        overview = [f"{len(alerts)} faults at {' / '.join(alerts[0].device.site_path) or 'no site'}:"]
-        overview += [f"  fault {a.fault_id} [{a.severity}] {headline(a)}" for a in alerts]
+        title = ngettext("[{tag}] {count} fault at {site} (faults {ids})",
+                         "[{tag}] {count} faults at {site} (faults {ids})", len(alerts)).format(
+            tag=tag, count=len(alerts), site=site, ids=ids)
+        path = " / ".join(alerts[0].device.site_path) or _(NO_SITE)
+        overview = [ngettext("{count} fault at {site}:", "{count} faults at {site}:", len(alerts)).format(
+            count=len(alerts), site=path)]
+        overview += [_("  fault {id} [{severity}] {headline}").format(
+            id=a.fault_id, severity=words.severity(a.severity), headline=headline(a)) for a in alerts]
         blocks = ["\n".join(overview)] + [_details(a, ack_hint, now, tz) for a in alerts]
         if note:
             blocks.insert(0, note)
@@ -132,9 +145,15 @@ def render_summary(messages: Sequence[Message], *, window_s: float) -> Message:
             faults.setdefault(record["id"], record)
     severities = [record.get("severity") for record in faults.values() if record.get("severity") in SEVERITY_RANK]
     worst = min(severities, key=SEVERITY_RANK.__getitem__) if severities else SEVERITIES[-1]
-    title = f"[SUMMARY] {len(messages)} notifications held back by the rate limit"
-    lines = [f"More notifications than this channel's rate limit allows arrived within {format_duration(window_s)}; "
-             f"these {len(messages)} are summed up here:", ""]
+    count = len(messages)
+    title = ngettext("[{tag}] {count} notification held back by the rate limit",
+                     "[{tag}] {count} notifications held back by the rate limit", count).format(
+        tag=_(SUMMARY_TAG), count=count)
+    lines = [ngettext("More notifications than this channel's rate limit allows arrived within {window}; "
+                      "this {count} is summed up here:",
+                      "More notifications than this channel's rate limit allows arrived within {window}; "
+                      "these {count} are summed up here:", count).format(window=words.duration(window_s), count=count),
+             ""]
     lines += [f"  {message.title}" for message in messages]
     text = "\n".join(lines)
     payload = {"version": PAYLOAD_VERSION, "event": "summary", "severity": worst, "title": title, "text": text,
@@ -142,65 +161,85 @@ def render_summary(messages: Sequence[Message], *, window_s: float) -> Message:
     return Message(title, text, payload)
 
 
+def escalation_note(unacknowledged_s: float, tier: int) -> str:
+    """The line an escalation to `tier` starts with."""
+    return _("Not acknowledged within {duration} of opening; escalated to tier {tier}.").format(
+        duration=words.duration(unacknowledged_s), tier=tier)
+
+
+def reminder_note(repeats: int) -> str:
+    """The line the `repeats`-th reminder of an unacknowledged fault starts with."""
+    return _("Still not acknowledged (reminder {n}).").format(n=repeats)
+
+
 def headline(alert: Alert) -> str:
     """`core-sw-01: down: 37 devices at 12 sites unreachable`: device, what tripped, what it cuts off."""
     subject = alert.device.name + (f" {alert.instance}" if alert.instance else "")
     what = alert.message or alert.rule
-    # Rule templates often name the device already ("core-sw-01 does not answer").
-    text = what if what.startswith(alert.device.name) else f"{subject}: {what}"
+    # Rule templates name the device already ("core-sw-01 at street-03 does not answer"; in
+    # Chinese the site comes first, so the name is looked for anywhere in the text).
+    text = what if alert.device.name in what else _("{subject}: {what}").format(subject=subject, what=what)
     if alert.symptoms:
-        text += f"{',' if ':' in what else ':'} {_symptom_count(alert)} unreachable"
+        template = _("{text}, {count} unreachable") if ":" in what or "\uff1a" in what \
+            else _("{text}: {count} unreachable")
+        text = template.format(text=text, count=_symptom_count(alert))
     return text
 
 
 def _symptom_count(alert: Alert) -> str:
     devices = len(alert.symptoms)
     sites = len(alert.symptom_sites)
-    text = f"{devices} device{'s' if devices != 1 else ''}"
+    text = ngettext("{n} device", "{n} devices", devices).format(n=devices)
     if sites:
-        text += f" at {sites} site{'s' if sites != 1 else ''}"
+        text = ngettext("{devices} at {n} site", "{devices} at {n} sites", sites).format(devices=text, n=sites)
     return text
 
 
 def _details(alert: Alert, ack_hint: str, now: float, tz: Optional[tzinfo]) -> str:
     device = alert.device
-    lines = [f"Fault {alert.fault_id}: {headline(alert)}"]
+    lines = [_("Fault {id}: {headline}").format(id=alert.fault_id, headline=headline(alert))]
     if alert.heightened:
-        lines.append("HEIGHTENED WATCH: opened during a heightened-watch period (stricter SLA).")
+        lines.append(_("HEIGHTENED WATCH: opened during a heightened-watch period (stricter SLA)."))
     if alert.event in _EVENT_LINES:
-        lines.append(_EVENT_LINES[alert.event])
-    lines.append(f"Severity: {alert.severity}")
-    where = f" ({', '.join(part for part in (device.device_class, device.address) if part)})" \
-        if device.device_class or device.address else ""
-    lines.append(f"Device: {device.name}{where}")
-    lines.append(f"Site: {' / '.join(device.site_path) or '-'}")
-    tripped = f"What tripped: rule {alert.rule}" + (f" on {alert.instance}" if alert.instance else "")
-    tripped += f": {alert.message}" if alert.message else ""
-    measured = [f"{name} {_number(value)}" for name, value in (("value", alert.value), ("threshold", alert.threshold))
-                if value is not None]
+        lines.append(_(_EVENT_LINES[alert.event]))
+    lines.append(_("Severity: {severity}").format(severity=words.severity(alert.severity)))
+    details = _(", ").join(part for part in (words.device_class(device.device_class) if device.device_class else "",
+                                          device.address) if part)
+    lines.append((_("Device: {name} ({details})") if details else _("Device: {name}")).format(
+        name=device.name, details=details))
+    lines.append(_("Site: {site}").format(site=" / ".join(device.site_path) or "-"))
+    tripped = (_("What tripped: rule {rule} on {instance}") if alert.instance else _("What tripped: rule {rule}")) \
+        .format(rule=alert.rule, instance=alert.instance)
+    if alert.message:
+        tripped = _("{tripped}: {message}").format(tripped=tripped, message=alert.message)
+    measured = [template.format(value=_number(value)) for template, value in
+                ((_("value {value}"), alert.value), (_("threshold {value}"), alert.threshold)) if value is not None]
     if measured:
-        tripped += f" ({', '.join(measured)})"
+        tripped = _("{text} ({measured})").format(text=tripped, measured=_(", ").join(measured))
     lines.append(tripped)
     if alert.event == "resolved":
-        lines.append(f"Since: {_local(alert.opened_at, tz)}")
-        lines.append(f"Resolved: {_local(alert.time, tz)} after {format_duration(max(0.0, alert.time - alert.opened_at))}")
+        lines.append(_("Since: {time}").format(time=_local(alert.opened_at, tz)))
+        lines.append(_("Resolved: {time} after {duration}").format(
+            time=_local(alert.time, tz), duration=words.duration(max(0.0, alert.time - alert.opened_at))))
     else:
-        lines.append(f"Since: {_local(alert.opened_at, tz)} (for {format_duration(max(0.0, now - alert.opened_at))})")
+        lines.append(_("Since: {time} (for {duration})").format(
+            time=_local(alert.opened_at, tz), duration=words.duration(max(0.0, now - alert.opened_at))))
     if alert.deadline is not None:
-        lines.append(f"Deadline: {_local(alert.deadline, tz)}")
+        lines.append(_("Deadline: {time}").format(time=_local(alert.deadline, tz)))
     if alert.acknowledged_by:
-        lines.append(f"Acknowledged by: {alert.acknowledged_by}")
+        lines.append(_("Acknowledged by: {name}").format(name=alert.acknowledged_by))
     if alert.event != "resolved":
-        lines.append(f"Acknowledge: {ack_hint.format(id=alert.fault_id)}")
+        lines.append(_("Acknowledge: {command}").format(command=ack_hint.format(id=alert.fault_id)))
     if alert.symptoms:
-        lines.append(f"Unreachable behind it ({_symptom_count(alert)}):")
+        lines.append(_("Unreachable behind it ({count}):").format(count=_symptom_count(alert)))
         lines += [f"  - {name}" for name in alert.symptoms[:SYMPTOMS_SHOWN]]
         if len(alert.symptoms) > SYMPTOMS_SHOWN:
-            lines.append(f"  ... and {len(alert.symptoms) - SYMPTOMS_SHOWN} more")
+            lines.append(_("  ... and {n} more").format(n=len(alert.symptoms) - SYMPTOMS_SHOWN))
         if alert.symptom_sites:
-            sites = ", ".join(alert.symptom_sites[:SYMPTOM_SITES_SHOWN])
+            sites = _(", ").join(alert.symptom_sites[:SYMPTOM_SITES_SHOWN])
             more = len(alert.symptom_sites) - SYMPTOM_SITES_SHOWN
-            lines.append(f"Sites affected: {sites}" + (f" and {more} more" if more > 0 else ""))
+            lines.append((_("Sites affected: {sites} and {n} more") if more > 0 else _("Sites affected: {sites}"))
+                         .format(sites=sites, n=more))
     return "\n".join(lines)
 
 

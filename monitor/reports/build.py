@@ -109,13 +109,14 @@ def write_monthly(report, out_dir: Path, formats: Sequence[str], cfg=None) -> li
     from monitor.reports.render import write
     from monitor.reports.tables import local, monthly_tables
 
-    subtitle = f"{T.GENERATED} {local(report, report.generated_at):%Y-%m-%d %H:%M}"
+    subtitle = f"{_(T.GENERATED)} {local(report, report.generated_at):%Y-%m-%d %H:%M}"
     if not report.complete:
-        subtitle += f"; {T.SO_FAR}"
+        subtitle += f"; {_(T.SO_FAR)}"
     tables = monthly_tables(report)
     if cfg is not None:
         from monitor.reports.metrics import network_quality, network_table
 
         quality = network_quality(cfg.settings, report.start, report.period_end)
         tables.append(network_table(quality, cfg.inventory.devices, report.zone))
-    return write(out_dir, f"monthly-{report.month}", formats, f"{T.MONTHLY_TITLE} {report.month}", subtitle, tables)
+    return write(out_dir, f"monthly-{report.month}", formats, f"{_(T.MONTHLY_TITLE)} {report.month}", subtitle,
+                 tables)

@@ -28,6 +28,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
+from monitor import words
 from monitor.faults.store import Fault
 from monitor.i18n import _
 from monitor.reports import texts as T
@@ -271,6 +272,11 @@ def inspect(snapshot: Snapshot, faults: Sequence[Fault], *, previous_at: float, 
         tuple(sorted(open_faults, key=order)), tuple(sorted(new_faults, key=order)))
 
 
+def _state(code: Optional[str]) -> Optional[str]:
+    """An SNMP or SSH state as `status` shows it (`ok`, `timeout`: 正常, 超时 in Chinese)."""
+    return words.probe_state(code) if code else code
+
+
 def inspection_tables(record: Inspection) -> list[Table]:
     def local(at: Optional[float]) -> Optional[dt.datetime]:
         return None if at is None else dt.datetime.fromtimestamp(at, record.zone).replace(tzinfo=None)
@@ -292,7 +298,8 @@ def inspection_tables(record: Inspection) -> list[Table]:
                   for site, c in sorted(per_site.items()))
 
     def fault_row(f: Fault) -> tuple:
-        return (f.id, f.device, "/".join(f.site_path) or f.site, f.rule, f.severity, f.state, local(f.opened_at),
+        return (f.id, f.device, "/".join(f.site_path) or f.site, f.rule, words.severity(f.severity),
+                words.fault_state(f.state), local(f.opened_at),
                 local(f.resolved_at), f.symptom_of, f.message)
 
     def columns(*texts: str) -> tuple[str, ...]:
@@ -306,8 +313,9 @@ def inspection_tables(record: Inspection) -> list[Table]:
         Table("devices", _(T.I_DEVICES),
               columns(T.IC_SITE, T.IC_DEVICE, T.IC_CLASS, T.C_ADDRESS, T.C_STATE, T.C_SINCE, T.C_RTT, T.C_LOSS,
                       T.C_JITTER, T.C_SNMP, T.C_SSH, T.C_LAST_PROBE),
-              tuple((d.site, d.device, d.device_class, d.address, _(d.state), local(d.since), _round(d.rtt_ms, 2),
-                     _round(d.loss_pct), _round(d.jitter_ms, 2), d.snmp, d.ssh, local(d.last_probe))
+              tuple((d.site, d.device, words.device_class(d.device_class), d.address, _(d.state), local(d.since),
+                     _round(d.rtt_ms, 2),
+                     _round(d.loss_pct), _round(d.jitter_ms, 2), _state(d.snmp), _state(d.ssh), local(d.last_probe))
                     for d in record.devices)),
         Table("environment", _(T.I_ENV),
               columns(T.IC_SITE, T.IC_DEVICE, T.C_SENSOR, T.C_TEMPERATURE, T.C_HUMIDITY, T.C_STATE, T.C_READ_AT),
@@ -326,7 +334,8 @@ def inspection_tables(record: Inspection) -> list[Table]:
         Table("open-faults", _(T.I_OPEN), fault_columns, tuple(fault_row(f) for f in record.open_faults)),
         Table("new-faults", _(T.I_NEW), fault_columns, tuple(fault_row(f) for f in record.new_faults)),
         Table("no-data", _(T.I_NO_DATA), columns(T.IC_SITE, T.IC_DEVICE, T.IC_CLASS, T.C_ADDRESS, T.C_REASON),
-              tuple((d.site, d.device, d.device_class, d.address, d.reason) for d in record.no_data)),
+              tuple((d.site, d.device, words.device_class(d.device_class), d.address, d.reason)
+                    for d in record.no_data)),
         Table("sign-off", _(T.I_SIGN), columns(T.I_ITEM, T.I_VALUE), tuple((_(item), "") for item in T.SIGN_ROWS)),
     ]
 

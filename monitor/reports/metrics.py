@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from monitor import words
 from monitor.i18n import _
 from monitor.reports import texts as T
 from monitor.reports.tables import Table
@@ -179,7 +180,7 @@ def network_table(quality: NetworkQuality, devices, zone) -> Table:
         title = _(T.N_TITLE_NONE).format(problem=quality.problem)
     else:
         title = _(T.N_TITLE).format(source=quality.source, first=local(quality.first_ns), last=local(quality.last_ns))
-    where = {device.name: ("/".join(device.site_path), device.device_class) for device in devices}
+    where = {device.name: ("/".join(device.site_path), words.device_class(device.device_class)) for device in devices}
     rows = tuple((d.device, *where.get(d.device, ("", "")), d.runs, d.answered_pct, d.rtt_ms, d.loss_pct, d.jitter_ms,
                   d.jitter_max_ms) for d in quality.devices)
     columns = tuple(_(text) for text in (T.IC_DEVICE, T.IC_SITE, T.IC_CLASS, T.N_RUNS, T.N_ANSWERED, T.N_RTT, T.N_LOSS,

@@ -8,9 +8,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import html
+import unicodedata
 from pathlib import Path
 from typing import Sequence
 
+from monitor import i18n
+from monitor.i18n import _
 from monitor.reports import texts as T
 from monitor.reports.tables import Cell, Table
 
@@ -43,14 +46,19 @@ def text_of(value: Cell) -> str:
     return str(value)
 
 
+def _width(text: str) -> int:
+    """Excel column width of a text: Chinese characters are two columns wide."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def html_document(title: str, subtitle: str, tables: Sequence[Table]) -> str:
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+    parts = ["<!DOCTYPE html>", f'<html lang="{i18n.language()}"><head><meta charset="utf-8">',
              f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>", f'<p class="meta">{html.escape(subtitle)}</p>']
     for table in tables:
         parts.append(f'<h2 id="{table.slug}">{html.escape(table.title)}</h2>')
         if not table.rows:
-            parts.append(f'<p class="empty">{html.escape(T.NONE)}</p>')
+            parts.append(f'<p class="empty">{html.escape(_(T.NONE))}</p>')
             continue
         parts.append("<table><thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
                      + "</tr></thead><tbody>")
@@ -89,7 +97,7 @@ def write_xlsx(path: Path, title: str, tables: Sequence[Table]) -> Path:
         for row in table.rows:
             sheet.append(list(row))
         for index, column in enumerate(table.columns, start=1):
-            widest = max([len(column)] + [len(text_of(row[index - 1])) for row in table.rows])
+            widest = max([_width(column)] + [_width(text_of(row[index - 1])) for row in table.rows])
             sheet.column_dimensions[get_column_letter(index)].width = min(60, widest + 2)
         for row in sheet.iter_rows(min_row=3):
             for cell in row:

@@ -28,7 +28,9 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from monitor.faults.model import DeviceInfo, Transition, format_duration
+from monitor import words
+from monitor.faults.model import DeviceInfo, Transition
+from monitor.i18n import N_, _
 from monitor.rules.expr import as_number
 from monitor.rules.model import FLAPPING_RULE, Rule, RuleSet
 from monitor.rules.settings import RulesSettings
@@ -152,7 +154,7 @@ class RuleEngine:
             new = rules.by_name.get(key[1])
             old = old_rules.by_name.get(key[1])
             if new is None:
-                self._drop(key, state, out, "rule removed from the configuration")
+                self._drop(key, state, out, N_("rule removed from the configuration"))
             elif old is None or new.definition() != old.definition():
                 if not (state.shown or state.flapping):
                     del self._states[key]
@@ -165,7 +167,7 @@ class RuleEngine:
                 self._states[key] = fresh
             else:
                 state.rule = new
-        self._drop_unmatched(out, "the rule no longer applies to this device")
+        self._drop_unmatched(out, N_("the rule no longer applies to this device"))
         return out
 
     def set_devices(self, devices: Iterable[DeviceInfo]) -> list[Transition]:
@@ -177,14 +179,14 @@ class RuleEngine:
         out: list[Transition] = []
         # A device still listed but changed (class, site, tags) keeps this reason; a device
         # gone from the inventory is said so by _drop_unmatched itself.
-        self._drop_unmatched(out, "the rule no longer applies to this device")
+        self._drop_unmatched(out, N_("the rule no longer applies to this device"))
         return out
 
     def _drop_unmatched(self, out: list[Transition], reason: str) -> None:
         for key, state in list(self._states.items()):
             device = self._devices.get(state.device)
             if device is None:
-                self._drop(key, state, out, "device removed from the inventory")
+                self._drop(key, state, out, N_("device removed from the inventory"))
             elif not any(state.rule in self._table.get((m, state.device), ((), ()))[i]
                          for m in state.rule.measurements for i in (0, 1)):
                 self._drop(key, state, out, reason)
@@ -207,7 +209,7 @@ class RuleEngine:
         for device, rule_name, instance in keys:
             flapping = rule_name == FLAPPING_RULE
             if flapping:
-                rule_name, _, instance = instance.partition("/")
+                rule_name, _slash, instance = instance.partition("/")
             rule = self._rules.by_name.get(rule_name)
             if rule is None or device not in self._devices or not self._applies(rule, device):
                 unknown.append((device, FLAPPING_RULE if flapping else rule_name,
@@ -232,7 +234,7 @@ class RuleEngine:
         starts afresh."""
         device, rule_name, instance = key
         if rule_name == FLAPPING_RULE:
-            rule_name, _, instance = instance.partition("/")
+            rule_name, _slash, instance = instance.partition("/")
         self._states.pop((device, rule_name, instance), None)
 
     def firing(self) -> set[Key]:
@@ -294,8 +296,9 @@ class RuleEngine:
             if rule.event and state.firing and now_ns - state.last_trigger_ns >= rule.clear_after_ns:
                 state.firing = False
                 state.clear_since_ns, state.clear_count = None, 0
+                quiet = words.duration(rule.clear_after_ns / 1e9)
                 self._changed(state, "clear", now_ns, None, out,
-                              f"no new trigger for {format_duration(rule.clear_after_ns / 1e9)}")
+                              _("no new trigger for {duration}").format(duration=quiet))
             self._forget_old_changes(state, now_ns)
             if state.plain():
                 del self._states[key]
@@ -305,7 +308,7 @@ class RuleEngine:
         """Heightened watch began or ended: keys of rules that do not run now are cleared."""
         self._heightened = heightened
         stopped = "normal" if heightened else "heightened_watch"
-        reason = "heightened watch began" if heightened else "heightened watch ended"
+        reason = N_("heightened watch began") if heightened else N_("heightened watch ended")
         now = self._now_ns
         self._now_ns = max(now, time_ns)
         for key, state in list(self._states.items()):
@@ -363,7 +366,7 @@ class RuleEngine:
             if state.clear_count >= rule.clear_samples and time_ns - state.clear_since_ns >= rule.clear_for_ns:
                 state.firing = False
                 state.clear_since_ns, state.clear_count = None, 0
-                self._changed(state, "clear", time_ns, None, out, "back to normal")
+                self._changed(state, "clear", time_ns, None, out, N_("back to normal"))
                 return
         elif clear is False:
             state.clear_since_ns, state.clear_count = None, 0
@@ -384,7 +387,7 @@ class RuleEngine:
                 if state.shown:
                     state.shown = False
                     out.append(self._transition("clear", state, time_ns, None,
-                                                self._cleared_message(state, "flapping")))
+                                                self._cleared_message(state, N_("flapping"))))
                 out.append(self._flapping_transition("open", state, time_ns))
                 return
         if state.flapping:
@@ -405,7 +408,7 @@ class RuleEngine:
             return
         state.flapping = False
         state.changes.clear()
-        out.append(self._flapping_transition("clear", state, time_ns, "stable for a whole window"))
+        out.append(self._flapping_transition("clear", state, time_ns, N_("stable for a whole window")))
         if state.firing and reopen:
             state.shown = True
             out.append(self._transition("open", state, time_ns, self._value(state.rule, state.fields, state.tags)))
@@ -451,8 +454,12 @@ class RuleEngine:
                           rule.reachability)
 
     def _cleared_message(self, state: _State, reason: str) -> str:
+        """What a fault that clears says, in the language in force (`reason` is marked for it)."""
         subject = f"{state.rule.name} {state.instance}" if state.instance else state.rule.name
-        return f"{state.device}: {subject} cleared" + (f" ({reason})" if reason else "")
+        if not reason:
+            return _("{device}: {subject} cleared").format(device=state.device, subject=subject)
+        return _("{device}: {subject} cleared ({reason})").format(device=state.device, subject=subject,
+                                                                 reason=_(reason))
 
     def _flapping_transition(self, action: str, state: _State, time_ns: int, reason: str = "") -> Transition:
         rule = state.rule
@@ -461,9 +468,12 @@ class RuleEngine:
         flap = self._flap.get(rule.name)
         window_s = flap[1] / 1e9 if flap is not None else self._settings.flap_window_s
         if action == "open":
-            message = (f"{state.device}: {subject} flapping, {len(state.changes)} changes in "
-                       f"{format_duration(window_s)}")
+            message = _("{device}: {subject} flapping, {n} changes in {window}").format(
+                device=state.device, subject=subject, n=len(state.changes), window=words.duration(window_s))
+        elif reason:
+            message = _("{device}: {subject} no longer flapping ({reason})").format(
+                device=state.device, subject=subject, reason=_(reason))
         else:
-            message = f"{state.device}: {subject} no longer flapping" + (f" ({reason})" if reason else "")
+            message = _("{device}: {subject} no longer flapping").format(device=state.device, subject=subject)
         return Transition(action, FLAPPING_RULE, state.device, instance, rule.severity, time_ns, None, None,
                           message, True, False)

@@ -18,9 +18,10 @@ from typing import Any, Callable, Iterable, Literal, Optional, Sequence, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor import yamlfile
+from monitor import words
 from monitor.i18n import N_, _, ngettext
 from monitor.problems import ConfigError, describe_error, did_you_mean, unknown_key
-from monitor.faults.model import Selector, format_duration, parse_duration
+from monitor.faults.model import Selector, parse_duration
 from monitor.rules.expr import (CompiledCondition, ExprError, Template, compile_condition, compile_template)
 from monitor.rules.settings import SITE_RULES, RulesSettings
 
@@ -273,7 +274,7 @@ def _compile(spec: RuleSpec, document: yamlfile.Document, path: tuple, layer: st
     flap = (spec.flap.changes, spec.flap.window) if isinstance(spec.flap, FlapSpec) else None
     for_parts = []
     if spec.for_:
-        for_parts.append(format_duration(spec.for_))
+        for_parts.append(words.duration(spec.for_))
     if spec.for_samples and spec.for_samples > 1:
         for_parts.append(ngettext("{n} sample", "{n} samples", spec.for_samples).format(n=spec.for_samples))
     return Rule(
@@ -335,19 +336,19 @@ def _combine(shipped: dict[str, Rule], site: dict[str, Rule], disable: Sequence[
 
     def listed(rule: Rule, status: str, note: str = "") -> ListedRule:
         return ListedRule(rule.name, status, rule.source, rule.severity, rule.measurements,
-                          rule.spec.match.describe(), rule.spec.description, note)
+                          words.selector(rule.spec.match), rule.spec.description, note)
 
     for name, rule in shipped.items():
         replacement = site.get(name)
         if replacement is not None:
-            listing.append(listed(rule, "replaced", f"by {replacement.source}"))
+            listing.append(listed(rule, "replaced", _("by {source}").format(source=replacement.source)))
         elif name in disabled:
             listing.append(listed(rule, "disabled", "rules.disable"))
         else:
             listing.append(listed(rule, "shipped"))
             active.append(rule)
     for name, rule in site.items():
-        note = f"replaces the shipped rule at {shipped[name].source}" if name in shipped else ""
+        note = _("replaces the shipped rule at {source}").format(source=shipped[name].source) if name in shipped else ""
         if name in disabled:
             listing.append(listed(rule, "disabled", "rules.disable"))
         else:

@@ -170,7 +170,7 @@ def test_config_fetch_history_diff_and_probe_from_the_command_line(workdir, sshd
     missing = _netvigil("config", "diff", "sw-core-01", "1", "9", "-c", str(settings))
     assert missing.returncode == 2 and "no version 9" in missing.stderr and "Traceback" not in missing.stderr
     history = _netvigil("config", "history", "sw-core-01", "-c", str(settings))
-    assert history.stdout.splitlines()[0].startswith("sw-core-01: 2 version(s)")
+    assert history.stdout.splitlines()[0].startswith("sw-core-01: 2 versions; last checked ")
     for result in (first, changed, diff, history):
         assert VRP_PASSWORD not in result.stdout + result.stderr
         assert "%^%#" not in result.stdout  # cipher blobs are masked

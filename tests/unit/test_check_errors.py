@@ -198,7 +198,7 @@ def test_valid_configuration_prints_one_ok_line(monkeypatch, capsys):
     monkeypatch.chdir(REPO)
     assert cli.main(["check", "-c", "config/netvigil.yaml"]) == 0
     out, err = capsys.readouterr()
-    assert out == "ok: config/netvigil.yaml: 17 devices in 8 sites from 1 inventory files\n"
+    assert out == "ok: config/netvigil.yaml: 17 devices in 8 sites from 1 inventory file\n"
     # The example has no API token and no notification channel: allowed, but worth saying.
     warnings = err.splitlines()
     assert all(line.startswith("warning: ") for line in warnings)

@@ -88,7 +88,7 @@ def test_list_json_and_site_filter(site, faults, capsys):
 def test_show_has_clocks_and_symptoms(site, faults, capsys):
     code, out, _ = run(capsys, "faults", "show", str(faults["core"]), "-c", str(site))
     assert code == 0
-    assert "codec-1" in out and "1 symptom(s) behind it" in out
+    assert "codec-1" in out and "1 symptom behind it: codec-1" in out
     assert "  site:         district/room   class: switch" in out.splitlines()
     assert "left of SLA 3m" in out or "BREACHED" in out
     code, out, _ = run(capsys, "faults", "show", str(faults["codec"]), "-c", str(site))
