@@ -4,7 +4,8 @@
 # survives is either a missing test or an equivalent change; tests/mutation_review.md says which.
 #
 # Usage: scripts/mutation.sh [module...]     modules: expr engine lineproto snmp_ber config_text
-#        config_mask secret_catalogue (default: all). The last three are configuration masking:
+#        config_mask secret_catalogue workdays monthly (default: all). config_text, config_mask and
+#        secret_catalogue are configuration masking:
 #        normalising and the rule sets, the masking engine with its generic net, and the compiler of
 #        the vendor catalogues. Results stay in mutants/ (git-ignored): `.venv/bin/mutmut show
 #        NAME` prints one mutant's diff.
@@ -28,8 +29,10 @@ declare -A globs=(
   [config_text]="probes.devconfig.text.*"
   [config_mask]="probes.devconfig.mask.*"
   [secret_catalogue]="probes.devconfig.catalogue.*"
+  [workdays]="monitor.reports.workdays.*"
+  [monthly]="monitor.reports.monthly.*"
 )
-order=(expr engine lineproto snmp_ber config_text config_mask secret_catalogue)
+order=(expr engine lineproto snmp_ber config_text config_mask secret_catalogue workdays monthly)
 # Every unit test of a module, for the second look at its survivors (below).
 masking_tests="tests/unit/test_config_text.py tests/unit/test_config_masking.py tests/unit/test_config_mask.py
   tests/unit/test_secret_catalogue.py"
@@ -41,6 +44,8 @@ declare -A tests=(
   [config_text]="$masking_tests"
   [config_mask]="$masking_tests"
   [secret_catalogue]="$masking_tests"
+  [workdays]="tests/unit/test_workdays.py"
+  [monthly]="tests/unit/test_report_monthly.py"
 )
 
 modules=("$@")

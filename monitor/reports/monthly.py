@@ -59,8 +59,14 @@ def parse_month(text: str, now: float, zone: dt.tzinfo) -> tuple[int, int]:
     if not match or not 1 <= int(match.group(2)) <= 12:
         raise ReportInputError(f"month {text!r} is not a month; write it as YYYY-MM, e.g. 2026-11")
     year, month = int(match.group(1)), int(match.group(2))
-    if month_bounds(year, month, zone)[0] > now:
-        today = dt.datetime.fromtimestamp(now, zone)
+    # Fault records are stamped in Unix seconds; the bounds of the first years (0001-01 east of
+    # UTC) would also fall outside what datetime can hold.
+    if year < 1970:
+        raise ReportInputError(f"month {text} is before 1970: no fault record is that old; nothing to report")
+    # Compared as (year, month) in the report's zone rather than through the month's first second:
+    # the bounds of 9999-12 (its end is in year 10000) are beyond what datetime can hold.
+    today = dt.datetime.fromtimestamp(now, zone)
+    if (year, month) > (today.year, today.month):
         raise ReportInputError(f"month {text} has not begun yet (today is {today:%Y-%m-%d}); "
                                f"nothing to report")
     return year, month

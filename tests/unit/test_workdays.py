@@ -1,6 +1,9 @@
 """Working days with the real 2026 Chinese calendar (State Council notice of 4 November 2025)."""
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,6 +43,12 @@ def test_days_off_count_and_names(cal):
     assert not cal.is_working_day(D(2026, 3, 7))  # an ordinary Saturday
 
 
+def test_adjusted_working_days_keep_their_names(cal):
+    assert cal.working_days[D(2026, 2, 14)] == "春节调休"
+    assert cal.working_days[D(2026, 10, 10)] == "国庆节调休"
+    assert len(cal.working_days) == 6
+
+
 def test_nth_working_day(cal):
     # Monthly reports are due by the 5th working day of the next month.
     assert cal.nth_working_day(2026, 1, 1) == D(2026, 1, 4)  # a Sunday, worked for New Year
@@ -51,6 +60,8 @@ def test_nth_working_day(cal):
     assert cal.nth_working_day(2026, 12, 5) == D(2026, 12, 7)
     with pytest.raises(ValueError, match="only 23 working days"):
         cal.nth_working_day(2026, 12, 24)
+    with pytest.raises(ValueError, match=r"\An counts from 1\Z"):
+        cal.nth_working_day(2026, 12, 0)
 
 
 def test_add_working_days(cal):
@@ -80,11 +91,12 @@ def test_without_files_only_weekends_are_off():
 
 @pytest.mark.parametrize("text, message", [
     ("holidays: [{name: x, start: 2026-01-05, end: 2026-01-02}]", "holidays.0: Value error, end 2026-01-02 is before start"),
-    ("holidays: [{name: x, start: 2026-13-01, end: 2026-01-02}]", "not valid YAML"),  # PyYAML itself refuses month 13
+    # PyYAML itself refuses month 13; the message is the first line of its own.
+    ("holidays: [{name: x, start: 2026-13-01, end: 2026-01-02}]", "not valid YAML: month must be in 1..12"),
     ("working_days: [{name: x, day: 2026-01-04}]", "working_days.0.date: Field required"),
     ("holidays: [{name: x, start: 2026-01-03, end: 2026-01-04}]\nworking_days: [{name: y, date: 2026-01-04}]",
      "2026-01-04 is listed both as a holiday and as a working day"),
-    ("holidays: [", "not valid YAML"),
+    ("holidays: [", "not valid YAML: while parsing a flow node"),
 ])
 def test_broken_files_are_one_line(tmp_path, text, message):
     path = tmp_path / "h.yaml"
@@ -93,3 +105,27 @@ def test_broken_files_are_one_line(tmp_path, text, message):
         WorkCalendar.load([path])
     assert str(caught.value).startswith(f"{path}: ") and message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_a_missing_file_is_one_line(tmp_path):
+    path = tmp_path / "cn-2027.yaml"
+    with pytest.raises(CalendarFileError) as caught:
+        WorkCalendar.load([path])
+    assert str(caught.value) == f"{path}: cannot read the holiday file: No such file or directory"
+
+
+def test_files_are_read_as_utf8_whatever_the_locale():
+    # A daemon started without a UTF-8 locale (an ASCII C locale here; GBK on many Chinese
+    # servers) must still read the holiday names, which are Chinese.
+    package_root = Path(sys.modules[WorkCalendar.__module__].__file__).resolve().parents[2]
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
+           "PYTHONPATH": str(package_root)}
+    script = ("import datetime, locale, sys; from monitor.reports.workdays import WorkCalendar; "
+              "print(locale.getpreferredencoding(False)); "
+              "print(WorkCalendar.load([sys.argv[1]]).holiday_name(datetime.date(2026, 2, 17)) == '\\u6625\\u8282')")
+    done = subprocess.run([sys.executable, "-c", script, str(CN_2026)], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    encoding, same = done.stdout.split()
+    assert encoding.lower() not in ("utf-8", "utf8")  # the locale really is not UTF-8
+    assert same == "True"
