@@ -6,6 +6,7 @@ and in CI a missing server must be a failure, not a silent skip.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -53,6 +54,20 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, interval_
             pass
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+async def until_daemon(daemon: "Process", check: Callable[[], object], timeout_s: float, what: str,
+                       interval_s: float = 0.2) -> object:
+    """Wait, without blocking the test's event loop, until `check()` returns something true
+    (returned); fails at once with the daemon's log if it exits, or after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        assert daemon.alive(), f"the daemon exited while waiting for {what}:\n{daemon.log()[-3000:]}"
+        await asyncio.sleep(interval_s)
+    raise AssertionError(f"timed out waiting for {what}; daemon log:\n{daemon.log()[-3000:]}")
 
 
 class Process:

@@ -160,18 +160,8 @@ class EmbeddedStore:
         path = Path(path)
         if not path.exists():
             return []
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
-        try:
-            rows = db.execute(
-                "SELECT device, measurement, time_ns, tags, fields FROM latest ORDER BY device, measurement"
-            ).fetchall()
-        except sqlite3.OperationalError as error:
-            if "no such table" in str(error):
-                return []
-            raise
-        finally:
-            db.close()
-        return [LatestRow(d, m, ns, json.loads(t), json.loads(f)) for d, m, ns, t, f in rows]
+        return _latest_rows(path, "SELECT device, measurement, time_ns, tags, fields FROM latest "
+                                  "ORDER BY device, measurement", ())
 
     @classmethod
     def read_newest_rows(cls, path: Path, measurements: Iterable[str]) -> list[LatestRow]:
@@ -182,21 +172,12 @@ class EmbeddedStore:
         names = sorted(set(measurements))
         if not path.exists() or not names:
             return []
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
-        try:
-            rows = db.execute(
-                "SELECT s.device, s.measurement, p.time_ns, s.tags, p.fields FROM latest l "
-                "JOIN series s ON s.device = l.device AND s.measurement = l.measurement "
-                "JOIN point p ON p.series_id = s.id AND p.time_ns = l.time_ns "
-                f"WHERE l.measurement IN ({','.join('?' * len(names))}) ORDER BY s.device, s.measurement",
-                names).fetchall()
-        except sqlite3.OperationalError as error:
-            if "no such table" in str(error):
-                return []
-            raise
-        finally:
-            db.close()
-        return [LatestRow(d, m, ns, json.loads(t), json.loads(f)) for d, m, ns, t, f in rows]
+        return _latest_rows(
+            path, "SELECT s.device, s.measurement, p.time_ns, s.tags, p.fields FROM latest l "
+                  "JOIN series s ON s.device = l.device AND s.measurement = l.measurement "
+                  "JOIN point p ON p.series_id = s.id AND p.time_ns = l.time_ns "
+                  f"WHERE l.measurement IN ({','.join('?' * len(names))}) ORDER BY s.device, s.measurement",
+            names)
 
     def _series_id(self, measurement: str, tags_json: str) -> int:
         key = (measurement, tags_json)
@@ -336,3 +317,19 @@ class EmbeddedOutput:
 
 # The same reader as a plain function, for callers that never hold a store (`netvigil status`).
 read_latest = EmbeddedStore.read_latest
+
+
+def _latest_rows(path: Path, query: str, parameters: Sequence) -> list[LatestRow]:
+    """Rows of (device, measurement, time_ns, tags, fields) read from a store file opened
+    read-only (a second process must never write the daemon's store); a store the daemon has
+    not written yet has no tables, which reads as no rows."""
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = db.execute(query, parameters).fetchall()
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):
+            return []
+        raise
+    finally:
+        db.close()
+    return [LatestRow(d, m, ns, json.loads(t), json.loads(f)) for d, m, ns, t, f in rows]

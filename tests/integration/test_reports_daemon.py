@@ -12,14 +12,13 @@ import json
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 
 from lab.netlab import drop_input, loopback_addresses, nft_table
-from lab.support import REPO, VENV_BIN, Process, require_root
+from lab.support import Process, REPO, VENV_BIN, require_root, until_daemon
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -76,13 +75,7 @@ api: {{enabled: false}}
         return json.loads(result.stdout)["faults"] if result.returncode == 0 else []
 
     async def until(predicate, timeout_s: float, what: str) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            assert daemon.alive(), daemon.log()[-3000:]
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}; daemon log:\n{daemon.log()[-3000:]}")
+        await until_daemon(daemon, predicate, timeout_s, what)
 
     daemon = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log",
                      env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
