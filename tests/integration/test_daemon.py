@@ -247,18 +247,6 @@ def _unused_port() -> int:
         return s.getsockname()[1]
 
 
-def test_demo_command_from_the_readme_shows_its_devices():
-    require_root()
-    repo = Path(__file__).resolve().parents[2]
-    result = subprocess.run(["bash", "scripts/demo.sh"], cwd=repo, capture_output=True, text=True, timeout=180,
-                            env={**os.environ, "DEMO_SECONDS": "1"}, stdin=subprocess.DEVNULL)
-    assert result.returncode == 0, result.stderr[-2000:]
-    for device in ("core-sw-01", "mcu-01", "东街道-终端-01", "mgmt-server", "stats-phone-01"):
-        assert device in result.stdout
-    table = result.stdout[result.stdout.index("DEVICE"):]
-    assert "UP" in table and "PENDING" not in table
-
-
 def test_influxdb_outage_while_probing_loses_nothing_and_duplicates_nothing(workdir, private_victoria_metrics):
     """The real VictoriaMetrics is stopped while the daemon keeps probing, then started again:
     every sample the daemon produced (the embedded store keeps the reference copy) arrives
