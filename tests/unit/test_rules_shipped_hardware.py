@@ -7,8 +7,12 @@ recorded and broken by changing the one value the rule watches; the SSH rows are
 
 from __future__ import annotations
 
+import argparse
+import json
 from pathlib import Path
 
+from monitor import lineproto
+from monitor.cli import rules as rules_cli
 from monitor.rules.engine import RuleEngine
 from monitor.rules.settings import RulesSettings
 from probes.base import Sample
@@ -27,6 +31,12 @@ AKCP = "1.3.6.1.4.1.3854.1.2.2.1."
 HWG_STATE = "1.3.6.1.4.1.21796.3.3.3.1.4."
 NETBOTZ_POD_COMM = "1.3.6.1.4.1.318.1.1.10.5.1.1.1.11."
 NETBOTZ_INPUT_COMM = "1.3.6.1.4.1.318.1.1.10.4.3.2.1.8."
+
+
+def cli_run(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="netvigil")
+    rules_cli.add_rules_parser(parser.add_subparsers(dest="command", required=True))
+    return rules_cli.rules_test_command(parser.parse_args(list(argv)))
 
 
 def cisco(changes=None, t=0):
@@ -236,3 +246,32 @@ def test_board_down_ssh():
     assert opened(down[:1]) == set()                      # a board restarting: one check is not enough
     off = every(300, 2, lambda t: board_rows((MPU10, MPU10.replace("On ", "Off")), t))
     assert opened(off) == {("board_down_ssh", "switch-1", "10")}
+
+
+# -- the same through `netvigil rules test` ------------------------------------------------------------
+
+def test_netvigil_rules_test_opens_a_failed_fan_supply_and_overheating(tmp_path, capsys):
+    # What the daemon writes for a recorded 2960-X stack whose fan 2 dies and supply 1 stops at
+    # minute 1 and whose sensor 3 reaches 69 °C (its threshold 68) at minute 2, and for a
+    # recorded AR169 whose SRU board reads 76 °C (its threshold 74) from minute 1.
+    samples = []
+    for minute in range(4):
+        changes = {ENVMON + "4.1.3.2007": 3, ENVMON + "5.1.3.1006": 6} if minute >= 1 else {}
+        if minute >= 2:
+            changes[ENVMON + "3.1.3.3008"] = 69
+        samples += [s for s in cisco(changes, minute * 60) if s.measurement.startswith(("cisco_fan", "cisco_power",
+                                                                                        "cisco_temp"))]
+        samples += [s for s in huawei({HUAWEI_BOARD + "11.9": 76} if minute >= 1 else None, minute * 60)
+                    if s.measurement == "huawei_board"]
+    written = tmp_path / "hardware.lp"
+    written.write_text("".join(lineproto.encode(sample) + "\n" for sample in samples))
+    (tmp_path / "rules.d").mkdir()                               # no site rules: the shipped ones alone
+    assert cli_run("rules", "test", "--with-shipped", "--json", str(tmp_path / "rules.d"), str(written)) == 0
+    opens = [(t["time"], t["severity"], t["device"], t["rule"], t["instance"], t["value"], t["threshold"])
+             for t in json.loads(capsys.readouterr().out)["transitions"] if t["action"] == "open"]
+    assert sorted(opens) == [
+        ("2026-05-28T20:28:40Z", "critical", "switch-1", "temperature_critical_cisco", "SW#3, Sensor#1, GREEN", 69, 68),
+        ("2026-05-28T20:28:40Z", "major", "router-1", "board_overheat_huawei", "SRU Board 0", 76, 74),
+        ("2026-05-28T20:28:40Z", "major", "switch-1", "fan_failed_cisco", "Switch#2, Fan#1", 3, None),
+        ("2026-05-28T20:28:40Z", "major", "switch-1", "power_supply_failed_cisco", "Sw1, PS1 Normal, RPS NotExist", 6,
+         None)]
