@@ -8,10 +8,10 @@ Conditions
 Comparisons `== != < <= > >=` between a name and a number or a quoted string (either side
 first), or between two names, the second optionally plus or minus a number
 (`temperature_c >= temperature_threshold_c`, `temperature_c < temperature_threshold_c - 3`: a
-device's own threshold, read from the same sample), `in [...]` / `not in [...]` lists, regular-expression search `name =~ "re"` and
-`name !~ "re"` (Python `re.search`: anywhere in the value; anchor with ^ and $), `and`, `or`,
-`not`, parentheses. A name is a sample field, else a sample tag; tag names that are Python
-keywords (`class`) work as names.
+device's own threshold, read from the same sample), `in [...]` / `not in [...]` lists,
+regular-expression search `name =~ "re"` and `name !~ "re"` (Python `re.search`: anywhere in
+the value; anchor with ^ and $), `and`, `or`, `not`, parentheses. A name is a sample field,
+else a sample tag; tag names that are Python keywords (`class`) work as names.
 
 Unknown values use three-valued (Kleene) logic: a comparison whose name the sample lacks, or
 whose value cannot be compared (a text tag against a number), is *unknown*; `false and
@@ -142,7 +142,8 @@ def _member(fields: Mapping[str, Any], tags: Mapping[str, str], name: str, value
     return number in numbers
 
 
-_HELPERS = {"_number_of": _number_of, "_field_number": _field_number, "_text_of": _text_of, "_member": _member, "_NUM": _NUMBER_TYPES}
+_HELPERS = {"_number_of": _number_of, "_field_number": _field_number, "_text_of": _text_of, "_member": _member,
+            "_NUM": _NUMBER_TYPES}
 
 
 # -- parsing ------------------------------------------------------------------------------------
