@@ -229,23 +229,28 @@ def board_rows(replace: tuple[str, str] | None = None, t: float = 0) -> list[Sam
 
 PWR2 = "PWR2  -      PHD-3000WA               Present  On    Registered   Normal"
 MPU10 = "10    -      CE-MPUA-S                Present  On    Registered  "
+MPU10_ROW = "10    -      CE-MPUA-S                Present  On    Registered   Normal    Slave"
 
 
-def test_board_abnormal_ssh():
+def test_ssh_board_abnormal():
     alarm = board_rows((PWR2, PWR2.replace("Normal", "Abnormal")))
-    assert opened([alarm]) == {("board_abnormal_ssh", "switch-1", "PWR2")}
+    assert opened([alarm]) == {("ssh_board_abnormal", "switch-1", "PWR2")}
     engine = RuleEngine(D.RULES, D.DEVICES, RulesSettings(dirs=[]))
     [fault] = engine.evaluate(alarm)
     assert fault.message == ("switch-1 at machine-room: slot PWR2 (PHD-3000WA) reports Abnormal; see "
                              "`display alarm active` on the device")
 
 
-def test_board_down_ssh():
+def test_ssh_board_offline():
     down = every(300, 2, lambda t: board_rows((MPU10, MPU10.replace("Registered  ", "Unregistered")), t))
-    assert opened(down) == {("board_down_ssh", "switch-1", "10")}
+    assert opened(down) == {("ssh_board_offline", "switch-1", "10")}
     assert opened(down[:1]) == set()                      # a board restarting: one check is not enough
     off = every(300, 2, lambda t: board_rows((MPU10, MPU10.replace("On ", "Off")), t))
-    assert opened(off) == {("board_down_ssh", "switch-1", "10")}
+    assert opened(off) == {("ssh_board_offline", "switch-1", "10")}
+    # a stack member that left the stack, as VRP prints it (Offline, power and alarm `-`)
+    gone = every(300, 2, lambda t: board_rows((MPU10_ROW, "10    -      CE-MPUA-S                Offline  -     "
+                                                          "Unregistered -         NA   "), t))
+    assert opened(gone) == {("ssh_board_offline", "switch-1", "10")}
 
 
 # -- the same through `netvigil rules test` ------------------------------------------------------------
