@@ -164,6 +164,13 @@ def test_sensor_not_operational():
     assert opened(broken[:2]) == set()
 
 
+def test_fan_stopped_sensor():
+    # Fan Tray 3 Fan 1 Sensor 1 (entPhysicalIndex 100603111, 8,450 rpm as recorded) reads 0
+    stopped = every(60, 2, lambda t: arista({"1.3.6.1.2.1.99.1.1.1.4.100603111": 0}, t))
+    assert opened(stopped) == {("fan_stopped_sensor", "switch-1", "Fan Tray 3 Fan 1 Sensor 1")}
+    assert opened(stopped[:1]) == set()
+
+
 def test_temperature_limit_akcp():
     hot = every(60, 2, lambda t: env("akcp", "akcp_serverprobe8", {AKCP + "16.1.4.7": 4}, t))   # highCritical
     assert opened(hot) == {("temperature_limit_akcp", "env_sensor-1", "Temp.Sensor 1")}
