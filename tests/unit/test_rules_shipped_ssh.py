@@ -37,6 +37,10 @@ def test_ssh_board_offline():
     assert opened(polls(offline, 2)) == {("ssh_board_offline", "switch-1", "slot 2 - CE6850-48S4Q-EI")}
     healthy = capture("huawei_vrp", "device", "huawei_vrp/display_device.txt")
     assert opened(polls(healthy)) == set()
+    powered_off = capture("huawei_vrp", "device", "huawei_vrp/display_device.txt",
+                          ("12    -      CE-SFUC-S                Present  On ",
+                           "12    -      CE-SFUC-S                Present  Off"))
+    assert opened(polls(powered_off)) == {("ssh_board_offline", "switch-1", "slot 12 - CE-SFUC-S")}
 
 
 def test_ssh_board_abnormal():
