@@ -103,6 +103,15 @@ class _Shaping(_Strict):
                 raise ValueError(f"derive: {name!r} is not a field name (lower case, digits, _)")
         return self
 
+    def _names_from(self, groups: Mapping[str, int], where: str) -> None:
+        """A map, text, duration or derive naming no group of the regular expression is a typo."""
+        named = {*self.map, *self.text, *self.durations}
+        named |= {part for derive in self.derive.values() for part in (derive.difference or derive.percent or ())}
+        unknown = sorted(named - set(groups) - set(self.derive))
+        if unknown:
+            raise ValueError(f"{where}: {', '.join(unknown)} not named groups of the regular expression "
+                             f"(it has {', '.join(sorted(groups)) or 'none'})")
+
 
 class RowsSpec(_Shaping):
     measurement: str = Field(..., pattern=_NAME)
@@ -115,6 +124,7 @@ class RowsSpec(_Shaping):
         missing = [label for label in self.labels if label not in groups]
         if missing:
             raise ValueError(f"rows.labels {missing} are not named groups of rows.match")
+        self._names_from(groups, "rows")
         return self
 
 
@@ -149,7 +159,10 @@ class CommandSpec(_Shaping):
     @model_validator(mode="after")
     def _patterns(self) -> "CommandSpec":
         if self.match is not None:
-            _compiled(self.match, f"{self.name}.match", re.MULTILINE)
+            self._names_from(_compiled(self.match, f"{self.name}.match", re.MULTILINE).groupindex, self.name)
+        elif self.map or self.text or self.durations or self.derive:
+            raise ValueError(f"{self.name}: map, text, durations and derive shape what `match` finds; this command "
+                             "has no match (put them under its rows or textfsm)")
         for key in ("expect", "forbid"):
             for expression in getattr(self, key):
                 _compiled(expression, f"{self.name}.{key}", re.MULTILINE)
@@ -274,13 +287,16 @@ def _check_template(text: str, spec: TextFsmSpec, where: str, offset: int) -> No
             line = next((number for number, content in enumerate(lines, 1) if named and named[0] in content
                          and not content.lstrip().startswith("#")), 1)
         raise ProfileError(f"{where}:{line + offset}: TextFSM template: {message}") from None
-    columns = {spec.rename.get(column.lower(), column.lower()) for column in parser.header}
-    named = [*spec.labels, *spec.fields, *spec.map, *spec.text, *spec.durations]
-    unknown = sorted({name.lower() for name in named} - columns)
+    original = {column.lower() for column in parser.header}
+    columns = {spec.rename.get(column, column) for column in original}
+    named = [*spec.labels, *spec.fields, *spec.map, *spec.text, *spec.durations,
+             *(part for derive in spec.derive.values() for part in (derive.difference or derive.percent or ()))]
+    unknown = sorted(({name.lower() for name in named} - columns - set(spec.derive))
+                     | {old.lower() for old in spec.rename if old.lower() not in original})
     if unknown:
         raise ProfileError(f"{where}:{offset + 1}: TextFSM template has no column {', '.join(unknown)} "
-                           f"(it has {', '.join(sorted(columns))}); the profile's labels, fields, map, text and "
-                           "durations name its columns (after rename)")
+                           f"(it has {', '.join(sorted(columns))}); the profile's labels, fields, map, text, durations "
+                           "and derive name its columns (after rename), rename its columns before")
 
 
 # -- turning output into samples ------------------------------------------------------------

@@ -232,3 +232,21 @@ def test_check_and_profiles_list_refuse_a_broken_template_with_exit_2(tmp_path, 
     assert cli.main(["profiles", "list", "-c", "netvigil.yaml"]) == 2
     err = capsys.readouterr().err
     assert f"{profiles / 'boards.textfsm'}:4: TextFSM template: State 'Recrod' not found" in err and "Traceback" not in err
+
+
+def test_names_that_match_nothing_are_refused_at_load(tmp_path):
+    def refused(command: dict) -> str:
+        with pytest.raises(ValueError) as caught:
+            SshProfile.model_validate({"name": "x", "driver": "exec", "commands": [{"name": "c", "command": "c",
+                                                                                    **command}]})
+        return str(caught.value)
+
+    assert "c: sate not named groups of the regular expression (it has state)" in refused(
+        {"match": "(?P<state>\\w+)", "map": {"sate": {"Up": 1}}})
+    assert "rows: total not named groups of the regular expression (it has used)" in refused(
+        {"rows": {"measurement": "m", "match": "(?P<used>\\d+)", "derive": {"pct": {"percent": ["used", "total"]}}}})
+    assert "c: map, text, durations and derive shape what `match` finds" in refused({"map": {"s": {"Up": 1}}})
+    (tmp_path / "boards.textfsm").write_text(TEMPLATE)
+    _profile(tmp_path, "      template_file: boards.textfsm\n      rename: {stat: state_word}\n")
+    with pytest.raises(ProfileError, match="boards.textfsm:1: TextFSM template has no column stat "):
+        load_profiles([tmp_path])
