@@ -5,8 +5,8 @@ measured in the device's newest poll, reduced to what an operator reads at a gla
   charge %, runtime in minutes, highest output load %.
 * Machine-room sensors (`env_hwg`, `netbotz`, `akcp`): lowest and highest temperature and
   humidity over the device's probes, dry-contact inputs in alarm (leak, smoke, door).
-* Network devices, servers, NVRs: ports up of ports written (`if`), highest CPU and memory %
-  over boards or processors, lowest and highest board temperature.
+* Network devices, servers, NVRs, Hikvision cameras: ports up of ports written (`if`), highest
+  CPU and memory % over boards or processors, lowest and highest board temperature.
 * NVRs (`hikvision`): disks, disks in a failed state (the states the shipped rule
   `nvr_disk_abnormal` calls failed), highest disk fill %.
 
@@ -37,7 +37,7 @@ _DISK_FAILED = frozenset({1, 2, 3, 4, 6})
 MEASUREMENTS = frozenset({
     "ups", "apc_ups", "ups_output", "env_sensor", "env_input", "akcp_temperature", "akcp_humidity", "akcp_switch",
     "snmp_if", "h3c_entity", "huawei_board", "cisco_cpu", "cisco_mempool", "cisco_temperature", "dahua",
-    "snmp_host", "snmp_cpu", "hikvision", "nvr_disk",
+    "snmp_host", "snmp_cpu", "hikvision", "hikvision_camera", "nvr_disk",
 })
 
 #: Keys of the result, in the order status shows them.
@@ -138,6 +138,9 @@ def summarise(samples: Iterable[Sample]) -> dict:
         elif measurement == "snmp_cpu":
             f.highest("cpu_pct", fields.get("load_pct"))
         elif measurement == "hikvision":
+            f.highest("memory_pct", fields.get("mem_used_pct"))
+        elif measurement == "hikvision_camera":
+            f.highest("cpu_pct", fields.get("cpu_pct"))
             f.highest("memory_pct", fields.get("mem_used_pct"))
         elif measurement == "nvr_disk":
             f.count("disks")

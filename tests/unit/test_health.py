@@ -62,6 +62,14 @@ def test_nvr_disks_and_memory():
     assert health_text(health) == "memory 5 %, disks 1, fullest 28.8 %"
 
 
+def test_camera_without_a_system_group_and_server_memory_without_cache():
+    camera = _health("hikvision-cam", "camera")            # HIK-DEVICE-MIB only, no system group
+    assert camera == {"cpu_pct": 15, "memory_pct": 83}
+    assert health_text(camera) == "CPU 15 %, memory 83 %"
+    server = _health("linux_lsi", "server")                # buffers and page cache are not "used"
+    assert server["memory_pct"] == 65.7 and server["cpu_pct"] == 9
+
+
 def test_failures_are_written_so_that_they_stand_out():
     health = summarise([
         ("ups", {}, {"output_source": 5, "battery_status": 3, "charge_pct": 41, "runtime_remaining_min": 7}),
