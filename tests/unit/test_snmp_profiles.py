@@ -343,7 +343,8 @@ def test_dahua_nvr_cpu_and_identity_matches_librenms():
 
 def test_a_port_without_ifhighspeed_gets_its_speed_and_utilisation_from_ifspeed():
     """The Dahua NVR's agent has no ifXTable (no ifHighSpeed, no ifName, no HC counters):
-    eth0's ifSpeed 100000000 bit/s is 100 Mbit/s (LibreNMS: ifSpeed 100000000), its 32-bit
+    eth0's ifSpeed 100000000 bit/s is 100 Mbit/s (LibreNMS, tests/data/dahua-nvr.json @
+    03f5cc48, polls ifSpeed 100000000 and no ifHighSpeed), its 32-bit
     octet counters give the rates, and so utilisation."""
     counters = sp.CounterState()
     values = snmprec.read("dahua-nvr")
