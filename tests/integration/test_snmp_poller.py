@@ -133,12 +133,12 @@ async def test_a_server_with_megaraid_controllers_and_one_without(snmpsim, polle
     assert result.error is None, result.error
     assert "megaraid" in result.profiles
     found = by_measurement(result.samples)
-    assert len(found["raid_disk"]) == 92 and len(found["raid_bbu"]) == 2
+    assert len(found["raid_disk"]) == 92 and len(found["raid_bbu"]) == 2 and len(found["raid_enclosure"]) == 4
     assert sorted(s.fields["temperature_c"] for s in found["raid_controller"]) == [55, 71, 74]
     assert found["snmp_host"][0].fields["mem_used_pct"] == pytest.approx((87508416 - 215652 - 763148) / 131714596 * 100)
     other = await poller.poll(target("srv-2", host, "server"), settings(port, community="aix_net-snmp"))
     assert other.error is None and "megaraid" not in other.profiles
-    assert not {"raid_controller", "raid_disk", "raid_bbu"} & set(by_measurement(other.samples))
+    assert not {"raid_controller", "raid_disk", "raid_bbu", "raid_enclosure"} & set(by_measurement(other.samples))
 
 
 async def test_a_port_without_ifhighspeed_gets_speed_from_ifspeed_over_the_wire(snmpsim, poller):

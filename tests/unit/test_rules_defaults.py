@@ -458,6 +458,12 @@ def test_raid_bbu_temperature_high():
     assert opened(every(120, 6, lambda t: raid({f"{BBU_TEMPERATURE}.0": b"45 (Normal)"}, t))) == set()
 
 
+def test_raid_enclosure_fault():
+    # The recorded server's four enclosures (device ids 8, 9, 63, 85) report no fault.
+    assert opened(every(60, 2, lambda t: raid({"1.3.6.1.4.1.3582.4.1.5.2.1.10.2": 1}, t))) == {
+        ("raid_enclosure_fault", "server-1", "63")}
+
+
 def test_dahua_status_bad():
     def dahua(status, t):
         return profile_samples("dahua", "dahua-nvr", "nvr", {"1.3.6.1.4.1.1004849.2.1.2.8.0": status}, t)

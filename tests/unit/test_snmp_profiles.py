@@ -411,6 +411,9 @@ def test_megaraid_controllers_disks_and_bbus_of_a_real_server_match_librenms():
     assert {b: (s.tags["controller"], s.tags["state"], s.fields) for b, s in bbus.items()} == {
         "0": ("1", "Operational", {"temperature_c": 33}), "1": ("2", "Operational", {"temperature_c": 34})}
     # batteryReplacement -1 ("not known" on a CacheVault) is no reading, not a state.
+    enclosures = {s.tags["enclosure"]: s.fields for s in samples["raid_enclosure"]}
+    assert enclosures == {"8": {"fault": 0, "disk_count": 21}, "9": {"fault": 0, "disk_count": 24},
+                          "63": {"fault": 0, "disk_count": 21}, "85": {"fault": 0, "disk_count": 24}}
 
 
 def test_megaraid_goes_only_to_servers_whose_agent_has_the_mib():
