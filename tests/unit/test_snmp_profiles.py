@@ -170,6 +170,8 @@ def test_counter_rates_wrap_reset_and_missing_samples():
     ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6, field: a}]\nderived: [{field: b, expr: __import__('os')}]\n",
      "expr may use field names, numbers and + - * / ** only, not Call"),
     ("name: x\nmeasurement: m\nscalars: [{oid: 'iso.3.6', field: a}]\n", "scalars.0.oid: String should match"),
+    ("name: x\nmatch: {classes: [server], requires_oid: LSI-MegaRAID-SAS-MIB::adapterID-APT.0}\n",
+     "match.requires_oid: String should match pattern"),
 ])
 def test_a_broken_profile_is_a_sentence_naming_file_and_key(tmp_path, text, problem):
     path = tmp_path / "broken.yaml"
