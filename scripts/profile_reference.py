@@ -36,6 +36,8 @@ def reference() -> str:
             selection.append("class " + ", ".join(profile.match.classes))
         if profile.match.sysobjectid:
             selection.append("sysObjectID " + ", ".join(profile.match.sysobjectid))
+        if profile.match.requires_oid:
+            selection.append(f"if the agent has {profile.match.requires_oid}")
         parts = []
         if profile.scalars:
             fields = _names(profile.scalars, "field") + [d.field for d in profile.derived]

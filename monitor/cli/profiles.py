@@ -41,7 +41,8 @@ def _profiles(args) -> int:
     for profile in sorted(found.values(), key=lambda p: p.name):
         measurements = ([profile.measurement] if profile.measurement else []) + [t.measurement for t in profile.tables]
         rows.append({"kind": "snmp", "name": profile.name, "classes": list(profile.match.classes),
-                     "sysobjectid": list(profile.match.sysobjectid), "measurements": measurements,
+                     "sysobjectid": list(profile.match.sysobjectid), "requires_oid": profile.match.requires_oid,
+                     "measurements": measurements,
                      "description": profile.description})
     for profile in sorted(found_ssh.values(), key=lambda p: p.name):
         measurements = ["ssh", "ssh_command"] + [m for c in profile.commands for m in (
@@ -62,6 +63,8 @@ def _profiles(args) -> int:
             selection.append(_("classes {names}").format(names=",".join(row["classes"])))
         if row["sysobjectid"]:
             selection.append("sysObjectID " + ",".join(row["sysobjectid"]))
+        if row["requires_oid"]:
+            selection.append(_("if the agent has {oid}").format(oid=row["requires_oid"]))
         print(f"{row['name']}: {row['description']}")
         print(_("    selected by: {how}").format(
             how="; ".join(selection) or _("only when named in settings (profiles:)")))

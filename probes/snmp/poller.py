@@ -3,9 +3,11 @@
 One poll of one device (`SnmpPoller.poll`):
 
 1. Which profiles: on the first poll, after `reselect_s`, after a reboot and after a
-   credential change, GET the system group (sysObjectID picks vendor profiles) and select
-   profiles by device class and sysObjectID prefix, plus the configured `profiles`, minus
-   `skip_profiles`.
+   credential change, GET the system group (sysObjectID picks vendor profiles) and the OIDs
+   some profiles require (`match.requires_oid`: a MIB only some agents of a class have), and
+   select profiles by device class and sysObjectID prefix, plus the configured `profiles`,
+   minus `skip_profiles`. An agent with no system group (noSuchObject for all of it, as some
+   Hikvision cameras answer) has no sysObjectID: its class alone selects.
 2. One GET of every scalar the profiles read (split by the client into requests of
    `max_varbinds_per_request`). No answer: the device is down for SNMP and nothing else is
    asked, so a dead agent costs timeout x (retries + 1), not that times every table.
@@ -49,7 +51,7 @@ from probes.names import NameCache
 from probes.snmp.ber import Kind
 from probes.snmp.client import ErrorKind, RequestOptions, SnmpClient, SnmpError, SnmpResult
 from probes.snmp.profiles import (EXPECTED_NUMBER, CounterState, Profile, RowFilter, TableSpec, WrongTypes, extract,
-                                  select)
+                                  required_oids, select)
 from probes.snmp.errors import ErrorCode
 from probes.snmp.settings import SnmpSettings
 
@@ -142,6 +144,7 @@ class SnmpPoller:
                  names: Optional[NameCache] = None) -> None:
         self.client = client
         self.profiles = dict(profiles)
+        self._selection_oids = SYSTEM_OIDS + required_oids(self.profiles)
         self.names = names or NameCache()
         self._states: dict[str, _DeviceState] = {}
         self._options: dict[tuple, RequestOptions] = {}
@@ -150,6 +153,7 @@ class SnmpPoller:
     def set_profiles(self, profiles: Mapping[str, Profile]) -> None:
         """New profile definitions (reload): every device selects again on its next poll."""
         self.profiles = dict(profiles)
+        self._selection_oids = SYSTEM_OIDS + required_oids(self.profiles)
         for state in self._states.values():
             state.profiles = None
 
@@ -222,13 +226,15 @@ class SnmpPoller:
         values: dict = {}
         now = time.monotonic()
         if state.profiles is None or now - state.selected_at >= settings.reselect_s:
-            result = account(await self.client.get(agent, SYSTEM_OIDS, options))
-            if result.error is not None:
+            result = account(await self.client.get(agent, self._selection_oids, options))
+            # An agent with no system group at all (some Hikvision cameras) answers noSuchObject
+            # for every OID: it is up, and its class alone selects its profiles.
+            if result.error is not None and result.error.kind is not ErrorKind.NO_SUCH_OBJECT:
                 return self._failed(target, time_ns, started, result.error, counters, state, "reading sysObjectID")
             values.update((oid, value.value) for oid, value in result.varbinds)
             sys_object_id = values.get(SYS_OBJECT_ID)
             state.sys_object_id = sys_object_id if isinstance(sys_object_id, str) else None
-            state.profiles = profiles = self._select(target, settings, state.sys_object_id)
+            state.profiles = profiles = self._select(target, settings, state.sys_object_id, values)
             state.scalar_oids = tuple(_unique(oid for profile in profiles for oid in profile.scalar_oids()))
             state.tables = tuple(_Table.of(profile, table) for profile in profiles for table in profile.tables)
             state.selected_at = now
@@ -331,9 +337,10 @@ class SnmpPoller:
         return PollResult([sample], ProbeError(error.result_code, _sentence(error, what)),
                           tuple(p.name for p in state.profiles or ()), state.sys_object_id)
 
-    def _select(self, target: Target, settings: SnmpSettings, sys_object_id: Optional[str]) -> tuple[Profile, ...]:
+    def _select(self, target: Target, settings: SnmpSettings, sys_object_id: Optional[str],
+                 answered: Mapping[str, object]) -> tuple[Profile, ...]:
         chosen = {profile.name: profile for profile in select(self.profiles, target.tags.get("class", ""),
-                                                              sys_object_id)}
+                                                              sys_object_id, answered)}
         for name in settings.profiles:
             if name in self.profiles:
                 chosen.setdefault(name, self.profiles[name])

@@ -215,6 +215,11 @@ class TableSpec(_Strict):
 class MatchSpec(_Strict):
     classes: tuple[str, ...] = ()
     sysobjectid: tuple[str, ...] = Field((), description="sysObjectID prefixes")
+    requires_oid: Optional[str] = Field(
+        None, pattern=_OID,
+        description="and only if the agent answers a GET of this OID (with its instance) when the profiles are "
+                    "selected: a MIB that only some agents of a class have (a RAID controller's on a server) "
+                    "costs the others nothing at each poll")
 
 
 class Profile(_Strict):
@@ -271,16 +276,27 @@ def load_all(directories: Sequence[Path] = (PACKAGED_PROFILES, SITE_PROFILES), m
     return profiles
 
 
-def select(profiles: Mapping[str, Profile], device_class: str, sys_object_id: Optional[str]) -> list[Profile]:
-    """Profiles for a device: matched by class and/or sysObjectID prefix."""
+def select(profiles: Mapping[str, Profile], device_class: str, sys_object_id: Optional[str],
+           answered: Optional[Mapping[str, RawValue]] = None) -> list[Profile]:
+    """Profiles for a device: matched by class and/or sysObjectID prefix. An agent without a
+    system group (some Hikvision cameras) has no sysObjectID: its class alone selects. A profile
+    with `requires_oid` is chosen only if `answered` (what the agent returned for the OIDs of
+    `required_oids`) holds a value for it; without `answered` that is not checked."""
     chosen = []
     for profile in profiles.values():
         by_class = device_class in profile.match.classes
         by_oid = bool(sys_object_id) and any(
             (sys_object_id.lstrip(".") + ".").startswith(prefix + ".") for prefix in profile.match.sysobjectid)
-        if by_class or by_oid:
+        required = profile.match.requires_oid
+        if (by_class or by_oid) and (required is None or answered is None or answered.get(required) is not None):
             chosen.append(profile)
     return chosen
+
+
+def required_oids(profiles: Mapping[str, Profile]) -> tuple[str, ...]:
+    """The OIDs whose presence decides whether a profile applies (fetched with the system group)."""
+    return tuple(dict.fromkeys(profile.match.requires_oid for profile in profiles.values()
+                               if profile.match.requires_oid is not None))
 
 
 # -- values ----------------------------------------------------------------------------------
@@ -413,8 +429,8 @@ def _apply(specs: Iterable[ValueSpec], lookup, key_suffix: str, time_ns: int, co
            fields: dict, tags: dict, wrong_type: Optional[Callable[[tuple[str, str, RawValue]], None]] = None) -> None:
     given: set[str] = set()       # tags these specs gave (not the base tags, which a spec may replace)
     for spec in specs:
-        if spec.tag in given:
-            continue  # an earlier spec (e.g. entPhysicalName) already gave this tag
+        if spec.tag in given or spec.field in fields:
+            continue  # an earlier spec (entPhysicalName; the 64-bit HC counter) already gave it
         raw = _matched(spec, lookup(spec.oid))
         if spec.tag is not None:
             code = number(raw) if spec.labels else None
@@ -423,8 +439,6 @@ def _apply(specs: Iterable[ValueSpec], lookup, key_suffix: str, time_ns: int, co
                 tags[spec.tag] = value
                 given.add(spec.tag)
             continue
-        if spec.field in fields:
-            continue  # an earlier spec (e.g. the 64-bit HC counter) already gave this field
         if spec.kind == "uptime":
             ticks = number(raw)
             if ticks is not None:
@@ -437,10 +451,16 @@ def _apply(specs: Iterable[ValueSpec], lookup, key_suffix: str, time_ns: int, co
 
 
 def _derive(derived: Sequence[DerivedSpec], fields: dict) -> dict:
+    """Derived fields in order; of several giving the same field, the first that has a value
+    wins (the later ones are fallbacks, as for value specs)."""
+    given: set[str] = set()
     for spec in derived:
+        if spec.field in given:
+            continue
         value = spec.compute(fields)
         if value is not None:
             fields[spec.field] = value
+            given.add(spec.field)
     return fields
 
 
