@@ -440,10 +440,12 @@ class EndlessBanner:
 
 
 class Tarpit:
-    """Accepts TCP, sends `banner` (None: nothing) and then nothing more, until closed."""
+    """Accepts TCP, sends `banner` (None: nothing) and then nothing more, until closed; with
+    `close_after_banner`, closes the connection right after the banner instead."""
 
-    def __init__(self, banner: Optional[bytes] = None) -> None:
+    def __init__(self, banner: Optional[bytes] = None, close_after_banner: bool = False) -> None:
         self.banner = banner
+        self.close_after_banner = close_after_banner
         self.host = "127.0.0.1"
         self.port = 0
         self.connections_total = 0
@@ -463,6 +465,9 @@ class Tarpit:
             if self.banner:
                 writer.write(self.banner)
                 await writer.drain()
+            if self.close_after_banner:
+                await reader.read(256)  # the client's own version line: it has read ours by then
+                return
             while await reader.read(65_536):
                 pass  # read and ignore what the client sends (its own banner, its key exchange)
         except (ConnectionError, OSError):

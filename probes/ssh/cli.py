@@ -311,18 +311,21 @@ class _Client(paramiko.SSHClient):
         if isinstance(exc, paramiko.BadHostKeyException):
             return SessionFailed("HOST_KEY_CHANGED", changed_message(login.host, login.port, exc.key,
                                                                      [exc.expected_key]))
-        closed = isinstance(exc, (EOFError, ConnectionError)) or _cause(exc, (EOFError, ConnectionError)) is not None
+        closed_by = _cause(exc, (EOFError, ConnectionError))  # paramiko re-raises it in an SSHException
+        closed = closed_by is not None
+        if closed and not str(closed_by) and str(exc):
+            closed_by = exc
         if self.phase == "connect":
             # "No existing session": start_client ran out of time before the key exchange was done.
             if (_cause(exc, TimeoutError) is not None or "No existing session" in str(exc)
                     or time.monotonic() >= deadline - 0.1):
                 return connect_timed_out(login)
-            return closed_during_login(login, exc) if closed else protocol_failure(login, exc)
+            return closed_during_login(login, closed_by) if closed else protocol_failure(login, exc)
         if isinstance(exc, paramiko.AuthenticationException) and "timeout" in str(exc).lower():
             return auth_timed_out(login)
         if isinstance(exc, paramiko.AuthenticationException) or "No authentication methods" in str(exc):
             return login_refused(login)
-        return closed_during_login(login, exc) if closed else protocol_failure(login, exc)
+        return closed_during_login(login, closed_by) if closed else protocol_failure(login, exc)
 
 
 class _Policy(paramiko.MissingHostKeyPolicy):

@@ -80,8 +80,9 @@ def cannot_connect(login: "Login", reason: str) -> SessionFailed:
 
 
 def closed_during_login(login: "Login", exc: BaseException) -> SessionFailed:
-    return SessionFailed("DISCONNECTED", f"{where(login)} closed the connection during login: "
-                                         f"{exc or exc.__class__.__name__}")
+    reason = str(exc)  # empty for a plain end of stream
+    return SessionFailed("DISCONNECTED", f"{where(login)} closed the connection during login"
+                                         + (f": {reason}" if reason else ""))
 
 
 def protocol_failure(login: "Login", exc: BaseException) -> SessionFailed:
@@ -195,13 +196,14 @@ def _connection_failure(exc: BaseException, checker: Optional[_HostKeyCheck], lo
         return SessionFailed(code, str(checker.problem))
     if isinstance(exc, asyncssh.PermissionDenied):
         return login_refused(login)
+    if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+        return closed_during_login(login, exc)  # TCP was up: a refusal is ECONNREFUSED, never a reset
     if isinstance(exc, socket.gaierror) or isinstance(exc, OSError) and exc.errno is not None:
         return tcp_failure(exc, login)
     if isinstance(exc, asyncssh.KeyImportError):
         return SessionFailed("AUTH", f"the credential's private key cannot be read: {exc} "
                                      f"(wrong private_key_passphrase?)")
-    if isinstance(exc, (asyncssh.ConnectionLost, asyncssh.DisconnectError, ConnectionResetError,
-                        asyncio.IncompleteReadError)):
+    if isinstance(exc, (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncio.IncompleteReadError)):
         return closed_during_login(login, exc)
     return protocol_failure(login, exc)
 
