@@ -140,8 +140,12 @@ class CliSession:
             if self._aborted.is_set():
                 raise _Aborted() from None
             if not self._logged_in:  # _Client.connect classifies its own failures; this is a fallback
+                from netmiko.exceptions import NetmikoTimeoutException
+
                 if isinstance(exc, NetmikoAuthenticationException):
                     raise login_refused(login) from None
+                if isinstance(exc, NetmikoTimeoutException):  # its text is advice about netmiko's settings
+                    raise connect_timed_out(login) from None
                 raise protocol_failure(login, exc) from None
             if isinstance(exc, (ReadTimeout, TimeoutError)) or _cause(exc, socket.timeout) is not None:
                 raise no_prompt(login, self.device_type) from None
@@ -155,7 +159,7 @@ class CliSession:
                 if isinstance(exc, NetmikoTimeoutException):
                     raise no_prompt(login, self.device_type) from None
                 raise protocol_failure(login, exc) from None
-            raise
+            raise  # anything else is a bug of ours: INTERNAL, logged with its traceback
 
     def _run_command(self, conn, command: str) -> CommandResult:
         login = self.login
