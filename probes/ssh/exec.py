@@ -10,10 +10,11 @@ the limit and no more.
 Commands for a POSIX shell (profiles with `device_type: linux`) run with pipefail
 (`posix_shell`): `a | b` fails when `a` fails, as a check of `systemctl ... | wc -l` must.
 sshd hands the command to the account's login shell, which may be bash, dash (Debian's and
-Ubuntu's /bin/sh: no `set -o pipefail` before dash 0.5.13), busybox ash or something else,
-so the command goes to `sh -c` with a small prologue: `set -o pipefail` when that sh has it
-(bash, busybox, newer dash), else `bash -o pipefail` when bash is installed, else the plain
-sh, where a pipeline's status is its last stage's (the shipped profiles do not rely on it).
+Ubuntu's /bin/sh; dash 0.5.12, the one of Debian 12 and Ubuntu 24.04, has no `set -o
+pipefail`: its later releases add it), busybox ash or something else, so the command goes to
+`sh -c` with a small prologue: `set -o pipefail` when that sh has it (bash, busybox ash, a
+dash with it), else `bash -o pipefail` when bash is installed, else the plain sh, where a
+pipeline's status is its last stage's (the shipped profiles do not rely on it).
 
 The host key is checked by `validate_host_public_key` against the store (trusted list left
 empty on purpose so asyncssh always asks us): that callback is also the moment the key
