@@ -235,8 +235,8 @@ async def test_no_prompt_after_login_is_a_command_timeout_sentence(tmp_path):
         prober.close()
         await sim.stop()
     assert summary["error_code"] == ErrorCode.COMMAND_TIMEOUT and summary["up"] == 1, errors
-    assert errors == [f"logged in to 127.0.0.1 port {sim.port}, but no CLI prompt came back "
-                      "(a busy device, or not a 'huawei' CLI)"]
+    assert errors == [f"logged in to 127.0.0.1 port {sim.port}, but no CLI prompt came back within "
+                      "command_timeout_s = 1 s (a busy device, or not a 'huawei' CLI)"]
     assert time.monotonic() - started < 6  # command_timeout_s, not the device's 6 s
 
 
