@@ -297,11 +297,19 @@ def load_file(path: Path, model: type = Profile):
 def load_all(directories: Sequence[Path] = (PACKAGED_PROFILES, SITE_PROFILES), model: type = Profile) -> dict:
     """Profiles by name; a later directory's profile replaces a packaged one of the same name."""
     profiles: dict = {}
+    paths: dict[str, Path] = {}
     for directory in directories:
         if directory.is_dir():
             for path in sorted(directory.glob("*.yaml")):
                 profile = load_file(path, model)
                 profiles[profile.name] = profile
+                paths[profile.name] = path
+    for name, profile in profiles.items():  # a misspelt `replaces` would silently leave both
+        match = getattr(profile, "match", None)
+        unknown = [other for other in getattr(match, "replaces", ()) if other not in profiles]
+        if unknown:
+            raise ProfileError(f"{paths[name]}: match.replaces: no profile named {unknown[0]!r}; "
+                               f"known: {', '.join(sorted(profiles))}")
     return profiles
 
 

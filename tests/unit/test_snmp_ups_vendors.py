@@ -167,3 +167,12 @@ def test_replaces_drops_only_what_the_selected_profile_names():
     profiles = {name: PROFILES[name] for name in ("system", "ups", "megatec_ups", "host")}
     assert sorted(p.name for p in sp.select(profiles, "ups", "1.3.6.1.4.1.935.10")) == ["megatec_ups", "system"]
     assert sorted(p.name for p in sp.select(profiles, "ups", "1.3.6.1.4.1.9350")) == ["system", "ups"]
+
+
+def test_replaces_naming_no_profile_is_a_sentence_naming_file_and_key(tmp_path):
+    (tmp_path / "site_ups.yaml").write_text("name: site_ups\nmatch: {sysobjectid: [1.3.6.1.4.1.99999], "
+                                           "replaces: [usp]}\n")
+    with pytest.raises(sp.ProfileError) as caught:
+        sp.load_all([sp.PACKAGED_PROFILES, tmp_path])
+    assert str(caught.value).startswith(f"{tmp_path / 'site_ups.yaml'}: match.replaces: no profile named 'usp'; "
+                                        "known: akcp, apc_ups, ")
