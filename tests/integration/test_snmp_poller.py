@@ -35,7 +35,7 @@ RECORDING_CLASSES = {
     "abbups_abbups": "ups", "aix_net-snmp": "server", "Cisco_sfe2000": "switch", "openwrt": "router",
     "hwg-poseidon": "env_sensor", "apc_surt3000xl": "ups", "apc_netbotz": "env_sensor", "hikvision-nvr": "nvr",
     "hikvision": "nvr", "dahua-nvr": "nvr", "vccodec": "codec", "vrp": "switch", "vrp_ar169fgwl": "router",
-    "comware_h3c": "switch", "arista_eos": "switch", "comware": "switch", "netagent2": "ups",
+    "comware_h3c": "switch", "arista_eos": "switch", "comware": "switch", "netagent2": "ups", "eatonups": "ups",
 }
 
 

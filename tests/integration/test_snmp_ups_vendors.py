@@ -1,8 +1,9 @@
-"""A UPS card that speaks a vendor MIB, polled over the wire: snmpsim replays the recording of a
+"""UPS cards that speak a vendor MIB, polled over the wire: snmpsim replays the recordings of a
 real Megatec NET Agent II card (INVT three-phase UPS, tests/fixtures/snmprec/netagent2.snmprec)
-and the poller, given the device as class `ups`, selects `megatec_ups` in place of RFC 1628's
-`ups` by sysObjectID. What it writes is then read by the same code that reads any UPS: the
-shipped rules, `status`'s health figures and the inspection record's UPS line."""
+and of an Eaton ConnectUPS card (eatonups.snmprec); the poller, given each device as class
+`ups`, selects `megatec_ups` / `eaton_xups` in place of RFC 1628's `ups` by sysObjectID. What it
+writes is then read by the same code that reads any UPS: the shipped rules, `status`'s health
+figures and the inspection record's UPS line."""
 
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ async def poller():
     client.close()
 
 
-def _settings(port: int) -> SnmpSettings:
-    return SnmpSettings.model_validate({"credentials": {"lab": {"version": "v2c", "community": "netagent2"}},
+def _settings(port: int, community: str = "netagent2") -> SnmpSettings:
+    return SnmpSettings.model_validate({"credentials": {"lab": {"version": "v2c", "community": community}},
                                         "credential": "lab", "port": port, "timeout_s": 1.0, "retries": 1})
 
 
@@ -72,3 +73,22 @@ async def test_a_netagent_ups_polled_through_snmpsim_reads_as_any_ups(snmpsim, p
     engine = RuleEngine(load_rules(RulesSettings(dirs=[])), [DeviceInfo("street-ups-07", "ups", ("street-03",))],
                         RulesSettings(dirs=[]))
     assert [t for t in engine.evaluate(result.samples) if t.action == "open"] == []
+
+
+async def test_an_eaton_connectups_card_polled_through_snmpsim(snmpsim, poller):
+    host, port = snmpsim.endpoint
+    device = Target("room-ups-02", host, {"device": "room-ups-02", "address": host, "class": "ups", "site": "room"})
+    result = await poller.poll(device, _settings(port, "eatonups"))
+    assert result.error is None, result.error
+    assert sorted(result.profiles) == ["eaton_xups", "system"]
+    by = {}
+    for sample in result.samples:
+        by.setdefault(sample.measurement, {})[sample.tags.get("line", "")] = sample.fields
+    assert by["ups"] == {"": {"charge_pct": 100, "battery_voltage_v": 78, "output_frequency_hz": 50.0,
+                              "input_frequency_hz": 50.0}}
+    assert by["ups_input"] == {"1": {"voltage_v": 228}}
+    assert by["ups_output"] == {"1": {"voltage_v": 230, "current_a": 1, "power_w": 231}}
+    assert by["snmp"][""]["error_code"] == 0 and by["snmp"][""]["tables_dropped"] == 0
+    readings = [Reading(s.tags["device"], s.measurement, s.tags, s.fields, s.time_ns) for s in result.samples]
+    (line,) = _ups_lines(readings, {"room-ups-02": "room"})
+    assert (line.source, line.battery, line.charge_pct, line.input_v, line.normal) == (None, None, 100, 228, True)

@@ -637,6 +637,7 @@ PROFILE_RECORDINGS = {
     "entity_sensor": ("arista_eos", "switch"),
     "h3c_comware": ("comware", "switch"),
     "megatec_ups": ("netagent2", "ups"),
+    "eaton_xups": ("eatonups", "ups"),
 }
 
 #: What each recording's sysObjectID selects for a device of class `other` (reachability only).
@@ -648,6 +649,7 @@ SELECTED_BY_SYSOBJECTID = {
     "apc_netbotz": ["apc_ups", "netbotz", "system"],   # every APC card; a NetBotz has no UPS values
     "apc_surt3000xl": ["apc_ups", "system"],
     "netagent2": ["megatec_ups", "system"],
+    "eatonups": ["eaton_xups", "system"],
     "arista_eos": ["system"],                     # entity_sensor goes by class (switch, router)
     "comware": ["h3c_comware", "system"],
     "comware_h3c": ["h3c_comware", "system"],     # an HP V1910 (25506.11.1.85): sysDescr and sysObjectID only

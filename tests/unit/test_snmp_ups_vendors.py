@@ -1,9 +1,10 @@
-"""UPS cards that speak a vendor MIB instead of RFC 1628 (profile megatec_ups: Megatec/PPC
-XPPC-MIB, NetAgent cards) on a recording of a real card, and what the rest of netvigil makes
-of it: the profile writes measurement `ups` (and `ups_input` / `ups_output` rows by line) with
-RFC 1628's field names, units and codes, so `status`'s health figures, the inspection record and
-the UPS rules read it unchanged. Reference values: LibreNMS's sensors for the same recording,
-tests/data/netagent2.json @ 5c260ee3 (tests/fixtures/snmprec/SOURCES.md)."""
+"""UPS cards that speak a vendor MIB instead of RFC 1628 (profiles megatec_ups: Megatec/PPC
+XPPC-MIB, NetAgent cards; eaton_xups: Eaton/Santak XUPS-MIB) on recordings of real cards, and
+what the rest of netvigil makes of them: the profiles write measurement `ups` (and `ups_input` /
+`ups_output` rows by line) with RFC 1628's field names, units and codes, so `status`'s health
+figures, the inspection record and the UPS rules read them unchanged. Reference values:
+LibreNMS's sensors for the same recordings, tests/data/netagent2.json @ 5c260ee3 and
+tests/data/eatonups.json @ 0fc0fc24 (tests/fixtures/snmprec/SOURCES.md)."""
 
 from __future__ import annotations
 
@@ -176,3 +177,56 @@ def test_replaces_naming_no_profile_is_a_sentence_naming_file_and_key(tmp_path):
         sp.load_all([sp.PACKAGED_PROFILES, tmp_path])
     assert str(caught.value).startswith(f"{tmp_path / 'site_ups.yaml'}: match.replaces: no profile named 'usp'; "
                                         "known: akcp, apc_ups, ")
+
+
+# -- Eaton / Santak (XUPS-MIB) -------------------------------------------------------------------
+
+XUPS = "1.3.6.1.4.1.534.1."
+
+
+def test_an_eaton_connectups_card_gets_the_xups_profile_in_place_of_rfc1628():
+    values = snmprec.read("eatonups")
+    assert sorted(p.name for p in sp.select(PROFILES, "ups", values["1.3.6.1.2.1.1.2.0"])) == ["eaton_xups", "system"]
+    samples = _poll("eatonups")
+    # LibreNMS: Battery Charge 100, Input and Output frequency 50 (divisor 10), Output current 1,
+    # Power Usage 231 W.
+    assert _by(samples, "ups") == {"": {"charge_pct": 100, "battery_voltage_v": 78, "output_frequency_hz": 50.0,
+                                        "input_frequency_hz": 50.0}}
+    assert _by(samples, "ups_input") == {"1": {"voltage_v": 228}}
+    assert _by(samples, "ups_output") == {"1": {"voltage_v": 230, "current_a": 1, "power_w": 231}}
+    # No state in this recording: nothing to call normal or not, and no alarm.
+    health = summarise((s.measurement, s.tags, s.fields) for s in samples)
+    assert health == {"charge_pct": 100}
+
+
+def test_on_a_card_that_speaks_rfc1628_the_xups_profile_writes_what_ups_writes():
+    """Cards of the last decade answer both MIBs: taking `ups`'s place loses nothing (the ABB
+    card's RFC 1628 recording through both profiles)."""
+    values = snmprec.read("abbups_abbups")
+    def comparable(profile):
+        return sorted((s.measurement, sorted(s.tags.items()), sorted(s.fields.items()))
+                      for s in sp.extract(PROFILES[profile], values, {"device": "d"}, T0, sp.CounterState()))
+    assert comparable("eaton_xups") == comparable("ups")
+    assert len(comparable("ups")) == 7      # ups, three input and three output lines
+
+
+@pytest.mark.parametrize("vendor, written", [
+    (1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 6), (7, 7), (8, 3), (9, 3), (10, 3), (11, 4), (12, 3),
+])
+def test_every_xups_output_source_lands_on_an_rfc1628_code(vendor, written):
+    ups = _by(_poll("eatonups", changes={XUPS + "4.5.0": vendor}), "ups")[""]
+    assert ups["output_source"] == written and ups["xups_output_source"] == vendor
+
+
+def test_xups_states_runtime_alarms_and_total_load():
+    samples = _poll("eatonups", changes={XUPS + "2.10.0": 1, XUPS + "2.1.0": 3155, XUPS + "7.1.0": 2,
+                                         XUPS + "2.5.0": 4, XUPS + "4.1.0": 19, XUPS + "4.5.0": 5})
+    ups = _by(samples, "ups")[""]
+    assert (ups["battery_status"], ups["runtime_remaining_min"], ups["alarms_present"],
+            ups["xups_battery_abm_status"]) == (3, pytest.approx(52.583333333), 2, 4)
+    assert _by(samples, "ups_output")["total"] == {"load_pct": 19}
+    health = summarise((s.measurement, s.tags, s.fields) for s in samples)
+    assert (health["power"], health["battery"], health["load_pct"]) == ("battery", "low", 19)
+    readings = [Reading("ups-1", s.measurement, s.tags, s.fields, s.time_ns) for s in samples]
+    (line,) = _ups_lines(readings, {"ups-1": "room"})
+    assert (line.source, line.battery, line.load_pct, line.input_v, line.normal) == ("battery", "low", 19, 228, False)
