@@ -38,6 +38,11 @@ def test_a_healthy_eaton_ups_opens_nothing():
     assert opened(every(60, 10, lambda t: xups(healthy, t))) == set()
 
 
+def test_a_healthy_huawei_ups2000_opens_nothing():
+    # RFC 1628 under Huawei's sysObjectID: profile `ups`; its runtime "unknown" (2^32-1) is no reading.
+    assert opened(every(60, 10, lambda t: profile_samples("ups", "huaweiups_ups2000", "ups", None, t))) == set()
+
+
 def test_power_yaml_rules_act_on_a_netagent_ups():
     on_battery = every(60, 2, lambda t: ppc({XPPC + "4.1.1.0": 3, XPPC + "2.2.4.0": 300}, t))
     assert rules_of(opened(on_battery)) == {"ups_on_battery", "ups_runtime_short"}   # 5 min left

@@ -650,6 +650,7 @@ SELECTED_BY_SYSOBJECTID = {
     "apc_surt3000xl": ["apc_ups", "system"],
     "netagent2": ["megatec_ups", "system"],
     "eatonups": ["eaton_xups", "system"],
+    "huaweiups_ups2000": ["system"],              # a Huawei UPS2000 card: RFC 1628 only, `ups` by class
     "arista_eos": ["system"],                     # entity_sensor goes by class (switch, router)
     "comware": ["h3c_comware", "system"],
     "comware_h3c": ["h3c_comware", "system"],     # an HP V1910 (25506.11.1.85): sysDescr and sysObjectID only

@@ -230,3 +230,22 @@ def test_xups_states_runtime_alarms_and_total_load():
     readings = [Reading("ups-1", s.measurement, s.tags, s.fields, s.time_ns) for s in samples]
     (line,) = _ups_lines(readings, {"ups-1": "room"})
     assert (line.source, line.battery, line.load_pct, line.input_v, line.normal) == ("battery", "low", 19, 228, False)
+
+
+# -- Huawei UPS2000: RFC 1628 under Huawei's own sysObjectID ----------------------------------------
+
+def test_a_huawei_ups2000_card_is_read_by_the_rfc1628_profile():
+    """Its card answers RFC 1628 in full (and no HUAWEI-UPS-MIB object in the recording), so no
+    vendor profile: `ups` by class, nothing selected by its sysObjectID (2011.6.174 is not a
+    VRP switch's 2011.2 or 2011.10)."""
+    values = snmprec.read("huaweiups_ups2000")
+    assert sorted(p.name for p in sp.select(PROFILES, "ups", values["1.3.6.1.2.1.1.2.0"])) == ["system", "ups"]
+    samples = _poll("huaweiups_ups2000")
+    assert _by(samples, "ups") == {"": {"battery_status": 2, "seconds_on_battery_s": 0, "charge_pct": 100,
+                                        "battery_voltage_v": 270.7, "battery_current_a": 0.4,
+                                        "battery_temperature_c": 21, "output_source": 3,
+                                        "output_frequency_hz": 50.0}}     # runtime 4294967295: no reading
+    assert _by(samples, "ups_input") == {"1": {"frequency_hz": 50.0, "voltage_v": 233}}
+    assert _by(samples, "ups_output") == {"1": {"voltage_v": 230, "current_a": 7.2, "power_w": 1, "load_pct": 27}}
+    health = summarise((s.measurement, s.tags, s.fields) for s in samples)
+    assert health_text(health) == "on mains, battery normal, charge 100 %, load 27 %"
