@@ -57,6 +57,9 @@ class ValueSpec(_Strict):
                                                      "(or the whole match) is the value, e.g. a model in sysDescr")
     counter_bits: Literal[32, 64] = 64
     enum: Optional[dict[int, str]] = Field(None, description="meaning of the codes (the field keeps the code)")
+    map: Optional[dict[int, int]] = Field(
+        None, description="enum only: the device's code -> the code written, so a vendor MIB's states land on a "
+                          "standard MIB's codes (`enum` then names the written codes); a code not listed is dropped")
     valid: Optional[tuple[float, float]] = Field(None, description="values outside are dropped, not graphed")
     invalid: tuple[float, ...] = Field((), description="vendor 'no reading' markers, dropped")
     keep: bool = Field(True, description="false: only an input of `derived` fields, not written")
@@ -75,6 +78,12 @@ class ValueSpec(_Strict):
             raise ValueError("a tag takes kind: text")
         if self.kind == "enum" and not self.enum:
             raise ValueError("kind enum needs an enum mapping")
+        if self.map is not None:
+            if self.kind != "enum":
+                raise ValueError("map is for kind: enum (codes onto codes)")
+            unnamed = sorted(set(self.map.values()) - set(self.enum))
+            if unnamed:
+                raise ValueError(f"map writes codes {unnamed} that enum does not name")
         if self.pattern is not None:
             try:
                 re.compile(self.pattern)
@@ -220,6 +229,27 @@ class MatchSpec(_Strict):
         description="and only if the agent answers a GET of this OID (with its instance) when the profiles are "
                     "selected: a MIB that only some agents of a class have (a RAID controller's on a server) "
                     "costs the others nothing at each poll")
+    replaces: tuple[str, ...] = Field(
+        (), description="profiles left out when this one is selected: a vendor-MIB profile that writes a standard "
+                        "profile's measurement (the same fields and codes) in its place, so a device never gets "
+                        "two samples of it per poll; a device's own `profiles:` setting still adds them")
+
+
+class ScalarRow(_Strict):
+    """Scalars that make one row of a table-like measurement, with fixed tags: e.g. a
+    three-phase UPS whose MIB gives each phase's voltage as its own scalar, written as the
+    rows line=1, 2, 3 of `ups_input` like a standard MIB's table rows."""
+
+    measurement: str = Field(..., pattern=_NAME)
+    tags: dict[str, str] = Field(..., min_length=1)
+    scalars: tuple[ValueSpec, ...] = Field(..., min_length=1)
+
+    @model_validator(mode="after")
+    def _tag_names(self) -> "ScalarRow":
+        for name in self.tags:
+            if not re.match(_NAME, name):
+                raise ValueError(f"tag name {name!r} must match {_NAME}")
+        return self
 
 
 class Profile(_Strict):
@@ -229,6 +259,7 @@ class Profile(_Strict):
     measurement: Optional[str] = Field(None, pattern=_NAME, description="measurement of the scalars")
     scalars: tuple[ValueSpec, ...] = ()
     derived: tuple[DerivedSpec, ...] = ()
+    scalar_rows: tuple[ScalarRow, ...] = ()
     tables: tuple[TableSpec, ...] = ()
 
     @model_validator(mode="after")
@@ -237,11 +268,14 @@ class Profile(_Strict):
             raise ValueError("scalars need a measurement")
         if any(spec.index_from is not None for spec in self.scalars):
             raise ValueError("index_from is for table columns, not scalars")
+        if any(spec.index_from is not None for row in self.scalar_rows for spec in row.scalars):
+            raise ValueError("index_from is for table columns, not scalar_rows")
         return self
 
     def scalar_oids(self) -> list[str]:
         # One OID may feed several specs (sysDescr: model and software): fetched once.
-        return list(dict.fromkeys(spec.oid for spec in self.scalars))
+        return list(dict.fromkeys([spec.oid for spec in self.scalars]
+                                  + [spec.oid for row in self.scalar_rows for spec in row.scalars]))
 
     def walk_roots(self) -> list[str]:
         return list(dict.fromkeys(oid for table in self.tables for column in table.columns
@@ -268,11 +302,19 @@ def load_file(path: Path, model: type = Profile):
 def load_all(directories: Sequence[Path] = (PACKAGED_PROFILES, SITE_PROFILES), model: type = Profile) -> dict:
     """Profiles by name; a later directory's profile replaces a packaged one of the same name."""
     profiles: dict = {}
+    paths: dict[str, Path] = {}
     for directory in directories:
         if directory.is_dir():
             for path in sorted(directory.glob("*.yaml")):
                 profile = load_file(path, model)
                 profiles[profile.name] = profile
+                paths[profile.name] = path
+    for name, profile in profiles.items():  # a misspelt `replaces` would silently leave both
+        match = getattr(profile, "match", None)
+        unknown = [other for other in getattr(match, "replaces", ()) if other not in profiles]
+        if unknown:
+            raise ProfileError(f"{paths[name]}: match.replaces: no profile named {unknown[0]!r}; "
+                               f"known: {', '.join(sorted(profiles))}")
     return profiles
 
 
@@ -290,7 +332,8 @@ def select(profiles: Mapping[str, Profile], device_class: str, sys_object_id: Op
         required = profile.match.requires_oid
         if (by_class or by_oid) and (required is None or answered is None or answered.get(required) is not None):
             chosen.append(profile)
-    return chosen
+    replaced = {name for profile in chosen for name in profile.match.replaces}
+    return [profile for profile in chosen if profile.name not in replaced] if replaced else chosen
 
 
 def required_oids(profiles: Mapping[str, Profile]) -> tuple[str, ...]:
@@ -418,7 +461,7 @@ def _field_value(spec: ValueSpec, raw: RawValue, key: str, time_ns: int,
     if value in spec.invalid:
         return None
     if spec.kind == "enum":
-        return int(value)
+        return int(value) if spec.map is None else spec.map.get(int(value))
     scaled = value * spec.scale / spec.divisor
     if spec.valid is not None and not spec.valid[0] <= scaled <= spec.valid[1]:
         return None
@@ -494,6 +537,14 @@ def extract(profile: Profile, values: Mapping[str, RawValue], base_tags: Mapping
             wrong_types.note(oid, profile.name, field_name, raw)
         if _drop_inputs(profile.scalars, _derive(profile.derived, fields)):
             samples.append(Sample(profile.measurement, tags, fields, time_ns))
+    for row in profile.scalar_rows:
+        fields, tags = {}, {**base_tags, **row.tags}
+        pending.clear()
+        _apply(row.scalars, values.get, "", time_ns, counters, fields, tags, note)
+        for oid, field_name, raw in pending:
+            wrong_types.note(oid, profile.name, field_name, raw)
+        if _drop_inputs(row.scalars, fields):
+            samples.append(Sample(row.measurement, tags, fields, time_ns))
     for table in profile.tables:
         found = _row_indexes(table, values) if indexes is None else indexes(table)
         if found is None:

@@ -36,7 +36,8 @@ RECORDING_CLASSES = {
     "hwg-poseidon": "env_sensor", "apc_surt3000xl": "ups", "apc_netbotz": "env_sensor", "hikvision-nvr": "nvr",
     "hikvision": "nvr", "dahua-nvr": "nvr", "vccodec": "codec", "vrp": "switch", "vrp_ar169fgwl": "router",
     "comware_h3c": "switch", "arista_eos": "switch", "comware": "switch", "hikvision-cam": "camera",
-    "linux_lsi": "server",
+    "linux_lsi": "server", "netagent2": "ups", "eatonups": "ups",
+    "huaweiups_ups2000": "ups",
 }
 
 

@@ -60,6 +60,8 @@ def snmp_state_fields(path: Path) -> list[StateField]:
 
     if profile.measurement:
         columns(profile.measurement, profile.scalars, profile.derived)
+    for row in profile.scalar_rows:
+        columns(row.measurement, row.scalars, ())
     for table in profile.tables:
         columns(table.measurement, table.columns, table.derived)
     return list(dict.fromkeys(found))

@@ -755,6 +755,8 @@ PROFILE_RECORDINGS = {
     "h3c_comware": ("comware", "switch"),
     "hikvision_camera": ("hikvision-cam", "camera"),
     "megaraid": ("linux_lsi", "server"),
+    "megatec_ups": ("netagent2", "ups"),
+    "eaton_xups": ("eatonups", "ups"),
 }
 
 #: What each recording's sysObjectID selects for a device of class `other` (reachability only).
@@ -765,6 +767,9 @@ SELECTED_BY_SYSOBJECTID = {
     "aix_net-snmp": ["host", "system"],
     "apc_netbotz": ["apc_ups", "netbotz", "system"],   # every APC card; a NetBotz has no UPS values
     "apc_surt3000xl": ["apc_ups", "system"],
+    "netagent2": ["megatec_ups", "system"],
+    "eatonups": ["eaton_xups", "system"],
+    "huaweiups_ups2000": ["system"],              # a Huawei UPS2000 card: RFC 1628 only, `ups` by class
     "arista_eos": ["system"],                     # entity_sensor goes by class (switch, router)
     "comware": ["h3c_comware", "system"],
     "comware_h3c": ["h3c_comware", "system"],     # an HP V1910 (25506.11.1.85): sysDescr and sysObjectID only
