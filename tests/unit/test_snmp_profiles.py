@@ -137,7 +137,7 @@ def test_counter_rates_wrap_reset_and_missing_samples():
     ("name: x\nscalars: [{oid: 1.3.6, field: a}]\n", "scalars need a measurement"),
     ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6, field: a, tag: b}]\n", "give exactly one of field or tag"),
     ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6, field: a}]\nderived: [{field: b, expr: __import__('os')}]\n",
-     "expr may use field names, numbers and + - * / ** only, not Call"),
+     "expr may call log10 with one argument only"),
     ("name: x\nmeasurement: m\nscalars: [{oid: 'iso.3.6', field: a}]\n", "scalars.0.oid: String should match"),
 ])
 def test_a_broken_profile_is_a_sentence_naming_file_and_key(tmp_path, text, problem):
@@ -152,7 +152,7 @@ def test_a_broken_profile_is_a_sentence_naming_file_and_key(tmp_path, text, prob
 def test_profiles_are_selected_by_class_and_sysobjectid_prefix():
     names = lambda cls, oid: sorted(p.name for p in sp.select(PROFILES, cls, oid))  # noqa: E731
     assert names("ups", "1.3.6.1.4.1.8072.3.2.10") == ["host", "system", "ups"]
-    assert names("switch", "1.3.6.1.4.1.9.6.1.70.2000.1") == ["entity_sensor", "if", "system"]
+    assert names("switch", "1.3.6.1.4.1.9.6.1.70.2000.1") == ["entity_sensor", "entity_sensor_optics", "if", "system"]
     assert names("other", ".1.3.6.1.4.1.8072.3.2.15") == ["host", "system"]
     assert names("other", "1.3.6.1.4.1.8072.3.20") == ["system"]    # a prefix match is per sub-identifier
 
@@ -635,6 +635,7 @@ PROFILE_RECORDINGS = {
     "akcp": ("akcp_serverprobe8", "env_sensor"),
     "cisco_ios": ("ios_2960x", "switch"),
     "entity_sensor": ("arista_eos", "switch"),
+    "entity_sensor_optics": ("arista_eos", "switch"),
     "h3c_comware": ("comware", "switch"),
 }
 
@@ -649,6 +650,7 @@ SELECTED_BY_SYSOBJECTID = {
     "arista_eos": ["system"],                     # entity_sensor goes by class (switch, router)
     "comware": ["h3c_comware", "system"],
     "comware_h3c": ["h3c_comware", "system"],     # an HP V1910 (25506.11.1.85): sysDescr and sysObjectID only
+    "comware_transceivers": ["h3c_comware", "system"],
     "dahua-nvr": ["dahua", "system"],
     "hikvision": ["hikvision", "system"],
     "hikvision-nvr": ["hikvision", "system"],
@@ -658,6 +660,8 @@ SELECTED_BY_SYSOBJECTID = {
     "vccodec": ["cisco_tp", "system"],
     "vrp": ["huawei_vrp", "system"],
     "vrp_ar169fgwl": ["huawei_vrp", "system"],
+    "vrp_5720": ["huawei_vrp", "system"],
+    "vrp_ne8000-m8": ["huawei_vrp", "system"],
 }
 
 
