@@ -26,11 +26,15 @@ def arista(changes=None, t=0):
     return profile_samples("entity_sensor_optics", "arista_eos", "switch", changes, t)
 
 
+def cisco(changes=None, t=0):
+    return profile_samples("cisco_optics", "iosxe_c9600-svl", "switch", changes, t)
+
+
 def test_healthy_recorded_transceivers_open_nothing():
     # The NE8000's GigabitEthernet0/7/3 reads -40 dBm (no light: nothing at the far end) and
     # three Arista ports likewise: not a weak fibre, so no fault.
     assert opened(every(POLL, 10, lambda t: huawei(t=t) + huawei(t=t, recording="vrp_5720") + h3c(t=t)
-                        + arista(t=t))) == set()
+                        + arista(t=t) + cisco(t=t))) == set()
 
 
 def test_optic_rx_power_low():
@@ -84,6 +88,9 @@ def test_optic_rx_power_low_default():
     weak = {SENSOR + "4.100301213": 120}
     assert opened(every(POLL, 7, lambda t: arista(weak, t))) == {("optic_rx_power_low_default", "switch-1",
                                                                   "Ethernet1")}
+    # Catalyst 9600 Twe2/1/0/48 at -2.9 dBm (raw -29, precision 1) drops to -21.5 dBm
+    assert opened(every(POLL, 7, lambda t: cisco({"1.3.6.1.4.1.9.9.91.1.1.1.1.4.7961": -215}, t))) == {
+        ("optic_rx_power_low_default", "switch-1", "Twe2/1/0/48")}
     fine = {SENSOR + "4.100301213": 500}             # 0.05 mW = -13 dBm
     assert opened(every(POLL, 7, lambda t: arista(fine, t))) == set()
     # modules with thresholds of their own are left to optic_rx_power_low: -19 dBm on the
@@ -97,3 +104,6 @@ def test_optic_module_status():
                                                                     "Ethernet2")}
     assert opened(every(POLL, 1, lambda t: arista(broken, t))) == set()
     assert opened(every(POLL, 3, lambda t: arista({SENSOR + "5.100302213": 2}, t))) == set()   # unavailable
+    # Cisco entSensorStatus of Twe1/1/0/47's receive power sensor
+    assert opened(every(POLL, 2, lambda t: cisco({"1.3.6.1.4.1.9.9.91.1.1.1.1.5.1943": 3}, t))) == {
+        ("optic_module_status", "switch-1", "Twe1/1/0/47")}

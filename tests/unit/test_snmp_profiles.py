@@ -636,6 +636,7 @@ PROFILE_RECORDINGS = {
     "cisco_ios": ("ios_2960x", "switch"),
     "entity_sensor": ("arista_eos", "switch"),
     "entity_sensor_optics": ("arista_eos", "switch"),
+    "cisco_optics": ("iosxe_c9600-svl", "switch"),
     "h3c_comware": ("comware", "switch"),
 }
 
@@ -655,7 +656,8 @@ SELECTED_BY_SYSOBJECTID = {
     "hikvision": ["hikvision", "system"],
     "hikvision-nvr": ["hikvision", "system"],
     "hwg-poseidon": ["env_hwg", "system"],
-    "ios_2960x": ["cisco_ios", "system"],
+    "ios_2960x": ["cisco_ios", "cisco_optics", "system"],
+    "iosxe_c9600-svl": ["cisco_ios", "cisco_optics", "system"],
     "openwrt": ["host", "system"],
     "vccodec": ["cisco_tp", "system"],
     "vrp": ["huawei_vrp", "system"],

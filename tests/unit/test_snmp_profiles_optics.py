@@ -125,6 +125,24 @@ def test_entity_sensor_dom_power_reported_in_dbm_is_taken_as_it_is():
     assert rx == [pytest.approx(-12.34)]
 
 
+def test_cisco_dom_sensors_of_a_catalyst_9600_stack_per_port():
+    """C9600 stack, IOS-XE 17.12.4: five sensors per port named "Twe1/1/0/45 Receive Power
+    Sensor" (dBm, precision 1), bias in amperes at milli scale; the QSFP lane sensors and the
+    chassis' power sensors are not ports."""
+    ports = optics("cisco_optics", "iosxe_c9600-svl")
+    assert sorted(ports) == [f"Twe{unit}/1/0/{port}" for unit in (1, 2) for port in (45, 46, 47, 48)]
+    assert ports["Twe1/1/0/45"].fields == {"temperature_c": pytest.approx(20.1), "voltage_v": pytest.approx(3.3),
+                                           "bias_ma": pytest.approx(26.1), "tx_power_dbm": pytest.approx(-2.2),
+                                           "rx_power_dbm": pytest.approx(-2.0), "thresholds": 0}
+    assert ports["Twe1/1/0/48"].fields["rx_power_dbm"] == pytest.approx(-3.3)
+    # entSensorStatus (not in this recording) of the receive power sensor becomes the port's status
+    status = {"1.3.6.1.4.1.9.9.91.1.1.1.1.5.1907": 3, "1.3.6.1.4.1.9.9.91.1.1.1.1.5.1906": 1}
+    assert optics("cisco_optics", "iosxe_c9600-svl", status)["Twe1/1/0/45"].fields["status"] == 3
+    # a sensor whose type does not match its name gives nothing (a recording artefact seen elsewhere)
+    wrong = optics("cisco_optics", "iosxe_c9600-svl", {"1.3.6.1.4.1.9.9.91.1.1.1.1.1.1907": 8})
+    assert "rx_power_dbm" not in wrong["Twe1/1/0/45"].fields
+
+
 # -- the engine --------------------------------------------------------------------------------
 
 def test_log10_in_a_derived_field_and_no_value_without_a_positive_argument():
