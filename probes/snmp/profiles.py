@@ -236,6 +236,14 @@ class TableSpec(_Strict):
                         "not written. For tables with a row per sensor where a row per port is wanted (the "
                         "receive power, transmit power, bias ... sensors of one transceiver)")
 
+    @model_validator(mode="after")
+    def _merge_by_given_tags(self) -> "TableSpec":
+        given = {column.tag for column in self.columns if column.tag is not None}
+        for name in self.merge_by:
+            if name not in given:
+                raise ValueError(f"merge_by: {name!r} is not a tag of this table's columns")
+        return self
+
 
 class MatchSpec(_Strict):
     classes: tuple[str, ...] = ()
@@ -257,6 +265,8 @@ class Profile(_Strict):
             raise ValueError("scalars need a measurement")
         if any(spec.index_from is not None for spec in self.scalars):
             raise ValueError("index_from is for table columns, not scalars")
+        if any(spec.rows is not None for spec in self.derived):
+            raise ValueError("rows of a derived field is for tables, not scalars")
         return self
 
     def scalar_oids(self) -> list[str]:

@@ -169,3 +169,20 @@ def test_merge_by_folds_rows_into_one_sample_per_tag_value_first_field_wins():
     samples = sp.extract(profile, values, {"device": "d"}, T0, sp.CounterState())
     assert [(s.tags, dict(s.fields)) for s in samples] == [
         ({"device": "d", "port": "P1"}, {"a": 5, "b": 14}), ({"device": "d", "port": "P2"}, {"a": 1})]
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("name: x\ntables: [{measurement: m, merge_by: [port], columns: [{oid: 1.3.6, field: a}]}]\n",
+     "tables.0: Value error, merge_by: 'port' is not a tag of this table's columns"),
+    ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6, field: a}]\n"
+     "derived: [{field: b, expr: a, rows: {include: {port: x}}}]\n",
+     "rows of a derived field is for tables, not scalars"),
+    ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6, field: a}]\nderived: [{field: b, expr: 'log10(a, 2)'}]\n",
+     "expr may call log10 with one argument only"),
+])
+def test_a_broken_merge_or_derived_row_filter_is_a_sentence_naming_file_and_key(tmp_path, text, problem):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(sp.ProfileError) as caught:
+        sp.load_file(path)
+    assert str(caught.value).startswith(f"{path}: ") and problem in str(caught.value), str(caught.value)
