@@ -60,10 +60,10 @@ def rules_of(found) -> set[str]:
 
 
 def test_every_shipped_rule_is_covered_here():
-    # Here, or in a test_rules_shipped_*.py beside this file (a shipped rules file's own tests).
+    # here, or in a tests/unit/test_rules_shipped_*.py file (one per rule file, e.g. hardware)
     names = set(globals())
-    for path in Path(__file__).parent.glob("test_rules_shipped_*.py"):
-        names |= set(re.findall(r"^def (test_\w+)", path.read_text(encoding="utf-8"), re.M))
+    for path in Path(__file__).parent.glob("test_rules_shipped*.py"):
+        names |= set(re.findall(r"^def (test_\w+)", path.read_text(), re.MULTILINE))
     tested = {name.removeprefix("test_").split("__")[0] for name in names if name.startswith("test_")}
     assert set(RULES.by_name) <= tested, set(RULES.by_name) - tested
 
