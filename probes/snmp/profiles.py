@@ -522,6 +522,8 @@ def extract(profile: Profile, values: Mapping[str, RawValue], base_tags: Mapping
             pending.clear()
             _apply(table.columns, _row_lookup(table, values, index), "." + index, time_ns, counters, fields, tags,
                    note)
+            if not fields and not pending:
+                continue  # a row only a tag column has (entPhysicalName of every entity): nothing to write
             row_filter = (rows or {}).get(table.measurement, table.rows)
             if not row_filter.keeps(tags):
                 continue

@@ -14,11 +14,11 @@ POLL = 60
 
 
 def huawei(changes=None, t=0, recording="vrp_ne8000-m8"):
-    return [s for s in profile_samples("huawei_vrp", recording, "switch", changes, t) if s.measurement == "optic"]
+    return [s for s in profile_samples("huawei_optics", recording, "switch", changes, t) if s.measurement == "optic"]
 
 
 def h3c(changes=None, t=0):
-    return [s for s in profile_samples("h3c_comware", "comware_transceivers", "switch", changes, t)
+    return [s for s in profile_samples("h3c_optics", "comware_transceivers", "switch", changes, t)
             if s.measurement == "optic"]
 
 

@@ -637,6 +637,8 @@ PROFILE_RECORDINGS = {
     "entity_sensor": ("arista_eos", "switch"),
     "entity_sensor_optics": ("arista_eos", "switch"),
     "cisco_optics": ("iosxe_c9600-svl", "switch"),
+    "huawei_optics": ("vrp_5720", "switch"),
+    "h3c_optics": ("comware_transceivers", "switch"),
     "h3c_comware": ("comware", "switch"),
 }
 
@@ -649,9 +651,9 @@ SELECTED_BY_SYSOBJECTID = {
     "apc_netbotz": ["apc_ups", "netbotz", "system"],   # every APC card; a NetBotz has no UPS values
     "apc_surt3000xl": ["apc_ups", "system"],
     "arista_eos": ["system"],                     # entity_sensor goes by class (switch, router)
-    "comware": ["h3c_comware", "system"],
-    "comware_h3c": ["h3c_comware", "system"],     # an HP V1910 (25506.11.1.85): sysDescr and sysObjectID only
-    "comware_transceivers": ["h3c_comware", "system"],
+    "comware": ["h3c_comware", "h3c_optics", "system"],
+    "comware_h3c": ["h3c_comware", "h3c_optics", "system"],     # an HP V1910 (25506.11.1.85): sysDescr and sysObjectID only
+    "comware_transceivers": ["h3c_comware", "h3c_optics", "system"],
     "dahua-nvr": ["dahua", "system"],
     "hikvision": ["hikvision", "system"],
     "hikvision-nvr": ["hikvision", "system"],
@@ -660,10 +662,10 @@ SELECTED_BY_SYSOBJECTID = {
     "iosxe_c9600-svl": ["cisco_ios", "cisco_optics", "system"],
     "openwrt": ["host", "system"],
     "vccodec": ["cisco_tp", "system"],
-    "vrp": ["huawei_vrp", "system"],
-    "vrp_ar169fgwl": ["huawei_vrp", "system"],
-    "vrp_5720": ["huawei_vrp", "system"],
-    "vrp_ne8000-m8": ["huawei_vrp", "system"],
+    "vrp": ["huawei_optics", "huawei_vrp", "system"],
+    "vrp_ar169fgwl": ["huawei_optics", "huawei_vrp", "system"],
+    "vrp_5720": ["huawei_optics", "huawei_vrp", "system"],
+    "vrp_ne8000-m8": ["huawei_optics", "huawei_vrp", "system"],
 }
 
 

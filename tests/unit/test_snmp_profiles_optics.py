@@ -35,7 +35,7 @@ def optics(profile: str, recording: str, changes: dict | None = None) -> dict:
 def test_huawei_s5720_microwatts_and_lane_readings_in_dbm():
     """S5720-56C-PWR-EI: hwEntityOpticalRxPower .8 says 536 (uW: -2.71 dBm), the lane column
     .32 says "-270.19" (hundredths of dBm): the lane wins; bias .7 5232 uA, lane .31 "5.23" mA."""
-    ports = optics("huawei_vrp", "vrp_5720")
+    ports = optics("huawei_optics", "vrp_5720")
     assert sorted(ports) == ["XGigabitEthernet0/0/1", "XGigabitEthernet0/0/2", "XGigabitEthernet0/0/4"]
     one = ports["XGigabitEthernet0/0/1"]
     assert one.tags == {**TAGS, "entity": "67469390", "port": "XGigabitEthernet0/0/1"}
@@ -53,18 +53,18 @@ def test_huawei_s5720_microwatts_and_lane_readings_in_dbm():
 def test_huawei_without_lane_columns_reads_microwatts_or_negative_hundredths_of_dbm():
     hw = "1.3.6.1.4.1.2011.5.25.31.1.1.3.1."
     gone = {f"{hw}{column}.67469390": b"" for column in (31, 32, 33)}
-    one = optics("huawei_vrp", "vrp_5720", gone)["XGigabitEthernet0/0/1"].fields
+    one = optics("huawei_optics", "vrp_5720", gone)["XGigabitEthernet0/0/1"].fields
     assert one["rx_power_dbm"] == pytest.approx(10 * math.log10(0.536))     # .8 = 536 uW
     assert one["tx_power_dbm"] == pytest.approx(10 * math.log10(0.591))     # .9 = 591 uW
     assert one["bias_ma"] == pytest.approx(5.232)                           # .7 = 5232 uA
-    negative = optics("huawei_vrp", "vrp_5720", {**gone, f"{hw}8.67469390": -849})["XGigabitEthernet0/0/1"]
+    negative = optics("huawei_optics", "vrp_5720", {**gone, f"{hw}8.67469390": -849})["XGigabitEthernet0/0/1"]
     assert negative.fields["rx_power_dbm"] == pytest.approx(-8.49)          # as the AR169 reports it
-    dark = optics("huawei_vrp", "vrp_5720", {**gone, f"{hw}8.67469390": 0})["XGigabitEthernet0/0/1"]
+    dark = optics("huawei_optics", "vrp_5720", {**gone, f"{hw}8.67469390": 0})["XGigabitEthernet0/0/1"]
     assert "rx_power_dbm" not in dark.fields and "rx_margin_db" not in dark.fields   # 0 uW: no reading
 
 
 def test_huawei_ne8000_hundredths_of_dbm_milliamps_and_a_port_without_light():
-    ports = optics("huawei_vrp", "vrp_ne8000-m8")
+    ports = optics("huawei_optics", "vrp_ne8000-m8")
     assert len(ports) == 9
     first = ports["GigabitEthernet0/7/0"].fields
     assert (first["rx_power_dbm"], first["tx_power_dbm"], first["bias_ma"]) == (-2.9, 2.56, 34)
@@ -77,13 +77,13 @@ def test_huawei_ne8000_hundredths_of_dbm_milliamps_and_a_port_without_light():
 
 def test_huawei_empty_cages_and_boards_write_no_optic_sample():
     # vrp_ar169fgwl: ten optical cages, all empty (zeros, -1 voltage is absent)
-    assert optics("huawei_vrp", "vrp_ar169fgwl") == {}
+    assert optics("huawei_optics", "vrp_ar169fgwl") == {}
     # the S5720's 50 rows of temperature -255 (no module) are not written
-    assert len(optics("huawei_vrp", "vrp_5720")) == 3
+    assert len(optics("huawei_optics", "vrp_5720")) == 3
 
 
 def test_h3c_transceivers_of_an_ff5700_in_the_mibs_units():
-    ports = optics("h3c_comware", "comware_transceivers")
+    ports = optics("h3c_optics", "comware_transceivers")
     assert len(ports) == 22       # 27 rows; 5 modules without digital diagnostics (2147483647)
     port = ports["Ten-GigabitEthernet9/0/10"]
     assert port.tags == {**TAGS, "index": "13", "port": "Ten-GigabitEthernet9/0/10"}
@@ -96,7 +96,7 @@ def test_h3c_transceivers_of_an_ff5700_in_the_mibs_units():
 
 def test_h3c_a_module_without_diagnostics_is_not_written():
     diagnostic = "1.3.6.1.4.1.25506.2.70.1.1.1.8.13"
-    assert "Ten-GigabitEthernet9/0/10" not in optics("h3c_comware", "comware_transceivers", {diagnostic: 2})
+    assert "Ten-GigabitEthernet9/0/10" not in optics("h3c_optics", "comware_transceivers", {diagnostic: 2})
 
 
 def test_entity_sensor_dom_sensors_of_an_arista_7050_per_port():
