@@ -94,7 +94,8 @@ COLUMNS = (
     N_("RTT ms"), N_("major version"), N_("minor version"), N_("selected"), N_("present"), N_("degraded"), N_("absent"),
     N_("rollcall"), N_("input"), N_("used %"), N_("free MB"), N_("capacity MB"), N_("availability %"), N_("resolved"),
     N_("ack mean"), N_("ack max"), N_("ack SLA"), N_("ack late"), N_("resolve mean"), N_("resolve max"),
-    N_("resolve SLA"), N_("resolve late"),
+    N_("resolve SLA"), N_("resolve late"), N_("port"), N_("rx dBm"), N_("tx dBm"), N_("margin dB"), N_("bias mA"),
+    N_("module °C"),
 )
 #: Columns whose name, as a text of its own, means something else elsewhere in netvigil (gettext
 #: has one translation per text): translated through another English text.
@@ -395,6 +396,17 @@ def site_device() -> dict:
         table(_("Power supplies"),
               _selected_last('last("state") AS "state", last("source") AS "source"', "cisco_power_supply", by_name),
               w=12, description=_("state as for fans; source 1 unknown, 2 AC, 3 DC, 4 external, 5 internal redundant")),
+        timeseries(_("Optical receive power"),
+                   (_selected('mean("rx_power_dbm")', "optic", '"device", "port"'), "$tag_device $tag_port"),
+                   unit="dBm", w=12,
+                   description=_("Received light of each SFP/QSFP module, dBm; a slow fall is a dirty or "
+                                 "bent fibre, -40 is no light at all")),
+        table(_("Optical modules"),
+              _selected_last('last("rx_power_dbm") AS "rx dBm", last("tx_power_dbm") AS "tx dBm", '
+                             'last("rx_margin_db") AS "margin dB", last("bias_ma") AS "bias mA", '
+                             'last("temperature_c") AS "module °C"', "optic", '"device", "port"'),
+              w=12, description=_("margin: dB left above the module's own low receive alarm (empty where "
+                                  "the module gives none)")),
         table(_("SSH checks"),
               _selected_last('last("ok") AS "ok", last("exit_status") AS "exit status", '
                              'last("duration_ms") AS "ms"', "ssh_command", '"device", "command"'),

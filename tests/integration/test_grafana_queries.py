@@ -28,6 +28,7 @@ The fleet, each device on a loopback address of this test's own:
   codec-3   codec    street-1  snmpsim: Cisco TelePresence SX20 recording (model, software)
   rt-huawei router   street-1  snmpsim: Huawei AR169FGW-L recording (board CPU, memory, temperature)
   sw-h3c    switch   room      snmpsim: HP/H3C Comware 5700 recording (board CPU, memory, temperatures)
+  rt-optics router   street-1  snmpsim: Huawei NE8000 recording (optical modules with their thresholds)
   srv-1     server   room      net-snmp snmpd (host resources)
   sw-access switch   street-1  simulated Huawei VRP over SSH: CPU/memory commands, and a configuration
                                changed before the daemon's first backup (a `config_changed` annotation)
@@ -79,7 +80,8 @@ SIMULATED = {"sw-core": ("ios_2960x", "switch", "room", "ios"),
              "nvr-1": ("hikvision-nvr_amended", "nvr", "room", "hik"),
              "codec-3": ("vccodec", "codec", "street-1", "tp"),
              "rt-huawei": ("vrp_ar169fgwl", "router", "street-1", "vrp_snmp"),
-             "sw-h3c": ("comware", "switch", "room", "h3c")}
+             "sw-h3c": ("comware", "switch", "room", "h3c"),
+             "rt-optics": ("vrp_ne8000-m8", "router", "street-1", "ne8000")}
 #: Devices that only answer ping (or do not): device -> (class, site).
 PINGED = {"mcu-1": ("mcu", "street-1"), "codec-1": ("codec", "street-1"), "codec-2": ("codec", "street-1"),
           "cam-1": ("camera", "room"), "cam-2": ("camera", "street-1")}
@@ -197,7 +199,7 @@ def _run_dashboard(influxd, board: dict, *, require_data: bool, pinned: dict | N
     return failures
 
 
-def _panel_rows(influxd, key: str, title: str) -> dict[str, dict]:
+def _panel_rows(influxd, key: str, title: str, by: str = "device") -> dict[str, dict]:
     """The rows a table panel of dashboard `key` (e.g. "zh-CN/video") shows with every variable at
     "All", by device (tags and columns together, as Grafana's table has them); `title` is the
     English title, the panel in the same place of either language."""
@@ -209,7 +211,7 @@ def _panel_rows(influxd, key: str, title: str) -> dict[str, dict]:
         rows = influxd.query(expander.expand(var["query"]), DATABASE)
         expander.values[var["name"]] = [row["value"] for row in rows]
     panel = board["panels"][index]
-    return {row.get("device", str(index)): row for index, row in enumerate(
+    return {row.get(by, str(index)): row for index, row in enumerate(
         influxd.query(expander.expand(panel["targets"][0]["query"]), DATABASE))}
 
 
@@ -329,6 +331,11 @@ def test_every_dashboard_query_returns_data_from_the_daemons_writes(workdir, inf
             assert megatec["ups-3"]["source"] == 7 and megatec["ups-3"]["charge %"] == 100   # on buck (reducer)
             assert megatec["ups-2"]["source"] == 3
             assert megatec["ups-4"]["charge %"] == 100 and megatec["ups-4"]["source"] is None   # no state recorded
+            # The NE8000's module on GigabitEthernet0/7/1: -16.84 dBm received, its own low alarm
+            # at -26.02 dBm, so 9.18 dB of margin (the recording's hundredths of dBm).
+            optic = _panel_rows(influxd, "zh-CN/site-device", "Optical modules", by="port")["GigabitEthernet0/7/1"]
+            assert optic["device"] == "rt-optics" and optic["rx dBm"] == pytest.approx(-16.84)
+            assert optic["margin dB"] == pytest.approx(9.18)
             disk = _panel_rows(influxd, "en/video", "NVR disks")["nvr-1"]
             assert disk["state"] == 0 and disk["used %"] == pytest.approx((3815447 - 2715648) / 3815447 * 100)
             assert set(_panel_rows(influxd, "en/video", "Cameras down now")) == {"cam-2"}
