@@ -289,7 +289,10 @@ async def test_hostile_servers_are_bounded(tmp_path, driver, behaviour, expected
         if behaviour == "stall":
             assert 2 <= elapsed < 2 * 4 + 5  # command_timeout_s per command, not the session's 20 s
         else:
-            assert elapsed < 5, elapsed
+            # The error code says why the session stopped (the output cap, the disconnect); the
+            # time only has to show it did not run on to the session's 20 s. A loaded 2-core
+            # machine took 6-8 s to pull 64 KiB of flood through the exec path.
+            assert elapsed < 12, elapsed
     finally:
         await sim.stop()
 
