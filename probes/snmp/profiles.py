@@ -426,14 +426,13 @@ def gives_value(spec: ValueSpec, raw: RawValue) -> bool:
 
 
 def _apply(specs: Iterable[ValueSpec], lookup, key_suffix: str, time_ns: int, counters: CounterState,
-           fields: dict, tags: dict, wrong_type: Optional[Callable[[tuple[str, str, RawValue]], None]] = None) -> None:
+           fields: dict, tags: dict, wrong_type: Optional[Callable[[tuple[str, str, RawValue]], None]] = None) -> bool:
+    """Fields and tags of `specs` into `fields` and `tags`; True if any spec gave a tag."""
     given: set[str] = set()       # tags these specs gave (not the base tags, which a spec may replace)
-    uptimes = 0                   # uptime specs seen so far: the next one's position among them
     for spec in specs:
         if spec.tag in given:
             continue  # an earlier spec (e.g. entPhysicalName) already gave this tag
-        uptimes += spec.kind == "uptime"
-        if spec.field is not None and spec.field in fields:
+        if spec.field in fields:  # (a tag's spec has no field: None is never a key)
             continue  # an earlier spec (e.g. the 64-bit HC counter) already gave this field
         raw = _matched(spec, lookup(spec.oid))
         if spec.tag is not None:
@@ -448,13 +447,20 @@ def _apply(specs: Iterable[ValueSpec], lookup, key_suffix: str, time_ns: int, co
             fields[spec.field] = value
             if spec.kind == "uptime":
                 fields["rebooted"] = int(counters.note_uptime(value, spec.oid))
-                fields["uptime_source"] = uptimes
+                fields["uptime_source"] = _uptime_position(specs, spec)
         elif wrong_type is not None and spec.pattern is None and _unusable(raw):
             wrong_type((spec.oid + key_suffix, spec.field, raw))
-    if uptimes and given and "uptime_source" not in fields:
-        # No uptime from any source: the tags (sysDescr, sysObjectID) are still worth a sample,
-        # and line protocol needs a field.
-        fields["uptime_source"] = 0
+    return bool(given)
+
+
+def _uptime_position(specs: Sequence[ValueSpec], spec: ValueSpec) -> int:
+    """1 for the first uptime spec of `specs`, 2 for the next (a fallback), ..."""
+    position = 0
+    for each in specs:
+        position += each.kind == "uptime"
+        if each is spec:
+            return position
+    return 0
 
 
 def _derive(derived: Sequence[DerivedSpec], fields: dict) -> dict:
@@ -490,7 +496,11 @@ def extract(profile: Profile, values: Mapping[str, RawValue], base_tags: Mapping
     if profile.scalars:
         fields: dict = {}
         tags = dict(base_tags)
-        _apply(profile.scalars, values.get, "", time_ns, counters, fields, tags, note)
+        if (_apply(profile.scalars, values.get, "", time_ns, counters, fields, tags, note)
+                and "uptime_source" not in fields and any(spec.kind == "uptime" for spec in profile.scalars)):
+            # No uptime from any source: the tags (sysDescr, sysObjectID) are still worth a
+            # sample, and line protocol needs a field.
+            fields["uptime_source"] = 0
         for oid, field_name, raw in pending:
             wrong_types.note(oid, profile.name, field_name, raw)
         if _drop_inputs(profile.scalars, _derive(profile.derived, fields)):
