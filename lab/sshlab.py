@@ -12,6 +12,8 @@ Network devices are simulated separately, in lab/sshsim.py.
   port answers with an `SSH-2.0-` banner; `stop()` / `restart()` keep port and keys,
   `cleanup()` also removes the shared directory. Login as `user` (`nvssh`) with `password` or the
   keys. `host_key_line` / `known_hosts_line()` pin the host key for clients that check it.
+  `bin_dir` comes first on the PATH of the user's commands (sshd's `SetEnv`): a test puts
+  stand-ins there (a `systemctl` that fails) without touching the machine's own.
 * `ensure_test_user()` / `remove_test_user()` - the throwaway account `nvssh` (`/bin/sh`, no
   home of its own): created or reused with a fresh random password set by chpasswd, which
   also unlocks it (with `UsePAM no`, sshd refuses even keys for a locked account).
@@ -100,6 +102,11 @@ class Sshd(ServerProcess):
         return self.shared_dir / "home"
 
     @property
+    def bin_dir(self) -> Path:
+        assert self.shared_dir is not None
+        return self.shared_dir / "bin"
+
+    @property
     def authorized_keys_path(self) -> Path:
         assert self.shared_dir is not None
         return self.shared_dir / "authorized_keys"
@@ -121,6 +128,7 @@ class Sshd(ServerProcess):
             self.shared_dir = Path(tempfile.mkdtemp(prefix="netvigil-sshd-"))
             os.chmod(self.shared_dir, 0o755)
         self.password = ensure_test_user(self.home)
+        self.bin_dir.mkdir(mode=0o755, exist_ok=True)
         keys = [Path(f"{p}.pub").read_text() for p in (self.client_key_path, self.encrypted_key_path)]
         self.authorized_keys_path.write_text("".join(keys))
         os.chmod(self.authorized_keys_path, 0o644)
@@ -145,6 +153,7 @@ PrintLastLog no
 MaxStartups 200:30:400
 MaxSessions 100
 LogLevel ERROR
+SetEnv PATH={self.bin_dir}:/usr/local/bin:/usr/bin:/bin
 Subsystem sftp /usr/lib/openssh/sftp-server
 """)
 

@@ -18,7 +18,10 @@ behind a CLI that behaves the way netmiko's `huawei` driver expects (read from i
   exit status 0, or the error text and exit status 1;
 * `behaviour` ("normal", "flood", "stall", "disconnect") turns the device hostile for every
   command but `screen-length 0 temporary`, on PTY and exec alike; it is a plain attribute,
-  so a test can change it while sessions are open;
+  so a test can change it while sessions are open. Two more hang the login itself: "mute"
+  accepts the login and then says nothing (no info line, no prompt; exec commands print
+  nothing and never end: a device whose CLI process is stuck), "stuck_auth" never answers
+  the password or key (a device whose AAA server does not answer);
 * `prompt_delay_s` makes a busy CLI: the first bare Enter after login or after a command is
   answered with the prompt only after that delay. Keystrokes are echoed at once meanwhile
   (the line editor echoes on receipt, as a Linux tty does), and Enters typed ahead in the
@@ -29,7 +32,9 @@ behind a CLI that behaves the way netmiko's `huawei` driver expects (read from i
 
 `EndlessBanner` is an endlessh-like tarpit: it accepts TCP, sends a random pre-version line
 every 0.2 s (RFC 4253 section 4.2 allows lines before `SSH-2.0-`) and never a version, so
-a client hangs until its own timeout.
+a client hangs until its own timeout. `Tarpit` accepts TCP and sends nothing, or only its
+`banner` (`Tarpit(banner=b"SSH-2.0-OpenSSH_9.2\\r\\n")`: an sshd that hangs before the key
+exchange, as a stuck or overloaded one does).
 
 `python -m lab.sshsim --first-address 127.1.0.1 --count 1000 --port 2222 [--hostkey FILE]`
 runs a fleet, one CliSim per consecutive loopback address on the same port, in one event
@@ -79,7 +84,7 @@ MORE = "  ---- More ----"
 #: What VRP sends after a key at the More prompt: move back over it and blank it out.
 MORE_ERASE = "\x1b[16D" + " " * 16 + "\x1b[16D"
 PAGE_LINES = 24
-BEHAVIOURS = ("normal", "flood", "stall", "disconnect")
+BEHAVIOURS = ("normal", "flood", "stall", "disconnect", "mute", "stuck_auth")
 
 
 def capture(command: str) -> str:
@@ -130,16 +135,24 @@ class _Server(asyncssh.SSHServer):
     def password_auth_supported(self) -> bool:
         return True
 
-    def validate_password(self, username: str, password: str) -> bool:
+    def validate_password(self, username: str, password: str):
+        if self.sim.behaviour == "stuck_auth":
+            return self._never()
         ok = self.sim.users.get(username) == password
         if not ok:
             self.sim.logins_failed += 1
         return ok
 
+    async def _never(self) -> bool:
+        await self.sim._closed.get(self.conn, asyncio.Event()).wait()
+        return False
+
     def public_key_auth_supported(self) -> bool:
         return bool(self.sim.client_keys)
 
-    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey):
+        if self.sim.behaviour == "stuck_auth":
+            return self._never()
         return username in self.sim.users and _public_line(key) in self.sim._authorized
 
 
@@ -261,7 +274,9 @@ class CliSim:
             self._tasks.add(task)
         conn = process.channel.get_connection()
         try:
-            if process.command is not None:
+            if self.behaviour == "mute":
+                await self._closed.get(conn, asyncio.Event()).wait()
+            elif process.command is not None:
                 await self._exec(process, conn)
             else:
                 await self._shell(process, conn)
@@ -419,6 +434,53 @@ class EndlessBanner:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+
+class Tarpit:
+    """Accepts TCP, sends `banner` (None: nothing) and then nothing more, until closed; with
+    `close_after_banner`, closes the connection right after the banner instead."""
+
+    def __init__(self, banner: Optional[bytes] = None, close_after_banner: bool = False) -> None:
+        self.banner = banner
+        self.close_after_banner = close_after_banner
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.connections_total = 0
+        self._server: Optional[asyncio.AbstractServer] = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> "Tarpit":
+        self.host = host
+        self._server = await asyncio.start_server(self._serve, host, port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections_total += 1
+        self._writers.add(writer)
+        try:
+            if self.banner:
+                writer.write(self.banner)
+                await writer.drain()
+            if self.close_after_banner:
+                await reader.read(256)  # the client's own version line: it has read ours by then
+                return
+            while await reader.read(65_536):
+                pass  # read and ignore what the client sends (its own banner, its key exchange)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.close()
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None

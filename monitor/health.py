@@ -5,10 +5,11 @@ measured in the device's newest poll, reduced to what an operator reads at a gla
   charge %, runtime in minutes, highest output load %.
 * Machine-room sensors (`env_hwg`, `netbotz`, `akcp`): lowest and highest temperature and
   humidity over the device's probes, dry-contact inputs in alarm (leak, smoke, door).
-* Network devices, servers, NVRs: ports up of ports written (`if`), highest CPU and memory %
-  over boards or processors, lowest and highest board temperature.
+* Network devices, servers, NVRs, Hikvision cameras: ports up of ports written (`if`), highest
+  CPU and memory % over boards or processors, lowest and highest board temperature.
 * NVRs (`hikvision`): disks, disks in a failed state (the states the shipped rule
-  `nvr_disk_abnormal` calls failed), highest disk fill %.
+  `nvr_disk_abnormal` calls failed), highest disk fill %. Servers with MegaRAID controllers
+  (`megaraid`): their disks, and those `raid_disk_failed` calls failed.
 
 Pure: (measurement, tags, fields) of one device's samples in, a dict of figures out (the
 shape `status --json` prints under `health`); the words for people are in
@@ -32,12 +33,14 @@ _BATTERY = {"ups": {1: "unknown", 2: "normal", 3: "low", 4: "depleted"},
             "apc_ups": {1: "unknown", 2: "normal", 3: "low", 4: "fault"}}
 # hikDiskStatus codes that are failures (as the shipped rule nvr_disk_abnormal has them).
 _DISK_FAILED = frozenset({1, 2, 3, 4, 6})
+# MegaRAID pdState codes that are failures (as the shipped rule raid_disk_failed has them).
+_RAID_DISK_FAILED = frozenset({1, 16, 17})
 
 #: Measurements this module reads (the others of a device are ignored).
 MEASUREMENTS = frozenset({
     "ups", "apc_ups", "ups_output", "env_sensor", "env_input", "akcp_temperature", "akcp_humidity", "akcp_switch",
     "snmp_if", "h3c_entity", "huawei_board", "cisco_cpu", "cisco_mempool", "cisco_temperature", "dahua",
-    "snmp_host", "snmp_cpu", "hikvision", "nvr_disk",
+    "snmp_host", "snmp_cpu", "hikvision", "hikvision_camera", "nvr_disk", "raid_disk",
 })
 
 #: Keys of the result, in the order status shows them.
@@ -139,10 +142,16 @@ def summarise(samples: Iterable[Sample]) -> dict:
             f.highest("cpu_pct", fields.get("load_pct"))
         elif measurement == "hikvision":
             f.highest("memory_pct", fields.get("mem_used_pct"))
+        elif measurement == "hikvision_camera":
+            f.highest("cpu_pct", fields.get("cpu_pct"))
+            f.highest("memory_pct", fields.get("mem_used_pct"))
         elif measurement == "nvr_disk":
             f.count("disks")
             f.count("disks_failed", fields.get("status") in _DISK_FAILED)
             f.highest("disk_used_pct", fields.get("used_pct"))
+        elif measurement == "raid_disk":
+            f.count("disks")
+            f.count("disks_failed", fields.get("state") in _RAID_DISK_FAILED)
     figures = {**f.out, **f.ranges}
     if "ports" in figures:
         figures.setdefault("ports_up", 0)

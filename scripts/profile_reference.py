@@ -36,10 +36,20 @@ def reference() -> str:
             selection.append("class " + ", ".join(profile.match.classes))
         if profile.match.sysobjectid:
             selection.append("sysObjectID " + ", ".join(profile.match.sysobjectid))
+        if profile.match.requires_oid:
+            selection.append(f"if the agent has {profile.match.requires_oid}")
+        if profile.match.replaces:
+            selection.append("in place of " + ", ".join(f"`{other}`" for other in profile.match.replaces))
         parts = []
         if profile.scalars:
             fields = _names(profile.scalars, "field") + [d.field for d in profile.derived]
             parts.append((profile.measurement, _names(profile.scalars, "tag"), fields))
+        rows: dict[str, tuple[list, list]] = {}
+        for row in profile.scalar_rows:  # rows of one measurement share a line: their tags and fields merged
+            tags, fields = rows.setdefault(row.measurement, ([], []))
+            tags += [tag for tag in [*row.tags, *_names(row.scalars, "tag")] if tag not in tags]
+            fields += [field for field in _names(row.scalars, "field") if field not in fields]
+        parts += [(measurement, tags, fields) for measurement, (tags, fields) in rows.items()]
         for table in profile.tables:
             fields = _names(table.columns, "field") + [d.field for d in table.derived]
             parts.append((table.measurement, [table.index_tag] + _names(table.columns, "tag"), fields))

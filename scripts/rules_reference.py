@@ -1,8 +1,9 @@
 """Print the shipped rules (what they watch, when they open and clear, severity) and the rule
 file keys as Markdown tables.
 
-The "Shipped rules" and "Rule file keys" tables of docs/faults.md are this output between
-their markers; a unit test fails when they drift apart. `--write` updates docs/faults.md in place.
+The "Shipped rules", informational fields and "Rule file keys" tables of docs/faults.md are
+this output between their markers; a unit test fails when they drift apart. `--write` updates
+docs/faults.md in place.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 START, END = "<!-- rules-reference:start -->", "<!-- rules-reference:end -->"
 DOC = "docs/faults.md"
@@ -49,6 +53,12 @@ def reference() -> str:
         devices = spec.match.describe()
         lines.append(f"| `{rule.name}` | {spec.severity} | {_cell(devices)} | {', '.join(rule.measurements)} | "
                      f"`{_cell(spec.when)}` | {held} | {clears} |")
+    lines += ["", "State fields of the shipped profiles that no rule watches, and why "
+              "(`monitor/rules/informational.yaml`):", "",
+              "| measurement | field | why no rule |", "| --- | --- | --- |"]
+    for entry in yaml.safe_load((ROOT / "monitor/rules/informational.yaml").read_text(encoding="utf-8"))[
+            "informational"]:
+        lines.append(f"| {entry['measurement']} | `{entry['field']}` | {_cell(entry['why'])} |")
     lines += ["", "| key | meaning |", "| --- | --- |"]
     for name, field in RuleSpec.model_fields.items():
         lines.append(f"| `{field.alias or name}` | {_cell(field.description or '')} |")

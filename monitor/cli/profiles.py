@@ -39,10 +39,13 @@ def _profiles(args) -> int:
         raise _Refused(str(exc), EXIT_CONFIG) from None
     rows = []
     for profile in sorted(found.values(), key=lambda p: p.name):
-        measurements = ([profile.measurement] if profile.measurement else []) + [t.measurement for t in profile.tables]
+        measurements = list(dict.fromkeys(([profile.measurement] if profile.measurement else [])
+                                          + [row.measurement for row in profile.scalar_rows]
+                                          + [t.measurement for t in profile.tables]))
         rows.append({"kind": "snmp", "name": profile.name, "classes": list(profile.match.classes),
-                     "sysobjectid": list(profile.match.sysobjectid), "measurements": measurements,
-                     "description": profile.description})
+                     "sysobjectid": list(profile.match.sysobjectid), "requires_oid": profile.match.requires_oid,
+                     "replaces": list(profile.match.replaces),
+                     "measurements": measurements, "description": profile.description})
     for profile in sorted(found_ssh.values(), key=lambda p: p.name):
         measurements = ["ssh", "ssh_command"] + [m for c in profile.commands for m in (
             [c.rows.measurement] if c.rows else []) + ([c.textfsm.measurement] if c.textfsm else [])]
@@ -62,6 +65,10 @@ def _profiles(args) -> int:
             selection.append(_("classes {names}").format(names=",".join(row["classes"])))
         if row["sysobjectid"]:
             selection.append("sysObjectID " + ",".join(row["sysobjectid"]))
+        if row["requires_oid"]:
+            selection.append(_("if the agent has {oid}").format(oid=row["requires_oid"]))
+        if row["replaces"]:
+            selection.append(_("in place of {names}").format(names=",".join(row["replaces"])))
         print(f"{row['name']}: {row['description']}")
         print(_("    selected by: {how}").format(
             how="; ".join(selection) or _("only when named in settings (profiles:)")))

@@ -437,11 +437,22 @@ class RuleEngine:
             value = tags.get(name)
         return as_number(value) if value is not None else None
 
+    @staticmethod
+    def _threshold(rule: Rule, state: _State) -> Optional[float]:
+        """The rule's constant, or the device's own threshold read from the sample."""
+        name = rule.threshold_field
+        if name is None:
+            return rule.threshold
+        found = state.fields.get(name)
+        number = as_number(found if found is not None else state.tags.get(name))
+        return None if number is None else number + rule.threshold_offset
+
     def _context(self, state: _State, value: Optional[float]) -> dict[str, Any]:
         rule = state.rule
         device = self._devices.get(state.device)
         return {"device": state.device, "site": device.site if device else None,
-                "class": device.device_class if device else None, "value": value, "threshold": rule.threshold,
+                "class": device.device_class if device else None, "value": value,
+                "threshold": self._threshold(rule, state),
                 "for": rule.for_text, "instance": state.instance or None, "rule": rule.name}
 
     def _transition(self, action: str, state: _State, time_ns: int, value: Optional[float],
@@ -450,7 +461,8 @@ class RuleEngine:
         if message is None:
             message = rule.message.render(self._context(state, value), state.fields, state.tags)
         return Transition(action, rule.name, state.device, state.instance, rule.severity, time_ns,
-                          value if action != "clear" else None, rule.threshold, message, rule.higher_is_worse,
+                          value if action != "clear" else None, self._threshold(rule, state), message,
+                          rule.higher_is_worse,
                           rule.reachability)
 
     def _cleared_message(self, state: _State, reason: str) -> str:

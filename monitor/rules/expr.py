@@ -6,10 +6,12 @@ Conditions
     not (unit == "C") or value >= 30.5
 
 Comparisons `== != < <= > >=` between a name and a number or a quoted string (either side
-first), `in [...]` / `not in [...]` lists, regular-expression search `name =~ "re"` and
-`name !~ "re"` (Python `re.search`: anywhere in the value; anchor with ^ and $), `and`, `or`,
-`not`, parentheses. A name is a sample field, else a sample tag; tag names that are Python
-keywords (`class`) work as names.
+first), or between two names, the second optionally plus or minus a number
+(`temperature_c >= temperature_threshold_c`, `temperature_c < temperature_threshold_c - 3`: a
+device's own threshold, read from the same sample), `in [...]` / `not in [...]` lists,
+regular-expression search `name =~ "re"` and `name !~ "re"` (Python `re.search`: anywhere in
+the value; anchor with ^ and $), `and`, `or`, `not`, parentheses. A name is a sample field,
+else a sample tag; tag names that are Python keywords (`class`) work as names.
 
 Unknown values use three-valued (Kleene) logic: a comparison whose name the sample lacks, or
 whose value cannot be compared (a text tag against a number), is *unknown*; `false and
@@ -57,11 +59,13 @@ class ExprError(ValueError):
 
 @dataclass(frozen=True)
 class Comparison:
-    """One `name OP number` of a condition, in the order written (for {value} and {threshold})."""
+    """One `name OP number` (or `name OP other + number`) of a condition, in the order written
+    (for {value} and {threshold})."""
 
     name: str
     operator: str
     number: float
+    other: Optional[str] = None  # compared with this field (plus `number`), not with a constant
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,14 @@ def _number_of(fields: Mapping[str, Any], tags: Mapping[str, str], name: str, va
     return as_number(value)
 
 
+def _field_number(fields: Mapping[str, Any], tags: Mapping[str, str], name: str) -> Optional[float]:
+    """A name's value as a number, or None (for comparisons between two names)."""
+    value = fields.get(name)
+    if value.__class__ in _NUMBER_TYPES:
+        return value
+    return _number_of(fields, tags, name, value)
+
+
 def _text_of(fields: Mapping[str, Any], tags: Mapping[str, str], name: str) -> Optional[str]:
     value = fields.get(name)
     if value is None:
@@ -130,7 +142,8 @@ def _member(fields: Mapping[str, Any], tags: Mapping[str, str], name: str, value
     return number in numbers
 
 
-_HELPERS = {"_number_of": _number_of, "_text_of": _text_of, "_member": _member, "_NUM": _NUMBER_TYPES}
+_HELPERS = {"_number_of": _number_of, "_field_number": _field_number, "_text_of": _text_of, "_member": _member,
+            "_NUM": _NUMBER_TYPES}
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -206,6 +219,8 @@ def _constant(node: ast.AST) -> Any:
 
 
 _NOT_CONSTANT = object()
+_COMPARE_WITH = ("compare a name with a number, a quoted string or another name (that name + or - a number), "
+                 "e.g. loss_pct > 1 or temperature_c >= temperature_threshold_c - 5")
 
 
 class _Compiler:
@@ -291,10 +306,12 @@ class _Compiler:
         if symbol is None:
             raise self.fail(left, "only == != < <= > >= and in / not in compare values")
         left_value, right_value = _constant(left), _constant(right)
+        if left_value is _NOT_CONSTANT and right_value is _NOT_CONSTANT:
+            return self._between_names(left, symbol, right)
         if left_value is not _NOT_CONSTANT and right_value is _NOT_CONSTANT:
             left, right, left_value, right_value, symbol = right, left, right_value, left_value, _MIRRORED[symbol]
         if right_value is _NOT_CONSTANT:
-            raise self.fail(right, "compare a name with a number or a quoted string, e.g. loss_pct > 1")
+            raise self.fail(right, _COMPARE_WITH)
         if left_value is not _NOT_CONSTANT:
             raise self.fail(left, "a comparison needs a field or tag name on one side")
         name = self._name(left)
@@ -309,6 +326,35 @@ class _Compiler:
         return (f"({local} {symbol} {right_value!r} if ({local} := F.get({name!r})).__class__ in _NUM else "
                 f"(None if ({slow} := _number_of(F, T, {name!r}, {local})) is None else {slow} {symbol} "
                 f"{right_value!r}))")
+
+    def _offset_name(self, node: ast.AST) -> Optional[tuple[ast.Name, float]]:
+        """`name`, `name + number` or `name - number` as (name node, number); None otherwise."""
+        if isinstance(node, ast.Name):
+            return node, 0.0
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)) and \
+                isinstance(node.left, ast.Name):
+            number = _constant(node.right)
+            if isinstance(number, (int, float)):
+                return node.left, float(number if isinstance(node.op, ast.Add) else -number)
+        return None
+
+    def _between_names(self, left: ast.AST, symbol: str, right: ast.AST) -> str:
+        """`name OP other [+- number]`: both values as numbers, unknown when either is missing."""
+        if not isinstance(left, ast.Name) and isinstance(right, ast.Name):
+            left, right, symbol = right, left, _MIRRORED[symbol]
+        if not isinstance(left, ast.Name):
+            raise self.fail(left, _COMPARE_WITH)
+        found = self._offset_name(right)
+        if found is None:
+            raise self.fail(right, _COMPARE_WITH)
+        other_node, offset = found
+        name, other = self._name(left), self._name(other_node)
+        self.comparisons.append(Comparison(name, symbol, offset, other))
+        self.numeric_names.append(name)
+        mine, theirs = self._local(), self._local()
+        shifted = f"{theirs} + {offset!r}" if offset else theirs
+        return (f"(None if ({mine} := _field_number(F, T, {name!r})) is None or "
+                f"({theirs} := _field_number(F, T, {other!r})) is None else {mine} {symbol} {shifted})")
 
     def _membership(self, left: ast.AST, op: ast.cmpop, right: ast.AST) -> str:
         name = self._name(left)

@@ -144,6 +144,10 @@ class Rule:
     flap: Optional[tuple[int, float]]  # (changes, window_s); None: the settings' default
     flap_off: bool
     for_text: str  # {for} in messages
+    # `value` compared with another field of the sample (a device's own threshold): {threshold}
+    # is that field's value plus the offset, per sample, instead of the constant `threshold`.
+    threshold_field: Optional[str] = None
+    threshold_offset: float = 0.0
 
     def definition(self) -> str:
         """What makes two rules "the same" across a reload (state is kept only for those)."""
@@ -261,12 +265,16 @@ def _compile(spec: RuleSpec, document: yamlfile.Document, path: tuple, layer: st
     except ExprError as exc:
         problem("message", str(exc))
     value_field, threshold, higher = spec.value, None, True
+    threshold_field, threshold_offset = None, 0.0
     if when is not None:
         comparisons = when.comparisons
         if value_field is None and when.numeric_names:
             value_field = when.numeric_names[0]
         found = next((c for c in comparisons if c.name == value_field), None)
-        if found is not None:
+        if found is not None and found.other is not None:
+            threshold_field, threshold_offset = found.other, found.number
+            higher = found.operator not in ("<", "<=")
+        elif found is not None:
             threshold = found.number
             higher = found.operator not in ("<", "<=")
     if len(problems) > before:
@@ -286,7 +294,8 @@ def _compile(spec: RuleSpec, document: yamlfile.Document, path: tuple, layer: st
         clear_after_ns=int((spec.clear_after or 0) * 1e9), severity=spec.severity, value_field=value_field,
         threshold=threshold, higher_is_worse=higher, instance=instance, message=message, during=spec.during,
         reachability=spec.reachability, flap=flap, flap_off=spec.flap is False,
-        for_text=_(" and ").join(for_parts) or ngettext("{n} sample", "{n} samples", 1).format(n=1))
+        for_text=_(" and ").join(for_parts) or ngettext("{n} sample", "{n} samples", 1).format(n=1),
+        threshold_field=threshold_field, threshold_offset=threshold_offset)
 
 
 def _layer(files: Iterable[tuple[Path, str]], layer: str, problems: list[str]) -> dict[str, Rule]:

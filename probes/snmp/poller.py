@@ -3,14 +3,16 @@
 One poll of one device (`SnmpPoller.poll`):
 
 1. Which profiles: on the first poll, after `reselect_s`, after a reboot and after a
-   credential change, GET the system group (sysObjectID picks vendor profiles) and the
-   uptimes that stand in for a missing sysUpTime (hrSystemUptime, snmpEngineTime), and select
+   credential change, GET the system group (sysObjectID picks vendor profiles), the uptimes
+   that stand in for a missing sysUpTime (hrSystemUptime, snmpEngineTime) and the OIDs some
+   profiles require (`match.requires_oid`: a MIB only some agents of a class have), and select
    profiles by device class and sysObjectID prefix, plus the configured `profiles`, minus
    `skip_profiles`. Where a profile gives one field from several OIDs in turn (the `system`
    profile's uptime) and all of them were in that GET, later polls read only the one that
    answered. An agent without the system group (every object noSuchObject, noSuchInstance or
-   endOfMibView) is polled with the profiles of its class, and the poll is an error
-   (`no_system_group`): it cannot be told apart, nor its reboots always seen.
+   endOfMibView, as some Hikvision cameras answer) has no sysObjectID: it is polled with the
+   profiles of its class, and the poll is an error (`no_system_group`): it cannot be told
+   apart, nor its reboots always seen.
 2. One GET of every scalar the profiles read (split by the client into requests of
    `max_varbinds_per_request`). No answer: the device is down for SNMP and nothing else is
    asked, so a dead agent costs timeout x (retries + 1), not that times every table.
@@ -61,7 +63,7 @@ from probes.names import NameCache
 from probes.snmp.ber import Kind
 from probes.snmp.client import ErrorKind, RequestOptions, SnmpClient, SnmpError, SnmpResult
 from probes.snmp.profiles import (EXPECTED_NUMBER, CounterState, Profile, RowFilter, TableSpec, ValueSpec, WrongTypes,
-                                  extract, gives_value, select)
+                                  extract, gives_value, required_oids, select)
 from probes.snmp.errors import ErrorCode
 from probes.snmp.settings import SnmpSettings
 
@@ -164,6 +166,7 @@ class SnmpPoller:
                  names: Optional[NameCache] = None) -> None:
         self.client = client
         self.profiles = dict(profiles)
+        self._selection_oids = _selection_oids(self.profiles)
         self.names = names or NameCache()
         self._states: dict[str, _DeviceState] = {}
         self._options: dict[tuple, RequestOptions] = {}
@@ -172,6 +175,7 @@ class SnmpPoller:
     def set_profiles(self, profiles: Mapping[str, Profile]) -> None:
         """New profile definitions (reload): every device selects again on its next poll."""
         self.profiles = dict(profiles)
+        self._selection_oids = _selection_oids(self.profiles)
         for state in self._states.values():
             state.profiles = None
 
@@ -244,14 +248,15 @@ class SnmpPoller:
         values: dict = {}
         now = time.monotonic()
         if state.profiles is None or now - state.selected_at >= settings.reselect_s:
-            result = account(await self.client.get(agent, SELECTION_OIDS, options))
-            # Not one of these objects (noSuchObject...): still an agent, polled by its class.
+            result = account(await self.client.get(agent, self._selection_oids, options))
+            # An agent with no system group at all (some Hikvision cameras) answers noSuchObject
+            # for every OID: it is up, and its class alone selects its profiles.
             if result.error is not None and result.error.kind is not ErrorKind.NO_SUCH_OBJECT:
                 return self._failed(target, time_ns, started, result.error, counters, state, "reading sysObjectID")
             values.update((oid, value.value) for oid, value in result.varbinds)
             sys_object_id = values.get(SYS_OBJECT_ID)
             state.sys_object_id = sys_object_id if isinstance(sys_object_id, str) else None
-            state.profiles = profiles = self._select(target, settings, state.sys_object_id)
+            state.profiles = profiles = self._select(target, settings, state.sys_object_id, values)
             state.scalar_oids = tuple(_unique(oid for profile in profiles for oid in _scalars_to_read(profile, values)))
             state.tables = tuple(_Table.of(profile, table) for profile in profiles for table in profile.tables)
             state.health_profiles = sum(profile.name != SYSTEM_PROFILE for profile in profiles)
@@ -369,9 +374,10 @@ class SnmpPoller:
         return PollResult([sample], ProbeError(error.result_code, _sentence(error, what)),
                           tuple(p.name for p in state.profiles or ()), state.sys_object_id)
 
-    def _select(self, target: Target, settings: SnmpSettings, sys_object_id: Optional[str]) -> tuple[Profile, ...]:
+    def _select(self, target: Target, settings: SnmpSettings, sys_object_id: Optional[str],
+                 answered: Mapping[str, object]) -> tuple[Profile, ...]:
         chosen = {profile.name: profile for profile in select(self.profiles, target.tags.get("class", ""),
-                                                              sys_object_id)}
+                                                              sys_object_id, answered)}
         for name in settings.profiles:
             if name in self.profiles:
                 chosen.setdefault(name, self.profiles[name])
@@ -452,6 +458,11 @@ def _no_system_sentence(profiles: Sequence[str]) -> str:
             "1.3.6.1.2.1.1")
 
 
+def _selection_oids(profiles: Mapping[str, Profile]) -> tuple[str, ...]:
+    """What a selection GETs: SELECTION_OIDS, then the OIDs the profiles' `requires_oid` name."""
+    return tuple(_unique((*SELECTION_OIDS, *required_oids(profiles))))
+
+
 def _scalars_to_read(profile: Profile, selected: Mapping) -> list[str]:
     """The OIDs of `profile`'s scalars to GET on each poll. Specs giving the same field or tag
     are fallbacks in order; when the selection GET read every one of them (`selected`: OID ->
@@ -465,7 +476,8 @@ def _scalars_to_read(profile: Profile, selected: Mapping) -> list[str]:
         if len(specs) > 1 and all(spec.oid in selected for spec in specs):
             keep = next((spec for spec in specs if gives_value(spec, selected[spec.oid])), specs[0])
             skipped.update(id(spec) for spec in specs if spec is not keep)
-    return _unique(spec.oid for spec in profile.scalars if id(spec) not in skipped)
+    kept = [spec.oid for spec in profile.scalars if id(spec) not in skipped]
+    return _unique((*kept, *(spec.oid for row in profile.scalar_rows for spec in row.scalars)))
 
 
 class _Written:

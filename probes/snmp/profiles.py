@@ -59,6 +59,9 @@ class ValueSpec(_Strict):
                                                      "(or the whole match) is the value, e.g. a model in sysDescr")
     counter_bits: Literal[32, 64] = 64
     enum: Optional[dict[int, str]] = Field(None, description="meaning of the codes (the field keeps the code)")
+    map: Optional[dict[int, int]] = Field(
+        None, description="enum only: the device's code -> the code written, so a vendor MIB's states land on a "
+                          "standard MIB's codes (`enum` then names the written codes); a code not listed is dropped")
     valid: Optional[tuple[float, float]] = Field(None, description="values outside are dropped, not graphed")
     invalid: tuple[float, ...] = Field((), description="vendor 'no reading' markers, dropped")
     keep: bool = Field(True, description="false: only an input of `derived` fields, not written")
@@ -77,6 +80,12 @@ class ValueSpec(_Strict):
             raise ValueError("a tag takes kind: text")
         if self.kind == "enum" and not self.enum:
             raise ValueError("kind enum needs an enum mapping")
+        if self.map is not None:
+            if self.kind != "enum":
+                raise ValueError("map is for kind: enum (codes onto codes)")
+            unnamed = sorted(set(self.map.values()) - set(self.enum))
+            if unnamed:
+                raise ValueError(f"map writes codes {unnamed} that enum does not name")
         if self.pattern is not None:
             try:
                 re.compile(self.pattern)
@@ -217,6 +226,32 @@ class TableSpec(_Strict):
 class MatchSpec(_Strict):
     classes: tuple[str, ...] = ()
     sysobjectid: tuple[str, ...] = Field((), description="sysObjectID prefixes")
+    requires_oid: Optional[str] = Field(
+        None, pattern=_OID,
+        description="and only if the agent answers a GET of this OID (with its instance) when the profiles are "
+                    "selected: a MIB that only some agents of a class have (a RAID controller's on a server) "
+                    "costs the others nothing at each poll")
+    replaces: tuple[str, ...] = Field(
+        (), description="profiles left out when this one is selected: a vendor-MIB profile that writes a standard "
+                        "profile's measurement (the same fields and codes) in its place, so a device never gets "
+                        "two samples of it per poll; a device's own `profiles:` setting still adds them")
+
+
+class ScalarRow(_Strict):
+    """Scalars that make one row of a table-like measurement, with fixed tags: e.g. a
+    three-phase UPS whose MIB gives each phase's voltage as its own scalar, written as the
+    rows line=1, 2, 3 of `ups_input` like a standard MIB's table rows."""
+
+    measurement: str = Field(..., pattern=_NAME)
+    tags: dict[str, str] = Field(..., min_length=1)
+    scalars: tuple[ValueSpec, ...] = Field(..., min_length=1)
+
+    @model_validator(mode="after")
+    def _tag_names(self) -> "ScalarRow":
+        for name in self.tags:
+            if not re.match(_NAME, name):
+                raise ValueError(f"tag name {name!r} must match {_NAME}")
+        return self
 
 
 class Profile(_Strict):
@@ -226,6 +261,7 @@ class Profile(_Strict):
     measurement: Optional[str] = Field(None, pattern=_NAME, description="measurement of the scalars")
     scalars: tuple[ValueSpec, ...] = ()
     derived: tuple[DerivedSpec, ...] = ()
+    scalar_rows: tuple[ScalarRow, ...] = ()
     tables: tuple[TableSpec, ...] = ()
 
     @model_validator(mode="after")
@@ -234,11 +270,14 @@ class Profile(_Strict):
             raise ValueError("scalars need a measurement")
         if any(spec.index_from is not None for spec in self.scalars):
             raise ValueError("index_from is for table columns, not scalars")
+        if any(spec.index_from is not None for row in self.scalar_rows for spec in row.scalars):
+            raise ValueError("index_from is for table columns, not scalar_rows")
         return self
 
     def scalar_oids(self) -> list[str]:
         # One OID may feed several specs (sysDescr: model and software): fetched once.
-        return list(dict.fromkeys(spec.oid for spec in self.scalars))
+        return list(dict.fromkeys([spec.oid for spec in self.scalars]
+                                  + [spec.oid for row in self.scalar_rows for spec in row.scalars]))
 
     def walk_roots(self) -> list[str]:
         return list(dict.fromkeys(oid for table in self.tables for column in table.columns
@@ -265,24 +304,44 @@ def load_file(path: Path, model: type = Profile):
 def load_all(directories: Sequence[Path] = (PACKAGED_PROFILES, SITE_PROFILES), model: type = Profile) -> dict:
     """Profiles by name; a later directory's profile replaces a packaged one of the same name."""
     profiles: dict = {}
+    paths: dict[str, Path] = {}
     for directory in directories:
         if directory.is_dir():
             for path in sorted(directory.glob("*.yaml")):
                 profile = load_file(path, model)
                 profiles[profile.name] = profile
+                paths[profile.name] = path
+    for name, profile in profiles.items():  # a misspelt `replaces` would silently leave both
+        match = getattr(profile, "match", None)
+        unknown = [other for other in getattr(match, "replaces", ()) if other not in profiles]
+        if unknown:
+            raise ProfileError(f"{paths[name]}: match.replaces: no profile named {unknown[0]!r}; "
+                               f"known: {', '.join(sorted(profiles))}")
     return profiles
 
 
-def select(profiles: Mapping[str, Profile], device_class: str, sys_object_id: Optional[str]) -> list[Profile]:
-    """Profiles for a device: matched by class and/or sysObjectID prefix."""
+def select(profiles: Mapping[str, Profile], device_class: str, sys_object_id: Optional[str],
+           answered: Optional[Mapping[str, RawValue]] = None) -> list[Profile]:
+    """Profiles for a device: matched by class and/or sysObjectID prefix. An agent without a
+    system group (some Hikvision cameras) has no sysObjectID: its class alone selects. A profile
+    with `requires_oid` is chosen only if `answered` (what the agent returned for the OIDs of
+    `required_oids`) holds a value for it; without `answered` that is not checked."""
     chosen = []
     for profile in profiles.values():
         by_class = device_class in profile.match.classes
         by_oid = bool(sys_object_id) and any(
             (sys_object_id.lstrip(".") + ".").startswith(prefix + ".") for prefix in profile.match.sysobjectid)
-        if by_class or by_oid:
+        required = profile.match.requires_oid
+        if (by_class or by_oid) and (required is None or answered is None or answered.get(required) is not None):
             chosen.append(profile)
-    return chosen
+    replaced = {name for profile in chosen for name in profile.match.replaces}
+    return [profile for profile in chosen if profile.name not in replaced] if replaced else chosen
+
+
+def required_oids(profiles: Mapping[str, Profile]) -> tuple[str, ...]:
+    """The OIDs whose presence decides whether a profile applies (fetched with the system group)."""
+    return tuple(dict.fromkeys(profile.match.requires_oid for profile in profiles.values()
+                               if profile.match.requires_oid is not None))
 
 
 # -- values ----------------------------------------------------------------------------------
@@ -407,7 +466,7 @@ def _field_value(spec: ValueSpec, raw: RawValue, key: str, time_ns: int,
     if value in spec.invalid:
         return None
     if spec.kind == "enum":
-        return int(value)
+        return int(value) if spec.map is None else spec.map.get(int(value))
     scaled = value * spec.scale / spec.divisor
     if spec.valid is not None and not spec.valid[0] <= scaled <= spec.valid[1]:
         return None
@@ -430,10 +489,8 @@ def _apply(specs: Iterable[ValueSpec], lookup, key_suffix: str, time_ns: int, co
     """Fields and tags of `specs` into `fields` and `tags`; True if any spec gave a tag."""
     given: set[str] = set()       # tags these specs gave (not the base tags, which a spec may replace)
     for spec in specs:
-        if spec.tag in given:
-            continue  # an earlier spec (e.g. entPhysicalName) already gave this tag
-        if spec.field in fields:  # (a tag's spec has no field: None is never a key)
-            continue  # an earlier spec (e.g. the 64-bit HC counter) already gave this field
+        if spec.tag in given or spec.field in fields:
+            continue  # an earlier spec (entPhysicalName; the 64-bit HC counter) already gave it
         raw = _matched(spec, lookup(spec.oid))
         if spec.tag is not None:
             code = number(raw) if spec.labels else None
@@ -464,10 +521,16 @@ def _uptime_position(specs: Sequence[ValueSpec], spec: ValueSpec) -> int:
 
 
 def _derive(derived: Sequence[DerivedSpec], fields: dict) -> dict:
+    """Derived fields in order; of several giving the same field, the first that has a value
+    wins (the later ones are fallbacks, as for value specs)."""
+    given: set[str] = set()
     for spec in derived:
+        if spec.field in given:
+            continue
         value = spec.compute(fields)
         if value is not None:
             fields[spec.field] = value
+            given.add(spec.field)
     return fields
 
 
@@ -505,6 +568,14 @@ def extract(profile: Profile, values: Mapping[str, RawValue], base_tags: Mapping
             wrong_types.note(oid, profile.name, field_name, raw)
         if _drop_inputs(profile.scalars, _derive(profile.derived, fields)):
             samples.append(Sample(profile.measurement, tags, fields, time_ns))
+    for row in profile.scalar_rows:
+        fields, tags = {}, {**base_tags, **row.tags}
+        pending.clear()
+        _apply(row.scalars, values.get, "", time_ns, counters, fields, tags, note)
+        for oid, field_name, raw in pending:
+            wrong_types.note(oid, profile.name, field_name, raw)
+        if _drop_inputs(row.scalars, fields):
+            samples.append(Sample(row.measurement, tags, fields, time_ns))
     for table in profile.tables:
         found = _row_indexes(table, values) if indexes is None else indexes(table)
         if found is None:

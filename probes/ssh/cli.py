@@ -14,12 +14,22 @@ event loop, never the default executor other code shares), and:
   transport, which makes the blocked thread's next read fail at once, so a hung device frees
   its worker within about a second of its deadline;
 * logging out skips netmiko's `disconnect()`, which waits 2 s of silence to check for
-  configuration mode: we send the CLI's `quit` and close the transport.
+  configuration mode: we send the CLI's `quit` and close the transport;
+* the login is ours, not netmiko's: `_Client.connect` opens the TCP connection and runs
+  paramiko's handshake and authentication phase by phase, under the same clocks as the exec
+  path (`connect_timeout_s` for TCP, banner and key exchange together, `auth_timeout_s`
+  for the login, `command_timeout_s` for the shell channel and every read netmiko makes
+  while it looks for the prompt), and turns each failure into the exec path's sentence
+  (probes/ssh/exec.py). netmiko's own messages advise a `conn_timeout` that netvigil users
+  have no setting for, and paramiko logs a traceback from its transport thread for every
+  banner it could not read: its log lines go to the `netvigil.ssh.paramiko` logger at
+  debug level, tracebacks dropped (the failure is reported once, as a sentence).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import re
 import socket
 import threading
@@ -28,12 +38,17 @@ from typing import Optional, Sequence
 
 import paramiko
 
-from probes.ssh.exec import (CommandResult, Login, SessionFailed, SessionResult, broke_during, command_timed_out,
-                             output_too_large, session_timed_out)
+from probes.ssh.exec import (CommandResult, Login, SessionFailed, SessionResult, auth_timed_out, broke_during,
+                             closed_during_login, command_timed_out, connect_timed_out, login_refused,
+                             output_too_large, protocol_failure, session_timed_out, tcp_failure, where)
 from probes.ssh.hostkeys import (HostKeyChanged, HostKeyStore, HostKeyUnknown, changed_message, fingerprint,
                                  known_hosts_name, openssh_line, unknown_message)
 
 _QUIT = {"huawei": "quit", "hp_comware": "quit", "cisco_ios": "exit", "linux": "exit"}
+
+#: paramiko's transport, channel and authentication messages for netvigil's sessions.
+LIBRARY_LOG = "netvigil.ssh.paramiko"
+_library_log = logging.getLogger(LIBRARY_LOG)
 
 
 class _OutputTooLarge(Exception):
@@ -55,6 +70,7 @@ class CliSession:
         self._client: Optional[paramiko.SSHClient] = None
         self._aborted = threading.Event()
         self._lock = threading.Lock()
+        self._logged_in = False  # set by _Client once authenticated: later failures are the CLI's
 
     def abort(self) -> None:
         self._aborted.set()
@@ -93,51 +109,57 @@ class CliSession:
         return self.result
 
     def _connect(self):
-        from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException, ReadTimeout
+        from netmiko.exceptions import NetmikoAuthenticationException, ReadTimeout
 
         login = self.login
         cls = _connection_class(self.device_type)
         key = login.client_key
         pkey = _paramiko_key(key) if key is not None else None
         try:
+            # The timeouts netmiko passes on to paramiko are set again by _Client.connect; the
+            # read override bounds every read netmiko makes while it prepares the session
+            # (some drivers wait 20 s for a first prompt) by command_timeout_s.
             return cls(session=self, device_type=self.device_type, host=login.host, port=login.port,
                        username=login.username, password=login.password or "", pkey=pkey,
                        use_keys=pkey is not None, allow_agent=False, ssh_config_file=None,
                        conn_timeout=login.connect_timeout_s, banner_timeout=login.connect_timeout_s,
                        auth_timeout=login.auth_timeout_s, blocking_timeout=login.command_timeout_s,
-                       read_timeout_override=None, fast_cli=True, session_log=None, auto_connect=True)
+                       read_timeout_override=login.command_timeout_s, fast_cli=True, session_log=None,
+                       auto_connect=True)
+        except SessionFailed:
+            raise
         except (HostKeyUnknown, HostKeyChanged) as exc:
             code = "HOST_KEY_CHANGED" if isinstance(exc, HostKeyChanged) else "HOST_KEY_UNKNOWN"
             raise SessionFailed(code, str(exc)) from None
-        except paramiko.BadHostKeyException as exc:
-            raise SessionFailed("HOST_KEY_CHANGED", changed_message(login.host, login.port, exc.key,
-                                                                    [exc.expected_key])) from None
-        except ReadTimeout:
+        except _Aborted:
+            raise
+        except _OutputTooLarge:
+            raise SessionFailed("OUTPUT_TOO_LARGE", f"{where(login)} printed more than max_output_bytes = "
+                                                    f"{login.max_output_bytes} before its prompt") from None
+        except Exception as exc:  # noqa: BLE001 - netmiko's session preparation raises many kinds
             if self._aborted.is_set():
                 raise _Aborted() from None
-            raise SessionFailed("COMMAND_TIMEOUT", f"logged in to {login.host} port {login.port}, but no CLI prompt "
-                                                   f"came back (a busy device, or not a {self.device_type!r} CLI)")
-        except NetmikoAuthenticationException:
-            raise SessionFailed("AUTH", f"login as {login.username!r} refused by {login.host} port {login.port} "
-                                        "(wrong password or key, or the account may not log in)") from None
-        except NetmikoTimeoutException as exc:
-            if self._aborted.is_set():
-                raise _Aborted() from None
-            cause = _cause(exc, paramiko.BadHostKeyException)
-            if cause is not None:  # netmiko wraps paramiko's SSHExceptions, this one included
-                raise SessionFailed("HOST_KEY_CHANGED", changed_message(login.host, login.port, cause.key,
-                                                                        [cause.expected_key])) from None
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "timed out"
-            if _cause(exc, socket.gaierror) is not None or first.startswith("DNS failure"):
-                raise SessionFailed("RESOLVE_FAILED", f"{login.host} does not resolve") from None
-            # netmiko says "TCP connection to device failed" for a refusal and a timeout alike.
-            code = "REFUSED" if "TCP connection" in first and _cause(exc, TimeoutError) is None else "TIMEOUT"
-            raise SessionFailed(code, f"no SSH session with {login.host} port {login.port}: {first}") from None
-        except (paramiko.SSHException, OSError, EOFError, ValueError) as exc:
-            if self._aborted.is_set():
-                raise _Aborted() from None
-            raise SessionFailed("PROTOCOL", f"SSH login to {login.host} port {login.port} failed: "
-                                            f"{exc.__class__.__name__}: {exc}") from None
+            if not self._logged_in:  # _Client.connect classifies its own failures; this is a fallback
+                from netmiko.exceptions import NetmikoTimeoutException
+
+                if isinstance(exc, NetmikoAuthenticationException):
+                    raise login_refused(login) from None
+                if isinstance(exc, NetmikoTimeoutException):  # its text is advice about netmiko's settings
+                    raise connect_timed_out(login) from None
+                raise protocol_failure(login, exc) from None
+            if isinstance(exc, (ReadTimeout, TimeoutError)) or _cause(exc, socket.timeout) is not None:
+                raise no_prompt(login, self.device_type) from None
+            if isinstance(exc, (EOFError, OSError)) or _cause(exc, EOFError) is not None:
+                raise closed_during_login(login, exc) from None
+            if isinstance(exc, (paramiko.SSHException, ValueError)):
+                # netmiko's NetmikoTimeoutException ("Timed-out reading channel, data not
+                # available") is an SSHException: a CLI that never showed its prompt.
+                from netmiko.exceptions import NetmikoTimeoutException
+
+                if isinstance(exc, NetmikoTimeoutException):
+                    raise no_prompt(login, self.device_type) from None
+                raise protocol_failure(login, exc) from None
+            raise  # anything else is a bug of ours: INTERNAL, logged with its traceback
 
     def _run_command(self, conn, command: str) -> CommandResult:
         login = self.login
@@ -179,7 +201,7 @@ class CliSession:
         if self._aborted.is_set():
             raise _Aborted()
         login = self.login
-        client = paramiko.SSHClient()
+        client = _Client(self)
         trusted = self.store.trusted(login.host, login.port)
         name = known_hosts_name(login.host, login.port)
         for key in trusted.keys:
@@ -190,6 +212,124 @@ class CliSession:
         with self._lock:
             self._client = client
         return client
+
+
+def no_prompt(login: Login, device_type: str) -> SessionFailed:
+    """A CLI that logged us in and then showed no prompt: exec's "command timed out" for a CLI."""
+    return SessionFailed("COMMAND_TIMEOUT", f"logged in to {where(login)}, but no CLI prompt came back within "
+                                            f"command_timeout_s = {login.command_timeout_s:g} s (a busy device, "
+                                            f"or not a {device_type!r} CLI)")
+
+
+class _QuietTransport(paramiko.Transport):
+    """paramiko's transport, its messages at debug level on `netvigil.ssh.paramiko`.
+
+    Its thread logs each failure at ERROR with a traceback, one log line per traceback line
+    ("Exception (client): Error reading SSH protocol banner" for every tarpit): the session
+    reports the same failure as one sentence, so the traceback is dropped and the rest is
+    left for debugging."""
+
+    def _log(self, level, msg, *args) -> None:
+        if isinstance(msg, list):
+            return  # a traceback (paramiko.util.tb_strings)
+        _library_log.debug(msg, *args)
+
+
+class _Client(paramiko.SSHClient):
+    """paramiko's client, logging in phase by phase under netvigil's clocks (module docstring).
+
+    Failures leave as SessionFailed, which netmiko does not catch (it catches paramiko's and
+    socket errors to wrap them in its own advice), so the sentence reaches the session."""
+
+    def __init__(self, session: "CliSession") -> None:
+        super().__init__()
+        self.session = session
+        self.phase = "connect"
+        self._handshake_s = 0.0
+        self.set_log_channel(LIBRARY_LOG)
+
+    def connect(self, hostname, port=22, **params) -> None:  # noqa: ARG002 - ours come from the login
+        login = self.session.login
+        for ignored in ("timeout", "banner_timeout", "auth_timeout", "channel_timeout", "sock", "transport_factory"):
+            params.pop(ignored, None)
+        deadline = time.monotonic() + login.connect_timeout_s
+        try:
+            sock = socket.create_connection((login.host, login.port), timeout=login.connect_timeout_s)
+        except OSError as exc:
+            if self.session._aborted.is_set():
+                raise _Aborted() from None
+            raise tcp_failure(exc, login) from None
+        # Banner and key exchange share what is left of connect_timeout_s: paramiko's
+        # start_client waits that long for both (and returns, undone, when it runs out).
+        self._handshake_s = max(deadline - time.monotonic(), 0.05)
+        try:
+            super().connect(login.host, login.port, sock=sock, timeout=self._handshake_s,
+                            banner_timeout=self._handshake_s, auth_timeout=login.auth_timeout_s,
+                            channel_timeout=login.command_timeout_s, transport_factory=self._make_transport, **params)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence
+            self.close()
+            sock.close()
+            if self.session._aborted.is_set():
+                raise _Aborted() from None
+            raise self._failure(exc, deadline) from None
+        self.session._logged_in = True
+
+    def _make_transport(self, sock, **kwargs) -> paramiko.Transport:
+        transport = _QuietTransport(sock, **kwargs)
+        transport.handshake_timeout = self._handshake_s
+        return transport
+
+    def _auth(self, *args, **kwargs):
+        self.phase = "auth"  # the key exchange is over and the host key accepted
+        return super()._auth(*args, **kwargs)
+
+    def invoke_shell(self, *args, **kwargs):
+        # A server that accepts the login and never answers the PTY or shell request would
+        # hold paramiko for ever (no timeout there): closed after command_timeout_s.
+        login = self.session.login
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            self.close()
+
+        timer = threading.Timer(login.command_timeout_s, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            return super().invoke_shell(*args, **kwargs)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            if self.session._aborted.is_set():
+                raise _Aborted() from None
+            if expired.is_set():
+                raise no_prompt(login, self.session.device_type) from None
+            raise closed_during_login(login, exc) from None
+        finally:
+            timer.cancel()
+
+    def _failure(self, exc: Exception, deadline: float) -> SessionFailed:
+        login = self.session.login
+        if isinstance(exc, (HostKeyUnknown, HostKeyChanged)):
+            return SessionFailed("HOST_KEY_CHANGED" if isinstance(exc, HostKeyChanged) else "HOST_KEY_UNKNOWN",
+                                 str(exc))
+        if isinstance(exc, paramiko.BadHostKeyException):
+            return SessionFailed("HOST_KEY_CHANGED", changed_message(login.host, login.port, exc.key,
+                                                                     [exc.expected_key]))
+        closed_by = _cause(exc, (EOFError, ConnectionError))  # paramiko re-raises it in an SSHException
+        closed = closed_by is not None
+        if closed and not str(closed_by) and str(exc):
+            closed_by = exc
+        if self.phase == "connect":
+            # "No existing session": start_client ran out of time before the key exchange was done.
+            if (_cause(exc, TimeoutError) is not None or "No existing session" in str(exc)
+                    or time.monotonic() >= deadline - 0.1):
+                return connect_timed_out(login)
+            return closed_during_login(login, closed_by) if closed else protocol_failure(login, exc)
+        if isinstance(exc, paramiko.AuthenticationException) and "timeout" in str(exc).lower():
+            return auth_timed_out(login)
+        if isinstance(exc, paramiko.AuthenticationException) or "No authentication methods" in str(exc):
+            return login_refused(login)
+        return closed_during_login(login, closed_by) if closed else protocol_failure(login, exc)
 
 
 class _Policy(paramiko.MissingHostKeyPolicy):
@@ -288,7 +428,7 @@ def _one_prompt(line: str) -> str:
     return repeated.group(1) if repeated else line
 
 
-def _cause(exc: BaseException, kind: type) -> Optional[BaseException]:
+def _cause(exc: BaseException, kind) -> Optional[BaseException]:
     """The first exception of `kind` in `exc`'s chain (netmiko re-raises paramiko's as its own)."""
     seen = 0
     while exc is not None and seen < 10:

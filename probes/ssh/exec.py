@@ -7,6 +7,15 @@ each command; `session_timeout_s` over everything. Output is read in chunks and 
 whose output passes `max_output_bytes` is stopped, so a flooding server costs memory up to
 the limit and no more.
 
+Commands for a POSIX shell (profiles with `device_type: linux`) run with pipefail
+(`posix_shell`): `a | b` fails when `a` fails, as a check of `systemctl ... | wc -l` must.
+sshd hands the command to the account's login shell, which may be bash, dash (Debian's and
+Ubuntu's /bin/sh; dash 0.5.12, the one of Debian 12 and Ubuntu 24.04, has no `set -o
+pipefail`: its later releases add it), busybox ash or something else, so the command goes to
+`sh -c` with a small prologue: `set -o pipefail` when that sh has it (bash, busybox ash, a
+dash with it), else `bash -o pipefail` when bash is installed, else the plain sh, where a
+pipeline's status is its last stage's (the shipped profiles do not rely on it).
+
 The host key is checked by `validate_host_public_key` against the store (trusted list left
 empty on purpose so asyncssh always asks us): that callback is also the moment the key
 exchange is over, which is where the connect clock hands over to the auth clock.
@@ -15,6 +24,7 @@ exchange is over, which is where the connect clock hands over to the auth clock.
 from __future__ import annotations
 
 import asyncio
+import shlex
 import socket
 import time
 from dataclasses import dataclass, field
@@ -35,7 +45,61 @@ class SessionFailed(Exception):
         self.detail = detail
 
 
-# The sentences both drivers (exec here, netmiko's CLI in ssh_cli.py) give for the same failure.
+# The sentences both drivers (exec here, netmiko's CLI in cli.py) give for the same failure:
+# the user reads the same words, naming the settings that bound each phase, whichever
+# library met it.
+
+def where(login: "Login") -> str:
+    return f"{login.host} port {login.port}"
+
+
+def connect_timed_out(login: "Login") -> SessionFailed:
+    return SessionFailed("TIMEOUT", f"no SSH connection to {where(login)} within connect_timeout_s = "
+                                    f"{login.connect_timeout_s:g} s (TCP connect, banner or key exchange)")
+
+
+def auth_timed_out(login: "Login") -> SessionFailed:
+    return SessionFailed("AUTH_TIMEOUT", f"login as {login.username!r} not complete within auth_timeout_s = "
+                                         f"{login.auth_timeout_s:g} s")
+
+
+def login_refused(login: "Login") -> SessionFailed:
+    return SessionFailed("AUTH", f"login as {login.username!r} refused by {where(login)} (wrong password or key, "
+                                 f"or the account may not log in)")
+
+
+def does_not_resolve(login: "Login", reason: str) -> SessionFailed:
+    return SessionFailed("RESOLVE_FAILED", f"{login.host} does not resolve: {reason}")
+
+
+def connection_refused(login: "Login") -> SessionFailed:
+    return SessionFailed("REFUSED", f"connection refused by {where(login)} (no SSH server on that port)")
+
+
+def cannot_connect(login: "Login", reason: str) -> SessionFailed:
+    return SessionFailed("REFUSED", f"cannot connect to {where(login)}: {reason}")
+
+
+def closed_during_login(login: "Login", exc: BaseException) -> SessionFailed:
+    reason = str(exc)  # empty for a plain end of stream
+    return SessionFailed("DISCONNECTED", f"{where(login)} closed the connection during login"
+                                         + (f": {reason}" if reason else ""))
+
+
+def protocol_failure(login: "Login", exc: BaseException) -> SessionFailed:
+    return SessionFailed("PROTOCOL", f"SSH login to {where(login)} failed: {exc.__class__.__name__}: {exc}")
+
+
+def tcp_failure(exc: OSError, login: "Login") -> SessionFailed:
+    """The sentence for a TCP connect that failed with `exc` (no SSH spoken yet)."""
+    if isinstance(exc, socket.gaierror):
+        return does_not_resolve(login, exc.strerror or str(exc))
+    if isinstance(exc, TimeoutError):
+        return connect_timed_out(login)
+    if isinstance(exc, ConnectionRefusedError):
+        return connection_refused(login)
+    return cannot_connect(login, exc.strerror or str(exc))
+
 
 def session_timed_out(login: "Login") -> SessionFailed:
     return SessionFailed("SESSION_TIMEOUT", f"the whole session took longer than session_timeout_s = "
@@ -54,6 +118,18 @@ def command_timed_out(command: str, login: "Login", why: str = "") -> SessionFai
 
 def broke_during(command: str, exc: BaseException) -> SessionFailed:
     return SessionFailed("DISCONNECTED", f"the connection broke during `{command}`: {exc.__class__.__name__}: {exc}")
+
+
+#: Runs "$1" with pipefail in whatever POSIX sh the target has (module docstring).
+PIPEFAIL_PROLOGUE = ('if (set -o pipefail) 2>/dev/null; then set -o pipefail; eval "$1"; '
+                     'elif command -v bash >/dev/null 2>&1; then exec bash -o pipefail -c "$1"; '
+                     'else eval "$1"; fi')
+
+
+def with_pipefail(command: str) -> str:
+    """`command` as the login shell must receive it to run under `sh` with pipefail (quoted
+    with single quotes only, which every POSIX login shell reads alike)."""
+    return f"sh -c {shlex.quote(PIPEFAIL_PROLOGUE)} netvigil {shlex.quote(command)}"
 
 
 @dataclass
@@ -116,30 +192,27 @@ class _HostKeyCheck(asyncssh.SSHClient):
 
 
 def _connection_failure(exc: BaseException, checker: Optional[_HostKeyCheck], login: Login) -> SessionFailed:
-    where = f"{login.host} port {login.port}"
     if checker is not None and checker.problem is not None:
         code = "HOST_KEY_CHANGED" if isinstance(checker.problem, HostKeyChanged) else "HOST_KEY_UNKNOWN"
         return SessionFailed(code, str(checker.problem))
     if isinstance(exc, asyncssh.PermissionDenied):
-        return SessionFailed("AUTH", f"login as {login.username!r} refused by {where} (wrong password or key, "
-                                     f"or the account may not log in)")
-    if isinstance(exc, socket.gaierror):
-        return SessionFailed("RESOLVE_FAILED", f"{login.host} does not resolve: {exc.strerror}")
-    if isinstance(exc, ConnectionRefusedError):
-        return SessionFailed("REFUSED", f"connection refused by {where} (no SSH server on that port)")
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return SessionFailed("REFUSED", f"cannot connect to {where}: {exc.strerror}")
+        return login_refused(login)
+    if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+        return closed_during_login(login, exc)  # TCP was up: a refusal is ECONNREFUSED, never a reset
+    if isinstance(exc, socket.gaierror) or isinstance(exc, OSError) and exc.errno is not None:
+        return tcp_failure(exc, login)
     if isinstance(exc, asyncssh.KeyImportError):
         return SessionFailed("AUTH", f"the credential's private key cannot be read: {exc} "
                                      f"(wrong private_key_passphrase?)")
-    if isinstance(exc, (asyncssh.ConnectionLost, asyncssh.DisconnectError, ConnectionResetError,
-                        asyncio.IncompleteReadError)):
-        return SessionFailed("DISCONNECTED", f"{where} closed the connection during login: {exc}")
-    return SessionFailed("PROTOCOL", f"SSH login to {where} failed: {exc.__class__.__name__}: {exc}")
+    if isinstance(exc, (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncio.IncompleteReadError)):
+        return closed_during_login(login, exc)
+    return protocol_failure(login, exc)
 
 
-async def run_exec_session(login: Login, store: HostKeyStore, commands: Sequence[str]) -> SessionResult:
-    """Log in and run `commands`, each on its own exec channel. Never raises (but CancelledError)."""
+async def run_exec_session(login: Login, store: HostKeyStore, commands: Sequence[str],
+                           posix_shell: bool = False) -> SessionResult:
+    """Log in and run `commands`, each on its own exec channel (through `with_pipefail` when the
+    target is a `posix_shell`). Never raises (but CancelledError)."""
     result = SessionResult()
     loop = asyncio.get_running_loop()
     started = time.monotonic()
@@ -149,7 +222,7 @@ async def run_exec_session(login: Login, store: HostKeyStore, commands: Sequence
             try:
                 result.login_ms = (time.monotonic() - started) * 1000
                 for command in commands:
-                    outcome = await _run_command(conn, command, login)
+                    outcome = await _run_command(conn, command, login, posix_shell)
                     result.commands.append(outcome)
                     if outcome.failure is not None and outcome.failure.code == "DISCONNECTED":
                         break  # the session is gone: the remaining commands cannot run
@@ -186,12 +259,7 @@ async def _login(login: Login, store: HostKeyStore, result: SessionResult, loop)
                 preferred_auth=("publickey", "keyboard-interactive", "password"),
                 keepalive_interval=0)
     except TimeoutError:
-        if phase["name"] == "connect":
-            raise SessionFailed("TIMEOUT", f"no SSH connection to {login.host} port {login.port} within "
-                                           f"connect_timeout_s = {login.connect_timeout_s:g} s (TCP connect, "
-                                           f"banner or key exchange)") from None
-        raise SessionFailed("AUTH_TIMEOUT", f"login as {login.username!r} not complete within auth_timeout_s = "
-                                            f"{login.auth_timeout_s:g} s") from None
+        raise (connect_timed_out(login) if phase["name"] == "connect" else auth_timed_out(login)) from None
     except (OSError, asyncssh.Error, asyncio.IncompleteReadError, ValueError) as exc:
         raise _connection_failure(exc, checker, login) from None
     if checker is not None:
@@ -199,7 +267,8 @@ async def _login(login: Login, store: HostKeyStore, result: SessionResult, loop)
     return conn
 
 
-async def _run_command(conn: asyncssh.SSHClientConnection, command: str, login: Login) -> CommandResult:
+async def _run_command(conn: asyncssh.SSHClientConnection, command: str, login: Login,
+                       posix_shell: bool = False) -> CommandResult:
     started = time.monotonic()
     chunks: list[bytes] = []
     size = 0
@@ -211,7 +280,8 @@ async def _run_command(conn: asyncssh.SSHClientConnection, command: str, login: 
     process = None
     try:
         async with asyncio.timeout(login.command_timeout_s):
-            process = await conn.create_process(command, stdin=asyncssh.DEVNULL, stderr=asyncssh.STDOUT,
+            sent = with_pipefail(command) if posix_shell else command
+            process = await conn.create_process(sent, stdin=asyncssh.DEVNULL, stderr=asyncssh.STDOUT,
                                                 encoding=None)
             while True:
                 data = await process.stdout.read(65_536)

@@ -93,7 +93,7 @@ class HostKeyStore:
 
     def trusted(self, host: str, port: int) -> Trusted:
         found = asyncssh.match_known_hosts(self._current(), host, host, port if port != 22 else None)
-        return Trusted(list(found[0]), list(found[1]), list(found[2]))
+        return Trusted(_unique(found[0]), _unique(found[1]), _unique(found[2]))
 
     def record(self, host: str, port: int, key_line: str, device: str) -> None:
         """Append a key trusted on first use (`key_line`: "ssh-ed25519 AAAA...")."""
@@ -111,6 +111,19 @@ class HostKeyStore:
             finally:
                 os.close(fd)
             self._parsed = None  # re-read on the next lookup
+
+
+def _unique(keys) -> list:
+    """`keys` without repeats: asyncssh lists a key once per name it matched, and the host name
+    and the address are the same string here, so every key came twice (and twice in the
+    "known is ..." of a changed-key sentence)."""
+    seen, out = set(), []
+    for key in keys:
+        line = openssh_line(key) if isinstance(key, asyncssh.SSHKey) else repr(key)
+        if line not in seen:
+            seen.add(line)
+            out.append(key)
+    return out
 
 
 def openssh_line(key) -> str:

@@ -142,7 +142,8 @@ class SshProber:
         async with lock, self._sessions:
             if profile.driver == "cli":
                 return await self.cli.run(CliSession(login, self.host_keys, profile.device_type, commands))
-            return await run_exec_session(login, self.host_keys, commands)
+            # netmiko's `linux` device type is a POSIX shell: its pipelines fail when a stage fails.
+            return await run_exec_session(login, self.host_keys, commands, posix_shell=profile.device_type == "linux")
 
     def login(self, target: Target, settings: SshSettings) -> Login:
         name = settings.credential

@@ -18,6 +18,8 @@ The fleet, each device on a loopback address of this test's own:
                                load the recording lacks (AMENDED: one line added here, so the APC
                                query of "UPS load" is exercised as on any APC that reports it)
   ups-2     ups      room      snmpsim: ABB UPS recording (UPS-MIB)
+  ups-3     ups      room      snmpsim: INVT UPS behind a Megatec NetAgent card (XPPC-MIB, written as UPS-MIB)
+  ups-4     ups      room      snmpsim: Eaton ConnectUPS card (XUPS-MIB, written as UPS-MIB)
   env-1     env_sensor room    snmpsim: AKCP sensorProbe8 recording (temperature, humidity, dry contacts)
   env-2     env_sensor room    snmpsim: APC NetBotz recording (temperature/humidity pods, fire-alarm inputs)
   env-3     env_sensor room    snmpsim: HW-group Poseidon recording (temperature/humidity with units, inputs)
@@ -69,6 +71,8 @@ VRP_PASSWORD = "Admin@123"
 SIMULATED = {"sw-core": ("ios_2960x", "switch", "room", "ios"),
              "ups-1": ("apc_surt3000xl_amended", "ups", "room", "apc"),
              "ups-2": ("abbups_abbups", "ups", "room", "abb"),
+             "ups-3": ("netagent2", "ups", "room", "ppc"),
+             "ups-4": ("eatonups", "ups", "room", "xups"),
              "env-1": ("akcp_serverprobe8", "env_sensor", "room", "akcp"),
              "env-2": ("apc_netbotz", "env_sensor", "room", "netbotz"),
              "env-3": ("hwg-poseidon", "env_sensor", "room", "hwg"),
@@ -320,6 +324,11 @@ def test_every_dashboard_query_returns_data_from_the_daemons_writes(workdir, inf
             # What some panels show, value by value, against the recordings and what happened here.
             ups = _panel_rows(influxd, "en/machine-room", "UPS now (APC)")["ups-1"]
             assert ups["load %"] == 23.0 and ups["output status"] == 2  # the amended load; online
+            # The Megatec card's readings land in the UPS-MIB panels beside the ABB card's.
+            megatec = _panel_rows(influxd, "en/machine-room", "UPS now (UPS-MIB)")
+            assert megatec["ups-3"]["source"] == 7 and megatec["ups-3"]["charge %"] == 100   # on buck (reducer)
+            assert megatec["ups-2"]["source"] == 3
+            assert megatec["ups-4"]["charge %"] == 100 and megatec["ups-4"]["source"] is None   # no state recorded
             disk = _panel_rows(influxd, "en/video", "NVR disks")["nvr-1"]
             assert disk["state"] == 0 and disk["used %"] == pytest.approx((3815447 - 2715648) / 3815447 * 100)
             assert set(_panel_rows(influxd, "en/video", "Cameras down now")) == {"cam-2"}

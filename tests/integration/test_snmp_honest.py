@@ -1,9 +1,9 @@
 """Honest SNMP results from real agents: an agent that answers but whose profiles find nothing
 is `no_data`, not ok; one without the system group is `no_system_group` and is still polled;
 one without sysUpTime keeps its sysDescr/sysObjectID and its reboots through hrSystemUptime or
-snmpEngineTime. Agents: snmpsim replaying recordings of real devices (and two recordings
-derived from them, tests/fixtures/snmprec/SOURCES.md), and net-snmp snmpd with views that
-leave objects out."""
+snmpEngineTime. Agents: snmpsim replaying recordings of real devices (and one derived from
+them, tests/fixtures/snmprec/SOURCES.md), and net-snmp snmpd with views that leave objects
+out."""
 
 from __future__ import annotations
 
@@ -162,7 +162,7 @@ async def test_an_snmpd_without_the_system_group_is_an_error_and_still_polled(vi
     assert (status.fields["up"], status.fields["result_code"], status.fields["error_code"]) == \
         (1, 4, ErrorCode.NO_SYSTEM_GROUP)
     assert result.sys_object_id is None
-    assert sorted(result.profiles) == sorted(p.name for p in snmp_profiles.select(PROFILES, "server", None))
+    assert {"system", "host", "if"} <= set(result.profiles)  # the class's profiles
     assert result.error.detail.startswith("SNMP: no system group: the agent answers sysDescr, sysObjectID, "
                                           "sysUpTime and sysName with noSuchObject/noSuchInstance")
     written = by_measurement(result.samples)
@@ -174,24 +174,25 @@ async def test_an_snmpd_without_the_system_group_is_an_error_and_still_polled(vi
     assert not {"sys_descr", "sys_object_id", "sys_name"} & set(system.tags)
 
 
-async def test_a_recorded_nvr_without_the_system_group_gives_what_its_profiles_find(snmpsim, client):
-    """The Hikvision NVR's recording with its system group removed: selected by class alone,
-    the vendor profile is not chosen (an error the rule `snmp_no_system_group` reports);
-    named in the device's `profiles`, its readings are written all the same."""
+async def test_a_recorded_camera_without_the_system_group_is_an_error_and_gives_what_its_profile_finds(snmpsim,
+                                                                                                     client):
+    """The Hikvision camera whose agent has no system group at all, only HIK-DEVICE-MIB: its
+    class selects its profile and the readings are written; the poll is `no_system_group`
+    (the rule `snmp_no_system_group` reports it), and no system sample is invented."""
     host, port = snmpsim.endpoint
-    community = "hikvision-nvr-nosystem"
-    poller = SnmpPoller(client, PROFILES)
-    by_class = await poller.poll(target("nvr-1", host, "nvr"), settings(port, community=community))
-    assert by_class.samples[-1].fields["error_code"] == ErrorCode.NO_SYSTEM_GROUP
-    assert "hikvision" not in by_class.profiles
-    assert "snmp_system" not in by_measurement(by_class.samples)  # nothing of it at all
-    named = await poller.poll(target("nvr-2", host, "nvr"), settings(port, community=community,
-                                                                      profiles=["hikvision"]))
-    assert named.samples[-1].fields["error_code"] == ErrorCode.NO_SYSTEM_GROUP
-    written = by_measurement(named.samples)
-    values = snmprec.read("hikvision-nvr")
-    assert written["hikvision"][0].fields["mem_total_mb"] == values["1.3.6.1.4.1.50001.1.220.0"]
-    assert "hikvision" not in named.empty
+    result = await SnmpPoller(client, PROFILES).poll(target("cam-1", host, "camera"),
+                                                     settings(port, community="hikvision-cam"))
+    status = result.samples[-1]
+    assert (status.fields["up"], status.fields["result_code"], status.fields["error_code"]) == \
+        (1, 4, ErrorCode.NO_SYSTEM_GROUP)
+    assert result.sys_object_id is None and "hikvision_camera" in result.profiles
+    assert result.error.detail.startswith("SNMP: no system group: the agent answers sysDescr, sysObjectID, "
+                                          "sysUpTime and sysName with noSuchObject/noSuchInstance, so its profiles "
+                                          "come from its class alone (system, ")
+    written = by_measurement(result.samples)
+    assert written["hikvision_camera"][0].fields["cpu_pct"] == 15           # "15 PERCENT" as recorded
+    assert written["hikvision_camera"][0].tags["model"] == "DS-2CD2185FWD-I"
+    assert "snmp_system" not in written and "hikvision_camera" not in result.empty
 
 
 # --- no data ----------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 find nothing shows `no data` (with the profiles) in `status`, from the daemon and from the
 embedded store, in English and in Chinese; `probe --kind snmp` says so; the shipped rules open
 their warnings after the polls they wait for and clear when data comes back. The agents are
-snmpsim replaying the recording of a real APC UPS card and the Hikvision NVR's recording
-without its system group (tests/fixtures/snmprec/SOURCES.md)."""
+snmpsim replaying the recordings of a real APC UPS card and of a Hikvision camera whose agent
+has no system group (tests/fixtures/snmprec/SOURCES.md)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ from lab.support import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
-UPS_RECORDING, NVR_RECORDING = "apc_surt3000xl", "hikvision-nvr-nosystem"
+UPS_RECORDING, CAM_RECORDING = "apc_surt3000xl", "hikvision-cam"
 
 
 def _write(workdir: Path, sim, skip_apc: bool = True) -> Path:
-    ups, nvr = sim.addresses
+    ups, cam = sim.addresses
     port = sim.port
     # The APC card speaks PowerNet-MIB: with `apc_ups` skipped, a device of class ups has only
     # the `ups` profile (UPS-MIB), which finds nothing there: no data.
@@ -34,7 +34,7 @@ def _write(workdir: Path, sim, skip_apc: bool = True) -> Path:
         "sites:\n  - {name: room, level: room}\n"
         "devices:\n"
         f"  - {{name: ups-1, address: {ups}, class: ups, site: room, snmp: {{credential: ups, port: {port}{skip}}}}}\n"
-        f"  - {{name: nvr-1, address: {nvr}, class: nvr, site: room, snmp: {{credential: nvr, port: {port}}}}}\n")
+        f"  - {{name: cam-1, address: {cam}, class: camera, site: room, snmp: {{credential: cam, port: {port}}}}}\n")
     settings = workdir / "netvigil.yaml"
     settings.write_text(
         "inventory: [inventory.yaml]\nstate_dir: state\n"
@@ -44,7 +44,7 @@ def _write(workdir: Path, sim, skip_apc: bool = True) -> Path:
         "    credential: ups\n    interval_s: 5\n    timeout_s: 1\n    retries: 1\n"
         "    credentials:\n"
         "      ups: {version: v2c}\n"          # communities: from the environment (ENV)
-        "      nvr: {version: v2c}\n"
+        "      cam: {version: v2c}\n"
         "scheduler: {slot_s: 0.5}\n"
         "rules: {dirs: []}\n"
         "faults: {heightened_watch: {periods: []}}\n"
@@ -53,7 +53,7 @@ def _write(workdir: Path, sim, skip_apc: bool = True) -> Path:
 
 
 ENV = {"NETVIGIL_PROBES__SNMP__CREDENTIALS__UPS__COMMUNITY": UPS_RECORDING,
-       "NETVIGIL_PROBES__SNMP__CREDENTIALS__NVR__COMMUNITY": NVR_RECORDING}
+       "NETVIGIL_PROBES__SNMP__CREDENTIALS__CAM__COMMUNITY": CAM_RECORDING}
 
 
 def _netvigil(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -76,7 +76,7 @@ def _snmp_polls_until(metrics_db: Path, device: str, until_unix: float) -> int:
 
 
 def test_no_data_and_no_system_group_show_in_status_open_warnings_and_clear(workdir, snmpsim_factory):
-    sim = snmpsim_factory(recordings=[UPS_RECORDING, NVR_RECORDING], addresses=loopback_addresses(2))
+    sim = snmpsim_factory(recordings=[UPS_RECORDING, CAM_RECORDING], addresses=loopback_addresses(2))
     settings = _write(workdir, sim)
     metrics_db = workdir / "state" / "metrics.db"
 
@@ -99,7 +99,7 @@ def test_no_data_and_no_system_group_show_in_status_open_warnings_and_clear(work
             return {row["device"]: row for row in _status(settings)["devices"]}
 
         try:
-            wait_until(lambda: (rows()["ups-1"]["snmp"], rows()["nvr-1"]["snmp"]) == ("no_data", "no_system_group"),
+            wait_until(lambda: (rows()["ups-1"]["snmp"], rows()["cam-1"]["snmp"]) == ("no_data", "no_system_group"),
                        timeout_s=30, what="no data and no system group in status")
         except AssertionError:
             raise AssertionError(f"{rows()}\n{process.log()}") from None
@@ -109,14 +109,14 @@ def test_no_data_and_no_system_group_show_in_status_open_warnings_and_clear(work
         table = _netvigil("status", "-c", str(settings)).stdout
         line = next(line for line in table.splitlines() if line.startswith("ups-1 "))
         assert "no data" in line and " ok " not in line
-        assert "no system group" in next(line for line in table.splitlines() if line.startswith("nvr-1 "))
+        assert "no system group" in next(line for line in table.splitlines() if line.startswith("cam-1 "))
         assert "  ups-1: SNMP: no data: the agent answered, but the profiles ups found nothing" in table
 
         # The warnings: snmp_no_system_group after 2 polls, snmp_no_data after 3.
-        wait_until(lambda: {("ups-1", "snmp_no_data"), ("nvr-1", "snmp_no_system_group")} <= set(_faults(settings)),
+        wait_until(lambda: {("ups-1", "snmp_no_data"), ("cam-1", "snmp_no_system_group")} <= set(_faults(settings)),
                    timeout_s=40, what="the two warnings")
         faults = _faults(settings)
-        no_data, no_system = faults[("ups-1", "snmp_no_data")], faults[("nvr-1", "snmp_no_system_group")]
+        no_data, no_system = faults[("ups-1", "snmp_no_data")], faults[("cam-1", "snmp_no_system_group")]
         assert (no_data["severity"], no_data["state"]) == ("warning", "open")
         assert no_data["message"].startswith("ups-1 at room: SNMP answers, but the profiles ups found nothing for ")
         assert (no_system["severity"], no_system["state"]) == ("warning", "open")
@@ -127,7 +127,7 @@ def test_no_data_and_no_system_group_show_in_status_open_warnings_and_clear(work
     assert code == 0, process.log()
     # Not on the first poll: after three (two) polls that said so, all in the store by now.
     assert _snmp_polls_until(metrics_db, "ups-1", no_data["opened_at_unix"]) >= 3
-    assert _snmp_polls_until(metrics_db, "nvr-1", no_system["opened_at_unix"]) >= 2
+    assert _snmp_polls_until(metrics_db, "cam-1", no_system["opened_at_unix"]) >= 2
 
     # The stopped daemon's last picture, from the embedded store, in Chinese too.
     stored = _netvigil("status", "-c", str(settings)).stdout
@@ -135,7 +135,7 @@ def test_no_data_and_no_system_group_show_in_status_open_warnings_and_clear(work
     assert "no data" in next(line for line in stored.splitlines() if line.startswith("ups-1 "))
     chinese = _netvigil("status", "-c", str(settings), LANG="zh_CN.UTF-8", LC_ALL="zh_CN.UTF-8").stdout
     assert "无数据" in next(line for line in chinese.splitlines() if line.startswith("ups-1 "))
-    assert "无系统组" in next(line for line in chinese.splitlines() if line.startswith("nvr-1 "))
+    assert "无系统组" in next(line for line in chinese.splitlines() if line.startswith("cam-1 "))
     assert "  ups-1: SNMP：无数据：代理有应答，但采集模板 ups 在其上未采到任何数据" in chinese
 
     # The device gets the profile that fits: data comes back and the warning clears by itself.
@@ -150,7 +150,7 @@ def test_no_data_and_no_system_group_show_in_status_open_warnings_and_clear(work
         row = {row["device"]: row for row in _status(settings)["devices"]}["ups-1"]
         assert row["snmp"] == "ok" and row["snmp_empty"] == ["ups"]  # `ups` still finds nothing: only counted
         assert row["health"]["charge_pct"] == 100                    # the APC card's own readings
-        assert _faults(settings)[("nvr-1", "snmp_no_system_group")]["state"] == "open"
+        assert _faults(settings)[("cam-1", "snmp_no_system_group")]["state"] == "open"
     finally:
         code = process.stop()
         listener.close()

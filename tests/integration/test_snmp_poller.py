@@ -35,7 +35,9 @@ RECORDING_CLASSES = {
     "abbups_abbups": "ups", "aix_net-snmp": "server", "Cisco_sfe2000": "switch", "openwrt": "router",
     "hwg-poseidon": "env_sensor", "apc_surt3000xl": "ups", "apc_netbotz": "env_sensor", "hikvision-nvr": "nvr",
     "hikvision": "nvr", "dahua-nvr": "nvr", "vccodec": "codec", "vrp": "switch", "vrp_ar169fgwl": "router",
-    "comware_h3c": "switch", "arista_eos": "switch", "comware": "switch",
+    "comware_h3c": "switch", "arista_eos": "switch", "comware": "switch", "hikvision-cam": "camera",
+    "linux_lsi": "server", "netagent2": "ups", "eatonups": "ups",
+    "huaweiups_ups2000": "ups",
 }
 
 
@@ -81,7 +83,7 @@ async def test_a_poll_through_snmpsim_gives_what_the_profiles_read_from_the_reco
     result = await poller.poll(device, settings(port, community=recording))
 
     values = snmprec.read(recording)
-    chosen = snmp_profiles.select(PROFILES, device_class, values.get("1.3.6.1.2.1.1.2.0"))
+    chosen = snmp_profiles.select(PROFILES, device_class, values.get("1.3.6.1.2.1.1.2.0"), values)
     assert sorted(result.profiles) == sorted(profile.name for profile in chosen)
     expected = []
     counters = snmp_profiles.CounterState()
@@ -141,6 +143,50 @@ async def test_an_apc_ups_poll_has_its_real_readings(snmpsim, poller):
     ups = by_measurement(result.samples)["apc_ups"][0].fields
     assert ups["capacity_pct"] == 100
     assert ups["runtime_remaining_min"] > 0
+
+
+async def test_a_camera_without_a_system_group_still_gets_its_profile_and_data(snmpsim, poller):
+    """hikvision-cam answers noSuchObject for the whole system group: the device is up, its
+    class selects hikvision_camera (its agent has deviceType), and the values are written."""
+    host, port = snmpsim.endpoint
+    result = await poller.poll(target("cam-1", host, "camera"), settings(port, community="hikvision-cam"))
+    assert result.sys_object_id is None
+    assert sorted(result.profiles) == ["hikvision_camera", "system"]
+    found = by_measurement(result.samples)
+    assert "snmp_system" not in found
+    [camera] = found["hikvision_camera"]
+    assert (camera.tags["model"], camera.tags["software"]) == ("DS-2CD2185FWD-I", "V5.5.3 build 171025")
+    assert camera.fields == {"cpu_pct": 15, "mem_used_pct": 83, "mem_total_mb": 512, "sd_size_gb": 0, "sd_used_pct": 0}
+    assert found["snmp"][0].fields["up"] == 1
+    # The second poll reads the camera's values again, without selecting anew.
+    again = by_measurement((await poller.poll(target("cam-1", host, "camera"),
+                                              settings(port, community="hikvision-cam"))).samples)
+    assert again["hikvision_camera"][0].fields["cpu_pct"] == 15
+
+
+async def test_a_server_with_megaraid_controllers_and_one_without(snmpsim, poller):
+    """linux_lsi: three MegaRAID controllers, 92 disks, two CacheVaults, memory from hrStorage
+    without buffers and cache. aix_net-snmp, also a server, has no MegaRAID agent: it does not
+    get the profile, so no walk of the RAID tables is spent on it."""
+    host, port = snmpsim.endpoint
+    result = await poller.poll(target("srv-1", host, "server"), settings(port, community="linux_lsi"))
+    assert result.error is None, result.error
+    assert "megaraid" in result.profiles
+    found = by_measurement(result.samples)
+    assert len(found["raid_disk"]) == 92 and len(found["raid_bbu"]) == 2 and len(found["raid_enclosure"]) == 4
+    assert sorted(s.fields["temperature_c"] for s in found["raid_controller"]) == [55, 71, 74]
+    assert found["snmp_host"][0].fields["mem_used_pct"] == pytest.approx((87508416 - 215652 - 763148) / 131714596 * 100)
+    other = await poller.poll(target("srv-2", host, "server"), settings(port, community="aix_net-snmp"))
+    assert other.error is None and "megaraid" not in other.profiles
+    assert not {"raid_controller", "raid_disk", "raid_bbu", "raid_enclosure"} & set(by_measurement(other.samples))
+
+
+async def test_a_port_without_ifhighspeed_gets_speed_from_ifspeed_over_the_wire(snmpsim, poller):
+    host, port = snmpsim.endpoint
+    result = await poller.poll(target("nvr-1", host, "nvr"), settings(port, community="dahua-nvr"))
+    [eth0] = by_measurement(result.samples)["snmp_if"]
+    assert eth0.tags["descr"] == "eth0" and eth0.fields["speed_mbps"] == 100
+    assert by_measurement(result.samples)["dahua"][0].fields["status"] == 1
 
 
 # --- a real agent: rates, filters, reboots ------------------------------------------------------

@@ -197,6 +197,9 @@ def test_every_recording_replays_value_for_value(snmpsim) -> None:
             assert served[oid] == ("string", recorded[oid][1].rstrip(b" ")), (name, oid)
             served[oid] = recorded[oid]
         assert served == recorded, name
+        if name == "hikvision-cam":            # a camera whose agent has no system group at all
+            assert SYS_DESCR not in recording_values(name)
+            continue
         tag, value = recording_values(name)[SYS_DESCR]
         descr = bytes.fromhex(value).decode("latin-1") if tag == "4x" else value  # ios_2960x records it in hex
         # (snmpget's plain output drops the \r of \r\n; the -Ox walk above compared bytes exactly)

@@ -164,7 +164,8 @@ async def test_huawei_vrp_profile_through_netmiko(vrp_sim, tmp_path):
     version = parse_output(platform="huawei_vrp", command="display version", data=capture("display version"))[0]
     [info] = by[("ssh_version", None)]
     assert info.tags["vrp_version"] == version["vrp_version"] and info.tags["model"] == version["model"]
-    assert info.fields == {"info": 1}  # text goes into tags: string fields read as 0 in VictoriaMetrics
+    # text goes into tags (string fields read as 0 in VictoriaMetrics); "60 weeks, 4 days, 11 hours, 20 minutes"
+    assert info.fields == {"uptime_s": 60 * 604800 + 4 * 86400 + 11 * 3600 + 20 * 60}
     boards = parse_output(platform="huawei_vrp", command="display device", data=capture("display device"))
     rows = by[("ssh_board", None)]
     assert [r.tags["slot"] for r in rows] == [b["slot"] for b in boards]
@@ -234,8 +235,8 @@ async def test_no_prompt_after_login_is_a_command_timeout_sentence(tmp_path):
         prober.close()
         await sim.stop()
     assert summary["error_code"] == ErrorCode.COMMAND_TIMEOUT and summary["up"] == 1, errors
-    assert errors == [f"logged in to 127.0.0.1 port {sim.port}, but no CLI prompt came back "
-                      "(a busy device, or not a 'huawei' CLI)"]
+    assert errors == [f"logged in to 127.0.0.1 port {sim.port}, but no CLI prompt came back within "
+                      "command_timeout_s = 1 s (a busy device, or not a 'huawei' CLI)"]
     assert time.monotonic() - started < 6  # command_timeout_s, not the device's 6 s
 
 

@@ -62,6 +62,18 @@ def test_nvr_disks_and_memory():
     assert health_text(health) == "memory 5 %, disks 1, fullest 28.8 %"
 
 
+def test_camera_without_a_system_group_and_server_memory_without_cache():
+    camera = _health("hikvision-cam", "camera")            # HIK-DEVICE-MIB only, no system group
+    assert camera == {"cpu_pct": 15, "memory_pct": 83}
+    assert health_text(camera) == "CPU 15 %, memory 83 %"
+    server = _health("linux_lsi", "server")                # buffers and page cache are not "used"
+    assert server == {"ports": 3, "ports_up": 3, "cpu_pct": 9, "memory_pct": 65.7, "disks": 92,
+                      "disks_failed": 0}                   # disks: behind its MegaRAID controllers
+    assert health_text(server) == "ports 3 up of 3, CPU 9 %, memory 65.7 %, disks 92"
+    failed = summarise([("raid_disk", {"disk": "1"}, {"state": 17}), ("raid_disk", {"disk": "2"}, {"state": 24})])
+    assert health_text(failed) == "disks 2, 1 FAILED"
+
+
 def test_failures_are_written_so_that_they_stand_out():
     health = summarise([
         ("ups", {}, {"output_source": 5, "battery_status": 3, "charge_pct": 41, "runtime_remaining_min": 7}),

@@ -596,5 +596,6 @@ def test_profiles_list_frames_read_in_chinese(tmp_path, capsys):
     # The profiles' own descriptions are written in English in their YAML files; the frame is not.
     for text in ("SNMP 采集模板（按设备类别和 sysObjectID 选用）：", "    选用条件：类别 ups", "    写入指标：",
                  "SSH 命令模板（在 ssh: {profiles: [...]} 中指定）：", "    执行（netmiko cisco_ios）：",
-                 "    配置备份：show running-config", "    执行（exec 通道）："):
+                 "    配置备份：show running-config", "    执行（exec 通道）：",
+                 "    选用条件：类别 server; 仅当代理有 1.3.6.1.4.1.3582.4.1.4.1.2.1.1.0 时"):
         assert text in out, text

@@ -756,3 +756,26 @@ rules:
              icmp(0, device="codec-1", loss_pct=0.0, rtt_ms=500.0),               # loss healthy, slow not
              icmp(0, device="sw-1", loss_pct=9.0, rtt_ms=1.0)]
     assert sorted(actions(engine.evaluate(batch))) == [("open", "loss", "sw-1", ""), ("open", "slow", "codec-1", "")]
+
+
+def test_a_threshold_read_from_the_sample_is_the_faults_threshold(tmp_path):
+    engine = engine_for(tmp_path, """
+rules:
+  - name: rx_low
+    measurement: optics
+    when: "rx_dbm < rx_low_alarm_dbm + 1"
+    clear: "rx_dbm > rx_low_alarm_dbm + 2"
+    instance: "{port}"
+    severity: major
+    message: "{device}: {instance} rx {value} dBm < {threshold} dBm (module alarm {rx_low_alarm_dbm} dBm)"
+""")
+
+    def optics(t, rx, low):
+        return [Sample("optics", {"device": "sw-1", "port": "Gi0/1"}, {"rx_dbm": rx, "rx_low_alarm_dbm": low},
+                       T0 + int(t * S))]
+    assert engine.evaluate(optics(0, -12.0, -15.0)) == []
+    [opened] = engine.evaluate(optics(60, -14.5, -15.0))
+    assert (opened.value, opened.threshold, opened.higher_is_worse) == (-14.5, -14.0, False)
+    assert opened.message == "sw-1: Gi0/1 rx -14.5 dBm < -14 dBm (module alarm -15 dBm)"
+    assert engine.evaluate(optics(120, -13.5, -15.0)) == []            # not yet 2 dB above the alarm
+    assert actions(engine.evaluate(optics(180, -12.5, -15.0))) == [("clear", "rx_low", "sw-1", "Gi0/1")]

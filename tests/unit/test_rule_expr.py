@@ -140,6 +140,8 @@ def test_every_missing_comparison_is_unknown():
 
 
 EXAMPLE = '; write e.g. "loss_pct > 1 and up == 1"'
+COMPARE = ("compare a name with a number, a quoted string or another name (that name + or - a number), "
+           "e.g. loss_pct > 1 or temperature_c >= temperature_threshold_c - 5")
 IN_LIST = "`in` takes a list of numbers or quoted strings, e.g. status in [3, 4]"
 NOT_ALLOWED = "is not allowed; use comparisons (== != < <= > >=), in [...], =~, and, or, not"
 
@@ -156,7 +158,9 @@ NOT_ALLOWED = "is not allowed; use comparisons (== != < <= > >=), in [...], =~, 
     ("loss_pct", "'loss_pct' alone is not a condition; compare it, e.g. loss_pct == 1 at column 1"),
     ("class", "'class' alone is not a condition; compare it, e.g. class == 1 at column 1"),
     ("5", "a value alone is not a condition; compare a field with it at column 1"),
-    ("loss_pct > other_field", "compare a name with a number or a quoted string, e.g. loss_pct > 1 at column 12"),
+    ("loss_pct > other_field * 2", COMPARE + " at column 12"),
+    ("loss_pct > 2 - other_field", COMPARE + " at column 12"),
+    ("loss_pct > other_field + x", COMPARE + " at column 12"),
     ("1 > 2", "a comparison needs a field or tag name on one side at column 1"),
     ("len(x) > 1", "expected a field or tag name at column 1"),
     ("__import__('os').system('x')",
@@ -176,9 +180,9 @@ NOT_ALLOWED = "is not allowed; use comparisons (== != < <= > >=), in [...], =~, 
     ("x if y else z", "not a valid condition (invalid syntax) at column 3" + EXAMPLE),
     ("[x > 1]", f"'[x > 1]' {NOT_ALLOWED} at column 1"),
     ('class == "a" and [class > 1]', f"'[class > 1]' {NOT_ALLOWED} at column 18"),
-    ("x > True", "compare a name with a number or a quoted string, e.g. loss_pct > 1 at column 5"),
-    ('x > -"a"', "compare a name with a number or a quoted string, e.g. loss_pct > 1 at column 5"),
-    ("x <=~ 5", "compare a name with a number or a quoted string, e.g. loss_pct > 1 at column 5"),  # a typo
+    ("x > True", COMPARE + " at column 5"),
+    ('x > -"a"', COMPARE + " at column 5"),
+    ("x <=~ 5", COMPARE + " at column 5"),  # a typo
     ('alias == "a\\', "not a valid condition (unterminated string literal (detected at line 1)) at column 10"
                       + EXAMPLE),
     (" or ".join(["x > 1"] * 199), "a condition with this many and/or terms or this deep nesting cannot be "
@@ -199,6 +203,40 @@ def test_a_condition_reports_its_names_and_comparisons_in_source_order():
                                                                                 ("up", "==", 1.0)]
     assert condition.numeric_names == ("loss_pct", "up", "status")
     assert [c.operator for c in compile_condition("10 > runtime_min").comparisons] == ["<"]
+
+
+@pytest.mark.parametrize("text, fields, expected", [
+    ("temperature_c >= temperature_threshold_c", {"temperature_c": 74, "temperature_threshold_c": 74}, True),
+    ("temperature_c >= temperature_threshold_c", {"temperature_c": 56, "temperature_threshold_c": 74}, False),
+    ("temperature_threshold_c <= temperature_c", {"temperature_c": 80.5, "temperature_threshold_c": 74}, True),
+    ("temperature_c < temperature_threshold_c - 3", {"temperature_c": 71, "temperature_threshold_c": 74}, False),
+    ("temperature_c < temperature_threshold_c - 3", {"temperature_c": 70.9, "temperature_threshold_c": 74}, True),
+    ("temperature_threshold_c - 3 > temperature_c", {"temperature_c": 70.9, "temperature_threshold_c": 74}, True),
+    ("rx_dbm < rx_low_dbm + 0.5", {"rx_dbm": -14.2, "rx_low_dbm": -15.0}, False),
+    ("rx_dbm < rx_low_dbm + 0.5", {"rx_dbm": -14.2, "rx_low_dbm": -14.0}, True),
+    ("temperature_c >= temperature_threshold_c", {"temperature_c": 90}, None),             # no threshold: unknown
+    ("temperature_c >= temperature_threshold_c", {"temperature_threshold_c": 74}, None),
+    ("a == b", {"a": 2, "b": 2.0}, True),
+    ("a != b", {"a": 2, "b": 3}, True),
+    ("a >= b or a > 5", {"a": 9}, True),                          # unknown or true
+    ("a >= b and a > 5", {"a": 1}, False),                        # unknown and false
+])
+def test_a_name_compares_with_another_name_of_the_same_sample(text, fields, expected):
+    assert compile_condition(text).evaluate(fields, {}) is expected
+
+
+def test_names_compared_with_names_read_tags_as_numbers_and_text_as_unknown():
+    condition = compile_condition("value > limit")
+    assert condition.evaluate({"value": 5}, {"limit": "4"}) is True
+    assert condition.evaluate({"value": 5}, {"limit": "high"}) is None
+    assert condition.evaluate({"value": True}, {"limit": "0"}) is True
+
+
+def test_a_comparison_between_names_is_listed_with_the_other_name_and_offset():
+    condition = compile_condition("temperature_threshold_c - 3 > temperature_c and state == 1")
+    assert [(c.name, c.operator, c.number, c.other) for c in condition.comparisons] == [
+        ("temperature_c", "<", -3.0, "temperature_threshold_c"), ("state", "==", 1.0, None)]
+    assert condition.numeric_names == ("temperature_c", "state")
 
 
 def test_generated_code_never_contains_names_as_code():

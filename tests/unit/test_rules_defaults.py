@@ -6,6 +6,8 @@ rule watches."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Callable, Iterable
 
 import pytest
@@ -58,7 +60,11 @@ def rules_of(found) -> set[str]:
 
 
 def test_every_shipped_rule_is_covered_here():
-    tested = {name.removeprefix("test_").split("__")[0] for name in globals() if name.startswith("test_")}
+    # here, or in a tests/unit/test_rules_shipped_*.py file (one per rule file, e.g. hardware)
+    names = set(globals())
+    for path in Path(__file__).parent.glob("test_rules_shipped*.py"):
+        names |= set(re.findall(r"^def (test_\w+)", path.read_text(), re.MULTILINE))
+    tested = {name.removeprefix("test_").split("__")[0] for name in names if name.startswith("test_")}
     assert set(RULES.by_name) <= tested, set(RULES.by_name) - tested
 
 
@@ -420,3 +426,84 @@ def test_snmp_no_system_group():
     assert opened(every(60, 1, lambda t: _snmp_poll(15, t))) == set()
     assert opened(every(60, 5, lambda t: _snmp_poll(0, t))) == set()
     assert opened(every(60, 5, lambda t: _snmp_poll(14, t, ("ups",)))) == {("snmp_no_data", "ups-1", "")}
+# -- RAID controllers and video recorders (devices.yaml) ----------------------------------------------
+
+LSI = "1.3.6.1.4.1.3582.4.1.4"
+VD_DEGRADED, VD_OFFLINE = f"{LSI}.1.2.1.19", f"{LSI}.1.2.1.20"    # adapterPropertiesTable, per controller
+PD_STATE, PD_TEMPERATURE, PD_PRED_FAIL = f"{LSI}.2.1.2.1.10", f"{LSI}.2.1.2.1.36", f"{LSI}.2.1.2.1.9"
+ROC_TEMPERATURE = f"{LSI}.1.2.1.42"
+BBU_STATE, BBU_REPLACE, BBU_TEMPERATURE = f"{LSI}.1.6.2.1.29", f"{LSI}.1.6.2.1.27", f"{LSI}.1.6.2.1.16"
+
+
+def raid(changes=None, t=0):
+    """The recorded server with three MegaRAID controllers, 92 disks and two CacheVaults."""
+    return profile_samples("megaraid", "linux_lsi", "server", changes, t)
+
+
+def test_healthy_recorded_raid_server_and_dahua_nvr_open_nothing():
+    # As recorded: every array optimal, 90 JBOD disks and a mirrored pair online, 32-42 °C
+    # disks, 55-74 °C controllers, both CacheVaults operational (replacement flag -1: unknown).
+    assert opened(every(300, 6, lambda t: raid(t=t))) == set()
+    assert opened(every(60, 4, lambda t: profile_samples("dahua", "dahua-nvr", "nvr", time_s=t))) == set()
+
+
+def test_raid_virtual_drive_degraded():
+    degraded = every(60, 2, lambda t: raid({f"{VD_DEGRADED}.0": 1}, t))
+    assert opened(degraded) == {("raid_virtual_drive_degraded", "server-1", "0")}
+    assert opened(every(60, 1, lambda t: raid({f"{VD_DEGRADED}.0": 1}, t))) == set()        # one poll: not yet
+    assert opened(every(60, 2, lambda t: raid({f"{VD_OFFLINE}.2": 1}, t))) == {
+        ("raid_virtual_drive_degraded", "server-1", "2")}
+
+
+def test_raid_disk_failed():
+    assert opened(every(60, 2, lambda t: raid({f"{PD_STATE}.1": 17}, t))) == {("raid_disk_failed", "server-1", "1")}
+    assert opened(every(60, 2, lambda t: raid({f"{PD_STATE}.40": 16}, t))) == {("raid_disk_failed", "server-1", "40")}
+    # A rebuild onto the replacement disk, a hot spare: not faults.
+    assert opened(every(60, 4, lambda t: raid({f"{PD_STATE}.1": 20, f"{PD_STATE}.2": 2}, t))) == set()
+
+
+def test_raid_disk_predictive_failure():
+    assert opened(every(60, 2, lambda t: raid({f"{PD_PRED_FAIL}.5": 3}, t))) == {
+        ("raid_disk_predictive_failure", "server-1", "5")}
+
+
+def test_raid_disk_temperature_high():
+    hot = every(120, 6, lambda t: raid({f"{PD_TEMPERATURE}.10": 58}, t))                     # 10 minutes at 58 °C
+    assert opened(hot) == {("raid_disk_temperature_high", "server-1", "10")}
+    assert opened(every(120, 6, lambda t: raid({f"{PD_TEMPERATURE}.10": 54}, t))) == set()  # warm, within spec
+    assert opened(every(120, 3, lambda t: raid({f"{PD_TEMPERATURE}.10": 58}, t))) == set()  # 4 minutes: a burst
+
+
+def test_raid_controller_temperature_high():
+    assert opened(every(120, 6, lambda t: raid({f"{ROC_TEMPERATURE}.2": 98}, t))) == {
+        ("raid_controller_temperature_high", "server-1", "2")}
+    assert opened(every(120, 6, lambda t: raid({f"{ROC_TEMPERATURE}.2": 90}, t))) == set()
+
+
+def test_raid_bbu_failed():
+    assert opened(every(60, 2, lambda t: raid({f"{BBU_STATE}.1": b"Non-Operational"}, t))) == {
+        ("raid_bbu_failed", "server-1", "1")}
+
+
+def test_raid_bbu_replace():
+    assert opened(every(60, 2, lambda t: raid({f"{BBU_REPLACE}.0": 1}, t))) == {("raid_bbu_replace", "server-1", "0")}
+    assert opened(every(60, 4, lambda t: raid({f"{BBU_REPLACE}.0": 0}, t))) == set()
+
+
+def test_raid_bbu_temperature_high():
+    assert opened(every(120, 6, lambda t: raid({f"{BBU_TEMPERATURE}.0": b"53 (High)"}, t))) == {
+        ("raid_bbu_temperature_high", "server-1", "0")}
+    assert opened(every(120, 6, lambda t: raid({f"{BBU_TEMPERATURE}.0": b"45 (Normal)"}, t))) == set()
+
+
+def test_raid_enclosure_fault():
+    # The recorded server's four enclosures (device ids 8, 9, 63, 85) report no fault.
+    assert opened(every(60, 2, lambda t: raid({"1.3.6.1.4.1.3582.4.1.5.2.1.10.2": 1}, t))) == {
+        ("raid_enclosure_fault", "server-1", "63")}
+
+
+def test_dahua_status_bad():
+    def dahua(status, t):
+        return profile_samples("dahua", "dahua-nvr", "nvr", {"1.3.6.1.4.1.1004849.2.1.2.8.0": status}, t)
+    assert opened(every(60, 2, lambda t: dahua(0, t))) == {("dahua_status_bad", "nvr-1", "")}
+    assert opened(every(60, 1, lambda t: dahua(0, t))) == set()

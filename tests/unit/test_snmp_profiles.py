@@ -146,7 +146,13 @@ def test_host_profile_on_openwrt_matches_librenms():
     host = samples["snmp_host"][0].fields
     assert host["load1"] == pytest.approx(0.16)
     assert host["cpu_idle_pct"] == 97
-    assert "mem_used_pct" not in host      # this walk has no UCD memory group
+    # No UCD memory group in this walk: memory from hrStorage, without buffers and page cache,
+    # as LibreNMS reads it: "Physical memory" used 50,618,368 B = (72852 - 2204 - 21216) x 1024.
+    assert host["mem_used_pct"] == pytest.approx((72852 - 2204 - 21216) / 509384 * 100)
+    [physical] = [m for m in json.loads((snmprec.EXPECTED / "openwrt.json").read_text())["mempools"]["discovery"]
+                  ["mempools"] if m["mempool_descr"] == "Physical memory"]
+    assert physical["mempool_used"] == (72852 - 2204 - 21216) * 1024
+    assert round(host["mem_used_pct"]) == physical["mempool_perc"] == 10
     cpus = sorted(s.fields["load_pct"] for s in samples["snmp_cpu"])
     assert cpus == [2, 3]
     storage = {s.tags["name"]: s.fields for s in samples["snmp_storage"]}
@@ -161,11 +167,36 @@ def test_host_profile_on_aix_drops_the_minus_one_storage_and_computes_memory():
     samples = _by_measurement(_samples("host", "aix_net-snmp"))
     host = samples["snmp_host"][0].fields
     assert host["load1"] == pytest.approx(0.57)
+    # UCD total minus free: this AIX agent reports no memBuffer/memCached (and hrStorage has no
+    # buffers or cache rows), so nothing is subtracted.
     assert host["mem_used_pct"] == pytest.approx((8388608 - 6073992) / 8388608 * 100)
-    assert "mem_total_kb" not in host        # inputs of derived fields are not written
+    assert "mem_total_kb" not in host and "ram_row" not in host   # inputs of derived fields are not written
     storage = {s.tags["name"]: s.fields for s in samples["snmp_storage"]}
     assert "used_pct" not in storage.get("/aha", {})   # size and used are -1: no reading, not 100 %
     assert storage["Physical memory"]["used_bytes"] == 578654 * 4096
+
+
+def test_host_memory_of_a_linux_server_leaves_buffers_and_cache_out_as_librenms_does():
+    """linux_lsi (a net-snmp Linux server, no UCD memory group): hrStorage "Physical memory"
+    87,508,416 kB used of 131,714,596, of which 215,652 "Memory buffers" and 763,148 "Cached
+    memory". LibreNMS (tests/data/linux_lsi.json @ 828adb1a) reads 88,606,326,784 B used, 66 %."""
+    [host] = _by_measurement(_samples("host", "linux_lsi"))["snmp_host"]
+    used_kb = 87508416 - 215652 - 763148
+    assert used_kb * 1024 == 88606326784
+    assert host.fields == {"mem_used_pct": pytest.approx(used_kb / 131714596 * 100)}
+    assert round(host.fields["mem_used_pct"]) == 66
+    # The same figures from UCD-SNMP-MIB (memTotalReal, memAvailReal = MemFree, memBuffer,
+    # memCached, kB) win over hrStorage, and give the same answer.
+    ucd = snmprec.read("linux_lsi") | {"1.3.6.1.4.1.2021.4.5.0": 131714596,
+                                       "1.3.6.1.4.1.2021.4.6.0": 131714596 - 87508416,
+                                       "1.3.6.1.4.1.2021.4.14.0": 215652, "1.3.6.1.4.1.2021.4.15.0": 763148}
+    [from_ucd] = [s for s in sp.extract(PROFILES["host"], ucd, TAGS, T0, sp.CounterState())
+                  if s.measurement == "snmp_host"]
+    assert from_ucd.fields["mem_used_pct"] == pytest.approx(used_kb / 131714596 * 100)
+    # Another agent's row 1 that is not RAM (a Windows server lists its disks first) gives no figure.
+    windows = snmprec.read("linux_lsi") | {"1.3.6.1.2.1.25.2.3.1.2.1": "1.3.6.1.2.1.25.2.1.4"}   # hrStorageFixedDisk
+    assert [s for s in sp.extract(PROFILES["host"], windows, TAGS, T0, sp.CounterState())
+            if s.measurement == "snmp_host"] == []
 
 
 def test_counter_rates_wrap_reset_and_missing_samples():
@@ -190,6 +221,8 @@ def test_counter_rates_wrap_reset_and_missing_samples():
     ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6, field: a}]\nderived: [{field: b, expr: __import__('os')}]\n",
      "expr may use field names, numbers and + - * / ** only, not Call"),
     ("name: x\nmeasurement: m\nscalars: [{oid: 'iso.3.6', field: a}]\n", "scalars.0.oid: String should match"),
+    ("name: x\nmatch: {classes: [server], requires_oid: LSI-MegaRAID-SAS-MIB::adapterID-APT.0}\n",
+     "match.requires_oid: String should match pattern"),
 ])
 def test_a_broken_profile_is_a_sentence_naming_file_and_key(tmp_path, text, problem):
     path = tmp_path / "broken.yaml"
@@ -353,11 +386,95 @@ def test_dahua_nvr_cpu_and_identity_matches_librenms():
     """Dahua DH-NVR4108HS (dahua-nvr). LibreNMS (tests/data/dahua-nvr.json @ 03f5cc48) reports
     version 3.212.0000.1, serial 2M00D2APAZTL62J, hardware DH-NVR4108HS-8P-4KS2."""
     [sample] = _samples("dahua", "dahua-nvr")
-    assert sample.fields == {"cpu_pct": 6}
+    # deviceStatus 1: good, LibreNMS's "Device Status" state sensor (current 1, "Good").
+    assert sample.fields == {"cpu_pct": 6, "status": 1}
     assert (sample.tags["software"], sample.tags["serial"], sample.tags["model"]) == \
         ("3.212.0000.1", "2M00D2APAZTL62J", "DH-NVR4108HS-8P-4KS2")
     # No disk table, no HOST-RESOURCES on this recorder: the host profile finds nothing either.
     assert _samples("host", "dahua-nvr") == []
+
+
+def test_a_port_without_ifhighspeed_gets_its_speed_and_utilisation_from_ifspeed():
+    """The Dahua NVR's agent has no ifXTable (no ifHighSpeed, no ifName, no HC counters):
+    eth0's ifSpeed 100000000 bit/s is 100 Mbit/s (LibreNMS, tests/data/dahua-nvr.json @
+    03f5cc48, polls ifSpeed 100000000 and no ifHighSpeed), its 32-bit
+    octet counters give the rates, and so utilisation."""
+    counters = sp.CounterState()
+    values = snmprec.read("dahua-nvr")
+    assert not any(oid.startswith("1.3.6.1.2.1.31.1.1.1.") for oid in values)
+    [eth0] = sp.extract(PROFILES["if"], values, TAGS, T0, counters)      # lo (type 24) is left out
+    assert eth0.tags == {**TAGS, "index": "2", "descr": "eth0", "type": "6"}
+    assert eth0.fields == {"oper_status": 1, "admin_status": 1, "speed_mbps": 100}
+    later = values | {"1.3.6.1.2.1.2.2.1.10.2": 1797133182 + 1_250_000 * 60,    # 10 Mbit/s in, for 60 s
+                      "1.3.6.1.2.1.2.2.1.16.2": (3937058151 + 125_000 * 60) % 2**32}   # 1 Mbit/s out, wrapped
+    [eth0] = sp.extract(PROFILES["if"], later, TAGS, T0 + 60 * 10**9, counters)
+    assert (eth0.fields["in_bps"], eth0.fields["out_bps"]) == (pytest.approx(1e7), pytest.approx(1e6))
+    assert (eth0.fields["in_util_pct"], eth0.fields["out_util_pct"]) == (pytest.approx(10.0), pytest.approx(1.0))
+    # ifHighSpeed wins where both are there; ifSpeed's 4294967295 ("faster than that") is no speed.
+    both = values | {"1.3.6.1.2.1.31.1.1.1.15.2": 1000}
+    assert sp.extract(PROFILES["if"], both, TAGS, T0, sp.CounterState())[0].fields["speed_mbps"] == 1000
+    saturated = values | {"1.3.6.1.2.1.2.2.1.5.2": 4294967295}
+    assert "speed_mbps" not in sp.extract(PROFILES["if"], saturated, TAGS, T0, sp.CounterState())[0].fields
+    assert sp.extract(PROFILES["if"], saturated | {"1.3.6.1.2.1.31.1.1.1.15.2": 10000}, TAGS, T0,
+                      sp.CounterState())[0].fields["speed_mbps"] == 10000
+
+
+def test_hikvision_camera_without_a_system_group_cpu_memory_and_sd_card():
+    """hikvision-cam: a Hikvision DS-2CD2185FWD-I on firmware V5.5.3 build 171025 whose agent
+    has no system group at all (no sysDescr, sysObjectID or sysUpTime), only HIK-DEVICE-MIB,
+    every value text with its unit. LibreNMS (tests/data/hikvision-cam.json @ 58aa4b82): version
+    "V5.5.3 build 171025", hardware "DS-2CD2185FWD-I", processor usage 15; its memory pool reads
+    0 (it does not parse "83 PERCENT"), its storage 0 (no SD card: "0.0 GB")."""
+    values = snmprec.read("hikvision-cam")
+    assert "1.3.6.1.2.1.1.2.0" not in values
+    assert [p.name for p in sp.select(PROFILES, "camera", None, values)] == ["hikvision_camera", "system"]
+    [sample] = _samples("hikvision_camera", "hikvision-cam")
+    assert (sample.tags["model"], sample.tags["software"]) == ("DS-2CD2185FWD-I", "V5.5.3 build 171025")
+    assert sample.fields == {"cpu_pct": 15, "mem_used_pct": 83, "mem_total_mb": 512, "sd_size_gb": 0,
+                             "sd_used_pct": 0}
+    assert _samples("system", "hikvision-cam") == []      # nothing to say, rather than empty tags
+    # Another camera (a Dahua, no HIK-DEVICE-MIB) does not get the profile once its answer is known.
+    assert "hikvision_camera" not in [p.name for p in sp.select(PROFILES, "camera", None, snmprec.read("dahua-nvr"))]
+
+
+def test_megaraid_controllers_disks_and_bbus_of_a_real_server_match_librenms():
+    """linux_lsi: a Linux server with three LSI MegaRAID controllers (a ROMB and two SAS
+    9286CV-8e), 92 disks and two CacheVault modules. LibreNMS (tests/data/linux_lsi.json @
+    828adb1a): controller temperatures 55, 71, 74 °C; BBU 33 and 34 °C; disk slot.0 32 °C,
+    slot.1 34, slot.10 40; virtual disks 1, 0, 0, none degraded; failed and critical (predictive
+    failure) disks 0 on each controller."""
+    samples = _by_measurement(_samples("megaraid", "linux_lsi"))
+    controllers = {s.tags["controller"]: (s.tags["name"], s.fields) for s in samples["raid_controller"]}
+    assert {c: (name, f["temperature_c"]) for c, (name, f) in controllers.items()} == {
+        "0": ("LSI MegaRAID ROMB", 55), "1": ("LSI MegaRAID SAS 9286CV-8e", 71), "2": ("LSI MegaRAID SAS 9286CV-8e", 74)}
+    assert [controllers[c][1]["vd_count"] for c in "012"] == [1, 0, 0]
+    assert [controllers[c][1]["disk_count"] for c in "012"] == [2, 45, 45]
+    for _, fields in controllers.values():
+        assert (fields["vd_degraded"], fields["vd_offline"], fields["disks_failed"],
+                fields["disks_predictive_failure"]) == (0, 0, 0, 0)
+    disks = {s.tags["disk"]: s for s in samples["raid_disk"]}
+    assert len(disks) == 92
+    assert [disks[d].fields["temperature_c"] for d in ("0", "1", "10")] == [32, 34, 40]
+    assert disks["0"].tags == {**TAGS, "disk": "0", "device_id": "8", "enclosure": "252"}
+    assert disks["0"].fields["state"] == 24                      # online: the ROMB's mirrored pair
+    assert sum(d.fields["state"] == 64 for d in disks.values()) == 90   # system (JBOD) behind the 9286s
+    assert "enclosure" not in disks["79"].tags                     # 13 disks have no enclDeviceId recorded
+    assert max(d.fields["temperature_c"] for d in disks.values()) == 42
+    bbus = {s.tags["bbu"]: s for s in samples["raid_bbu"]}
+    assert {b: (s.tags["controller"], s.tags["state"], s.fields) for b, s in bbus.items()} == {
+        "0": ("1", "Operational", {"temperature_c": 33}), "1": ("2", "Operational", {"temperature_c": 34})}
+    # batteryReplacement -1 ("not known" on a CacheVault) is no reading, not a state.
+    enclosures = {s.tags["enclosure"]: s.fields for s in samples["raid_enclosure"]}
+    assert enclosures == {"8": {"fault": 0, "disk_count": 21}, "9": {"fault": 0, "disk_count": 24},
+                          "63": {"fault": 0, "disk_count": 21}, "85": {"fault": 0, "disk_count": 24}}
+
+
+def test_megaraid_goes_only_to_servers_whose_agent_has_the_mib():
+    lsi, aix = snmprec.read("linux_lsi"), snmprec.read("aix_net-snmp")
+    assert "megaraid" in [p.name for p in sp.select(PROFILES, "server", lsi["1.3.6.1.2.1.1.2.0"], lsi)]
+    assert "megaraid" not in [p.name for p in sp.select(PROFILES, "server", aix["1.3.6.1.2.1.1.2.0"], aix)]
+    assert "megaraid" not in [p.name for p in sp.select(PROFILES, "router", lsi["1.3.6.1.2.1.1.2.0"], lsi)]
+    assert sp.required_oids(PROFILES) == ("1.3.6.1.4.1.39165.1.1.0", "1.3.6.1.4.1.3582.4.1.4.1.2.1.1.0")
 
 
 def test_cisco_telepresence_codec_model_and_software_from_sysdescr():
@@ -687,6 +804,10 @@ PROFILE_RECORDINGS = {
     "cisco_ios": ("ios_2960x", "switch"),
     "entity_sensor": ("arista_eos", "switch"),
     "h3c_comware": ("comware", "switch"),
+    "hikvision_camera": ("hikvision-cam", "camera"),
+    "megaraid": ("linux_lsi", "server"),
+    "megatec_ups": ("netagent2", "ups"),
+    "eaton_xups": ("eatonups", "ups"),
 }
 
 #: What each recording's sysObjectID selects for a device of class `other` (reachability only).
@@ -698,15 +819,19 @@ SELECTED_BY_SYSOBJECTID = {
     "aix_net-snmp-nosysuptime": ["host", "system"],
     "apc_netbotz": ["apc_ups", "netbotz", "system"],   # every APC card; a NetBotz has no UPS values
     "apc_surt3000xl": ["apc_ups", "system"],
+    "netagent2": ["megatec_ups", "system"],
+    "eatonups": ["eaton_xups", "system"],
+    "huaweiups_ups2000": ["system"],              # a Huawei UPS2000 card: RFC 1628 only, `ups` by class
     "arista_eos": ["system"],                     # entity_sensor goes by class (switch, router)
     "comware": ["h3c_comware", "system"],
     "comware_h3c": ["h3c_comware", "system"],     # an HP V1910 (25506.11.1.85): sysDescr and sysObjectID only
     "dahua-nvr": ["dahua", "system"],
     "hikvision": ["hikvision", "system"],
+    "hikvision-cam": ["system"],                  # no sysObjectID: a camera gets its profile by class
     "hikvision-nvr": ["hikvision", "system"],
-    "hikvision-nvr-nosystem": ["system"],      # no sysObjectID: the class alone selects
     "hwg-poseidon": ["env_hwg", "system"],
     "ios_2960x": ["cisco_ios", "system"],
+    "linux_lsi": ["host", "system"],              # megaraid goes by class (server)
     "openwrt": ["host", "system"],
     "vccodec": ["cisco_tp", "system"],
     "vrp": ["huawei_vrp", "system"],
@@ -718,7 +843,7 @@ def test_every_shipped_profile_is_exercised_by_a_recording():
     assert set(PROFILE_RECORDINGS) == set(PROFILES)
     for name, (recording, device_class) in PROFILE_RECORDINGS.items():
         values = snmprec.read(recording)
-        selected = [p.name for p in sp.select(PROFILES, device_class, values["1.3.6.1.2.1.1.2.0"])]
+        selected = [p.name for p in sp.select(PROFILES, device_class, values.get("1.3.6.1.2.1.1.2.0"), values)]
         assert name in selected, (name, recording)
         assert sp.extract(PROFILES[name], values, TAGS, T0, sp.CounterState()), (name, recording)
         # The poller fetches only scalar_oids() and walks walk_roots(): everything the samples
@@ -733,8 +858,9 @@ def test_every_shipped_profile_is_exercised_by_a_recording():
 def test_each_recording_selects_its_profiles_by_sysobjectid():
     assert set(SELECTED_BY_SYSOBJECTID) == set(snmprec.names())
     for recording, expected in SELECTED_BY_SYSOBJECTID.items():
-        oid = snmprec.read(recording).get("1.3.6.1.2.1.1.2.0")
-        assert sorted(p.name for p in sp.select(PROFILES, "other", oid)) == expected, recording
+        values = snmprec.read(recording)
+        oid = values.get("1.3.6.1.2.1.1.2.0")
+        assert sorted(p.name for p in sp.select(PROFILES, "other", oid, values)) == expected, recording
 
 
 # -- values of the wrong type ------------------------------------------------------------------------

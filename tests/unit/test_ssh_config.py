@@ -143,9 +143,12 @@ def test_match_map_text_expect_and_forbid():
     [sample] = _samples(0, output)
     assert sample.tags == {"device": "d", "command": "state"}
     assert sample.fields == {"exit_status": 0, "duration_ms": 12.5, "output_bytes": len(output), "state": 1.0,
-                             "temp_c": 41.5, "build": "10.20", "ok": 1}
+                             "temp_c": 41.5, "build": "10.20", "ok": 1, "unknown_states": 0}
     [alarm] = _samples(0, "State: Alarm  Temp: 70C  Build: 10.20\n")
     assert alarm.fields["state"] == 0.0 and alarm.fields["ok"] == 0  # forbidden pattern present
+    [odd] = _samples(0, "State: Degraded  Temp: 70C  Build: 10.20\n")  # a word the map does not know
+    assert "state" not in odd.fields and odd.fields["state_unknown"] == "Degraded"
+    assert (odd.fields["unknown_states"], odd.fields["unknown_words"]) == (1, "state=Degraded")
     [changed_cli] = _samples(0, "Status is fine\n")
     assert changed_cli.fields["ok"] == 0 and "state" not in changed_cli.fields  # output not as expected
     [failed] = _samples(0, "State: Normal  Temp: 41C  Build: 1\n", exit_status=2)
@@ -173,6 +176,9 @@ def test_textfsm_rows_come_from_ntc_templates():
     assert len(boards) == len(table) > 5
     assert [s.tags["slot"] for s in boards] == [row["slot"] for row in table]
     assert {s.fields["alarm_status"] for s in boards} <= {0.0, 1.0}
+    assert [s.tags["slot"] for s in boards if s.fields.get("role") == 1.0] == ["9", "15"]  # the master MPU, CMU
+    assert [s.tags["slot"] for s in boards if s.fields.get("role") == 0.0] == ["10", "16"]
+    assert samples[0].fields["unknown_states"] == 0
     with pytest.raises(ValueError, match="no template for huawei_vrp `frobnicate`"):
         textfsm_table("huawei_vrp", "frobnicate", "")
 
@@ -189,7 +195,7 @@ def test_cisco_ios_profile_on_real_captures():
     the shipped profile: the CPU line and `show version` via its TextFSM template."""
     fixtures = Path(__file__).resolve().parent.parent / "fixtures" / "ssh" / "cisco_ios"
     profile = load_profiles([])["cisco_ios"]
-    cpu_spec, version_spec = profile.commands
+    cpu_spec, _memory, version_spec = profile.commands[:3]
     [cpu] = command_samples(profile, cpu_spec, (fixtures / "show_processes_cpu_include.txt").read_text(), None,
                             1.0, TAGS, 1)
     assert (cpu.fields["cpu_5s_pct"], cpu.fields["cpu_pct"], cpu.fields["cpu_5m_pct"], cpu.fields["ok"]) == (
@@ -198,3 +204,5 @@ def test_cisco_ios_profile_on_real_captures():
     [info] = [s for s in samples if s.measurement == "ssh_version"]
     assert info.tags["version"] == "12.2(54)SG1" and info.tags["hostname"] == "router1"
     assert (info.fields["uptime_years"], info.fields["uptime_weeks"], info.fields["uptime_days"]) == (2.0, 31.0, 6.0)
+    # "2 years, 31 weeks, 6 days, 9 hours, 55 minutes"
+    assert info.fields["uptime_s"] == 2 * 365 * 86400 + 31 * 7 * 86400 + 6 * 86400 + 9 * 3600 + 55 * 60
