@@ -52,7 +52,9 @@ def reference() -> str:
         parts += [(measurement, tags, fields) for measurement, (tags, fields) in rows.items()]
         for table in profile.tables:
             fields = _names(table.columns, "field") + [d.field for d in table.derived]
-            parts.append((table.measurement, [table.index_tag] + _names(table.columns, "tag"), fields))
+            # Rows merged by a tag carry only that tag (the per-row index and names are gone).
+            tags = list(table.merge_by) or [table.index_tag] + _names(table.columns, "tag")
+            parts.append((table.measurement, tags, fields))
         for index, (measurement, tags, fields) in enumerate(parts):
             first = index == 0
             lines.append(f"| {'`' + name + '`' if first else ''} | {'; '.join(selection) if first else ''} | "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +96,11 @@ class ValueSpec(_Strict):
 
 
 _ALLOWED_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load, ast.Constant,
-                  ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub)
+                  ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.Call)
+#: Functions an expression may call, each of one argument. log10 is there for optical power: a
+#: transceiver reports mW or uW where people read dBm (10 * log10(mW)); of zero or less there is
+#: no logarithm, and no reading (a receiver without light reports 0).
+_FUNCTIONS = {"log10": math.log10}
 #: `**` is there for SI exponents (ENTITY-SENSOR-MIB: 1000 ** (scale - 9)); a larger exponent is no
 #: reading but a broken value, and would otherwise let one value cost seconds of big-integer work.
 _MAX_EXPONENT = 64
@@ -110,6 +115,9 @@ class DerivedSpec(_Strict):
     field: str = Field(..., pattern=_NAME)
     expr: str
     valid: Optional[tuple[float, float]] = None
+    rows: Optional["RowFilter"] = Field(
+        None, description="tables only: compute the field only in rows whose tags match (e.g. the sensor's name "
+                          "says it is the receive power), so one column gives different fields in different rows")
 
     @model_validator(mode="after")
     def _arithmetic_only(self) -> "DerivedSpec":
@@ -119,7 +127,11 @@ class DerivedSpec(_Strict):
             raise ValueError(f"expr is not an arithmetic expression: {exc.msg}") from None
         for node in ast.walk(tree):
             if not isinstance(node, _ALLOWED_NODES):
-                raise ValueError(f"expr may use field names, numbers and + - * / ** only, not {type(node).__name__}")
+                raise ValueError(f"expr may use field names, numbers, + - * / ** and log10() only, "
+                                 f"not {type(node).__name__}")
+            if isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS
+                                               or len(node.args) != 1 or node.keywords):
+                raise ValueError(f"expr may call {', '.join(sorted(_FUNCTIONS))} with one argument only")
             if isinstance(node, ast.Constant) and (isinstance(node.value, bool)
                                                    or not isinstance(node.value, (int, float))):
                 raise ValueError(f"expr may use numbers only, not {node.value!r}")
@@ -159,6 +171,11 @@ def _evaluate(node: ast.AST, fields: Mapping[str, Number]) -> Number:
         return fields[node.id]
     if isinstance(node, ast.UnaryOp):
         return -_evaluate(node.operand, fields)
+    if isinstance(node, ast.Call):
+        argument = _evaluate(node.args[0], fields)
+        if argument <= 0:  # log10 of nothing: no light is no reading, not minus infinity
+            raise _NoValue
+        return _FUNCTIONS[node.func.id](argument)
     left, right = _evaluate(node.left, fields), _evaluate(node.right, fields)
     if isinstance(node.op, ast.Add):
         return left + right
@@ -206,6 +223,9 @@ def _regex(expression: str) -> "re.Pattern[str]":
     return re.compile(expression)
 
 
+DerivedSpec.model_rebuild()
+
+
 class TableSpec(_Strict):
     measurement: str = Field(..., pattern=_NAME)
     index_tag: str = Field("index", pattern=_NAME, description="tag holding the row index")
@@ -221,6 +241,19 @@ class TableSpec(_Strict):
     when: dict[str, tuple[float, ...]] = Field(
         {}, description="write a row only if each of these fields is present and has one of the listed values, "
                         "e.g. a sensor port's online flag: unused ports report placeholder readings")
+    merge_by: tuple[str, ...] = Field(
+        (), description="rows with the same values of these tags are written as one sample carrying only these tags "
+                        "(and the device's); the first row giving a field wins; a row without one of the tags is "
+                        "not written. For tables with a row per sensor where a row per port is wanted (the "
+                        "receive power, transmit power, bias ... sensors of one transceiver)")
+
+    @model_validator(mode="after")
+    def _merge_by_given_tags(self) -> "TableSpec":
+        given = {column.tag for column in self.columns if column.tag is not None}
+        for name in self.merge_by:
+            if name not in given:
+                raise ValueError(f"merge_by: {name!r} is not a tag of this table's columns")
+        return self
 
 
 class MatchSpec(_Strict):
@@ -272,6 +305,8 @@ class Profile(_Strict):
             raise ValueError("index_from is for table columns, not scalars")
         if any(spec.index_from is not None for row in self.scalar_rows for spec in row.scalars):
             raise ValueError("index_from is for table columns, not scalar_rows")
+        if any(spec.rows is not None for spec in self.derived):
+            raise ValueError("rows of a derived field is for tables, not scalars")
         return self
 
     def scalar_oids(self) -> list[str]:
@@ -520,12 +555,15 @@ def _uptime_position(specs: Sequence[ValueSpec], spec: ValueSpec) -> int:
     return 0
 
 
-def _derive(derived: Sequence[DerivedSpec], fields: dict) -> dict:
+def _derive(derived: Sequence[DerivedSpec], fields: dict, tags: Optional[Mapping[str, str]] = None) -> dict:
     """Derived fields in order; of several giving the same field, the first that has a value
-    wins (the later ones are fallbacks, as for value specs)."""
+    wins (the later ones are fallbacks, as for value specs). A spec with `rows` applies only to
+    the table rows its filter keeps."""
     given: set[str] = set()
     for spec in derived:
         if spec.field in given:
+            continue
+        if spec.rows is not None and (tags is None or not spec.rows.keeps(tags)):
             continue
         value = spec.compute(fields)
         if value is not None:
@@ -580,26 +618,50 @@ def extract(profile: Profile, values: Mapping[str, RawValue], base_tags: Mapping
         found = _row_indexes(table, values) if indexes is None else indexes(table)
         if found is None:
             continue
+        merged: Optional[dict[tuple, Sample]] = {} if table.merge_by else None
         for index in found:
             fields, tags = {}, dict(base_tags)
             tags[table.index_tag] = index
             pending.clear()
             _apply(table.columns, _row_lookup(table, values, index), "." + index, time_ns, counters, fields, tags,
                    note)
+            if not fields and not pending:
+                continue  # a row only a tag column has (entPhysicalName of every entity): nothing to write
             row_filter = (rows or {}).get(table.measurement, table.rows)
             if not row_filter.keeps(tags):
                 continue
+            if merged is not None and any(name not in tags for name in table.merge_by):
+                continue  # not a row of any port (a chassis sensor, a slot): nothing to derive
             write = not table.any_nonzero or any(fields.get(name) for name in table.any_nonzero)
             if write:
-                _derive(table.derived, fields)
+                _derive(table.derived, fields, tags)
                 write = all(name in fields for name in table.require)
             if any(fields.get(name) not in allowed for name, allowed in table.when.items()):
                 continue  # not a live row (an offline sensor port): whatever it holds is no reading
             for oid, field_name, raw in pending:  # a wrong type may be why the row has no reading
                 wrong_types.note(oid, profile.name, field_name, raw)
             if write and _drop_inputs(table.columns, fields):
-                samples.append(Sample(table.measurement, tags, fields, time_ns))
+                if merged is None:
+                    samples.append(Sample(table.measurement, tags, fields, time_ns))
+                else:
+                    _merge(merged, table, base_tags, tags, fields, time_ns)
+        if merged:
+            samples.extend(merged.values())
     return samples
+
+
+def _merge(merged: dict, table: TableSpec, base_tags: Mapping[str, str], tags: Mapping[str, str], fields: dict,
+           time_ns: int) -> None:
+    """Fold one row into the sample of its `merge_by` tags (new: with those tags only)."""
+    key = tuple(tags.get(name) for name in table.merge_by)
+    if None in key:
+        return
+    sample = merged.get(key)
+    if sample is None:
+        merged[key] = Sample(table.measurement, {**base_tags, **dict(zip(table.merge_by, key))}, fields, time_ns)
+        return
+    for name, value in fields.items():
+        sample.fields.setdefault(name, value)
 
 
 def _row_lookup(table: TableSpec, values: Mapping[str, RawValue], index: str):

@@ -38,6 +38,7 @@ RECORDING_CLASSES = {
     "comware_h3c": "switch", "arista_eos": "switch", "comware": "switch", "hikvision-cam": "camera",
     "linux_lsi": "server", "netagent2": "ups", "eatonups": "ups",
     "huaweiups_ups2000": "ups",
+    "vrp_5720": "switch", "vrp_ne8000-m8": "router", "comware_transceivers": "switch", "iosxe_c9600-svl": "switch",
 }
 
 
@@ -187,6 +188,35 @@ async def test_a_port_without_ifhighspeed_gets_speed_from_ifspeed_over_the_wire(
     [eth0] = by_measurement(result.samples)["snmp_if"]
     assert eth0.tags["descr"] == "eth0" and eth0.fields["speed_mbps"] == 100
     assert by_measurement(result.samples)["dahua"][0].fields["status"] == 1
+async def test_optical_levels_of_three_vendors_through_snmpsim_in_one_measurement(snmpsim, poller):
+    """One `optic` sample per port with a module, same fields and units whatever the MIB: a
+    Huawei NE8000 (hundredths of dBm), an S5720 (microwatts, lane text), an HP FF 5700
+    (HH3C-TRANSCEIVER-INFO-MIB), an Arista 7050 (ENTITY-SENSOR-MIB, five sensor rows per port)
+    and a Catalyst 9600 stack (CISCO-ENTITY-SENSOR-MIB, likewise)."""
+    host, port = snmpsim.endpoint
+    optics = {}
+    for recording, device_class in (("vrp_ne8000-m8", "router"), ("vrp_5720", "switch"),
+                                    ("comware_transceivers", "switch"), ("arista_eos", "switch"),
+                                    ("iosxe_c9600-svl", "switch")):
+        result = await poller.poll(target(recording, host, device_class), settings(port, community=recording))
+        assert result.error is None, result.error
+        optics[recording] = {s.tags["port"]: s.fields for s in by_measurement(result.samples)["optic"]}
+    ne8000, s5720, ff5700, arista, c9600 = (optics[name] for name in optics)
+    assert len(ne8000) == 9 and len(s5720) == 3 and len(ff5700) == 22 and len(arista) == 32 and len(c9600) == 8
+    assert ne8000["GigabitEthernet0/7/1"]["rx_power_dbm"] == -16.84
+    assert ne8000["GigabitEthernet0/7/1"]["rx_power_low_alarm_dbm"] == -26.02
+    assert ne8000["GigabitEthernet0/7/3"]["rx_power_dbm"] == -40          # no light
+    assert s5720["XGigabitEthernet0/0/2"]["rx_power_dbm"] == pytest.approx(-2.1875)
+    assert s5720["XGigabitEthernet0/0/2"]["bias_ma"] == pytest.approx(6.29)
+    assert ff5700["Ten-GigabitEthernet8/0/16"]["rx_power_dbm"] == pytest.approx(-14.85)
+    assert ff5700["Ten-GigabitEthernet8/0/16"]["rx_margin_db"] == pytest.approx(5.15)
+    assert arista["Ethernet1"]["tx_power_dbm"] == pytest.approx(-1.9915, abs=1e-4)
+    assert arista["Ethernet1"]["bias_ma"] == pytest.approx(33.45)
+    assert c9600["Twe2/1/0/46"] == {"temperature_c": 21.7, "voltage_v": 3.3, "bias_ma": 27, "tx_power_dbm": -2.5,
+                                    "rx_power_dbm": -1.6, "thresholds": 0}
+    fields = {"rx_power_dbm", "tx_power_dbm", "bias_ma", "temperature_c", "voltage_v"}
+    assert all(fields <= set(port_fields)
+               for port_fields in (*ne8000.values(), *s5720.values(), *ff5700.values(), *c9600.values()))
 
 
 # --- a real agent: rates, filters, reboots ------------------------------------------------------

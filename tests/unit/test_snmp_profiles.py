@@ -219,7 +219,7 @@ def test_counter_rates_wrap_reset_and_missing_samples():
     ("name: x\nscalars: [{oid: 1.3.6, field: a}]\n", "scalars need a measurement"),
     ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6, field: a, tag: b}]\n", "give exactly one of field or tag"),
     ("name: x\nmeasurement: m\nscalars: [{oid: 1.3.6, field: a}]\nderived: [{field: b, expr: __import__('os')}]\n",
-     "expr may use field names, numbers and + - * / ** only, not Call"),
+     "expr may call log10 with one argument only"),
     ("name: x\nmeasurement: m\nscalars: [{oid: 'iso.3.6', field: a}]\n", "scalars.0.oid: String should match"),
     ("name: x\nmatch: {classes: [server], requires_oid: LSI-MegaRAID-SAS-MIB::adapterID-APT.0}\n",
      "match.requires_oid: String should match pattern"),
@@ -236,7 +236,7 @@ def test_a_broken_profile_is_a_sentence_naming_file_and_key(tmp_path, text, prob
 def test_profiles_are_selected_by_class_and_sysobjectid_prefix():
     names = lambda cls, oid: sorted(p.name for p in sp.select(PROFILES, cls, oid))  # noqa: E731
     assert names("ups", "1.3.6.1.4.1.8072.3.2.10") == ["host", "system", "ups"]
-    assert names("switch", "1.3.6.1.4.1.9.6.1.70.2000.1") == ["entity_sensor", "if", "system"]
+    assert names("switch", "1.3.6.1.4.1.9.6.1.70.2000.1") == ["entity_sensor", "entity_sensor_optics", "if", "system"]
     assert names("other", ".1.3.6.1.4.1.8072.3.2.15") == ["host", "system"]
     assert names("other", "1.3.6.1.4.1.8072.3.20") == ["system"]    # a prefix match is per sub-identifier
 
@@ -803,6 +803,10 @@ PROFILE_RECORDINGS = {
     "akcp": ("akcp_serverprobe8", "env_sensor"),
     "cisco_ios": ("ios_2960x", "switch"),
     "entity_sensor": ("arista_eos", "switch"),
+    "entity_sensor_optics": ("arista_eos", "switch"),
+    "cisco_optics": ("iosxe_c9600-svl", "switch"),
+    "huawei_optics": ("vrp_5720", "switch"),
+    "h3c_optics": ("comware_transceivers", "switch"),
     "h3c_comware": ("comware", "switch"),
     "hikvision_camera": ("hikvision-cam", "camera"),
     "megaraid": ("linux_lsi", "server"),
@@ -823,8 +827,9 @@ SELECTED_BY_SYSOBJECTID = {
     "eatonups": ["eaton_xups", "system"],
     "huaweiups_ups2000": ["system"],              # a Huawei UPS2000 card: RFC 1628 only, `ups` by class
     "arista_eos": ["system"],                     # entity_sensor goes by class (switch, router)
-    "comware": ["h3c_comware", "system"],
-    "comware_h3c": ["h3c_comware", "system"],     # an HP V1910 (25506.11.1.85): sysDescr and sysObjectID only
+    "comware": ["h3c_comware", "h3c_optics", "system"],
+    "comware_h3c": ["h3c_comware", "h3c_optics", "system"],     # an HP V1910 (25506.11.1.85): sysDescr and sysObjectID only
+    "comware_transceivers": ["h3c_comware", "h3c_optics", "system"],
     "dahua-nvr": ["dahua", "system"],
     "hikvision": ["hikvision", "system"],
     "hikvision-cam": ["system"],                  # no sysObjectID: a camera gets its profile by class
@@ -832,10 +837,14 @@ SELECTED_BY_SYSOBJECTID = {
     "hwg-poseidon": ["env_hwg", "system"],
     "ios_2960x": ["cisco_ios", "system"],
     "linux_lsi": ["host", "system"],              # megaraid goes by class (server)
+    "ios_2960x": ["cisco_ios", "cisco_optics", "system"],
+    "iosxe_c9600-svl": ["cisco_ios", "cisco_optics", "system"],
     "openwrt": ["host", "system"],
     "vccodec": ["cisco_tp", "system"],
-    "vrp": ["huawei_vrp", "system"],
-    "vrp_ar169fgwl": ["huawei_vrp", "system"],
+    "vrp": ["huawei_optics", "huawei_vrp", "system"],
+    "vrp_ar169fgwl": ["huawei_optics", "huawei_vrp", "system"],
+    "vrp_5720": ["huawei_optics", "huawei_vrp", "system"],
+    "vrp_ne8000-m8": ["huawei_optics", "huawei_vrp", "system"],
 }
 
 
