@@ -5,7 +5,8 @@ the daemon, the embedded store and the command line share one shape:
 device, address, class, site, state (up/down/pending/unmonitored), rtt_avg_ms, loss_pct, jitter_ms,
 last_probe (ISO time), last_seen (last time it answered), since (when the state began),
 error (why it produced no reply, when known); snmp (ok, or the kind of the last SNMP poll's
-error, e.g. timeout or auth; null when SNMP is not polled) and snmp_error (the sentence);
+error, e.g. timeout or auth, or no_data; null when SNMP is not polled), snmp_error (the sentence)
+and snmp_empty (the profiles of the last poll that found nothing on the agent, or null);
 ssh and ssh_error likewise for SSH command checks, config (the configuration version
 last stored, e.g. v12, or the kind of the last backup's error), and health (a few figures
 from the newest SNMP poll: UPS power source and charge, room temperatures, ports up, CPU, NVR
@@ -21,6 +22,16 @@ from typing import Iterable, Optional, Sequence
 from monitor.health import MEASUREMENTS as HEALTH_MEASUREMENTS, summarise
 from probes.base import Sample
 from probes.registry import KINDS
+
+# The `snmp` sample's tag naming the profiles that found nothing (probes/snmp/poller.py; not
+# imported from there: the status path must not load the SNMP engine).
+EMPTY_PROFILES_TAG = "empty_profiles"
+
+
+def empty_profiles(tags) -> Optional[list[str]]:
+    """The profiles an `snmp` sample's tags say found nothing on the agent, or None."""
+    text = tags.get(EMPTY_PROFILES_TAG) if tags else None
+    return text.split(",") if text else None
 
 # `error_code` of each kind's sample, by the names of the kind's own enum (probes/<kind>/errors),
 # as `status` shows them: kind -> {code: name}. The `ssh_config` sample uses the SSH codes.
@@ -78,6 +89,7 @@ class _DeviceState:
     answers: Optional[dict] = None  # without ICMP: did the last snmp / ssh sample answer
     # measurement -> (tags, fields) of each row of the newest poll that wrote it (monitor/health.py)
     readings: dict = field(default_factory=dict)
+    snmp_empty: Optional[list] = None  # profiles of the last SNMP poll that found nothing
 
 
 class DeviceStates:
@@ -99,6 +111,7 @@ class DeviceStates:
                 state.health, state.config = old.health, old.config
                 state.answers = old.answers
                 state.readings = old.readings
+                state.snmp_empty = old.snmp_empty
             kept[device.name] = state
         self._states = kept
 
@@ -113,8 +126,10 @@ class DeviceStates:
             if sample.measurement in HEALTH_MEASUREMENTS:
                 fresh.setdefault((state.device, sample.measurement), []).append((sample.tags, sample.fields))
                 continue
-            if sample.measurement == "snmp" and not answered("snmp", sample.fields.get("error_code", 0)):
-                state.readings = {}  # a silent agent: its last figures would pass for current ones
+            if sample.measurement == "snmp":
+                state.snmp_empty = empty_profiles(sample.tags)
+                if not answered("snmp", sample.fields.get("error_code", 0)):
+                    state.readings = {}  # a silent agent: its last figures would pass for current ones
             health = _HEALTH.get(sample.measurement)
             if health is not None:  # snmp / ssh / ...: the column shows the last error's name, or ok
                 column, error_column, names = health
@@ -184,6 +199,7 @@ def _row(state: _DeviceState) -> dict:
         "jitter_ms": fields.get("jitter_ms"), "last_probe": iso(state.last_probe_ns),
         "last_seen": iso(state.last_seen_ns), "since": iso(state.since_ns), "error": state.error,
         **{key: state.health.get(key) for column, error_column, _ in _HEALTH.values() for key in (column, error_column)},
+        "snmp_empty": state.snmp_empty,
         "config": state.config,
         "health": summarise((measurement, tags, fields) for measurement, rows in state.readings.items()
                             for tags, fields in rows) or None,

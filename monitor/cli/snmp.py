@@ -62,6 +62,7 @@ def _probe(args) -> int:
         print(json.dumps({
             "device": device.name, "address": device.address, "kind": "snmp",
             "sys_object_id": result.sys_object_id, "profiles": list(result.profiles),
+            "empty_profiles": list(result.empty),
             "error": result.error.detail if result.error else None,
             "samples": [{"measurement": s.measurement, "tags": dict(s.tags), "fields": dict(s.fields)}
                         for s in samples]}, ensure_ascii=False))
@@ -99,6 +100,9 @@ def _describe(device, result) -> str:
     if result.sys_object_id:
         lines.append(f"  sysObjectID {result.sys_object_id}")
     lines.append(_("  profiles: {names}").format(names=", ".join(result.profiles) or _("none")))
+    if result.empty:
+        # A profile that fits the device finds something; these did not (wrong class or vendor?).
+        lines.append(_("  found nothing on this agent: {names}").format(names=", ".join(result.empty)))
     if result.error is not None:
         lines.append(_("  error: {detail}").format(detail=result.error.detail))
     site_levels = set(device.sample_tags) - _BASE_TAGS

@@ -15,7 +15,7 @@ from monitor.control import query_status
 from monitor.health import MEASUREMENTS as HEALTH_MEASUREMENTS, summarise
 from monitor.i18n import N_, _
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
-from monitor.state import SSH_STATES, STATE_NAMES, answered, first_state, iso, sort_worst_first
+from monitor.state import SSH_STATES, STATE_NAMES, answered, empty_profiles, first_state, iso, sort_worst_first
 
 
 # How the daemon pings (probes/icmp/pinger.py), as the heading names it.
@@ -40,6 +40,7 @@ def _rows_from_embedded(cfg) -> list[dict] | None:
         latest = {row.device: row for row in rows_read if row.measurement == "icmp"}
         codes = {(row.device, row.measurement): row.fields for row in rows_read
                  if row.measurement in STATE_NAMES or row.measurement == "ssh_config"}
+        empty = {row.device: empty_profiles(row.tags) for row in rows_read if row.measurement == "snmp"}
         probed_at = {(row.device, row.measurement): row.time_ns for row in rows_read}
         readings: dict[str, list] = {}
         for row in EmbeddedStore.read_newest_rows(path, HEALTH_MEASUREMENTS):
@@ -67,6 +68,7 @@ def _rows_from_embedded(cfg) -> list[dict] | None:
             "last_seen": iso(last_probe) if up else None, "since": None, "error": None,
             **{key: value for kind, names in STATE_NAMES.items()
                for key, value in ((kind, _named(codes.get((device.name, kind)), names)), (f"{kind}_error", None))},
+            "snmp_empty": empty.get(device.name),
             "config": _backup_state(codes.get((device.name, "ssh_config"))),
             "health": None if _silent(codes.get((device.name, "snmp"))) else (
                 summarise(readings.get(device.name, ())) or None),

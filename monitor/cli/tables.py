@@ -51,7 +51,14 @@ def render_table(rows: Sequence[dict]) -> str:
         for key in (f"{kind}_error" for kind in kinds):
             if row.get(key):
                 out.append(f"  {row['device']}: {escape_controls(row[key])}")
+            elif key == "snmp_error" and row.get("snmp") == "no_data" and row.get("snmp_empty"):
+                # The store keeps no sentences (a stopped daemon's status): say which profiles.
+                out.append(f"  {row['device']}: " + escape_controls(
+                    _(NO_DATA_PROFILES).format(names=", ".join(row["snmp_empty"]))))
     return "\n".join(out)
+
+
+NO_DATA_PROFILES = N_("SNMP: no data: the agent answered, but the profiles {names} found nothing on it")
 
 
 def _config_cell(value: Optional[str]) -> str:

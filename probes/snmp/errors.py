@@ -23,3 +23,5 @@ class ErrorCode(enum.IntEnum):
     TOO_MANY_ROWS_DEVICE = 11  # the device's tables together longer than max_rows_per_device
     INDEX_TOO_LONG = 12  # a row index longer than max_index_length sub-identifiers
     WRONG_TYPE = 13  # a value of a type its profile field cannot use (text where a number belongs)
+    NO_DATA = 14  # the agent answered, but none of the selected profiles (other than `system`) found anything
+    NO_SYSTEM_GROUP = 15  # noSuchObject / noSuchInstance / endOfMibView for the whole system group

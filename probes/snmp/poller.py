@@ -3,11 +3,16 @@
 One poll of one device (`SnmpPoller.poll`):
 
 1. Which profiles: on the first poll, after `reselect_s`, after a reboot and after a
-   credential change, GET the system group (sysObjectID picks vendor profiles) and the OIDs
-   some profiles require (`match.requires_oid`: a MIB only some agents of a class have), and
-   select profiles by device class and sysObjectID prefix, plus the configured `profiles`,
-   minus `skip_profiles`. An agent with no system group (noSuchObject for all of it, as some
-   Hikvision cameras answer) has no sysObjectID: its class alone selects.
+   credential change, GET the system group (sysObjectID picks vendor profiles), the uptimes
+   that stand in for a missing sysUpTime (hrSystemUptime, snmpEngineTime) and the OIDs some
+   profiles require (`match.requires_oid`: a MIB only some agents of a class have), and select
+   profiles by device class and sysObjectID prefix, plus the configured `profiles`, minus
+   `skip_profiles`. Where a profile gives one field from several OIDs in turn (the `system`
+   profile's uptime) and all of them were in that GET, later polls read only the one that
+   answered. An agent without the system group (every object noSuchObject, noSuchInstance or
+   endOfMibView, as some Hikvision cameras answer) has no sysObjectID: it is polled with the
+   profiles of its class, and the poll is an error (`no_system_group`): it cannot be told
+   apart, nor its reboots always seen.
 2. One GET of every scalar the profiles read (split by the client into requests of
    `max_varbinds_per_request`). No answer: the device is down for SNMP and nothing else is
    asked, so a dead agent costs timeout x (retries + 1), not that times every table.
@@ -26,11 +31,18 @@ One poll of one device (`SnmpPoller.poll`):
    first N rows of it that look like all of it.
 5. `extract` of each profile, with the device's counter state (rates, wraps, reboots);
    values of a type a field cannot use (text where a number belongs) are counted.
+6. Honest status: a selected profile other than `system` "found nothing" when it wrote no
+   sample (rows the device's own `interfaces:` filter left out count as found). When every
+   one of them found nothing, the agent answered but nothing about the device's health is
+   known: the poll is an error (`no_data`), so `status` does not say ok and a rule can open
+   a fault.
 
 Every poll also yields one `snmp` sample: `up`, `result_code` (probes.base.ResultCode),
 `error_code` (`ErrorCode`, finer), `duration_ms`, `requests`, `varbinds`, `profiles`,
 `rows` (table rows of the tables written, before row filters), `tables_dropped`,
-`wrong_type` (values dropped for their type). The sentence saying what went wrong goes to
+`wrong_type` (values dropped for their type), and, when the poll reached its profiles,
+`profiles_empty` (how many found nothing) with the tag `empty_profiles` naming them (only
+when there are any, so a healthy device's series does not change). The sentence saying what went wrong goes to
 `on_error` (the daemon's `status` and log), never a traceback and never a secret. A poll
 never raises into the scheduler.
 """
@@ -50,8 +62,8 @@ from probes.base import ProbeError, ResultCode, Sample, Target
 from probes.names import NameCache
 from probes.snmp.ber import Kind
 from probes.snmp.client import ErrorKind, RequestOptions, SnmpClient, SnmpError, SnmpResult
-from probes.snmp.profiles import (EXPECTED_NUMBER, CounterState, Profile, RowFilter, TableSpec, WrongTypes, extract,
-                                  required_oids, select)
+from probes.snmp.profiles import (EXPECTED_NUMBER, CounterState, Profile, RowFilter, TableSpec, ValueSpec, WrongTypes,
+                                  extract, gives_value, required_oids, select)
 from probes.snmp.errors import ErrorCode
 from probes.snmp.settings import SnmpSettings
 
@@ -62,7 +74,13 @@ SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 SYS_NAME = "1.3.6.1.2.1.1.5.0"
 SYSTEM_OIDS = (SYS_DESCR, SYS_OBJECT_ID, SYS_UPTIME, SYS_NAME)
+HR_SYSTEM_UPTIME = "1.3.6.1.2.1.25.1.1.0"  # HOST-RESOURCES-MIB: the host's uptime, TimeTicks
+SNMP_ENGINE_TIME = "1.3.6.1.6.3.10.2.1.3.0"  # SNMP-FRAMEWORK-MIB: seconds since the engine booted
+# What a selection GETs: the system group, and the uptimes that stand in for a missing sysUpTime.
+SELECTION_OIDS = (*SYSTEM_OIDS, HR_SYSTEM_UPTIME, SNMP_ENGINE_TIME)
+SYSTEM_PROFILE = "system"  # its objects are the device's identity, not its health: never "no data"
 INTERFACE_MEASUREMENT = "snmp_if"  # what `interfaces:` filters
+EMPTY_PROFILES_TAG = "empty_profiles"  # on the `snmp` sample: the profiles that found nothing, comma-separated
 
 
 
@@ -125,16 +143,20 @@ class _DeviceState:
     selected_at: float = 0.0
     sys_object_id: Optional[str] = None
     rows_seen: dict[str, int] = field(default_factory=dict)  # walk root -> varbinds last time
+    health_profiles: int = 0  # selected profiles other than `system`: all of them empty is "no data"
+    no_system: bool = False  # the agent answered every system-group object with an exception
 
 
 @dataclass
 class PollResult:
-    """One poll: its samples (the `snmp` one last), the error if any, and what was selected."""
+    """One poll: its samples (the `snmp` one last), the error if any, what was selected, and the
+    selected profiles (but `system`) that found nothing on the agent."""
 
     samples: list[Sample]
     error: Optional[ProbeError] = None
     profiles: tuple[str, ...] = ()
     sys_object_id: Optional[str] = None
+    empty: tuple[str, ...] = ()
 
 
 class SnmpPoller:
@@ -144,7 +166,7 @@ class SnmpPoller:
                  names: Optional[NameCache] = None) -> None:
         self.client = client
         self.profiles = dict(profiles)
-        self._selection_oids = SYSTEM_OIDS + required_oids(self.profiles)
+        self._selection_oids = _selection_oids(self.profiles)
         self.names = names or NameCache()
         self._states: dict[str, _DeviceState] = {}
         self._options: dict[tuple, RequestOptions] = {}
@@ -153,7 +175,7 @@ class SnmpPoller:
     def set_profiles(self, profiles: Mapping[str, Profile]) -> None:
         """New profile definitions (reload): every device selects again on its next poll."""
         self.profiles = dict(profiles)
-        self._selection_oids = SYSTEM_OIDS + required_oids(self.profiles)
+        self._selection_oids = _selection_oids(self.profiles)
         for state in self._states.values():
             state.profiles = None
 
@@ -235,8 +257,9 @@ class SnmpPoller:
             sys_object_id = values.get(SYS_OBJECT_ID)
             state.sys_object_id = sys_object_id if isinstance(sys_object_id, str) else None
             state.profiles = profiles = self._select(target, settings, state.sys_object_id, values)
-            state.scalar_oids = tuple(_unique(oid for profile in profiles for oid in profile.scalar_oids()))
+            state.scalar_oids = tuple(_unique(oid for profile in profiles for oid in _scalars_to_read(profile, values)))
             state.tables = tuple(_Table.of(profile, table) for profile in profiles for table in profile.tables)
+            state.health_profiles = sum(profile.name != SYSTEM_PROFILE for profile in profiles)
             state.selected_at = now
         profiles = state.profiles
 
@@ -252,29 +275,43 @@ class SnmpPoller:
         for result in walked.values():
             if result.error is None:
                 values.update((oid, value.value) for oid, value in result.varbinds)
+        system = [values[oid] for oid in SYSTEM_OIDS if oid in values]
+        if system:  # read this poll (with `system` skipped: as the selection found it)
+            state.no_system = all(value is None for value in system)
 
         rows = self._row_filters(settings.interfaces)
         wrong_types = WrongTypes()
         samples: list[Sample] = []
+        nothing: list[str] = []
         for profile in profiles:
-            samples.extend(extract(profile, values, target.tags, time_ns, state.counters, rows,
-                                   indexes=written.indexes, wrong_types=wrong_types))
+            found = extract(profile, values, target.tags, time_ns, state.counters, rows,
+                            indexes=written.indexes, wrong_types=wrong_types)
+            # Rows the device's own `interfaces:` filter left out were found all the same.
+            if not found and profile.name != SYSTEM_PROFILE and not (rows and any(
+                    written.indexes(table) for table in profile.tables if table.measurement in rows)):
+                nothing.append(profile.name)
+            samples.extend(found)
+        empty = tuple(nothing)
         if state.counters.rebooted:
             state.profiles = None  # firmware may have changed with the reboot: select again next time
         names = tuple(profile.name for profile in profiles)
         if not problems and wrong_types.count:
             problems.append(_Problem(ErrorCode.WRONG_TYPE, ResultCode.ERROR, _wrong_type_sentence(wrong_types, walked)))
+        if state.no_system:
+            problems.insert(0, _Problem(ErrorCode.NO_SYSTEM_GROUP, ResultCode.ERROR, _no_system_sentence(names)))
+        elif not problems and empty and len(empty) == state.health_profiles:
+            problems.append(_Problem(ErrorCode.NO_DATA, ResultCode.ERROR, _no_data_sentence(empty, state.sys_object_id)))
         counts = (counters[0], counters[1], len(profiles), written.rows,
-                  sum(1 for table in state.tables if written.indexes(table.spec) is None), wrong_types.count)
+                  sum(1 for table in state.tables if written.indexes(table.spec) is None), wrong_types.count, empty)
         if problems:
             first = problems[0]
             sentence = first.sentence
             if len(problems) > 1:
                 sentence += f" (and {len(problems) - 1} more problem(s) in this poll)"
             samples.append(self._status_sample(target, time_ns, started, True, ResultCode.ERROR, first.code, *counts))
-            return PollResult(samples, ProbeError(first.result_code, sentence), names, state.sys_object_id)
+            return PollResult(samples, ProbeError(first.result_code, sentence), names, state.sys_object_id, empty)
         samples.append(self._status_sample(target, time_ns, started, True, ResultCode.OK, ErrorCode.NONE, *counts))
-        return PollResult(samples, None, names, state.sys_object_id)
+        return PollResult(samples, None, names, state.sys_object_id, empty)
 
     async def _walk_tables(self, agent, options: RequestOptions, settings: SnmpSettings, state: _DeviceState,
                            account, problems: list[_Problem]) -> tuple[dict[str, SnmpResult], "_Written"]:
@@ -390,16 +427,57 @@ class SnmpPoller:
     @staticmethod
     def _status_sample(target: Target, time_ns: int, started: float, up: bool, result_code: int,
                        error_code: int, requests: int, varbinds: int, profiles: int, rows: int = 0,
-                       tables_dropped: int = 0, wrong_type: int = 0) -> Sample:
-        return Sample("snmp", target.tags, {
+                       tables_dropped: int = 0, wrong_type: int = 0,
+                       empty: Optional[tuple[str, ...]] = None) -> Sample:
+        fields = {
             "up": int(up), "result_code": int(result_code), "error_code": int(error_code),
             "duration_ms": round((time.monotonic() - started) * 1000, 3), "requests": requests,
             "varbinds": varbinds, "profiles": profiles, "rows": rows, "tables_dropped": tables_dropped,
-            "wrong_type": wrong_type}, time_ns)
+            "wrong_type": wrong_type}
+        if empty is None:  # the poll ended before its profiles: nothing to say about them
+            return Sample("snmp", target.tags, fields, time_ns)
+        fields["profiles_empty"] = len(empty)
+        tags = {**target.tags, EMPTY_PROFILES_TAG: ",".join(empty)} if empty else target.tags
+        return Sample("snmp", tags, fields, time_ns)
 
 
 def _sentence(error: SnmpError, what: str) -> str:
     return f"SNMP {what}: {error.kind.value}: {error.detail}"
+
+
+def _no_data_sentence(empty: Sequence[str], sys_object_id: Optional[str]) -> str:
+    return (f"SNMP: no data: the agent answered, but the profiles {', '.join(empty)} found nothing on it "
+            f"(sysObjectID {sys_object_id or 'none'}); check the device's class, or choose its profiles "
+            "with snmp: {profiles: [...], skip_profiles: [...]}")
+
+
+def _no_system_sentence(profiles: Sequence[str]) -> str:
+    return ("SNMP: no system group: the agent answers sysDescr, sysObjectID, sysUpTime and sysName with "
+            f"noSuchObject/noSuchInstance, so its profiles come from its class alone ({', '.join(profiles) or 'none'})"
+            " and a reboot shows only through hrSystemUptime or snmpEngineTime; let the agent's view include "
+            "1.3.6.1.2.1.1")
+
+
+def _selection_oids(profiles: Mapping[str, Profile]) -> tuple[str, ...]:
+    """What a selection GETs: SELECTION_OIDS, then the OIDs the profiles' `requires_oid` name."""
+    return tuple(_unique((*SELECTION_OIDS, *required_oids(profiles))))
+
+
+def _scalars_to_read(profile: Profile, selected: Mapping) -> list[str]:
+    """The OIDs of `profile`'s scalars to GET on each poll. Specs giving the same field or tag
+    are fallbacks in order; when the selection GET read every one of them (`selected`: OID ->
+    value, None for an exception), only the first that gave a value is read from then on (the
+    first of all when none did), so a fallback costs nothing on the agents that do not need it."""
+    groups: dict[tuple, list[ValueSpec]] = {}
+    for spec in profile.scalars:
+        groups.setdefault(("tag", spec.tag) if spec.tag is not None else ("field", spec.field), []).append(spec)
+    skipped: set[int] = set()
+    for specs in groups.values():
+        if len(specs) > 1 and all(spec.oid in selected for spec in specs):
+            keep = next((spec for spec in specs if gives_value(spec, selected[spec.oid])), specs[0])
+            skipped.update(id(spec) for spec in specs if spec is not keep)
+    kept = [spec.oid for spec in profile.scalars if id(spec) not in skipped]
+    return _unique((*kept, *(spec.oid for row in profile.scalar_rows for spec in row.scalars)))
 
 
 class _Written:
@@ -474,4 +552,4 @@ def _is_literal(address: str) -> bool:
         return False
 
 
-__all__ = ["ErrorCode", "PollResult", "SnmpPoller", "SYSTEM_OIDS"]
+__all__ = ["EMPTY_PROFILES_TAG", "ErrorCode", "PollResult", "SELECTION_OIDS", "SnmpPoller", "SYSTEM_OIDS"]

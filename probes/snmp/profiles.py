@@ -50,7 +50,9 @@ class ValueSpec(_Strict):
     field: Optional[str] = Field(None, pattern=_NAME, description="field name, unit in the name")
     tag: Optional[str] = Field(None, pattern=_NAME, description="or: a tag carrying the text value")
     kind: Literal["gauge", "enum", "counter", "text", "uptime"] = Field(
-        "gauge", description="uptime: TimeTicks; going backwards adds rebooted=1 and resets counter state")
+        "gauge", description="uptime: the device's uptime (scale it to seconds); going backwards adds rebooted=1 "
+                             "and resets counter state. Several uptime specs are fallbacks in order; "
+                             "`uptime_source` says which one gave the value (1 the first, 0 none)")
     scale: float = Field(1.0, description="multiply the raw value (e.g. 0.1 for tenths)")
     divisor: float = Field(1.0, gt=0, description="then divide (e.g. 6000: TimeTicks to minutes), exact where "
                                                    "a scale like 1/6000 is not")
@@ -412,15 +414,18 @@ class CounterState:
     """Previous counter readings of one device: (value, time_ns) per OID, and its uptime."""
 
     readings: dict[str, tuple[int, int]] = field(default_factory=dict)
-    uptime_ticks: Optional[int] = None
+    uptime: Optional[float] = None
+    uptime_source: Optional[str] = None
     rebooted: bool = False
 
-    def note_uptime(self, ticks: Optional[int]) -> bool:
-        """Record sysUpTime; True if it went backwards (a reboot: counters restart from 0)."""
-        if ticks is None:
+    def note_uptime(self, uptime: Optional[float], source: Optional[str] = None) -> bool:
+        """Record the uptime read from `source` (an OID); True if it went backwards (a reboot:
+        counters restart from 0). An uptime from another source than last time (sysUpTime is
+        the agent's, hrSystemUptime the host's) is a new baseline, not a reboot."""
+        if uptime is None:
             return False
-        self.rebooted = self.uptime_ticks is not None and ticks < self.uptime_ticks
-        self.uptime_ticks = ticks
+        self.rebooted = self.uptime is not None and source == self.uptime_source and uptime < self.uptime
+        self.uptime, self.uptime_source = uptime, source
         if self.rebooted:
             self.readings.clear()
         return self.rebooted
@@ -503,8 +508,20 @@ def _field_value(spec: ValueSpec, raw: RawValue, key: str, time_ns: int,
     return _tidy(scaled) if isinstance(scaled, float) else scaled
 
 
+def gives_value(spec: ValueSpec, raw: RawValue) -> bool:
+    """Whether `raw` gives `spec` a value (a tag's text; a field's number that is not a "no
+    reading" marker and lies in its range). Counters always do (a rate needs a second reading)."""
+    raw = _matched(spec, raw)
+    if spec.tag is not None:
+        return text(raw) is not None
+    if spec.kind == "counter":
+        return number(raw) is not None
+    return _field_value(spec, raw, "", 0, CounterState()) is not None
+
+
 def _apply(specs: Iterable[ValueSpec], lookup, key_suffix: str, time_ns: int, counters: CounterState,
-           fields: dict, tags: dict, wrong_type: Optional[Callable[[tuple[str, str, RawValue]], None]] = None) -> None:
+           fields: dict, tags: dict, wrong_type: Optional[Callable[[tuple[str, str, RawValue]], None]] = None) -> bool:
+    """Fields and tags of `specs` into `fields` and `tags`; True if any spec gave a tag."""
     given: set[str] = set()       # tags these specs gave (not the base tags, which a spec may replace)
     for spec in specs:
         if spec.tag in given or spec.field in fields:
@@ -517,15 +534,25 @@ def _apply(specs: Iterable[ValueSpec], lookup, key_suffix: str, time_ns: int, co
                 tags[spec.tag] = value
                 given.add(spec.tag)
             continue
-        if spec.kind == "uptime":
-            ticks = number(raw)
-            if ticks is not None:
-                fields["rebooted"] = int(counters.note_uptime(int(ticks)))
         value = _field_value(spec, raw, spec.oid + key_suffix, time_ns, counters)
         if value is not None:
             fields[spec.field] = value
+            if spec.kind == "uptime":
+                fields["rebooted"] = int(counters.note_uptime(value, spec.oid))
+                fields["uptime_source"] = _uptime_position(specs, spec)
         elif wrong_type is not None and spec.pattern is None and _unusable(raw):
             wrong_type((spec.oid + key_suffix, spec.field, raw))
+    return bool(given)
+
+
+def _uptime_position(specs: Sequence[ValueSpec], spec: ValueSpec) -> int:
+    """1 for the first uptime spec of `specs`, 2 for the next (a fallback), ..."""
+    position = 0
+    for each in specs:
+        position += each.kind == "uptime"
+        if each is spec:
+            return position
+    return 0
 
 
 def _derive(derived: Sequence[DerivedSpec], fields: dict, tags: Optional[Mapping[str, str]] = None) -> dict:
@@ -570,7 +597,11 @@ def extract(profile: Profile, values: Mapping[str, RawValue], base_tags: Mapping
     if profile.scalars:
         fields: dict = {}
         tags = dict(base_tags)
-        _apply(profile.scalars, values.get, "", time_ns, counters, fields, tags, note)
+        if (_apply(profile.scalars, values.get, "", time_ns, counters, fields, tags, note)
+                and "uptime_source" not in fields and any(spec.kind == "uptime" for spec in profile.scalars)):
+            # No uptime from any source: the tags (sysDescr, sysObjectID) are still worth a
+            # sample, and line protocol needs a field.
+            fields["uptime_source"] = 0
         for oid, field_name, raw in pending:
             wrong_types.note(oid, profile.name, field_name, raw)
         if _drop_inputs(profile.scalars, _derive(profile.derived, fields)):

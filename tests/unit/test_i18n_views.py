@@ -551,13 +551,22 @@ def test_check_and_the_snmp_probe_line_read_in_each_language(tmp_path, capsys):
     device = SimpleNamespace(name="机房UPS", address="10.1.0.9", sample_tags={"device": "机房UPS"})
     result = SimpleNamespace(samples=[Sample("snmp", {"device": "机房UPS"}, {"up": 0, "requests": 3, "varbinds": 0,
                                                                              "duration_ms": 3000.0}, 0)],
-                             sys_object_id=None, profiles=[], error=SimpleNamespace(detail="no answer in 1 s"))
+                             sys_object_id=None, profiles=[], error=SimpleNamespace(detail="no answer in 1 s"),
+                             empty=())
     with i18n.using("zh-CN"):
         assert snmp_line(device, result) == ("机房UPS（10.1.0.9）：SNMP 离线，请求 3 次，变量绑定 0 个，耗时 3000.0 ms\n"
                                              "  采集模板：无\n  错误：no answer in 1 s")
     with i18n.using("en"):
         assert snmp_line(device, result) == ("机房UPS (10.1.0.9): SNMP DOWN, 3 requests, 0 varbinds, 3000.0 ms\n"
                                              "  profiles: none\n  error: no answer in 1 s")
+    answered = SimpleNamespace(samples=[Sample("snmp", {"device": "机房UPS"}, {"up": 1, "requests": 2, "varbinds": 9,
+                                                                               "duration_ms": 4.0}, 0)],
+                               sys_object_id=None, profiles=["system", "ups"], error=None, empty=("ups",))
+    with i18n.using("zh-CN"):
+        assert snmp_line(device, answered).splitlines()[-2:] == ["  采集模板：system, ups",
+                                                                 "  在此代理上未采到任何数据：ups"]
+    with i18n.using("en"):
+        assert snmp_line(device, answered).splitlines()[-1] == "  found nothing on this agent: ups"
 
 
 def test_ack_resolve_close_and_maintenance_confirmations_read_in_chinese(fault_site, capsys):

@@ -19,7 +19,8 @@ from lab.support import REPO
 # showing exactly these names.
 SNMP_STATES = {0: "ok", 1: "timeout", 2: "send_failed", 3: "resolve_failed", 4: "auth", 5: "malformed",
                6: "no_such_object", 7: "agent_error", 8: "walk_loop", 9: "too_many_rows", 10: "internal",
-               11: "too_many_rows_device", 12: "index_too_long", 13: "wrong_type"}
+               11: "too_many_rows_device", 12: "index_too_long", 13: "wrong_type",
+               14: "no_data", 15: "no_system_group"}
 SSH_STATES = {0: "ok", 1: "timeout", 2: "refused", 3: "resolve_failed", 4: "auth", 5: "auth_timeout",
               6: "host_key_unknown", 7: "host_key_changed", 8: "command_failed", 9: "command_timeout",
               10: "output_too_large", 11: "disconnected", 12: "session_timeout", 13: "protocol", 14: "internal"}

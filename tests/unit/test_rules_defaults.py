@@ -394,6 +394,38 @@ def test_ssh_login_failed():
     assert opened(every(300, 3, lambda t: ssh(0, t))) == set()
 
 
+def _snmp_poll(code: int, t: float, empty: tuple[str, ...] = ()) -> list[Sample]:
+    """An `snmp` sample as the poller writes it for an agent that answered (tests/integration/
+    test_snmp_poller.py checks the poller writes exactly this)."""
+    fields = {"up": 1, "result_code": 4 if code else 0, "error_code": code, "duration_ms": 9.0, "requests": 3,
+              "varbinds": 6, "profiles": 2, "rows": 0, "tables_dropped": 0, "wrong_type": 0,
+              "profiles_empty": len(empty)}
+    return [Sample("snmp", {**tags("ups"), **({"empty_profiles": ",".join(empty)} if empty else {})}, fields,
+                   T0 + int(t * S))]
+
+
+def test_snmp_no_data():
+    no_data = lambda t: _snmp_poll(14, t, ("ups",))  # noqa: E731 - the UPS card speaks another MIB
+    assert opened(every(60, 3, no_data)) == {("snmp_no_data", "ups-1", "")}
+    assert opened(every(60, 2, no_data)) == set()  # an agent starting up, a reload: not yet
+    assert opened(every(60, 5, lambda t: _snmp_poll(0, t))) == set()
+    # Some profiles finding nothing while another finds data is normal (no ENTITY-SENSOR-MIB).
+    assert opened(every(60, 5, lambda t: _snmp_poll(0, t, ("entity_sensor",)))) == set()
+
+
+def test_snmp_no_data__clears_when_data_comes_back_and_says_which_profiles():
+    engine = RuleEngine(RULES, DEVICES, RulesSettings(dirs=[]))
+    opened_now = [t for i in range(3) for t in engine.evaluate(_snmp_poll(14, 60 * i, ("ups",)))]
+    assert [(t.action, t.rule) for t in opened_now] == [("open", "snmp_no_data")]
+    assert opened_now[0].message.startswith("ups-1 at machine-room: SNMP answers, but the profiles ups found nothing")
+    assert [(t.action, t.rule) for t in engine.evaluate(_snmp_poll(0, 180))] == [("clear", "snmp_no_data")]
+
+
+def test_snmp_no_system_group():
+    assert opened(every(60, 2, lambda t: _snmp_poll(15, t))) == {("snmp_no_system_group", "ups-1", "")}
+    assert opened(every(60, 1, lambda t: _snmp_poll(15, t))) == set()
+    assert opened(every(60, 5, lambda t: _snmp_poll(0, t))) == set()
+    assert opened(every(60, 5, lambda t: _snmp_poll(14, t, ("ups",)))) == {("snmp_no_data", "ups-1", "")}
 # -- RAID controllers and video recorders (devices.yaml) ----------------------------------------------
 
 LSI = "1.3.6.1.4.1.3582.4.1.4"

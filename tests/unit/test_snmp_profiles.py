@@ -90,6 +90,57 @@ def test_system_profile_tags_and_reboot_detection():
     assert third.fields["rebooted"] == 0
 
 
+HR_SYSTEM_UPTIME, SNMP_ENGINE_TIME = "1.3.6.1.2.1.25.1.1.0", "1.3.6.1.6.3.10.2.1.3.0"
+
+
+@pytest.mark.parametrize("recording,source,uptime_s", [
+    ("aix_net-snmp", 1, 438997609 / 100),       # has all three: sysUpTime wins
+    ("openwrt", 2, 3834774601 / 100),           # no sysUpTime: hrSystemUptime (TimeTicks)
+    ("Cisco_sfe2000", 3, 4768598),              # neither: snmpEngineTime (seconds)
+])
+def test_the_uptime_falls_back_to_hr_system_uptime_then_snmp_engine_time(recording, source, uptime_s):
+    system = sp.extract(PROFILES["system"], snmprec.read(recording), TAGS, T0, sp.CounterState())[0]
+    assert system.fields == {"uptime_s": pytest.approx(uptime_s), "rebooted": 0, "uptime_source": source}
+    assert system.tags["sys_object_id"] == snmprec.read(recording)["1.3.6.1.2.1.1.2.0"].lstrip(".")
+
+
+@pytest.mark.parametrize("recording", ["abbups_abbups", "apc_surt3000xl"])
+def test_an_agent_without_any_uptime_still_gets_its_system_sample(recording):
+    """Real UPS cards answer sysDescr and sysObjectID but none of the three uptimes: the sample
+    keeps the tags (they were lost before), with uptime_source 0 as its field."""
+    values = snmprec.read(recording)
+    assert not {"1.3.6.1.2.1.1.3.0", HR_SYSTEM_UPTIME, SNMP_ENGINE_TIME} & set(values)
+    system = sp.extract(PROFILES["system"], values, TAGS, T0, sp.CounterState())
+    assert [(s.measurement, s.fields) for s in system] == [("snmp_system", {"uptime_source": 0})]
+    assert system[0].tags["sys_descr"] == values["1.3.6.1.2.1.1.1.0"].decode()
+    assert system[0].tags["sys_object_id"] == values["1.3.6.1.2.1.1.2.0"]
+
+
+def test_nothing_of_the_system_group_writes_no_system_sample():
+    assert sp.extract(PROFILES["system"], {}, TAGS, T0, sp.CounterState()) == []
+
+
+def test_a_reboot_is_seen_through_snmp_engine_time():
+    counters = sp.CounterState()
+    values = snmprec.read("Cisco_sfe2000")            # no sysUpTime, no hrSystemUptime
+    first = sp.extract(PROFILES["system"], values, TAGS, T0, counters)[0]
+    later = sp.extract(PROFILES["system"], values | {SNMP_ENGINE_TIME: 4768658}, TAGS, T0 + 60 * 10**9, counters)[0]
+    assert (first.fields["rebooted"], later.fields["rebooted"]) == (0, 0)
+    booted = sp.extract(PROFILES["system"], values | {SNMP_ENGINE_TIME: 12}, TAGS, T0 + 120 * 10**9, counters)[0]
+    assert booted.fields == {"uptime_s": 12, "rebooted": 1, "uptime_source": 3}
+
+
+def test_a_change_of_uptime_source_is_no_reboot():
+    """hrSystemUptime is the host's uptime, sysUpTime the agent's: an agent that starts
+    answering sysUpTime (lower than the host's) has not rebooted."""
+    counters = sp.CounterState()
+    values = snmprec.read("openwrt")
+    assert sp.extract(PROFILES["system"], values, TAGS, T0, counters)[0].fields["uptime_source"] == 2
+    both = sp.extract(PROFILES["system"], values | {"1.3.6.1.2.1.1.3.0": 500}, TAGS, T0 + 60 * 10**9, counters)[0]
+    assert both.fields == {"uptime_s": 5, "rebooted": 0, "uptime_source": 1}
+    assert counters.note_uptime(4.0, "1.3.6.1.2.1.1.3.0") is True      # the same source going back is one
+
+
 def test_host_profile_on_openwrt_matches_librenms():
     samples = _by_measurement(_samples("host", "openwrt"))
     host = samples["snmp_host"][0].fields
@@ -769,6 +820,7 @@ SELECTED_BY_SYSOBJECTID = {
     "abbups_abbups": ["host", "system"],          # a net-snmp agent on the ABB card
     "akcp_serverprobe8": ["akcp", "system"],
     "aix_net-snmp": ["host", "system"],
+    "aix_net-snmp-nosysuptime": ["host", "system"],
     "apc_netbotz": ["apc_ups", "netbotz", "system"],   # every APC card; a NetBotz has no UPS values
     "apc_surt3000xl": ["apc_ups", "system"],
     "netagent2": ["megatec_ups", "system"],
