@@ -41,3 +41,24 @@ async def fake_influx() -> FakeInflux:
     yield fake
     await fake.stop()
 
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--serial-tests", choices=("include", "exclude", "only"), default="include",
+        help="tests marked `serial` (wall-clock bounds that other tests beside them on the CPUs "
+             "could break): run them with the others (include, the default), leave them out "
+             "(exclude: scripts/test.sh's parallel run) or run only them (only: its second run, "
+             "in one process)")
+
+
+def pytest_collection_modifyitems(config, items):
+    mode = config.getoption("serial_tests")
+    if mode == "include":
+        return
+    keep, drop = [], []
+    for item in items:
+        serial = item.get_closest_marker("serial") is not None
+        (keep if serial == (mode == "only") else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
