@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Literal, Mapping, NamedTuple, Optional, Sequence, Union
 
-from lab.support import Process, require_binary, require_root, wait_until
+from lab.support import Process, pid_alive, require_binary, require_root, wait_until
 
 PREFIX = "nvt"
 RESPONDER = Path(__file__).resolve().parent / "icmp_responder.py"
@@ -76,20 +76,6 @@ Address = Union[str, ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv
 def _name(kind: str, number: int) -> str:
     # <= 15 characters (IFNAMSIZ - 1) for pids up to 7 digits.
     return f"{PREFIX}{os.getpid()}{kind}{number % 10_000}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie that nobody reaps is as dead as it gets
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def _run(argv: Sequence[str], stdin: Optional[str] = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -150,7 +136,7 @@ def _cleanup_stale_locked() -> list[str]:
     # Links first: deleting a namespace destroys its veth pair asynchronously.
     for item in sorted(leftovers(), key=lambda item: not item.startswith("link ")):
         name = item.rsplit(" ", 1)[1]
-        if _pid_alive(int(NAME_RE.match(name).group(1))):
+        if pid_alive(int(NAME_RE.match(name).group(1))):
             continue
         if item.startswith("netns "):
             argv = ["ip", "netns", "delete", name]

@@ -10,13 +10,15 @@ Network devices are simulated separately, in lab/sshsim.py.
   `key_passphrase` (`encrypted_key_path`), an authorized_keys with both, and an sshd_config
   with public-key and password authentication; runs `sshd -D -e -f ...` and returns when the
   port answers with an `SSH-2.0-` banner; `stop()` / `restart()` keep port and keys,
-  `cleanup()` also removes the shared directory. Login as `user` (`nvssh`) with `password` or the
-  keys. `host_key_line` / `known_hosts_line()` pin the host key for clients that check it.
-  `bin_dir` comes first on the PATH of the user's commands (sshd's `SetEnv`): a test puts
-  stand-ins there (a `systemctl` that fails) without touching the machine's own.
-* `ensure_test_user()` / `remove_test_user()` - the throwaway account `nvssh` (`/bin/sh`, no
-  home of its own): created or reused with a fresh random password set by chpasswd, which
-  also unlocks it (with `UsePAM no`, sshd refuses even keys for a locked account).
+  `cleanup()` also removes the shared directory. Login as `user` (`nvssh<pid>`) with
+  `password` or the keys. `host_key_line` / `known_hosts_line()` pin the host key for clients
+  that check it. `bin_dir` comes first on the PATH of the user's commands (sshd's `SetEnv`):
+  a test puts stand-ins there (a `systemctl` that fails) without touching the machine's own.
+* `ensure_test_user()` / `remove_test_user()` - the throwaway account `nvssh<pid>` (`/bin/sh`,
+  no home of its own; one per test process, so parallel workers and runs never share it):
+  created or reused with a fresh random password set by chpasswd, which also unlocks it (with
+  `UsePAM no`, sshd refuses even keys for a locked account); accounts of processes that are
+  gone are deleted on the way.
 * pytest fixtures at the bottom: `ssh_test_user` (session: the account, removed with
   userdel at the end), `sshd` (module: a started Sshd). tests/conftest.py imports them.
 
@@ -29,46 +31,80 @@ sshd binding and switching users).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import re
 import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import pytest
 
-from lab.support import Process, ServerProcess, free_port, require_binary, require_root, wait_until
+from lab.support import Process, ServerProcess, free_port, pid_alive, require_binary, require_root, wait_until
 
-TEST_USER = "nvssh"
+#: This process's own account, `nvssh<pid>`: every ensure_test_user() sets a new password and
+#: home, and the session's end deletes the account, so two test processes sharing one name (the
+#: parallel workers of one run, or two runs on the machine) would pull it from under each other.
+TEST_USER = f"nvssh{os.getpid()}"
+_USER_RE = re.compile(r"^nvssh(\d+)$")
+
+
+_LOCK_PATH = Path("/run/lock" if Path("/run/lock").is_dir() else tempfile.gettempdir()) / "netvigil-sshlab.lock"
+
+
+@contextlib.contextmanager
+def _accounts_locked() -> Iterator[None]:
+    """One process at a time edits the account files: useradd, usermod, chpasswd and userdel
+    of parallel test processes refuse to run ("cannot lock /etc/passwd") rather than wait."""
+    with open(_LOCK_PATH, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _user_exists(name: str) -> bool:
     return subprocess.run(["id", "-u", name], capture_output=True).returncode == 0
 
 
+def _remove_stale_users() -> None:
+    """userdel the `nvssh<pid>` accounts whose process is gone (a run that was killed before
+    its session ended); an account whose pid has been reused waits for a later run."""
+    for line in Path("/etc/passwd").read_text().splitlines():
+        match = _USER_RE.match(line.split(":", 1)[0])
+        if match and int(match.group(1)) != os.getpid() and not pid_alive(int(match.group(1))):
+            subprocess.run([require_binary("userdel"), match.group(0)], capture_output=True)
+
+
 def ensure_test_user(home: Path, name: str = TEST_USER) -> str:
     """Create (or reuse) the throwaway account with `home` as its home; set and return a new
     random password (chpasswd also makes a locked account usable)."""
     require_root()
-    if _user_exists(name):
-        subprocess.run(["usermod", "-d", str(home), "-s", "/bin/sh", name], check=True, capture_output=True)
-    else:
-        subprocess.run([require_binary("useradd"), "-M", "-d", str(home), "-s", "/bin/sh", name],
+    with _accounts_locked():
+        _remove_stale_users()
+        if _user_exists(name):
+            subprocess.run(["usermod", "-d", str(home), "-s", "/bin/sh", name], check=True, capture_output=True)
+        else:
+            subprocess.run([require_binary("useradd"), "-M", "-d", str(home), "-s", "/bin/sh", name],
+                           check=True, capture_output=True)
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.chown(home, user=name, group=name)
+        password = "nv-" + secrets.token_urlsafe(18)
+        subprocess.run([require_binary("chpasswd")], input=f"{name}:{password}\n", text=True,
                        check=True, capture_output=True)
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.chown(home, user=name, group=name)
-    password = "nv-" + secrets.token_urlsafe(18)
-    subprocess.run([require_binary("chpasswd")], input=f"{name}:{password}\n", text=True,
-                   check=True, capture_output=True)
     return password
 
 
 def remove_test_user(name: str = TEST_USER) -> None:
-    if _user_exists(name):
-        subprocess.run([require_binary("userdel"), name], capture_output=True)
+    with _accounts_locked():
+        if _user_exists(name):
+            subprocess.run([require_binary("userdel"), name], capture_output=True)
 
 
 def _ssh_banner(host: str, port: int) -> bool:
@@ -77,7 +113,7 @@ def _ssh_banner(host: str, port: int) -> bool:
 
 
 class Sshd(ServerProcess):
-    """OpenSSH sshd on 127.0.0.1 for the user `nvssh` (module docstring)."""
+    """OpenSSH sshd on 127.0.0.1 for the user `nvssh<pid>` (module docstring)."""
 
     host = "127.0.0.1"
     user = TEST_USER
@@ -183,7 +219,7 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 
 @pytest.fixture(scope="session")
 def ssh_test_user():
-    """The throwaway account `nvssh`; removed with userdel at the end of the session."""
+    """The throwaway account `nvssh<pid>`; removed with userdel at the end of the session."""
     yield TEST_USER
     remove_test_user()
 

@@ -29,6 +29,21 @@ def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists (a zombie does not count): whose leftovers may be removed."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie that nobody reaps is as dead as it gets
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def require_binary(name: str) -> str:
     """Path of a server binary; a clear failure (never a skip) when it is missing."""
     path = shutil.which(name) or next(
@@ -73,6 +88,11 @@ async def until_daemon(daemon: "Process", check: Callable[[], object], timeout_s
 class Process:
     """A child process started by a test and stopped by its own pid (never pkill)."""
 
+    #: Every Process of this test process still alive when last looked at: tests/conftest.py stops
+    #: the ones a test started and left running (it failed before its own stop), so that a
+    #: daemon does not go on probing and holding its ports beside the tests that follow.
+    started: "list[Process]" = []
+
     def __init__(self, argv: Sequence[str], log_path: Path, env: Optional[dict] = None,
                  cwd: Optional[Path] = None) -> None:
         self.argv = list(argv)
@@ -80,6 +100,7 @@ class Process:
         self._log = open(log_path, "ab")
         self.popen = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, env=env, cwd=cwd)
+        Process.started[:] = [process for process in Process.started if process.alive()] + [self]
 
     @property
     def pid(self) -> int:

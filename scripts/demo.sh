@@ -138,4 +138,11 @@ if [ -n "${DEMO_SECONDS:-}" ]; then
   wait "$sleeper" || true
   exit 0
 fi
-wait "$daemon"
+# Until Ctrl-C, looking every second. Not one long `wait "$daemon"`: a signal that reaches bash
+# as it enters `wait` can be taken without its trap ever running, and the demo then ignored
+# Ctrl-C for as long as the daemon ran (about once in a hundred on a busy machine). A trap
+# runs as soon as a foreground command ends, and `sleep 1` always ends.
+while kill -0 "$daemon" 2>/dev/null; do
+  sleep 1
+done
+wait "$daemon"  # the daemon ended by itself: its exit status is the demo's

@@ -21,6 +21,11 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
+# Nothing to do when .venv already has this checkout's netvigil and the extra's requirements,
+# from this pyproject.toml (scripts/venv_current.py says why pip is skipped then).
+if .venv/bin/python scripts/venv_current.py "$extra" 2>/dev/null; then
+  exit 0
+fi
 target="."
 [ -z "$extra" ] || target=".[$extra]"
 # pip's and setuptools' chatter goes to a log; it is shown only when the install fails.
@@ -31,3 +36,4 @@ if ! .venv/bin/python -m pip install -q -e "$target" >"$log" 2>&1; then
   exit 1
 fi
 rm -f "$log"
+.venv/bin/python scripts/venv_current.py --stamp

@@ -38,4 +38,27 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 scripts/setup-venv.sh test
-exec .venv/bin/python -m pytest "$@"
+# Four pytest-xdist workers, whatever the CPU count: most tests wait on daemons, sockets and
+# timeouts rather than compute, so even two cores keep four busy. Each test file runs whole on
+# one worker (module fixtures, order within a file), files in the order collected
+# (tests/integration, whose files take longest, before tests/unit; not reordered by their
+# number of tests, which would leave the longest one-test files for last). Then the tests
+# marked `serial` (wall-clock bounds the other workers' load could break) run in one process
+# with nothing else of this run beside them. NETVIGIL_TEST_WORKERS sets the count; `-p no:xdist`
+# among the arguments runs everything in this one process, in one go.
+workers="${NETVIGIL_TEST_WORKERS:-4}"
+for arg in "$@"; do
+  case "$arg" in no:xdist|-pno:xdist) exec .venv/bin/python -m pytest "$@" ;; esac
+done
+set +e
+.venv/bin/python -m pytest -n "$workers" --dist loadfile --no-loadscope-reorder --serial-tests=exclude "$@"
+parallel=$?
+# 2, 3, 4: interrupted, internal error, usage error; 5: no test selected in this part.
+case "$parallel" in 2|3|4) exit "$parallel" ;; esac
+.venv/bin/python -m pytest -n 0 --serial-tests=only "$@"
+serial=$?
+if [ "$parallel" -eq 5 ] && [ "$serial" -eq 5 ]; then exit 5; fi
+for code in "$parallel" "$serial"; do
+  case "$code" in 0|5) ;; *) exit "$code" ;; esac
+done
+exit 0

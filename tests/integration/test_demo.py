@@ -65,8 +65,12 @@ def _run_demo(tmp_path, once: bool = True, **settings) -> tuple[str, dict]:
     env.update({f"NETVIGIL_{key}": value for key, value in settings.items()})
     started = time.monotonic()
     errors = open(tmp_path / "demo.stderr", "w+")
+    # SIGINT as a terminal gives it: a runner started in the background by a non-interactive
+    # shell (as CI runners and `cmd &` do) ignores SIGINT, its children inherit that, and bash
+    # cannot trap a signal ignored at its start, so the Ctrl-C below would go unheard.
     demo = subprocess.Popen(["bash", "scripts/demo.sh", *(["--once"] if once else [])], cwd=REPO, env=env,
-                            text=True, stdout=subprocess.PIPE, stderr=errors, start_new_session=True)
+                            text=True, stdout=subprocess.PIPE, stderr=errors, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     out = []
     try:
         if not once:

@@ -17,7 +17,8 @@ import pytest
 from monitor import config
 from tests.unit.test_inventory import write_large_inventory
 
-pytestmark = pytest.mark.integration
+# serial: a load time on the wall clock, which other tests busy on the same CPUs would stretch.
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 BOUND_S = 2.0
 

@@ -214,7 +214,7 @@ def test_everything_is_removed_when_the_block_raises():
             responder = lab.responder_pid
             raise RuntimeError("boom")
     assert_no_leftovers()
-    assert not netlab._pid_alive(responder)
+    assert not netlab.pid_alive(responder)
 
 
 def test_spec_errors_are_reported_before_anything_is_created():
@@ -259,4 +259,4 @@ def test_a_crashed_run_is_cleaned_up_by_the_next_one(tmp_path):
             child.kill()
             child.wait()
     assert_no_leftovers(child.pid)
-    wait_until(lambda: not netlab._pid_alive(int(responder)), timeout_s=5, what="the orphaned responder to exit")
+    wait_until(lambda: not netlab.pid_alive(int(responder)), timeout_s=5, what="the orphaned responder to exit")

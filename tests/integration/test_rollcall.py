@@ -277,13 +277,12 @@ async def test_the_meeting_calendar_calls_the_roll_and_sends_the_roster_by_mail_
         f"devices:\n  - {{name: mcu-1, address: {good}, class: mcu, site: district}}\n"
         f"  - {{name: 会议终端-甲, address: {silent}, class: codec, site: street-03}}\n"
         f"  - {{name: codec-lossy, address: {lossy}, class: codec, site: street-03}}\n", encoding="utf-8")
-    # Local time in faults.timezone, as a meeting planner writes it (seconds only because the
-    # test cannot wait for the next whole minute).
-    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None) + dt.timedelta(seconds=22)
     mail = (f"mailto://{MAIL_USER}:{MAIL_PASSWORD}@127.0.0.1:{mailserver.port}"
             f"?to=noc@example.org&from=netvigil@example.org")
     settings = tmp_path / "netvigil.yaml"
-    settings.write_text(f"""
+
+    def write_settings(start: dt.datetime) -> None:
+        settings.write_text(f"""
 inventory: [inventory.yaml]
 state_dir: state
 rules: {{dirs: []}}
@@ -312,9 +311,17 @@ rollcall:
       before: 7s
       groups: [video]
 """, encoding="utf-8")
+
+    # Local time in faults.timezone, as a meeting planner writes it (seconds only because the
+    # test cannot wait for the next whole minute). The 22 s lead is for the daemon's start and
+    # the first roll call 14 s before: the settings are checked first, with a meeting as far
+    # off, so that the check's own seconds (many on a busy machine) do not eat into it.
+    write_settings(dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None) + dt.timedelta(seconds=22))
     checked = subprocess.run([str(VENV_BIN / "netvigil"), "check", "-c", str(settings)], capture_output=True,
                              text=True, timeout=60)
     assert checked.returncode == 0, checked.stderr
+    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None) + dt.timedelta(seconds=22)
+    write_settings(start)
 
     with nft_table([drop_input(silent), lossy_input(lossy, 40)]):
         daemon = Process([str(VENV_BIN / "netvigil"), "run", "-c", str(settings)], tmp_path / "daemon.log")

@@ -14,7 +14,8 @@ from monitor.scheduler import Batch, ProbeScheduler, plan
 from monitor.scheduler_settings import SchedulerSettings
 from probes.base import Target
 
-pytestmark = pytest.mark.integration
+# serial: lags and rhythms on the wall clock, which other tests busy on the same CPUs would stretch.
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 
 def _batches(n, interval_s=1.0, slot_s=0.25):

@@ -19,7 +19,8 @@ import pytest
 from probes.snmp.ber import SnmpDecodeError, decode_message
 from tests.unit.test_snmp_ber import fuzz_inputs
 
-pytestmark = pytest.mark.integration
+# serial: decode times on the wall clock, which other tests busy on the same CPUs would stretch.
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 SLOW_PATH_S = 0.05
 WHOLE_RUN_S = 120.0

@@ -146,6 +146,9 @@ async def test_exec_channel(vrp_sim):
 
 # -- hostile behaviours ----------------------------------------------------------------------------
 
+# serial: more than 100 outputs' worth in 0.5 s on the wall clock, which other tests busy on the
+# same CPUs could hold back.
+@pytest.mark.serial
 async def test_flood_never_ends(vrp_sim):
     vrp_sim.behaviour = "flood"
     async with await connect(vrp_sim) as conn:

@@ -393,8 +393,9 @@ class NotifyListener:
             except (socket.timeout, BlockingIOError):
                 return self.messages
 
-    def wait_for(self, line: str, process: Process, after: int = 0, timeout_s: float = 15.0) -> int:
-        """Index of the first message with `line` at or after message `after`."""
+    def wait_for(self, line: str, process: Process, after: int = 0, timeout_s: float = 60.0) -> int:
+        """Index of the first message with `line` at or after message `after` (a wait, not a
+        bound: a start beside other tests busy on the same CPUs took more than 15 s)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for index, message in enumerate(self.collect()[after:], start=after):
