@@ -835,10 +835,9 @@ SELECTED_BY_SYSOBJECTID = {
     "hikvision-cam": ["system"],                  # no sysObjectID: a camera gets its profile by class
     "hikvision-nvr": ["hikvision", "system"],
     "hwg-poseidon": ["env_hwg", "system"],
-    "ios_2960x": ["cisco_ios", "system"],
-    "linux_lsi": ["host", "system"],              # megaraid goes by class (server)
     "ios_2960x": ["cisco_ios", "cisco_optics", "system"],
     "iosxe_c9600-svl": ["cisco_ios", "cisco_optics", "system"],
+    "linux_lsi": ["host", "system"],              # megaraid goes by class (server)
     "openwrt": ["host", "system"],
     "vccodec": ["cisco_tp", "system"],
     "vrp": ["huawei_optics", "huawei_vrp", "system"],
