@@ -43,7 +43,6 @@ clean-up between concurrent runs, so parallel tests never pick the same name or 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import ipaddress
 import itertools
 import json
@@ -57,7 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Literal, Mapping, NamedTuple, Optional, Sequence, Union
 
-from lab.support import Process, pid_alive, require_binary, require_root, wait_until
+from lab.support import Process, file_lock, pid_alive, require_binary, require_root, wait_until
 
 PREFIX = "nvt"
 RESPONDER = Path(__file__).resolve().parent / "icmp_responder.py"
@@ -86,14 +85,8 @@ def _run(argv: Sequence[str], stdin: Optional[str] = None, check: bool = True) -
     return result
 
 
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
-    with open(_LOCK_PATH, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def _locked() -> contextlib.AbstractContextManager[None]:
+    return file_lock(_LOCK_PATH)
 
 
 def _require_tools() -> None:

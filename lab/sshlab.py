@@ -32,7 +32,6 @@ sshd binding and switching users).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import secrets
@@ -41,11 +40,11 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import pytest
 
-from lab.support import Process, ServerProcess, free_port, pid_alive, require_binary, require_root, wait_until
+from lab.support import Process, ServerProcess, file_lock, free_port, pid_alive, require_binary, require_root, wait_until
 
 #: This process's own account, `nvssh<pid>`: every ensure_test_user() sets a new password and
 #: home, and the session's end deletes the account, so two test processes sharing one name (the
@@ -57,16 +56,10 @@ _USER_RE = re.compile(r"^nvssh(\d+)$")
 _LOCK_PATH = Path("/run/lock" if Path("/run/lock").is_dir() else tempfile.gettempdir()) / "netvigil-sshlab.lock"
 
 
-@contextlib.contextmanager
-def _accounts_locked() -> Iterator[None]:
+def _accounts_locked() -> contextlib.AbstractContextManager[None]:
     """One process at a time edits the account files: useradd, usermod, chpasswd and userdel
     of parallel test processes refuse to run ("cannot lock /etc/passwd") rather than wait."""
-    with open(_LOCK_PATH, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return file_lock(_LOCK_PATH)
 
 
 def _user_exists(name: str) -> bool:

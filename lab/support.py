@@ -7,6 +7,8 @@ and in CI a missing server must be a failure, not a silent skip.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -15,7 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 #: Recordings, captures and expected values the lab serves and the tests compare with.
@@ -149,3 +151,15 @@ class ServerProcess:
         if self.process is not None:
             return self.process.log()
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing) for the block: one test process
+    at a time, whichever run or xdist worker it belongs to."""
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
