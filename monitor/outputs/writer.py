@@ -538,9 +538,11 @@ class Writer:
         if error.kind in (ErrorKind.REJECTED, ErrorKind.TOO_LARGE):
             await self._drop(flight, error, message)
             return
+        # Unhealthy before the batch is spooled: the spooling yields (a thread), and `stats()`
+        # in between must not show the error and the spooled batch with healthy still true.
+        self._healthy = False
         if flight.spool_id is None:
             await self._keep_in_front([flight.batch])
-        self._healthy = False
         if error.retry_after_s is not None:
             delay = error.retry_after_s
         else:
