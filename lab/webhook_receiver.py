@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -21,9 +22,12 @@ from lab.support import free_port
 @dataclass(frozen=True)
 class ReceivedHook:
     path: str
+    method: str
+    query: str
     headers: dict[str, str]
     body: Any  # the parsed JSON
     answered: int  # the status this request got
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 @dataclass
@@ -49,11 +53,12 @@ class WebhookReceiver:
     async def start(self) -> "WebhookReceiver":
         self._changed = asyncio.Condition()
         app = web.Application()
-        app.router.add_post("/{path:.*}", self._handle)
+        # Any method: the dead man's switch calls with GET (healthchecks.io, Uptime Kuma push) too.
+        app.router.add_route("*", "/{path:.*}", self._handle)
         # A short shutdown: a test may stop the receiver while a delayed answer is pending.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        self.port = free_port()
+        self.port = self.port or free_port()  # a receiver started again keeps its port
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
         return self
 
@@ -81,7 +86,8 @@ class WebhookReceiver:
             body = json.loads(raw)
         except ValueError:
             body = raw.decode(errors="replace")
-        self.requests.append(ReceivedHook(request.path, dict(request.headers), body, status))
+        self.requests.append(ReceivedHook(request.path, request.method, request.query_string, dict(request.headers), body, status,
+                                           time.monotonic()))
         async with self._changed:
             self._changed.notify_all()
         return web.json_response({"ok": 200 <= status < 300}, status=status)

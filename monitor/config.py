@@ -30,6 +30,8 @@ from monitor.problems import (ConfigError, SettingsFileError, booleans_for_numbe
 from monitor import inventory as inventory_module
 from monitor.api.settings import ApiSettings
 from monitor.faults.settings import FaultsSettings
+from monitor.heartbeat import HeartbeatSettings
+from monitor.heartbeat import missing_secrets as missing_heartbeat_secrets
 from monitor import i18n
 from monitor.reports.settings import ReportsSettings
 from monitor.rollcall_schedule import RollcallSettings, problems as meeting_problems
@@ -103,6 +105,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     reports: ReportsSettings = ReportsSettings()
     rollcall: RollcallSettings = RollcallSettings()
+    heartbeat: HeartbeatSettings = HeartbeatSettings()
 
     @field_validator("language")
     @classmethod
@@ -462,14 +465,16 @@ def _profile_names(snmp: SnmpSettings, problems: list[str]) -> Optional[frozense
 
 
 def missing_secrets(cfg: Config) -> list[str]:
-    """Sentences for every secret a credential in use lacks (SNMP, SSH, notification channels):
+    """Sentences for every secret a credential in use lacks (SNMP, SSH, notification channels,
+    heartbeat URLs):
     the daemon does not start without them, `check` warns."""
     devices, probes = cfg.inventory.devices, cfg.settings.probes
     sentences = []
     for name, kind in KINDS.items():
         if kind.missing_secrets is not None:
             sentences += kind.missing_secrets(getattr(probes, name), devices)
-    return sentences + missing_channel_secrets(cfg.settings.notifications)
+    return (sentences + missing_channel_secrets(cfg.settings.notifications)
+            + missing_heartbeat_secrets(cfg.settings.heartbeat))
 
 
 def _ssh_profiles(ssh: SshSettings, problems: list[str]) -> Optional[dict]:

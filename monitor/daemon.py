@@ -68,6 +68,7 @@ class Daemon:
         self.dispatcher = None
         self.api = None
         self._watch: Optional[str] = None  # the heightened-watch period in force, if any
+        self.heartbeat = None  # monitor.heartbeat.Heartbeat: the dead man's switch
 
     # -- probe runs ---------------------------------------------------------------------------
 
@@ -128,6 +129,7 @@ class Daemon:
             "open_faults": len(self.faults.open_ids) if self.faults is not None else 0,
             "scheduler": {kind: vars(stats) for kind, stats in kinds.items()},
             "outputs": [_output_dict(s) for s in outputs],
+            "heartbeat": self.heartbeat.status() if self.heartbeat is not None else {},
         }
 
     def status_line(self) -> str:
@@ -154,6 +156,8 @@ class Daemon:
                 "spooled_bytes": out.spooled_bytes, "written_points": out.written_points,
                 "dropped_points": out.dropped_points, "rejected_points": out.rejected_points,
                 "healthy": int(out.healthy)}, now))
+        if self.heartbeat is not None:
+            samples += self.heartbeat.samples(now)
         if self.faults is not None:
             try:
                 samples += self.faults.snapshot()
@@ -265,6 +269,7 @@ class Daemon:
 
         self._spawn(MeetingRollcalls(lambda: self.cfg, self._submit, lambda: self.dispatcher).run())
         self._start_reports()
+        self._start_heartbeat()
 
         log.info("started: %d devices from %s, outputs: %s", len(self.cfg.inventory.devices), self.cfg.path,
                  ", ".join(o.name for o in self.outputs.stats()) or "none")
@@ -350,6 +355,18 @@ class Daemon:
             log.error("api: %s; the HTTP API is off until the next restart", exc)
             return
         self.api = api
+
+    def _start_heartbeat(self) -> None:
+        from monitor.heartbeat import Heartbeat
+
+        def facts() -> dict:
+            counts = self.states.counts()
+            return {"devices": sum(counts.values()), "down": counts["down"],
+                    "faults": len(self.faults.open_ids) if self.faults is not None else 0}
+
+        # Started even without targets: a reload that adds one takes effect at the next beat.
+        self.heartbeat = Heartbeat(lambda: self.cfg.settings.heartbeat, lambda: self.scheduler.stalled(), facts)
+        self._spawn(self.heartbeat.run())
 
     def _start_reports(self) -> None:
         """Scheduled reports and reminders (monitor/reports/schedule.py); never stops the daemon."""

@@ -22,10 +22,11 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Hashable, Sequence
+from typing import Any, Awaitable, Callable, Hashable, Optional, Sequence
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -33,6 +34,8 @@ from monitor.scheduler_settings import SchedulerSettings
 from probes.base import Target
 
 log = logging.getLogger("netvigil.scheduler")
+
+STALL_GRACE_S = 30.0  # see ProbeScheduler.stalled: a busy moment or a slow batch is not a stall
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class _KindControl:
     semaphore: asyncio.Semaphore
     limit: int
     stats: KindStats = field(default_factory=KindStats)
+    last_start: float = 0.0  # time.monotonic() of the newest run's start, or of the arm that gave it jobs
 
 
 class ProbeScheduler:
@@ -124,7 +128,8 @@ class ProbeScheduler:
                 # Runs in progress keep the old semaphore until they end; for that moment the
                 # two limits add up, which a reload may afford.
                 stats = control.stats if control else KindStats()
-                self._kinds[kind] = _KindControl(asyncio.Semaphore(limit), limit, stats)
+                last = control.last_start if control else 0.0
+                self._kinds[kind] = _KindControl(asyncio.Semaphore(limit), limit, stats, last)
 
     def arm(self, batches: Sequence[Batch]) -> None:
         """Apply a plan (start, reload, a heightened-watch boundary) without costing any run.
@@ -181,6 +186,8 @@ class ProbeScheduler:
         for kind, control in self._kinds.items():
             kind_batches = [b for b in planned.values() if b.kind == kind]
             control.stats.devices = sum(len(b.targets) for b in kind_batches)
+            if kind_batches and not control.stats.jobs:
+                control.last_start = time.monotonic()  # a kind just given jobs has not stalled yet
             control.stats.jobs = len(kind_batches)
 
     @staticmethod
@@ -224,6 +231,25 @@ class ProbeScheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
+    def stalled(self, now: Optional[float] = None) -> Optional[str]:
+        """Why the schedule is not running, or None: stopped or paused, or a kind with jobs that
+        started no run for twice its longest interval plus STALL_GRACE_S (hung runs holding every
+        slot of the kind, or jobs that no longer fire). The dead man's switch reads it."""
+        if self._stopping or self._scheduler.state != STATE_RUNNING:
+            return "the scheduler is not running"
+        now = time.monotonic() if now is None else now
+        longest: dict[str, float] = {}
+        for batch in self._batches.values():
+            longest[batch.kind] = max(longest.get(batch.kind, 0.0), batch.interval_s)
+        for kind, interval_s in sorted(longest.items()):
+            control = self._kinds.get(kind)
+            if control is None or not control.last_start:
+                continue
+            idle = now - control.last_start
+            if idle > 2 * interval_s + STALL_GRACE_S:
+                return f"no {kind} run has started for {idle:.0f} s (interval {interval_s:g} s)"
+        return None
+
     def stats(self) -> dict[str, KindStats]:
         return {kind: control.stats for kind, control in self._kinds.items()}
 
@@ -241,6 +267,7 @@ class ProbeScheduler:
         try:
             async with control.semaphore:
                 started = time.time()
+                control.last_start = time.monotonic()
                 planned = origin + math.floor((started - origin) / batch.interval_s + 1e-9) * batch.interval_s
                 lag = max(0.0, started - planned)
                 stats = control.stats
