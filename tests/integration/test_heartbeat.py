@@ -64,6 +64,7 @@ def test_check_refuses_a_bad_heartbeat_url(tmp_path):
     assert len(lines) == 1, check.stdout + check.stderr
     assert lines[0].startswith(f"{settings}:9: heartbeat.targets.kuma.url: ")
     assert "http:// or https:// URL" in lines[0] and "Traceback" not in check.stderr
+    assert "kuma.example" not in check.stdout + check.stderr  # the URL is a secret: never repeated
 
 
 async def test_beats_arrive_at_the_period_survive_an_outage_and_stop_with_the_daemon(tmp_path):
