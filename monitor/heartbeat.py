@@ -145,7 +145,10 @@ class Heartbeat:
                 settings = self._settings()
                 started = time.monotonic()
                 if settings.targets:
-                    await self.beat(session, settings)
+                    try:
+                        await self.beat(session, settings)
+                    except Exception:  # noqa: BLE001 - a bug here must not end the beats for good
+                        log.exception("heartbeat: a beat failed")
                 await asyncio.sleep(max(0.0, settings.interval_s - (time.monotonic() - started)))
 
     async def beat(self, session, settings: HeartbeatSettings) -> None:
@@ -195,6 +198,8 @@ class Heartbeat:
         except aiohttp.ClientError as exc:
             # The exception's text may repeat the URL (and its token): name the kind of failure only.
             error = _client_error(exc)
+        except (ValueError, OSError) as exc:  # e.g. a header value with a line break; the text may hold it
+            error = type(exc).__name__
         if error is None:
             if not stats.ok and stats.failed_total:
                 log.info("heartbeat %s (%s): delivered again", name, shown_url(url))
