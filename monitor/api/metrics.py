@@ -16,6 +16,7 @@ The snapshot (see `FaultService.metrics()` for who fills which part):
     faults:        {open: {severity: n}, unacknowledged: n, symptoms: n, in_maintenance: n,
                     sla_breached: {acknowledge: n, resolve: n}}
     notifications: {channel: {sent, failed, pending}}
+    heartbeat:     {target: {sent_total, failed_total, withheld_total, ok}}  # Daemon.summary()["heartbeat"]
     rules:         {eval_seconds, samples, transitions, opened, resolved}
     started_at:    unix seconds
 """
@@ -65,6 +66,13 @@ _NOTIFY = (
     ("failed", "netvigil_notifications_failed", "Notifications given up on after retries, by channel", True),
     ("pending", "netvigil_notifications_pending", "Notifications waiting to be sent or retried, by channel", False),
 )
+_HEARTBEAT = (
+    ("sent_total", "netvigil_heartbeat_sent", "Dead man's switch calls to this target", True),
+    ("failed_total", "netvigil_heartbeat_failed", "Dead man's switch calls to this target that failed", True),
+    ("withheld_total", "netvigil_heartbeat_withheld",
+     "Beats not sent because the scheduler was stopped or stalled", True),
+    ("ok", "netvigil_heartbeat_ok", "1 when the last call to this target got a 2xx answer, else 0", False),
+)
 _RULES = (
     ("eval_seconds", "netvigil_rule_evaluation_seconds", "CPU time spent evaluating rules", True),
     ("samples", "netvigil_rule_samples", "Samples fed to the rule engine", True),
@@ -73,7 +81,7 @@ _RULES = (
     ("resolved", "netvigil_faults_auto_resolved", "Faults resolved because their condition cleared", True),
 )
 
-FAMILIES = tuple(name for table in (_SCHEDULER, _OUTPUT, _NOTIFY, _RULES) for _, name, _, _ in table) + (
+FAMILIES = tuple(name for table in (_SCHEDULER, _OUTPUT, _NOTIFY, _HEARTBEAT, _RULES) for _, name, _, _ in table) + (
     "netvigil_output_backlog_points", "netvigil_devices", "netvigil_faults_open", "netvigil_faults_unacknowledged",
     "netvigil_faults_symptoms", "netvigil_faults_in_maintenance", "netvigil_faults_sla_breached",
     "netvigil_start_time_seconds")
@@ -138,6 +146,7 @@ class SnapshotCollector(Collector):
         yield breached
 
         yield from self._per_label(data.get("notifications") or {}, "channel", _NOTIFY)
+        yield from self._per_label(data.get("heartbeat") or {}, "target", _HEARTBEAT)
         rules = data.get("rules") or {}
         for key, name, help_text, counter in _RULES:
             family = _family(name, help_text, counter, [])
@@ -167,6 +176,7 @@ def snapshot_from_summary(summary: Mapping[str, Any], notifications: Optional[Ma
         "outputs": list(summary.get("outputs") or []),
         "devices": {state: summary.get(state, 0) for state in STATES},
         "notifications": dict(notifications or {}),
+        "heartbeat": dict(summary.get("heartbeat") or {}),
     }
 
 

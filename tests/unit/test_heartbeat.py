@@ -106,3 +106,15 @@ async def test_an_unhealthy_daemon_withholds_the_beat_and_says_so_once(caplog):
     sample = heartbeat.samples(123)[0]
     assert (sample.measurement, sample.tags, sample.fields["withheld_total"]) == (
         "netvigil_heartbeat", {"target": "hc"}, 3)
+
+
+def test_the_counts_are_on_the_prometheus_endpoint():
+    from monitor.api.metrics import registry_for, render, snapshot_from_summary
+
+    summary = {"heartbeat": {"kuma": {"ok": False, "sent_total": 12, "failed_total": 3, "withheld_total": 1,
+                                      "last_error": "HTTP 503"}}}
+    text = render(registry_for(lambda: snapshot_from_summary(summary))).decode()
+    assert 'netvigil_heartbeat_sent_total{target="kuma"} 12.0' in text
+    assert 'netvigil_heartbeat_failed_total{target="kuma"} 3.0' in text
+    assert 'netvigil_heartbeat_withheld_total{target="kuma"} 1.0' in text
+    assert 'netvigil_heartbeat_ok{target="kuma"} 0.0' in text
