@@ -4,6 +4,7 @@ Run as root from the repository root:
     .venv/bin/python -m bench.snmp_poller [--seconds 5] [--devices 10000] [--scale-seconds 180]
     .venv/bin/python -m bench.snmp_poller --poller-only [--tables] [--seconds 5]
     .venv/bin/python -m bench.snmp_poller --replayed-ports 384 [--polls 50]
+    .venv/bin/python -m bench.snmp_poller --scale-only --devices 3000 --scale-seconds 60 [--daemon-tree DIR] [--py-spy FILE]
 
 1. CPU per 1,000 polls, side by side, one run, same snmpd (net-snmp, 100 loopback addresses
    of this process): a 10-OID v2c GET polled by netvigil's `SnmpPoller` (client + profile
@@ -28,6 +29,12 @@ varbinds as the `ups` profile on a single-phase UPS.
 the devices are servers polled with the shipped `system`, `host` and `if` profiles, i.e. the
 table walks, the row bounds and the extraction of snmpd's ifTable and hrStorageTable. It uses
 only the poller's public API, so the same file measures an older checkout of probes/ too.
+
+`--scale-only` runs 2. alone; `--daemon-tree DIR` runs its daemon from another source tree (e.g.
+`git archive REV | tar -x -C DIR`) with this interpreter and packages, to compare two revisions
+in one session; `--py-spy FILE` records the daemon's stacks over the measuring window (py-spy,
+folded lines; with PY_SPY_NATIVE=1 also the C frames, e.g. the garbage collector, at the cost
+of pausing the daemon for each sample).
 
 `--replayed-ports N` measures the poller's own CPU per poll of a switch with N ports (the
 `system`, `if` and `entity_sensor` profiles; ifTable and ifXTable with N rows): the answers
@@ -386,7 +393,7 @@ def _address(i: int) -> str:
     return f"10.234.{i // 250}.{i % 250 + 1}"
 
 
-def scale(devices: int, seconds: float) -> int:
+def scale(devices: int, seconds: float, py_spy: str | None = None, tree: str | None = None) -> int:
     require_binary("ip")
     work = Path(tempfile.mkdtemp(prefix="nvbs"))
     snmpd = vm = daemon = None
@@ -414,12 +421,19 @@ def scale(devices: int, seconds: float) -> int:
             f"  snmp: {{credential: lab, credentials: {{lab: {{version: v2c}}}}, interval_s: 60,"
             f" profile_dirs: [profiles]}}\n"
             f"outputs:\n  influxdb: {{url: '{vm.url}', bucket: netvigil}}\n")
-        daemon = subprocess.Popen([NETVIGIL, "run", "-c", str(work / "netvigil.yaml")],
+        daemon = subprocess.Popen([*_netvigil(tree), "run", "-c", str(work / "netvigil.yaml")],
                                   stderr=open(work / "daemon.log", "wb"))
         time.sleep(5)  # start-up
         cpu0, wall0 = _cpu_seconds(daemon.pid), time.monotonic()
         runs0 = _status(work)["daemon"]["scheduler"]["snmp"]["runs_total"]
+        spy = None
+        if py_spy:  # sampled stacks of the whole measuring window, folded (one stack and its count a line)
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(daemon.pid),
+                                    "--duration", str(int(seconds)), "--rate", "200", "--format", "raw",
+                                    "--output", py_spy, *(["--native"] if os.environ.get("PY_SPY_NATIVE") else ["--nonblocking"])], stdout=subprocess.DEVNULL)
         time.sleep(seconds)
+        if spy is not None:
+            spy.wait(60)
         cpu, wall = _cpu_seconds(daemon.pid) - cpu0, time.monotonic() - wall0
         status = _status(work)
         udp = _udp_counters()
@@ -482,6 +496,18 @@ def _child_pid(pid: int):
     return pid if Path(f"/proc/{pid}").exists() else None
 
 
+# The editable install's import hook comes before sys.path, so PYTHONPATH alone would not do.
+_FROM_TREE = ("import sys; tree = sys.argv.pop(1); "
+              "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+              "sys.path.insert(0, tree); sys.argv[0] = 'netvigil'; from monitor.cli import main; sys.exit(main())")
+
+
+def _netvigil(tree: str | None) -> list[str]:
+    """The command that runs netvigil from another checkout's source (same interpreter and
+    packages), so two revisions are measured by one benchmark; None: this tree."""
+    return [NETVIGIL] if tree is None else [sys.executable, "-c", _FROM_TREE, str(Path(tree).resolve())]
+
+
 def _status(work: Path) -> dict:
     return json.loads(subprocess.run([NETVIGIL, "status", "-c", str(work / "netvigil.yaml"), "--json"],
                                      capture_output=True, text=True, check=True).stdout)
@@ -493,6 +519,10 @@ def main() -> int:
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--scale-seconds", type=float, default=180.0, help="measuring time of the scale run")
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--py-spy", metavar="FILE", help="record the daemon's stacks during the scale run (py-spy)")
+    parser.add_argument("--scale-only", action="store_true", help="the scale run alone")
+    parser.add_argument("--daemon-tree", metavar="DIR",
+                        help="scale run: the daemon from this source tree (e.g. `git archive REV` unpacked)")
     parser.add_argument("--poller-only", action="store_true", help="netvigil's poller alone (no exporter, no scale)")
     parser.add_argument("--tables", action="store_true", help="with --poller-only: shipped profiles with table walks")
     parser.add_argument("--replayed-ports", type=int, help="the poller's own CPU for a switch with this many ports")
@@ -504,10 +534,11 @@ def main() -> int:
     if args.poller_only:
         poller_only(args.seconds, args.tables)
         return 0
-    compare(args.seconds)
+    if not args.scale_only:
+        compare(args.seconds)
     if args.skip_scale:
         return 0
-    return scale(args.devices, args.scale_seconds)
+    return scale(args.devices, args.scale_seconds, args.py_spy, args.daemon_tree)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from typing import Optional
 
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from monitor import config as config_module
+from monitor import heap
 from monitor.control import AlreadyRunning, ControlServer
 from monitor.outputs import Outputs
 from monitor.probing import Probing, concurrency, plan_batches
@@ -204,6 +205,7 @@ class Daemon:
             self.fault_store = None
 
     async def run(self) -> int:
+        heap.tune()
         settings = self.cfg.settings
         missing = config_module.missing_secrets(self.cfg)
         if missing:
@@ -273,6 +275,7 @@ class Daemon:
 
         log.info("started: %d devices from %s, outputs: %s", len(self.cfg.inventory.devices), self.cfg.path,
                  ", ".join(o.name for o in self.outputs.stats()) or "none")
+        heap.settle()  # what start-up built lives until a reload: out of the collector's way
         self.notifier.ready(self.status_line())
         await self._stop.wait()
         return await self.shutdown()
@@ -475,6 +478,7 @@ class Daemon:
                     return
                 await self._apply(new)
                 self.reloads += 1
+                heap.settle()  # the previous configuration is collected, the new one frozen
             finally:
                 self.notifier.ready(self.status_line())  # systemd waits for it after RELOADING=1
 
