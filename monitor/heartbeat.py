@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from monitor.i18n import N_, _
+from monitor.urls import checked_http_url
 
 log = logging.getLogger("netvigil.heartbeat")
 
@@ -75,16 +76,9 @@ class TargetSettings(_Strict):
     def _url(cls, url: Optional[SecretStr]) -> Optional[SecretStr]:
         if url is None:
             return url
-        try:
-            parts = urlsplit(url.get_secret_value())
-            parts.port  # noqa: B018 - raises on a port that is not a number
-        except ValueError:
-            parts = None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL with a host, e.g. https://hc-ping.com/UUID")
-        if parts.username or parts.password:
-            raise ValueError("must not contain a user name or password; send credentials in headers "
-                             "(a secret), e.g. Authorization")
+        # The URL is a secret here (it may carry the token), so it is not logged.
+        checked_http_url(url.get_secret_value(), "https://hc-ping.com/UUID",
+                         "send credentials in headers (a secret), e.g. Authorization", logged=False)
         return url
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import string
 from typing import Any, Collection, Optional
-from urllib.parse import urlsplit
 
 from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
                       model_validator)
@@ -24,6 +23,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.faults.model import Selector, check_severities
 from monitor.problems import did_you_mean
+from monitor.urls import checked_http_url
 
 # Lower case only: environment variable names and secret file names reach pydantic-settings
 # lower-cased, so a channel called `OnCall` could never get its URL from either.
@@ -53,13 +53,8 @@ class WebhookSettings(_Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL with a host, e.g. http://tickets.example/hook")
-        if parts.username or parts.password:
-            raise ValueError("must not contain a user name or password (URLs are logged); send credentials "
-                             "in webhook.headers (a secret), e.g. Authorization")
-        return url
+        return checked_http_url(url, "http://tickets.example/hook",
+                                "send credentials in webhook.headers (a secret), e.g. Authorization")
 
 
 class RateLimitSettings(_Strict):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-from urllib.parse import urlsplit
-
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from monitor.urls import checked_http_url
 
 
 class _Strict(BaseModel):
@@ -14,13 +14,7 @@ class _Strict(BaseModel):
 
 
 def _checked_url(url: str, secret_keys: str) -> str:
-    """An http(s) URL without credentials: the URL is shown in logs and `status`, a password is not."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL with a host, e.g. http://influx.example:8086")
-    if parts.username or parts.password:
-        raise ValueError(f"must not contain a user name or password (URLs are logged); use {secret_keys}")
-    return url
+    return checked_http_url(url, "http://influx.example:8086", f"use {secret_keys}")
 
 
 class BatchingSettings(_Strict):
