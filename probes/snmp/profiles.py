@@ -559,6 +559,8 @@ def _derive(derived: Sequence[DerivedSpec], fields: dict, tags: Optional[Mapping
     """Derived fields in order; of several giving the same field, the first that has a value
     wins (the later ones are fallbacks, as for value specs). A spec with `rows` applies only to
     the table rows its filter keeps."""
+    if not derived:
+        return fields  # most tables (every interface row): no set made per row
     given: set[str] = set()
     for spec in derived:
         if spec.field in given:
@@ -653,9 +655,7 @@ def extract(profile: Profile, values: Mapping[str, RawValue], base_tags: Mapping
 def _merge(merged: dict, table: TableSpec, base_tags: Mapping[str, str], tags: Mapping[str, str], fields: dict,
            time_ns: int) -> None:
     """Fold one row into the sample of its `merge_by` tags (new: with those tags only)."""
-    key = tuple(tags.get(name) for name in table.merge_by)
-    if None in key:
-        return
+    key = tuple(tags.get(name) for name in table.merge_by)  # the caller kept only rows with every tag
     sample = merged.get(key)
     if sample is None:
         merged[key] = Sample(table.measurement, {**base_tags, **dict(zip(table.merge_by, key))}, fields, time_ns)
