@@ -149,7 +149,10 @@ class CliSession:
                 raise protocol_failure(login, exc) from None
             if isinstance(exc, (ReadTimeout, TimeoutError)) or _cause(exc, socket.timeout) is not None:
                 raise no_prompt(login, self.device_type) from None
-            if isinstance(exc, (EOFError, OSError)) or _cause(exc, EOFError) is not None:
+            from netmiko.exceptions import ReadException
+
+            # ReadException ("Channel stream closed by remote device."): the device hung up.
+            if isinstance(exc, (EOFError, OSError, ReadException)) or _cause(exc, EOFError) is not None:
                 raise closed_during_login(login, exc) from None
             if isinstance(exc, (paramiko.SSHException, ValueError)):
                 # netmiko's NetmikoTimeoutException ("Timed-out reading channel, data not
@@ -169,7 +172,7 @@ class CliSession:
         def done(output: str = "", failure: Optional[SessionFailed] = None) -> CommandResult:
             return CommandResult(command, output, None, (time.monotonic() - started) * 1000, failure)
 
-        from netmiko.exceptions import ReadTimeout
+        from netmiko.exceptions import ReadException, ReadTimeout
 
         try:
             output = conn.send_command(command, read_timeout=login.command_timeout_s, strip_prompt=True,
@@ -179,7 +182,8 @@ class CliSession:
             return done(failure=output_too_large(command, login))
         except ReadTimeout:
             return done(failure=command_timed_out(command, login, " (no prompt came back)"))
-        except (OSError, EOFError, paramiko.SSHException, _Aborted) as exc:
+        except (OSError, EOFError, paramiko.SSHException, ReadException, _Aborted) as exc:
+            # ReadException after ReadTimeout (its subclass): the channel closed mid-command.
             if self._aborted.is_set():
                 raise _Aborted() from None
             return done(failure=broke_during(command, exc))
