@@ -89,6 +89,7 @@ def _timeout_sentence(port: int) -> str:
             "(TCP connect, banner or key exchange)")
 
 
+@pytest.mark.serial  # bounds on the time each failure costs: no other workers' load beside it
 @pytest.mark.parametrize("server", ["no banner", "banner then silence", "endless banner"])
 async def test_a_tarpit_is_a_connect_timeout_naming_connect_timeout_s(tmp_path, all_logs, capfd, server):
     tarpit = {"no banner": Tarpit(), "banner then silence": Tarpit(banner=b"SSH-2.0-OpenSSH_9.2\r\n"),
@@ -119,6 +120,7 @@ async def test_a_closed_port_is_refused(tmp_path, all_logs, capfd):
     _assert_quiet(all_logs, capfd)
 
 
+@pytest.mark.serial  # bounds on the time each failure costs: no other workers' load beside it
 async def test_a_server_that_closes_after_its_banner_is_disconnected(tmp_path, all_logs, capfd):
     closing = await Tarpit(banner=b"SSH-2.0-OpenSSH_9.2\r\n", close_after_banner=True).start()
     try:
@@ -133,6 +135,7 @@ async def test_a_server_that_closes_after_its_banner_is_disconnected(tmp_path, a
     _assert_quiet(all_logs, capfd)
 
 
+@pytest.mark.serial  # bounds on the time each failure costs: no other workers' load beside it
 async def test_a_login_that_never_completes_names_auth_timeout_s(tmp_path, all_logs, capfd):
     sim = await CliSim(behaviour="stuck_auth").start()
     try:
@@ -146,6 +149,7 @@ async def test_a_login_that_never_completes_names_auth_timeout_s(tmp_path, all_l
     _assert_quiet(all_logs, capfd)
 
 
+@pytest.mark.serial  # bounds on the time each failure costs: no other workers' load beside it
 async def test_a_mute_server_after_login_names_command_timeout_s(tmp_path, all_logs, capfd):
     sim = await CliSim(behaviour="mute").start()
     try:
