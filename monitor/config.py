@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Sequence
+from typing import Annotated, Any, Literal, Optional, Sequence, Union
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, create_model, field_validator
 from pydantic_settings import (BaseSettings, EnvSettingsSource, NestedSecretsSettingsSource, NoDecode,
@@ -96,6 +96,10 @@ class Settings(BaseSettings):
                           "($CREDENTIALS_DIRECTORY is always read)")
     control_socket: Optional[Path] = Field(
         None, description="unix socket `status` asks the daemon through; null: <state_dir>/netvigil.sock")
+    workers: Union[Literal["auto"], Annotated[int, Field(ge=1, le=64)]] = Field(
+        "auto", description="processes that probe: auto (one per usable core when the inventory has 2,000 devices "
+                            "or more, else 1), or a number; 1 probes in the daemon's own process; takes effect at "
+                            "restart")
     probes: ProbesSettings = ProbesSettings()
     outputs: OutputsSettings = OutputsSettings()
     scheduler: SchedulerSettings = SchedulerSettings()

@@ -22,13 +22,15 @@ from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from monitor import config as config_module
 from monitor import heap
 from monitor.control import AlreadyRunning, ControlServer
+from monitor.local_probes import LocalProbes
 from monitor.outputs import Outputs
-from monitor.probing import Probing, concurrency, plan_batches
+from monitor.probing import plan_batches
 from monitor.reports.readings import LatestReadings
-from monitor.scheduler import Batch, ProbeScheduler
+from monitor.scheduler import Batch
 from monitor.sdnotify import Notifier
 from monitor.state import DeviceStates
 from monitor.statefiles import make_private
+from monitor.workers import effective_workers
 from probes.base import Probed, Sample
 
 log = logging.getLogger("netvigil")
@@ -52,9 +54,10 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.states = DeviceStates()
         self.readings = LatestReadings()  # UPS, sensor and disk values for the inspection record
-        self.probing = Probing(self._handle_probed)
+        # The probers and their schedule: here (LocalProbes), or in worker processes
+        # (monitor.workers.pool.WorkerPool, with the same methods) when `workers` > 1.
+        self.probes = LocalProbes(self._handle_probed)
         self.outputs: Optional[Outputs] = None
-        self.scheduler: Optional[ProbeScheduler] = None
         self.control: Optional[ControlServer] = None
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -73,16 +76,17 @@ class Daemon:
 
     # -- probe runs ---------------------------------------------------------------------------
 
-    async def _run_batch(self, batch: Batch) -> None:
-        await self.probing.run(batch)
-
     def _handle_probed(self, kind: str, probed: Probed) -> None:
-        self._handle(probed.samples)
+        self._handle_result(kind, probed.samples, [(target.device, error.detail) for target, error in probed.errors])
+
+    def _handle_result(self, kind: str, samples: list[Sample], errors: list[tuple[str, str]]) -> None:
+        """One run's samples and errors (device, sentence), from this process or a worker's."""
+        self._handle(samples)
         # After the samples: a kind with several samples per device (TCP ports) clears the
         # sentence on an ok one, and must keep the sentence of the one that failed.
-        for target, error in probed.errors:
-            self.states.note_error(target.device, error.detail, kind=kind)
-            log.debug("%s (%s): %s", target.device, target.address, error.detail)
+        for device, detail in errors:
+            self.states.note_error(device, detail, kind=kind)
+            log.debug("%s: %s", device, detail)
 
     def _handle(self, samples: list[Sample]) -> None:
         self.states.update(samples)
@@ -91,38 +95,31 @@ class Daemon:
         if self.faults is not None:
             self.faults.process(samples)
 
-    async def _reprobe(self, names) -> None:
-        """ICMP now, for the fault manager: a parent's state must be current before a child's
-        failure is alerted. A short run (3 echoes) with the device's own timeout."""
-        settings: dict = {}
-        targets = []
-        for name in names:
-            device = self.cfg.inventory.by_name(name)
-            if device is None or not device.icmp.enabled:
-                continue
-            settings[name] = device.icmp.model_copy(update={
-                "count": min(3, device.icmp.count), "echo_interval_ms": min(100.0, device.icmp.echo_interval_ms)})
-            targets.append(device.target())
-        if targets:
-            await self.probing.probe("icmp", targets, settings)
-
     def _submit(self, samples: list[Sample]) -> None:
         if self._swap_buffer is not None:  # outputs are being replaced (reload): hold, then hand over
             self._swap_buffer.extend(samples)
         else:
             self.outputs.submit(samples)
 
+    def _watchdog(self) -> None:
+        """WATCHDOG=1 only while every worker process reports (one process: always): a worker
+        that hangs or keeps dying ends in systemd restarting the service."""
+        if self.probes.alive():
+            self.notifier.watchdog()
+        else:
+            log.warning("watchdog: not confirmed to systemd: %s", self.probes.stalled())
+
     # -- status -------------------------------------------------------------------------------
 
     def summary(self) -> dict:
         counts = self.states.counts()
-        kinds = self.scheduler.stats() if self.scheduler else {}
+        kinds = self.probes.stats()
         outputs = self.outputs.stats() if self.outputs else []
         return {
             "pid": os.getpid(),
             "started_at": self.started_at,
             "config": str(self.cfg.path),
-            "icmp_mode": getattr(self.probing.probers.get("icmp"), "mode", None),
+            "icmp_mode": self.probes.icmp_mode,
             "devices": sum(counts.values()),
             "up": counts["up"], "down": counts["down"], "pending": counts["pending"],
             "unmonitored": counts["unmonitored"],
@@ -131,6 +128,7 @@ class Daemon:
             "scheduler": {kind: vars(stats) for kind, stats in kinds.items()},
             "outputs": [_output_dict(s) for s in outputs],
             "heartbeat": self.heartbeat.status() if self.heartbeat is not None else {},
+            **({"workers": self.probes.summary()} if hasattr(self.probes, "summary") else {}),
         }
 
     def status_line(self) -> str:
@@ -144,7 +142,7 @@ class Daemon:
     def _self_metrics(self) -> list[Sample]:
         now = time.time_ns()
         samples = []
-        for kind, stats in self.scheduler.take_window().items():
+        for kind, stats in self.probes.take_window().items():
             samples.append(Sample("netvigil_scheduler", {"kind": kind}, {
                 "devices": stats.devices, "jobs": stats.jobs, "running": stats.running,
                 "runs_total": stats.runs_total, "skipped_total": stats.skipped_total,
@@ -185,7 +183,7 @@ class Daemon:
         log.error("cannot start: %s", message)
         if self.outputs is not None:
             await self.outputs.stop(timeout_s=1)
-        self.probing.close()
+        self.probes.close()
         if self.control is not None:
             await self.control.stop()
         await self._stop_faults()
@@ -230,10 +228,6 @@ class Daemon:
             return await self._cannot_start(
                 f"state_dir {state_dir}: {exc.strerror or exc} ({exc.filename or self._control_socket_path()}); "
                 f"it must be a directory the daemon's user can write")
-        problem = await self.probing.start(settings, self.cfg.inventory, {"config_store": self._config_store})
-        if problem is not None:
-            return await self._cannot_start(problem)
-
         try:
             self.outputs = Outputs.build(settings.outputs, state_dir)
             await self.outputs.start()
@@ -244,10 +238,17 @@ class Daemon:
                 f"writable state_dir (and metrics.db / spool/ must be files and a directory there)")
         self.states.set_inventory(self.cfg.inventory.devices)
 
-        self.scheduler = ProbeScheduler(settings.scheduler, self._run_batch, concurrency(settings))
         self._watch = _watch_period(settings.faults, time.time())
-        self.scheduler.arm(all_batches(self.cfg.inventory, settings.scheduler.slot_s, self._watch_intervals()))
-        self.scheduler.start()
+        workers = effective_workers(settings.workers, len(self.cfg.inventory.devices))
+        if workers > 1:
+            from monitor.workers.pool import WorkerPool
+
+            self.probes = WorkerPool(workers, self.cfg.path, self._handle_result, settings.log_level)
+        # The outputs run first: the first samples come as soon as the schedule starts.
+        problem = await self.probes.start(settings, self.cfg.inventory, {"config_store": self._config_store},
+                                          self._watch_intervals())
+        if problem is not None:
+            return await self._cannot_start(problem)
 
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
@@ -256,9 +257,9 @@ class Daemon:
 
         if self.notifier.watchdog_interval_s:
             # From the event loop itself: if the loop is stuck, systemd stops hearing from us.
-            self._spawn(self._every(self.notifier.watchdog_interval_s, self.notifier.watchdog))
+            self._spawn(self._every(self.notifier.watchdog_interval_s, self._watchdog))
         self._spawn(self._every(SELF_METRICS_INTERVAL_S, lambda: self._submit(self._self_metrics())))
-        for work in self.probing.after_start(self.cfg.inventory):
+        for work in self.probes.after_start():
             self._spawn(work)
         self._spawn(self._every(SELF_METRICS_INTERVAL_S, lambda: self.notifier.status(self.status_line())))
 
@@ -319,7 +320,7 @@ class Daemon:
         self.faults = FaultManager(
             store=store, engine=RuleEngine(rules, devices, settings.rules),
             calendar=Calendar(settings.faults, store.maintenance.list()), settings=settings.faults,
-            devices=devices, emit=self._submit, dispatcher=self.dispatcher, reprobe=self._reprobe)
+            devices=devices, emit=self._submit, dispatcher=self.dispatcher, reprobe=self.probes.reprobe)
         try:
             restored = self.faults.restore()
         except (FaultError, sqlite3.Error) as exc:
@@ -368,7 +369,7 @@ class Daemon:
                     "faults": len(self.faults.open_ids) if self.faults is not None else 0}
 
         # Started even without targets: a reload that adds one takes effect at the next beat.
-        self.heartbeat = Heartbeat(lambda: self.cfg.settings.heartbeat, lambda: self.scheduler.stalled(), facts)
+        self.heartbeat = Heartbeat(lambda: self.cfg.settings.heartbeat, lambda: self.probes.stalled(), facts)
         self._spawn(self.heartbeat.run())
 
     def _start_reports(self) -> None:
@@ -399,8 +400,7 @@ class Daemon:
             log.warning("heightened watch %s", f"begins: {watch}" if watch else f"ends: {self._watch}")
             self._watch = watch
             if self.cfg.settings.faults.heightened_watch.probe_intervals:
-                self.scheduler.arm(all_batches(self.cfg.inventory, self.cfg.settings.scheduler.slot_s,
-                                               self._watch_intervals()))
+                self.probes.arm(self.cfg.settings, self._watch_intervals())
 
     def _watch_intervals(self) -> Optional[dict]:
         return dict(self.cfg.settings.faults.heightened_watch.probe_intervals) if self._watch else None
@@ -424,12 +424,12 @@ class Daemon:
         self.notifier.stopping()
         for task in list(self._background):
             task.cancel()
-        await self.scheduler.shutdown(timeout_s=max(0.5, (deadline - time.monotonic()) / 2))
+        await self.probes.shutdown(timeout_s=max(0.5, (deadline - time.monotonic()) / 2))
         if self.control is not None:
             await self.control.stop()
         await self._stop_faults(timeout_s=max(0.5, (deadline - time.monotonic()) / 3))
         await self.outputs.stop(timeout_s=max(0.5, deadline - time.monotonic()))
-        self.probing.close()
+        self.probes.close()
         for stats in self.outputs.stats():
             if stats.spooled_points:
                 log.info("%s: %d points kept in the spool for the next start", stats.name, stats.spooled_points)
@@ -526,12 +526,14 @@ class Daemon:
             log.warning("reload: state_dir and control_socket changes take effect at the next restart")
             settings = settings.model_copy(update={"state_dir": old_settings.state_dir,
                                                    "control_socket": old_settings.control_socket})
+        if settings.workers != old_settings.workers:
+            log.warning("reload: a change of workers takes effect at the next restart")
+            settings = settings.model_copy(update={"workers": old_settings.workers})
         if settings.outputs != old_settings.outputs and not await self._swap_outputs(old_settings, settings):
             log.error("reload: keeping the previous outputs; the rest of the change is applied")
             settings = settings.model_copy(update={"outputs": old_settings.outputs})
         if settings is not new.settings:
             new = config_module.Config(new.path, settings, new.inventory)
-        await self.probing.reconfigure(settings, new.inventory)
         self.cfg = new
         self.states.set_inventory(new.inventory.devices)
         try:
@@ -539,9 +541,7 @@ class Daemon:
         except Exception:  # noqa: BLE001 - the probes must still get the new inventory
             log.exception("reload: rules, faults or notifications could not take the change; probing goes on "
                           "with it")
-        self.scheduler.settings = settings.scheduler
-        self.scheduler.set_concurrency(concurrency(settings))
-        self.scheduler.arm(all_batches(new.inventory, settings.scheduler.slot_s, self._watch_intervals()))
+        await self.probes.reconfigure(settings, new.inventory, self._watch_intervals())
         log.info("reloaded %s: %d devices (%d added, %d removed)", new.path, len(new_names),
                  len(new_names - old_names), len(old_names - new_names))
 

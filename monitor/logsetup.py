@@ -19,6 +19,7 @@ import os
 import re
 import sys
 import time
+import warnings
 from collections.abc import Mapping
 
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
@@ -91,9 +92,10 @@ def under_journal() -> bool:
 
 
 class _OneLine(logging.Formatter):
-    def __init__(self, journal: bool) -> None:
+    def __init__(self, journal: bool, prefix: str = "") -> None:
         super().__init__()
         self.journal = journal
+        self.prefix = prefix
 
     def format(self, record: logging.LogRecord) -> str:
         message = message_of(record)
@@ -103,16 +105,17 @@ class _OneLine(logging.Formatter):
             message += " | " + self.formatException(record.exc_info)
         # What is left are our own multi-line texts (tracebacks, lists of problems) and values
         # built into the message before logging (an exception's text): the same escapes.
-        message = escape_controls(message.replace("\n", " | "))
+        message = self.prefix + escape_controls(message.replace("\n", " | "))
         if self.journal:
             return f"<{_PRIORITY.get(record.levelno, 6)}>{message}"
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(record.created))
         return f"{stamp}.{int(record.msecs):03d} {record.levelname.lower():7} {message}"
 
 
-def configure(level: str = "info") -> None:
+def configure(level: str = "info", prefix: str = "") -> None:
+    """`prefix` starts every line (a worker process names itself: "worker 2: ")."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_OneLine(under_journal()))
+    handler.setFormatter(_OneLine(under_journal(), prefix))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -122,3 +125,17 @@ def configure(level: str = "info") -> None:
     # reports what matters itself. Their warnings and errors still come through.
     for noisy in ("asyncssh", "paramiko", "netmiko"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def quiet_third_party_warnings() -> None:
+    """asyncssh (imported by every SSH path, and by `run`) touches cryptography's DSA classes at
+    import, and cryptography answers with five CryptographyDeprecationWarning lines on stderr:
+    noise a person cannot act on. Only that category from asyncssh's modules is silenced, and
+    not when the user asked for warnings (-W, PYTHONWARNINGS)."""
+    if sys.warnoptions:
+        return
+    try:
+        from cryptography.utils import CryptographyDeprecationWarning  # ~4 ms; already loaded by SSH paths
+    except ImportError:
+        return
+    warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning, module=r"asyncssh(\.|$)")

@@ -21,11 +21,10 @@ import os
 import select
 import signal
 import sys
-import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
-from monitor import i18n
+from monitor import i18n, logsetup
 from monitor.cli.faults import add_parsers as add_fault_parsers
 from monitor.cli.grafana import add_grafana_parser
 from monitor.cli.rollcall import add_parser as add_rollcall_parser
@@ -158,20 +157,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_third_party_warnings() -> None:
-    """asyncssh (imported by every SSH path, and by `run`) touches cryptography's DSA classes at
-    import, and cryptography answers with five CryptographyDeprecationWarning lines on stderr:
-    noise a person cannot act on. Only that category from asyncssh's modules is silenced, and
-    not when the user asked for warnings (-W, PYTHONWARNINGS)."""
-    if sys.warnoptions:
-        return
-    try:
-        from cryptography.utils import CryptographyDeprecationWarning  # ~4 ms; already loaded by SSH paths
-    except ImportError:
-        return
-    warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning, module=r"asyncssh(\.|$)")
-
-
 def _stdout_closed() -> bool:
     """Whether standard output is a pipe (or socket) whose reader has gone. Asked after a
     BrokenPipeError, which may also come from a socket the command used: that one must stay a
@@ -194,7 +179,7 @@ def _silence_stdout() -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    _quiet_third_party_warnings()
+    logsetup.quiet_third_party_warnings()
     # The locale's language until a settings file names one (monitor.config sets it then).
     i18n.set_language(None)
     try:
