@@ -74,6 +74,9 @@ def _secret_files_source(source: Any, secrets_dir: Any = None) -> NestedSecretsS
         secrets_dir_missing="ok")
 
 
+MAX_WORKERS = 64
+
+
 class Settings(BaseSettings):
     """The settings file (`/etc/netvigil/netvigil.yaml`); see config/netvigil.yaml for every key."""
 
@@ -96,7 +99,7 @@ class Settings(BaseSettings):
                           "($CREDENTIALS_DIRECTORY is always read)")
     control_socket: Optional[Path] = Field(
         None, description="unix socket `status` asks the daemon through; null: <state_dir>/netvigil.sock")
-    workers: Union[Literal["auto"], Annotated[int, Field(ge=1, le=64)]] = Field(
+    workers: Union[Literal["auto"], int] = Field(
         "auto", description="processes that probe: auto (one per usable core when the inventory has 2,000 devices "
                             "or more, else 1), or a number; 1 probes in the daemon's own process; takes effect at "
                             "restart")
@@ -110,6 +113,17 @@ class Settings(BaseSettings):
     reports: ReportsSettings = ReportsSettings()
     rollcall: RollcallSettings = RollcallSettings()
     heartbeat: HeartbeatSettings = HeartbeatSettings()
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _auto_or_a_count(cls, value: Any) -> Any:
+        # One sentence rather than one per member of the union. From the environment
+        # (NETVIGIL_WORKERS=2) the number arrives as text.
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_WORKERS):
+            return value
+        raise ValueError(f"must be auto or a number of processes from 1 to {MAX_WORKERS} (got {value!r})")
 
     @field_validator("language")
     @classmethod

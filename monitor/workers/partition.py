@@ -7,13 +7,13 @@ the split is about CPU and locality only.
 
     1. Every root site's subtree is a group, weighted by the probe runs per minute of its
        devices (an SNMP device polled every 60 s weighs 1 per kind it runs).
-    2. Groups are dealt largest first to the least loaded worker (longest processing time
-       first: within 4/3 of the best possible maximum).
-    3. While the most loaded worker carries more than TOLERANCE over an even share and a group
-       can be split, the largest splittable group is split: a subtree into the site's own
-       devices and one group per child site; a site's own devices into two halves by name.
-       Then deal again. A district of 15 streets on 2 workers keeps whole streets; one flat
-       site of 7,000 devices is cut in halves.
+    2. Largest group first, each goes whole to the least loaded worker if that stays within
+       TOLERANCE of an even share (first fit decreasing, with a capacity).
+    3. A group that fits nowhere is cut, and its pieces go back in line: a subtree into the
+       site's own devices and one group per child site; a site's own devices (by name) into
+       what fills the least loaded worker to an even share and the rest. Only what does not fit is cut: a
+       district of 15 streets on 2 workers keeps whole streets, three equal streets on 2
+       workers cut one street, one flat site of 7,000 devices is cut in two.
 
 The result depends only on the inventory, so a worker restarted after a crash gets the same
 devices back, and a reload moves devices only when the sites or their weights changed.
@@ -78,15 +78,29 @@ def split(devices: Sequence, workers: int) -> list[Shard]:
     if unsited:
         groups.append(Group("", tuple(sorted(unsited)), sum(weights[n] for n in unsited), False))
     even = sum(weights.values()) / workers
-    while True:
-        shards = _deal(groups, workers)
-        heaviest = max(shard.weight for shard in shards)
-        splittable = [group for group in groups if len(group.devices) > 1]
-        if heaviest <= even * (1 + TOLERANCE) or not splittable:
-            return shards
-        largest = max(splittable, key=lambda group: (group.weight, group.site))
-        groups.remove(largest)
-        groups += _cut(largest, paths, weights)
+    capacity = even * (1 + TOLERANCE)
+    loads = [0.0] * workers
+    dealt: list[list[Group]] = [[] for _ in range(workers)]
+    line = [(_order(group), group) for group in groups]
+    heapq.heapify(line)
+    while line:
+        _, group = heapq.heappop(line)
+        index = min(range(workers), key=lambda i: (loads[i], i))
+        if group.weight <= capacity - loads[index] or len(group.devices) == 1:
+            dealt[index].append(group)
+            loads[index] += group.weight
+            continue
+        # A cut fills the least loaded worker up to an even share, not to the capacity:
+        # the tolerance is for keeping groups whole, not a target.
+        for piece in _cut(group, paths, weights, even - loads[index]):
+            heapq.heappush(line, (_order(piece), piece))
+    return [Shard(tuple(name for group in groups for name in group.devices),
+                  tuple(dict.fromkeys(group.site for group in groups)), sum(group.weight for group in groups))
+            for groups in dealt]
+
+
+def _order(group: Group) -> tuple:
+    return (-group.weight, group.site, group.devices[:1])
 
 
 def _subtree(site: str, names: Iterable[str], weights) -> Group:
@@ -94,8 +108,9 @@ def _subtree(site: str, names: Iterable[str], weights) -> Group:
     return Group(site, members, sum(weights[name] for name in members), True)
 
 
-def _cut(group: Group, paths, weights) -> list[Group]:
-    """A subtree into its site's own devices and its child subtrees; own devices into halves."""
+def _cut(group: Group, paths, weights, room: float) -> list[Group]:
+    """A subtree into its site's own devices and its child subtrees; a site's own devices into
+    the first ones (by name) that fill `room`, at least one, and the rest."""
     if group.subtree:
         depth = _depth(group, paths)
         own = [name for name in group.devices if len(paths[name]) == depth + 1]
@@ -109,24 +124,15 @@ def _cut(group: Group, paths, weights) -> list[Group]:
         if len(parts) > 1:
             return parts
         if not own:  # a site with one child site and no devices of its own: cut that child
-            return _cut(parts[0], paths, weights)
-    half = len(group.devices) // 2
+            return _cut(parts[0], paths, weights, room)
+    taken, filled = 1, weights[group.devices[0]]
+    while taken < len(group.devices) - 1 and filled + weights[group.devices[taken]] <= room:
+        filled += weights[group.devices[taken]]
+        taken += 1
     return [Group(group.site, part, sum(weights[name] for name in part), False)
-            for part in (group.devices[:half], group.devices[half:])]
+            for part in (group.devices[:taken], group.devices[taken:])]
 
 
 def _depth(group: Group, paths) -> int:
     """Index of the group's site in its devices' site paths."""
     return paths[group.devices[0]].index(group.site)
-
-
-def _deal(groups: Sequence[Group], workers: int) -> list[Shard]:
-    loads = [(0.0, index) for index in range(workers)]
-    members: list[list[Group]] = [[] for _ in range(workers)]
-    for group in sorted(groups, key=lambda group: (-group.weight, group.site, group.devices[:1])):
-        load, index = heapq.heappop(loads)
-        members[index].append(group)
-        heapq.heappush(loads, (load + group.weight, index))
-    return [Shard(tuple(name for group in dealt for name in group.devices),
-                  tuple(dict.fromkeys(group.site for group in dealt)), sum(group.weight for group in dealt))
-            for dealt in members]

@@ -40,7 +40,7 @@ def workdir():
 
 
 class Lab:
-    def __init__(self, workdir: Path, mailserver, receiver) -> None:
+    def __init__(self, workdir: Path, mailserver, receiver, workers: int = 1) -> None:
         require_root()
         self.workdir = workdir
         addresses = loopback_addresses(40)
@@ -63,6 +63,7 @@ class Lab:
         self.settings.write_text(f"""
 inventory: [inventory.yaml]
 state_dir: state
+workers: {workers}
 probes:
   icmp: {{interval_s: 2, count: 2, echo_interval_ms: 50, timeout_s: 0.5}}
 scheduler: {{slot_s: 0.5}}
@@ -126,11 +127,39 @@ api:
                 return response.status, await response.json()
 
 
-async def test_core_switch_down_one_alert_escalation_kill_9_and_recovery(workdir, mailserver, webhook_receiver):
-    lab = Lab(workdir, mailserver, webhook_receiver)
+def worker_pids(lab: Lab) -> list[int]:
+    result = lab.cli("status", "--json")
+    assert result.returncode == 0, result.stderr
+    return [worker["pid"] for worker in json.loads(result.stdout)["daemon"]["workers"]]
+
+
+def pid_gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] == "Z"  # a zombie waits for its reaper only
+    except FileNotFoundError:
+        return True
+
+
+# workers=2: the core switch and some of its codecs are probed by different worker processes;
+# the parent's fault manager must still hold the codecs' failures for the core's re-probe and
+# send one grouped alert, and a kill -9 of the parent must not leave workers probing.
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_core_switch_down_one_alert_escalation_kill_9_and_recovery(workdir, mailserver, webhook_receiver,
+                                                                         workers):
+    lab = Lab(workdir, mailserver, webhook_receiver, workers)
+    if workers > 1:
+        from monitor import config
+        from monitor.workers.partition import split
+
+        shards = split(config.load(lab.settings).inventory.devices, workers)
+        core_shard = next(shard for shard in shards if "core-sw" in shard.devices)
+        assert any(f"codec-{i:02d}" not in core_shard.devices for i in range(30)), shards
     lab.start()
     try:
         await lab.until(lab.all_up, 30, "every device up")
+        old_workers = worker_pids(lab) if workers > 1 else []
+        assert len(old_workers) == (workers if workers > 1 else 0)
         with nft_table([drop_input(lab.behind_core)]) as table:
             # 1. Exactly one alert, naming the core switch and the 30 codecs behind it.
             await lab.until(lambda: lab.hooks("/hook"), 30, "the webhook alert")
@@ -164,6 +193,10 @@ async def test_core_switch_down_one_alert_escalation_kill_9_and_recovery(workdir
             # 4. kill -9 with the fault open; after the restart: the same record, no new alert.
             sent_before = (len(webhook_receiver.requests), len(mailserver.messages))
             lab.daemon.stop(signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while not all(pid_gone(pid) for pid in old_workers):
+                assert time.monotonic() < deadline, f"workers {old_workers} still run after their parent was killed"
+                await asyncio.sleep(0.2)
             lab.start()
             await asyncio.sleep(8)  # four probe intervals with everything behind the core still down
             assert lab.daemon.alive(), lab.daemon.log()[-3000:]
@@ -200,6 +233,7 @@ async def test_snmp_agent_stopped_and_restarted_opens_clears_and_reports_the_reb
     settings = workdir / "netvigil.yaml"
     settings.write_text(f"""inventory: [inventory.yaml]
 state_dir: state
+workers: {workers}
 probes:
   icmp: {{interval_s: 2, count: 2, echo_interval_ms: 50, timeout_s: 0.5}}
   snmp: {{credential: lab, interval_s: 5, timeout_s: 0.5, retries: 0, credentials: {{lab: {{version: v2c}}}}}}
