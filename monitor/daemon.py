@@ -73,6 +73,7 @@ class Daemon:
         self.api = None
         self._watch: Optional[str] = None  # the heightened-watch period in force, if any
         self.heartbeat = None  # monitor.heartbeat.Heartbeat: the dead man's switch
+        self._watchdog_withheld = False
 
     # -- probe runs ---------------------------------------------------------------------------
 
@@ -106,8 +107,12 @@ class Daemon:
         that hangs or keeps dying ends in systemd restarting the service."""
         if self.probes.alive():
             self.notifier.watchdog()
-        else:
+            if self._watchdog_withheld:
+                log.info("watchdog: confirmed to systemd again")
+                self._watchdog_withheld = False
+        elif not self._watchdog_withheld:  # once per outage, not every half interval
             log.warning("watchdog: not confirmed to systemd: %s", self.probes.stalled())
+            self._watchdog_withheld = True
 
     # -- status -------------------------------------------------------------------------------
 
