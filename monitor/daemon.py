@@ -133,7 +133,7 @@ class Daemon:
             "scheduler": {kind: vars(stats) for kind, stats in kinds.items()},
             "outputs": [_output_dict(s) for s in outputs],
             "heartbeat": self.heartbeat.status() if self.heartbeat is not None else {},
-            **({"workers": self.probes.summary()} if hasattr(self.probes, "summary") else {}),
+            "workers": summary_of_workers(self.probes),
         }
 
     def status_line(self) -> str:
@@ -160,6 +160,9 @@ class Daemon:
                 "spooled_bytes": out.spooled_bytes, "written_points": out.written_points,
                 "dropped_points": out.dropped_points, "rejected_points": out.rejected_points,
                 "healthy": int(out.healthy)}, now))
+        for worker in summary_of_workers(self.probes):
+            samples.append(Sample("netvigil_worker", {"worker": str(worker["worker"])}, {
+                "alive": int(worker["alive"]), "devices": worker["devices"], "restarts": worker["restarts"]}, now))
         if self.heartbeat is not None:
             samples += self.heartbeat.samples(now)
         if self.faults is not None:
@@ -584,6 +587,12 @@ class Daemon:
         from monitor.config_store import ConfigStore
 
         return ConfigStore(self.cfg.settings.state_dir / "configs", rules_for_device=rules_for_device)
+
+
+def summary_of_workers(probes) -> list[dict]:
+    """Per worker process (none when the daemon probes itself): pid, devices, sites, alive, restarts."""
+    summary = getattr(probes, "summary", None)
+    return summary() if summary is not None else []
 
 
 def _watch_period(faults_settings, now: float) -> Optional[str]:

@@ -50,6 +50,11 @@ _SCHEDULER = (
     ("skipped_total", "netvigil_scheduler_skipped", "Probe runs skipped because the previous one still ran", True),
     ("errors_total", "netvigil_scheduler_errors", "Probe runs of this kind that failed as a whole", True),
 )
+_WORKER = (
+    ("alive", "netvigil_worker_up", "Whether the worker process reports to the daemon (1) or not (0)", False),
+    ("devices", "netvigil_worker_devices", "Devices the worker process probes", False),
+    ("restarts", "netvigil_worker_restarts", "Times the worker process was restarted after it stopped", True),
+)
 _OUTPUT = (
     ("queued_points", "netvigil_output_queued_points", "Points in memory waiting to be written", False),
     ("spooled_points", "netvigil_output_spooled_points", "Points in the on-disk spool waiting to be written", False),
@@ -147,6 +152,7 @@ class SnapshotCollector(Collector):
 
         yield from self._per_label(data.get("notifications") or {}, "channel", _NOTIFY)
         yield from self._per_label(data.get("heartbeat") or {}, "target", _HEARTBEAT)
+        yield from self._per_label({str(row["worker"]): row for row in data.get("workers") or ()}, "worker", _WORKER)
         rules = data.get("rules") or {}
         for key, name, help_text, counter in _RULES:
             family = _family(name, help_text, counter, [])
@@ -177,6 +183,7 @@ def snapshot_from_summary(summary: Mapping[str, Any], notifications: Optional[Ma
         "devices": {state: summary.get(state, 0) for state in STATES},
         "notifications": dict(notifications or {}),
         "heartbeat": dict(summary.get("heartbeat") or {}),
+        "workers": list(summary.get("workers") or []),
     }
 
 

@@ -103,6 +103,10 @@ def _heading(daemon, store_path) -> str:
         text = _("{text}, {n} unmonitored").format(text=text, n=daemon["unmonitored"])
     if daemon.get("open_faults"):
         text += _(FAULTS_OPEN).format(count=daemon["open_faults"])
+    workers = daemon.get("workers") or []
+    if workers:
+        text += _("; {alive} of {count} worker processes reporting").format(
+            alive=sum(1 for worker in workers if worker["alive"]), count=len(workers))
     mode = daemon.get("icmp_mode")
     return _("{text} (icmp: {mode})").format(text=text, mode=_(ICMP_MODES[mode]) if mode in ICMP_MODES else mode)
 

@@ -73,6 +73,7 @@ class _Worker:
     ready: Optional[asyncio.Future] = None
     facts: dict = field(default_factory=dict)
     backoff_s: float = RESTART_FIRST_S
+    restarts: int = 0
 
 
 class WorkerPool:
@@ -84,7 +85,6 @@ class WorkerPool:
         self.workers: list[_Worker] = []
         self.owner: dict[str, int] = {}  # device -> worker index
         self.watch: Optional[dict] = None
-        self.restarts = 0
         self._window: dict[str, float] = {}  # kind -> highest lag reported since take_window
         self._tickets = itertools.count(1)
         self._waiting: dict[int, tuple[int, asyncio.Future]] = {}  # ticket -> (worker, future)
@@ -194,7 +194,7 @@ class WorkerPool:
         worker.backoff_s = min(RESTART_MAX_S, worker.backoff_s * 2)
         if self._stopping:
             return
-        self.restarts += 1
+        worker.restarts += 1
         await self._spawn(worker)
         problem = await self._ready(worker)
         if problem is None:
@@ -290,8 +290,9 @@ class WorkerPool:
     def summary(self) -> list[dict]:
         """Per worker, for `status --json` and the API."""
         now = time.monotonic()
+        silent = self._silent()
         return [{"worker": w.index, "pid": w.process.pid if w.process else None, "devices": len(w.shard.devices),
-                 "sites": list(w.shard.sites), "alive": w not in self._silent(),
+                 "sites": list(w.shard.sites), "alive": w not in silent, "restarts": w.restarts,
                  "heard_s_ago": round(now - w.heard, 1)} for w in self.workers]
 
     async def shutdown(self, timeout_s: float) -> None:
