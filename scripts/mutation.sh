@@ -4,7 +4,7 @@
 # survives is either a missing test or an equivalent change; tests/mutation_review.md says which.
 #
 # Usage: scripts/mutation.sh [module...]     modules: expr engine lineproto snmp_ber config_text
-#        config_mask secret_catalogue workdays monthly (default: all). config_text, config_mask and
+#        config_mask secret_catalogue workdays monthly partition (default: all). config_text, config_mask and
 #        secret_catalogue are configuration masking:
 #        normalising and the rule sets, the masking engine with its generic net, and the compiler of
 #        the vendor catalogues. Results stay in mutants/ (git-ignored): `.venv/bin/mutmut show
@@ -31,8 +31,9 @@ declare -A globs=(
   [secret_catalogue]="probes.devconfig.catalogue.*"
   [workdays]="monitor.reports.workdays.*"
   [monthly]="monitor.reports.monthly.*"
+  [partition]="monitor.workers.partition.*"
 )
-order=(expr engine lineproto snmp_ber config_text config_mask secret_catalogue workdays monthly)
+order=(expr engine lineproto snmp_ber config_text config_mask secret_catalogue workdays monthly partition)
 # Every unit test of a module, for the second look at its survivors (below).
 masking_tests="tests/unit/test_config_text.py tests/unit/test_config_masking.py tests/unit/test_config_mask.py
   tests/unit/test_secret_catalogue.py"
@@ -46,6 +47,7 @@ declare -A tests=(
   [secret_catalogue]="$masking_tests"
   [workdays]="tests/unit/test_workdays.py"
   [monthly]="tests/unit/test_report_monthly.py"
+  [partition]="tests/unit/test_workers_partition.py"
 )
 
 modules=("$@")

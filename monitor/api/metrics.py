@@ -84,9 +84,12 @@ _RULES = (
     ("transitions", "netvigil_rule_transitions", "Rule state changes (open, update, clear)", True),
     ("opened", "netvigil_faults_opened", "Faults opened or reopened (symptoms not counted)", True),
     ("resolved", "netvigil_faults_auto_resolved", "Faults resolved because their condition cleared", True),
+    ("reprobes", "netvigil_fault_reprobes",
+     "Parents re-probed (ICMP) before a child's failure was judged, their last answer being older", True),
 )
 
-FAMILIES = tuple(name for table in (_SCHEDULER, _OUTPUT, _NOTIFY, _HEARTBEAT, _RULES) for _, name, _, _ in table) + (
+FAMILIES = tuple(name for table in (_SCHEDULER, _OUTPUT, _NOTIFY, _HEARTBEAT, _RULES, _WORKER)
+                 for _, name, _, _ in table) + (
     "netvigil_output_backlog_points", "netvigil_devices", "netvigil_faults_open", "netvigil_faults_unacknowledged",
     "netvigil_faults_symptoms", "netvigil_faults_in_maintenance", "netvigil_faults_sla_breached",
     "netvigil_start_time_seconds")

@@ -9,6 +9,7 @@ processes, the sockets and the signals are the real ones.
 from __future__ import annotations
 
 import array
+import json
 import os
 import signal
 import socket
@@ -90,7 +91,10 @@ def _workers(settings: Path) -> list[dict]:
 
 
 def _up(settings: Path, count: int) -> bool:
-    daemon = _status(settings)["daemon"]
+    """Whether the daemon answers with `count` devices up (False while it starts)."""
+    result = subprocess.run([NETVIGIL, "status", "-c", str(settings), "--json"], capture_output=True, text=True,
+                            timeout=30)
+    daemon = json.loads(result.stdout)["daemon"] if result.returncode == 0 else None
     return daemon is not None and daemon["up"] == count
 
 
@@ -244,3 +248,80 @@ def _processes_with(text: str) -> list[int]:
             except OSError:
                 pass
     return found
+
+
+async def test_a_parent_in_one_worker_is_re_probed_for_children_in_the_other_and_alerted_once(
+        workdir, webhook_receiver):
+    # The core switch is polled every 30 s, its 10 codecs every 2 s, and they are dealt to
+    # different workers. When all of them go silent the codecs fail first; the core's own poll
+    # may be up to 30 s away, so one grouped alert within a few seconds is only possible if the
+    # main process has the core's worker re-probe it (counted on /metrics) before it judges the
+    # codecs.
+    import asyncio
+
+    import aiohttp
+
+    from lab.netlab import drop_input, loopback_addresses, nft_table
+    from lab.support import free_port
+    from monitor import config
+    from monitor.workers.partition import split
+
+    require_root()
+    addresses = loopback_addresses(11)
+    api_port = free_port()
+    (workdir / "inventory.yaml").write_text(
+        "sites:\n  - {name: room}\n  - {name: east}\ndevices:\n"
+        f"  - {{name: core-sw, address: {addresses[0]}, class: switch, site: room, icmp: {{interval_s: 30}}}}\n"
+        + "".join(f"  - {{name: codec-{i}, address: {address}, class: codec, site: east, parent: core-sw}}\n"
+                  for i, address in enumerate(addresses[1:])))
+    settings = workdir / "netvigil.yaml"
+    settings.write_text(f"""
+inventory: [inventory.yaml]
+state_dir: state
+workers: 2
+probes:
+  icmp: {{interval_s: 2, count: 2, echo_interval_ms: 50, timeout_s: 0.5}}
+scheduler: {{slot_s: 0.5}}
+faults: {{heightened_watch: {{periods: []}}}}
+notifications:
+  channels: {{tickets: {{webhook: {{url: "{webhook_receiver.url}"}}}}}}
+  groups: {{oncall: {{tiers: [[tickets]]}}}}
+  default_groups: [oncall]
+  group_wait_s: 1
+api: {{listen: "127.0.0.1:{api_port}"}}
+""")
+    shards = split(config.load(settings).inventory.devices, 2)
+    core_shard = next(shard for shard in shards if "core-sw" in shard.devices)
+    assert any(f"codec-{i}" not in core_shard.devices for i in range(10)), shards
+
+    async def reprobes() -> float:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{api_port}/metrics") as response:
+                text = await response.text()
+        return sum(float(line.split()[-1]) for line in text.splitlines()
+                   if line.startswith("netvigil_fault_reprobes_total"))
+
+    async def until(predicate, timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not predicate():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{process.log()[-3000:]}"
+            assert process.alive(), process.log()[-3000:]
+            await asyncio.sleep(0.2)
+
+    process = _start(workdir, settings)
+    try:
+        await until(lambda: _up(settings, 11), 60, "every device up")
+        with nft_table([drop_input(address) for address in addresses]):
+            dropped = time.monotonic()
+            await until(lambda: webhook_receiver.delivered, 20, "the alert")
+            alerted_after = webhook_receiver.requests[0].at - dropped
+            await asyncio.sleep(5)
+            assert await reprobes() >= 1
+            [alert] = webhook_receiver.delivered
+            [fault] = alert["faults"]
+            assert fault["device"] == "core-sw", alert
+            assert sorted(fault["symptoms"]) == [f"codec-{i}" for i in range(10)]
+            assert alerted_after < 15, alerted_after
+    finally:
+        code = process.stop()
+    assert code == 0, process.log()
