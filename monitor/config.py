@@ -32,6 +32,7 @@ from monitor.api.settings import ApiSettings
 from monitor.faults.settings import FaultsSettings
 from monitor.heartbeat import HeartbeatSettings
 from monitor.heartbeat import missing_secrets as missing_heartbeat_secrets
+from monitor.leadership import HaSettings
 from monitor import i18n
 from monitor.reports.settings import ReportsSettings
 from monitor.rollcall_schedule import RollcallSettings, problems as meeting_problems
@@ -113,6 +114,7 @@ class Settings(BaseSettings):
     reports: ReportsSettings = ReportsSettings()
     rollcall: RollcallSettings = RollcallSettings()
     heartbeat: HeartbeatSettings = HeartbeatSettings()
+    ha: HaSettings = HaSettings()
 
     @field_validator("workers", mode="before")
     @classmethod
@@ -587,12 +589,20 @@ def _load(path: Path, exclude: Optional[Path]) -> Config:
         _rules(settings, place, problems)
         _holidays(settings, place, relative, problems)
         _report_channels(settings, place, problems)
+        _ha(settings, place, problems)
         if inventory is not None:
             problems += _alerting_problems(settings, inventory)
             problems += meeting_problems(settings, inventory, place)
     if problems or settings is None or inventory is None:
         raise ConfigError(_scrub(problems, origins.secret_values()))  # inventory lines too: defence in depth
     return Config(path=path, settings=settings, inventory=inventory)
+
+
+def _ha(settings: Settings, place, problems: list[str]) -> None:
+    if settings.ha.enabled and not settings.faults.database.postgresql:
+        problems.append(f"{place(('ha', 'enabled'))}: ha.enabled: the two servers of a pair share their fault records "
+                        f"and the lease on a PostgreSQL server; set faults.database "
+                        f"(docs/operations.md, \"Active and standby\")")
 
 
 def _rules(settings: Settings, place, problems: list[str]) -> None:

@@ -74,6 +74,8 @@ class Daemon:
         self._watch: Optional[str] = None  # the heightened-watch period in force, if any
         self.heartbeat = None  # monitor.heartbeat.Heartbeat: the dead man's switch
         self._watchdog_withheld = False
+        self.leadership = None  # monitor.leadership.Leadership when `ha` is enabled
+        self._exit_code = EXIT_OK
 
     # -- probe runs ---------------------------------------------------------------------------
 
@@ -134,6 +136,7 @@ class Daemon:
             "outputs": [_output_dict(s) for s in outputs],
             "heartbeat": self.heartbeat.status() if self.heartbeat is not None else {},
             "workers": summary_of_workers(self.probes),
+            "ha": self.leadership.status() if self.leadership is not None else {},
         }
 
     def status_line(self) -> str:
@@ -236,6 +239,8 @@ class Daemon:
             return await self._cannot_start(
                 f"state_dir {state_dir}: {exc.strerror or exc} ({exc.filename or self._control_socket_path()}); "
                 f"it must be a directory the daemon's user can write")
+        if settings.ha.enabled and not await self._wait_for_the_lease(settings):
+            return await self._stopped_as_standby()
         try:
             self.outputs = Outputs.build(settings.outputs, state_dir)
             await self.outputs.start()
@@ -285,9 +290,59 @@ class Daemon:
         log.info("started: %d devices from %s, outputs: %s", len(self.cfg.inventory.devices), self.cfg.path,
                  ", ".join(o.name for o in self.outputs.stats()) or "none")
         heap.settle()  # what start-up built lives until a reload: out of the collector's way
+        if self.leadership is not None:
+            self._spawn(self._keep_the_lease())
         self.notifier.ready(self.status_line())
         await self._stop.wait()
         return await self.shutdown()
+
+    # -- active and standby --------------------------------------------------------------------
+
+    async def _wait_for_the_lease(self, settings) -> bool:
+        """`ha` enabled: wait as the standby until this server holds the share's lease (True), or
+        until told to stop (False). systemd hears READY=1 and the watchdog meanwhile: a standby
+        is a service that runs."""
+        from monitor.faults.postgres import connect, connect_problem
+        from monitor.leadership import Lease, Leadership
+
+        database, ha = settings.faults.database, settings.ha
+        lease = Lease(lambda: connect(database), ha.share, ha.server_name(), ha.lease_s)
+        self.leadership = Leadership(lease, lambda exc: connect_problem(database, exc)[1])
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        if self.notifier.watchdog_interval_s:
+            self._spawn(self._every(self.notifier.watchdog_interval_s, self.notifier.watchdog))
+        log.info("ha: server %s, standby for share %s: waiting for its lease (%s)", ha.server_name(), ha.share,
+                 database.shown())
+        self.notifier.ready(f"standby for share {ha.share}")
+        if not await self.leadership.wait_until_active(self._stop):
+            return False
+        log.warning("ha: server %s is now active for share %s (lease epoch %d)", ha.server_name(), ha.share,
+                    lease.epoch)
+        for task in list(self._background):  # the standby's watchdog; the active one starts its own
+            task.cancel()
+        return True
+
+    async def _stopped_as_standby(self) -> int:
+        log.info("stopped (standby)")
+        if self.control is not None:
+            await self.control.stop()
+        self.leadership.close()
+        self.notifier.stopping()
+        self.notifier.close()
+        return EXIT_OK
+
+    async def _keep_the_lease(self) -> None:
+        why = await self.leadership.keep()
+        log.error("ha: server %s lost the lease for share %s: %s; stopping so that the other server takes over "
+                  "(systemd starts this one again as the standby)", self.cfg.settings.ha.server_name(),
+                  self.cfg.settings.ha.share, why)
+        self._exit_code = EXIT_RUNTIME
+        if self.dispatcher is not None:  # first of all: no more alerts from here
+            await self.dispatcher.stop(timeout_s=1.0)
+            self.dispatcher = None
+        self._stop.set()
 
     # -- faults, notifications, API ------------------------------------------------------------
 
@@ -436,6 +491,9 @@ class Daemon:
         if self.control is not None:
             await self.control.stop()
         await self._stop_faults(timeout_s=max(0.5, (deadline - time.monotonic()) / 3))
+        if self.leadership is not None:  # nothing alerts here any more: the standby may take over now
+            await self.leadership.release()
+            self.leadership.close()
         await self.outputs.stop(timeout_s=max(0.5, deadline - time.monotonic()))
         self.probes.close()
         for stats in self.outputs.stats():
@@ -443,7 +501,7 @@ class Daemon:
                 log.info("%s: %d points kept in the spool for the next start", stats.name, stats.spooled_points)
         log.info("stopped")
         self.notifier.close()
-        return EXIT_OK
+        return self._exit_code
 
     def request_reload(self) -> None:
         """SIGHUP: reload soon. Signals that arrive before or during a reload are served by one

@@ -97,6 +97,10 @@ def _heading(daemon, store_path) -> str:
     """The line above the table: the daemon's counts, or where the last values come from."""
     if not daemon:
         return _("daemon not running; last values from the embedded store ({path})").format(path=store_path)
+    ha = daemon.get("ha") or {}
+    if ha.get("role") == "standby":
+        return _("netvigil pid {pid}: standby for share {share}; active: {active}").format(
+            pid=daemon["pid"], share=ha["share"], active=ha.get("active") or _("nobody"))
     text = _("netvigil pid {pid}: {devices} devices, {up} up, {down} down, {pending} pending").format(
         pid=daemon["pid"], devices=daemon["devices"], up=daemon["up"], down=daemon["down"], pending=daemon["pending"])
     if daemon.get("unmonitored"):
@@ -107,6 +111,8 @@ def _heading(daemon, store_path) -> str:
     if workers:
         text += _("; {alive} of {count} worker processes reporting").format(
             alive=sum(1 for worker in workers if worker["alive"]), count=len(workers))
+    if ha.get("role") == "active":
+        text += _("; active for share {share}").format(share=ha["share"])
     mode = daemon.get("icmp_mode")
     return _("{text} (icmp: {mode})").format(text=text, mode=_(ICMP_MODES[mode]) if mode in ICMP_MODES else mode)
 
