@@ -49,6 +49,7 @@ import asyncio
 import ipaddress
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -63,7 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.snmp_poller import NETVIGIL, UPS_SIZED_PROFILE, _cpu_seconds, _netvigil, poller_run  # noqa: E402
 from lab.servers import VictoriaMetrics  # noqa: E402
 from lab.snmplab import COMMUNITY  # noqa: E402
-from lab.support import require_binary, require_root  # noqa: E402
+from lab.support import require_binary  # noqa: E402
 
 PER_BLOCK = 250  # devices per /24 of the device network
 DEFAULT_AGENTS = 2
@@ -419,43 +420,40 @@ def _label(workers: int | None) -> str:
 
 
 def render(runs: list[Run]) -> str:
-    configs = list(dict.fromkeys(run.workers for run in runs))
-    heads = [f"{_label(run.workers)} #{sum(1 for r in runs[:i + 1] if r.workers == run.workers)}"
+    """Every run side by side, then (with several runs of a configuration) min / median / max per
+    configuration and the ratio of the last configuration's median to the first's, then the agents."""
+    heads = [f"{_label(run.workers)}, run {sum(1 for r in runs[:i + 1] if r.workers == run.workers)}"
              for i, run in enumerate(runs)]
-    width = max(len(label) for _, label, _ in ROWS)
-    lines = ["| " + " | ".join(["per run".ljust(width), *heads]) + " |",
-             "| " + " | ".join(["---"] * (len(heads) + 1)) + " |"]
-    for key, label, fmt in ROWS:
-        lines.append("| " + " | ".join([label.ljust(width), *(_cell(fmt, run.figures.get(key)) for run in runs)]) + " |")
-    lines.append("")
-    heads = [f"{_label(c)} min / median / max" for c in configs]
-    ratio = len(configs) > 1
-    lines.append("| " + " | ".join(["summary".ljust(width), *heads,
-                                     *([f"{_label(configs[-1])} / {_label(configs[0])} (median)"] if ratio else [])])
-                 + " |")
-    lines.append("| " + " | ".join(["---"] * (len(heads) + 1 + ratio)) + " |")
-    for key, label, fmt in ROWS:
-        cells, medians = [], []
-        for config in configs:
-            values = [r.figures.get(key) for r in runs if r.workers == config]
-            values = [v for v in values if v is not None and v == v]
-            if not values:
-                cells.append("-")
-                medians.append(None)
-                continue
-            median = statistics.median(values)
-            medians.append(median)
-            cells.append(" / ".join(_cell(fmt, v) for v in (min(values), median, max(values))))
-        if ratio:
-            first, last = medians[0], medians[-1]
-            cells.append(f"{last / first:.2f}" if first and last is not None else "-")
-        lines.append("| " + " | ".join([label.ljust(width), *cells]) + " |")
+    lines = _table("per run", heads, [[_cell(fmt, run.figures.get(key)) for run in runs] for key, _, fmt in ROWS])
+    configs = list(dict.fromkeys(run.workers for run in runs))
+    if len(runs) > len(configs):
+        heads = [f"{_label(c)} min / median / max" for c in configs]
+        if len(configs) > 1:
+            heads.append(f"{_label(configs[-1])} / {_label(configs[0])} (median)")
+        rows = []
+        for key, _, fmt in ROWS:
+            cells, medians = [], []
+            for config in configs:
+                values = [v for v in (r.figures.get(key) for r in runs if r.workers == config) if v is not None and v == v]
+                medians.append(statistics.median(values) if values else None)
+                cells.append(" / ".join(_cell(fmt, v) for v in (min(values), medians[-1], max(values))) if values else "-")
+            if len(configs) > 1:
+                first, last = medians[0], medians[-1]
+                cells.append(f"{last / first:.2f}" if first and last is not None else "-")
+            rows.append(cells)
+        lines += ["", *_table("summary", heads, rows)]
     lines.append("")
     for i, run in enumerate(runs):
-        agents = ", ".join(f"#{k} {a['cpu_pct']:.1f} % CPU, {a['udp_in']:,} datagrams in, {a['udp_drops']} dropped"
+        agents = ", ".join(f"agent {k}: {a['cpu_pct']:.1f} % CPU, {a['udp_in']:,} datagrams in, {a['udp_drops']} dropped"
                            for k, a in enumerate(run.agents))
-        lines.append(f"agents, run {i + 1} ({_label(run.workers)}): {agents}")
+        lines.append(f"run {i + 1} ({_label(run.workers)}): {agents}")
     return "\n".join(lines)
+
+
+def _table(corner: str, heads: list[str], rows: list[list[str]]) -> list[str]:
+    width = max(len(label) for _, label, _ in ROWS)
+    return ["| " + " | ".join([corner.ljust(width), *heads]) + " |", "| " + " | ".join(["---"] * (len(heads) + 1)) + " |",
+            *("| " + " | ".join([label.ljust(width), *cells]) + " |" for (_, label, _), cells in zip(ROWS, rows))]
 
 
 def targets_met(run: Run) -> bool:
@@ -519,15 +517,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="write every figure as JSON")
     parser.add_argument("--tag", default="k", help="namespace and link names carry this (a-z0-9, short)")
     parser.add_argument("--agent-capacity", action="store_true", help="measure what one snmpd answers, then stop")
+    if "--smoke" in (sys.argv[1:] if argv is None else argv):  # defaults only: flags given still count
+        parser.set_defaults(devices=50, agents=1, runs=1, warmup=5.0, seconds=20.0, snmp_interval=10.0,
+                            icmp_interval=10.0)
     args = parser.parse_args(argv)
-    if args.smoke:
-        defaults = parser.parse_args([])
-        for key, value in (("devices", 50), ("agents", 1), ("runs", 1), ("warmup", 5.0), ("seconds", 20.0),
-                           ("snmp_interval", 10.0), ("icmp_interval", 10.0)):
-            if getattr(args, key) == getattr(defaults, key):
-                setattr(args, key, value)
-    require_root()
+    if not re.fullmatch(r"[a-z0-9]{1,8}", args.tag):
+        parser.error(f"--tag {args.tag!r}: 1 to 8 of a-z and 0-9 (it goes into interface names of at most 15 characters)")
+    if os.geteuid() != 0:
+        print("bench.daemon_10k needs root (network namespaces, routes, raw ICMP sockets)", file=sys.stderr)
+        return 2
     require_binary("ip")
+    try:
+        return _main(args)
+    except ValueError as exc:  # e.g. a fleet larger than --net
+        print(f"bench.daemon_10k: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # an agent or the daemon did not come up, an `ip` command failed
+        print(f"bench.daemon_10k: {exc}", file=sys.stderr)
+        return 1
+
+
+def _main(args: argparse.Namespace) -> int:
     if args.agent_capacity:
         figures = agent_capacity(args.seconds if args.seconds != 180.0 else 10.0, net=args.net)
         print(f"one snmpd, 100 devices polled flat out (system + if 10 ports + UPS-sized): "
@@ -549,16 +559,18 @@ def main(argv: list[str] | None = None) -> int:
 def measure(options: Options, workers: list[int | None], runs: int, net: str = "10.234.0.0/18", tag: str = "k",
             json_path: str | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="nvb10k"))
-    fleet = Fleet(work, options.devices, options.agents, net, tag)
+    fleet = None
     done: list[Run] = []
     try:
+        fleet = Fleet(work, options.devices, options.agents, net, tag)
         fleet.up()
         for n in range(runs):
             for config in workers:
                 done.append(run_once(fleet, options, config, work / f"run{len(done) + 1}"))
                 print(f"run {len(done)} ({_label(config)}) done", file=sys.stderr, flush=True)
     finally:
-        fleet.down()
+        if fleet is not None:
+            fleet.down()
         shutil.rmtree(work, ignore_errors=True)
     icmp = (f"ICMP ({'every ' + format(options.icmp_interval_s, 'g') + ' s' if options.icmp_interval_s else 'defaults'})"
             if options.icmp else "no ICMP")
