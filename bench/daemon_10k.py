@@ -34,12 +34,21 @@ the first:
 Targets (issue's): every device's last poll ok, 0 runs skipped, lag < 5 s in every run of the
 largest `workers` asked. Exit 0 when met, 1 otherwise. `--json FILE` writes every figure.
 
-One snmpd, measured with `--agent-capacity` (this file's poller, in-process, flat out against
-one namespace's snmpd, the same three profiles; 2-core development machine, quiet): about
-XXX device polls per second of snmpd CPU, i.e. 10,000 devices / 60 s = 167 polls/s take about
-YY % of one core from a single snmpd. The default `--agents` is 4: every snmpd stays under
-about ZZ % of a core even when the daemon's requests come in bursts, and a saturated agent shows
-as one snmpd near 100 % in the agent lines.
+What one snmpd (net-snmp 5.9, single-threaded) sustains, measured on the 2-core development
+machine with this benchmark's three profiles (~32 requests a device poll):
+  * flat out (`--agent-capacity`: this repository's poller in-process, 100 devices, 10 s): 315
+    polls/s with snmpd at 49 % of a core, i.e. ~650 polls per snmpd CPU second (530-730 over
+    runs): the poller, not snmpd, saturated its core, so one snmpd would answer ~650 polls/s
+    at 100 %;
+  * paced as the daemon sends (requests one by one, each a wakeup of its own): 3,000 devices,
+    50 polls/s from one snmpd cost it 17.8 % of a core, i.e. ~3.6 ms per poll (1,500 devices
+    over two agents: 3.6 % each at 12.5 polls/s).
+So at 10,000 devices (167 polls/s) the agents need about 60 % of one core in all, whatever
+their number; one snmpd would run at ~60 %, near enough to its ceiling that bursts of a slot's
+first requests queue behind each other. The default `--agents 2` keeps each at ~30 %; the
+agent lines print each one's share, and `--agents N` spreads further. On a 2-core machine
+that CPU, VictoriaMetrics' and the kernel's share of ~7,000 echoes/s are taken from what the
+daemon could use.
 """
 
 from __future__ import annotations
@@ -543,7 +552,7 @@ def _main(args: argparse.Namespace) -> int:
         print(f"one snmpd, 100 devices polled flat out (system + if 10 ports + UPS-sized): "
               f"{figures['polls_per_s']:.0f} device polls/s at {figures['agent_cpu_pct']:.0f} % of one core, "
               f"i.e. {figures['polls_per_agent_cpu_s']:.0f} polls per snmpd CPU second; {figures['failed']} failed; "
-              f"poller {figures['poller_cpu_ms'] * 1000 / 1000:.2f} ms CPU per poll")
+              f"poller {figures['poller_cpu_ms']:.2f} ms CPU per poll")
         return 0
     workers = args.workers or [None]
     if any(w is not None for w in workers) and not _knows_workers(args.daemon_tree):
