@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from bench import daemon_10k
 
 T0, T1 = 1_000.0, 1_180.0  # the window, seconds
@@ -83,3 +85,17 @@ def test_cpu_of_the_whole_process_tree():
         os.kill(child, signal.SIGTERM)
         parent.kill()
         parent.wait()
+
+
+def test_fleet_addresses_and_shares(tmp_path):
+    fleet = daemon_10k.Fleet(tmp_path, 10_000, 3)
+    assert [fleet.address(i) for i in (0, 249, 250, 9_999)] == ["10.234.0.1", "10.234.0.250", "10.234.1.1",
+                                                                  "10.234.39.250"]
+    assert [len(blocks) for blocks in fleet.blocks] == [14, 13, 13]  # 40 /24s, contiguous, no block twice
+    assert sorted(b for blocks in fleet.blocks for b in blocks) == list(range(40))
+    assert str(fleet.transit) == "10.234.64.0"  # the veth /30s: after the devices' /18
+    assert daemon_10k.Fleet(tmp_path, 300, 5).agents == 2  # never more agents than /24s
+    small = daemon_10k.Fleet(tmp_path, 50, 1, net="10.237.0.0/22", tag="t1")
+    assert small.address(49) == "10.237.0.50" and small.namespace(0) == "nvbt10"
+    with pytest.raises(ValueError, match="20000 devices need 80 /24s at 250 a block; 10.234.0.0/18 has 64"):
+        daemon_10k.Fleet(tmp_path, 20_000, 2)
