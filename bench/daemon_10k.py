@@ -19,8 +19,8 @@ on a fresh daemon, state and VictoriaMetrics: `--warmup` seconds, then `--second
 `workers` key is written to the settings only when `--workers` is given. Printed side by side,
 per run and min / median / max per configuration, with the ratio of the last configuration to
 the first:
-  * SNMP polls/s and ICMP runs/s started in the window (VictoriaMetrics' `snmp_up` and
-    `icmp_up` points; expected N/60 and N/30), echoes/s the agents' kernels answered;
+  * SNMP polls/s and ICMP runs/s started in the window (the `snmp_error_code` and
+    `icmp_result_code` points; expected N/60 and N/30), echoes/s the agents' kernels answered;
   * devices whose last SNMP poll was ok (`snmp_error_code` 0) and whose last ICMP run was ok
     (`icmp_result_code` 0), SNMP timeouts and echoes lost in the window;
   * runs skipped since the daemon started and the scheduler lag (max over the window) from the
@@ -32,8 +32,8 @@ the first:
     its namespace's kernel dropped (`/proc/net/snmp` Udp InErrors, which counts RcvbufErrors
     too), the same drops on the daemon's side (the root namespace, shared with whatever else
     runs), and VictoriaMetrics' CPU.
-Targets (issue's): every device's last poll ok, 0 runs skipped, lag < 5 s in every run of the
-largest `workers` asked. Exit 0 when met, 1 otherwise. `--json FILE` writes every figure.
+Targets: every device's last poll ok, 0 runs skipped, lag < 5 s in every run of the last
+`workers` listed. Exit 0 when met, 1 otherwise. `--json FILE` writes every figure.
 
 What one snmpd (net-snmp 5.9, single-threaded) sustains, measured on the 2-core development
 machine with this benchmark's three profiles (~32 requests a device poll):
