@@ -14,12 +14,10 @@ Run as root from the repository root:
    from /proc; neither counts snmpd.
 2. Scale: `netvigil run` with N devices (default 10,000) each polled every 60 s with the
    profiles `system`, `if` (10 ports) and a UPS-sized profile (11 scalars, 2 small tables),
-   writing to a VictoriaMetrics. The agent is one snmpd in a network namespace this
-   benchmark creates, with 10 network interfaces (9 ifb + the veth end) and every address of
-   10.234.0.0/18 local ("AnyIP" route), so each device has its own address and its own
-   1-request-in-flight gate, as a real fleet does. Printed: daemon CPU, polls/s, devices
-   whose last poll was ok, scheduler lag (max over the run, from netvigil_scheduler), runs
-   skipped. Targets: lag < 5 s; every device ok.
+   writing to a VictoriaMetrics, SNMP alone: one run of bench/daemon_10k.py's harness (the
+   agents in network namespaces, every device its own address of 10.234.0.0/18 and its own
+   1-request-in-flight gate, as a real fleet has; the figures and targets it prints). With
+   ICMP too and the `workers` setting compared: `python -m bench.daemon_10k`.
 
 snmpd does not implement UPS-MIB, so the UPS-sized profile reads the same number of scalars
 and table rows from MIBs snmpd has (UCD-SNMP); per poll it costs the same requests and
@@ -51,7 +49,6 @@ import contextlib
 import http.client
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,7 +64,6 @@ from probes.snmp.poller import SnmpPoller  # noqa: E402
 from probes.snmp.client import SnmpClient  # noqa: E402
 from probes.snmp.settings import SnmpSettings  # noqa: E402
 from lab.netlab import loopback_addresses  # noqa: E402
-from lab.servers import VictoriaMetrics  # noqa: E402
 from lab.snmplab import COMMUNITY, snmpd_on_addresses  # noqa: E402
 from lab.support import free_port, require_binary, wait_until  # noqa: E402
 
@@ -208,10 +204,17 @@ def _port_open(port: int) -> bool:
 
 
 async def poller_run(addresses: list[str], port: int, seconds: float, profile_dir: Path,
-                     tables: bool = False) -> dict:
+                     tables: bool = False, device_class: str | None = None, observe=None) -> dict:
+    """Poll every address flat out for `seconds` after a warm-up. Default: the `ten` profile
+    alone; `tables`: servers with the shipped profiles; `device_class`: that class with the
+    shipped profiles and those of `profile_dir`. `observe()` (e.g. another process's CPU
+    seconds) is read at the window's start and end; the difference is returned as `observed`."""
+    ten = not tables and device_class is None
     if tables:  # the shipped profiles a server gets: system, host (2 tables), if (1 table)
         profiles = snmp_profiles.load_all([snmp_profiles.PACKAGED_PROFILES])
         device_class = "server"
+    elif device_class is not None:
+        profiles = snmp_profiles.load_all([snmp_profiles.PACKAGED_PROFILES, profile_dir])
     else:
         profiles = snmp_profiles.load_all([profile_dir])  # only `ten`: exactly the 10 OIDs
         device_class = "other"
@@ -229,16 +232,18 @@ async def poller_run(addresses: list[str], port: int, seconds: float, profile_di
             result = await poller.poll(target, settings)
             polls += 1
             samples += len(result.samples)
-            failed += result.error is not None or (not tables and len(result.samples) != 2)
+            failed += result.error is not None or (ten and len(result.samples) != 2)
 
     await asyncio.gather(*(loop(t, time.monotonic() + 0.5) for t in targets))  # warm-up: selection, caches
     polls = failed = samples = 0
+    observed0 = observe() if observe else 0.0
     cpu0, wall0 = time.process_time(), time.monotonic()
     await asyncio.gather(*(loop(t, wall0 + seconds) for t in targets))
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    observed = observe() - observed0 if observe else None
     client.close()
     return {"polls": polls, "failed": failed, "rate": polls / wall, "cpu_per_1000": cpu / polls * 1000,
-            "samples_per_poll": samples / polls}
+            "samples_per_poll": samples / polls, "wall": wall, "observed": observed}
 
 
 class _ReplayedClient:
@@ -355,145 +360,13 @@ def compare(seconds: float) -> None:
 
 # --- 2. 10,000 devices in the daemon --------------------------------------------------------------
 
-NETNS, HOST_VETH, NS_VETH = "nvbsnmp", "nvbsnmph", "nvbsnmpp"
-ANYIP = "10.234.0.0/18"
-
-
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
-def netns_up() -> None:
-    netns_down()
-    _ip("netns", "add", NETNS)
-    _ip("link", "add", HOST_VETH, "type", "veth", "peer", "name", NS_VETH, "netns", NETNS)
-    _ip("addr", "add", "10.233.0.1/30", "dev", HOST_VETH)
-    _ip("link", "set", HOST_VETH, "up")
-    _ip("-n", NETNS, "addr", "add", "10.233.0.2/30", "dev", NS_VETH)
-    _ip("-n", NETNS, "link", "set", NS_VETH, "up")
-    _ip("-n", NETNS, "link", "set", "lo", "up")
-    for port in range(9):  # ifb: the module is there where dummy is not
-        _ip("-n", NETNS, "link", "add", f"port{port}", "type", "ifb")
-        _ip("-n", NETNS, "link", "set", f"port{port}", "up")
-    _ip("-n", NETNS, "route", "add", "local", ANYIP, "dev", "lo")
-    # The agent's receive buffer, so bursts of a slot's first requests are not dropped by the
-    # kernel in front of snmpd (agent capacity, not the poller's); netns-local where the kernel allows.
-    subprocess.run(["ip", "netns", "exec", NETNS, "sysctl", "-qw", "net.core.rmem_default=4194304"],
-                   capture_output=True)
-    _ip("route", "add", ANYIP, "via", "10.233.0.2")
-
-
-def netns_down() -> None:
-    subprocess.run(["ip", "route", "del", ANYIP], capture_output=True)
-    subprocess.run(["ip", "link", "del", HOST_VETH], capture_output=True)
-    subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
-
-
-def _address(i: int) -> str:
-    return f"10.234.{i // 250}.{i % 250 + 1}"
-
-
 def scale(devices: int, seconds: float, py_spy: str | None = None, tree: str | None = None) -> int:
-    require_binary("ip")
-    work = Path(tempfile.mkdtemp(prefix="nvbs"))
-    snmpd = vm = daemon = None
-    try:
-        netns_up()
-        conf = work / "snmpd.conf"
-        conf.write_text(f"agentAddress udp:0.0.0.0:161\nrocommunity {COMMUNITY}\nsysName bench\n"
-                        "sysLocation machine room\nsysContact noc\n")
-        snmpd = subprocess.Popen(["ip", "netns", "exec", NETNS, "/usr/sbin/snmpd", "-f", "-Lo", "-C", "-c", str(conf),
-                                  f"--persistent-directory={work / 'snmpd-state'}"],
-                                 stdout=open(work / "snmpd.log", "wb"), stderr=subprocess.STDOUT)
-        time.sleep(1)
-        vm = VictoriaMetrics(work / "vm").start()
-        (work / "profiles").mkdir()
-        (work / "profiles" / "ups_sized.yaml").write_text(UPS_SIZED_PROFILE)
-        lines = ["sites:", "  - {name: district, level: district}", "devices:"]
-        lines += [f"  - {{name: d{i}, address: {_address(i)}, class: switch, site: district}}" for i in range(devices)]
-        (work / "inventory.yaml").write_text("\n".join(lines) + "\n")
-        (work / "creds").mkdir()
-        (work / "creds" / "probes__snmp__credentials__lab__community").write_text(COMMUNITY)
-        (work / "netvigil.yaml").write_text(
-            "inventory: [inventory.yaml]\nstate_dir: state\nlog_level: warning\n"
-            f"secrets_dir: creds\n"
-            "probes:\n  icmp: {enabled: false}\n"
-            f"  snmp: {{credential: lab, credentials: {{lab: {{version: v2c}}}}, interval_s: 60,"
-            f" profile_dirs: [profiles]}}\n"
-            f"outputs:\n  influxdb: {{url: '{vm.url}', bucket: netvigil}}\n")
-        daemon = subprocess.Popen([*_netvigil(tree), "run", "-c", str(work / "netvigil.yaml")],
-                                  stderr=open(work / "daemon.log", "wb"))
-        time.sleep(5)  # start-up
-        cpu0, wall0 = _cpu_seconds(daemon.pid), time.monotonic()
-        runs0 = _status(work)["daemon"]["scheduler"]["snmp"]["runs_total"]
-        spy = None
-        if py_spy:  # sampled stacks of the whole measuring window, folded (one stack and its count a line)
-            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(daemon.pid),
-                                    "--duration", str(int(seconds)), "--rate", "200", "--format", "raw",
-                                    "--output", py_spy, *(["--native"] if os.environ.get("PY_SPY_NATIVE") else ["--nonblocking"])], stdout=subprocess.DEVNULL)
-        time.sleep(seconds)
-        if spy is not None:
-            spy.wait(60)
-        cpu, wall = _cpu_seconds(daemon.pid) - cpu0, time.monotonic() - wall0
-        status = _status(work)
-        udp = _udp_counters()
-        snmpd_cpu = _cpu_seconds(_child_pid(snmpd.pid)) if _child_pid(snmpd.pid) else float("nan")
-        daemon.terminate()
-        daemon.wait(30)
-        summary = status["daemon"]
-        stats = summary["scheduler"]["snmp"]
-        ok = sum(1 for row in status["devices"] if row["snmp"] == "ok")
-        errors = {}
-        for row in status["devices"]:
-            if row["snmp"] not in ("ok", None):
-                errors[row["snmp"]] = errors.get(row["snmp"], 0) + 1
-        lags = vm.export('{__name__="netvigil_scheduler_lag_max_ms",kind="snmp"}')
-        lag_max_ms = max((v for series in lags for v in series["values"]), default=float("nan"))
-        polls = vm.export('{__name__="snmp_up"}')
-        samples = sum(len(series["values"]) for series in polls)
-        backlog = sum(o["queued_points"] + o["spooled_points"] for o in summary["outputs"])
-        print(f"\n{devices} devices x (system + if with 10 ports + UPS-sized) every 60 s, v2c, "
-              f"VictoriaMetrics output, {wall:.0f} s measured")
-        print(f"  daemon CPU         {100 * cpu / wall:6.1f} % of one core "
-              f"({cpu / max(samples, 1) * 1e6:.0f} us per device poll)")
-        print(f"  snmpd CPU (total)  {snmpd_cpu:6.1f} s")
-        print(f"  device polls       {samples} written ({samples / (wall + 5):.0f}/s; expected "
-              f"{devices / 60:.0f}/s)")
-        print(f"  last poll ok       {ok} of {devices} devices" + (f"; errors {errors}" if errors else ""))
-        print(f"  scheduler lag      max {lag_max_ms / 1000:.2f} s over the run (target < 5 s)")
-        print(f"  runs               {stats['runs_total'] - runs0} in the window, skipped {stats['skipped_total']}, "
-              f"errors {stats['errors_total']}")
-        print(f"  output backlog     {backlog} points")
-        print(f"  agent side (netns) UDP InDatagrams {udp.get('InDatagrams')}, RcvbufErrors {udp.get('RcvbufErrors')} "
-              "(requests the kernel dropped in front of snmpd)")
-        met = lag_max_ms < 5000 and ok == devices and not stats["skipped_total"]
-        print(f"  targets: {'met' if met else 'MISSED'}")
-        return 0 if met else 1
-    finally:
-        if daemon is not None and daemon.poll() is None:
-            daemon.kill()
-        if snmpd is not None:
-            child = _child_pid(snmpd.pid)
-            if child:
-                os.kill(child, 15)
-            snmpd.terminate()
-            snmpd.wait(10)
-        if vm is not None:
-            vm.stop()
-        netns_down()
-        shutil.rmtree(work, ignore_errors=True)
+    """The daemon with SNMP alone, one run: bench/daemon_10k.py's harness (its fleet of agents in
+    network namespaces, its figures), without ICMP and without the `workers` key."""
+    from bench import daemon_10k
 
-
-def _udp_counters() -> dict:
-    text = subprocess.run(["ip", "netns", "exec", NETNS, "cat", "/proc/net/snmp"], capture_output=True,
-                          text=True).stdout
-    rows = [line.split()[1:] for line in text.splitlines() if line.startswith("Udp:")]
-    return dict(zip(rows[0], map(int, rows[1]))) if len(rows) == 2 else {}
-
-
-def _child_pid(pid: int):
-    """`ip netns exec` execs snmpd in place, so the pid is snmpd's own."""
-    return pid if Path(f"/proc/{pid}").exists() else None
+    options = daemon_10k.Options(devices=devices, seconds=seconds, warmup=5.0, icmp=False, tree=tree, py_spy=py_spy)
+    return daemon_10k.measure(options, [None], runs=1)
 
 
 # The editable install's import hook comes before sys.path, so PYTHONPATH alone would not do.
@@ -506,11 +379,6 @@ def _netvigil(tree: str | None) -> list[str]:
     """The command that runs netvigil from another checkout's source (same interpreter and
     packages), so two revisions are measured by one benchmark; None: this tree."""
     return [NETVIGIL] if tree is None else [sys.executable, "-c", _FROM_TREE, str(Path(tree).resolve())]
-
-
-def _status(work: Path) -> dict:
-    return json.loads(subprocess.run([NETVIGIL, "status", "-c", str(work / "netvigil.yaml"), "--json"],
-                                     capture_output=True, text=True, check=True).stdout)
 
 
 def main() -> int:

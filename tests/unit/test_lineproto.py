@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from monitor import lineproto
 from monitor.lineproto import (MAX_KEY_BYTES, MAX_LINE_BYTES, LineTooLong, describe, describe_line, encode,
                               encode_batch)
 from probes.base import ResultCode, Sample
@@ -219,3 +220,42 @@ def test_a_line_over_262144_bytes_is_refused():
 ])
 def test_describe_line_names_measurement_and_device_only(line, expected):
     assert describe_line(line) == expected
+
+
+def test_memo_grows_when_the_fleet_does_not_fit_and_clears_otherwise(monkeypatch):
+    monkeypatch.setattr(lineproto, "_CACHE_START", 4)
+    monkeypatch.setattr(lineproto, "_CACHE_CEILING", 16)
+    memo = lineproto._Memo()
+    memo.update((i, i) for i in range(4))
+    memo.full()  # filled at once: the series do not fit
+    assert memo.limit == 8 and len(memo) == 4
+    memo.since -= lineproto._GROW_WITHIN_S + 1  # filled slowly: churn, not a larger fleet
+    memo.full()
+    assert memo.limit == 8 and len(memo) == 0
+    memo.full()
+    memo.full()
+    assert memo.limit == 16  # the ceiling
+    memo.update((i, i) for i in range(16))
+    memo.full()
+    assert memo.limit == 16 and len(memo) == 0
+
+
+def test_lines_stay_the_same_while_the_memos_grow_and_clear(monkeypatch):
+    monkeypatch.setattr(lineproto, "_CACHE_START", 8)
+    monkeypatch.setattr(lineproto, "_CACHE_CEILING", 32)
+    monkeypatch.setattr(lineproto, "_key_cache", lineproto._Memo())
+    monkeypatch.setattr(lineproto, "_head_cache", lineproto._Memo())
+    samples = [Sample("snmp_if", {"device": f"sw {i % 50}", "ifName": f"Gi1/0/{i % 7}"}, {"in_octets": i}, i)
+               for i in range(400)]
+    first = [lineproto.encode(s) for s in samples]
+    assert lineproto._head_cache.limit == 32 and len(lineproto._head_cache) <= 32
+    assert [lineproto.encode(s) for s in samples] == first
+    assert first[57] == "snmp_if,device=sw\\ 7,ifName=Gi1/0/1 in_octets=57i 57"
+
+
+def test_tag_sets_with_the_same_words_in_other_places_get_their_own_heads():
+    # The memo's key lists the tag keys, then the values: these share every word.
+    assert line(tags={"a": "c", "b": "d"}) == f"m,a=c,b=d v=1i {T}"
+    assert line(tags={"a": "b", "c": "d"}) == f"m,a=b,c=d v=1i {T}"
+    assert line(tags={"a": "b", "c": "d", "b": "x"}) == f"m,a=b,b=x,c=d v=1i {T}"
+    assert line(tags={"c": "d", "a": "b"}) == f"m,a=b,c=d v=1i {T}"
