@@ -33,6 +33,7 @@ replies. Raw sockets get a kernel ICMP_FILTER so they are not woken for other tr
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import ipaddress
 import os
 import random
@@ -53,6 +54,7 @@ MEASUREMENT = "icmp"
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 _SOL_RAW = 255
+_SO_ATTACH_FILTER = 26
 _ICMP_FILTER = 1
 _ICMP6_FILTER = 1
 
@@ -137,6 +139,8 @@ class _FamilySocket:
         if privileged:
             self._install_type_filter()
             self.ident = ident
+            if family == socket.AF_INET:
+                self._install_ident_filter()
         else:
             self.sock.bind(("", 0) if family == socket.AF_INET else ("::", 0))
             self.ident = self.sock.getsockname()[1]  # the kernel uses the "port" as identifier
@@ -159,6 +163,25 @@ class _FamilySocket:
             for allowed_type in (_ICMP6_ECHO_REPLY, _ICMP6_UNREACH):
                 blocked[allowed_type >> 5] &= ~(1 << (allowed_type & 31)) & 0xFFFFFFFF
             self.sock.setsockopt(socket.IPPROTO_ICMPV6, _ICMP6_FILTER, struct.pack("=8I", *blocked))
+
+    def _install_ident_filter(self) -> None:
+        # ICMP_FILTER selects by type only, so every raw socket on the host gets every echo
+        # reply: with one worker process per core, each parsed and dropped the others'
+        # replies too, N times the receive work and wake-ups. A socket filter (classic BPF,
+        # run by the kernel before queueing) passes echo replies carrying our identifier and
+        # every other type ICMP_FILTER let through (unreachables quote our request inside).
+        program = [  # (code, jump if true, jump if false, constant)
+            (0xB1, 0, 0, 0),           # ldxb 4*([0]&0xf)    X = IP header length
+            (0x50, 0, 0, 0),           # ldb [x+0]           ICMP type
+            (0x15, 0, 2, _ICMP_ECHO_REPLY),  # jeq echo reply, else accept
+            (0x48, 0, 0, 4),           # ldh [x+4]           identifier
+            (0x15, 0, 1, self.ident),  # jeq ours, else drop
+            (0x06, 0, 0, 0x40000),     # ret: accept the packet
+            (0x06, 0, 0, 0),           # ret 0: drop
+        ]
+        code = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *op) for op in program))
+        self.sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER,
+                             struct.pack("HL", len(program), ctypes.addressof(code)))  # the kernel copies it
 
     def packet(self, token: bytes, seq: int) -> bytes:
         """An echo request carrying `token` (8 bytes) first in its payload, with sequence `seq`."""

@@ -303,3 +303,34 @@ def test_forged_replies_cannot_make_a_dropped_device_look_up(mode, tmp_path):
     # The live devices count each real echo once: duplicates and forged neighbours add nothing.
     assert [(run[a]["up"], run[a]["received"]) for run in answer["runs"] for a in live] == \
         [(1, 5)] * (5 * len(live))
+
+
+def test_a_raw_socket_is_given_only_its_own_echo_replies():
+    # Several pingers on one host (one per worker process) each have a raw socket; the kernel's
+    # socket filter hands each only the echo replies with its identifier, so no process parses
+    # and drops the others' replies. The replies come from this host's kernel on loopback.
+    import socket
+    import time
+
+    require_root()
+    mine = icmp._FamilySocket(socket.AF_INET, True, 0x1234, 56)
+    other = icmp._FamilySocket(socket.AF_INET, True, 0x4321, 56)
+    try:
+        for seq in (1, 2, 3):
+            for sock in (mine, other):
+                sock.sock.sendto(sock.packet(b"%08d" % seq, seq), ("127.0.0.1", 0))
+        time.sleep(0.3)
+
+        def received(sock) -> list:
+            got = []
+            while True:
+                try:
+                    got.append(sock.parse(sock.sock.recv(2048)))
+                except BlockingIOError:
+                    return got
+
+        assert received(mine) == [(b"%08d" % seq, 0x1234, seq, False) for seq in (1, 2, 3)]
+        assert received(other) == [(b"%08d" % seq, 0x4321, seq, False) for seq in (1, 2, 3)]
+    finally:
+        mine.sock.close()
+        other.sock.close()
