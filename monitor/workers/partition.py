@@ -35,12 +35,11 @@ TOLERANCE = 0.10
 
 @dataclass(frozen=True)
 class Group:
-    """Devices dealt together: the site they hang from and whether the group is its subtree."""
+    """Devices dealt together: a site's subtree, or some of a site's own devices."""
 
-    site: str  # the subtree's root site; for a half of a site's own devices, the site
+    site: str  # the subtree's root site, or the site of the devices
     devices: tuple[str, ...]
     weight: float
-    subtree: bool  # the whole subtree of `site` (else devices of `site` itself, or part of them)
 
 
 @dataclass(frozen=True)
@@ -55,10 +54,7 @@ def device_weight(device) -> float:
     with long intervals or nothing enabled still counts in the balance."""
     per_minute = 0.0
     for name, kind in KINDS.items():
-        settings = getattr(device, name, None)
-        if settings is None:
-            continue
-        for run in kind.runs(settings):
+        for run in kind.runs(getattr(device, name)):
             per_minute += 60.0 / max(run.interval_s, 1.0)
     return max(per_minute, 1.0)
 
@@ -68,15 +64,11 @@ def split(devices: Sequence, workers: int) -> list[Shard]:
     if workers < 1:
         raise ValueError("workers must be at least 1")
     weights = {device.name: device_weight(device) for device in devices}
-    paths = {device.name: device.site_path for device in devices}
+    paths = {device.name: device.site_path for device in devices}  # every device has a site
+    roots = sorted({path[0] for path in paths.values()})
     if workers == 1:
-        return [Shard(tuple(weights), tuple(sorted({path[0] for path in paths.values() if path})),
-                      sum(weights.values()))]
-    groups = [_subtree(root, [name for name in weights if paths[name][:1] == (root,)], weights)
-              for root in sorted({path[0] for path in paths.values() if path})]
-    unsited = [name for name in weights if not paths[name]]
-    if unsited:
-        groups.append(Group("", tuple(sorted(unsited)), sum(weights[n] for n in unsited), False))
+        return [Shard(tuple(weights), tuple(roots), sum(weights.values()))]
+    groups = [_group(root, [name for name in weights if paths[name][0] == root], weights) for root in roots]
     even = sum(weights.values()) / workers
     capacity = even * (1 + TOLERANCE)
     loads = [0.0] * workers
@@ -103,36 +95,30 @@ def _order(group: Group) -> tuple:
     return (-group.weight, group.site, group.devices[:1])
 
 
-def _subtree(site: str, names: Iterable[str], weights) -> Group:
+def _group(site: str, names: Iterable[str], weights) -> Group:
     members = tuple(sorted(names))
-    return Group(site, members, sum(weights[name] for name in members), True)
+    return Group(site, members, sum(weights[name] for name in members))
 
 
 def _cut(group: Group, paths, weights, room: float) -> list[Group]:
     """A subtree into its site's own devices and its child subtrees; a site's own devices into
     the first ones (by name) that fill `room`, at least one, and the rest."""
-    if group.subtree:
-        depth = _depth(group, paths)
-        own = [name for name in group.devices if len(paths[name]) == depth + 1]
-        children: dict[str, list[str]] = {}
-        for name in group.devices:
-            if len(paths[name]) > depth + 1:
-                children.setdefault(paths[name][depth + 1], []).append(name)
-        parts = [_subtree(child, names, weights) for child, names in sorted(children.items())]
-        if own:
-            parts.append(Group(group.site, tuple(own), sum(weights[name] for name in own), False))
-        if len(parts) > 1:
-            return parts
-        if not own:  # a site with one child site and no devices of its own: cut that child
-            return _cut(parts[0], paths, weights, room)
+    depth = paths[group.devices[0]].index(group.site)
+    own = [name for name in group.devices if len(paths[name]) == depth + 1]
+    children: dict[str, list[str]] = {}
+    for name in group.devices:
+        if len(paths[name]) > depth + 1:
+            children.setdefault(paths[name][depth + 1], []).append(name)
+    parts = [_group(child, names, weights) for child, names in sorted(children.items())]
+    if own and parts:
+        parts.append(_group(group.site, own, weights))
+    if len(parts) > 1:
+        return parts
+    if parts:  # a site with one child site and no devices of its own: cut that child
+        return _cut(parts[0], paths, weights, room)
     taken, filled = 1, weights[group.devices[0]]
     while taken < len(group.devices) - 1 and filled + weights[group.devices[taken]] <= room:
         filled += weights[group.devices[taken]]
         taken += 1
-    return [Group(group.site, part, sum(weights[name] for name in part), False)
-            for part in (group.devices[:taken], group.devices[taken:])]
+    return [_group(group.site, part, weights) for part in (group.devices[:taken], group.devices[taken:])]
 
-
-def _depth(group: Group, paths) -> int:
-    """Index of the group's site in its devices' site paths."""
-    return paths[group.devices[0]].index(group.site)

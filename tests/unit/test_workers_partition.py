@@ -89,11 +89,42 @@ def test_devices_at_a_site_and_in_its_child_sites(tmp_path):
 
 def test_a_site_with_one_child_and_no_devices_of_its_own_is_looked_through(tmp_path):
     sites = ["province", "city<province", "a<city", "b<city"]
-    devices = [(f"a-{i}", "a") for i in range(20)] + [(f"b-{i}", "b") for i in range(20)]
+    # names that interleave the two sites: a cut by name would mix them
+    devices = [(f"x-{2 * i:02d}", "a") for i in range(20)] + [(f"x-{2 * i + 1:02d}", "b") for i in range(20)]
     shards = split(_load(tmp_path, sites, devices).inventory.devices, 2)
     owner = _owner(shards)
-    assert len({owner[f"a-{i}"] for i in range(20)}) == 1 and len({owner[f"b-{i}"] for i in range(20)}) == 1
-    assert owner["a-0"] != owner["b-0"]
+    a = {owner[f"x-{2 * i:02d}"] for i in range(20)}
+    b = {owner[f"x-{2 * i + 1:02d}"] for i in range(20)}
+    assert len(a) == len(b) == 1 and a != b
+
+
+def test_a_district_is_cut_by_streets_not_by_rooms(tmp_path):
+    # district -> 2 streets -> 2 rooms each: the streets stay whole on 2 workers
+    sites = ["district", "east<district", "west<district", "e1<east", "e2<east", "w1<west", "w2<west"]
+    devices = [(f"{room}-{i}", room) for room in ("e1", "e2", "w1", "w2") for i in range(10)]
+    owner = _owner(split(_load(tmp_path, sites, devices).inventory.devices, 2))
+    east = {owner[f"{room}-{i}"] for room in ("e1", "e2") for i in range(10)}
+    west = {owner[f"{room}-{i}"] for room in ("w1", "w2") for i in range(10)}
+    assert len(east) == len(west) == 1 and east != west
+
+
+def test_a_cut_fills_the_least_loaded_worker_to_an_even_share_by_weight(tmp_path, monkeypatch):
+    import monitor.workers.partition as partition
+
+    # one flat site; the first device (by name) is as heavy as the five others together
+    cfg = _load(tmp_path, ["room"], [(f"sw-{i}", "room") for i in range(6)])
+    weights = {"sw-0": 5.0, **{f"sw-{i}": 1.0 for i in range(1, 6)}}
+    monkeypatch.setattr(partition, "device_weight", lambda device: weights[device.name])
+    shards = split(cfg.inventory.devices, 2)
+    assert sorted(shard.devices for shard in shards) == [("sw-0",), ("sw-1", "sw-2", "sw-3", "sw-4", "sw-5")]
+
+
+def test_the_first_devices_by_name_fill_the_room_and_the_rest_goes_back_in_line(tmp_path):
+    # big (3 devices) fits nowhere whole: its first two fill a worker's even share (2)
+    cfg = _load(tmp_path, ["big", "small"], [("big-0", "big"), ("big-1", "big"), ("big-2", "big"),
+                                             ("small-0", "small")], "probes:\n  icmp: {interval_s: 60}\n")
+    owner = _owner(split(cfg.inventory.devices, 2))
+    assert owner["big-0"] == owner["big-1"] != owner["big-2"] == owner["small-0"]
 
 
 def test_the_split_is_the_same_every_time_and_independent_of_file_order(tmp_path):
@@ -103,7 +134,8 @@ def test_the_split_is_the_same_every_time_and_independent_of_file_order(tmp_path
     assert [set(shard.devices) for shard in first] == [set(shard.devices) for shard in again]
 
 
-@pytest.mark.parametrize("icmp, weight", [("{interval_s: 20}", 3.0), ("{interval_s: 120}", 1.0),
+@pytest.mark.parametrize("icmp, weight", [("{interval_s: 1, count: 1, timeout_s: 0.5}", 60.0), ("{interval_s: 20}", 3.0),
+                                           ("{interval_s: 120}", 1.0),
                                            ("{interval_s: 240}", 1.0), ("{enabled: false}", 1.0)])
 def test_weight_is_probe_runs_per_minute_and_at_least_one(tmp_path, icmp, weight):
     cfg = _load(tmp_path, ["room"], [("sw", "room")], f"probes:\n  icmp: {icmp}\n")
@@ -145,6 +177,7 @@ def test_one_worker_gets_everything(tmp_path):
     cfg = _district(tmp_path, 3, 5)
     [shard] = split(cfg.inventory.devices, 1)
     assert len(shard.devices) == 15 and shard.sites == ("district",)
+    assert shard.weight == sum(device_weight(device) for device in cfg.inventory.devices) == 15 * 2.0
 
 
 def test_more_workers_than_devices_leaves_some_empty(tmp_path):
@@ -154,7 +187,7 @@ def test_more_workers_than_devices_leaves_some_empty(tmp_path):
 
 
 def test_zero_workers_is_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^workers must be at least 1$"):
         split((), 0)
 
 
