@@ -56,6 +56,8 @@ _PARENT_ONLY_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FD
 _SUMMED = ("devices", "jobs", "running", "runs_total", "skipped_total", "errors_total")
 _COUNTERS = ("runs_total", "skipped_total", "errors_total")
 
+_SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
+
 Handle = Callable[[str, list, list], None]  # (kind, samples, [(device, detail)])
 
 
@@ -118,6 +120,9 @@ class WorkerPool:
     async def _spawn(self, worker: _Worker) -> None:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = {key: value for key, value in os.environ.items() if key not in _PARENT_ONLY_ENV}
+        # The worker imports the same netvigil as this process, also when this one runs from a
+        # source tree that is not the installed one (a checkout, a benchmark's other revision).
+        env["PYTHONPATH"] = os.pathsep.join([_SOURCE_ROOT, *filter(None, [env.get("PYTHONPATH")])])
         try:
             worker.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "monitor.workers.worker", str(child_end.fileno()), str(worker.index),
