@@ -287,7 +287,7 @@ class Daemon:
         from monitor.faults.calendar import Calendar
         from monitor.faults.manager import FaultManager
         from monitor.faults.model import DeviceInfo
-        from monitor.faults.store import FaultStore
+        from monitor.faults.store import fault_store_location, open_fault_store
         from monitor.notify.dispatcher import AlertDispatcher
         from monitor.rules.engine import RuleEngine
         from monitor.rules.model import RulesError, load_rules
@@ -298,10 +298,10 @@ class Daemon:
             return "; ".join(exc.problems)
         from monitor.faults.store import FaultError
 
-        path = settings.state_dir / "faults.db"
+        path = fault_store_location(settings)
         try:
-            self.fault_store = FaultStore(path)
-        except FaultError as exc:  # unreadable, corrupt, or written by a newer netvigil
+            self.fault_store = open_fault_store(settings)
+        except FaultError as exc:  # unreadable, corrupt, written by a newer netvigil, PostgreSQL unreachable
             return str(exc)
         except (sqlite3.Error, OSError) as exc:
             return (f"fault records {path}: {exc}; state_dir must be writable by the daemon's user (a copy made "
@@ -526,6 +526,12 @@ class Daemon:
             log.warning("reload: state_dir and control_socket changes take effect at the next restart")
             settings = settings.model_copy(update={"state_dir": old_settings.state_dir,
                                                    "control_socket": old_settings.control_socket})
+        if settings.faults.database != old_settings.faults.database:
+            # The open records and their clocks live there; switching under a running daemon would
+            # leave them behind, so that waits for a restart (with the records moved, or not).
+            log.warning("reload: faults.database changes take effect at the next restart")
+            settings = settings.model_copy(update={"faults": settings.faults.model_copy(
+                update={"database": old_settings.faults.database})})
         if settings.outputs != old_settings.outputs and not await self._swap_outputs(old_settings, settings):
             log.error("reload: keeping the previous outputs; the rest of the change is applied")
             settings = settings.model_copy(update={"outputs": old_settings.outputs})
