@@ -1,0 +1,111 @@
+"""The daemon with its fault records on a real PostgreSQL server (`faults.database`).
+
+A loopback host made silent with nftables opens device_unreachable in the PostgreSQL database
+(and no faults.db appears under state_dir); `netvigil faults`, a separate process, lists it
+from there and acknowledges it; the password comes from the environment and is never in the
+daemon's log. A daemon whose server cannot be reached at start says so in one sentence and
+exits 1 (queueing fault changes while the database is down is not built yet).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from lab.netlab import drop_input, loopback_addresses, nft_table
+from lab.support import VENV_BIN, Process, free_port, require_root, until_daemon
+
+pytestmark = [pytest.mark.integration, pytest.mark.root]
+
+NETVIGIL = str(VENV_BIN / "netvigil")
+PASSWORD = "Pg-daemon-s3cr3t-Do-Not-Print"
+
+
+@pytest.fixture
+def workdir():
+    path = Path(tempfile.mkdtemp(prefix="nvp"))  # short: the control socket path must stay under 108 bytes
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def write_site(workdir: Path, url: str, addresses: list[str]) -> Path:
+    (workdir / "inventory.yaml").write_text(
+        "sites:\n  - {name: district, level: district}\n  - {name: room, parent: district, level: room}\n"
+        "devices:\n"
+        f"  - {{name: core-sw, address: {addresses[0]}, class: switch, site: room}}\n"
+        f"  - {{name: server-1, address: {addresses[1]}, class: server, site: room}}\n")
+    settings = workdir / "netvigil.yaml"
+    settings.write_text(f"""
+inventory: [inventory.yaml]
+state_dir: state
+api: {{enabled: false}}
+probes:
+  icmp: {{interval_s: 2, count: 2, echo_interval_ms: 50, timeout_s: 0.5}}
+scheduler: {{slot_s: 0.5}}
+rules: {{dirs: []}}
+faults:
+  database: {{url: '{url}', connect_timeout_s: 3}}
+  heightened_watch: {{periods: []}}
+""")
+    return settings
+
+
+def cli(settings: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([NETVIGIL, *args, "-c", str(settings)], capture_output=True, text=True, timeout=30, env=env)
+
+
+async def test_the_daemon_records_faults_in_postgresql_and_the_commands_read_them(workdir, postgres_server):
+    require_root()
+    database = postgres_server.fresh_database()
+    postgres_server.add_role("poller_it", PASSWORD, owns=database)
+    url = f"postgresql://poller_it@127.0.0.1:{postgres_server.port}/{database}"
+    addresses = loopback_addresses(2)
+    settings = write_site(workdir, url, addresses)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NETVIGIL_FAULTS__DATABASE__PASSWORD": PASSWORD}
+    daemon = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log", env=env)
+
+    def unreachable() -> list[dict]:
+        result = cli(settings, env, "faults", "--json", "--open")
+        if result.returncode != 0:  # the schema may not be there yet in the first moments
+            return []
+        return [f for f in json.loads(result.stdout)["faults"] if f["rule"] == "device_unreachable"]
+
+    with nft_table([drop_input(addresses[0])]):
+        [fault] = await until_daemon(daemon, unreachable, 40, "device_unreachable of core-sw in PostgreSQL")
+    assert (fault["device"], fault["site"], fault["state"], fault["severity"]) == ("core-sw", "room", "open",
+                                                                                    "critical")
+    rows = postgres_server.sql("SELECT device, rule, resolved_at IS NULL FROM fault WHERE rule = "
+                               "'device_unreachable'", database)
+    assert rows == [("core-sw", "device_unreachable", True)]
+    acked = cli(settings, env, "ack", str(fault["id"]), "--by", "li.wei")
+    assert acked.returncode == 0, acked.stderr
+    assert postgres_server.sql("SELECT acknowledged_by FROM fault WHERE id = %s", database,
+                               (fault["id"],)) == [("li.wei",)]
+    assert not (workdir / "state" / "faults.db").exists()
+    daemon.popen.send_signal(signal.SIGTERM)
+    assert daemon.stop() == 0, daemon.log()
+    log = daemon.log()
+    assert PASSWORD not in log and "Traceback" not in log
+    assert postgres_server.sql("SELECT version FROM schema_migrations", database) == [(1,)]
+
+
+def test_an_unreachable_server_at_start_is_one_sentence_and_exit_1(workdir, postgres_server):
+    require_root()
+    port = free_port()
+    settings = write_site(workdir, f"postgresql://netvigil@127.0.0.1:{port}/netvigil", loopback_addresses(2))
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NETVIGIL_FAULTS__DATABASE__PASSWORD": PASSWORD}
+    daemon = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log", env=env)
+    assert daemon.popen.wait(60) == 1
+    daemon.stop()
+    log = daemon.log()
+    [line] = [line for line in log.splitlines() if "cannot start" in line]
+    assert line.endswith(f"cannot start: faults.database: cannot reach PostgreSQL at 127.0.0.1:{port} (Connection "
+                         f"refused); start the server or correct faults.database.url "
+                         f"(postgresql://netvigil@127.0.0.1:{port}/netvigil)")
+    assert PASSWORD not in log and "Traceback" not in log
