@@ -264,6 +264,9 @@ def test_the_commands_use_the_password_and_never_print_it(postgres_server, tmp_p
     out, err = capsys.readouterr()
     assert '"device": "srv-01"' in out and PASSWORD not in out + err + caplog.text
     assert cli.main(["ack", str(fault.id), "--by", "li.wei", "-c", str(path)]) == 0
+    cli.main(["status", "-c", str(path)])  # no daemon runs: a sentence, and still no password
+    out, err = capsys.readouterr()
+    assert PASSWORD not in out + err + caplog.text
     monkeypatch.setenv("NETVIGIL_FAULTS__DATABASE__PASSWORD", "wrong-" + PASSWORD)
     assert cli.main(["faults", "-c", str(path)]) == 1
     out, err = capsys.readouterr()
@@ -271,3 +274,36 @@ def test_the_commands_use_the_password_and_never_print_it(postgres_server, tmp_p
     assert PASSWORD not in out + err + caplog.text and "Traceback" not in err
     with FaultStore.over(PostgresFaultDb.open(settings)) as store:
         assert store.get(fault.id).acknowledged_by == "li.wei"
+
+
+def test_many_people_acknowledging_at_once_record_exactly_one(postgres_server, postgres_database):
+    # Each person on a connection of their own (other pollers, CLI commands): the write lock makes
+    # "acknowledged already?" and the update one step, as BEGIN IMMEDIATE does on SQLite.
+    import threading
+
+    settings = settings_of(postgres_server, postgres_database)
+    with FaultStore.over(PostgresFaultDb.open(settings)) as store:
+        fault, _ = trip(store)
+    people = [FaultStore.over(PostgresFaultDb.open(settings)) for _ in range(8)]
+    start, outcomes = threading.Barrier(len(people)), {}
+
+    def acknowledge(number: int) -> None:
+        start.wait()
+        try:
+            people[number].acknowledge(fault.id, f"engineer-{number}")
+            outcomes[number] = "ok"
+        except FaultError as exc:
+            outcomes[number] = str(exc)
+
+    threads = [threading.Thread(target=acknowledge, args=(n,)) for n in range(len(people))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    winners = [n for n, outcome in outcomes.items() if outcome == "ok"]
+    assert len(outcomes) == 8 and len(winners) == 1, outcomes
+    refused = [outcome for n, outcome in outcomes.items() if n != winners[0]]
+    assert all(f"already acknowledged by engineer-{winners[0]}" in text for text in refused), refused
+    assert people[0].get(fault.id).acknowledged_by == f"engineer-{winners[0]}"
+    for person in people:
+        person.disconnect()
