@@ -163,7 +163,9 @@ class Daemon:
             try:
                 samples += self.faults.snapshot()
             except Exception:  # noqa: BLE001 - a locked or damaged fault store must not stop the self-metrics
-                log.exception("faults: could not write the open-fault snapshot")
+                from monitor.faults.manager import log_store_failure
+
+                log_store_failure("faults: could not write the open-fault snapshot")
         return samples
 
     async def _every(self, interval_s: float, action) -> None:

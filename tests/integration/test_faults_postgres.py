@@ -4,11 +4,14 @@ A loopback host made silent with nftables opens device_unreachable in the Postgr
 (and no faults.db appears under state_dir); `netvigil faults`, a separate process, lists it
 from there and acknowledges it; the password comes from the environment and is never in the
 daemon's log. A daemon whose server cannot be reached at start says so in one sentence and
-exits 1 (queueing fault changes while the database is down is not built yet).
+exits 1 (queueing fault changes while the database is down is not built yet); one whose
+server stops while it runs goes on probing, logs the outage in a few lines without a
+traceback, and records the fault once the server is back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import signal
@@ -19,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from lab.netlab import drop_input, loopback_addresses, nft_table
+from lab.postgres import PostgresServer
 from lab.support import VENV_BIN, Process, free_port, require_root, until_daemon
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -109,3 +113,37 @@ def test_an_unreachable_server_at_start_is_one_sentence_and_exit_1(workdir, post
                          f"refused); start the server or correct faults.database.url "
                          f"(postgresql://netvigil@127.0.0.1:{port}/netvigil)")
     assert PASSWORD not in log and "Traceback" not in log
+
+
+async def test_a_server_stopped_mid_run_costs_sentences_not_probing_and_the_fault_opens_when_it_is_back(workdir):
+    require_root()
+    server = PostgresServer().start()  # this test's own: it is stopped and started again
+    try:
+        database = server.fresh_database()
+        addresses = loopback_addresses(2)
+        settings = write_site(workdir, server.url(database), addresses)
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        daemon = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log", env=env)
+        await until_daemon(daemon, lambda: "started:" in daemon.log(), 30, "the daemon to start")
+        server.stop()
+        with nft_table([drop_input(addresses[0])]):
+            # The core goes silent while the database is away: the open fails and is retried.
+            await until_daemon(daemon, lambda: "could not record" in daemon.log(), 30, "the failed open")
+            await asyncio.sleep(4)  # more batches and housekeeping meet the same outage
+            assert daemon.alive()
+            server.start()
+            rows = await until_daemon(daemon, lambda: server.sql(
+                "SELECT device, rule FROM fault WHERE resolved_at IS NULL", database), 90,
+                "device_unreachable recorded once the server is back")
+        assert rows == [("core-sw", "device_unreachable")]
+        daemon.popen.send_signal(signal.SIGTERM)
+        assert daemon.stop() == 0, daemon.log()
+        log = daemon.log()
+        assert "Traceback" not in log, log[-3000:]
+        failures = [line for line in log.splitlines() if "faults: could not" in line or "housekeeping failed" in line]
+        # One line per distinct sentence a minute, not one per batch or housekeeping round.
+        assert 1 <= len(failures) <= 4, failures
+        assert all(f"fault records on {server.url(database)}" in line or "cannot reach PostgreSQL" in line
+                   for line in failures), failures
+    finally:
+        server.remove()

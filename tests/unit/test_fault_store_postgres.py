@@ -307,3 +307,23 @@ def test_many_people_acknowledging_at_once_record_exactly_one(postgres_server, p
     assert people[0].get(fault.id).acknowledged_by == f"engineer-{winners[0]}"
     for person in people:
         person.disconnect()
+
+
+def test_connection_attempts_to_a_server_that_is_away_are_spaced_out(monkeypatch):
+    # Each attempt may block the daemon's event loop for connect_timeout_s: between attempts,
+    # calls fail at once with the last sentence.
+    port = free_port()
+    db = PostgresFaultDb(DatabaseSettings(url=f"postgresql://netvigil@127.0.0.1:{port}/netvigil"))
+    attempts = []
+    real = postgres._connect
+    monkeypatch.setattr(postgres, "_connect", lambda settings: attempts.append(1) or real(settings))
+    sentences = set()
+    for _ in range(5):
+        with pytest.raises(FaultStoreUnavailable) as caught:
+            db.execute("SELECT 1")
+        sentences.add(str(caught.value))
+    assert len(attempts) == 1 and len(sentences) == 1 and "Connection refused" in sentences.pop()
+    db._retry_at = 0.0  # the wait is over
+    with pytest.raises(FaultStoreUnavailable):
+        db.execute("SELECT 1")
+    assert len(attempts) == 2
