@@ -74,7 +74,8 @@ class MaintenanceWindows:
                 "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (name, selector.model_dump_json(), starts_at, ends_at,
                  recurrence.model_dump_json() if recurrence else None, by, created_at))
-            return self.get(cursor.fetchone()[0])
+            [(window_id,)] = cursor.fetchall()  # to the statement's end (see FaultStore.open)
+            return self.get(window_id)
 
     def get(self, window_id: int) -> MaintenanceWindow:
         found = self._windows("WHERE id = ?", (window_id,))

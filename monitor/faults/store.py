@@ -357,7 +357,10 @@ class FaultStore:
                  device.device_class, at, at, value, value, value, threshold, int(higher_is_worse), symptom_of,
                  int(in_maintenance), maintenance if in_maintenance else None, int(heightened),
                  *self._deadlines(at, sla)))
-            return self.get(cursor.fetchone()[0]), "opened"
+            # fetchall, not fetchone: it runs the statement to its end, so SQLite does not keep
+            # the INSERT open while the next statements run.
+            [(fault_id,)] = cursor.fetchall()
+            return self.get(fault_id), "opened"
 
     @staticmethod
     def _deadlines(at: float, sla: SlaSettings) -> tuple[float, float, float, float]:
