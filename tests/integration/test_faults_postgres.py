@@ -24,6 +24,7 @@ import pytest
 from lab.netlab import drop_input, loopback_addresses, nft_table
 from lab.postgres import PostgresServer
 from lab.support import VENV_BIN, Process, free_port, require_root, until_daemon
+from tests.integration.test_api import AUTH, TOKEN, start_api, store  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -145,5 +146,37 @@ async def test_a_server_stopped_mid_run_costs_sentences_not_probing_and_the_faul
         assert 1 <= len(failures) <= 4, failures
         assert all(f"fault records on {server.url(database)}" in line or "cannot reach PostgreSQL" in line
                    for line in failures), failures
+    finally:
+        server.remove()
+
+
+async def test_the_api_answers_503_with_the_sentence_while_the_server_is_away(start_api, tmp_path):  # noqa: F811
+    from monitor.api.service import FaultService
+    from monitor.faults.model import DeviceInfo
+    from monitor.faults.postgres import PostgresFaultDb
+    from monitor.faults.settings import DatabaseSettings, SlaSettings
+    from monitor.faults.store import FaultStore
+
+    server = PostgresServer().start()
+    try:
+        settings = DatabaseSettings(url=server.url(server.fresh_database()))
+        store = FaultStore.over(PostgresFaultDb.open(settings))
+        fault, _ = store.open(DeviceInfo("core-sw", "switch", ("district",)), "device_unreachable",
+                              severity="critical", sla=SlaSettings(), reopen_window_s=600)
+        api = await start_api(service=FaultService(store), token=TOKEN)
+        status, body, _ = await api.call("GET", f"/api/v1/faults/{fault.id}")
+        assert (status, body["device"]) == (200, "core-sw")
+        server.stop()
+        for _ in range(2):  # the lost connection, then the server that cannot be reached
+            status, body, response = await api.call("POST", f"/api/v1/faults/{fault.id}/ack", body={"by": "li.wei"},
+                                                    headers=AUTH)
+            assert (status, response.headers.get("Retry-After")) == (503, "5"), body
+            assert f"{settings.shown()}" in body["error"] or "cannot reach PostgreSQL" in body["error"], body
+        server.start()
+        store._db._retry_at = 0.0  # the store's wait between attempts is over
+        status, body, _ = await api.call("POST", f"/api/v1/faults/{fault.id}/ack", body={"by": "li.wei"},
+                                         headers=AUTH)
+        assert (status, body["acknowledged_by"]) == (200, "li.wei")
+        store.disconnect()
     finally:
         server.remove()
