@@ -4,8 +4,9 @@ Exit 0 and one `ok:` line when everything is valid; otherwise every problem on i
 on stderr, a count, and exit 2. With the fault records on PostgreSQL (`faults.database`) it
 also connects, changing nothing: a server that cannot be reached, refused credentials, a
 missing database or a schema of a newer netvigil is one sentence and exit 1 (the settings
-are valid, the daemon would still not start); a schema to create or migrate is a note. A bug here must not print a traceback (it could quote a
-secret), so it is reduced to its type and place.
+are valid, the daemon would still not start); a schema to create or migrate is a note. A bug
+here must not print a traceback (it could quote a secret), so it is reduced to its type and
+place.
 """
 
 from __future__ import annotations

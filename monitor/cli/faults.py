@@ -3,8 +3,9 @@
 
 They open the daemon's fault records (`<state_dir>/faults.db`, or the PostgreSQL server
 `faults.database` names) directly, so they work whether the daemon runs or not; a running
-daemon notices the change within a few seconds (the store's data_version) and stops escalating an acknowledged fault, resets a resolved one's rule, and
-applies a new maintenance window. Run them as the daemon's user (`sudo -u netvigil netvigil
+daemon notices the change within a few seconds (the store's data_version) and stops
+escalating an acknowledged fault, resets a resolved one's rule, and applies a new
+maintenance window. Run them as the daemon's user (`sudo -u netvigil netvigil
 ...`) or root: the state directory is the daemon's.
 
 Exit codes: 0 ok, 1 the records cannot be read or the change is refused (unknown id, wrong

@@ -135,7 +135,7 @@ def fault_command(args) -> int:
 
 
 def _fault(args) -> int:
-    from monitor.faults.store import FaultError, FaultNotFound, FaultStoreMissing, fault_store_location, open_fault_store
+    from monitor.faults.store import FaultError, FaultStoreMissing, fault_store_location, open_fault_store
     from monitor.notify.outbox import Outbox
     from monitor.reports import texts
     from monitor.reports.fault import fault_tables

@@ -6,14 +6,16 @@ and the lifecycle here are the same for both, and `open_fault_store(settings)` o
 the settings name. The daemon and CLI commands use it at the same time:
 the CLI writes acknowledgements directly and the daemon notices through `data_version()`.
 So every method is one short transaction of its own (or part of the caller's
-`transaction()`), and nothing is cached between calls. The same file keeps the maintenance
-windows added from the CLI or API (`monitor/faults/maintenance.py`, `FaultStore.maintenance`).
+`transaction()`), and nothing is cached between calls. The same database keeps the
+maintenance windows added from the CLI or API (`monitor/faults/maintenance.py`,
+`FaultStore.maintenance`).
 
 Durability (SQLite; on PostgreSQL it is the server's): WAL with `synchronous=FULL`, so a
-commit that returned survives kill -9 and a power cut. Measured here (ext4 on a virtual disk): one open or acknowledge commits in
-0.26-0.38 ms with FULL against 0.07-0.10 ms with NORMAL (the WAL fsync); a batch of 500
-opens in one `transaction()` takes 24 ms either way. Faults change a few times a minute, or
-in one batch when a core switch fails, so FULL costs nothing that matters. With 150,000
+commit that returned survives kill -9 and a power cut. Measured here (ext4 on a virtual
+disk): one open or acknowledge commits in 0.26-0.38 ms with FULL against 0.07-0.10 ms with
+NORMAL (the WAL fsync); a batch of 500 opens in one `transaction()` takes 24 ms either way.
+Faults change a few times a minute, or in one batch when a core switch fails, so FULL costs
+nothing that matters. With 150,000
 resolved faults in the file, `due_clock_events()` takes 0.2 ms (partial index).
 
 Choices worth knowing (tests pin each one):
@@ -373,7 +375,8 @@ class FaultStore:
         if severity is None or SEVERITY_RANK[severity] >= SEVERITY_RANK[fault.severity]:
             severity = fault.severity  # never lowered while the fault lives
         self._db.execute(
-            f"UPDATE fault SET last_seen_at = {self._db.GREATEST}(last_seen_at, ?), last_value = COALESCE(?, last_value), "
+            f"UPDATE fault SET last_seen_at = {self._db.GREATEST}(last_seen_at, ?), "
+            "last_value = COALESCE(?, last_value), "
             "worst_value = ?, message = COALESCE(?, message), severity = ? WHERE id = ?",
             (at, value, worst, message, severity, fault.id))
 

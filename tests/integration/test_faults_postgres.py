@@ -160,10 +160,10 @@ async def test_the_api_answers_503_with_the_sentence_while_the_server_is_away(st
     server = PostgresServer().start()
     try:
         settings = DatabaseSettings(url=server.url(server.fresh_database()))
-        store = FaultStore.over(PostgresFaultDb.open(settings))
-        fault, _ = store.open(DeviceInfo("core-sw", "switch", ("district",)), "device_unreachable",
+        records = FaultStore.over(PostgresFaultDb.open(settings))
+        fault, _ = records.open(DeviceInfo("core-sw", "switch", ("district",)), "device_unreachable",
                               severity="critical", sla=SlaSettings(), reopen_window_s=600)
-        api = await start_api(service=FaultService(store), token=TOKEN)
+        api = await start_api(service=FaultService(records), token=TOKEN)
         status, body, _ = await api.call("GET", f"/api/v1/faults/{fault.id}")
         assert (status, body["device"]) == (200, "core-sw")
         server.stop()
@@ -173,10 +173,10 @@ async def test_the_api_answers_503_with_the_sentence_while_the_server_is_away(st
             assert (status, response.headers.get("Retry-After")) == (503, "5"), body
             assert f"{settings.shown()}" in body["error"] or "cannot reach PostgreSQL" in body["error"], body
         server.start()
-        store._db._retry_at = 0.0  # the store's wait between attempts is over
+        records._db._retry_at = 0.0  # the store's wait between attempts is over
         status, body, _ = await api.call("POST", f"/api/v1/faults/{fault.id}/ack", body={"by": "li.wei"},
                                          headers=AUTH)
         assert (status, body["acknowledged_by"]) == (200, "li.wei")
-        store.disconnect()
+        records.disconnect()
     finally:
         server.remove()
