@@ -124,10 +124,18 @@ class FaultManager:
         if dropped:
             self._apply(dropped)
 
+    def _own(self, faults: list) -> list:
+        """The faults this daemon looks after: all of them, unless the store is shared by
+        pollers on several servers (PostgreSQL), where a fault of a device outside this
+        inventory is another poller's (not a device removed from the configuration)."""
+        if not getattr(self.store, "shared", False):
+            return faults
+        return [fault for fault in faults if fault.device in self.devices]
+
     def restore(self) -> int:
         """At start: unresolved faults from the store become firing rule state (so a condition
         that is false now clears them) and the manager's indexes. Returns how many."""
-        unresolved = self.store.unresolved()
+        unresolved = self._own(self.store.unresolved())
         reachability_rules = self._reachability_rules()
         by_time: dict[int, list] = {}
         for fault in unresolved:
@@ -519,7 +527,7 @@ class FaultManager:
         self._data_version = version
         self.calendar.set_store_windows(self.store.maintenance.list())
         self._calendar_due = 0.0
-        open_faults = self.store.unresolved()
+        open_faults = self._own(self.store.unresolved())
         unresolved = {fault.id for fault in open_faults}
         events = []
         for fault in open_faults:
@@ -667,7 +675,7 @@ class FaultManager:
         counts = {severity: {"open": 0, "alerting": 0, "unacknowledged": 0, "breached": 0}
                   for severity in SEVERITIES}
         samples = []
-        for fault in self.store.unresolved():
+        for fault in self._own(self.store.unresolved()):
             device = self.devices.get(fault.device)
             if device is not None and device.sample_tags:
                 tags = dict(device.sample_tags)

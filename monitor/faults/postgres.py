@@ -208,6 +208,7 @@ def connect_problem(settings: DatabaseSettings, error: BaseException) -> tuple[s
 class PostgresFaultDb:
     """The fault database on a PostgreSQL server; see the module docstring."""
 
+    SHARED = True  # pollers on several servers write here
     GREATEST = "GREATEST"
     FIND = "strpos"  # strpos(haystack, needle): 1-based position, 0 when absent
 

@@ -102,6 +102,7 @@ class SqliteFaultDb(Database):
     """`Database` (one WAL connection, `write()`, `data_version()`) plus the dialect the
     shared statements of the fault store ask for."""
 
+    SHARED = False    # one server's file
     GREATEST = "MAX"  # the two-argument scalar maximum
     FIND = "instr"    # instr(haystack, needle): 1-based position, 0 when absent
 

@@ -207,6 +207,7 @@ class FaultDb(Protocol):
     """What the store needs of a database (`SqliteFaultDb`, `postgres.PostgresFaultDb`)."""
 
     lock: Any            # re-entrant; held around reads and by write()
+    SHARED: bool         # pollers on other servers write the same records
     GREATEST: str        # the two-argument scalar maximum: MAX or GREATEST
     FIND: str            # position of a needle in a haystack (1-based, 0 if absent): instr or strpos
     where: str           # the file or the URL without secrets, for sentences
@@ -249,6 +250,12 @@ class FaultStore:
     def where(self) -> str:
         """The file or the server (no secrets), for sentences and `status`."""
         return self._db.where
+
+    @property
+    def shared(self) -> bool:
+        """True on PostgreSQL, where pollers on other servers keep their records too: a daemon
+        then restores, reports and clears only the faults of its own devices."""
+        return self._db.SHARED
 
     def __enter__(self) -> "FaultStore":
         return self

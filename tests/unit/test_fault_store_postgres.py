@@ -327,3 +327,29 @@ def test_connection_attempts_to_a_server_that_is_away_are_spaced_out(monkeypatch
     with pytest.raises(FaultStoreUnavailable):
         db.execute("SELECT 1")
     assert len(attempts) == 2
+
+
+# -- pollers sharing one database ----------------------------------------------------------------
+
+async def test_pollers_sharing_the_database_leave_each_others_faults_alone(postgres_server, postgres_database,
+                                                                         tmp_path, monkeypatch):
+    from tests.unit import test_fault_manager as managers
+
+    settings = settings_of(postgres_server, postgres_database)
+    first = managers.Rig(tmp_path, managers.NOVEMBER, children=0, store=FaultStore.over(PostgresFaultDb.open(settings)))
+    first.feed({"server": True})
+    first.feed({"server": False})
+    [theirs] = first.store.list(open_only=True)
+    # Another poller with other devices starts: to it, "server" is not a device gone from its
+    # configuration (whose fault a single server resolves at start) but another poller's.
+    monkeypatch.setattr(managers, "_devices", lambda children: [DeviceInfo("ups-1", "ups", ("district", "room"))])
+    second = managers.Rig(tmp_path, first.clock.now, store=FaultStore.over(PostgresFaultDb.open(settings)))
+    assert second.store.get(theirs.id).resolved_at is None
+    assert not [s for s in second.manager.snapshot() if s.measurement == "fault_open"]
+    second.feed({"ups-1": True})
+    second.feed({"ups-1": False})
+    first.manager.housekeeping()  # the other poller's commit moves data_version: nothing of ours changed
+    assert [(a.event, a.fault_id) for a in first.alerts.items] == [("open", theirs.id)]
+    assert [a.event for a in second.alerts.items] == ["open"]
+    assert {f.device for f in first.store.list(open_only=True)} == {"server", "ups-1"}
+    assert [s.tags["device"] for s in first.manager.snapshot() if s.measurement == "fault_open"] == ["server"]
