@@ -564,7 +564,8 @@ class FaultManager:
             log_store_failure("faults: housekeeping failed")
 
     def _clocks(self, now: float) -> None:
-        for fault, kind in self.store.due_clock_events(now):
+        mine = sorted(self.devices) if getattr(self.store, "shared", False) else None  # see _own
+        for fault, kind in self.store.due_clock_events(now, devices=mine):
             if fault.id in self.symptom_ids or fault.id in self.maintenance_ids:
                 continue
             device = self.devices.get(fault.device) or DeviceInfo(fault.device, fault.device_class, ())

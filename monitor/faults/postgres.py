@@ -309,7 +309,7 @@ class PostgresFaultDb:
         return f"{column} = ANY(?)"
 
     @staticmethod
-    def ids(values: Sequence[int]) -> list[int]:
+    def ids(values: Sequence) -> list:
         return list(values)
 
     def close(self) -> None:

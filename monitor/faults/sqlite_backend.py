@@ -143,11 +143,11 @@ class SqliteFaultDb(Database):
 
     @staticmethod
     def ids_in(column: str) -> str:
-        """`column` is one of the ids passed as the parameter `ids()` makes."""
+        """`column` is one of the values (ids or names) passed as the parameter `ids()` makes."""
         return f"{column} IN (SELECT value FROM json_each(?))"
 
     @staticmethod
-    def ids(values: Sequence[int]) -> str:
+    def ids(values: Sequence) -> str:
         return json.dumps(list(values))
 
 

@@ -515,10 +515,15 @@ class FaultStore:
 
     # -- contract clocks -----------------------------------------------------------------
 
-    def due_clock_events(self, now: Optional[float] = None) -> builtins.list[tuple[Fault, str]]:
+    def due_clock_events(self, now: Optional[float] = None, *,
+                         devices: Optional[Sequence[str]] = None) -> builtins.list[tuple[Fault, str]]:
         """Warnings and breaches due by `now`, each returned once per fault ever: the flag is
-        set in the same transaction, so a restart neither repeats nor loses one."""
+        set in the same transaction, so a restart neither repeats nor loses one. `devices`:
+        only theirs (a poller sharing the store takes the events of its own devices)."""
         now = self.clock() if now is None else now
+        only, only_params = "", ()
+        if devices is not None:
+            only, only_params = f" AND {self._db.ids_in('device')}", (self._db.ids(devices),)
         clocked = "symptom_of IS NULL AND in_maintenance = 0 AND resolved_at IS NULL"
         ack_running = f"{clocked} AND acknowledged_at IS NULL"
         checks = (  # kind, condition, flags it sets (a breach also settles its warning)
@@ -532,7 +537,8 @@ class FaultStore:
         events: builtins.list[tuple[Fault, str]] = []
         with self._write():
             for kind, condition, flags in checks:
-                ids = [row[0] for row in self._db.execute(f"SELECT id FROM fault WHERE {condition}", (now,))]
+                ids = [row[0] for row in self._db.execute(f"SELECT id FROM fault WHERE {condition}{only}",
+                                                          (now, *only_params))]
                 if not ids:
                     continue
                 self._db.execute(f"UPDATE fault SET {flags} WHERE {self._db.ids_in('id')}", (self._db.ids(ids),))

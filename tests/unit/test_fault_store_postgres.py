@@ -353,3 +353,11 @@ async def test_pollers_sharing_the_database_leave_each_others_faults_alone(postg
     assert [a.event for a in second.alerts.items] == ["open"]
     assert {f.device for f in first.store.list(open_only=True)} == {"server", "ups-1"}
     assert [s.tags["device"] for s in first.manager.snapshot() if s.measurement == "fault_open"] == ["server"]
+    # Past both acknowledge deadlines: each poller warns and reports the breach of its own fault.
+    first.clock.now = second.clock.now = second.clock.now + 600
+    second.manager.housekeeping()
+    first.manager.housekeeping()
+    assert [(a.event, a.fault_id) for a in second.alerts.items if a.event.startswith("ack")] == [
+        ("ack_breach", second.store.list(device="ups-1")[0].id)]
+    assert [(a.event, a.fault_id) for a in first.alerts.items if a.event.startswith("ack")] == [
+        ("ack_breach", theirs.id)]
