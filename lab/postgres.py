@@ -10,8 +10,9 @@ we keep is the server's own and it is stopped by that pid (SIGINT: fast shutdown
 
 `fsync=off` for speed: no test here pulls the plug on the server's machine.
 
-Each test gets a fresh database (`fresh_database`), created from template0 in a few ms, so
-tests never see each other's rows. The superuser `postgres` connects without a password over
+Each test gets a fresh database (`fresh_database`), copied from template0 in ~50 ms
+(STRATEGY FILE_COPY: a third of the default's time, which writes the copy into the WAL), and
+dropped after the test, so tests never see each other's rows and the cluster stays small. The superuser `postgres` connects without a password over
 loopback; `add_role` makes a role that must give its password (scram-sha-256), for the tests
 of credentials.
 """
@@ -128,8 +129,13 @@ class PostgresServer:
     def fresh_database(self, prefix: str = "t") -> str:
         """A new, empty database (its name); each test gets its own."""
         name = f"{prefix}_{os.getpid()}_{next(self._names)}"
-        self.sql(f'CREATE DATABASE "{name}" TEMPLATE template0')
+        self.sql(f'CREATE DATABASE "{name}" TEMPLATE template0 STRATEGY FILE_COPY')
         return name
+
+    def drop_database(self, name: str) -> None:
+        """Drop it, ending the sessions a test left open on it."""
+        if self.process is not None:
+            self.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def add_role(self, name: str, password: str, owns: Optional[str] = None) -> None:
         """A login role that must give `password` (scram-sha-256 over loopback)."""
@@ -156,7 +162,9 @@ def postgres_server() -> PostgresServer:
 @pytest.fixture
 def postgres_database(postgres_server) -> str:
     """A fresh database of this test's own on the session's server; its name."""
-    return postgres_server.fresh_database()
+    name = postgres_server.fresh_database()
+    yield name
+    postgres_server.drop_database(name)
 
 
 class FaultDatabase:
@@ -212,4 +220,7 @@ def fault_database(request, tmp_path) -> FaultDatabase:
     """The same fault store tests on both backends; the PostgreSQL server starts only when a
     test asks for that backend."""
     server = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
-    return FaultDatabase(request.param, tmp_path, server)
+    database = FaultDatabase(request.param, tmp_path, server)
+    yield database
+    if server is not None:
+        server.drop_database(database.name)
