@@ -29,10 +29,12 @@ differs from SQLite (`monitor/faults/sqlite_backend.py`):
   `MIGRATIONS`, applied in ONE transaction at open under the write lock, so two pollers
   starting at once migrate once; a database a newer netvigil wrote is refused with a
   sentence, and `inspect()` (for `netvigil check`) reads the state without changing it.
-* A connection that broke (server restarted, network gone) is replaced at the next call
-  outside a transaction; every database error reaches the caller as a `FaultError`
-  sentence naming the server (FaultStoreUnavailable when the server cannot be used), never
-  with the password: it is passed to libpq apart from the URL, and scrubbed from messages.
+* A connection that broke (server restarted, an idle session ended by the server) is
+  replaced at the next call outside a transaction, which is sent again on the new one; a
+  transaction it broke fails as a whole (nothing of it was saved). Every database error
+  reaches the caller as a `FaultError` sentence naming the server (FaultStoreUnavailable
+  when the server cannot be used), never with the password: it is passed to libpq apart
+  from the URL, and scrubbed from messages.
 
 Hooks for what comes later (see docs/operations.md, "Fault records on PostgreSQL"): the
 durable queue wraps the calls that fail with FaultStoreUnavailable; leadership can take its
@@ -269,14 +271,20 @@ class PostgresFaultDb:
         self._backoff_s = 0.0
         return self._connection
 
-    def _run(self, sql: str, params: Optional[Sequence[Any]] = None):
-        """Execute on the live connection; psycopg's errors become sentences."""
+    def _run(self, sql: str, params: Optional[Sequence[Any]] = None, *, again: bool = False):
+        """Execute on the live connection; psycopg's errors become sentences.
+
+        `again`: a statement that may simply be sent again on a new connection when the old
+        one turns out to be broken (a read or BEGIN between transactions: a server restarted,
+        an idle session ended by the server), never COMMIT or a change inside a transaction."""
         import psycopg
 
         try:
             return self._live().execute(sql, params)
         except psycopg.OperationalError as error:
             if self._connection is None or self._connection.closed or self._connection.broken:
+                if again and not self._depth:
+                    return self._run(sql, params)
                 raise FaultStoreUnavailable(f"fault records on {self.where}: the connection was lost "
                                             f"({_reason(error, self.settings)})") from None
             if getattr(error, "sqlstate", None) == "55P03":  # lock_timeout: another writer's long batch
@@ -291,7 +299,8 @@ class PostgresFaultDb:
     # -- what the store calls -----------------------------------------------------------
 
     def execute(self, sql: str, params: Sequence[Any] = ()):
-        return self._run(_dialect(sql), tuple(params))
+        # Outside write() the store only reads (every change is inside a transaction).
+        return self._run(_dialect(sql), tuple(params), again=not self._depth)
 
     def write(self) -> "_Transaction":
         """BEGIN + the write lock ... COMMIT (ROLLBACK when the block raises); inside another
@@ -301,7 +310,7 @@ class PostgresFaultDb:
     def data_version(self) -> int:
         """Moves when ANOTHER connection committed a change (never for our own commits)."""
         with self.lock:
-            seq = self._run("SELECT seq FROM fault_change WHERE id = 1").fetchone()[0]
+            seq = self._run("SELECT seq FROM fault_change WHERE id = 1", again=True).fetchone()[0]
             return seq - self._own_bumps
 
     @staticmethod
@@ -373,7 +382,7 @@ class _Transaction:
         db.lock.acquire()
         try:
             if db._depth == 0:
-                db._run("BEGIN")
+                db._run("BEGIN", again=True)
                 try:
                     db._run("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
                 except BaseException:

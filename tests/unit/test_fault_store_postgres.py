@@ -159,14 +159,28 @@ def test_data_version_moves_for_changes_of_others_only(postgres_server, postgres
     other.disconnect()
 
 
-def test_a_broken_connection_is_replaced_at_the_next_call(postgres_server, postgres_database):
+def end_sessions(server, database: str) -> None:
+    """What a server restart or an idle-session timeout does to the store's connection."""
+    server.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+               "AND pid <> pg_backend_pid()", database, (database,))
+
+
+def test_a_broken_connection_is_replaced_between_transactions(postgres_server, postgres_database):
     store = FaultStore.over(PostgresFaultDb.open(settings_of(postgres_server, postgres_database)))
     fault, _ = trip(store)
-    postgres_server.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                        "AND pid <> pg_backend_pid()", postgres_database, (postgres_database,))
+    end_sessions(postgres_server, postgres_database)
+    assert store.get(fault.id).id == fault.id  # a read: sent again on a new connection
+    end_sessions(postgres_server, postgres_database)
+    assert store.acknowledge(fault.id, "li.wei").acknowledged_by == "li.wei"  # BEGIN on a new one
+    # Broken in the middle of a batch: the batch fails as a whole, nothing of it is kept, and
+    # the store goes on with the next call.
     with pytest.raises(FaultStoreUnavailable, match=r"the connection was lost"):
-        store.get(fault.id)  # the call that met the broken connection says so ...
-    assert store.acknowledge(fault.id, "li.wei").acknowledged_by == "li.wei"  # ... the next one reconnects
+        with store.transaction():
+            trip(store, "mem_high")
+            end_sessions(postgres_server, postgres_database)
+            trip(store, "disk_full")
+    assert [f.rule for f in store.list()] == ["cpu_high"]
+    assert trip(store, "mem_high")[1] == "opened"
     store.disconnect()
 
 
