@@ -142,8 +142,9 @@ async def test_a_server_stopped_mid_run_costs_sentences_not_probing_and_the_faul
         log = daemon.log()
         assert "Traceback" not in log, log[-3000:]
         failures = [line for line in log.splitlines() if "faults: could not" in line or "housekeeping failed" in line]
-        # One line per distinct sentence a minute, not one per batch or housekeeping round.
-        assert 1 <= len(failures) <= 4, failures
+        # One line per distinct sentence a minute (lost, refused, starting up), not one per batch
+        # or housekeeping round (dozens in this outage).
+        assert 1 <= len(failures) <= 10, failures
         assert all(f"fault records on {server.url(database)}" in line or "cannot reach PostgreSQL" in line
                    for line in failures), failures
     finally:
