@@ -50,6 +50,7 @@ import threading
 import time
 from typing import Any, Optional, Sequence
 
+from monitor.faults import schema
 from monitor.faults.errors import FaultError, FaultStoreMissing, FaultStoreUnavailable
 from monitor.faults.settings import DatabaseSettings
 from monitor.faults.sqlite_backend import BUSY_TIMEOUT_MS
@@ -60,72 +61,11 @@ LEADER_LOCK_BASE = 0x6E65_7476_6967_6D00  # not used yet: for active/standby lea
 RECONNECT_FIRST_S = 2.0
 RECONNECT_MAX_S = 60.0
 
-_SCHEMA_V1 = """
-CREATE TABLE fault (
-    id               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- never reused after prune
-    device           TEXT NOT NULL,
-    rule             TEXT NOT NULL,
-    instance         TEXT NOT NULL DEFAULT '',
-    severity         TEXT NOT NULL CHECK (severity IN ('critical', 'major', 'minor', 'warning')),
-    message          TEXT NOT NULL DEFAULT '',
-    site             TEXT NOT NULL DEFAULT '',
-    site_path        TEXT NOT NULL DEFAULT '',          -- root/.../site, '/'-joined
-    device_class     TEXT NOT NULL DEFAULT '',
-    opened_at        DOUBLE PRECISION NOT NULL,         -- unix seconds, as in the SQLite file
-    last_seen_at     DOUBLE PRECISION NOT NULL,
-    first_value      DOUBLE PRECISION,
-    last_value       DOUBLE PRECISION,
-    worst_value      DOUBLE PRECISION,
-    threshold        DOUBLE PRECISION,
-    higher_is_worse  INTEGER NOT NULL DEFAULT 1,        -- flags 0/1: the statements are shared with SQLite
-    occurrences      INTEGER NOT NULL DEFAULT 1,
-    acknowledged_at  DOUBLE PRECISION,
-    acknowledged_by  TEXT,
-    resolved_at      DOUBLE PRECISION,
-    resolved_by      TEXT,
-    closed_at        DOUBLE PRECISION,
-    closed_by        TEXT,
-    cause            TEXT,
-    resolution       TEXT,
-    prevention       TEXT,
-    symptom_of       BIGINT REFERENCES fault(id) ON DELETE SET NULL,
-    in_maintenance   INTEGER NOT NULL DEFAULT 0,
-    maintenance      TEXT,
-    heightened       INTEGER NOT NULL DEFAULT 0,
-    ack_deadline     DOUBLE PRECISION NOT NULL,
-    resolve_deadline DOUBLE PRECISION NOT NULL,
-    ack_warn_at      DOUBLE PRECISION NOT NULL,         -- deadline minus the warning lead in force when it opened
-    resolve_warn_at  DOUBLE PRECISION NOT NULL,
-    ack_warned       INTEGER NOT NULL DEFAULT 0,
-    ack_breached     INTEGER NOT NULL DEFAULT 0,
-    resolve_warned   INTEGER NOT NULL DEFAULT 0,
-    resolve_breached INTEGER NOT NULL DEFAULT 0
-);
-CREATE UNIQUE INDEX fault_one_unresolved ON fault (device, rule, instance) WHERE resolved_at IS NULL;
-CREATE INDEX fault_by_key ON fault (device, rule, instance, id);
-CREATE INDEX fault_by_opened ON fault (opened_at);
-CREATE INDEX fault_by_parent ON fault (symptom_of) WHERE symptom_of IS NOT NULL;
-CREATE TABLE note (
-    id       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    fault_id BIGINT NOT NULL REFERENCES fault(id) ON DELETE CASCADE,
-    at       DOUBLE PRECISION NOT NULL,
-    author   TEXT NOT NULL,
-    text     TEXT NOT NULL
-);
-CREATE INDEX note_by_fault ON note (fault_id, id);
-CREATE TABLE maintenance (
-    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    name       TEXT NOT NULL,
-    selector   TEXT NOT NULL,             -- Selector as JSON
-    starts_at  DOUBLE PRECISION NOT NULL, -- once: opens; recurring: first moment an occurrence may open
-    ends_at    DOUBLE PRECISION,          -- once: closes; recurring: no occurrence opens from here (NULL: for ever)
-    recurrence TEXT,                      -- Recurrence as JSON, NULL for a one-off window
-    created_by TEXT NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL,
-    ended_at   DOUBLE PRECISION,          -- ended early by hand
-    ended_by   TEXT
-);
--- data_version(): bumped once by every transaction that changed a row (see the module docstring).
+# Identities are never reused after prune; times and values are 8-byte floats as in SQLite.
+_TYPES = {"id": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "ref": "BIGINT", "real": "DOUBLE PRECISION"}
+
+# data_version(): bumped once by every transaction that changed a row (see the module docstring).
+_CHANGE_COUNTER = """
 CREATE TABLE fault_change (
     id  INTEGER PRIMARY KEY CHECK (id = 1),
     seq BIGINT NOT NULL
@@ -133,9 +73,10 @@ CREATE TABLE fault_change (
 INSERT INTO fault_change (id, seq) VALUES (1, 0);
 """
 
-#: Numbered steps; each runs once, in order, in the transaction that opens the database.
-#: A new step is appended here (and its SQLite twin in sqlite_backend) and never edited later.
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+#: Numbered steps (schema.py's, and what only PostgreSQL has); each runs once, in order, in the
+#: transaction that opens the database. A new step goes into schema.STEPS and is never edited.
+MIGRATIONS: dict[int, str] = {number: schema.render(step, **_TYPES) for number, step in schema.STEPS.items()}
+MIGRATIONS[1] += _CHANGE_COUNTER
 SCHEMA_VERSION = max(MIGRATIONS)
 
 _MIGRATIONS_TABLE = """
