@@ -172,7 +172,9 @@ class Daemon:
             try:
                 samples += self.faults.snapshot()
             except Exception:  # noqa: BLE001 - a locked or damaged fault store must not stop the self-metrics
-                log.exception("faults: could not write the open-fault snapshot")
+                from monitor.faults.manager import log_store_failure
+
+                log_store_failure("faults: could not write the open-fault snapshot")
         return samples
 
     async def _every(self, interval_s: float, action) -> None:
@@ -351,7 +353,7 @@ class Daemon:
         from monitor.faults.calendar import Calendar
         from monitor.faults.manager import FaultManager
         from monitor.faults.model import DeviceInfo
-        from monitor.faults.store import FaultStore
+        from monitor.faults.store import fault_store_location, open_fault_store
         from monitor.notify.dispatcher import AlertDispatcher
         from monitor.rules.engine import RuleEngine
         from monitor.rules.model import RulesError, load_rules
@@ -362,10 +364,10 @@ class Daemon:
             return "; ".join(exc.problems)
         from monitor.faults.store import FaultError
 
-        path = settings.state_dir / "faults.db"
+        path = fault_store_location(settings)
         try:
-            self.fault_store = FaultStore(path)
-        except FaultError as exc:  # unreadable, corrupt, or written by a newer netvigil
+            self.fault_store = open_fault_store(settings)
+        except FaultError as exc:  # unreadable, corrupt, written by a newer netvigil, PostgreSQL unreachable
             return str(exc)
         except (sqlite3.Error, OSError) as exc:
             return (f"fault records {path}: {exc}; state_dir must be writable by the daemon's user (a copy made "
@@ -595,6 +597,12 @@ class Daemon:
         if settings.workers != old_settings.workers:
             log.warning("reload: a change of workers takes effect at the next restart")
             settings = settings.model_copy(update={"workers": old_settings.workers})
+        if settings.faults.database != old_settings.faults.database:
+            # The open records and their clocks live there; switching under a running daemon would
+            # leave them behind, so that waits for a restart (with the records moved, or not).
+            log.warning("reload: faults.database changes take effect at the next restart")
+            settings = settings.model_copy(update={"faults": settings.faults.model_copy(
+                update={"database": old_settings.faults.database})})
         if settings.outputs != old_settings.outputs and not await self._swap_outputs(old_settings, settings):
             log.error("reload: keeping the previous outputs; the rest of the change is applied")
             settings = settings.model_copy(update={"outputs": old_settings.outputs})
