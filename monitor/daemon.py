@@ -378,7 +378,7 @@ class Daemon:
             self.dispatcher = AlertDispatcher(
                 settings.notifications, settings.state_dir / "notifications.db",
                 is_unacknowledged=self._unacknowledged, ack_deadline=self._ack_deadline,
-                extra_groups=settings.faults.heightened_watch.extra_groups)
+                extra_groups=settings.faults.heightened_watch.extra_groups, claims=_delivery_claims(settings))
         except (sqlite3.Error, OSError) as exc:
             return f"notification log under {settings.state_dir}: {exc}; state_dir must be writable by the daemon"
         await self.dispatcher.start()
@@ -653,6 +653,20 @@ class Daemon:
         from monitor.config_store import ConfigStore
 
         return ConfigStore(self.cfg.settings.state_dir / "configs", rules_for_device=rules_for_device)
+
+
+def _delivery_claims(settings):
+    """Servers sharing fault records on PostgreSQL claim each notice there before sending it."""
+    database = settings.faults.database
+    if not database.postgresql:
+        return None
+    from monitor.faults.postgres import connect, connect_problem
+    from monitor.notify.claims import DeliveryClaims
+
+    # The claimant is this daemon's outbox: the server and its state_dir (two pollers may share
+    # a host; a restarted daemon finds its own claims again).
+    return DeliveryClaims(lambda: connect(database), lambda exc: connect_problem(database, exc)[1],
+                          f"{settings.ha.server_name()}:{settings.state_dir}")
 
 
 def summary_of_workers(probes) -> list[dict]:

@@ -37,8 +37,8 @@ differs from SQLite (`monitor/faults/sqlite_backend.py`):
   from the URL, and scrubbed from messages.
 
 Hooks for what comes later (see docs/operations.md, "Fault records on PostgreSQL"): the
-durable queue wraps the calls that fail with FaultStoreUnavailable; leadership can take its
-own advisory lock (`LEADER_LOCK_BASE`) on a connection of its own.
+durable queue wraps the calls that fail with FaultStoreUnavailable. Active/standby leadership
+is a lease row with its own connection (monitor/leadership.py), not a lock of this store.
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ from monitor.faults.sqlite_backend import BUSY_TIMEOUT_MS
 
 # pg_advisory_xact_lock keys (one 64-bit space per database): "netvigl" and a number.
 WRITE_LOCK = 0x6E65_7476_6967_6C01
-LEADER_LOCK_BASE = 0x6E65_7476_6967_6D00  # not used yet: for active/standby leadership
 RECONNECT_FIRST_S = 2.0
 RECONNECT_MAX_S = 60.0
 
