@@ -75,6 +75,7 @@ class Daemon:
         self.heartbeat = None  # monitor.heartbeat.Heartbeat: the dead man's switch
         self._watchdog_withheld = False
         self.leadership = None  # monitor.leadership.Leadership when `ha` is enabled
+        self._loop_tick: Optional[float] = None  # monotonic time of the loop's last tick (None: starting)
         self._exit_code = EXIT_OK
 
     # -- probe runs ---------------------------------------------------------------------------
@@ -241,8 +242,13 @@ class Daemon:
             return await self._cannot_start(
                 f"state_dir {state_dir}: {exc.strerror or exc} ({exc.filename or self._control_socket_path()}); "
                 f"it must be a directory the daemon's user can write")
-        if settings.ha.enabled and not await self._wait_for_the_lease(settings):
-            return await self._stopped_as_standby()
+        if settings.ha.enabled:
+            if not await self._wait_for_the_lease(settings):
+                return await self._stopped_as_standby()
+            # From now: starting up takes seconds of the lease, and the task below first runs
+            # when start-up is done; the renewals do not wait for that.
+            self.leadership.start_renewing(self._loop_turns)
+            self._spawn(self._keep_the_lease())
         try:
             self.outputs = Outputs.build(settings.outputs, state_dir)
             await self.outputs.start()
@@ -292,8 +298,9 @@ class Daemon:
         log.info("started: %d devices from %s, outputs: %s", len(self.cfg.inventory.devices), self.cfg.path,
                  ", ".join(o.name for o in self.outputs.stats()) or "none")
         heap.settle()  # what start-up built lives until a reload: out of the collector's way
-        if self.leadership is not None:
-            self._spawn(self._keep_the_lease())
+        if self.leadership is not None:  # started: from now the lease needs the loop to turn
+            self._tick()
+            self._spawn(self._every(1.0, self._tick))
         self.notifier.ready(self.status_line())
         await self._stop.wait()
         return await self.shutdown()
@@ -335,8 +342,16 @@ class Daemon:
         self.notifier.close()
         return EXIT_OK
 
+    def _loop_turns(self) -> bool:
+        """For the lease's thread: the loop is starting up (it may be busy for seconds), or it ran
+        its once-a-second tick within half a lease."""
+        return self._loop_tick is None or time.monotonic() - self._loop_tick < self.cfg.settings.ha.lease_s / 2
+
+    def _tick(self) -> None:
+        self._loop_tick = time.monotonic()
+
     async def _keep_the_lease(self) -> None:
-        why = await self.leadership.keep()
+        why = await self.leadership.keep(self._loop_turns)
         log.error("ha: server %s lost the lease for share %s: %s; stopping so that the other server takes over "
                   "(systemd starts this one again as the standby)", self.cfg.settings.ha.server_name(),
                   self.cfg.settings.ha.share, why)

@@ -84,6 +84,26 @@ class DeliveryClaims:
             self._failing = None
         return {row[0] for row in rows}
 
+    def channels_told(self, fault_id: int) -> list[str]:
+        """Channels any server claimed a notice about the fault for (its resolved notice goes
+        to them), oldest first; [] when the database cannot say."""
+        with self._lock:
+            try:
+                if self._connection is None or self._connection.closed:
+                    self._connection = self.connect()
+                rows = self._connection.execute(
+                    "SELECT key FROM delivery_claims WHERE key LIKE %s AND key NOT LIKE %s ORDER BY claimed_at",
+                    (f"fault {fault_id} %", f"fault {fault_id} resolved %")).fetchall()
+            except Exception:  # noqa: BLE001 - the local outbox's channels still get it
+                self._drop_connection()
+                return []
+        channels: list[str] = []
+        for (key,) in rows:
+            channel = key.rsplit(" channel ", 1)[-1]
+            if channel not in channels:
+                channels.append(channel)
+        return channels
+
     def _drop_connection(self) -> None:
         if self._connection is not None:
             try:

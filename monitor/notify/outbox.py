@@ -231,7 +231,10 @@ class Outbox:
                 "SELECT d.channel, MIN(m.id) FROM delivery d JOIN message m ON m.id = d.message_id "
                 "WHERE d.fault_id = ? AND m.status IN ('pending', 'sent', 'folded') AND m.event != 'resolved' "
                 "GROUP BY d.channel ORDER BY 2", (fault_id,)).fetchall()
-        return [row[0] for row in rows]
+        told = [row[0] for row in rows]
+        if self.claims is not None:  # and those another server told (before a takeover)
+            told += [channel for channel in self.claims.channels_told(fault_id) if channel not in told]
+        return told
 
     def notices(self, fault_id: int) -> list[tuple[float, Optional[float], str, str, str]]:
         """What was sent (or tried) about a fault, oldest first: (created_at, sent_at, channel,

@@ -25,6 +25,11 @@ def test_a_key_is_sent_by_the_first_server_that_claims_it(postgres_server, postg
     # a claimed them before: they are still its own (a crash between claim and outbox commit)
     assert a.claim(keys) == set(keys)
     assert a.claim([]) == set()
+    # which channels were told about fault 1, by whichever server (its resolved notice goes there)
+    assert b.channels_told(1) == ["mail", "tickets"]
+    assert b.claim(["fault 1 resolved 1765000000000 channel mail"]) == {"fault 1 resolved 1765000000000 channel mail"}
+    assert a.channels_told(1) == ["mail", "tickets"] and a.channels_told(2) == ["mail"]
+    assert a.channels_told(12) == []  # not fault 1's prefix
 
 
 def test_an_unreachable_database_lets_every_notice_through_and_says_so_once(postgres_server, postgres_database,

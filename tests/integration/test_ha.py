@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.root, pytest.mark.serial]
 
 NETVIGIL = str(VENV_BIN / "netvigil")
 INTERVAL_S = 2
-LEASE_S = 6
+LEASE_S = 10
 
 
 class Server:
@@ -81,7 +81,7 @@ async def _until(predicate, timeout_s: float, what: str, *servers: Server) -> fl
     started = time.monotonic()
     while not predicate():
         if time.monotonic() - started > timeout_s:
-            logs = "\n".join(f"--- {s.name}:\n{s.log()[-2500:]}" for s in servers)
+            logs = "\n".join(f"--- {s.name}:\n{s.log()[-6000:]}" for s in servers)
             raise AssertionError(f"timed out waiting for {what}\n{logs}")
         await asyncio.sleep(0.2)
     return time.monotonic() - started
