@@ -75,6 +75,7 @@ class Daemon:
         self.heartbeat = None  # monitor.heartbeat.Heartbeat: the dead man's switch
         self._watchdog_withheld = False
         self.leadership = None  # monitor.leadership.Leadership when `ha` is enabled
+        self._loop_tick: Optional[float] = None  # monotonic time of the loop's last tick (None: starting)
         self._exit_code = EXIT_OK
 
     # -- probe runs ---------------------------------------------------------------------------
@@ -172,7 +173,9 @@ class Daemon:
             try:
                 samples += self.faults.snapshot()
             except Exception:  # noqa: BLE001 - a locked or damaged fault store must not stop the self-metrics
-                log.exception("faults: could not write the open-fault snapshot")
+                from monitor.faults.manager import log_store_failure
+
+                log_store_failure("faults: could not write the open-fault snapshot")
         return samples
 
     async def _every(self, interval_s: float, action) -> None:
@@ -239,8 +242,13 @@ class Daemon:
             return await self._cannot_start(
                 f"state_dir {state_dir}: {exc.strerror or exc} ({exc.filename or self._control_socket_path()}); "
                 f"it must be a directory the daemon's user can write")
-        if settings.ha.enabled and not await self._wait_for_the_lease(settings):
-            return await self._stopped_as_standby()
+        if settings.ha.enabled:
+            if not await self._wait_for_the_lease(settings):
+                return await self._stopped_as_standby()
+            # From now: starting up takes seconds of the lease, and the task below first runs
+            # when start-up is done; the renewals do not wait for that.
+            self.leadership.start_renewing(self._loop_turns)
+            self._spawn(self._keep_the_lease())
         try:
             self.outputs = Outputs.build(settings.outputs, state_dir)
             await self.outputs.start()
@@ -290,8 +298,9 @@ class Daemon:
         log.info("started: %d devices from %s, outputs: %s", len(self.cfg.inventory.devices), self.cfg.path,
                  ", ".join(o.name for o in self.outputs.stats()) or "none")
         heap.settle()  # what start-up built lives until a reload: out of the collector's way
-        if self.leadership is not None:
-            self._spawn(self._keep_the_lease())
+        if self.leadership is not None:  # started: from now the lease needs the loop to turn
+            self._tick()
+            self._spawn(self._every(1.0, self._tick))
         self.notifier.ready(self.status_line())
         await self._stop.wait()
         return await self.shutdown()
@@ -333,8 +342,16 @@ class Daemon:
         self.notifier.close()
         return EXIT_OK
 
+    def _loop_turns(self) -> bool:
+        """For the lease's thread: the loop is starting up (it may be busy for seconds), or it ran
+        its once-a-second tick within half a lease."""
+        return self._loop_tick is None or time.monotonic() - self._loop_tick < self.cfg.settings.ha.lease_s / 2
+
+    def _tick(self) -> None:
+        self._loop_tick = time.monotonic()
+
     async def _keep_the_lease(self) -> None:
-        why = await self.leadership.keep()
+        why = await self.leadership.keep(self._loop_turns)
         log.error("ha: server %s lost the lease for share %s: %s; stopping so that the other server takes over "
                   "(systemd starts this one again as the standby)", self.cfg.settings.ha.server_name(),
                   self.cfg.settings.ha.share, why)
@@ -351,7 +368,7 @@ class Daemon:
         from monitor.faults.calendar import Calendar
         from monitor.faults.manager import FaultManager
         from monitor.faults.model import DeviceInfo
-        from monitor.faults.store import FaultStore
+        from monitor.faults.store import fault_store_location, open_fault_store
         from monitor.notify.dispatcher import AlertDispatcher
         from monitor.rules.engine import RuleEngine
         from monitor.rules.model import RulesError, load_rules
@@ -362,10 +379,10 @@ class Daemon:
             return "; ".join(exc.problems)
         from monitor.faults.store import FaultError
 
-        path = settings.state_dir / "faults.db"
+        path = fault_store_location(settings)
         try:
-            self.fault_store = FaultStore(path)
-        except FaultError as exc:  # unreadable, corrupt, or written by a newer netvigil
+            self.fault_store = open_fault_store(settings)
+        except FaultError as exc:  # unreadable, corrupt, written by a newer netvigil, PostgreSQL unreachable
             return str(exc)
         except (sqlite3.Error, OSError) as exc:
             return (f"fault records {path}: {exc}; state_dir must be writable by the daemon's user (a copy made "
@@ -376,7 +393,7 @@ class Daemon:
             self.dispatcher = AlertDispatcher(
                 settings.notifications, settings.state_dir / "notifications.db",
                 is_unacknowledged=self._unacknowledged, ack_deadline=self._ack_deadline,
-                extra_groups=settings.faults.heightened_watch.extra_groups)
+                extra_groups=settings.faults.heightened_watch.extra_groups, claims=_delivery_claims(settings))
         except (sqlite3.Error, OSError) as exc:
             return f"notification log under {settings.state_dir}: {exc}; state_dir must be writable by the daemon"
         await self.dispatcher.start()
@@ -595,6 +612,12 @@ class Daemon:
         if settings.workers != old_settings.workers:
             log.warning("reload: a change of workers takes effect at the next restart")
             settings = settings.model_copy(update={"workers": old_settings.workers})
+        if settings.faults.database != old_settings.faults.database:
+            # The open records and their clocks live there; switching under a running daemon would
+            # leave them behind, so that waits for a restart (with the records moved, or not).
+            log.warning("reload: faults.database changes take effect at the next restart")
+            settings = settings.model_copy(update={"faults": settings.faults.model_copy(
+                update={"database": old_settings.faults.database})})
         if settings.outputs != old_settings.outputs and not await self._swap_outputs(old_settings, settings):
             log.error("reload: keeping the previous outputs; the rest of the change is applied")
             settings = settings.model_copy(update={"outputs": old_settings.outputs})
@@ -645,6 +668,20 @@ class Daemon:
         from monitor.config_store import ConfigStore
 
         return ConfigStore(self.cfg.settings.state_dir / "configs", rules_for_device=rules_for_device)
+
+
+def _delivery_claims(settings):
+    """Servers sharing fault records on PostgreSQL claim each notice there before sending it."""
+    database = settings.faults.database
+    if not database.postgresql:
+        return None
+    from monitor.faults.postgres import connect, connect_problem
+    from monitor.notify.claims import DeliveryClaims
+
+    # The claimant is this daemon's outbox: the server and its state_dir (two pollers may share
+    # a host; a restarted daemon finds its own claims again).
+    return DeliveryClaims(lambda: connect(database), lambda exc: connect_problem(database, exc)[1],
+                          f"{settings.ha.server_name()}:{settings.state_dir}")
 
 
 def summary_of_workers(probes) -> list[dict]:

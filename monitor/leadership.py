@@ -88,6 +88,7 @@ class Lease:
         self.epoch: Optional[int] = None  # ours while active
         self.since: Optional[float] = None
         self._connection = None
+        self._prepared = False
         # A call the daemon stopped waiting for may still run in its thread: the next one waits.
         self._lock = threading.Lock()
 
@@ -105,10 +106,14 @@ class Lease:
                 raise
 
     def prepare(self) -> None:
+        """The table, made by the first server that needs it (it holds nothing worth migrating)."""
         self._execute(LEASE_TABLE)
+        self._prepared = True
 
     def take(self) -> bool:
         """True if the lease is ours now (taken, or still ours)."""
+        if not self._prepared:
+            self.prepare()
         rows = self._execute(_TAKE)
         if not rows:
             return False
@@ -157,6 +162,9 @@ class Leadership:
         self.active: Optional[Holder] = None  # who is active, as last read (for status)
         self.lost: Optional[str] = None  # why the lease was lost
         self._renewed_at: Optional[float] = None  # monotonic time before the last successful renewal
+        self._failing: Optional[str] = None  # why the last renewal did not happen
+        self._lost_future: Optional[asyncio.Future] = None
+        self._stop_renewing = threading.Event()
 
     @property
     def interval_s(self) -> float:
@@ -197,42 +205,65 @@ class Leadership:
                 pass
         return False
 
-    async def keep(self) -> str:
-        """Renew until the lease is lost; returns why (the daemon then stops).
+    def start_renewing(self, loop_alive: Callable[[], bool] = lambda: True) -> None:
+        """Renew from now on, on a thread of its own: a start-up or a reload that keeps the event
+        loop busy for seconds does not lose the lease; but only while `loop_alive()` says the
+        daemon's loop still turns, so a hung daemon stops renewing and the standby takes over.
+        Call it at once after becoming active, from the event loop; `keep()` then waits."""
+        self._lost_future = asyncio.get_running_loop().create_future()
+        self._stop_renewing = threading.Event()
+        threading.Thread(target=self._renew_thread, args=(asyncio.get_running_loop(), loop_alive),
+                         name="netvigil-lease", daemon=True).start()
 
-        Lost when another server holds it, or when lease_s - margin_s have passed since the
-        last renewal (counted from before it was sent): a renewal that hangs on a dead network
-        is not waited for past that moment."""
-        failing = None
-        while True:
-            await asyncio.sleep(self.interval_s)
+    async def keep(self, loop_alive: Callable[[], bool] = lambda: True) -> str:
+        """Until the lease is lost; returns why (the daemon then stops). Starts renewing if
+        `start_renewing` was not called.
+
+        Lost when another server holds the lease, or when lease_s - margin_s have passed since
+        the last renewal (counted from before it was sent); a renewal that hangs on a dead
+        network is not waited for past that moment (the loop checks the time itself)."""
+        if self._lost_future is None:
+            self.start_renewing(loop_alive)
+        lost = self._lost_future
+        try:
+            while not lost.done():
+                await asyncio.wait([lost], timeout=min(1.0, self.interval_s))
+                overdue = self.monotonic() - self._renewed_at
+                if not lost.done() and overdue >= self.lease.lease_s - self.margin_s:
+                    self._say(f"the lease was last renewed {overdue:.0f} s ago "
+                              f"({self._failing or 'this server was too busy to renew it'})")
+            return lost.result()
+        finally:
+            self._stop_renewing.set()
+
+    def _say(self, why: str) -> None:
+        if not self._lost_future.done():
+            self.lost, self.role = why, "standby"
+            self._lost_future.set_result(why)
+
+    def _renew_thread(self, loop, loop_alive) -> None:
+        delay = 0.0  # the first renewal at once: the lease was taken a start-up ago
+        while not self._stop_renewing.wait(delay):
+            delay = self.interval_s
             started = self.monotonic()
-            left = self._renewed_at + self.lease.lease_s - self.margin_s - started
-            still: Optional[bool] = None
-            if left > 0:
-                try:
-                    still = await asyncio.wait_for(asyncio.to_thread(self.lease.renew), left)
-                except asyncio.TimeoutError:
-                    failing = f"the database did not answer within {left:.0f} s"
-                except Exception as exc:  # noqa: BLE001 - judged by the time left
-                    sentence = self.problem(exc)
-                    if sentence != failing:
-                        log.error("ha: cannot renew the lease: %s; still active for at most %.0f s", sentence, left)
-                        failing = sentence
-            if still:
-                self._renewed_at = started
-                failing = None
-                self.active = Holder(self.lease.holder, self.lease.epoch, self.lease.since, self.lease.lease_s)
+            if not loop_alive():
+                self._failing = "the daemon's event loop does not turn"
                 continue
-            if still is False:
-                self.lost = "another server holds the lease"
-            elif self.monotonic() - self._renewed_at >= self.lease.lease_s - self.margin_s:
-                self.lost = (f"the lease could not be renewed for {self.monotonic() - self._renewed_at:.0f} s "
-                             f"({failing})")
-            else:
+            try:
+                still = self.lease.renew()
+            except Exception as exc:  # noqa: BLE001 - judged by the time left
+                sentence = self.problem(exc)
+                if sentence != self._failing:
+                    loop.call_soon_threadsafe(log.error, "ha: cannot renew the lease: %s; still active for at most "
+                                              "%.0f s", sentence, self._renewed_at + self.lease.lease_s
+                                              - self.margin_s - self.monotonic())
+                self._failing = sentence
                 continue
-            self.role = "standby"
-            return self.lost
+            if not still:
+                loop.call_soon_threadsafe(self._say, "another server holds the lease")
+                return
+            self._renewed_at, self._failing = started, None
+            self.active = Holder(self.lease.holder, self.lease.epoch, self.lease.since, self.lease.lease_s)
 
     async def release(self) -> None:
         if self.role != "active":

@@ -21,6 +21,9 @@ for program in "${!needs[@]}"; do
   command -v "$program" >/dev/null 2>&1 || [ -x "/usr/sbin/$program" ] || [ -x "/sbin/$program" ] \
     || missing+=("${needs[$program]}")
 done
+# The PostgreSQL server for the fault store's tests (lab/postgres.py starts its own cluster; the
+# packaged one is never started). Its binaries are not on PATH. psycopg's wheel brings libpq.
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 # The systemd sandbox test installs seccomp filters with the system python3's bindings.
 /usr/bin/python3 -c 'import seccomp' >/dev/null 2>&1 || missing+=(python3-seccomp)
 if [ "${#missing[@]}" -gt 0 ]; then

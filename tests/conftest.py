@@ -1,4 +1,5 @@
-"""Shared fixtures: real metrics servers (lab/servers.py) and the fake InfluxDB 2.x."""
+"""Shared fixtures: real metrics servers (lab/servers.py), PostgreSQL (lab/postgres.py) and the fake
+InfluxDB 2.x."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from lab.fake_influx import FakeInflux
 from lab.support import Process
 from lab.mailserver import mailserver  # noqa: F401
 from lab.webhook_receiver import webhook_receiver  # noqa: F401
+from lab.postgres import fault_database, postgres_database, postgres_server  # noqa: F401
 from lab.servers import influxd, private_influxd, private_victoria_metrics, victoria_metrics  # noqa: F401
 from lab.snmplab import private_snmpd, snmpd, snmpd_factory, snmpsim, snmpsim_factory  # noqa: F401
 from lab.sshlab import ssh_test_user, sshd  # noqa: F401

@@ -43,7 +43,7 @@ from monitor.api import metrics as metrics_module
 from monitor.api.service import BadRequest, CannotNow, FaultService, Unavailable
 from monitor.api.settings import TOKEN_HOWTO, ApiSettings, is_loopback
 from monitor.faults.model import Selector, parse_duration
-from monitor.faults.store import FaultError, FaultNotFound, FaultStateError
+from monitor.faults.store import FaultError, FaultNotFound, FaultStateError, FaultStoreUnavailable
 from monitor.problems import did_you_mean
 
 log = logging.getLogger("netvigil.api")
@@ -307,6 +307,9 @@ class ApiServer:
             return response
         except FaultNotFound as exc:
             return _error(404, str(exc))
+        except FaultStoreUnavailable as exc:  # PostgreSQL unreachable or busy: a moment, not a bad request
+            log.warning("api: %s %s: %s", request.method, request.path, exc)
+            return _error(503, str(exc), {"Retry-After": "5"})
         except FaultStateError as exc:
             return _error(409, str(exc))
         except (FaultError, BadRequest) as exc:

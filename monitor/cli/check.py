@@ -1,8 +1,12 @@
 """`netvigil check`: validate the settings file and every inventory file, report all problems.
 
 Exit 0 and one `ok:` line when everything is valid; otherwise every problem on its own line
-on stderr, a count, and exit 2. A bug here must not print a traceback (it could quote a
-secret), so it is reduced to its type and place.
+on stderr, a count, and exit 2. With the fault records on PostgreSQL (`faults.database`) it
+also connects, changing nothing: a server that cannot be reached, refused credentials, a
+missing database or a schema of a newer netvigil is one sentence and exit 1 (the settings
+are valid, the daemon would still not start); a schema to create or migrate is a note. A bug
+here must not print a traceback (it could quote a secret), so it is reduced to its type and
+place.
 """
 
 from __future__ import annotations
@@ -47,6 +51,16 @@ def check_command(args) -> int:
     if cfg.settings.api.enabled:
         for sentence in cfg.settings.api.warnings():
             print(f"warning: {sentence}", file=sys.stderr)
+    if cfg.settings.faults.database.postgresql:
+        from monitor.faults.postgres import PROBLEM_KINDS, inspect
+
+        kind, sentence = inspect(cfg.settings.faults.database)
+        if kind in PROBLEM_KINDS:
+            print(sentence, file=sys.stderr)
+            print("1 problem(s) found", file=sys.stderr)
+            return EXIT_RUNTIME
+        if kind != "ok":
+            print(f"note: {sentence}", file=sys.stderr)
     if not cfg.settings.notifications.channels:
         print("warning: notifications.channels is empty: faults are recorded but nobody is alerted", file=sys.stderr)
     print(ngettext("ok: {config}: {devices} devices in {sites} sites from {files} inventory file",

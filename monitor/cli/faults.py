@@ -1,10 +1,11 @@
 """Fault commands for people: `netvigil faults`, `faults show`, `ack`, `resolve`, `close`,
 `maintenance add|list|end`.
 
-They open the daemon's fault records (`<state_dir>/faults.db`) directly, so they work whether
-the daemon runs or not; a running daemon notices the change within a few seconds (SQLite's
-data_version) and stops escalating an acknowledged fault, resets a resolved one's rule, and
-applies a new maintenance window. Run them as the daemon's user (`sudo -u netvigil netvigil
+They open the daemon's fault records (`<state_dir>/faults.db`, or the PostgreSQL server
+`faults.database` names) directly, so they work whether the daemon runs or not; a running
+daemon notices the change within a few seconds (the store's data_version) and stops
+escalating an acknowledged fault, resets a resolved one's rule, and applies a new
+maintenance window. Run them as the daemon's user (`sudo -u netvigil netvigil
 ...`) or root: the state directory is the daemon's.
 
 Exit codes: 0 ok, 1 the records cannot be read or the change is refused (unknown id, wrong
@@ -30,7 +31,6 @@ from monitor.i18n import N_, _, ngettext
 from monitor.logsetup import escape_controls
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, did_you_mean
 
-FAULTS_FILE = "faults.db"
 
 # Headings of the tables these commands print (translated where shown).
 FAULT_HEADINGS = (N_("ID"), N_("STATE"), N_("SEVERITY"), N_("DEVICE"), N_("RULE"), N_("OPENED"), N_("FOR"), N_("ACK"),
@@ -42,14 +42,15 @@ CLOCK_LABELS = {"acknowledge": N_("acknowledge:"), "resolve": N_("resolve:")}
 def _store(cfg, must_exist: bool = True):
     # The store is imported on use (here and in _changing): every command's parser, and
     # `netvigil --help`, import this module for add_parsers.
-    from monitor.faults.store import FaultStore
+    from monitor.faults.store import FaultError, FaultStoreMissing, fault_store_location, open_fault_store
 
-    path = cfg.settings.state_dir / FAULTS_FILE
-    if must_exist and not path.exists():
-        raise _Refused(f"no fault records at {path} yet: the daemon creates them when it starts "
-                       f"(or check state_dir in {cfg.path})", EXIT_RUNTIME)
+    path = fault_store_location(cfg.settings)
     try:
-        return FaultStore(path)
+        return open_fault_store(cfg.settings, must_exist=must_exist)
+    except FaultStoreMissing as exc:
+        raise _Refused(f"{exc} (or check state_dir and faults.database in {cfg.path})", EXIT_RUNTIME) from None
+    except FaultError as exc:  # a newer schema; PostgreSQL unreachable or refusing the credentials
+        raise _Refused(str(exc), EXIT_RUNTIME) from None
     except (sqlite3.Error, OSError) as exc:
         raise _Refused(f"cannot open the fault records {path}: {exc}; run this as the daemon's user "
                        f"(sudo -u netvigil netvigil ...) or as root", EXIT_RUNTIME) from None

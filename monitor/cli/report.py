@@ -20,8 +20,6 @@ from monitor.cli.common import Refused, load_config, run
 from monitor.i18n import _
 from monitor.problems import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 
-FAULTS_FILE = "faults.db"
-
 
 def monthly_command(args) -> int:
     return run(_monthly, args)
@@ -137,7 +135,7 @@ def fault_command(args) -> int:
 
 
 def _fault(args) -> int:
-    from monitor.faults.store import FaultNotFound, FaultStore
+    from monitor.faults.store import FaultError, FaultStoreMissing, fault_store_location, open_fault_store
     from monitor.notify.outbox import Outbox
     from monitor.reports import texts
     from monitor.reports.fault import fault_tables
@@ -151,12 +149,9 @@ def _fault(args) -> int:
         workdays = WorkCalendar.load(settings.reports.holiday_files)
     except CalendarFileError as exc:
         raise Refused(f"reports.holiday_files: {exc}", EXIT_CONFIG) from None
-    path = settings.state_dir / FAULTS_FILE
-    if not path.exists():
-        raise Refused(f"no fault records at {path} yet: the daemon creates them when it starts "
-                      f"(or check state_dir in {cfg.path})", EXIT_RUNTIME)
+    path = fault_store_location(settings)
     try:
-        with FaultStore(path) as store:
+        with open_fault_store(settings, must_exist=True) as store:
             fault = store.get(args.id)
             symptoms = store.symptoms_of(args.id)
         notices = []
@@ -167,7 +162,9 @@ def _fault(args) -> int:
                 notices = outbox.notices(args.id)
             finally:
                 outbox.close()
-    except FaultNotFound as exc:
+    except FaultStoreMissing as exc:
+        raise Refused(f"{exc} (or check state_dir and faults.database in {cfg.path})", EXIT_RUNTIME) from None
+    except FaultError as exc:  # unknown id, newer schema, PostgreSQL unreachable
         raise Refused(str(exc), EXIT_RUNTIME) from None
     except (sqlite3.Error, OSError) as exc:
         raise Refused(f"cannot read the fault records {path}: {exc}; run this as the daemon's user "

@@ -185,15 +185,15 @@ def _open_faults(settings) -> str:
     import sqlite3
     import time
 
-    from monitor.cli.faults import FAULTS_FILE, fault_table
-    from monitor.faults.store import FaultError, FaultStore
+    from monitor.cli.faults import fault_table
+    from monitor.faults.store import FaultError, FaultStoreMissing, fault_store_location, open_fault_store
 
-    path = settings.state_dir / FAULTS_FILE
-    if not path.exists():
-        return ""
+    path = fault_store_location(settings)
     try:
-        with FaultStore(path) as store:
+        with open_fault_store(settings, must_exist=True) as store:
             faults = store.list(open_only=True)
+    except FaultStoreMissing:
+        return ""
     except (sqlite3.Error, OSError, FaultError) as exc:
         return _(FAULTS_UNREADABLE).format(path=path, error=exc)
     if not faults:

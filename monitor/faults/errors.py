@@ -27,6 +27,15 @@ class FaultInputError(FaultError):
     """A required text is missing or a value is out of range."""
 
 
+class FaultStoreUnavailable(FaultError):
+    """The fault database cannot be used now: a PostgreSQL server unreachable, credentials
+    refused, the connection lost, or another writer's batch held the lock too long."""
+
+
+class FaultStoreMissing(FaultError):
+    """No fault records exist there yet (the daemon creates them when it starts)."""
+
+
 def required_text(value: Optional[str], what: str) -> str:
     """`value` stripped; FaultInputError naming `what` when nothing is left."""
     text = (value or "").strip()

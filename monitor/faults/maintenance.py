@@ -14,12 +14,14 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from monitor.faults.errors import FaultInputError, FaultNotFound, FaultStateError, person, required_text
 from monitor.faults.model import Selector, iso_time
 from monitor.faults.settings import Recurrence
-from monitor.sqlitedb import Database
+
+if TYPE_CHECKING:
+    from monitor.faults.store import FaultDb
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,7 @@ class MaintenanceWindows:
     """The `maintenance` table of a fault database; every method is one short transaction
     (or a savepoint of the caller's `FaultStore.transaction()`)."""
 
-    def __init__(self, db: Database, clock: Callable[[], float]) -> None:
+    def __init__(self, db: "FaultDb", clock: Callable[[], float]) -> None:
         self._db = db
         self.clock = clock
 
@@ -69,10 +71,11 @@ class MaintenanceWindows:
         with self._db.write() as db:
             cursor = db.execute(
                 "INSERT INTO maintenance (name, selector, starts_at, ends_at, recurrence, created_by, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (name, selector.model_dump_json(), starts_at, ends_at,
                  recurrence.model_dump_json() if recurrence else None, by, created_at))
-            return self.get(cursor.lastrowid)
+            [(window_id,)] = cursor.fetchall()  # to the statement's end (see FaultStore.open)
+            return self.get(window_id)
 
     def get(self, window_id: int) -> MaintenanceWindow:
         found = self._windows("WHERE id = ?", (window_id,))

@@ -26,14 +26,45 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import sys
 import time
 from typing import Awaitable, Callable, Iterable, Optional, Sequence
 
+from monitor.faults.errors import FaultError
 from monitor.faults.model import SEVERITIES, Alert, DeviceInfo, Transition
 from monitor.faults.topology import Topology
 from probes.base import Sample
 
 log = logging.getLogger("netvigil.faults")
+#: The same sentence about the store (a PostgreSQL server away) is logged at most this often.
+STORE_FAILURE_REPEAT_S = 60.0
+
+
+class _FailureLog:
+    """Logs the exception being handled: a FaultError is already a sentence (the database
+    unreachable or busy), so one line, repeated at most every STORE_FAILURE_REPEAT_S while it
+    stays the same (batches and housekeeping meet it every few seconds); anything else is a
+    bug and keeps its traceback."""
+
+    def __init__(self) -> None:
+        self._last: tuple[str, float] = ("", 0.0)
+
+    def __call__(self, message: str, *args) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, FaultError):
+            log.exception(message, *args)
+            return
+        sentence, now = str(error), time.monotonic()
+        if sentence == self._last[0] and now - self._last[1] < STORE_FAILURE_REPEAT_S:
+            log.debug(message + ": %s", *args, sentence)
+            return
+        self._last = (sentence, now)
+        log.error(message + ": %s", *args, sentence)
+
+
+#: Shared by every caller of the store (the daemon's self-metrics, the report schedule too), so
+#: one outage is a few lines in all.
+log_store_failure = _FailureLog()
 
 # `event` field of the `fault` measurement (integers: VictoriaMetrics stores strings as 0)
 EVENT_CODES = {"open": 1, "reopen": 2, "acknowledge": 3, "resolve": 4, "close": 5, "symptom": 6,
@@ -93,10 +124,18 @@ class FaultManager:
         if dropped:
             self._apply(dropped)
 
+    def _own(self, faults: list) -> list:
+        """The faults this daemon looks after: all of them, unless the store is shared by
+        pollers on several servers (PostgreSQL), where a fault of a device outside this
+        inventory is another poller's (not a device removed from the configuration)."""
+        if not getattr(self.store, "shared", False):
+            return faults
+        return [fault for fault in faults if fault.device in self.devices]
+
     def restore(self) -> int:
         """At start: unresolved faults from the store become firing rule state (so a condition
         that is false now clears them) and the manager's indexes. Returns how many."""
-        unresolved = self.store.unresolved()
+        unresolved = self._own(self.store.unresolved())
         reachability_rules = self._reachability_rules()
         by_time: dict[int, list] = {}
         for fault in unresolved:
@@ -154,7 +193,7 @@ class FaultManager:
         try:
             self._process(samples)
         except Exception:  # noqa: BLE001 - logged; the next batch starts afresh
-            log.exception("faults: could not process %d sample(s)", len(samples))
+            log_store_failure("faults: could not process %d sample(s)", len(samples))
 
     def _process(self, samples: Sequence[Sample]) -> None:
         recovered = self._observe(samples)
@@ -311,8 +350,8 @@ class FaultManager:
                 self.engine.reset(transition.key)
             elif transition.action == "clear" and transition.key in self.open_ids:
                 self.engine.restore([transition.key], transition.time_ns)
-        log.exception("faults: could not record %d rule change(s); they are retried with the next samples",
-                      len(transitions))
+        log_store_failure("faults: could not record %d rule change(s); they are retried with the next "
+                          "samples", len(transitions))
 
     def _open(self, transition: Transition, now: float, heightened: Optional[str], sla, events, alerts) -> None:
         device = self.devices.get(transition.device)
@@ -488,7 +527,7 @@ class FaultManager:
         self._data_version = version
         self.calendar.set_store_windows(self.store.maintenance.list())
         self._calendar_due = 0.0
-        open_faults = self.store.unresolved()
+        open_faults = self._own(self.store.unresolved())
         unresolved = {fault.id for fault in open_faults}
         events = []
         for fault in open_faults:
@@ -522,10 +561,11 @@ class FaultManager:
             self._clocks(now)
             self._maintenance_over(now)
         except Exception:  # noqa: BLE001
-            log.exception("faults: housekeeping failed")
+            log_store_failure("faults: housekeeping failed")
 
     def _clocks(self, now: float) -> None:
-        for fault, kind in self.store.due_clock_events(now):
+        mine = sorted(self.devices) if getattr(self.store, "shared", False) else None  # see _own
+        for fault, kind in self.store.due_clock_events(now, devices=mine):
             if fault.id in self.symptom_ids or fault.id in self.maintenance_ids:
                 continue
             device = self.devices.get(fault.device) or DeviceInfo(fault.device, fault.device_class, ())
@@ -636,7 +676,7 @@ class FaultManager:
         counts = {severity: {"open": 0, "alerting": 0, "unacknowledged": 0, "breached": 0}
                   for severity in SEVERITIES}
         samples = []
-        for fault in self.store.unresolved():
+        for fault in self._own(self.store.unresolved()):
             device = self.devices.get(fault.device)
             if device is not None and device.sample_tags:
                 tags = dict(device.sample_tags)

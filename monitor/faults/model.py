@@ -6,7 +6,7 @@ The pieces and how they meet:
     [Transition] --> faults.manager.FaultManager                          (daemon glue)
          |-- topology: is the device cut off behind a failed parent? (symptom, no alert)
          |-- calendar: in a maintenance window? heightened watch (stricter SLA)?
-         |-- faults.store.FaultStore: the record (SQLite, survives kill -9)
+         |-- faults.store.FaultStore: the record (SQLite, or PostgreSQL shared by pollers)
          |-- outputs: `fault` events for Grafana
          `-- notify.dispatcher.AlertDispatcher: routing, grouping, escalation, retries
 

@@ -14,7 +14,9 @@ import re
 import zoneinfo
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from urllib.parse import parse_qsl, urlsplit
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from monitor.faults.model import Selector, parse_duration
 
@@ -291,8 +293,84 @@ class MaintenanceSettings(_Strict):
                           start_time=self.start_time, duration_s=self.duration)
 
 
+_DATABASE_EXAMPLE = "postgresql://netvigil@db.example:5432/netvigil"
+_PASSWORD_GOES = ("put the password in faults.database.password, a secret (a secret file named "
+                  "faults__database__password, or NETVIGIL_FAULTS__DATABASE__PASSWORD)")
+
+
+def _database_shorthand(value: Any) -> Any:
+    # `database: sqlite` names today's default, `database: postgresql://...` is the URL alone.
+    if isinstance(value, str):
+        text = value.strip()
+        if text == "sqlite":
+            return {}
+        if text.startswith(("postgresql://", "postgres://")):
+            return {"url": text}
+        raise ValueError(f"must be sqlite (the file state_dir/faults.db) or a PostgreSQL server, e.g. "
+                         f"{{url: {_DATABASE_EXAMPLE}, password: ...}}")
+    return value
+
+
+class DatabaseSettings(_Strict):
+    """Where the fault records live: SQLite in state_dir (one server) or a PostgreSQL server
+    that several pollers share (docs/operations.md, "Fault records on PostgreSQL")."""
+
+    url: Optional[str] = Field(None, description="null: SQLite, the file state_dir/faults.db; or a PostgreSQL "
+                                                 f"server shared by several pollers, e.g. {_DATABASE_EXAMPLE} "
+                                                 "(libpq options such as ?sslmode=verify-full may follow)")
+    password: Optional[SecretStr] = Field(None, description="the PostgreSQL role's password (secret); null: none, "
+                                                            "or from ~/.pgpass, PGPASSWORD or a client certificate")
+    connect_timeout_s: float = Field(5.0, gt=0, le=300, description="longest a connection attempt may take before "
+                                                                    "the server counts as unreachable")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: Optional[str]) -> Optional[str]:
+        if url is None:
+            return None
+        url = url.strip()
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"must be a postgresql:// URL, e.g. {_DATABASE_EXAMPLE}")
+        # The URL is shown in logs, `status` and error sentences; the password never is.
+        if parts.password is not None or any(key == "password" for key, _ in parse_qsl(parts.query)):
+            raise ValueError(f"must not contain a password (URLs are logged); {_PASSWORD_GOES}")
+        if not parts.path.strip("/"):
+            raise ValueError(f"names no database; add it after the host, e.g. {_DATABASE_EXAMPLE}")
+        return url
+
+    @model_validator(mode="after")
+    def _password_needs_url(self) -> "DatabaseSettings":
+        if self.url is None and self.password is not None:
+            raise ValueError("password is set but url is not: the password is for a PostgreSQL server "
+                             f"(url: {_DATABASE_EXAMPLE}); remove it to keep the SQLite file")
+        return self
+
+    @property
+    def postgresql(self) -> bool:
+        return self.url is not None
+
+    def shown(self) -> str:
+        """The URL without its query (options may name files or hosts people need not see)."""
+        if self.url is None:
+            return "sqlite"
+        parts = urlsplit(self.url)
+        user = f"{parts.username}@" if parts.username else ""
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{user}{parts.hostname or ''}{port}{parts.path}"
+
+
 class FaultsSettings(_Strict):
     """Fault records, contract clocks, monthly budget and calendars."""
+
+    database: Annotated[DatabaseSettings, BeforeValidator(_database_shorthand)] = Field(
+        default_factory=DatabaseSettings,
+        description="where the fault records are kept: sqlite (default, state_dir/faults.db) or "
+                    "{url: postgresql://..., password: ...} shared by several pollers")
 
     reopen_window_s: Seconds = Field(600.0, ge=0, description="a condition that returns within this long after "
                                                              "its fault resolved reopens that fault; 0: never")

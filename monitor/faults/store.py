@@ -1,16 +1,21 @@
-"""Fault records in SQLite: lifecycle, contract clocks, monthly counts.
+"""Fault records: lifecycle, contract clocks, monthly counts, on SQLite or PostgreSQL.
 
-One file, `<state_dir>/faults.db`, opened by the daemon and by CLI commands at the same time:
+One database, by default the SQLite file `<state_dir>/faults.db` (sqlite_backend.py), or a
+PostgreSQL server several pollers share (`faults.database`, postgres.py); the statements
+and the lifecycle here are the same for both, and `open_fault_store(settings)` opens the one
+the settings name. The daemon and CLI commands use it at the same time:
 the CLI writes acknowledgements directly and the daemon notices through `data_version()`.
 So every method is one short transaction of its own (or part of the caller's
-`transaction()`), and nothing is cached between calls. The same file keeps the maintenance
-windows added from the CLI or API (`monitor/faults/maintenance.py`, `FaultStore.maintenance`).
+`transaction()`), and nothing is cached between calls. The same database keeps the
+maintenance windows added from the CLI or API (`monitor/faults/maintenance.py`,
+`FaultStore.maintenance`).
 
-Durability: WAL with `synchronous=FULL`, so a commit that returned survives kill -9 and a
-power cut. Measured here (ext4 on a virtual disk): one open or acknowledge commits in
-0.26-0.38 ms with FULL against 0.07-0.10 ms with NORMAL (the WAL fsync); a batch of 500
-opens in one `transaction()` takes 24 ms either way. Faults change a few times a minute, or
-in one batch when a core switch fails, so FULL costs nothing that matters. With 150,000
+Durability (SQLite; on PostgreSQL it is the server's): WAL with `synchronous=FULL`, so a
+commit that returned survives kill -9 and a power cut. Measured here (ext4 on a virtual
+disk): one open or acknowledge commits in 0.26-0.38 ms with FULL against 0.07-0.10 ms with
+NORMAL (the WAL fsync); a batch of 500 opens in one `transaction()` takes 24 ms either way.
+Faults change a few times a minute, or in one batch when a core switch fails, so FULL costs
+nothing that matters. With 150,000
 resolved faults in the file, `due_clock_events()` takes 0.2 ms (partial index).
 
 Choices worth knowing (tests pin each one):
@@ -37,91 +42,21 @@ from __future__ import annotations
 import builtins
 import contextlib
 import datetime as dt
-import json
-import sqlite3
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, Optional, Protocol, Sequence
 
 # The errors live with the maintenance windows' in errors.py; callers still import them from here.
-from monitor.faults.errors import (AUTO, FaultError, FaultInputError, FaultNotFound, FaultStateError, person,
-                                   required_text)
+from monitor.faults.errors import (AUTO, FaultError, FaultInputError, FaultNotFound, FaultStateError,  # noqa: F401
+                                   FaultStoreMissing, FaultStoreUnavailable, person, required_text)
 from monitor.faults.maintenance import MaintenanceWindows
 from monitor.faults.model import SEVERITY_RANK, DeviceInfo, iso_time
 from monitor.faults.settings import BudgetSettings, SlaSettings
-from monitor.sqlitedb import Database
+from monitor.faults.sqlite_backend import BUSY_TIMEOUT_MS, SCHEMA_VERSION, SqliteFaultDb  # noqa: F401 - re-exported
 
-SCHEMA_VERSION = 1
 CLOCK_EVENTS = ("ack_warning", "ack_breach", "resolve_warning", "resolve_breach")
-BUSY_TIMEOUT_MS = 5000
-
-_SCHEMA_V1 = """
-CREATE TABLE fault (
-    id               INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: an id is never reused after prune
-    device           TEXT NOT NULL,
-    rule             TEXT NOT NULL,
-    instance         TEXT NOT NULL DEFAULT '',
-    severity         TEXT NOT NULL CHECK (severity IN ('critical', 'major', 'minor', 'warning')),
-    message          TEXT NOT NULL DEFAULT '',
-    site             TEXT NOT NULL DEFAULT '',
-    site_path        TEXT NOT NULL DEFAULT '',          -- root/.../site, '/'-joined
-    device_class     TEXT NOT NULL DEFAULT '',
-    opened_at        REAL NOT NULL,
-    last_seen_at     REAL NOT NULL,
-    first_value      REAL,
-    last_value       REAL,
-    worst_value      REAL,
-    threshold        REAL,
-    higher_is_worse  INTEGER NOT NULL DEFAULT 1,
-    occurrences      INTEGER NOT NULL DEFAULT 1,
-    acknowledged_at  REAL,
-    acknowledged_by  TEXT,
-    resolved_at      REAL,
-    resolved_by      TEXT,
-    closed_at        REAL,
-    closed_by        TEXT,
-    cause            TEXT,
-    resolution       TEXT,
-    prevention       TEXT,
-    symptom_of       INTEGER REFERENCES fault(id) ON DELETE SET NULL,
-    in_maintenance   INTEGER NOT NULL DEFAULT 0,
-    maintenance      TEXT,
-    heightened       INTEGER NOT NULL DEFAULT 0,
-    ack_deadline     REAL NOT NULL,
-    resolve_deadline REAL NOT NULL,
-    ack_warn_at      REAL NOT NULL,   -- deadline minus the warning lead in force when it opened
-    resolve_warn_at  REAL NOT NULL,
-    ack_warned       INTEGER NOT NULL DEFAULT 0,
-    ack_breached     INTEGER NOT NULL DEFAULT 0,
-    resolve_warned   INTEGER NOT NULL DEFAULT 0,
-    resolve_breached INTEGER NOT NULL DEFAULT 0
-);
-CREATE UNIQUE INDEX fault_one_unresolved ON fault (device, rule, instance) WHERE resolved_at IS NULL;
-CREATE INDEX fault_by_key ON fault (device, rule, instance, id);
-CREATE INDEX fault_by_opened ON fault (opened_at);
-CREATE INDEX fault_by_parent ON fault (symptom_of) WHERE symptom_of IS NOT NULL;
-CREATE TABLE note (
-    id       INTEGER PRIMARY KEY AUTOINCREMENT,
-    fault_id INTEGER NOT NULL REFERENCES fault(id) ON DELETE CASCADE,
-    at       REAL NOT NULL,
-    author   TEXT NOT NULL,
-    text     TEXT NOT NULL
-);
-CREATE INDEX note_by_fault ON note (fault_id, id);
-CREATE TABLE maintenance (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    name       TEXT NOT NULL,
-    selector   TEXT NOT NULL,     -- Selector as JSON
-    starts_at  REAL NOT NULL,     -- once: opens; recurring: first moment an occurrence may open
-    ends_at    REAL,              -- once: closes; recurring: no occurrence opens from here (NULL: for ever)
-    recurrence TEXT,              -- Recurrence as JSON, NULL for a one-off window
-    created_by TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    ended_at   REAL,              -- ended early by hand
-    ended_by   TEXT
-);
-"""
+FAULTS_FILE = "faults.db"  # under state_dir, when faults.database is sqlite
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,14 +168,31 @@ def month_bounds(year: int, month: int, tz: dt.tzinfo) -> tuple[float, float]:
     return first.timestamp(), following.timestamp()
 
 
-def _statements(script: str) -> Iterator[str]:
-    """Statements of a script one by one: executescript() would COMMIT our transaction first."""
-    pending = ""
-    for line in script.splitlines(keepends=True):
-        pending += line
-        if sqlite3.complete_statement(pending):
-            yield pending
-            pending = ""
+def open_fault_store(settings: Any, *, clock: Callable[[], float] = time.time,
+                     must_exist: bool = False) -> "FaultStore":
+    """The fault records `settings.faults.database` names (`settings`: the whole Settings):
+    the SQLite file `state_dir/faults.db`, or the PostgreSQL server, migrated.
+
+    `must_exist`: commands that only look raise FaultStoreMissing where the daemon has not
+    created the records yet, instead of creating them. Other refusals are FaultError
+    sentences (unreadable file, newer schema; for PostgreSQL also FaultStoreUnavailable:
+    unreachable, credentials refused); the SQLite file may also raise sqlite3.Error or
+    OSError (permissions), which callers word with their own advice."""
+    database = settings.faults.database
+    if database.postgresql:
+        from monitor.faults.postgres import PostgresFaultDb
+
+        return FaultStore.over(PostgresFaultDb.open(database, create=not must_exist), clock)
+    path = settings.state_dir / FAULTS_FILE
+    if must_exist and not path.exists():
+        raise FaultStoreMissing(f"no fault records at {path} yet: the daemon creates them when it starts")
+    return FaultStore(path, clock)
+
+
+def fault_store_location(settings: Any) -> str:
+    """Where the fault records are, for sentences: the file, or the server's URL (no secrets)."""
+    database = settings.faults.database
+    return database.shown() if database.postgresql else str(settings.state_dir / FAULTS_FILE)
 
 
 def _worse(value: Optional[float], than: Optional[float], higher_is_worse: bool) -> bool:
@@ -251,45 +203,59 @@ def _worse(value: Optional[float], than: Optional[float], higher_is_worse: bool)
     return value > than if higher_is_worse else value < than
 
 
+class FaultDb(Protocol):
+    """What the store needs of a database (`SqliteFaultDb`, `postgres.PostgresFaultDb`)."""
+
+    lock: Any            # re-entrant; held around reads and by write()
+    SHARED: bool         # pollers on other servers write the same records
+    GREATEST: str        # the two-argument scalar maximum: MAX or GREATEST
+    FIND: str            # position of a needle in a haystack (1-based, 0 if absent): instr or strpos
+    where: str           # the file or the URL without secrets, for sentences
+
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
+    def write(self) -> contextlib.AbstractContextManager: ...
+    def data_version(self) -> int: ...
+    def close(self) -> None: ...
+    def ids_in(self, column: str) -> str: ...
+    def ids(self, values: Sequence[int]) -> Any: ...
+
+
 class FaultStore:
     """The fault database. One connection per instance; methods may be called from any one
-    thread at a time (a lock serialises them), the daemon uses it from its event loop."""
+    thread at a time (a lock serialises them), the daemon uses it from its event loop.
+
+    `FaultStore(path)` opens the SQLite file; `FaultStore.over(db)` any `FaultDb`
+    (`open_fault_store` picks by `faults.database`). The statements below are written once,
+    with `?` placeholders, for both databases; where the dialects differ they ask the db."""
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
-        self.path = Path(path)
+        self.path: Optional[Path] = Path(path)
+        self._attach(SqliteFaultDb.open(self.path), clock)
+
+    @classmethod
+    def over(cls, db: FaultDb, clock: Callable[[], float] = time.time) -> "FaultStore":
+        """A store on an opened (and migrated) database."""
+        store = cls.__new__(cls)
+        store.path = getattr(db, "path", None)
+        store._attach(db, clock)
+        return store
+
+    def _attach(self, db: FaultDb, clock: Callable[[], float]) -> None:
         self.clock = clock
-        try:
-            # The busy timeout lets a CLI ack wait out a daemon batch instead of failing.
-            self._db = Database(self.path, synchronous="FULL", busy_timeout_s=BUSY_TIMEOUT_MS / 1000,
-                                foreign_keys=True)
-        except sqlite3.DatabaseError as error:
-            raise self._unreadable(error) from None
-        self._lock = self._db.lock
-        try:
-            self._migrate()
-        except sqlite3.DatabaseError as error:
-            self._db.connection.close()
-            raise self._unreadable(error) from None
-        except BaseException:
-            self._db.connection.close()
-            raise
-        self.maintenance = MaintenanceWindows(self._db, clock)
+        self._db = db
+        self._lock = db.lock
+        self.maintenance = MaintenanceWindows(db, clock)
 
-    def _unreadable(self, error: sqlite3.DatabaseError) -> FaultError:
-        return FaultError(f"{self.path}: cannot open the fault database ({error}); "
-                          f"move the file aside to start a new one")
+    @property
+    def where(self) -> str:
+        """The file or the server (no secrets), for sentences and `status`."""
+        return self._db.where
 
-    def _migrate(self) -> None:
-        with self._write():
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise FaultError(f"{self.path} was written by a newer netvigil (schema {version}, this one "
-                                 f"knows {SCHEMA_VERSION}); upgrade netvigil")
-            if version == 0:
-                for statement in _statements(_SCHEMA_V1):
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            # Later versions add `if version < N:` steps here, each in this transaction.
+    @property
+    def shared(self) -> bool:
+        """True on PostgreSQL, where pollers on other servers keep their records too: a daemon
+        then restores, reports and clears only the faults of its own devices."""
+        return self._db.SHARED
 
     def __enter__(self) -> "FaultStore":
         return self
@@ -328,8 +294,8 @@ class FaultStore:
             ids = [row[0] for row in rows]
             notes: dict[int, builtins.list[Note]] = {}
             for fault_id, at, author, text in self._db.execute(
-                    "SELECT fault_id, at, author, text FROM note WHERE fault_id IN (SELECT value FROM json_each(?)) "
-                    "ORDER BY id", (json.dumps(ids),)):
+                    f"SELECT fault_id, at, author, text FROM note WHERE {self._db.ids_in('fault_id')} ORDER BY id",
+                    (self._db.ids(ids),)):
                 notes.setdefault(fault_id, []).append(Note(at, author, text))
         return [self._fault(row, notes.get(row[0], ())) for row in rows]
 
@@ -395,12 +361,15 @@ class FaultStore:
                 "opened_at, last_seen_at, first_value, last_value, worst_value, threshold, higher_is_worse, "
                 "symptom_of, in_maintenance, maintenance, heightened, ack_deadline, resolve_deadline, "
                 "ack_warn_at, resolve_warn_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?)",
+                "?, ?) RETURNING id",
                 (device.name, rule, instance, severity, message, device.site, "/".join(device.site_path),
                  device.device_class, at, at, value, value, value, threshold, int(higher_is_worse), symptom_of,
                  int(in_maintenance), maintenance if in_maintenance else None, int(heightened),
                  *self._deadlines(at, sla)))
-            return self.get(cursor.lastrowid), "opened"
+            # fetchall, not fetchone: it runs the statement to its end, so SQLite does not keep
+            # the INSERT open while the next statements run.
+            [(fault_id,)] = cursor.fetchall()
+            return self.get(fault_id), "opened"
 
     @staticmethod
     def _deadlines(at: float, sla: SlaSettings) -> tuple[float, float, float, float]:
@@ -413,7 +382,8 @@ class FaultStore:
         if severity is None or SEVERITY_RANK[severity] >= SEVERITY_RANK[fault.severity]:
             severity = fault.severity  # never lowered while the fault lives
         self._db.execute(
-            "UPDATE fault SET last_seen_at = MAX(last_seen_at, ?), last_value = COALESCE(?, last_value), "
+            f"UPDATE fault SET last_seen_at = {self._db.GREATEST}(last_seen_at, ?), "
+            "last_value = COALESCE(?, last_value), "
             "worst_value = ?, message = COALESCE(?, message), severity = ? WHERE id = ?",
             (at, value, worst, message, severity, fault.id))
 
@@ -545,10 +515,15 @@ class FaultStore:
 
     # -- contract clocks -----------------------------------------------------------------
 
-    def due_clock_events(self, now: Optional[float] = None) -> builtins.list[tuple[Fault, str]]:
+    def due_clock_events(self, now: Optional[float] = None, *,
+                         devices: Optional[Sequence[str]] = None) -> builtins.list[tuple[Fault, str]]:
         """Warnings and breaches due by `now`, each returned once per fault ever: the flag is
-        set in the same transaction, so a restart neither repeats nor loses one."""
+        set in the same transaction, so a restart neither repeats nor loses one. `devices`:
+        only theirs (a poller sharing the store takes the events of its own devices)."""
         now = self.clock() if now is None else now
+        only, only_params = "", ()
+        if devices is not None:
+            only, only_params = f" AND {self._db.ids_in('device')}", (self._db.ids(devices),)
         clocked = "symptom_of IS NULL AND in_maintenance = 0 AND resolved_at IS NULL"
         ack_running = f"{clocked} AND acknowledged_at IS NULL"
         checks = (  # kind, condition, flags it sets (a breach also settles its warning)
@@ -562,13 +537,13 @@ class FaultStore:
         events: builtins.list[tuple[Fault, str]] = []
         with self._write():
             for kind, condition, flags in checks:
-                ids = [row[0] for row in self._db.execute(f"SELECT id FROM fault WHERE {condition}", (now,))]
+                ids = [row[0] for row in self._db.execute(f"SELECT id FROM fault WHERE {condition}{only}",
+                                                          (now, *only_params))]
                 if not ids:
                     continue
-                self._db.execute(f"UPDATE fault SET {flags} WHERE id IN (SELECT value FROM json_each(?))",
-                                 (json.dumps(ids),))
+                self._db.execute(f"UPDATE fault SET {flags} WHERE {self._db.ids_in('id')}", (self._db.ids(ids),))
                 events.extend((fault, kind) for fault in
-                              self._faults("WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)))
+                              self._faults(f"WHERE {self._db.ids_in('id')}", (self._db.ids(ids),)))
         deadline = {"ack_warning": "ack_deadline", "ack_breach": "ack_deadline",
                     "resolve_warning": "resolve_deadline", "resolve_breach": "resolve_deadline"}
         events.sort(key=lambda event: (getattr(event[0], deadline[event[1]]), event[0].id))
@@ -637,7 +612,7 @@ class FaultStore:
         if open_only:
             conditions.append("resolved_at IS NULL")
         if site:
-            conditions.append("instr('/' || site_path || '/', '/' || ? || '/') > 0")
+            conditions.append(f"{self._db.FIND}('/' || site_path || '/', '/' || CAST(? AS TEXT) || '/') > 0")
             params.append(site)
         if device:
             conditions.append("device = ?")

@@ -96,9 +96,9 @@ class AlertDispatcher:
 
     def __init__(self, settings: NotificationSettings, db_path: Path, *,
                  is_unacknowledged: Callable[[int], bool], ack_deadline: Callable[[int], Optional[float]],
-                 extra_groups: Sequence[str] = (), clock: Callable[[], float] = time.time) -> None:
+                 extra_groups: Sequence[str] = (), clock: Callable[[], float] = time.time, claims=None) -> None:
         self.settings = settings
-        self.outbox = Outbox(db_path)
+        self.outbox = Outbox(db_path, claims)
         self.is_unacknowledged = is_unacknowledged
         self.ack_deadline = ack_deadline
         self.extra_groups = tuple(extra_groups)

@@ -112,8 +112,9 @@ class Escalation:
 class Outbox:
     """Thread-safe (one lock): `stats()` may be read from a metrics thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, claims=None) -> None:
         self.path = Path(path)
+        self.claims = claims  # monitor.notify.claims.DeliveryClaims when servers share fault records
         self._db = Database(self.path, synchronous="NORMAL", busy_timeout_s=10)
         self._lock = self._db.lock
         try:
@@ -124,6 +125,8 @@ class Outbox:
 
     def close(self) -> None:
         self._db.close()
+        if self.claims is not None:
+            self.claims.close()
 
     def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
         with self._db.write() as db:
@@ -142,6 +145,9 @@ class Outbox:
         def work(db: sqlite3.Connection) -> Optional[int]:
             fresh = [(fault_id, key) for fault_id, key in keys
                      if db.execute("SELECT 1 FROM delivery WHERE key = ?", (key,)).fetchone() is None]
+            if fresh and self.claims is not None:  # another server may have told these already
+                mine = self.claims.claim([key for _, key in fresh])
+                fresh = [(fault_id, key) for fault_id, key in fresh if key in mine]
             if not fresh:
                 return None
             fault_ids = list(dict.fromkeys(fault_id for fault_id, _ in fresh))
@@ -225,7 +231,10 @@ class Outbox:
                 "SELECT d.channel, MIN(m.id) FROM delivery d JOIN message m ON m.id = d.message_id "
                 "WHERE d.fault_id = ? AND m.status IN ('pending', 'sent', 'folded') AND m.event != 'resolved' "
                 "GROUP BY d.channel ORDER BY 2", (fault_id,)).fetchall()
-        return [row[0] for row in rows]
+        told = [row[0] for row in rows]
+        if self.claims is not None:  # and those another server told (before a takeover)
+            told += [channel for channel in self.claims.channels_told(fault_id) if channel not in told]
+        return told
 
     def notices(self, fault_id: int) -> list[tuple[float, Optional[float], str, str, str]]:
         """What was sent (or tried) about a fault, oldest first: (created_at, sent_at, channel,

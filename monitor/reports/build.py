@@ -2,7 +2,8 @@
 schedule (monitor/reports/schedule.py), so a scheduled report is the one the command makes.
 
 Every function here may raise `ReportError` (one sentence and the exit code the command
-uses), sqlite3.Error or OSError; nothing here prints.
+uses), sqlite3.Error or OSError; nothing here prints. The fault records are wherever
+`faults.database` says (monitor.faults.store.open_fault_store).
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ from typing import Optional, Sequence
 from monitor.i18n import _
 from monitor.problems import EXIT_CONFIG, EXIT_RUNTIME
 from monitor.reports import texts as T
-
-FAULTS_FILE = "faults.db"
-
 
 class ReportError(Exception):
     def __init__(self, message: str, code: int) -> None:
@@ -34,24 +32,26 @@ def workdays(settings):
         raise ReportError(f"reports.holiday_files: {exc}", EXIT_CONFIG) from None
 
 
-def _unreadable(path: Path, exc: Exception) -> ReportError:
+def _unreadable(path, exc: Exception) -> ReportError:
     return ReportError(f"cannot read the fault records {path}: {exc}; run this as the daemon's user "
                        f"(sudo -u netvigil netvigil ...) or as root", EXIT_RUNTIME)
 
 
 def inspection_record(settings, snapshot, previous_at: float):
     """The inspection's figures: the snapshot's device states and readings, the fault records."""
-    from monitor.faults.store import FaultStore
+    from monitor.faults.store import FaultError, FaultStoreMissing, fault_store_location, open_fault_store
     from monitor.reports.inspection import inspect
 
-    path = settings.state_dir / FAULTS_FILE
     faults = []
-    if path.exists():  # no records yet (a daemon never started): no faults to show
-        try:
-            with FaultStore(path) as store:
-                faults = store.overlapping(previous_at, snapshot.at + 0.001)
-        except (sqlite3.Error, OSError) as exc:
-            raise _unreadable(path, exc) from None
+    try:
+        with open_fault_store(settings, must_exist=True) as store:
+            faults = store.overlapping(previous_at, snapshot.at + 0.001)
+    except FaultStoreMissing:  # no records yet (a daemon never started): no faults to show
+        pass
+    except FaultError as exc:  # a newer schema; PostgreSQL unreachable
+        raise ReportError(str(exc), EXIT_RUNTIME) from None
+    except (sqlite3.Error, OSError) as exc:
+        raise _unreadable(fault_store_location(settings), exc) from None
     return inspect(snapshot, faults, previous_at=previous_at, zone=settings.faults.zone(),
                    window_s=settings.reports.inspection_window_s)
 
@@ -76,7 +76,7 @@ def monthly_report(cfg, year: int, month: int, now: float, calendar=None):
     configuration backups under state_dir."""
     from monitor.config_store import ConfigStore
     from monitor.faults.model import DeviceInfo
-    from monitor.faults.store import FaultStore
+    from monitor.faults.store import FaultError, FaultStoreMissing, fault_store_location, open_fault_store
     from monitor.reports.monthly import ReportInputError, compute
     from monitor.rules.model import RulesError, load_rules
 
@@ -86,19 +86,19 @@ def monthly_report(cfg, year: int, month: int, now: float, calendar=None):
         reachability = {rule.name for rule in load_rules(settings.rules).rules if rule.reachability}
     except RulesError as exc:
         raise ReportError("\n".join(exc.problems), EXIT_CONFIG) from None
-    path = settings.state_dir / FAULTS_FILE
-    if not path.exists():
-        raise ReportError(f"no fault records at {path} yet: the daemon creates them when it starts "
-                          f"(or check state_dir in {cfg.path})", EXIT_RUNTIME)
     devices = [DeviceInfo.from_device(device) for device in cfg.inventory.devices]
     try:
-        with FaultStore(path) as store:
+        with open_fault_store(settings, must_exist=True) as store:
             return compute(store, year, month, devices=devices, settings=settings.faults,
                            reachability_rules=reachability, workdays=calendar, now=now,
                            config_store=ConfigStore(settings.state_dir / "configs"),
                            top_n=settings.reports.top_offenders)
+    except FaultStoreMissing as exc:
+        raise ReportError(f"{exc} (or check state_dir and faults.database in {cfg.path})", EXIT_RUNTIME) from None
+    except FaultError as exc:  # a newer schema; PostgreSQL unreachable
+        raise ReportError(str(exc), EXIT_RUNTIME) from None
     except (sqlite3.Error, OSError) as exc:
-        raise _unreadable(path, exc) from None
+        raise _unreadable(fault_store_location(settings), exc) from None
     except ReportInputError as exc:
         raise ReportError(str(exc), EXIT_CONFIG) from None
 

@@ -157,7 +157,9 @@ class ReportSchedule:
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - the schedule must never stop the daemon
-                log.exception("reports: the schedule failed; trying again in %g s", TICK_S)
+                from monitor.faults.manager import log_store_failure  # the fault records away: one line
+
+                log_store_failure("reports: the schedule failed; trying again in %g s", TICK_S)
             await asyncio.sleep(TICK_S)
 
     def _workdays(self, settings):

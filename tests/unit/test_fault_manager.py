@@ -69,12 +69,25 @@ def _icmp(device: str, up: bool, at: float) -> Sample:
     return Sample("icmp", {"device": device}, fields, int(at * 1e9))
 
 
+_DATABASE = None  # this test's fault database: the SQLite file in tmp_path, or one on PostgreSQL
+
+
+@pytest.fixture(autouse=True)
+def _on_both_databases(fault_database):
+    """Every test here runs on SQLite and on PostgreSQL (lab/postgres.py): the manager must not
+    depend on which one keeps the records, above all for changes made by another process."""
+    global _DATABASE
+    _DATABASE = fault_database
+    yield
+    _DATABASE = None
+
+
 class Rig:
     def __init__(self, tmp: Path, start: float, settings: FaultsSettings | None = None, children: int = 30,
                  store: FaultStore | None = None) -> None:
         self.clock = Clock(start)
         self.settings = settings or FaultsSettings(timezone="Asia/Shanghai")
-        self.store = store or FaultStore(tmp / "faults.db", clock=self.clock)
+        self.store = store or _DATABASE.open(self.clock)
         self.devices = _devices(children)
         self.alerts = Alerts()
         self.events = []
@@ -201,7 +214,7 @@ async def test_manual_resolve_from_another_process_resets_the_rule(tmp_path):
     rig.feed({"server": True})
     rig.feed({"server": False})
     fault = rig.store.list(device="server")[0]
-    cli = FaultStore(tmp_path / "faults.db")  # what `netvigil resolve` opens
+    cli = _DATABASE.open()  # what `netvigil resolve` opens
     cli.resolve(fault.id, "li.wei", at=rig.clock.now)
     cli.disconnect()
     rig.manager.housekeeping()  # notices data_version
@@ -290,7 +303,7 @@ async def test_api_change_does_not_hide_a_cli_change(tmp_path):
     rig.feed({"server": True, "egress": True})
     rig.feed({"server": False, "egress": False})
     server, egress = (rig.store.list(device=name)[0] for name in ("server", "egress"))
-    cli = FaultStore(tmp_path / "faults.db")
+    cli = _DATABASE.open()
     cli.resolve(server.id, "li.wei", at=rig.clock.now)
     cli.disconnect()
     rig.manager.acknowledge(egress.id, "wang.fang")  # through the API, before the daemon polled
@@ -397,7 +410,7 @@ async def test_acknowledgements_and_resolves_from_the_cli_become_fault_events(tm
     rig.feed({"server": False, "egress": False})
     await rig.settle()
     server, egress = (rig.store.list(device=name)[0] for name in ("server", "egress"))
-    cli = FaultStore(tmp_path / "faults.db")
+    cli = _DATABASE.open()
     cli.acknowledge(server.id, "li.wei", at=rig.clock.now + 20)
     cli.resolve(egress.id, "wang.fang", at=rig.clock.now + 30)
     cli.disconnect()
@@ -411,7 +424,7 @@ async def test_acknowledgements_and_resolves_from_the_cli_become_fault_events(tm
     # acknowledgement through the API repeat as a CLI one.
     rig.events.clear()
     rig.manager.maintenance_changed()
-    FaultStore(tmp_path / "faults.db").add_note(server.id, "li.wei", "on site")
+    _DATABASE.open().add_note(server.id, "li.wei", "on site")
     rig.manager.housekeeping()
     assert not [s for s in rig.events if s.measurement == "fault"]
 
@@ -422,7 +435,7 @@ async def test_an_acknowledgement_from_the_cli_is_not_lost_when_the_fault_clears
     rig.feed({"server": False})
     await rig.settle()
     [fault] = rig.store.list(open_only=True)
-    cli = FaultStore(tmp_path / "faults.db")
+    cli = _DATABASE.open()
     cli.acknowledge(fault.id, "li.wei", at=rig.clock.now + 5)
     cli.disconnect()
     rig.events.clear()

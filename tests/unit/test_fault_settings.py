@@ -153,3 +153,37 @@ def test_probe_intervals_positive_and_with_units():
 def test_unknown_keys_are_refused():
     location, message = problem(FaultsSettings, {"heightened_watch": {"period": []}})
     assert (location, message) == ("heightened_watch.period", "Extra inputs are not permitted")
+
+
+# -- faults.database ---------------------------------------------------------------------------
+
+def test_database_is_sqlite_by_default_and_takes_short_forms():
+    assert not FaultsSettings().database.postgresql
+    assert not FaultsSettings(database="sqlite").database.postgresql
+    short = FaultsSettings(database="postgresql://netvigil@db.example:5432/netvigil?sslmode=verify-full").database
+    assert (short.postgresql, short.password, short.connect_timeout_s) == (True, None, 5.0)
+    # What logs and sentences show: no options (they may name files), never a password.
+    assert short.shown() == "postgresql://netvigil@db.example:5432/netvigil"
+    full = FaultsSettings(database={"url": "postgres://nv@10.0.0.5/faults", "password": "pw-1234"}).database
+    assert full.shown() == "postgres://nv@10.0.0.5/faults" and full.password.get_secret_value() == "pw-1234"
+    assert "pw-1234" not in repr(full)
+
+
+@pytest.mark.parametrize("database, where, sentence", [
+    ("mysql://db/x", "database", "must be sqlite (the file state_dir/faults.db) or a PostgreSQL server, e.g. "
+                                 "{url: postgresql://netvigil@db.example:5432/netvigil, password: ...}"),
+    ({"url": "http://db/x"}, "database.url", "must be a postgresql:// URL, e.g. "
+                                             "postgresql://netvigil@db.example:5432/netvigil"),
+    ({"url": "postgresql://db.example:5432/"}, "database.url", "names no database; add it after the host, e.g. "
+                                                               "postgresql://netvigil@db.example:5432/netvigil"),
+    ({"url": "postgresql://db/x?password=pw"}, "database.url",
+     "must not contain a password (URLs are logged); put the password in faults.database.password, a secret (a "
+     "secret file named faults__database__password, or NETVIGIL_FAULTS__DATABASE__PASSWORD)"),
+    ({"password": "pw-1234"}, "database", "password is set but url is not: the password is for a PostgreSQL server "
+                                          "(url: postgresql://netvigil@db.example:5432/netvigil); remove it to keep "
+                                          "the SQLite file"),
+    ({"url": "postgresql://db/x", "connect_timeout_s": 0}, "database.connect_timeout_s",
+     "Input should be greater than 0"),
+])
+def test_database_sentences(database, where, sentence):
+    assert problem(FaultsSettings, {"database": database}) == (where, sentence)

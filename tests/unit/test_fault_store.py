@@ -1,5 +1,9 @@
 """monitor.faults.store: lifecycle, re-open window, worst values, contract clocks (once each, also
-across a restart), monthly counts and budget, maintenance rows, retention, and the file itself."""
+across a restart), monthly counts and budget, maintenance rows, retention, and the file itself.
+
+Every test that takes `store` or `fault_database` runs twice: on the SQLite file and on a real
+PostgreSQL server (lab/postgres.py), because the statements are shared and the semantics must be
+the same; tests of the SQLite file itself name it."""
 
 from __future__ import annotations
 
@@ -48,8 +52,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path, clock):
-    with FaultStore(tmp_path / "faults.db", clock=clock) as opened:
+def store(fault_database, clock):
+    with fault_database.open(clock) as opened:
         yield opened
 
 
@@ -94,26 +98,23 @@ def test_full_lifecycle_with_notes(store, clock):
         ("zhang.min", "vendor confirmed the fan batch", T0 + 4700)]
 
 
-def test_one_record_per_key_and_existing_after_restart(tmp_path, clock):
-    path = tmp_path / "faults.db"
-    with FaultStore(path, clock=clock) as first:
+def test_one_record_per_key_and_existing_after_restart(fault_database, clock):
+    with fault_database.open(clock) as first:
         fault, _ = trip(first, value=91)
         other, outcome = trip(first, instance="cpu1")  # another instance is another record
         assert outcome == "opened" and other.id != fault.id
     clock.advance(60)
-    with FaultStore(path, clock=clock) as again:  # the daemon restarted; the rule trips again
+    with fault_database.open(clock) as again:  # the daemon restarted; the rule trips again
         same, outcome = trip(again, value=97, severity="critical")
         assert outcome == "existing" and same.id == fault.id
         assert (same.occurrences, same.last_value, same.worst_value, same.last_seen_at) == (1, 97, 97, T0 + 60)
         assert same.severity == "critical" and same.opened_at == T0
         assert [f.id for f in again.unresolved()] == [fault.id, other.id]
     # The index itself refuses a second unresolved record, whatever a caller does.
-    db = sqlite3.connect(path)
-    with pytest.raises(sqlite3.IntegrityError):
-        db.execute("INSERT INTO fault (device, rule, instance, severity, opened_at, last_seen_at, ack_deadline, "
-                   "resolve_deadline, ack_warn_at, resolve_warn_at) VALUES ('srv-01', 'cpu_high', '', 'major', "
-                   "0, 0, 0, 0, 0, 0)")
-    db.close()
+    with pytest.raises(fault_database.integrity_error()):
+        fault_database.raw("INSERT INTO fault (device, rule, instance, severity, opened_at, last_seen_at, "
+                           "ack_deadline, resolve_deadline, ack_warn_at, resolve_warn_at) VALUES ('srv-01', "
+                           "'cpu_high', '', 'major', 0, 0, 0, 0, 0, 0)")
 
 
 @pytest.mark.parametrize("higher_is_worse, values, worst", [
@@ -238,21 +239,20 @@ def kinds(events) -> list[tuple[int, str]]:
     return [(fault.id, kind) for fault, kind in events]
 
 
-def test_clocks_fire_each_event_once_across_a_restart(tmp_path, clock):
-    path = tmp_path / "faults.db"
-    store = FaultStore(path, clock=clock)
+def test_clocks_fire_each_event_once_across_a_restart(fault_database, clock):
+    store = fault_database.open(clock)
     fault, _ = trip(store)
     assert store.due_clock_events(T0 + 119) == []
     assert kinds(store.due_clock_events(T0 + 120)) == [(fault.id, "ack_warning")]
     assert store.due_clock_events(T0 + 150) == []
     store.disconnect()
-    store = FaultStore(path, clock=clock)  # the daemon restarted: nothing is repeated
+    store = fault_database.open(clock)  # the daemon restarted: nothing is repeated
     assert store.due_clock_events(T0 + 179) == []
     [(event_fault, kind)] = store.due_clock_events(T0 + 180)
     assert (event_fault.id, kind, event_fault.ack_breached) == (fault.id, "ack_breach", True)
     assert kinds(store.due_clock_events(T0 + 7200 - 900)) == [(fault.id, "resolve_warning")]
     store.disconnect()
-    store = FaultStore(path, clock=clock)
+    store = fault_database.open(clock)
     assert kinds(store.due_clock_events(T0 + 7200)) == [(fault.id, "resolve_breach")]
     assert store.due_clock_events(T0 + 99999) == []
     flags = store.get(fault.id)
@@ -336,9 +336,9 @@ def test_transaction_is_all_or_nothing(store, clock):
     assert sorted(f.id for f in store.list()) == sorted(f.id for f in opened)
 
 
-def test_data_version_changes_when_another_process_commits(tmp_path, clock):
-    daemon = FaultStore(tmp_path / "faults.db", clock=clock)
-    cli = FaultStore(tmp_path / "faults.db", clock=clock)
+def test_data_version_changes_when_another_process_commits(fault_database, clock):
+    daemon = fault_database.open(clock)
+    cli = fault_database.open(clock)
     fault, _ = trip(daemon)
     seen = daemon.data_version()
     assert daemon.data_version() == seen  # its own commits do not count

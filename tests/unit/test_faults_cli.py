@@ -1,4 +1,5 @@
-"""`netvigil faults|ack|resolve|close|maintenance` against a real fault store in a temp state dir."""
+"""`netvigil faults|ack|resolve|close|maintenance` against a real fault store in a temp state dir,
+and the same commands against a real PostgreSQL server (`faults.database`; lab/postgres.py)."""
 
 from __future__ import annotations
 
@@ -26,12 +27,14 @@ devices:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Path:
+def site(tmp_path: Path, fault_database) -> Path:
     (tmp_path / "inventory.yaml").write_text(INVENTORY)
     settings = tmp_path / "netvigil.yaml"
+    database = f", database: {{url: '{fault_database.settings.url}'}}" if fault_database.server else ""
     settings.write_text("inventory: [inventory.yaml]\nstate_dir: state\nrules: {dirs: []}\n"
-                        "faults: {timezone: Asia/Shanghai, budget: {faults_per_month: 1}}\n")
+                        f"faults: {{timezone: Asia/Shanghai, budget: {{faults_per_month: 1}}{database}}}\n")
     (tmp_path / "state").mkdir()
+    fault_database.path = tmp_path / "state" / "faults.db"
     return settings
 
 
@@ -47,8 +50,8 @@ def _open(store: FaultStore, name: str, cls: str, site_path: tuple, rule="device
 
 
 @pytest.fixture
-def faults(site):
-    store = FaultStore(site.parent / "state" / "faults.db")
+def faults(site, fault_database):
+    store = fault_database.open()
     core = _open(store, "core-sw", "switch", ("district", "room"))
     codec = _open(store, "codec-1", "codec", ("district", "street-03"), symptom_of=core.id)
     server = _open(store, "server-1", "server", ("district", "room"), rule="cpu_high_host")
@@ -63,9 +66,10 @@ def run(capsys, *argv) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_no_records_yet_is_a_sentence(site, capsys):
+def test_no_records_yet_is_a_sentence(site, capsys, fault_database):
     code, out, err = run(capsys, "faults", "-c", str(site))
-    assert code == 1 and "no fault records at" in err and "Traceback" not in err
+    where = f"in {fault_database.settings.shown()}" if fault_database.server else "at"
+    assert code == 1 and f"no fault records {where}" in err and "Traceback" not in err
 
 
 def test_list_open_with_symptoms_and_budget(site, faults, capsys):
@@ -95,7 +99,7 @@ def test_show_has_clocks_and_symptoms(site, faults, capsys):
     assert f"symptom of:   fault {faults['core']}" in out and "no SLA clock" in out
 
 
-def test_ack_resolve_close_lifecycle(site, faults, capsys):
+def test_ack_resolve_close_lifecycle(site, faults, capsys, fault_database):
     fid = str(faults["core"])
     code, out, err = run(capsys, "close", fid, "--cause", "power", "--resolution", "restored", "--prevention", "UPS",
                          "--by", "li", "-c", str(site))
@@ -111,7 +115,7 @@ def test_ack_resolve_close_lifecycle(site, faults, capsys):
     assert code == 0, err
     code, out, _ = run(capsys, "faults", "show", fid, "-c", str(site))
     assert "CLOSED" in out and "cause:        power cut in room" in out and "driving there" in out
-    store = FaultStore(site.parent / "state" / "faults.db")
+    store = fault_database.open()
     assert store.get(faults["core"]).state == "closed"
 
 
@@ -143,8 +147,8 @@ def test_maintenance_add_list_end(site, faults, capsys):
     assert json.loads(out)["windows"] == []
 
 
-def test_show_escapes_control_characters_in_messages_and_notes(site, faults, capsys):
-    store = FaultStore(site.parent / "state" / "faults.db")
+def test_show_escapes_control_characters_in_messages_and_notes(site, faults, capsys, fault_database):
+    store = fault_database.open()
     store.add_note(faults["server"], "li.na", "reboot\x1b[2Jdone\nfake: line")
     store.disconnect()
     code, out, _ = run(capsys, "faults", "show", str(faults["server"]), "-c", str(site))

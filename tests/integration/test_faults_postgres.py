@@ -1,0 +1,176 @@
+"""The daemon with its fault records on a real PostgreSQL server (`faults.database`).
+
+A loopback host made silent with nftables opens device_unreachable in the PostgreSQL database
+(and no faults.db appears under state_dir); `netvigil faults`, a separate process, lists it
+from there and acknowledges it; the password comes from the environment and is never in the
+daemon's log. A daemon whose server cannot be reached at start says so in one sentence and
+exits 1 (queueing fault changes while the database is down is not built yet); one whose
+server stops while it runs goes on probing, logs the outage in a few lines without a
+traceback, and records the fault once the server is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lab.netlab import drop_input, loopback_addresses, nft_table
+from lab.postgres import PostgresServer
+from lab.support import VENV_BIN, Process, free_port, require_root, until_daemon
+from tests.integration.test_api import AUTH, TOKEN, start_api, store  # noqa: F401 - fixtures
+from tests.integration.test_faults_daemon import workdir  # noqa: F401 - fixture (a short path for the socket)
+
+pytestmark = [pytest.mark.integration, pytest.mark.root]
+
+NETVIGIL = str(VENV_BIN / "netvigil")
+PASSWORD = "Pg-daemon-s3cr3t-Do-Not-Print"
+
+
+def write_site(workdir: Path, url: str, addresses: list[str]) -> Path:
+    (workdir / "inventory.yaml").write_text(
+        "sites:\n  - {name: district, level: district}\n  - {name: room, parent: district, level: room}\n"
+        "devices:\n"
+        f"  - {{name: core-sw, address: {addresses[0]}, class: switch, site: room}}\n"
+        f"  - {{name: server-1, address: {addresses[1]}, class: server, site: room}}\n")
+    settings = workdir / "netvigil.yaml"
+    settings.write_text(f"""
+inventory: [inventory.yaml]
+state_dir: state
+api: {{enabled: false}}
+probes:
+  icmp: {{interval_s: 2, count: 2, echo_interval_ms: 50, timeout_s: 0.5}}
+scheduler: {{slot_s: 0.5}}
+rules: {{dirs: []}}
+faults:
+  database: {{url: '{url}', connect_timeout_s: 3}}
+  heightened_watch: {{periods: []}}
+""")
+    return settings
+
+
+def cli(settings: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([NETVIGIL, *args, "-c", str(settings)], capture_output=True, text=True, timeout=30, env=env)
+
+
+async def test_the_daemon_records_faults_in_postgresql_and_the_commands_read_them(workdir, postgres_server):
+    require_root()
+    database = postgres_server.fresh_database()
+    postgres_server.add_role("poller_it", PASSWORD, owns=database)
+    url = f"postgresql://poller_it@127.0.0.1:{postgres_server.port}/{database}"
+    addresses = loopback_addresses(2)
+    settings = write_site(workdir, url, addresses)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NETVIGIL_FAULTS__DATABASE__PASSWORD": PASSWORD}
+    daemon = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log", env=env)
+
+    def unreachable() -> list[dict]:
+        result = cli(settings, env, "faults", "--json", "--open")
+        if result.returncode != 0:  # the schema may not be there yet in the first moments
+            return []
+        return [f for f in json.loads(result.stdout)["faults"] if f["rule"] == "device_unreachable"]
+
+    with nft_table([drop_input(addresses[0])]):
+        [fault] = await until_daemon(daemon, unreachable, 40, "device_unreachable of core-sw in PostgreSQL")
+    assert (fault["device"], fault["site"], fault["state"], fault["severity"]) == ("core-sw", "room", "open",
+                                                                                    "critical")
+    rows = postgres_server.sql("SELECT device, rule, resolved_at IS NULL FROM fault WHERE rule = "
+                               "'device_unreachable'", database)
+    assert rows == [("core-sw", "device_unreachable", True)]
+    acked = cli(settings, env, "ack", str(fault["id"]), "--by", "li.wei")
+    assert acked.returncode == 0, acked.stderr
+    assert postgres_server.sql("SELECT acknowledged_by FROM fault WHERE id = %s", database,
+                               (fault["id"],)) == [("li.wei",)]
+    assert not (workdir / "state" / "faults.db").exists()
+    daemon.popen.send_signal(signal.SIGTERM)
+    assert daemon.stop() == 0, daemon.log()
+    log = daemon.log()
+    assert PASSWORD not in log and "Traceback" not in log
+    assert postgres_server.sql("SELECT version FROM schema_migrations", database) == [(1,)]
+
+
+def test_an_unreachable_server_at_start_is_one_sentence_and_exit_1(workdir, postgres_server):
+    require_root()
+    port = free_port()
+    settings = write_site(workdir, f"postgresql://netvigil@127.0.0.1:{port}/netvigil", loopback_addresses(2))
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NETVIGIL_FAULTS__DATABASE__PASSWORD": PASSWORD}
+    daemon = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log", env=env)
+    assert daemon.popen.wait(60) == 1
+    daemon.stop()
+    log = daemon.log()
+    [line] = [line for line in log.splitlines() if "cannot start" in line]
+    assert line.endswith(f"cannot start: faults.database: cannot reach PostgreSQL at 127.0.0.1:{port} (Connection "
+                         f"refused); start the server or correct faults.database.url "
+                         f"(postgresql://netvigil@127.0.0.1:{port}/netvigil)")
+    assert PASSWORD not in log and "Traceback" not in log
+
+
+async def test_a_server_stopped_mid_run_costs_sentences_not_probing_and_the_fault_opens_when_it_is_back(workdir):
+    require_root()
+    server = PostgresServer().start()  # this test's own: it is stopped and started again
+    try:
+        database = server.fresh_database()
+        addresses = loopback_addresses(2)
+        settings = write_site(workdir, server.url(database), addresses)
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        daemon = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log", env=env)
+        await until_daemon(daemon, lambda: "started:" in daemon.log(), 30, "the daemon to start")
+        server.stop()
+        with nft_table([drop_input(addresses[0])]):
+            # The core goes silent while the database is away: its open fails (logged once with
+            # the outage's sentence, whichever call met it first) and is retried.
+            await until_daemon(daemon, lambda: "cannot reach PostgreSQL" in daemon.log(), 30, "the outage noticed")
+            await asyncio.sleep(6)  # three ICMP runs of the silent core meet the outage
+            assert daemon.alive()
+            server.start()
+            rows = await until_daemon(daemon, lambda: server.sql(
+                "SELECT device, rule FROM fault WHERE resolved_at IS NULL", database), 90,
+                "device_unreachable recorded once the server is back")
+        assert rows == [("core-sw", "device_unreachable")]
+        daemon.popen.send_signal(signal.SIGTERM)
+        assert daemon.stop() == 0, daemon.log()
+        log = daemon.log()
+        assert "Traceback" not in log, log[-3000:]
+        # Whichever call met the outage first (a batch, housekeeping, the self-metrics, the report
+        # schedule) logs its sentence; the same sentence again within a minute is not repeated.
+        outage = [line for line in log.splitlines() if " error " in line]
+        assert 1 <= len(outage) <= 10, outage  # dozens of batches and rounds met it
+        assert all(f"fault records on {server.url(database)}" in line or "cannot reach PostgreSQL" in line
+                   for line in outage), outage
+    finally:
+        server.remove()
+
+
+async def test_the_api_answers_503_with_the_sentence_while_the_server_is_away(start_api, tmp_path):  # noqa: F811
+    from monitor.api.service import FaultService
+    from monitor.faults.model import DeviceInfo
+    from monitor.faults.postgres import PostgresFaultDb
+    from monitor.faults.settings import DatabaseSettings, SlaSettings
+    from monitor.faults.store import FaultStore
+
+    server = PostgresServer().start()
+    try:
+        settings = DatabaseSettings(url=server.url(server.fresh_database()))
+        records = FaultStore.over(PostgresFaultDb.open(settings))
+        fault, _ = records.open(DeviceInfo("core-sw", "switch", ("district",)), "device_unreachable",
+                              severity="critical", sla=SlaSettings(), reopen_window_s=600)
+        api = await start_api(service=FaultService(records), token=TOKEN)
+        status, body, _ = await api.call("GET", f"/api/v1/faults/{fault.id}")
+        assert (status, body["device"]) == (200, "core-sw")
+        server.stop()
+        for _ in range(2):  # the lost connection, then the server that cannot be reached
+            status, body, response = await api.call("POST", f"/api/v1/faults/{fault.id}/ack", body={"by": "li.wei"},
+                                                    headers=AUTH)
+            assert (status, response.headers.get("Retry-After")) == (503, "5"), body
+            assert f"{settings.shown()}" in body["error"] or "cannot reach PostgreSQL" in body["error"], body
+        server.start()
+        records._db._retry_at = 0.0  # the store's wait between attempts is over
+        status, body, _ = await api.call("POST", f"/api/v1/faults/{fault.id}/ack", body={"by": "li.wei"},
+                                         headers=AUTH)
+        assert (status, body["acknowledged_by"]) == (200, "li.wei")
+        records.disconnect()
+    finally:
+        server.remove()
