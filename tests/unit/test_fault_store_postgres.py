@@ -329,8 +329,8 @@ def test_connection_attempts_to_a_server_that_is_away_are_spaced_out(monkeypatch
     port = free_port()
     db = PostgresFaultDb(DatabaseSettings(url=f"postgresql://netvigil@127.0.0.1:{port}/netvigil"))
     attempts = []
-    real = postgres._connect
-    monkeypatch.setattr(postgres, "_connect", lambda settings: attempts.append(1) or real(settings))
+    real = postgres.connect
+    monkeypatch.setattr(postgres, "connect", lambda settings: attempts.append(1) or real(settings))
     sentences = set()
     for _ in range(5):
         with pytest.raises(FaultStoreUnavailable) as caught:
