@@ -233,7 +233,6 @@ async def test_snmp_agent_stopped_and_restarted_opens_clears_and_reports_the_reb
     settings = workdir / "netvigil.yaml"
     settings.write_text(f"""inventory: [inventory.yaml]
 state_dir: state
-workers: {workers}
 probes:
   icmp: {{interval_s: 2, count: 2, echo_interval_ms: 50, timeout_s: 0.5}}
   snmp: {{credential: lab, interval_s: 5, timeout_s: 0.5, retries: 0, credentials: {{lab: {{version: v2c}}}}}}
