@@ -33,6 +33,7 @@ from monitor.faults.settings import FaultsSettings
 from monitor.heartbeat import HeartbeatSettings
 from monitor.heartbeat import missing_secrets as missing_heartbeat_secrets
 from monitor.leadership import HaSettings
+from monitor.pollers import PollerSettings
 from monitor import i18n
 from monitor.reports.settings import ReportsSettings
 from monitor.rollcall_schedule import RollcallSettings, problems as meeting_problems
@@ -115,6 +116,7 @@ class Settings(BaseSettings):
     rollcall: RollcallSettings = RollcallSettings()
     heartbeat: HeartbeatSettings = HeartbeatSettings()
     ha: HaSettings = HaSettings()
+    poller: PollerSettings = PollerSettings()
 
     @field_validator("workers", mode="before")
     @classmethod
@@ -592,10 +594,19 @@ def _load(path: Path, exclude: Optional[Path]) -> Config:
         _ha(settings, place, problems)
         if inventory is not None:
             problems += _alerting_problems(settings, inventory)
+            _poller_sites(settings, inventory, place, problems)
             problems += meeting_problems(settings, inventory, place)
     if problems or settings is None or inventory is None:
         raise ConfigError(_scrub(problems, origins.secret_values()))  # inventory lines too: defence in depth
     return Config(path=path, settings=settings, inventory=inventory)
+
+
+def _poller_sites(settings: Settings, inventory: Inventory, place, problems: list[str]) -> None:
+    for index, site in enumerate(settings.poller.sites):
+        if site not in inventory.sites:
+            problems.append(f"{place(('poller', 'sites', index))}: poller.sites: unknown site {site!r}"
+                            f"{did_you_mean(site, sorted(inventory.sites))}; name sites of the inventory, whose subtrees this "
+                            f"poller probes")
 
 
 def _ha(settings: Settings, place, problems: list[str]) -> None:

@@ -30,6 +30,7 @@ from monitor.scheduler import Batch
 from monitor.sdnotify import Notifier
 from monitor.state import DeviceStates
 from monitor.statefiles import make_private
+from monitor.pollers import share
 from monitor.workers import effective_workers
 from probes.base import Probed, Sample
 
@@ -75,6 +76,8 @@ class Daemon:
         self.heartbeat = None  # monitor.heartbeat.Heartbeat: the dead man's switch
         self._watchdog_withheld = False
         self.leadership = None  # monitor.leadership.Leadership when `ha` is enabled
+        self.share = share(cfg.inventory, cfg.settings.poller.sites)  # the devices this daemon probes
+        self.registry = None  # monitor.pollers.Registry when pollers share faults.database
         self._loop_tick: Optional[float] = None  # monotonic time of the loop's last tick (None: starting)
         self._exit_code = EXIT_OK
 
@@ -193,7 +196,7 @@ class Daemon:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def _cannot_start(self, message: str) -> int:
+    async def _cannot_start(self, message: str, code: int = EXIT_RUNTIME) -> int:
         log.error("cannot start: %s", message)
         if self.outputs is not None:
             await self.outputs.stop(timeout_s=1)
@@ -201,7 +204,7 @@ class Daemon:
         if self.control is not None:
             await self.control.stop()
         await self._stop_faults()
-        return EXIT_RUNTIME
+        return code
 
     async def _stop_faults(self, timeout_s: float = 2.0) -> None:
         if self.api is not None:
@@ -249,6 +252,9 @@ class Daemon:
             # when start-up is done; the renewals do not wait for that.
             self.leadership.start_renewing(self._loop_turns)
             self._spawn(self._keep_the_lease())
+        problem = await self._register_share(settings)
+        if problem is not None:  # a configuration conflict: a restart would meet it again
+            return await self._cannot_start(problem, EXIT_CONFIG)
         try:
             self.outputs = Outputs.build(settings.outputs, state_dir)
             await self.outputs.start()
@@ -257,17 +263,17 @@ class Daemon:
             return await self._cannot_start(
                 f"outputs under state_dir {state_dir}: {exc}; the spool and the embedded store need a "
                 f"writable state_dir (and metrics.db / spool/ must be files and a directory there)")
-        self.states.set_inventory(self.cfg.inventory.devices)
+        self.states.set_inventory(self.share.devices)
 
         self._watch = _watch_period(settings.faults, time.time())
-        workers = effective_workers(settings.workers, len(self.cfg.inventory.devices))
+        workers = effective_workers(settings.workers, len(self.share.devices))
         if workers > 1:
             from monitor.workers.pool import WorkerPool
 
             self.probes = WorkerPool(workers, self.cfg.path, self._handle_result, settings.log_level)
         # The outputs run first: the first samples come as soon as the schedule starts.
-        problem = await self.probes.start(settings, self.cfg.inventory, {"config_store": self._config_store},
-                                          self._watch_intervals())
+        problem = await self.probes.start(settings, self.share, {"config_store": self._config_store},
+                                          self._watch_intervals(), everyone=self.cfg.inventory)
         if problem is not None:
             return await self._cannot_start(problem)
 
@@ -304,6 +310,46 @@ class Daemon:
         self.notifier.ready(self.status_line())
         await self._stop.wait()
         return await self.shutdown()
+
+    # -- pollers sharing the fault database -----------------------------------------------------
+
+    async def _register_share(self, settings) -> Optional[str]:
+        """With faults on PostgreSQL: refuse a share that overlaps a live poller's (a sentence),
+        else register it and keep it fresh. None when fine."""
+        if not settings.faults.database.postgresql:
+            return None
+        from monitor.faults.postgres import connect, connect_problem
+        from monitor.pollers import HEARTBEAT_S, Registry, site_paths
+
+        database, poller = settings.faults.database, settings.poller
+        registry = Registry(lambda: connect(database), poller.poller_name(),
+                            f"{settings.ha.server_name()}:{settings.state_dir}",
+                            site_paths(self.cfg.inventory, poller.sites))
+        try:
+            conflicts = await asyncio.to_thread(registry.conflicts)
+            if conflicts:
+                name, server, common = conflicts[0]
+                mine = ", ".join(poller.sites) or "every device"
+                return (f"poller.sites: this poller ({registry.name}: {mine}) overlaps poller {name} on "
+                        f"{server.split(':')[0]} at {', '.join(common)}, which reported within the last minute; "
+                        f"give each poller sites of its own (two pollers probing one device would each alert for "
+                        f"it), or stop the other one")
+            await asyncio.to_thread(registry.beat)
+        except Exception as exc:  # noqa: BLE001 - the fault store reports an unreachable database itself
+            log.warning("pollers: could not check this poller's share against the others: %s",
+                        connect_problem(database, exc)[1])
+            return None
+        self.registry = registry
+        self._spawn(self._beat_share(HEARTBEAT_S))
+        return None
+
+    async def _beat_share(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await asyncio.to_thread(self.registry.beat)
+            except Exception:  # noqa: BLE001 - the fault store logs the outage; beat again next time
+                log.debug("pollers: heartbeat failed", exc_info=True)
 
     # -- active and standby --------------------------------------------------------------------
 
@@ -388,7 +434,7 @@ class Daemon:
             return (f"fault records {path}: {exc}; state_dir must be writable by the daemon's user (a copy made "
                     f"as root needs chown)")
         store = self.fault_store
-        devices = [DeviceInfo.from_device(device) for device in self.cfg.inventory.devices]
+        devices = [DeviceInfo.from_device(device) for device in self.share.devices]
         try:
             self.dispatcher = AlertDispatcher(
                 settings.notifications, settings.state_dir / "notifications.db",
@@ -401,6 +447,8 @@ class Daemon:
             store=store, engine=RuleEngine(rules, devices, settings.rules),
             calendar=Calendar(settings.faults, store.maintenance.list()), settings=settings.faults,
             devices=devices, emit=self._submit, dispatcher=self.dispatcher, reprobe=self.probes.reprobe)
+        if len(self.share.devices) < len(self.cfg.inventory.devices):  # parents in other pollers' shares
+            self.faults.set_inventory(devices, [DeviceInfo.from_device(d) for d in self.cfg.inventory.devices])
         try:
             restored = self.faults.restore()
         except (FaultError, sqlite3.Error) as exc:
@@ -511,6 +559,11 @@ class Daemon:
         if self.leadership is not None:  # nothing alerts here any more: the standby may take over now
             await self.leadership.release()
             self.leadership.close()
+        if self.registry is not None:  # this share is free for another poller at once
+            try:
+                await asyncio.to_thread(self.registry.leave)
+            except Exception:  # noqa: BLE001 - it goes stale by itself
+                pass
         await self.outputs.stop(timeout_s=max(0.5, deadline - time.monotonic()))
         self.probes.close()
         for stats in self.outputs.stats():
@@ -612,6 +665,10 @@ class Daemon:
         if settings.workers != old_settings.workers:
             log.warning("reload: a change of workers takes effect at the next restart")
             settings = settings.model_copy(update={"workers": old_settings.workers})
+        if settings.poller != old_settings.poller:
+            log.warning("reload: poller changes take effect at the next restart (the share is checked against "
+                        "the other pollers' then)")
+            settings = settings.model_copy(update={"poller": old_settings.poller})
         if settings.faults.database != old_settings.faults.database:
             # The open records and their clocks live there; switching under a running daemon would
             # leave them behind, so that waits for a restart (with the records moved, or not).
@@ -624,13 +681,14 @@ class Daemon:
         if settings is not new.settings:
             new = config_module.Config(new.path, settings, new.inventory)
         self.cfg = new
-        self.states.set_inventory(new.inventory.devices)
+        self.share = share(new.inventory, settings.poller.sites)
+        self.states.set_inventory(self.share.devices)
         try:
             self._apply_faults(old_settings, settings, new.inventory)
         except Exception:  # noqa: BLE001 - the probes must still get the new inventory
             log.exception("reload: rules, faults or notifications could not take the change; probing goes on "
                           "with it")
-        await self.probes.reconfigure(settings, new.inventory, self._watch_intervals())
+        await self.probes.reconfigure(settings, self.share, self._watch_intervals(), everyone=new.inventory)
         log.info("reloaded %s: %d devices (%d added, %d removed)", new.path, len(new_names),
                  len(new_names - old_names), len(old_names - new_names))
 
@@ -650,7 +708,9 @@ class Daemon:
         from monitor.faults.calendar import Calendar
 
         self.faults.set_settings(settings.faults, Calendar(settings.faults, self.fault_store.maintenance.list()))
-        self.faults.set_inventory([DeviceInfo.from_device(device) for device in inventory.devices])
+        self.faults.set_inventory([DeviceInfo.from_device(device) for device in self.share.devices],
+                                  [DeviceInfo.from_device(device) for device in inventory.devices]
+                                  if len(self.share.devices) < len(inventory.devices) else None)
         self.dispatcher.set_settings(settings.notifications, settings.faults.heightened_watch.extra_groups)
         if self.api is not None:
             for key in self.api.reconfigure(settings.api):

@@ -19,14 +19,16 @@ class LocalProbes:
         self.probing = Probing(handle)
         self.scheduler: Optional[ProbeScheduler] = None
         self._inventory = None
+        self._everyone = None  # the whole inventory, for re-probes of parents outside the share
 
     async def start(self, settings, inventory, services: Mapping[str, object],
-                    watch: Optional[dict]) -> Optional[str]:
-        """Start the probers and the schedule; the sentence of what could not start, or None."""
+                    watch: Optional[dict], everyone=None) -> Optional[str]:
+        """Start the probers and the schedule; the sentence of what could not start, or None.
+        `everyone`: the whole inventory when `inventory` is a share of it."""
         problem = await self.probing.start(settings, inventory, services)
         if problem is not None:
             return problem
-        self._inventory = inventory
+        self._inventory, self._everyone = inventory, everyone or inventory
         self.scheduler = ProbeScheduler(settings.scheduler, self.probing.run, concurrency(settings))
         self.scheduler.arm(plan_batches(inventory, settings.scheduler.slot_s, watch))
         self.scheduler.start()
@@ -39,10 +41,10 @@ class LocalProbes:
         """Plan again (heightened watch began or ended)."""
         self.scheduler.arm(plan_batches(self._inventory, settings.scheduler.slot_s, watch))
 
-    async def reconfigure(self, settings, inventory, watch: Optional[dict]) -> None:
+    async def reconfigure(self, settings, inventory, watch: Optional[dict], everyone=None) -> None:
         """A reload: the probers get their settings and devices, the schedule its new plan."""
         await self.probing.reconfigure(settings, inventory)
-        self._inventory = inventory
+        self._inventory, self._everyone = inventory, everyone or inventory
         self.scheduler.settings = settings.scheduler
         self.scheduler.set_concurrency(concurrency(settings))
         self.arm(settings, watch)
@@ -53,7 +55,7 @@ class LocalProbes:
         settings: dict = {}
         targets = []
         for name in names:
-            device = self._inventory.by_name(name) if self._inventory is not None else None
+            device = self._everyone.by_name(name) if self._everyone is not None else None
             if device is None or not device.icmp.enabled:
                 continue
             settings[name] = device.icmp.model_copy(update={

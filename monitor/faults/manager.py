@@ -108,12 +108,16 @@ class FaultManager:
 
     # -- setup ---------------------------------------------------------------------------------
 
-    def set_inventory(self, devices: Iterable[DeviceInfo]) -> None:
+    def set_inventory(self, devices: Iterable[DeviceInfo], everyone: Optional[Iterable[DeviceInfo]] = None) -> None:
+        """`devices`: the ones this daemon probes and looks after; `everyone`: the whole
+        inventory when that is more (a poller's share): parents in another poller's share
+        count for the topology, are re-probed here when stale, and their faults are the
+        causes of the symptoms here."""
         self.devices = {device.name: device for device in devices}
-        self.topology = Topology(self.devices.values())
+        self.topology = Topology(everyone if everyone is not None else self.devices.values())
         dropped = self.engine.set_devices(self.devices.values())  # removed devices' faults clear
         for table in (self.down, self.observed_ns):
-            for name in [name for name in table if name not in self.devices]:
+            for name in [name for name in table if name not in self.topology.parents]:
                 del table[name]
         if dropped:
             self._apply(dropped)
@@ -267,7 +271,7 @@ class FaultManager:
             return []
         stale = []
         for ancestor in self.topology.ancestors(device):
-            if ancestor not in self.devices or self._is_down(ancestor):
+            if self._is_down(ancestor):
                 continue
             if self.observed_ns.get(ancestor, 0) < transition.time_ns:
                 stale.append(ancestor)
@@ -361,6 +365,8 @@ class FaultManager:
         symptom_of = None
         if causes:
             symptom_of = next((self.reach_fault[c] for c in causes if c in self.reach_fault), None)
+            if symptom_of is None:  # a cause in another poller's share: its fault is in the shared store
+                symptom_of = self._foreign_cause_fault(causes)
         maintenance = self.calendar.maintenance_for(device, now)
         fault, outcome = self.store.open(
             device, transition.rule, transition.instance, severity=transition.severity,
@@ -396,6 +402,26 @@ class FaultManager:
         else:
             log.warning("fault %d %s: %s%s", fault.id, outcome, transition.message,
                         f" (in maintenance: {maintenance})" if maintenance else "")
+
+    def _foreign_cause_fault(self, causes: Sequence[str]) -> Optional[int]:
+        """The open reachability fault of a cause this daemon does not look after (another
+        poller's device sharing the fault database), or None."""
+        for cause in causes:
+            if cause in self.devices:
+                continue
+            for rule in sorted(self._reachability_rules()):
+                fault = self.store._unresolved_of(cause, rule, "")
+                if fault is not None:
+                    return fault.id
+        return None
+
+    def _link_foreign_orphans(self) -> None:
+        """Symptoms whose cause is another poller's device, linked once its fault is recorded."""
+        for fault_id, device in list(self.orphans.items()):
+            cause_fault = self._foreign_cause_fault(self.topology.causes(device, self._is_down))
+            if cause_fault is not None:
+                self.store.set_symptom_of(fault_id, cause_fault)
+                del self.orphans[fault_id]
 
     def _link_orphans(self, cause: str, cause_fault: int) -> None:
         """Symptoms recorded before their cause had a fault (its rule waits `for` longer than
@@ -554,6 +580,8 @@ class FaultManager:
         try:
             now = self.clock()
             self.poll_changes()
+            if self.orphans and len(self.topology.parents) > len(self.devices):
+                self._link_foreign_orphans()
             heightened = self._heightened(now)
             transitions = self.engine.tick(int(now * 1e9), heightened=heightened is not None)
             if transitions:
@@ -618,6 +646,8 @@ class FaultManager:
         sites: tuple[str, ...] = ()
         if fault.id == self.reach_fault.get(device.name) and event in ("open", "reopen", "maintenance_over"):
             behind = self.topology.behind(device.name, self._is_down)
+            if len(self.topology.parents) > len(self.devices):  # and what other pollers recorded behind it
+                behind += [f.device for f in self.store.symptoms_of(fault.id) if f.device not in behind]
             symptoms = tuple(behind)
             sites = tuple(dict.fromkeys(self.devices[name].site for name in behind if name in self.devices))
         return Alert(fault_id=fault.id, event=event, device=device, rule=fault.rule, instance=fault.instance,

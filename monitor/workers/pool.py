@@ -96,7 +96,7 @@ class WorkerPool:
     # -- start, deal, restart ------------------------------------------------------------
 
     async def start(self, settings, inventory, services: Mapping[str, object],
-                    watch: Optional[dict]) -> Optional[str]:
+                    watch: Optional[dict], everyone=None) -> Optional[str]:
         """Start every worker with its share; the first worker's sentence if one cannot start."""
         self.watch = watch
         shards = split(inventory.devices, self.count)
@@ -220,7 +220,7 @@ class WorkerPool:
             if worker.writer is not None:
                 send(worker.writer, "assign", worker.shard.devices, watch)
 
-    async def reconfigure(self, settings, inventory, watch: Optional[dict]) -> None:
+    async def reconfigure(self, settings, inventory, watch: Optional[dict], everyone=None) -> None:
         """A reload: deal the new inventory; each worker reads the files again and takes its share."""
         self.watch = watch
         shards = split(inventory.devices, self.count)
@@ -234,9 +234,8 @@ class WorkerPool:
         """ICMP now, by the workers that own the devices; returns when their samples are in."""
         by_worker: dict[int, list[str]] = {}
         for name in names:
-            index = self.owner.get(name)
-            if index is not None:
-                by_worker.setdefault(index, []).append(name)
+            # A parent outside this poller's share: any worker can ping it (worker 1 does).
+            by_worker.setdefault(self.owner.get(name, 1), []).append(name)
         futures = []
         loop = asyncio.get_running_loop()
         for index, owned in by_worker.items():

@@ -82,7 +82,8 @@ class Worker:
             return EXIT_CONFIG
         settings = self.cfg.settings
         inventory = restricted(self.cfg.inventory, self.names)
-        problem = await self.probes.start(settings, inventory, {"config_store": self._config_store}, self.watch)
+        problem = await self.probes.start(settings, inventory, {"config_store": self._config_store}, self.watch,
+                                          everyone=self.cfg.inventory)
         send(self.writer, "ready", problem, {"icmp_mode": self.probes.icmp_mode, "devices": len(inventory.devices)})
         if problem is not None:
             await self.writer.drain()
@@ -110,7 +111,7 @@ class Worker:
             if verb == "assign":
                 _, self.names, self.watch = message
                 await self.probes.reconfigure(self.cfg.settings, restricted(self.cfg.inventory, self.names),
-                                              self.watch)
+                                              self.watch, everyone=self.cfg.inventory)
             elif verb == "reload":
                 _, names, watch = message
                 await self._reload(names, watch)
@@ -124,7 +125,8 @@ class Worker:
             log.error("reload: cannot read the configuration again (%s); still probing with the previous one", exc)
             new = self.cfg
         self.cfg, self.names, self.watch = new, tuple(names), watch
-        await self.probes.reconfigure(new.settings, restricted(new.inventory, self.names), watch)
+        await self.probes.reconfigure(new.settings, restricted(new.inventory, self.names), watch,
+                                      everyone=new.inventory)
         heap.settle()
 
     async def _reprobe(self, ticket: int, names: Sequence[str]) -> None:
