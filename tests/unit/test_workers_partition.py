@@ -213,3 +213,10 @@ def test_workers_from_the_environment(tmp_path, monkeypatch):
     assert config.load(tmp_path / "netvigil.yaml").settings.workers == "auto"
     monkeypatch.setenv("NETVIGIL_WORKERS", "2")
     assert config.load(tmp_path / "netvigil.yaml").settings.workers == 2
+
+
+def test_a_site_whose_one_child_holds_every_device_is_cut_inside_that_child(tmp_path):
+    cfg = _load(tmp_path, ["top", "only<top"], [(f"sw-{i}", "only") for i in range(7)])
+    shards = split(cfg.inventory.devices, 2)
+    assert sorted(len(shard.devices) for shard in shards) == [3, 4]
+    assert all(shard.sites == ("only",) for shard in shards)
