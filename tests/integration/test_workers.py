@@ -162,7 +162,7 @@ def test_a_killed_worker_is_logged_restarted_and_probes_its_devices_again(workdi
         runs_before = _status(settings)["daemon"]["scheduler"]["icmp"]["runs_total"]
         victim = before[1]
         os.kill(victim["pid"], signal.SIGKILL)
-        wait_until(lambda: "restarted" in process.log(), timeout_s=30, what="the restart")
+        wait_until(lambda: "worker 2 restarted (pid " in process.log(), timeout_s=30, what="the restart")
         log = process.log()
         assert (f"worker 2 (pid {victim['pid']}) stopped (killed by SIGKILL); its 4 devices are not probed until "
                 f"it is restarted in 1 s") in log
