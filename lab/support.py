@@ -163,3 +163,19 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class DaemonDir:
+    """A `netvigil run` with its settings in a directory of its own (`settings`, set by the
+    test): start it, and run commands against the same settings."""
+
+    settings: Path
+    process: Optional[Process] = None
+
+    def start(self) -> None:
+        self.process = Process([str(VENV_BIN / "netvigil"), "run", "-c", str(self.settings)],
+                               self.settings.parent / "daemon.log", env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(VENV_BIN / "netvigil"), *args, "-c", str(self.settings)], capture_output=True,
+                              text=True, timeout=30)

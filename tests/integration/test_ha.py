@@ -8,7 +8,6 @@ import asyncio
 import json
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -16,16 +15,15 @@ from pathlib import Path
 import pytest
 
 from lab.netlab import drop_input, loopback_addresses, nft_table
-from lab.support import VENV_BIN, Process, require_root
+from lab.support import DaemonDir, require_root
 
 pytestmark = [pytest.mark.integration, pytest.mark.root, pytest.mark.serial]
 
-NETVIGIL = str(VENV_BIN / "netvigil")
 INTERVAL_S = 2
 LEASE_S = 10
 
 
-class Server:
+class Server(DaemonDir):
     def __init__(self, name: str, root: Path, database_url: str, vm_url: str, receiver_url: str,
                  addresses: list[str]) -> None:
         self.name = name
@@ -57,14 +55,6 @@ api: {{enabled: false}}
 ha: {{enabled: true, server: {name}, share: district-7, lease_s: {LEASE_S}}}
 """)
         self.process = None
-
-    def start(self) -> None:
-        self.process = Process([NETVIGIL, "run", "-c", str(self.settings)], self.dir / "daemon.log",
-                               env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([NETVIGIL, *args, "-c", str(self.settings)], capture_output=True, text=True,
-                              timeout=30)
 
     def ha(self) -> dict:
         result = self.cli("status", "--json")

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from lab.netlab import drop_input, loopback_addresses, nft_table
-from lab.support import VENV_BIN, Process, require_root
+from lab.support import VENV_BIN, DaemonDir, require_root
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 NETVIGIL = str(VENV_BIN / "netvigil")
 
 
-class Poller:
+class Poller(DaemonDir):
     def __init__(self, name: str, sites: list[str], root: Path, inventory: str, database_url: str,
                  receiver_url: str) -> None:
         self.name = name
@@ -49,14 +49,6 @@ notifications:
 api: {{enabled: false}}
 """)
         self.process = None
-
-    def start(self) -> None:
-        self.process = Process([NETVIGIL, "run", "-c", str(self.settings)], self.dir / "daemon.log",
-                               env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([NETVIGIL, *args, "-c", str(self.settings)], capture_output=True, text=True,
-                              timeout=30)
 
     def up(self) -> int:
         result = self.cli("status", "--json")
