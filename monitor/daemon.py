@@ -70,6 +70,7 @@ class Daemon:
         self.reloads = 0
         self.faults = None  # monitor.faults.manager.FaultManager
         self.fault_store = None
+        self.pending_changes = None  # monitor.faults.pending.PendingChanges (PostgreSQL only)
         self.dispatcher = None
         self.api = None
         self._watch: Optional[str] = None  # the heightened-watch period in force, if any
@@ -136,6 +137,7 @@ class Daemon:
             "unmonitored": counts["unmonitored"],
             "reloads": self.reloads,
             "open_faults": len(self.faults.open_ids) if self.faults is not None else 0,
+            "fault_changes_waiting": len(self.pending_changes) if self.pending_changes is not None else 0,
             "scheduler": {kind: vars(stats) for kind, stats in kinds.items()},
             "outputs": [_output_dict(s) for s in outputs],
             "heartbeat": self.heartbeat.status() if self.heartbeat is not None else {},
@@ -148,6 +150,8 @@ class Daemon:
         lag = max((k["lag_max_s"] for k in s["scheduler"].values()), default=0.0)
         backlog = sum(o["queued_points"] + o["spooled_points"] for o in s["outputs"])
         faults = f"; {s['open_faults']} open faults" if s.get("open_faults") else ""
+        if s.get("fault_changes_waiting"):
+            faults += f"; {s['fault_changes_waiting']} fault changes waiting for the database"
         return (f"{s['devices']} devices: {s['up']} up, {s['down']} down, {s['pending']} pending{faults}; "
                 f"lag {lag:.2f} s; output backlog {backlog} points")
 
@@ -218,6 +222,9 @@ class Daemon:
         if self.fault_store is not None:
             self.fault_store.disconnect()
             self.fault_store = None
+        if self.pending_changes is not None:
+            self.pending_changes.close()
+            self.pending_changes = None
 
     async def run(self) -> int:
         heap.tune()
@@ -443,10 +450,20 @@ class Daemon:
         except (sqlite3.Error, OSError) as exc:
             return f"notification log under {settings.state_dir}: {exc}; state_dir must be writable by the daemon"
         await self.dispatcher.start()
+        pending = None
+        if store.shared:  # a database on another server: changes wait on this disk while it is away
+            from monitor.faults.pending import PENDING_FILE, PendingChanges
+
+            try:
+                self.pending_changes = pending = PendingChanges(settings.state_dir / PENDING_FILE)
+            except (sqlite3.Error, OSError) as exc:
+                return (f"fault changes kept while the database is away, {settings.state_dir / PENDING_FILE}: {exc}; "
+                        f"state_dir must be writable by the daemon (move a damaged file aside)")
         self.faults = FaultManager(
             store=store, engine=RuleEngine(rules, devices, settings.rules),
             calendar=Calendar(settings.faults, store.maintenance.list()), settings=settings.faults,
-            devices=devices, emit=self._submit, dispatcher=self.dispatcher, reprobe=self.probes.reprobe)
+            devices=devices, emit=self._submit, dispatcher=self.dispatcher, reprobe=self.probes.reprobe,
+            pending=pending)
         if len(self.share.devices) < len(self.cfg.inventory.devices):  # parents in other pollers' shares
             self.faults.set_inventory(devices, [DeviceInfo.from_device(d) for d in self.cfg.inventory.devices])
         try:

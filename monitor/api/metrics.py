@@ -86,6 +86,10 @@ _RULES = (
     ("resolved", "netvigil_faults_auto_resolved", "Faults resolved because their condition cleared", True),
     ("reprobes", "netvigil_fault_reprobes",
      "Parents re-probed (ICMP) before a child's failure was judged, their last answer being older", True),
+    ("queued", "netvigil_fault_changes_queued",
+     "Fault changes kept on the poller's disk because the fault database could not be written", True),
+    ("waiting", "netvigil_fault_changes_waiting",
+     "Fault changes on the poller's disk still waiting for the fault database (0: none)", False),
 )
 
 FAMILIES = tuple(name for table in (_SCHEDULER, _OUTPUT, _NOTIFY, _HEARTBEAT, _RULES, _WORKER)

@@ -107,6 +107,9 @@ def _heading(daemon, store_path) -> str:
         text = _("{text}, {n} unmonitored").format(text=text, n=daemon["unmonitored"])
     if daemon.get("open_faults"):
         text += _(FAULTS_OPEN).format(count=daemon["open_faults"])
+    if daemon.get("fault_changes_waiting"):
+        text += _("; {count} fault changes kept on disk, waiting for the fault database").format(
+            count=daemon["fault_changes_waiting"])
     workers = daemon.get("workers") or []
     if workers:
         text += _("; {alive} of {count} worker processes reporting").format(

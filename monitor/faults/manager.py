@@ -24,14 +24,17 @@ acknowledgement stops escalation.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
+import sqlite3
 import sys
 import time
 from typing import Awaitable, Callable, Iterable, Optional, Sequence
 
-from monitor.faults.errors import FaultError
+from monitor.faults.errors import FaultError, FaultStoreUnavailable
 from monitor.faults.model import SEVERITIES, Alert, DeviceInfo, Transition
+from monitor.faults.pending import Then
 from monitor.faults.topology import Topology
 from probes.base import Sample
 
@@ -72,12 +75,16 @@ EVENT_CODES = {"open": 1, "reopen": 2, "acknowledge": 3, "resolve": 4, "close": 
 REPROBE_MEASUREMENT = "icmp"
 
 Reprobe = Callable[[Sequence[str]], Awaitable[None]]
+#: Queued changes (monitor/faults/pending.py) applied per transaction once the database is back:
+#: a few hundred statements, so the loop is not held for long at a time.
+DRAIN_BATCH = 200
+NOTHING_THEN = Then()
 
 
 class FaultManager:
     def __init__(self, *, store, engine, calendar, settings, devices: Iterable[DeviceInfo],
                  emit: Callable[[list[Sample]], None], dispatcher=None, reprobe: Optional[Reprobe] = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, pending=None) -> None:
         self.store = store
         self.engine = engine
         self.calendar = calendar
@@ -86,6 +93,9 @@ class FaultManager:
         self.emit = emit
         self.reprobe = reprobe
         self.clock = clock
+        # monitor.faults.pending.PendingChanges, or None: with a database on another server
+        # (PostgreSQL) changes wait there while it cannot be written, instead of being retried.
+        self.pending = pending
         self.devices: dict[str, DeviceInfo] = {}
         self.topology = Topology(())
         self.down: dict[str, bool] = {}  # device -> its last ICMP answer said down
@@ -103,7 +113,9 @@ class FaultManager:
         self._data_version: Optional[int] = None
         self._calendar_due = 0.0  # next maintenance boundary worth a look (0: look now)
         self.stats = {"transitions": 0, "opened": 0, "symptoms": 0, "resolved": 0, "reprobes": 0,
-                      "eval_seconds": 0.0, "samples": 0}
+                      "eval_seconds": 0.0, "samples": 0, "queued": 0, "replayed": 0, "waiting": 0}
+        if pending is not None:
+            self.stats["waiting"] = len(pending)
         self.set_inventory(devices)
 
     # -- setup ---------------------------------------------------------------------------------
@@ -138,7 +150,9 @@ class FaultManager:
 
     def restore(self) -> int:
         """At start: unresolved faults from the store become firing rule state (so a condition
-        that is false now clears them) and the manager's indexes. Returns how many."""
+        that is false now clears them) and the manager's indexes. Changes still queued from
+        before the restart are applied first. Returns how many."""
+        self.drain()
         unresolved = self._own(self.store.unresolved())
         reachability_rules = self._reachability_rules()
         by_time: dict[int, list] = {}
@@ -318,23 +332,47 @@ class FaultManager:
 
     def _record(self, transitions: list[Transition]) -> None:
         now = self.clock()
-        heightened = self._heightened(now)
-        sla = self._sla(heightened)
-        events: list[Sample] = []
-        alerts: list[Alert] = []
+        if self.pending is not None and len(self.pending):  # behind the changes waiting, in order
+            if not self._queue(transitions, now):
+                self._rolled_back(transitions)
+            return
         saved = self._indexes()
         try:
             with self.store.transaction():
-                for transition in transitions:
-                    if transition.action == "open":
-                        self._open(transition, now, heightened, sla, events, alerts)
-                    elif transition.action == "update":
-                        self._update(transition, events, alerts)
-                    elif transition.action == "clear":
-                        self._clear(transition, events, alerts)
-        except Exception:  # noqa: BLE001 - e.g. the file locked past busy_timeout, or the disk full
-            self._rolled_back(saved, transitions)
+                events, alerts = self._write([(t, now, None, False) for t in transitions])
+        except Exception as error:  # noqa: BLE001 - e.g. the file locked past busy_timeout, the disk full, the server away
+            self._put_back(saved)
+            if not (isinstance(error, FaultStoreUnavailable) and self.pending is not None
+                    and self._queue(transitions, now)):
+                self._rolled_back(transitions)
+                log_store_failure("faults: could not record %d rule change(s); they are retried with the next "
+                                  "samples", len(transitions))
             return
+        self._tell(events, alerts)
+
+    def _write(self, changes) -> tuple[list[Sample], list[Alert]]:
+        """Inside the caller's transaction: (transition, decided at, `Then` or None: look now,
+        replayed) -> the `fault` events and the alerts to send once it committed. A replayed
+        change is judged as at its time: the maintenance windows and watch then, the devices
+        that were down then; its event carries its own time, where Grafana's annotations go."""
+        events: list[Sample] = []
+        alerts: list[Alert] = []
+        watch: dict[float, Optional[str]] = {}
+        for transition, at, then, replayed in changes:
+            if at not in watch:
+                watch[at] = self._heightened(at)
+            mark = len(events)
+            if transition.action == "open":
+                self._open(transition, at, watch[at], self._sla(watch[at]), events, alerts, then)
+            elif transition.action == "update":
+                self._update(transition, events, alerts)
+            elif transition.action == "clear":
+                self._clear(transition, events, alerts)
+            if replayed:
+                events[mark:] = [dataclasses.replace(event, time_ns=transition.time_ns) for event in events[mark:]]
+        return events, alerts
+
+    def _tell(self, events: list[Sample], alerts: list[Alert]) -> None:
         if events:
             self.emit(events)
         for alert in alerts:
@@ -344,24 +382,95 @@ class FaultManager:
         return (dict(self.open_ids), dict(self.reach_fault), set(self.symptom_ids), set(self.maintenance_ids),
                 dict(self.promote_after), dict(self.orphans))
 
-    def _rolled_back(self, saved: tuple, transitions: list[Transition]) -> None:
-        """The batch's transaction failed: put the indexes back and make the rule engine say it
-        again, so nothing is lost: opens fire again after their `for`, clears clear again."""
+    def _put_back(self, saved: tuple) -> None:
+        """A transaction failed: the indexes as they were before it."""
         (self.open_ids, self.reach_fault, self.symptom_ids, self.maintenance_ids, self.promote_after,
          self.orphans) = saved
+
+    def _queue(self, transitions: list[Transition], now: float) -> bool:
+        """Keep the changes on disk until the database answers (True), with what an open
+        depends on at this moment. False when the queue file cannot be written either."""
+        changes = [(t, now, self._then(t) if t.action == "open" else NOTHING_THEN) for t in transitions]
+        first = not len(self.pending)
+        try:
+            self.pending.add(changes)
+        except (sqlite3.Error, OSError) as exc:
+            log.error("faults: %d fault change(s) could not be kept in %s either (%s); they are retried with the "
+                      "next samples", len(transitions), self.pending.path, exc)
+            return False
+        self.stats["queued"] += len(transitions)
+        self.stats["waiting"] = len(self.pending)
+        if first:
+            log.error("faults: the fault database cannot be written; fault changes are kept in order in %s and "
+                      "applied when it answers (their alerts go out then)", self.pending.path)
+        return True
+
+    def _then(self, transition: Transition) -> Then:
+        behind = self.topology.behind(transition.device, self._is_down) if transition.reachability else ()
+        return Then(tuple(self.topology.causes(transition.device, self._is_down)), tuple(behind))
+
+    def drain(self) -> int:
+        """Apply the queued changes in order (at start, and at each housekeeping while any
+        wait); FaultStoreUnavailable while the database is still away. Returns how many."""
+        if self.pending is None or not len(self.pending):
+            return 0
+        since, applied = self.pending.since, 0
+        try:
+            while len(self.pending):
+                batch = self.pending.oldest(DRAIN_BATCH)
+                applied += self._replay(batch)
+                self.pending.done(batch[-1].seq)
+        finally:
+            self.stats["replayed"] += applied
+            self.stats["waiting"] = len(self.pending)
+        log.warning("faults: the fault database answers again; %d fault change(s) kept since %s applied in order",
+                    applied, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if since else "?")
+        return applied
+
+    def _replay(self, batch) -> int:
+        """One transaction: the changes the database has not had yet (it keeps the last one of
+        this queue it applied, in the same transaction), their events and alerts after it."""
+        saved = self._indexes()
+        try:
+            with self.store.transaction():
+                done = self.store.applied_through(self.pending.id)
+                changes = []
+                for change in batch:
+                    if change.seq <= done:
+                        continue
+                    if change.worst is not None:  # folded updates: the worst one, then the last
+                        changes.append((dataclasses.replace(change.transition, value=change.worst), change.at,
+                                        None, True))
+                    changes.append((change.transition, change.at, change.then, True))
+                events, alerts = self._write(changes)
+                self.store.set_applied_through(self.pending.id, batch[-1].seq)
+        except FaultStoreUnavailable:
+            self._put_back(saved)
+            raise
+        except Exception:  # noqa: BLE001 - one change the database refuses must not hold up the rest
+            self._put_back(saved)
+            if len(batch) > 1:
+                return sum(self._replay([change]) for change in batch)
+            log.exception("faults: a kept fault change could not be applied and is dropped: %s", batch[0].transition)
+            return 0
+        self._tell(events, alerts)
+        return len(batch)
+
+    def _rolled_back(self, transitions: list[Transition]) -> None:
+        """The batch could not be recorded (nor queued): make the rule engine say it again, so it
+        is retried: opens fire again after their `for`, clears clear again."""
         for transition in transitions:
             if transition.action == "open":
                 self.engine.reset(transition.key)
             elif transition.action == "clear" and transition.key in self.open_ids:
                 self.engine.restore([transition.key], transition.time_ns)
-        log_store_failure("faults: could not record %d rule change(s); they are retried with the next "
-                          "samples", len(transitions))
 
-    def _open(self, transition: Transition, now: float, heightened: Optional[str], sla, events, alerts) -> None:
+    def _open(self, transition: Transition, now: float, heightened: Optional[str], sla, events, alerts,
+              then: Optional[Then] = None) -> None:
         device = self.devices.get(transition.device)
         if device is None:  # removed by a reload while its samples were in flight
             return
-        causes = self.topology.causes(device.name, self._is_down)
+        causes = self.topology.causes(device.name, self._is_down) if then is None else list(then.causes)
         symptom_of = None
         if causes:
             symptom_of = next((self.reach_fault[c] for c in causes if c in self.reach_fault), None)
@@ -395,7 +504,8 @@ class FaultManager:
             self._calendar_due = 0.0
         events.append(self._event(fault, device, "symptom" if is_symptom else event))
         if not is_symptom and maintenance is None:
-            alerts.append(self._alert_for(fault, device, event, heightened))
+            alerts.append(self._alert_for(fault, device, event, heightened,
+                                          behind=list(then.behind) if then is not None else None))
         if is_symptom:
             log.info("fault %d %s %s: symptom of %s (no alert)", fault.id, device.name, transition.rule,
                      ", ".join(causes))
@@ -579,6 +689,7 @@ class FaultManager:
         maintenance windows. Never raises."""
         try:
             now = self.clock()
+            self.drain()
             self.poll_changes()
             if self.orphans and len(self.topology.parents) > len(self.devices):
                 self._link_foreign_orphans()
@@ -641,11 +752,13 @@ class FaultManager:
     # -- output ----------------------------------------------------------------------------------
 
     def _alert_for(self, fault, device: DeviceInfo, event: str, heightened: Optional[str],
-                   deadline: Optional[float] = None) -> Alert:
+                   deadline: Optional[float] = None, behind: Optional[list[str]] = None) -> Alert:
+        """`behind`: the devices cut off behind it, when not the ones down now (a kept change)."""
         symptoms: tuple[str, ...] = ()
         sites: tuple[str, ...] = ()
         if fault.id == self.reach_fault.get(device.name) and event in ("open", "reopen", "maintenance_over"):
-            behind = self.topology.behind(device.name, self._is_down)
+            if behind is None:
+                behind = self.topology.behind(device.name, self._is_down)
             if len(self.topology.parents) > len(self.devices):  # and what other pollers recorded behind it
                 behind += [f.device for f in self.store.symptoms_of(fault.id) if f.device not in behind]
             symptoms = tuple(behind)

@@ -78,8 +78,19 @@ CREATE TABLE maintenance (
 );
 """
 
+# Fault changes a poller kept on its own disk while the database was away
+# (monitor/faults/pending.py): per queue, the last change applied, written in the same
+# transaction as the changes themselves so that none is applied twice.
+STEP_2 = """
+CREATE TABLE applied_change (
+    queue      TEXT PRIMARY KEY,  -- the queue file's own random id
+    seq        {ref} NOT NULL,    -- its last change applied
+    applied_at {real} NOT NULL
+);
+"""
+
 #: The steps in order; the backends apply those a database has not had yet.
-STEPS = {1: STEP_1}
+STEPS = {1: STEP_1, 2: STEP_2}
 
 
 def render(step: str, *, id: str, ref: str, real: str) -> str:  # noqa: A002 - the placeholder's name

@@ -284,6 +284,20 @@ class FaultStore:
         """Changes when ANOTHER connection committed (how the daemon notices CLI acks)."""
         return self._db.data_version()
 
+    def applied_through(self, queue: str) -> int:
+        """The last change of a poller's queue (monitor/faults/pending.py) already applied; 0
+        for none. Read inside the `transaction()` that applies the next ones."""
+        with self._lock:
+            row = self._db.execute("SELECT seq FROM applied_change WHERE queue = ?", (queue,)).fetchone()
+        return row[0] if row else 0
+
+    def set_applied_through(self, queue: str, seq: int) -> None:
+        """Inside the transaction that applied them: so they are never applied twice."""
+        with self._write():
+            self._db.execute("INSERT INTO applied_change (queue, seq, applied_at) VALUES (?, ?, ?) "
+                             "ON CONFLICT (queue) DO UPDATE SET seq = excluded.seq, applied_at = excluded.applied_at",
+                             (queue, seq, self.clock()))
+
     # -- reading -------------------------------------------------------------------------
 
     def _faults(self, where: str = "", params: Sequence[Any] = (), tail: str = "") -> builtins.list[Fault]:

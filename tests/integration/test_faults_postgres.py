@@ -4,9 +4,11 @@ A loopback host made silent with nftables opens device_unreachable in the Postgr
 (and no faults.db appears under state_dir); `netvigil faults`, a separate process, lists it
 from there and acknowledges it; the password comes from the environment and is never in the
 daemon's log. A daemon whose server cannot be reached at start says so in one sentence and
-exits 1 (queueing fault changes while the database is down is not built yet); one whose
-server stops while it runs goes on probing, logs the outage in a few lines without a
-traceback, and records the fault once the server is back.
+exits 1. One whose server stops while it runs goes on probing and writing metrics, logs the
+outage in a few lines without a traceback, keeps its fault changes on its own disk, and
+applies them in order once the server is back: a fault that opened and cleared during the
+outage is recorded with its times and its alerts go out, also when the daemon was killed
+(-9) before the server came back.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import json
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -31,7 +34,7 @@ NETVIGIL = str(VENV_BIN / "netvigil")
 PASSWORD = "Pg-daemon-s3cr3t-Do-Not-Print"
 
 
-def write_site(workdir: Path, url: str, addresses: list[str]) -> Path:
+def write_site(workdir: Path, url: str, addresses: list[str], extra: str = "") -> Path:
     (workdir / "inventory.yaml").write_text(
         "sites:\n  - {name: district, level: district}\n  - {name: room, parent: district, level: room}\n"
         "devices:\n"
@@ -49,8 +52,28 @@ rules: {{dirs: []}}
 faults:
   database: {{url: '{url}', connect_timeout_s: 3}}
   heightened_watch: {{periods: []}}
-""")
+{extra}""")
     return settings
+
+
+def alerting_to(receiver) -> str:
+    return f"""notifications:
+  channels: {{tickets: {{webhook: {{url: "{receiver.url}"}}}}}}
+  groups: {{oncall: {{tiers: [[tickets]]}}}}
+  default_groups: [oncall]
+  group_wait_s: 1
+"""
+
+
+def daemon_summary(settings: Path, env: dict) -> dict:
+    result = cli(settings, env, "status", "--json")
+    if result.returncode != 0:
+        return {}
+    return json.loads(result.stdout)["daemon"] or {}
+
+
+def alerts_of(receiver) -> list[tuple[str, str]]:
+    return [(alert["event"], fault["device"]) for alert in receiver.delivered for fault in alert["faults"]]
 
 
 def cli(settings: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -89,7 +112,7 @@ async def test_the_daemon_records_faults_in_postgresql_and_the_commands_read_the
     assert daemon.stop() == 0, daemon.log()
     log = daemon.log()
     assert PASSWORD not in log and "Traceback" not in log
-    assert postgres_server.sql("SELECT version FROM schema_migrations", database) == [(1,)]
+    assert postgres_server.sql("SELECT version FROM schema_migrations ORDER BY version", database) == [(1,), (2,)]
 
 
 def test_an_unreachable_server_at_start_is_one_sentence_and_exit_1(workdir, postgres_server):
@@ -108,38 +131,90 @@ def test_an_unreachable_server_at_start_is_one_sentence_and_exit_1(workdir, post
     assert PASSWORD not in log and "Traceback" not in log
 
 
-async def test_a_server_stopped_mid_run_costs_sentences_not_probing_and_the_fault_opens_when_it_is_back(workdir):
+async def test_a_server_stopped_mid_run_costs_sentences_not_probing_and_the_changes_are_applied_when_it_is_back(
+        workdir, webhook_receiver):
     require_root()
     server = PostgresServer().start()  # this test's own: it is stopped and started again
     try:
         database = server.fresh_database()
         addresses = loopback_addresses(2)
-        settings = write_site(workdir, server.url(database), addresses)
+        settings = write_site(workdir, server.url(database), addresses, alerting_to(webhook_receiver))
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         daemon = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log", env=env)
-        await until_daemon(daemon, lambda: "started:" in daemon.log(), 30, "the daemon to start")
+        await until_daemon(daemon, lambda: daemon_summary(settings, env).get("up") == 2, 30, "both devices up")
         server.stop()
+        written = daemon_summary(settings, env)["outputs"][0]["written_points"]
         with nft_table([drop_input(addresses[0])]):
-            # The core goes silent while the database is away: its open fails (logged once with
-            # the outage's sentence, whichever call met it first) and is retried.
-            await until_daemon(daemon, lambda: "cannot reach PostgreSQL" in daemon.log(), 30, "the outage noticed")
-            await asyncio.sleep(6)  # three ICMP runs of the silent core meet the outage
-            assert daemon.alive()
-            server.start()
-            rows = await until_daemon(daemon, lambda: server.sql(
-                "SELECT device, rule FROM fault WHERE resolved_at IS NULL", database), 90,
-                "device_unreachable recorded once the server is back")
-        assert rows == [("core-sw", "device_unreachable")]
+            # The core goes silent while the database is away: its open is kept on disk.
+            await until_daemon(daemon, lambda: "fault changes are kept in order" in daemon.log(), 30,
+                               "the open kept on disk")
+            went_silent = time.time()
+            await asyncio.sleep(4)  # two more ICMP runs of the silent core meet the outage
+        # ... and answers again before the database is back: the clear is kept behind the open.
+        now = await until_daemon(daemon, lambda: (lambda d: d if d.get("up") == 2 else None)(
+            daemon_summary(settings, env)), 30, "the core answering again")
+        came_back = time.time()
+        assert now["fault_changes_waiting"] >= 2, now  # open (+ its update) + clear
+        assert now["outputs"][0]["written_points"] > written  # the metrics went on
+        assert webhook_receiver.delivered == []  # the alert goes out with the record
+        assert "fault changes kept on disk, waiting" in cli(settings, env, "status").stdout
+        server.start()
+        rows = await until_daemon(daemon, lambda: server.sql(
+            "SELECT device, rule, opened_at, resolved_at, resolved_by FROM fault", database), 90,
+            "the kept changes applied once the server is back")
+        [(device, rule, opened_at, resolved_at, resolved_by)] = rows
+        assert (device, rule, resolved_by) == ("core-sw", "device_unreachable", "auto")
+        assert went_silent - 10 < opened_at < resolved_at <= came_back, (went_silent, rows, came_back)
+        await webhook_receiver.wait_for(2, timeout_s=20)
+        await asyncio.sleep(2)
+        assert alerts_of(webhook_receiver) == [("open", "core-sw"), ("resolved", "core-sw")]
+        assert daemon_summary(settings, env)["fault_changes_waiting"] == 0
         daemon.popen.send_signal(signal.SIGTERM)
         assert daemon.stop() == 0, daemon.log()
         log = daemon.log()
         assert "Traceback" not in log, log[-3000:]
+        assert "faults: the fault database answers again; " in log
         # Whichever call met the outage first (a batch, housekeeping, the self-metrics, the report
         # schedule) logs its sentence; the same sentence again within a minute is not repeated.
         outage = [line for line in log.splitlines() if " error " in line]
-        assert 1 <= len(outage) <= 10, outage  # dozens of batches and rounds met it
+        assert 2 <= len(outage) <= 10, outage  # dozens of batches and rounds met it
         assert all(f"fault records on {server.url(database)}" in line or "cannot reach PostgreSQL" in line
-                   for line in outage), outage
+                   or "fault changes are kept in order in " in line for line in outage), outage
+    finally:
+        server.remove()
+
+
+async def test_changes_kept_on_disk_survive_kill_9_and_are_applied_at_the_next_start(workdir, webhook_receiver):
+    require_root()
+    server = PostgresServer().start()
+    try:
+        database = server.fresh_database()
+        addresses = loopback_addresses(2)
+        settings = write_site(workdir, server.url(database), addresses, alerting_to(webhook_receiver))
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        daemon = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log", env=env)
+        await until_daemon(daemon, lambda: daemon_summary(settings, env).get("up") == 2, 30, "both devices up")
+        server.stop()
+        with nft_table([drop_input(addresses[1])]):
+            await until_daemon(daemon, lambda: daemon_summary(settings, env).get("fault_changes_waiting"), 30,
+                               "the server's open kept on disk")
+            went_silent = time.time()
+            daemon.stop(signal.SIGKILL)
+            server.start()
+            again = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "again.log", env=env)
+            rows = await until_daemon(again, lambda: server.sql(
+                "SELECT device, opened_at, resolved_at FROM fault", database), 60, "the kept open applied at start")
+            [(device, opened_at, resolved_at)] = rows
+            assert device == "server-1" and resolved_at is None and opened_at < went_silent
+            await webhook_receiver.wait_for(1, timeout_s=20)
+        rows = await until_daemon(again, lambda: server.sql(
+            "SELECT resolved_by FROM fault WHERE resolved_at IS NOT NULL", database), 30, "the fault resolved")
+        assert rows == [("auto",)]
+        await webhook_receiver.wait_for(2, timeout_s=20)
+        assert alerts_of(webhook_receiver) == [("open", "server-1"), ("resolved", "server-1")]
+        again.popen.send_signal(signal.SIGTERM)
+        assert again.stop() == 0, again.log()
+        assert "Traceback" not in again.log() + daemon.log()
     finally:
         server.remove()
 

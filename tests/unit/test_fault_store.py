@@ -477,7 +477,27 @@ def test_file_is_private_wal_full_and_versioned(tmp_path, clock):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
     assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == 2
+    store.disconnect()
+
+
+def test_a_file_of_the_first_schema_is_migrated_with_its_records(tmp_path, clock, monkeypatch):
+    from monitor.faults import sqlite_backend
+
+    with monkeypatch.context() as first:  # the netvigil that knew step 1 only
+        first.setattr(sqlite_backend, "SCHEMA_VERSION", 1)
+        store = FaultStore(tmp_path / "faults.db", clock=clock)
+        fault, _ = trip(store)
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == 1
+        store.disconnect()
+    store = FaultStore(tmp_path / "faults.db", clock=clock)
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert [f.id for f in store.unresolved()] == [fault.id]
+    assert store.applied_through("q") == 0
+    with store.transaction():
+        store.set_applied_through("q", 7)
+        store.set_applied_through("q", 9)
+    assert (store.applied_through("q"), store.applied_through("other")) == (9, 0)
     store.disconnect()
 
 
@@ -491,6 +511,6 @@ def test_unreadable_or_newer_files_are_sentences(tmp_path):
     db = sqlite3.connect(newer)
     db.execute("PRAGMA user_version=7")
     db.close()
-    with pytest.raises(FaultError, match=r"newer.db was written by a newer netvigil \(schema 7, this one knows 1\); "
+    with pytest.raises(FaultError, match=r"newer.db was written by a newer netvigil \(schema 7, this one knows 2\); "
                                          r"upgrade netvigil$"):
         FaultStore(newer)

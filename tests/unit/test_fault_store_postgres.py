@@ -22,7 +22,7 @@ from lab.support import REPO, free_port
 from monitor import cli
 from monitor.faults import postgres
 from monitor.faults.model import DeviceInfo, Selector
-from monitor.faults.postgres import PostgresFaultDb, inspect
+from monitor.faults.postgres import SCHEMA_VERSION, PostgresFaultDb, inspect
 from monitor.faults.settings import DatabaseSettings, SlaSettings
 from monitor.faults.store import FaultError, FaultStore, FaultStoreMissing, FaultStoreUnavailable
 
@@ -58,13 +58,32 @@ def test_an_empty_database_is_migrated_once(postgres_server, postgres_database):
         trip(store)
     with FaultStore.over(PostgresFaultDb.open(settings)) as again:  # the next start: nothing to do
         assert [f.rule for f in again.unresolved()] == ["cpu_high"]
-    assert versions(postgres_server, postgres_database) == [1]
-    [(applied_by,)] = postgres_server.sql("SELECT applied_by FROM schema_migrations", postgres_database)
-    assert applied_by.startswith("netvigil ")
+    assert versions(postgres_server, postgres_database) == [1, 2]
+    applied_by = {row[0] for row in postgres_server.sql("SELECT applied_by FROM schema_migrations", postgres_database)}
+    assert len(applied_by) == 1 and applied_by.pop().startswith("netvigil ")
     tables = {row[0] for row in postgres_server.sql(
         "SELECT tablename FROM pg_tables WHERE schemaname = 'public'", postgres_database)}
-    assert tables == {"fault", "note", "maintenance", "fault_change", "schema_migrations"}
-    assert inspect(settings) == ("ok", f"faults.database: {settings.shown()}: reachable, fault schema 1")
+    assert tables == {"fault", "note", "maintenance", "fault_change", "schema_migrations", "applied_change"}
+    assert inspect(settings) == ("ok", f"faults.database: {settings.shown()}: reachable, fault schema 2")
+
+
+def test_a_database_of_the_first_schema_is_migrated_with_its_records(postgres_server, postgres_database,
+                                                                     monkeypatch):
+    settings = settings_of(postgres_server, postgres_database)
+    with monkeypatch.context() as first:  # the netvigil that knew step 1 only
+        first.setattr(postgres, "MIGRATIONS", {1: postgres.MIGRATIONS[1]})
+        first.setattr(postgres, "SCHEMA_VERSION", 1)
+        with FaultStore.over(PostgresFaultDb.open(settings)) as store:
+            fault, _ = trip(store)
+    assert versions(postgres_server, postgres_database) == [1]
+    assert inspect(settings)[0] == "migrate"
+    with FaultStore.over(PostgresFaultDb.open(settings)) as store:
+        assert [f.id for f in store.unresolved()] == [fault.id]
+        assert store.applied_through("q") == 0
+        with store.transaction():
+            store.set_applied_through("q", 41)
+        assert store.applied_through("q") == 41
+    assert versions(postgres_server, postgres_database) == [1, 2]
 
 
 def test_commands_that_only_look_do_not_create_the_schema(postgres_server, postgres_database):
@@ -78,22 +97,24 @@ def test_commands_that_only_look_do_not_create_the_schema(postgres_server, postg
 def test_a_later_step_is_applied_in_order_and_all_or_nothing(postgres_server, postgres_database, monkeypatch):
     settings = settings_of(postgres_server, postgres_database)
     PostgresFaultDb.open(settings).close()
-    # A netvigil with a second step: a broken step leaves the database as it was.
-    monkeypatch.setattr(postgres, "MIGRATIONS", {**postgres.MIGRATIONS, 2: "ALTER TABLE fault ADD COLUMN ticket TEXT;"
-                                                                            "ALTER TABLE nowhere ADD COLUMN x TEXT;"})
-    monkeypatch.setattr(postgres, "SCHEMA_VERSION", 2)
-    assert inspect(settings) == ("migrate", f"faults.database: {settings.shown()} has fault schema 1; this netvigil "
-                                            f"migrates it to 2 when the daemon starts (older pollers sharing it must "
-                                            f"be upgraded first)")
+    now, later = SCHEMA_VERSION, SCHEMA_VERSION + 1
+    # A netvigil with one more step: a broken step leaves the database as it was.
+    monkeypatch.setattr(postgres, "MIGRATIONS", {**postgres.MIGRATIONS, later: "ALTER TABLE fault ADD COLUMN ticket "
+                                                 "TEXT; ALTER TABLE nowhere ADD COLUMN x TEXT;"})
+    monkeypatch.setattr(postgres, "SCHEMA_VERSION", later)
+    assert inspect(settings) == ("migrate", f"faults.database: {settings.shown()} has fault schema {now}; this "
+                                            f"netvigil migrates it to {later} when the daemon starts (older pollers "
+                                            f"sharing it must be upgraded first)")
     with pytest.raises(FaultError, match=r'relation "nowhere" does not exist'):
         PostgresFaultDb.open(settings)
-    assert versions(postgres_server, postgres_database) == [1]
+    assert versions(postgres_server, postgres_database) == list(range(1, later))
     assert postgres_server.sql("SELECT count(*) FROM information_schema.columns WHERE column_name = 'ticket'",
                                postgres_database) == [(0,)]
-    monkeypatch.setattr(postgres, "MIGRATIONS", {**postgres.MIGRATIONS, 2: "ALTER TABLE fault ADD COLUMN ticket TEXT"})
+    monkeypatch.setattr(postgres, "MIGRATIONS", {**postgres.MIGRATIONS, later: "ALTER TABLE fault ADD COLUMN ticket "
+                                                                               "TEXT"})
     with FaultStore.over(PostgresFaultDb.open(settings)) as store:
         assert trip(store)[1] == "opened"
-    assert versions(postgres_server, postgres_database) == [1, 2]
+    assert versions(postgres_server, postgres_database) == list(range(1, later + 1))
     assert inspect(settings)[0] == "ok"
 
 
@@ -101,7 +122,7 @@ def test_a_database_of_a_newer_netvigil_is_refused(postgres_server, postgres_dat
     settings = settings_of(postgres_server, postgres_database)
     PostgresFaultDb.open(settings).close()
     postgres_server.sql("INSERT INTO schema_migrations VALUES (7, 0, 'netvigil 9.0 on elsewhere')", postgres_database)
-    sentence = (f"{settings.shown()} was written by a newer netvigil (schema 7, this one knows 1); "
+    sentence = (f"{settings.shown()} was written by a newer netvigil (schema 7, this one knows {SCHEMA_VERSION}); "
                 f"upgrade netvigil")
     with pytest.raises(FaultError, match=f"^{sentence}$".replace("(", r"\(").replace(")", r"\)")):
         PostgresFaultDb.open(settings)
@@ -131,7 +152,7 @@ def test_pollers_starting_at_once_migrate_once(postgres_server, postgres_databas
     results = [starter.communicate(timeout=60) for starter in starters]
     assert [(starter.returncode, out.strip()) for starter, (out, _) in zip(starters, results)] == [(0, "ok")] * 4, \
         [err for _, err in results]
-    assert versions(postgres_server, postgres_database) == [1]
+    assert versions(postgres_server, postgres_database) == list(range(1, SCHEMA_VERSION + 1))
     assert postgres_server.sql("SELECT seq >= 1 FROM fault_change", postgres_database) == [(True,)]
 
 
@@ -235,7 +256,7 @@ def test_check_says_what_is_wrong_with_the_database_in_one_sentence(postgres_ser
     code, output = check(site_with(tmp_path, f"{{url: '{url}'}}"), capsys, caplog)
     assert code == 0, output
     assert output.splitlines()[1] == (f"note: faults.database: {url} has no fault records yet; the daemon creates "
-                                      f"them (schema 1) when it starts")
+                                      f"them (schema {SCHEMA_VERSION}) when it starts")
     assert PASSWORD not in output
 
     code, output = check(site_with(tmp_path, f"{{url: 'postgresql://poller_a@{server}/nosuch'}}"), capsys, caplog)

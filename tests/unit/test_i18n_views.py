@@ -212,6 +212,12 @@ def test_the_status_heading_in_each_language(tmp_path):
     with i18n.using("en"):
         assert _heading(daemon, tmp_path) == ("netvigil pid 4242: 4 devices, 2 up, 1 down, 1 pending, 1 unmonitored "
                                               "(icmp: privileged)")
+    waiting = {**daemon, "unmonitored": 0, "fault_changes_waiting": 12}
+    with i18n.using("en"):
+        assert _heading(waiting, tmp_path) == ("netvigil pid 4242: 4 devices, 2 up, 1 down, 1 pending; 12 fault "
+                                               "changes kept on disk, waiting for the fault database (icmp: privileged)")
+    with i18n.using("zh-CN"):
+        assert "；12 条故障变更暂存在本机磁盘，等待故障数据库恢复" in _heading(waiting, tmp_path)
 
 
 FAULT_INVENTORY = """
