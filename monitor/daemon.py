@@ -71,6 +71,7 @@ class Daemon:
         self.faults = None  # monitor.faults.manager.FaultManager
         self.fault_store = None
         self.pending_changes = None  # monitor.faults.pending.PendingChanges (PostgreSQL only)
+        self.fault_thread = None  # monitor.faults.thread.FaultThread: every call into self.faults
         self.dispatcher = None
         self.api = None
         self._watch: Optional[str] = None  # the heightened-watch period in force, if any
@@ -101,7 +102,7 @@ class Daemon:
         self.readings.update(samples)
         self._submit(samples)
         if self.faults is not None:
-            self.faults.process(samples)
+            self.fault_thread.samples(self.faults.process, samples)
 
     def _submit(self, samples: list[Sample]) -> None:
         if self._swap_buffer is not None:  # outputs are being replaced (reload): hold, then hand over
@@ -176,14 +177,18 @@ class Daemon:
                 "alive": int(worker["alive"]), "devices": worker["devices"], "restarts": worker["restarts"]}, now))
         if self.heartbeat is not None:
             samples += self.heartbeat.samples(now)
-        if self.faults is not None:
-            try:
-                samples += self.faults.snapshot()
-            except Exception:  # noqa: BLE001 - a locked or damaged fault store must not stop the self-metrics
-                from monitor.faults.manager import log_store_failure
-
-                log_store_failure("faults: could not write the open-fault snapshot")
+        if self.faults is not None:  # read from the fault records, on their thread
+            self.fault_thread.post(self._fault_snapshot, self.faults, self.fault_thread.to_loop(self._submit))
         return samples
+
+    @staticmethod
+    def _fault_snapshot(faults, submit) -> None:
+        try:
+            submit(faults.snapshot())
+        except Exception:  # noqa: BLE001 - a locked or damaged fault store must not stop the self-metrics
+            from monitor.faults.manager import log_store_failure
+
+            log_store_failure("faults: could not write the open-fault snapshot")
 
     async def _every(self, interval_s: float, action) -> None:
         while True:
@@ -216,6 +221,9 @@ class Daemon:
             self.api = None
         if self.faults is not None:
             await self.faults.stop()
+        if self.fault_thread is not None:
+            await self.fault_thread.close()
+            self.fault_thread = None
         if self.dispatcher is not None:
             await self.dispatcher.stop(timeout_s=timeout_s)
             self.dispatcher = None
@@ -459,15 +467,19 @@ class Daemon:
             except (sqlite3.Error, OSError) as exc:
                 return (f"fault changes kept while the database is away, {settings.state_dir / PENDING_FILE}: {exc}; "
                         f"state_dir must be writable by the daemon (move a damaged file aside)")
+        from monitor.faults.thread import FaultThread
+
+        self.fault_thread = thread = FaultThread(asyncio.get_running_loop())
         self.faults = FaultManager(
             store=store, engine=RuleEngine(rules, devices, settings.rules),
             calendar=Calendar(settings.faults, store.maintenance.list()), settings=settings.faults,
-            devices=devices, emit=self._submit, dispatcher=self.dispatcher, reprobe=self.probes.reprobe,
-            pending=pending)
+            devices=devices, emit=thread.to_loop(self._submit), dispatcher=self.dispatcher,
+            reprobe=self.probes.reprobe, pending=pending, thread=thread)
         if len(self.share.devices) < len(self.cfg.inventory.devices):  # parents in other pollers' shares
-            self.faults.set_inventory(devices, [DeviceInfo.from_device(d) for d in self.cfg.inventory.devices])
+            await thread.call(self.faults.set_inventory, devices,
+                              [DeviceInfo.from_device(d) for d in self.cfg.inventory.devices])
         try:
-            restored = self.faults.restore()
+            restored = await thread.call(self.faults.restore)
         except (FaultError, sqlite3.Error) as exc:
             return f"fault records {path}: {exc}"
         log.info("faults: %d rules, %d unresolved fault(s) carried over%s", len(rules.rules), restored,
@@ -489,7 +501,7 @@ class Daemon:
             classes = {device.name: device.device_class for device in self.cfg.inventory.devices}
             return budget_report(self.fault_store, self.cfg.settings.faults, classes)
 
-        service = FaultService(manager=self.faults, zone=settings.faults.zone(),
+        service = FaultService(manager=self.faults, zone=settings.faults.zone(), run=self.fault_thread.call,
                                status=lambda: {"daemon": self.summary(), "devices": self.states.rows()},
                                health=HealthCheck(settings.api, self.summary), metrics=metrics, budget=budget,
                                rollcall=self._rollcall)
@@ -539,8 +551,14 @@ class Daemon:
             return None
 
     def _fault_housekeeping(self) -> None:
-        self.faults.housekeeping()
-        watch = self.faults.calendar.heightened(time.time())
+        self.fault_thread.post(self._housekeeping_on_thread, self.faults, self.fault_thread.to_loop(self._watch_is))
+
+    @staticmethod
+    def _housekeeping_on_thread(faults, watch_is) -> None:
+        faults.housekeeping()
+        watch_is(faults.calendar.heightened(time.time()))
+
+    def _watch_is(self, watch) -> None:
         if watch != self._watch:
             log.warning("heightened watch %s", f"begins: {watch}" if watch else f"ends: {self._watch}")
             self._watch = watch
@@ -551,7 +569,16 @@ class Daemon:
         return dict(self.cfg.settings.faults.heightened_watch.probe_intervals) if self._watch else None
 
     def _prune_faults(self) -> None:
-        removed = self.fault_store.prune(self.cfg.settings.faults.keep_days * 86400)
+        self.fault_thread.post(self._prune_on_thread)
+
+    def _prune_on_thread(self) -> None:
+        from monitor.faults.manager import log_store_failure
+
+        try:
+            removed = self.fault_store.prune(self.cfg.settings.faults.keep_days * 86400)
+        except Exception:  # noqa: BLE001 - the database away, or busy: the next round tries again
+            log_store_failure("faults: could not remove old closed faults")
+            return
         if removed:
             log.info("faults: %d closed fault(s) older than %d days removed", removed,
                      self.cfg.settings.faults.keep_days)
@@ -701,7 +728,7 @@ class Daemon:
         self.share = share(new.inventory, settings.poller.sites)
         self.states.set_inventory(self.share.devices)
         try:
-            self._apply_faults(old_settings, settings, new.inventory)
+            await self._apply_faults(old_settings, settings, new.inventory)
         except Exception:  # noqa: BLE001 - the probes must still get the new inventory
             log.exception("reload: rules, faults or notifications could not take the change; probing goes on "
                           "with it")
@@ -710,7 +737,7 @@ class Daemon:
                  len(new_names - old_names), len(old_names - new_names))
 
 
-    def _apply_faults(self, old, settings, inventory) -> None:
+    async def _apply_faults(self, old, settings, inventory) -> None:
         from monitor.faults.model import DeviceInfo
         from monitor.rules.model import RulesError, load_rules
 
@@ -721,13 +748,15 @@ class Daemon:
         except RulesError as exc:  # edited between `load` and here
             log.error("reload: keeping the previous rules: %s", "; ".join(exc.problems))
         else:
-            self.faults.set_rules(rules, settings.rules)
+            await self.fault_thread.call(self.faults.set_rules, rules, settings.rules)
         from monitor.faults.calendar import Calendar
 
-        self.faults.set_settings(settings.faults, Calendar(settings.faults, self.fault_store.maintenance.list()))
-        self.faults.set_inventory([DeviceInfo.from_device(device) for device in self.share.devices],
-                                  [DeviceInfo.from_device(device) for device in inventory.devices]
-                                  if len(self.share.devices) < len(inventory.devices) else None)
+        windows = await self.fault_thread.call(self.fault_store.maintenance.list)
+        await self.fault_thread.call(self.faults.set_settings, settings.faults, Calendar(settings.faults, windows))
+        await self.fault_thread.call(self.faults.set_inventory,
+                                     [DeviceInfo.from_device(device) for device in self.share.devices],
+                                     [DeviceInfo.from_device(device) for device in inventory.devices]
+                                     if len(self.share.devices) < len(inventory.devices) else None)
         self.dispatcher.set_settings(settings.notifications, settings.faults.heightened_watch.extra_groups)
         if self.api is not None:
             for key in self.api.reconfigure(settings.api):

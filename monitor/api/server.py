@@ -218,7 +218,8 @@ class ApiServer:
         self.service = service
         self._token = settings.token.get_secret_value().encode() if settings.token is not None else None
         self._openapi = json.dumps(load_openapi(settings.public_url), ensure_ascii=False).encode()
-        self._registry = metrics_module.registry_for(service.metrics)
+        self._fault_counts: Optional[dict] = None  # read for the scrape under way
+        self._registry = metrics_module.registry_for(lambda: service.metrics(self._fault_counts))
         self._runner: Optional[web.AppRunner] = None
         self._listener: Optional[listener_module.Listener] = None
         self.app = self._build_app()
@@ -434,6 +435,7 @@ class ApiServer:
         return _json(body, 200 if healthy else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
+        self._fault_counts = await self.service.call(self.service.fault_counts)
         body = metrics_module.render(self._registry)
         return web.Response(body=body, headers={"Content-Type": metrics_module.CONTENT_TYPE})
 
@@ -445,49 +447,50 @@ class ApiServer:
         open_only = _flag(query, "open")
         limit = _limit(query)
         since = _since(query.get("since"), self.service.zone)
-        faults = self.service.list_faults(open_only=open_only, site=query.get("site") or None,
-                                          device=query.get("device") or None, since=since, limit=limit)
+        faults = await self.service.call(self.service.list_faults, open_only=open_only, site=query.get("site") or None,
+                                         device=query.get("device") or None, since=since, limit=limit)
         return _json({"faults": faults, "count": len(faults), "limit": limit})
 
     async def show_fault(self, request: web.Request) -> web.Response:
         self._query(request, ())
-        return _json(self.service.get_fault(self._id(request, "fault")))
+        return _json(await self.service.call(self.service.get_fault, self._id(request, "fault")))
 
     async def acknowledge(self, request: web.Request) -> web.Response:
         fault_id = self._id(request, "fault")
         body = await self._body(request, AckBody)
-        return _json(self.service.acknowledge(fault_id, body.by, body.note))
+        return _json(await self.service.call(self.service.acknowledge, fault_id, body.by, body.note))
 
     async def resolve(self, request: web.Request) -> web.Response:
         fault_id = self._id(request, "fault")
         body = await self._body(request, ResolveBody)
-        return _json(self.service.resolve(fault_id, body.by, body.note))
+        return _json(await self.service.call(self.service.resolve, fault_id, body.by, body.note))
 
     async def close(self, request: web.Request) -> web.Response:
         fault_id = self._id(request, "fault")
         body = await self._body(request, CloseBody)
-        return _json(self.service.close(fault_id, body.by, cause=body.cause, resolution=body.resolution,
-                                        prevention=body.prevention))
+        return _json(await self.service.call(self.service.close, fault_id, body.by, cause=body.cause,
+                                             resolution=body.resolution, prevention=body.prevention))
 
     async def add_note(self, request: web.Request) -> web.Response:
         fault_id = self._id(request, "fault")
         body = await self._body(request, NoteBody)
-        return _json(self.service.add_note(fault_id, body.author, body.text), status=201)
+        return _json(await self.service.call(self.service.add_note, fault_id, body.author, body.text), status=201)
 
     async def list_maintenance(self, request: web.Request) -> web.Response:
         query = self._query(request, ("all",))
-        return _json({"windows": self.service.list_maintenance(include_ended=_flag(query, "all"))})
+        windows = await self.service.call(self.service.list_maintenance, include_ended=_flag(query, "all"))
+        return _json({"windows": windows})
 
     async def add_maintenance(self, request: web.Request) -> web.Response:
         body = await self._body(request, MaintenanceBody)
-        window = self.service.add_maintenance(body.name, body.match, start=body.start, end=body.end,
-                                              duration_s=body.duration, by=body.by)
+        window = await self.service.call(self.service.add_maintenance, body.name, body.match, start=body.start,
+                                         end=body.end, duration_s=body.duration, by=body.by)
         return _json(window, status=201)
 
     async def end_maintenance(self, request: web.Request) -> web.Response:
         window_id = self._id(request, "maintenance window")
         body = await self._body(request, EndMaintenanceBody)
-        return _json(self.service.end_maintenance(window_id, body.by))
+        return _json(await self.service.call(self.service.end_maintenance, window_id, body.by))
 
     async def status(self, request: web.Request) -> web.Response:
         self._query(request, ())
@@ -495,7 +498,7 @@ class ApiServer:
 
     async def budget(self, request: web.Request) -> web.Response:
         self._query(request, ())
-        return _json(self.service.budget())
+        return _json(await self.service.call(self.service.budget))
 
     async def rollcall(self, request: web.Request) -> web.Response:
         body = await self._body(request, RollcallBody)

@@ -16,7 +16,7 @@ import datetime as dt
 import fnmatch
 import logging
 import time
-from typing import Awaitable, Callable, Iterable, Optional
+from typing import Any, Awaitable, Callable, Iterable, Optional
 
 from monitor.api.settings import ApiSettings
 from monitor.faults.model import DeviceInfo, SEVERITIES, Selector, format_duration
@@ -103,7 +103,8 @@ class FaultService:
                  health: Optional[Callable[[], tuple[bool, dict]]] = None,
                  metrics: Optional[Callable[[], dict]] = None, budget: Optional[Callable[[], dict]] = None,
                  zone: Optional[dt.tzinfo] = None, clock: Callable[[], float] = time.time,
-                 rollcall: Optional[Callable[..., Awaitable[dict]]] = None) -> None:
+                 rollcall: Optional[Callable[..., Awaitable[dict]]] = None,
+                 run: Optional[Callable[..., Awaitable[Any]]] = None) -> None:
         if store is None and manager is None:
             raise TypeError("FaultService needs a store or a manager")
         self.manager = manager
@@ -113,8 +114,16 @@ class FaultService:
         self._metrics = metrics
         self._budget = budget
         self._rollcall = rollcall
+        self._run = run
         self.zone = zone  # for date-times without a UTC offset; None: the machine's zone
         self.clock = clock
+
+    async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`fn(...)` where the fault records are used: on the daemon's fault thread (`run`:
+        monitor/faults/thread.py, so a slow database never holds up the loop), else here."""
+        if self._run is None:
+            return fn(*args, **kwargs)
+        return await self._run(fn, *args, **kwargs)
 
     # -- faults ---------------------------------------------------------------------------------
 
@@ -277,12 +286,13 @@ class FaultService:
         except IcmpPermissionError as exc:
             raise CannotNow(f"the roll call cannot send ICMP echoes: {exc}") from None
 
-    def metrics(self) -> dict:
+    def metrics(self, fault_counts: Optional[dict] = None) -> dict:
         """The snapshot monitor.api.metrics reads: the daemon's part (`metrics` callable:
-        scheduler, outputs, devices, notifications, started_at), fault counts from the store,
-        and the fault manager's counters."""
+        scheduler, outputs, devices, notifications, started_at), fault counts from the store
+        (`fault_counts()`, read before where the records are used, or here), and the fault
+        manager's counters."""
         snapshot = dict(self._metrics() if self._metrics is not None else {})
-        snapshot.setdefault("faults", self.fault_counts())
+        snapshot.setdefault("faults", fault_counts if fault_counts is not None else self.fault_counts())
         if self.manager is not None:
             snapshot.setdefault("rules", dict(self.manager.stats))
         return snapshot

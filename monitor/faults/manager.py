@@ -84,7 +84,7 @@ NOTHING_THEN = Then()
 class FaultManager:
     def __init__(self, *, store, engine, calendar, settings, devices: Iterable[DeviceInfo],
                  emit: Callable[[list[Sample]], None], dispatcher=None, reprobe: Optional[Reprobe] = None,
-                 clock: Callable[[], float] = time.time, pending=None) -> None:
+                 clock: Callable[[], float] = time.time, pending=None, thread=None) -> None:
         self.store = store
         self.engine = engine
         self.calendar = calendar
@@ -96,6 +96,9 @@ class FaultManager:
         # monitor.faults.pending.PendingChanges, or None: with a database on another server
         # (PostgreSQL) changes wait there while it cannot be written, instead of being retried.
         self.pending = pending
+        # monitor.faults.thread.FaultThread, or None: the daemon calls the manager on a thread of
+        # its own (`emit` and the dispatcher are then safe from it); re-probes stay on the loop.
+        self.thread = thread
         self.devices: dict[str, DeviceInfo] = {}
         self.topology = Topology(())
         self.down: dict[str, bool] = {}  # device -> its last ICMP answer said down
@@ -300,6 +303,12 @@ class FaultManager:
             await self._reprobe(parents)
         except Exception:  # noqa: BLE001 - without fresh parents the children are judged on what is known
             log.exception("faults: re-probing %s failed", ", ".join(parents))
+        if self.thread is not None:  # after the re-probe's samples, on the manager's thread
+            await self.thread.call(self._judge_held, devices)
+        else:
+            self._judge_held(devices)
+
+    def _judge_held(self, devices: list[str]) -> None:
         held = [t for device in devices for t in self._held.pop(device, [])]
         current = self.engine.rule_names() | {"flapping"}
         # A reload while the re-probe ran may have removed the device or the rule.
@@ -885,6 +894,9 @@ class FaultManager:
         return samples
 
     def _spawn(self, coro) -> None:
+        if self.thread is not None and not self.thread.on_loop():
+            self.thread.loop.call_soon_threadsafe(self._spawn, coro)
+            return
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

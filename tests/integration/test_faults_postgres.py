@@ -249,3 +249,43 @@ async def test_the_api_answers_503_with_the_sentence_while_the_server_is_away(st
         records.disconnect()
     finally:
         server.remove()
+
+
+async def test_a_slow_database_holds_up_the_fault_thread_not_probing_or_status(workdir, postgres_server):
+    """The fault records are written on a thread of their own (monitor/faults/thread.py): while
+    the database takes 20 s over one fault (a trigger that sleeps, on a real server), the
+    control socket answers and the other device goes on being probed."""
+    require_root()
+    database = postgres_server.fresh_database()
+    addresses = loopback_addresses(2)
+    settings = write_site(workdir, postgres_server.url(database), addresses)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    daemon = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log", env=env)
+    try:
+        await until_daemon(daemon, lambda: daemon_summary(settings, env).get("up") == 2, 30, "both devices up")
+        postgres_server.sql("CREATE FUNCTION slowly() RETURNS trigger LANGUAGE plpgsql AS "
+                            "$$ BEGIN PERFORM pg_sleep(20); RETURN NEW; END $$", database)
+        postgres_server.sql("CREATE TRIGGER slowly BEFORE INSERT ON fault FOR EACH ROW EXECUTE FUNCTION slowly()",
+                            database)
+
+        def sleeping() -> bool:
+            return bool(postgres_server.sql("SELECT 1 FROM pg_stat_activity WHERE datname = %s AND query LIKE "
+                                            "'INSERT INTO fault%%' AND state = 'active'", "postgres", (database,)))
+
+        with nft_table([drop_input(addresses[0])]):
+            await until_daemon(daemon, sleeping, 30, "the open held up in the database")
+            before = daemon_summary(settings, env)
+            await asyncio.sleep(4)  # two ICMP intervals
+            after = daemon_summary(settings, env)
+            assert sleeping(), "the database finished before the test could look: make the trigger sleep longer"
+        # Answered while the write was held up, with the probing that went on meanwhile.
+        assert before and after, "status did not answer while the fault write was held up"
+        assert after["scheduler"]["icmp"]["runs_total"] > before["scheduler"]["icmp"]["runs_total"]
+        rows = await until_daemon(daemon, lambda: postgres_server.sql(
+            "SELECT device FROM fault", database), 60, "the held-up open recorded")
+        assert rows == [("core-sw",)]
+        daemon.popen.send_signal(signal.SIGTERM)
+        assert daemon.stop() == 0, daemon.log()
+        assert "Traceback" not in daemon.log()
+    finally:
+        daemon.stop()

@@ -1,0 +1,91 @@
+"""The fault manager on a thread of its own, so that the fault database never holds up the loop.
+
+Every fault change is a few round trips to the database (seven for an open). With the
+records on a PostgreSQL server elsewhere each one is a network round trip; a cut network
+holds a statement for up to `tcp_user_timeout` (10 s) and each reconnection attempt for
+`connect_timeout_s`. On the event loop that time was taken from probing, the control socket
+(`status`), the API and the systemd watchdog. So every call into the FaultManager (samples,
+housekeeping, snapshots, reloads, the API's acknowledgements and reads) runs here, on one
+thread, in the order it was made: the manager and its rule engine still have one caller at
+a time, as they always had, and the loop only hands work over. What the manager hands out
+goes back to the loop: samples to the outputs (`to_loop`), alerts (the dispatcher's
+`submit` is thread-safe), re-probes (the manager schedules them on the loop).
+
+Samples are handed over once per turn of the loop, however many probe results came in it,
+so the thread is woken a few times a second, not once per device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Sequence
+
+log = logging.getLogger("netvigil.faults")
+
+
+class FaultThread:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._loop_thread = threading.get_ident()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netvigil-faults")
+        self._samples: list = []
+        self._process: Callable[[Sequence], None] | None = None
+        self._handover_due = False
+
+    def on_loop(self) -> bool:
+        return threading.get_ident() == self._loop_thread
+
+    # -- from the loop ---------------------------------------------------------------------------
+
+    def samples(self, process: Callable[[Sequence], None], samples: Sequence) -> None:
+        """Hand `samples` to `process` on the thread, with the rest of this turn of the loop's."""
+        self._process = process
+        self._samples.extend(samples)
+        if not self._handover_due:
+            self._handover_due = True
+            self.loop.call_soon(self._hand_over)
+
+    def _hand_over(self) -> None:
+        self._handover_due = False
+        if self._samples:
+            batch, self._samples = self._samples, []
+            self._executor.submit(self._guarded, self._process, batch)
+
+    def post(self, fn: Callable, *args: Any) -> None:
+        """Run `fn(*args)` on the thread after everything handed over before; do not wait.
+        An exception is logged (the manager's own methods never raise)."""
+        self._hand_over()  # the samples of this turn first: order is what the manager sees
+        self._executor.submit(self._guarded, fn, *args)
+
+    async def call(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        """Run `fn(*args, **kwargs)` on the thread after everything handed over before; its
+        result, or its exception."""
+        self._hand_over()
+        return await self.loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def close(self) -> None:
+        """Let what was handed over finish, then end the thread."""
+        self._hand_over()
+        await self.loop.run_in_executor(None, self._executor.shutdown, True)
+
+    # -- from the thread -------------------------------------------------------------------------
+
+    def to_loop(self, fn: Callable) -> Callable:
+        """`fn` made callable from the thread: it runs on the loop, soon, in call order."""
+        def from_anywhere(*args: Any) -> None:
+            if self.on_loop():
+                fn(*args)
+            else:
+                self.loop.call_soon_threadsafe(fn, *args)
+        return from_anywhere
+
+    @staticmethod
+    def _guarded(fn: Callable, *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:  # noqa: BLE001 - the thread must go on with the next call
+            log.exception("faults: %s failed", getattr(fn, "__name__", fn))

@@ -1,0 +1,93 @@
+"""The fault manager's thread (monitor/faults/thread.py): calls run off the loop, one at a time,
+in the order they were made; what comes back runs on the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+import pytest
+
+from monitor.faults.thread import FaultThread
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+        self.threads: set[int] = set()
+
+    def __call__(self, what: str):
+        def record(arg=None):
+            self.threads.add(threading.get_ident())
+            self.calls.append((what, arg))
+            return f"{what} done"
+        record.__name__ = what
+        return record
+
+
+async def test_calls_run_on_one_other_thread_in_the_order_they_were_made():
+    thread = FaultThread(asyncio.get_running_loop())
+    seen = Recorder()
+    thread.samples(seen("process"), [1, 2])
+    thread.samples(seen("process"), [3])  # the same turn of the loop: one batch
+    thread.post(seen("housekeeping"))
+    thread.samples(seen("process"), [4])
+    assert await thread.call(seen("acknowledge"), 12) == "acknowledge done"
+    await asyncio.sleep(0)
+    thread.samples(seen("process"), [5])
+    await asyncio.sleep(0.05)  # the next turn hands it over by itself
+    await thread.close()
+    assert seen.calls == [("process", [1, 2, 3]), ("housekeeping", None), ("process", [4]), ("acknowledge", 12),
+                          ("process", [5])]
+    assert len(seen.threads) == 1 and threading.get_ident() not in seen.threads
+
+
+async def test_what_comes_back_runs_on_the_loop():
+    loop = asyncio.get_running_loop()
+    thread = FaultThread(loop)
+    got: list[tuple[str, bool]] = []
+    done = asyncio.Event()
+
+    def submit(samples) -> None:
+        got.append((samples, threading.get_ident() == thread._loop_thread))
+        done.set()
+
+    back = thread.to_loop(submit)
+    thread.post(back, "from the thread")
+    await asyncio.wait_for(done.wait(), 5)
+    back("from the loop")  # at once: already there
+    assert got == [("from the thread", True), ("from the loop", True)]
+    assert not await thread.call(thread.on_loop) and thread.on_loop()
+    await thread.close()
+
+
+async def test_a_failing_call_is_logged_and_the_next_ones_run(caplog):
+    thread = FaultThread(asyncio.get_running_loop())
+    seen = Recorder()
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    thread.post(broken)
+    thread.post(seen("housekeeping"))
+    with pytest.raises(ValueError, match="bad id"):
+        await thread.call(int, "bad id")
+    with caplog.at_level(logging.ERROR, logger="netvigil.faults"):
+        await thread.close()
+    assert seen.calls == [("housekeeping", None)]
+    assert any("faults: broken failed" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+async def test_close_lets_what_was_handed_over_finish():
+    thread = FaultThread(asyncio.get_running_loop())
+    seen = Recorder()
+    release = threading.Event()
+    thread.post(release.wait, 5)
+    thread.samples(seen("process"), ["last"])
+    closing = asyncio.create_task(thread.close())
+    await asyncio.sleep(0.05)
+    assert not closing.done() and seen.calls == []
+    release.set()
+    await asyncio.wait_for(closing, 5)
+    assert seen.calls == [("process", ["last"])]
