@@ -69,7 +69,8 @@ class QueuedChange:
 
 
 class PendingChanges:
-    """The queue file; used from the event loop only (one caller at a time)."""
+    """The queue file; used by the fault manager only (one caller at a time: in the daemon, its
+    fault thread), `len()` and `since` read from anywhere."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)

@@ -5,7 +5,8 @@ databases (`?` placeholders, translated here to psycopg's `%s`); this module say
 differs from SQLite (`monitor/faults/sqlite_backend.py`):
 
 * One synchronous psycopg 3 connection in autocommit mode, because the fault manager calls
-  the store synchronously from the event loop, and between calls nothing should stay open
+  the store synchronously (from its own thread in the daemon: monitor/faults/thread.py, so a
+  slow server holds up the fault records, not probing), and between calls nothing should stay open
   (an idle transaction would hold a snapshot and block vacuum). `write()` is an explicit
   BEGIN ... COMMIT, nested ones are savepoints: the same contract as SQLite's.
 * Writers are serialised by a transaction-scoped advisory lock (`WRITE_LOCK`), taken first
@@ -36,9 +37,10 @@ differs from SQLite (`monitor/faults/sqlite_backend.py`):
   when the server cannot be used), never with the password: it is passed to libpq apart
   from the URL, and scrubbed from messages.
 
-Hooks for what comes later (see docs/operations.md, "Fault records on PostgreSQL"): the
-durable queue wraps the calls that fail with FaultStoreUnavailable. Active/standby leadership
-is a lease row with its own connection (monitor/leadership.py), not a lock of this store.
+While the server is away, the fault manager keeps the changes that fail with
+FaultStoreUnavailable on the poller's disk (monitor/faults/pending.py) and applies them in
+order when it answers. Active/standby leadership is a lease row with its own connection
+(monitor/leadership.py), not a lock of this store.
 """
 
 from __future__ import annotations
@@ -161,7 +163,7 @@ class PostgresFaultDb:
         self._own_bumps = 0      # change counter bumps of our own commits (data_version)
         self._connection: Any = None
         # After a failed connection attempt, calls fail at once with its sentence until
-        # _retry_at: each attempt can block the caller (the event loop) for up to
+        # _retry_at: each attempt can block the caller (the fault thread) for up to
         # connect_timeout_s, so they are spaced out, doubling up to RECONNECT_MAX_S.
         self._retry_at = 0.0
         self._backoff_s = 0.0

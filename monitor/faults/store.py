@@ -222,7 +222,8 @@ class FaultDb(Protocol):
 
 class FaultStore:
     """The fault database. One connection per instance; methods may be called from any one
-    thread at a time (a lock serialises them), the daemon uses it from its event loop.
+    thread at a time (a lock serialises them); the daemon uses it from its fault thread
+    (monitor/faults/thread.py), and for a few reads from its event loop.
 
     `FaultStore(path)` opens the SQLite file; `FaultStore.over(db)` any `FaultDb`
     (`open_fault_store` picks by `faults.database`). The statements below are written once,

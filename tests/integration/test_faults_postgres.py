@@ -72,6 +72,18 @@ def daemon_summary(settings: Path, env: dict) -> dict:
     return json.loads(result.stdout)["daemon"] or {}
 
 
+async def started_on_own_server(workdir: Path, server: PostgresServer, receiver):
+    """A daemon alerting to `receiver` with its records on a fresh database of `server`, once
+    both its devices answer: (settings, env, daemon, addresses, database)."""
+    database = server.fresh_database()
+    addresses = loopback_addresses(2)
+    settings = write_site(workdir, server.url(database), addresses, alerting_to(receiver))
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    daemon = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log", env=env)
+    await until_daemon(daemon, lambda: daemon_summary(settings, env).get("up") == 2, 30, "both devices up")
+    return settings, env, daemon, addresses, database
+
+
 def alerts_of(receiver) -> list[tuple[str, str]]:
     return [(alert["event"], fault["device"]) for alert in receiver.delivered for fault in alert["faults"]]
 
@@ -136,12 +148,7 @@ async def test_a_server_stopped_mid_run_costs_sentences_not_probing_and_the_chan
     require_root()
     server = PostgresServer().start()  # this test's own: it is stopped and started again
     try:
-        database = server.fresh_database()
-        addresses = loopback_addresses(2)
-        settings = write_site(workdir, server.url(database), addresses, alerting_to(webhook_receiver))
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-        daemon = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log", env=env)
-        await until_daemon(daemon, lambda: daemon_summary(settings, env).get("up") == 2, 30, "both devices up")
+        settings, env, daemon, addresses, database = await started_on_own_server(workdir, server, webhook_receiver)
         server.stop()
         written = daemon_summary(settings, env)["outputs"][0]["written_points"]
         with nft_table([drop_input(addresses[0])]):
@@ -188,12 +195,7 @@ async def test_changes_kept_on_disk_survive_kill_9_and_are_applied_at_the_next_s
     require_root()
     server = PostgresServer().start()
     try:
-        database = server.fresh_database()
-        addresses = loopback_addresses(2)
-        settings = write_site(workdir, server.url(database), addresses, alerting_to(webhook_receiver))
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-        daemon = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log", env=env)
-        await until_daemon(daemon, lambda: daemon_summary(settings, env).get("up") == 2, 30, "both devices up")
+        settings, env, daemon, addresses, database = await started_on_own_server(workdir, server, webhook_receiver)
         server.stop()
         with nft_table([drop_input(addresses[1])]):
             await until_daemon(daemon, lambda: daemon_summary(settings, env).get("fault_changes_waiting"), 30,

@@ -125,6 +125,7 @@ class Poller:
     """A fault manager on PostgreSQL with its queue under `tmp`, as the daemon builds it."""
 
     def __init__(self, server: PostgresServer, database: str, tmp, clock: Clock) -> None:
+        self.server, self.database, self.tmp = server, database, tmp
         self.clock = clock
         self.settings = FaultsSettings(timezone="Asia/Shanghai")
         self.store = FaultStore.over(PostgresFaultDb.open(DatabaseSettings(url=server.url(database))), clock)
@@ -161,17 +162,25 @@ class Poller:
             return False
         return True
 
+    def restarted(self) -> "Poller":
+        """The daemon started again on the same database and state_dir (restore() runs)."""
+        return Poller(self.server, self.database, self.tmp, self.clock)
+
     def close(self) -> None:
         self.store.disconnect()
         self.pending.close()
 
 
-async def test_changes_made_while_the_server_is_stopped_are_applied_in_order_when_it_is_back(own_server, tmp_path):
-    database = own_server.fresh_database()
-    clock = Clock(NOVEMBER)
-    poller = Poller(own_server, database, tmp_path, clock)
-    poller.feed(poller.everyone(True))
+@pytest.fixture
+def poller(own_server, tmp_path):
+    """A poller on a fresh database of `own_server` that has seen every device answer."""
+    started = Poller(own_server, own_server.fresh_database(), tmp_path, Clock(NOVEMBER))
+    started.feed(started.everyone(True))
+    return started
 
+
+async def test_changes_made_while_the_server_is_stopped_are_applied_in_order_when_it_is_back(own_server, poller):
+    clock, database = poller.clock, poller.database
     own_server.stop()
     # The core switch fails with its 30 codecs behind it, answers again 2 minutes later; the
     # server fails and stays down.
@@ -214,11 +223,8 @@ async def test_changes_made_while_the_server_is_stopped_are_applied_in_order_whe
     poller.close()
 
 
-async def test_a_restart_before_the_server_is_back_applies_the_kept_changes_first(own_server, tmp_path):
-    database = own_server.fresh_database()
-    clock = Clock(NOVEMBER)
-    poller = Poller(own_server, database, tmp_path, clock)
-    poller.feed(poller.everyone(True))
+async def test_a_restart_before_the_server_is_back_applies_the_kept_changes_first(own_server, poller, tmp_path):
+    clock = poller.clock
     own_server.stop()
     poller.feed(poller.everyone(True, server=False))
     failed = clock.now
@@ -228,7 +234,7 @@ async def test_a_restart_before_the_server_is_back_applies_the_kept_changes_firs
     assert kept >= 1
 
     own_server.start()
-    again = Poller(own_server, database, tmp_path, clock)  # restore() applies them before reading
+    again = poller.restarted()  # restore() applies them before reading
     [fault] = again.store.unresolved()
     assert (fault.device, fault.opened_at) == ("server", failed)
     # The alert that was owed (restore() hands it to the dispatcher again too, whose sent-log
@@ -241,12 +247,8 @@ async def test_a_restart_before_the_server_is_back_applies_the_kept_changes_firs
     again.close()
 
 
-async def test_a_crash_between_the_commit_and_the_clean_up_applies_nothing_twice(own_server, tmp_path,
+async def test_a_crash_between_the_commit_and_the_clean_up_applies_nothing_twice(own_server, poller, tmp_path,
                                                                                  monkeypatch):
-    database = own_server.fresh_database()
-    clock = Clock(NOVEMBER)
-    poller = Poller(own_server, database, tmp_path, clock)
-    poller.feed(poller.everyone(True))
     own_server.stop()
     poller.feed(poller.everyone(True, server=False))
     poller.feed(poller.everyone(True))  # open, then clear: applied twice it would be a reopen
@@ -263,21 +265,17 @@ async def test_a_crash_between_the_commit_and_the_clean_up_applies_nothing_twice
     monkeypatch.undo()
     assert len(PendingChanges(tmp_path / PENDING_FILE)) == 2  # still on disk
 
-    again = Poller(own_server, database, tmp_path, clock)
+    again = poller.restarted()
     [fault] = again.store.list()
     assert (fault.device, fault.occurrences, fault.resolved_by) == ("server", 1, "auto")
     assert again.alerts.items == [] and len(again.pending) == 0
     again.close()
 
 
-async def test_without_a_queue_a_failed_batch_is_retried_with_the_next_samples(own_server, tmp_path):
+async def test_without_a_queue_a_failed_batch_is_retried_with_the_next_samples(own_server, poller):
     """SQLite's case (a locked or full disk is retried, never queued on the same disk), shown
     on PostgreSQL without a queue: the engine says the open again once the server is back."""
-    database = own_server.fresh_database()
-    clock = Clock(NOVEMBER)
-    poller = Poller(own_server, database, tmp_path, clock)
     poller.manager.pending = None
-    poller.feed(poller.everyone(True))
     own_server.stop()
     poller.feed(poller.everyone(True, server=False))
     assert len(poller.pending) == 0 and poller.alerts.items == []

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from monitor.faults.thread import FaultThread
+from monitor.faults.thread import HANDOVER_S, FaultThread
 
 
 class Recorder:
@@ -30,13 +30,14 @@ async def test_calls_run_on_one_other_thread_in_the_order_they_were_made():
     thread = FaultThread(asyncio.get_running_loop())
     seen = Recorder()
     thread.samples(seen("process"), [1, 2])
-    thread.samples(seen("process"), [3])  # the same turn of the loop: one batch
+    thread.samples(seen("process"), [3])  # within HANDOVER_S: one batch
     thread.post(seen("housekeeping"))
     thread.samples(seen("process"), [4])
     assert await thread.call(seen("acknowledge"), 12) == "acknowledge done"
     await asyncio.sleep(0)
     thread.samples(seen("process"), [5])
-    await asyncio.sleep(0.05)  # the next turn hands it over by itself
+    await asyncio.sleep(HANDOVER_S * 3)  # handed over by itself
+    assert seen.calls[-1] == ("process", [5])
     await thread.close()
     assert seen.calls == [("process", [1, 2, 3]), ("housekeeping", None), ("process", [4]), ("acknowledge", 12),
                           ("process", [5])]
