@@ -220,7 +220,8 @@ class Daemon:
             await self.api.stop()
             self.api = None
         if self.faults is not None:
-            await self.faults.stop()
+            faults, self.faults = self.faults, None  # the samples of the last probe runs go nowhere now
+            await faults.stop()
         if self.fault_thread is not None:
             await self.fault_thread.close()
             self.fault_thread = None
@@ -538,7 +539,15 @@ class Daemon:
         except OSError as exc:  # the ledger under state_dir cannot be written
             log.error("reports: not scheduled: %s", exc)
 
-    def _unacknowledged(self, fault_id: int) -> bool:
+    async def _unacknowledged(self, fault_id: int) -> bool:
+        """Asked before each escalation step; read on the fault thread (a slow database must
+        not hold up the loop)."""
+        thread = self.fault_thread
+        if thread is None:  # stopping
+            return False
+        return await thread.call(self._unacknowledged_now, fault_id)
+
+    def _unacknowledged_now(self, fault_id: int) -> bool:
         try:
             return self.fault_store.get(fault_id).state == "open"
         except Exception:  # noqa: BLE001 - unknown id: nothing to escalate
@@ -551,6 +560,8 @@ class Daemon:
             return None
 
     def _fault_housekeeping(self) -> None:
+        if self.faults is None:  # stopping
+            return
         self.fault_thread.post(self._housekeeping_on_thread, self.faults, self.fault_thread.to_loop(self._watch_is))
 
     @staticmethod
@@ -569,7 +580,8 @@ class Daemon:
         return dict(self.cfg.settings.faults.heightened_watch.probe_intervals) if self._watch else None
 
     def _prune_faults(self) -> None:
-        self.fault_thread.post(self._prune_on_thread)
+        if self.fault_thread is not None:
+            self.fault_thread.post(self._prune_on_thread)
 
     def _prune_on_thread(self) -> None:
         from monitor.faults.manager import log_store_failure

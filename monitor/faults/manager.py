@@ -776,7 +776,8 @@ class FaultManager:
                      severity=fault.severity, message=fault.message, opened_at=fault.opened_at, time=self.clock(),
                      value=fault.last_value, threshold=fault.threshold,
                      heightened=bool(heightened) or bool(fault.heightened), symptoms=symptoms,
-                     symptom_sites=sites, acknowledged_by=fault.acknowledged_by, deadline=deadline)
+                     symptom_sites=sites, acknowledged_by=fault.acknowledged_by, deadline=deadline,
+                     ack_deadline=fault.ack_deadline if fault.has_clocks else None)
 
     def _alert(self, alert: Alert) -> None:
         if self.dispatcher is not None:

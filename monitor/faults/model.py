@@ -211,3 +211,6 @@ class Alert:
     symptom_sites: tuple[str, ...] = ()  # their distinct sites
     acknowledged_by: Optional[str] = None
     deadline: Optional[float] = None  # for *_warning / *_breach: the deadline in unix seconds
+    # The fault's acknowledge deadline (None: no clock, or not known): escalation's pace,
+    # without a read of the fault records on the event loop.
+    ack_deadline: Optional[float] = None

@@ -279,6 +279,13 @@ class PostgresFaultDb:
         return self._run("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
 
     def _migrate(self, create: bool) -> None:
+        # Nothing to do is the usual case, and is read without the write lock: a command that
+        # only reads (`netvigil faults`, `status`) must not wait behind a poller's long batch.
+        version = self.schema_version()
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise FaultError(newer_sentence(self.where, version))
         # Under the write lock: two pollers starting at once migrate one after the other (the
         # second finds nothing to do), and no older poller writes in the middle of a step.
         with self.write():

@@ -40,6 +40,7 @@ class FaultThread:
         self._samples: list = []
         self._process: Callable[[Sequence], None] | None = None
         self._handover_due = False
+        self._closed = False
 
     def on_loop(self) -> bool:
         return threading.get_ident() == self._loop_thread
@@ -56,15 +57,16 @@ class FaultThread:
 
     def _hand_over(self) -> None:
         self._handover_due = False
-        if self._samples:
+        if self._samples and not self._closed:
             batch, self._samples = self._samples, []
             self._executor.submit(self._guarded, self._process, batch)
 
     def post(self, fn: Callable, *args: Any) -> None:
         """Run `fn(*args)` on the thread after everything handed over before; do not wait.
-        An exception is logged (the manager's own methods never raise)."""
+        An exception is logged (the manager's own methods never raise). Nothing once closed."""
         self._hand_over()  # the samples of this turn first: order is what the manager sees
-        self._executor.submit(self._guarded, fn, *args)
+        if not self._closed:
+            self._executor.submit(self._guarded, fn, *args)
 
     async def call(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
         """Run `fn(*args, **kwargs)` on the thread after everything handed over before; its
@@ -73,8 +75,10 @@ class FaultThread:
         return await self.loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     async def close(self) -> None:
-        """Let what was handed over finish, then end the thread."""
+        """Let what was handed over finish, then end the thread; later hand-overs are dropped
+        (the daemon is stopping) and `call` raises RuntimeError."""
         self._hand_over()
+        self._closed = True
         await self.loop.run_in_executor(None, self._executor.shutdown, True)
 
     # -- from the thread -------------------------------------------------------------------------
@@ -84,7 +88,7 @@ class FaultThread:
         def from_anywhere(*args: Any) -> None:
             if self.on_loop():
                 fn(*args)
-            else:
+            elif not self.loop.is_closed():
                 self.loop.call_soon_threadsafe(fn, *args)
         return from_anywhere
 

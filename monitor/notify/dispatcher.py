@@ -21,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import inspect
 import logging
 import random
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Awaitable, Callable, Optional, Sequence, Union
 
 from monitor.faults.model import Alert
 from monitor.notify import channels as channel_kinds
@@ -91,11 +92,14 @@ _LOOP_RETRY_S = 5.0  # pause after an unexpected error in a channel's delivery l
 class AlertDispatcher:
     """Routes, groups, records, sends and escalates fault alerts (see the module docstring).
 
-    `is_unacknowledged(fault_id)` and `ack_deadline(fault_id)` (unix seconds or None) are
-    asked by the escalation timers; both are called on the event loop and must be quick."""
+    `is_unacknowledged(fault_id)` is asked by the escalation timers before each step; it may
+    be a coroutine function (the daemon asks its fault thread). `ack_deadline(fault_id)` (unix
+    seconds or None) paces escalation when the alert does not carry the deadline itself;
+    it is called on the event loop and must be quick."""
 
     def __init__(self, settings: NotificationSettings, db_path: Path, *,
-                 is_unacknowledged: Callable[[int], bool], ack_deadline: Callable[[int], Optional[float]],
+                 is_unacknowledged: Callable[[int], Union[bool, Awaitable[bool]]],
+                 ack_deadline: Callable[[int], Optional[float]],
                  extra_groups: Sequence[str] = (), clock: Callable[[], float] = time.time, claims=None) -> None:
         self.settings = settings
         self.outbox = Outbox(db_path, claims)
@@ -288,7 +292,7 @@ class AlertDispatcher:
         if self.settings.escalate_after_s is not None:
             return self.settings.escalate_after_s
         try:
-            deadline = self.ack_deadline(alert.fault_id)
+            deadline = alert.ack_deadline if alert.ack_deadline is not None else self.ack_deadline(alert.fault_id)
         except Exception:  # noqa: BLE001 - fall back to the contracts' default rather than never escalate
             log.exception("notifications: fault %d: could not read its acknowledge deadline", alert.fault_id)
             deadline = None
@@ -354,7 +358,7 @@ class AlertDispatcher:
     async def _timers(self) -> None:
         while True:
             try:
-                self._fire_timers()
+                await self._fire_timers()
                 due = self.outbox.next_escalation_due()
             except Exception:  # noqa: BLE001
                 log.exception("notifications: escalation timers failed; retrying")
@@ -366,20 +370,21 @@ class AlertDispatcher:
                 pass
             self._wake_timers.clear()
 
-    def _fire_timers(self) -> None:
+    async def _fire_timers(self) -> None:
         now = self.clock()
         for state in self.outbox.due_escalations(now):
             try:
-                self._fire(state, now)
+                await self._fire(state, now)
             except Exception:  # noqa: BLE001
                 log.exception("notifications: fault %d: escalation failed", state.fault_id)
                 state.next_repeat_at = state.next_escalation_at = None  # not again and again each loop
                 self.outbox.save_escalation(state)
 
-    def _fire(self, state: Escalation, now: float) -> None:
+    async def _fire(self, state: Escalation, now: float) -> None:
         settings = self.settings
         try:
-            unacknowledged = bool(self.is_unacknowledged(state.fault_id))
+            answer = self.is_unacknowledged(state.fault_id)
+            unacknowledged = bool(await answer if inspect.isawaitable(answer) else answer)
         except Exception:  # noqa: BLE001 - when in doubt, keep telling people
             log.exception("notifications: fault %d: could not tell whether it is acknowledged", state.fault_id)
             unacknowledged = True

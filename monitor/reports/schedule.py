@@ -139,8 +139,9 @@ class Ledger:
 
 
 class ReportSchedule:
-    """Runs in the daemon; reads `daemon.cfg`, `daemon.states`, `daemon.readings` and
-    `daemon.fault_store` (all on the event loop's thread)."""
+    """Runs in the daemon; reads `daemon.cfg`, `daemon.states` and `daemon.readings` on the
+    event loop's thread, and `daemon.fault_store` on its fault thread (or in a thread of
+    its own for a report)."""
 
     def __init__(self, daemon, clock=time.time) -> None:
         self.daemon = daemon
@@ -174,7 +175,13 @@ class ReportSchedule:
         settings = self.daemon.cfg.settings
         now = self.clock()
         zone = settings.faults.zone()
-        unanalysed = self.daemon.fault_store.unanalysed() if self.daemon.fault_store is not None else []
+        store, thread = self.daemon.fault_store, getattr(self.daemon, "fault_thread", None)
+        if store is None:
+            unanalysed = []
+        elif thread is not None:  # a slow database must not hold up the loop
+            unanalysed = await thread.call(store.unanalysed)
+        else:
+            unanalysed = store.unanalysed()
         for job in due_jobs(settings.reports, zone, self._workdays(settings), now, self.ledger.since,
                             self.ledger.done(), unanalysed):
             if now - self._failed.get(job.key, -RETRY_S) >= RETRY_S:

@@ -276,9 +276,11 @@ async def test_a_slow_database_holds_up_the_fault_thread_not_probing_or_status(w
 
         with nft_table([drop_input(addresses[0])]):
             await until_daemon(daemon, sleeping, 30, "the open held up in the database")
-            before = daemon_summary(settings, env)
+            before = cli(settings, env, "status", "--json")
             await asyncio.sleep(4)  # two ICMP intervals
-            after = daemon_summary(settings, env)
+            after = cli(settings, env, "status", "--json")
+            assert (before.returncode, after.returncode) == (0, 0), before.stderr + after.stderr
+            before, after = json.loads(before.stdout)["daemon"], json.loads(after.stdout)["daemon"]
             assert sleeping(), "the database finished before the test could look: make the trigger sleep longer"
         # Answered while the write was held up, with the probing that went on meanwhile.
         assert before and after, "status did not answer while the fault write was held up"

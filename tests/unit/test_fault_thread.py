@@ -92,3 +92,15 @@ async def test_close_lets_what_was_handed_over_finish():
     release.set()
     await asyncio.wait_for(closing, 5)
     assert seen.calls == [("process", ["last"])]
+
+
+async def test_after_close_hand_overs_are_dropped_and_calls_refused():
+    thread = FaultThread(asyncio.get_running_loop())
+    seen = Recorder()
+    await thread.close()
+    thread.samples(seen("process"), ["after the end"])  # the last probe results of a stopping daemon
+    thread.post(seen("housekeeping"))
+    await asyncio.sleep(HANDOVER_S * 2)
+    with pytest.raises(RuntimeError):
+        await thread.call(seen("acknowledge"), 1)
+    assert seen.calls == []
