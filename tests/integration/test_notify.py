@@ -3,6 +3,7 @@ HTTP webhook receiver (aiohttp), both on 127.0.0.1, with short timings."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Optional
@@ -53,9 +54,17 @@ class Acks:
     def __init__(self) -> None:
         self.acknowledged: set[int] = set()
         self.deadlines: dict[int, float] = {}
+        self.asynchronous = False  # answer as the daemon does: a coroutine (its fault thread reads)
 
-    def is_unacknowledged(self, fault_id: int) -> bool:
-        return fault_id not in self.acknowledged
+    def is_unacknowledged(self, fault_id: int):
+        answer = fault_id not in self.acknowledged
+        if not self.asynchronous:
+            return answer
+
+        async def later() -> bool:
+            await asyncio.sleep(0.01)
+            return answer
+        return later()
 
     def ack_deadline(self, fault_id: int) -> Optional[float]:
         return self.deadlines.get(fault_id)
@@ -137,9 +146,11 @@ async def test_faults_opening_at_one_site_together_are_one_message(dispatchers, 
 
 # ----------------------------------------------------------------------------- escalation
 
-async def test_escalation_to_tier_2_only_when_unacknowledged(dispatchers, webhook_receiver):
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["answered-at-once", "answered-by-a-coroutine"])
+async def test_escalation_to_tier_2_only_when_unacknowledged(dispatchers, webhook_receiver, asynchronous):
     s = settings({"t1": hook(webhook_receiver, "t1"), "t2": hook(webhook_receiver, "t2")}, [["t1"], ["t2"]],
                  escalate_after_s=1, group_wait_s=0)
+    dispatchers.acks.asynchronous = asynchronous
     dispatcher = await dispatchers(s)
     now = time.time()
     dispatchers.acks.acknowledged.add(7)
