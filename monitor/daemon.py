@@ -207,6 +207,9 @@ class Daemon:
 
     async def _cannot_start(self, message: str, code: int = EXIT_RUNTIME) -> int:
         log.error("cannot start: %s", message)
+        # Probing may have begun (the fault records open after it): a run in flight finishes
+        # rather than being cancelled under the scheduler, which would log it as a traceback.
+        await self.probes.shutdown(timeout_s=1.0)
         if self.outputs is not None:
             await self.outputs.stop(timeout_s=1)
         self.probes.close()
@@ -223,7 +226,7 @@ class Daemon:
             faults, self.faults = self.faults, None  # the samples of the last probe runs go nowhere now
             await faults.stop()
         if self.fault_thread is not None:
-            await self.fault_thread.close()
+            await self.fault_thread.close(timeout_s=max(1.0, timeout_s))
             self.fault_thread = None
         if self.dispatcher is not None:
             await self.dispatcher.stop(timeout_s=timeout_s)

@@ -281,11 +281,16 @@ class PostgresFaultDb:
     def _migrate(self, create: bool) -> None:
         # Nothing to do is the usual case, and is read without the write lock: a command that
         # only reads (`netvigil faults`, `status`) must not wait behind a poller's long batch.
-        version = self.schema_version()
-        if version == SCHEMA_VERSION:
-            return
-        if version > SCHEMA_VERSION:
-            raise FaultError(newer_sentence(self.where, version))
+        # Through pg_tables, not to_regclass(): a name the session's catalog cache once missed
+        # stays missed inside a transaction that began before another poller created it, so
+        # the check under the lock below would not see the table a concurrent start made.
+        if self._run("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() "
+                     "AND tablename = 'schema_migrations')").fetchone()[0]:
+            version = self.schema_version()
+            if version == SCHEMA_VERSION:
+                return
+            if version > SCHEMA_VERSION:
+                raise FaultError(newer_sentence(self.where, version))
         # Under the write lock: two pollers starting at once migrate one after the other (the
         # second finds nothing to do), and no older poller writes in the middle of a step.
         with self.write():

@@ -22,25 +22,32 @@ so the manager sees everything in the order it happened.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Sequence
+import time
+from typing import Any, Callable, Optional, Sequence
 
 log = logging.getLogger("netvigil.faults")
 HANDOVER_S = 0.1
 
 
 class FaultThread:
+    """One daemon thread (a store call that hangs on a dead network cannot hold up the
+    process's exit, as a ThreadPoolExecutor's worker would: those are joined at exit) and a
+    queue of calls, in order."""
+
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self._loop_thread = threading.get_ident()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netvigil-faults")
+        self._calls: "queue.SimpleQueue[Optional[tuple]]" = queue.SimpleQueue()
         self._samples: list = []
-        self._process: Callable[[Sequence], None] | None = None
+        self._process: Optional[Callable[[Sequence], None]] = None
         self._handover_due = False
         self._closed = False
+        self._current = ""  # what the thread is doing, for the stop's sentence
+        self._thread = threading.Thread(target=self._run, name="netvigil-faults", daemon=True)
+        self._thread.start()
 
     def on_loop(self) -> bool:
         return threading.get_ident() == self._loop_thread
@@ -59,29 +66,71 @@ class FaultThread:
         self._handover_due = False
         if self._samples and not self._closed:
             batch, self._samples = self._samples, []
-            self._executor.submit(self._guarded, self._process, batch)
+            self._calls.put((self._process, (batch,), {}, None))
 
     def post(self, fn: Callable, *args: Any) -> None:
         """Run `fn(*args)` on the thread after everything handed over before; do not wait.
         An exception is logged (the manager's own methods never raise). Nothing once closed."""
-        self._hand_over()  # the samples of this turn first: order is what the manager sees
+        self._hand_over()  # the samples so far first: order is what the manager sees
         if not self._closed:
-            self._executor.submit(self._guarded, fn, *args)
+            self._calls.put((fn, args, {}, None))
 
     async def call(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
         """Run `fn(*args, **kwargs)` on the thread after everything handed over before; its
-        result, or its exception."""
+        result, or its exception. RuntimeError once closed."""
         self._hand_over()
-        return await self.loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        if self._closed:
+            raise RuntimeError("the fault thread has stopped")
+        future = self.loop.create_future()
+        self._calls.put((fn, args, kwargs, future))
+        return await future
 
-    async def close(self) -> None:
-        """Let what was handed over finish, then end the thread; later hand-overs are dropped
-        (the daemon is stopping) and `call` raises RuntimeError."""
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Let what was handed over finish (at most `timeout_s`), then end the thread; later
+        hand-overs are dropped (the daemon is stopping) and `call` raises RuntimeError."""
         self._hand_over()
         self._closed = True
-        await self.loop.run_in_executor(None, self._executor.shutdown, True)
+        self._calls.put(None)
+        deadline = time.monotonic() + timeout_s
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if self._thread.is_alive():
+            log.error("faults: the fault thread is still in %s after %g s; stopping without it (an unfinished "
+                      "change is not saved: the rules say it again after the restart)", self._current, timeout_s)
 
-    # -- from the thread -------------------------------------------------------------------------
+    # -- on the thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            item = self._calls.get()
+            if item is None:
+                return
+            fn, args, kwargs, future = item
+            self._current = getattr(fn, "__qualname__", repr(fn))
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - the thread must go on with the next call
+                if future is not None:
+                    self._answer(future, exc, failed=True)
+                elif isinstance(exc, Exception):
+                    log.exception("faults: %s failed", self._current)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                if future is not None:
+                    self._answer(future, result)
+            self._current = ""
+
+    def _answer(self, future: asyncio.Future, value: Any, failed: bool = False) -> None:
+        def settle() -> None:
+            if future.cancelled():
+                return
+            if failed:
+                future.set_exception(value)
+            else:
+                future.set_result(value)
+        if not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(settle)
 
     def to_loop(self, fn: Callable) -> Callable:
         """`fn` made callable from the thread: it runs on the loop, soon, in call order."""
@@ -91,10 +140,3 @@ class FaultThread:
             elif not self.loop.is_closed():
                 self.loop.call_soon_threadsafe(fn, *args)
         return from_anywhere
-
-    @staticmethod
-    def _guarded(fn: Callable, *args: Any) -> None:
-        try:
-            fn(*args)
-        except Exception:  # noqa: BLE001 - the thread must go on with the next call
-            log.exception("faults: %s failed", getattr(fn, "__name__", fn))

@@ -70,7 +70,9 @@ async def _until(predicate, timeout_s: float, what: str, *pollers: Poller) -> No
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
-            logs = "\n".join(f"--- {p.name}:\n{p.process.log()[-3000:]}" for p in pollers if p.process)
+            logs = "\n".join(f"--- {p.name} (running: {p.process.alive()}; status: "
+                             f"{p.cli('status').stderr.strip()[-300:] or 'answers'}):\n{p.process.log()[-3000:]}"
+                             for p in pollers if p.process)
             raise AssertionError(f"timed out waiting for {what}\n{logs}")
         await asyncio.sleep(0.2)
 
