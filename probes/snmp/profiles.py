@@ -51,7 +51,8 @@ class ValueSpec(_Strict):
     tag: Optional[str] = Field(None, pattern=_NAME, description="or: a tag carrying the text value")
     kind: Literal["gauge", "enum", "counter", "text", "uptime"] = Field(
         "gauge", description="uptime: the device's uptime (scale it to seconds); going backwards adds rebooted=1 "
-                             "and resets counter state. Several uptime specs are fallbacks in order; "
+                             "and resets counter state (not the roll-over of a 32-bit value, e.g. TimeTicks "
+                             "after 497 days). Several uptime specs are fallbacks in order; "
                              "`uptime_source` says which one gave the value (1 the first, 0 none)")
     scale: float = Field(1.0, description="multiply the raw value (e.g. 0.1 for tenths)")
     divisor: float = Field(1.0, gt=0, description="then divide (e.g. 6000: TimeTicks to minutes), exact where "
@@ -416,19 +417,37 @@ class CounterState:
     readings: dict[str, tuple[int, int]] = field(default_factory=dict)
     uptime: Optional[float] = None
     uptime_source: Optional[str] = None
+    uptime_at_ns: Optional[int] = None
     rebooted: bool = False
 
-    def note_uptime(self, uptime: Optional[float], source: Optional[str] = None) -> bool:
-        """Record the uptime read from `source` (an OID); True if it went backwards (a reboot:
-        counters restart from 0). An uptime from another source than last time (sysUpTime is
-        the agent's, hrSystemUptime the host's) is a new baseline, not a reboot."""
+    def note_uptime(self, uptime: Optional[float], source: Optional[str] = None, time_ns: Optional[int] = None,
+                    wrap: Optional[float] = None) -> bool:
+        """Record the uptime read from `source` (an OID) at `time_ns`; True if it went backwards
+        (a reboot: counters restart from 0). An uptime from another source than last time
+        (sysUpTime is the agent's, hrSystemUptime the host's) is a new baseline, not a reboot.
+
+        `wrap`: where the reading rolls over to 0, in the uptime's units. sysUpTime and
+        hrSystemUptime are 32-bit TimeTicks: after 497.1 days up they start again at 0, which
+        is no reboot. A reading that is where the previous one plus the time since would be
+        after the roll-over (within a minute, or 1 % of the time between the polls) is taken
+        for one; a device that really restarted exactly then is seen as a roll-over."""
         if uptime is None:
             return False
-        self.rebooted = self.uptime is not None and source == self.uptime_source and uptime < self.uptime
-        self.uptime, self.uptime_source = uptime, source
+        went_back = self.uptime is not None and source == self.uptime_source and uptime < self.uptime
+        self.rebooted = went_back and not self._rolled_over(uptime, time_ns, wrap)
+        self.uptime, self.uptime_source, self.uptime_at_ns = uptime, source, time_ns
         if self.rebooted:
             self.readings.clear()
         return self.rebooted
+
+    def _rolled_over(self, uptime: float, time_ns: Optional[int], wrap: Optional[float]) -> bool:
+        if wrap is None or time_ns is None or self.uptime_at_ns is None or self.uptime is None:
+            return False
+        elapsed_s = (time_ns - self.uptime_at_ns) / 1e9
+        if elapsed_s < 0:
+            return False
+        expected = self.uptime + elapsed_s
+        return expected >= wrap - 60 and abs(uptime - (expected - wrap)) <= max(60.0, elapsed_s / 100)
 
     def rate(self, oid: str, value: int, time_ns: int, bits: int) -> Optional[float]:
         """Per-second rate since the previous reading, or None (first reading, reset, no time)."""
@@ -538,7 +557,9 @@ def _apply(specs: Iterable[ValueSpec], lookup, key_suffix: str, time_ns: int, co
         if value is not None:
             fields[spec.field] = value
             if spec.kind == "uptime":
-                fields["rebooted"] = int(counters.note_uptime(value, spec.oid))
+                # TimeTicks and the other 32-bit unsigned types roll over at 2**32 raw units.
+                fields["rebooted"] = int(counters.note_uptime(value, spec.oid, time_ns,
+                                                              wrap=(1 << 32) * spec.scale / spec.divisor))
                 fields["uptime_source"] = _uptime_position(specs, spec)
         elif wrong_type is not None and spec.pattern is None and _unusable(raw):
             wrong_type((spec.oid + key_suffix, spec.field, raw))

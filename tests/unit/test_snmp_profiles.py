@@ -916,3 +916,53 @@ def test_extract_writes_only_the_tables_and_rows_it_is_given():
     assert {s.tags["index"] for s in sp.extract(PROFILES["if"], values, TAGS, T0, sp.CounterState(),
                                                 indexes=lambda table: chosen)} == set(chosen)
     assert sp.extract(PROFILES["if"], values, TAGS, T0, sp.CounterState(), indexes=lambda table: None) == []
+
+
+WRAP_S = (1 << 32) / 100  # 32-bit TimeTicks of 1/100 s: 497.1 days
+
+
+@pytest.mark.parametrize("recording,oid", [("vrp_ar169fgwl", "1.3.6.1.2.1.1.3.0"), ("openwrt", HR_SYSTEM_UPTIME)])
+def test_the_timeticks_roll_over_after_497_days_is_no_reboot(recording, oid):
+    """sysUpTime and hrSystemUptime are 32-bit TimeTicks: a device up for 497.1 days reads 0
+    again. That is no restart (a false device_rebooted fault, and its counters' rates thrown
+    away); a real restart just before or after is still one."""
+    counters = sp.CounterState()
+    values = snmprec.read(recording)
+    before = (1 << 32) - 3000                      # 30 s before the roll-over
+    first = sp.extract(PROFILES["system"], values | {oid: before}, TAGS, T0, counters)[0]
+    assert first.fields["rebooted"] == 0
+    after = sp.extract(PROFILES["system"], values | {oid: 3000}, TAGS, T0 + 60 * 10**9, counters)[0]
+    assert (after.fields["rebooted"], after.fields["uptime_s"]) == (0, 30)   # 30 s + 30 s = one minute later
+    later = sp.extract(PROFILES["system"], values | {oid: 9000}, TAGS, T0 + 120 * 10**9, counters)[0]
+    assert later.fields["rebooted"] == 0
+    restarted = sp.extract(PROFILES["system"], values | {oid: 500}, TAGS, T0 + 180 * 10**9, counters)[0]
+    assert restarted.fields["rebooted"] == 1  # low and going back, far from a roll-over: a restart
+
+
+@pytest.mark.parametrize("uptime_after, seconds_later, rebooted", [
+    (WRAP_S - 100, 60, 1),          # went back by 100 s, nowhere near rolling over: a restart
+    (30 + 5 * 3600, 60, 1),         # after the roll-over point, but far from where it would read
+    (30, 60, 0),                    # exactly where the roll-over puts it
+    (30 + 59, 60, 0),               # within a minute of it (clocks, poll timing)
+    (2 * 86400 - 30 + 1000, 2 * 86400, 0),  # two days of polls missed: within 1 % (29 min) of it
+    (86400, 2 * 86400, 1),          # two days missed, and up only one day: a restart
+])
+def test_a_roll_over_is_told_from_a_restart_by_where_the_uptime_should_be(uptime_after, seconds_later, rebooted):
+    counters = sp.CounterState()
+    assert not counters.note_uptime(WRAP_S - 30, "up", T0, wrap=WRAP_S)
+    assert counters.note_uptime(uptime_after, "up", T0 + seconds_later * 10**9, wrap=WRAP_S) == bool(rebooted)
+    assert counters.uptime == uptime_after  # the next reading compares with this one either way
+
+
+def test_a_low_uptime_before_the_counter_could_have_rolled_over_is_a_restart():
+    """Ten days between two polls allow 2.4 hours of slack, but the counter was still 1,000 s
+    short of its roll-over when expected: a low reading is a restart."""
+    counters = sp.CounterState()
+    counters.note_uptime(WRAP_S - 10 * 86400 - 1000, "up", T0, wrap=WRAP_S)
+    assert counters.note_uptime(500, "up", T0 + 10 * 86400 * 10**9, wrap=WRAP_S)
+
+
+def test_without_a_known_roll_over_point_going_back_is_a_restart():
+    counters = sp.CounterState()
+    counters.note_uptime(WRAP_S - 30, "up", T0)
+    assert counters.note_uptime(30, "up", T0 + 60 * 10**9)
