@@ -165,6 +165,16 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def webhook_alerting(url: str, group_wait_s: float = 1) -> str:
+    """The `notifications:` block of a test daemon's settings: every alert to one webhook."""
+    return f"""notifications:
+  channels: {{tickets: {{webhook: {{url: "{url}"}}}}}}
+  groups: {{oncall: {{tiers: [[tickets]]}}}}
+  default_groups: [oncall]
+  group_wait_s: {group_wait_s:g}
+"""
+
+
 class DaemonDir:
     """A `netvigil run` with its settings in a directory of its own (`settings`, set by the
     test): start it, and run commands against the same settings."""

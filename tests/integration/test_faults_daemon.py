@@ -24,7 +24,7 @@ import pytest
 from lab.mailserver import MAIL_PASSWORD, MAIL_USER
 from lab.netlab import drop_input, loopback_addresses, nft_table
 from lab.snmplab import COMMUNITY
-from lab.support import VENV_BIN, Process, free_port, require_root
+from lab.support import VENV_BIN, Process, free_port, require_root, webhook_alerting
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -239,12 +239,7 @@ probes:
 scheduler: {{slot_s: 0.5}}
 rules: {{dirs: []}}
 faults: {{heightened_watch: {{periods: []}}}}
-notifications:
-  channels: {{tickets: {{webhook: {{url: "{webhook_receiver.url}"}}}}}}
-  groups: {{oncall: {{tiers: [[tickets]]}}}}
-  default_groups: [oncall]
-  group_wait_s: 0.5
-api: {{enabled: false}}
+{webhook_alerting(webhook_receiver.url, group_wait_s=0.5)}api: {{enabled: false}}
 """)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NETVIGIL_PROBES__SNMP__CREDENTIALS__LAB__COMMUNITY": COMMUNITY}
     daemon = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log", env=env)

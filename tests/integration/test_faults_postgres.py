@@ -24,7 +24,7 @@ import pytest
 
 from lab.netlab import drop_input, loopback_addresses, nft_table
 from lab.postgres import PostgresServer
-from lab.support import VENV_BIN, Process, free_port, require_root, until_daemon
+from lab.support import VENV_BIN, Process, free_port, require_root, until_daemon, webhook_alerting
 from tests.integration.test_api import AUTH, TOKEN, start_api, store  # noqa: F401 - fixtures
 from tests.integration.test_faults_daemon import workdir  # noqa: F401 - fixture (a short path for the socket)
 
@@ -56,15 +56,6 @@ faults:
     return settings
 
 
-def alerting_to(receiver) -> str:
-    return f"""notifications:
-  channels: {{tickets: {{webhook: {{url: "{receiver.url}"}}}}}}
-  groups: {{oncall: {{tiers: [[tickets]]}}}}
-  default_groups: [oncall]
-  group_wait_s: 1
-"""
-
-
 def daemon_summary(settings: Path, env: dict) -> dict:
     result = cli(settings, env, "status", "--json")
     if result.returncode != 0:
@@ -77,7 +68,7 @@ async def started_on_own_server(workdir: Path, server: PostgresServer, receiver)
     both its devices answer: (settings, env, daemon, addresses, database)."""
     database = server.fresh_database()
     addresses = loopback_addresses(2)
-    settings = write_site(workdir, server.url(database), addresses, alerting_to(receiver))
+    settings = write_site(workdir, server.url(database), addresses, webhook_alerting(receiver.url))
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     daemon = Process([NETVIGIL, "run", "-c", str(settings)], workdir / "daemon.log", env=env)
     await until_daemon(daemon, lambda: daemon_summary(settings, env).get("up") == 2, 30, "both devices up")

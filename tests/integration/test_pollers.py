@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lab.netlab import drop_input, loopback_addresses, nft_table
-from lab.support import VENV_BIN, DaemonDir, require_root
+from lab.support import VENV_BIN, DaemonDir, require_root, webhook_alerting
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -41,12 +41,7 @@ scheduler: {{slot_s: 0.5}}
 faults:
   database: {{url: "{database_url}"}}
   heightened_watch: {{periods: []}}
-notifications:
-  channels: {{tickets: {{webhook: {{url: "{receiver_url}"}}}}}}
-  groups: {{oncall: {{tiers: [[tickets]]}}}}
-  default_groups: [oncall]
-  group_wait_s: 1
-api: {{enabled: false}}
+{webhook_alerting(receiver_url)}api: {{enabled: false}}
 """)
         self.process = None
 
